@@ -1,0 +1,197 @@
+package onesoidc
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// OAuthError is an error response from the provider as defined by RFC 6749 §5.2, CIBA Core §13 and
+// RFC 8628 §3.5. It matches the sentinel of its Code with errors.Is, so callers write
+//
+//	if errors.Is(err, onesoidc.ErrAuthorizationPending) { ... }
+//
+// instead of comparing strings. Description is sanitized (printable ASCII, at most 256 bytes).
+type OAuthError struct {
+	// StatusCode is the HTTP status of the response (400, 401, 403 ...).
+	StatusCode int
+	// Code is the "error" member, such as "invalid_client" or "slow_down".
+	Code string
+	// Description is the optional "error_description" member.
+	Description string
+	// URI is the optional "error_uri" member.
+	URI string
+	// Op names the exchange that failed, such as "token" or "backchannel authentication".
+	Op string
+}
+
+func (e *OAuthError) Error() string {
+	var b strings.Builder
+	b.WriteString("onesoidc: ")
+	if e.Op != "" {
+		b.WriteString(e.Op)
+		b.WriteString(": ")
+	}
+	b.WriteString("provider answered ")
+	b.WriteString(e.Code)
+	if e.StatusCode != 0 {
+		b.WriteString(" (HTTP ")
+		b.WriteString(strconv.Itoa(e.StatusCode))
+		b.WriteString(")")
+	}
+	if e.Description != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Description)
+	}
+	return b.String()
+}
+
+// Is reports whether target is the sentinel error of e's Code, or an *OAuthError with the same
+// Code.
+func (e *OAuthError) Is(target error) bool {
+	switch t := target.(type) {
+	case *oauthCode:
+		return t.code == e.Code
+	case *OAuthError:
+		return t.Code == e.Code
+	}
+	return false
+}
+
+// oauthCode is the type of the sentinel errors for OAuth error codes.
+type oauthCode struct{ code string }
+
+func (c *oauthCode) Error() string { return "onesoidc: " + c.code }
+
+// Code returns the OAuth error code of a sentinel, such as "slow_down".
+func (c *oauthCode) Code() string { return c.code }
+
+func newCode(code string) error { return &oauthCode{code} }
+
+// Sentinel errors for the OAuth error codes of RFC 6749 §4.1.2.1 and §5.2, RFC 7009 §2.2.1,
+// RFC 8628 §3.5 and CIBA Core §11 and §13. An *OAuthError with the same code matches them with
+// errors.Is.
+var (
+	ErrInvalidRequest          = newCode("invalid_request")
+	ErrInvalidClient           = newCode("invalid_client")
+	ErrInvalidGrant            = newCode("invalid_grant")
+	ErrUnauthorizedClient      = newCode("unauthorized_client")
+	ErrUnsupportedGrantType    = newCode("unsupported_grant_type")
+	ErrInvalidScope            = newCode("invalid_scope")
+	ErrAccessDenied            = newCode("access_denied")
+	ErrUnsupportedResponseType = newCode("unsupported_response_type")
+	ErrServerError             = newCode("server_error")
+	ErrTemporarilyUnavailable  = newCode("temporarily_unavailable")
+	ErrUnsupportedTokenType    = newCode("unsupported_token_type")
+	ErrInvalidTarget           = newCode("invalid_target")
+
+	// RFC 8628 §3.5 and CIBA Core §11 (token endpoint while polling).
+	ErrAuthorizationPending = newCode("authorization_pending")
+	ErrSlowDown             = newCode("slow_down")
+	ErrExpiredToken         = newCode("expired_token")
+	ErrTransactionFailed    = newCode("transaction_failed")
+
+	// CIBA Core §13 (backchannel authentication endpoint).
+	ErrExpiredLoginHintToken = newCode("expired_login_hint_token")
+	ErrUnknownUserID         = newCode("unknown_user_id")
+	ErrMissingUserCode       = newCode("missing_user_code")
+	ErrInvalidUserCode       = newCode("invalid_user_code")
+	ErrInvalidBindingMessage = newCode("invalid_binding_message")
+	ErrInvalidIDTokenHint    = newCode("invalid_id_token_hint")
+	ErrExpiredIDTokenHint    = newCode("expired_id_token_hint")
+)
+
+// HTTPError reports an exchange with the provider that did not produce a usable answer: the
+// connection failed, the status was unexpected, the body was not the JSON that was asked for, or it
+// was too large. It never holds the request or response body, which may carry credentials.
+type HTTPError struct {
+	// Op names the exchange, such as "discovery" or "token".
+	Op string
+	// URL is the endpoint, without query.
+	URL string
+	// StatusCode is the HTTP status, or 0 when no response arrived.
+	StatusCode int
+	// ContentType is the response's Content-Type, if there was a response.
+	ContentType string
+	// RetryAfter is the delay the server asked for with Retry-After on 429 or 503, or 0.
+	RetryAfter time.Duration
+	// Reason says what was wrong when a response arrived ("unexpected status", ...).
+	Reason string
+	// Err is the underlying error, if any (a *url.Error, ErrResponseTooLarge, a JSON error ...).
+	Err error
+}
+
+func (e *HTTPError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "onesoidc: %s %s: ", e.Op, e.URL)
+	if e.StatusCode != 0 {
+		fmt.Fprintf(&b, "HTTP %d", e.StatusCode)
+		if e.ContentType != "" {
+			fmt.Fprintf(&b, " (%s)", e.ContentType)
+		}
+		if e.Reason != "" || e.Err != nil {
+			b.WriteString(": ")
+		}
+	}
+	b.WriteString(e.Reason)
+	if e.Err != nil {
+		if e.Reason != "" {
+			b.WriteString(": ")
+		}
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+func (e *HTTPError) Unwrap() error { return e.Err }
+
+// Temporary reports whether the same request may succeed later: no response arrived (other than
+// for a permanent DNS failure or a TLS certificate problem), or the status was 408, 429 or 5xx.
+func (e *HTTPError) Temporary() bool {
+	if e.StatusCode == 0 {
+		return !errors.Is(e.Err, errPermanent)
+	}
+	return e.StatusCode == 408 || e.StatusCode == 429 || e.StatusCode >= 500
+}
+
+// errPermanent marks transport failures that will not go away by retrying.
+var errPermanent = errors.New("permanent failure")
+
+// ErrResponseTooLarge is wrapped by an *HTTPError when a response body exceeds its cap (DESIGN §5).
+var ErrResponseTooLarge = errors.New("onesoidc: response body exceeds limit")
+
+// ConfigError reports a bad configuration value: a device.yml field, a key file, a client option or
+// provider metadata. It names where the problem is and never includes key material.
+type ConfigError struct {
+	// File is the path of the file that holds the problem, if any.
+	File string
+	// Field is the configuration field or option, such as "client_id" or "token_endpoint".
+	Field string
+	// Reason says what is wrong.
+	Reason string
+	// Err is the underlying error, if any.
+	Err error
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	b.WriteString("onesoidc: ")
+	if e.File != "" {
+		b.WriteString(e.File)
+		b.WriteString(": ")
+	}
+	if e.Field != "" {
+		b.WriteString(e.Field)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Reason)
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }
