@@ -1,0 +1,458 @@
+package onesoidc
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Version is the version of this module, sent in the User-Agent header as "onesoidc/<Version>".
+const Version = "0.1.0"
+
+// Body caps of DESIGN §5, applied after decompression.
+const (
+	maxDocumentBody = 1 << 20  // discovery and JWKS
+	maxTokenBody    = 64 << 10 // token, backchannel, introspection responses
+	maxErrorBody    = 8 << 10  // error responses
+)
+
+// Defaults of the client options.
+const (
+	DefaultRequestTimeout = 10 * time.Second
+	DefaultLeeway         = 60 * time.Second
+	maxLeeway             = 5 * time.Minute
+)
+
+// OpenIDConnectClient is a client of the ONES identity provider for one registered device: it
+// holds the device configuration, its signing key, the provider metadata and the HTTP client, and
+// performs every flow of this package. It is safe for concurrent use by multiple goroutines.
+//
+// Build it with NewClient (which discovers the provider) or NewClientFromMetadata (no network).
+type OpenIDConnectClient struct {
+	clientID string
+	deviceID string
+	issuer   string
+	meta     *ProviderMetadata
+	signer   Signer
+	http     *httpCore
+	logger   *slog.Logger
+	leeway   time.Duration
+	now      func() time.Time
+}
+
+// Option configures an OpenIDConnectClient or Discover.
+type Option func(*options)
+
+type options struct {
+	httpClient *http.Client
+	logger     *slog.Logger
+	userAgent  string
+	timeout    time.Duration
+	leeway     time.Duration
+	attempts   int
+	now        func() time.Time
+	errs       []error
+}
+
+func (o *options) fail(field, format string, args ...any) {
+	o.errs = append(o.errs, &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)})
+}
+
+// WithHTTPClient sets the HTTP client for every request (default: a client with
+// DefaultRequestTimeout). The client is copied so that this package's redirect policy applies
+// without changing yours: POSTs never follow redirects, GETs follow them only on the same host
+// without a downgrade to http.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(o *options) {
+		if hc == nil {
+			o.fail("WithHTTPClient", "nil *http.Client")
+			return
+		}
+		o.httpClient = hc
+	}
+}
+
+// WithLogger sets the logger for diagnostics (default: discard). Nothing logged ever contains a
+// token, an assertion, a key or an Authorization header.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) {
+		if l == nil {
+			o.fail("WithLogger", "nil *slog.Logger")
+			return
+		}
+		o.logger = l
+	}
+}
+
+// WithUserAgent sets the User-Agent header (default "onesoidc/<Version>").
+func WithUserAgent(ua string) Option {
+	return func(o *options) { o.userAgent = ua }
+}
+
+// WithRequestTimeout bounds each HTTP exchange, reading the body included (default
+// DefaultRequestTimeout, 10 s). It must be positive.
+func WithRequestTimeout(d time.Duration) Option {
+	return func(o *options) {
+		if d <= 0 {
+			o.fail("WithRequestTimeout", "timeout must be positive, got %v", d)
+			return
+		}
+		o.timeout = d
+	}
+}
+
+// WithLeeway sets the one clock-skew tolerance applied to exp, nbf and iat (default
+// DefaultLeeway, 60 s; at most 5 minutes, as OpenID Connect Core §3.1.3.7 allows "a few minutes").
+func WithLeeway(d time.Duration) Option {
+	return func(o *options) {
+		if d < 0 || d > maxLeeway {
+			o.fail("WithLeeway", "leeway must be between 0 and %v, got %v", maxLeeway, d)
+			return
+		}
+		o.leeway = d
+	}
+}
+
+// WithDiscoveryAttempts sets how many times discovery is tried when the provider is unreachable
+// or answers 408, 429 or 5xx (default 4), with capped exponential backoff and jitter between
+// attempts. Errors that retrying cannot fix (a bad document, a 404, a TLS failure) stop at once.
+func WithDiscoveryAttempts(n int) Option {
+	return func(o *options) {
+		if n < 1 || n > 20 {
+			o.fail("WithDiscoveryAttempts", "attempts must be between 1 and 20, got %d", n)
+			return
+		}
+		o.attempts = n
+	}
+}
+
+func buildOptions(opts []Option) (*options, error) {
+	o := &options{
+		userAgent: "onesoidc/" + Version,
+		timeout:   DefaultRequestTimeout,
+		leeway:    DefaultLeeway,
+		attempts:  4,
+		now:       time.Now,
+	}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(o)
+		}
+	}
+	if len(o.errs) > 0 {
+		return nil, errors.Join(o.errs...)
+	}
+	if o.logger == nil {
+		o.logger = slog.New(slog.DiscardHandler)
+	}
+	return o, nil
+}
+
+// NewClient discovers the provider at cfg.IssuerURL() (OpenID Connect Discovery 1.0 §4) and
+// returns a client for the device cfg describes, signing with signer.
+func NewClient(ctx context.Context, cfg *DeviceConfig, signer Signer, opts ...Option) (*OpenIDConnectClient, error) {
+	if err := checkClientInputs(cfg, signer); err != nil {
+		return nil, err
+	}
+	meta, err := Discover(ctx, cfg.IssuerURL(), opts...)
+	if err != nil {
+		return nil, err
+	}
+	return NewClientFromMetadata(cfg, signer, meta, opts...)
+}
+
+// NewClientFromMetadata returns a client for known provider metadata without any network access.
+// meta is validated as Discover validates a fetched document and must name cfg.IssuerURL() as
+// its issuer.
+func NewClientFromMetadata(cfg *DeviceConfig, signer Signer, meta *ProviderMetadata, opts ...Option) (*OpenIDConnectClient, error) {
+	if err := checkClientInputs(cfg, signer); err != nil {
+		return nil, err
+	}
+	if meta == nil {
+		return nil, &ConfigError{Field: "metadata", Reason: "nil *ProviderMetadata"}
+	}
+	o, err := buildOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	issuer := cfg.IssuerURL()
+	if err := meta.validate(issuer); err != nil {
+		return nil, err
+	}
+	m := *meta
+	return &OpenIDConnectClient{
+		clientID: cfg.ClientID,
+		deviceID: cfg.ID,
+		issuer:   issuer,
+		meta:     &m,
+		signer:   signer,
+		http:     newHTTPCore(o),
+		logger:   o.logger,
+		leeway:   o.leeway,
+		now:      o.now,
+	}, nil
+}
+
+func checkClientInputs(cfg *DeviceConfig, signer Signer) error {
+	if cfg == nil {
+		return &ConfigError{Field: "device config", Reason: "nil *DeviceConfig"}
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if signer == nil {
+		return &ConfigError{Field: "signer", Reason: "nil Signer"}
+	}
+	return nil
+}
+
+// ClientID returns the OAuth client id of the device.
+func (c *OpenIDConnectClient) ClientID() string { return c.clientID }
+
+// Issuer returns the issuer identifier, DeviceConfig.IssuerURL().
+func (c *OpenIDConnectClient) Issuer() string { return c.issuer }
+
+// Metadata returns a copy of the provider metadata the client uses.
+func (c *OpenIDConnectClient) Metadata() ProviderMetadata { return *c.meta }
+
+// httpCore performs every HTTP exchange of the package: limits, user agent, redirect policy,
+// timeouts and error parsing live here and nowhere else.
+type httpCore struct {
+	client    *http.Client
+	userAgent string
+	timeout   time.Duration
+	logger    *slog.Logger
+}
+
+func newHTTPCore(o *options) *httpCore {
+	var hc http.Client
+	if o.httpClient != nil {
+		hc = *o.httpClient
+	} else {
+		hc.Timeout = o.timeout
+	}
+	hc.CheckRedirect = checkRedirect
+	return &httpCore{client: &hc, userAgent: o.userAgent, timeout: o.timeout, logger: o.logger}
+}
+
+// checkRedirect follows a redirect only for GET and HEAD, at most three times, on the same host
+// and without a downgrade from https to http (SECURITY-CASES HF-11, HF-12). The redirect response
+// is otherwise returned as is, and exchange reports it.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	first := via[0]
+	if first.Method != http.MethodGet && first.Method != http.MethodHead {
+		return http.ErrUseLastResponse
+	}
+	if len(via) > 3 || req.URL.Host != first.URL.Host ||
+		(first.URL.Scheme == "https" && req.URL.Scheme != "https") {
+		return http.ErrUseLastResponse
+	}
+	return nil
+}
+
+// request describes one exchange.
+type request struct {
+	op     string     // for errors and logs: "discovery", "token" ...
+	method string     // GET or POST
+	url    string     // endpoint
+	form   url.Values // POST body, form-encoded
+	limit  int64      // cap of a successful body
+	header http.Header
+}
+
+// response is a successful (2xx, JSON) answer.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// exchange performs r and returns the body of a 2xx JSON answer. Anything else is an error: an
+// *OAuthError for a 4xx answer with a JSON "error" member, an *HTTPError otherwise.
+func (h *httpCore) exchange(ctx context.Context, r request) (*response, error) {
+	ctx, cancel := context.WithTimeout(ctx, h.timeout)
+	defer cancel()
+	endpoint := redactURL(r.url)
+	var body io.Reader
+	if r.form != nil {
+		body = strings.NewReader(r.form.Encode())
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, r.url, body)
+	if err != nil {
+		return nil, &HTTPError{Op: r.op, URL: endpoint, Reason: "bad request", Err: err}
+	}
+	for k, v := range r.header {
+		req.Header[k] = v
+	}
+	if r.form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", h.userAgent)
+
+	start := time.Now()
+	resp, err := h.client.Do(req)
+	if err != nil {
+		h.logger.DebugContext(ctx, "onesoidc: request failed", "op", r.op, "url", endpoint, "error", err)
+		return nil, &HTTPError{Op: r.op, URL: endpoint, Err: classifyTransportError(err)}
+	}
+	defer resp.Body.Close()
+	h.logger.DebugContext(ctx, "onesoidc: request", "op", r.op, "method", r.method, "url", endpoint,
+		"status", resp.StatusCode, "elapsed", time.Since(start))
+
+	ctype := resp.Header.Get("Content-Type")
+	herr := func(reason string, err error) *HTTPError {
+		return &HTTPError{Op: r.op, URL: endpoint, StatusCode: resp.StatusCode, ContentType: ctype,
+			RetryAfter: retryAfter(resp, time.Now()), Reason: reason, Err: err}
+	}
+	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
+	limit := r.limit
+	if !ok {
+		limit = maxErrorBody
+	}
+	data, err := readCapped(resp.Body, limit)
+	if err != nil {
+		if errors.Is(err, ErrResponseTooLarge) {
+			return nil, herr(fmt.Sprintf("body over %d bytes", limit), err)
+		}
+		return nil, herr("reading body", classifyTransportError(err))
+	}
+	if !ok {
+		if resp.StatusCode >= 400 && resp.StatusCode < 500 && isJSON(ctype) {
+			if oe := parseOAuthError(data, resp.StatusCode, r.op); oe != nil {
+				return nil, oe
+			}
+		}
+		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+			loc := redactURL(resp.Header.Get("Location"))
+			return nil, herr("redirect to "+loc+" not followed", nil)
+		}
+		return nil, herr("unexpected status", nil)
+	}
+	if !isJSON(ctype) {
+		return nil, herr("expected a JSON body", nil)
+	}
+	return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
+}
+
+// readCapped reads r up to limit bytes, and fails with ErrResponseTooLarge if there is more.
+func readCapped(r io.Reader, limit int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, ErrResponseTooLarge
+	}
+	return data, nil
+}
+
+// isJSON reports whether a Content-Type is application/json or a +json type such as
+// application/jwk-set+json.
+func isJSON(ctype string) bool {
+	mt, _, err := mime.ParseMediaType(ctype)
+	if err != nil {
+		return false
+	}
+	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+}
+
+// parseOAuthError decodes an RFC 6749 §5.2 error body, or returns nil when it is not one.
+func parseOAuthError(data []byte, status int, op string) *OAuthError {
+	var e struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+		URI         string `json:"error_uri"`
+	}
+	if json.Unmarshal(data, &e) != nil || e.Error == "" {
+		return nil
+	}
+	return &OAuthError{StatusCode: status, Code: sanitize(e.Error, 64), Description: sanitize(e.Description, 256),
+		URI: sanitize(e.URI, 256), Op: op}
+}
+
+// sanitize keeps printable ASCII (RFC 6749 §5.2 allows %x20-21 / %x23-5B / %x5D-7E) and cuts s
+// to max bytes, so that a hostile provider cannot put control characters into logs.
+func sanitize(s string, max int) string {
+	var b strings.Builder
+	for i := 0; i < len(s) && b.Len() < max; i++ {
+		if c := s[i]; c >= 0x20 && c <= 0x7e {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// redactURL drops the query, fragment and user info of a URL for messages and logs.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "<invalid URL>"
+	}
+	u.RawQuery, u.Fragment, u.User = "", "", nil
+	return u.String()
+}
+
+// classifyTransportError marks failures that retrying cannot fix (a host that does not exist, a
+// certificate problem) with errPermanent, keeping the cause.
+func classifyTransportError(err error) error {
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+		return permanent{err}
+	}
+	if isCertificateError(err) {
+		return permanent{err}
+	}
+	return err
+}
+
+// isCertificateError reports a TLS certificate verification failure (HF-13).
+func isCertificateError(err error) bool {
+	var (
+		verr *tls.CertificateVerificationError
+		uerr x509.UnknownAuthorityError
+		herr x509.HostnameError
+		cerr x509.CertificateInvalidError
+	)
+	return errors.As(err, &verr) || errors.As(err, &uerr) || errors.As(err, &herr) || errors.As(err, &cerr)
+}
+
+// permanent wraps an error so that errors.Is(err, errPermanent) holds, keeping the message.
+type permanent struct{ err error }
+
+func (p permanent) Error() string        { return p.err.Error() }
+func (p permanent) Unwrap() []error      { return []error{p.err, errPermanent} }
+func (p permanent) Is(target error) bool { return target == errPermanent }
+
+// retryAfter parses Retry-After (RFC 9110 §10.2.3) on 429 and 503 answers; 0 when absent.
+func retryAfter(resp *http.Response, now time.Time) time.Duration {
+	if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
+		return 0
+	}
+	v := strings.TrimSpace(resp.Header.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(v); err == nil {
+		if secs < 0 {
+			return 0
+		}
+		return time.Duration(min(secs, 3600)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return min(t.Sub(now), time.Hour)
+	}
+	return 0
+}

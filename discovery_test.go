@@ -1,0 +1,374 @@
+package onesoidc
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/ones-now/onesoidc/internal/mockidp"
+)
+
+func TestDiscover(t *testing.T) {
+	t.Parallel()
+	idp := mockidp.Start()
+	t.Cleanup(idp.Close)
+	meta, err := Discover(t.Context(), idp.Issuer, WithHTTPClient(idp.HTTPClient()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta.Issuer != idp.Issuer || meta.TokenEndpoint != idp.URL+"/oidc/token" || meta.JWKSURI != idp.URL+"/oidc/jwks" {
+		t.Errorf("metadata = %+v", meta)
+	}
+	if !bytes.Contains(meta.Raw, []byte(`"scopes_supported"`)) {
+		t.Errorf("Raw does not hold the document: %s", meta.Raw)
+	}
+	reqs := idp.Requests(mockidp.EndpointDiscovery)
+	if len(reqs) != 1 || reqs[0].Method != http.MethodGet {
+		t.Fatalf("requests = %+v", reqs)
+	}
+	if ua := reqs[0].Header.Get("User-Agent"); ua != "onesoidc/"+Version {
+		t.Errorf("User-Agent = %q", ua)
+	}
+}
+
+func TestDiscoverKeepsCIBAAndDeviceFields(t *testing.T) {
+	t.Parallel()
+	idp := mockidp.Start()
+	t.Cleanup(idp.Close)
+	idp.EditMetadata(func(doc map[string]any) {
+		doc["backchannel_authentication_endpoint"] = idp.URL + "/oidc/backchannel"
+		doc["backchannel_token_delivery_modes_supported"] = []string{"poll", "ping"}
+		doc["backchannel_user_code_parameter_supported"] = true
+		doc["backchannel_authentication_request_signing_alg_values_supported"] = []string{"ES256"}
+		doc["device_authorization_endpoint"] = idp.URL + "/oidc/device/auth"
+		doc["introspection_endpoint"] = idp.URL + "/oidc/token/introspection"
+		doc["revocation_endpoint"] = idp.URL + "/oidc/token/revocation"
+	})
+	meta, err := Discover(t.Context(), idp.Issuer, WithHTTPClient(idp.HTTPClient()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta.BackchannelAuthenticationEndpoint == "" || len(meta.BackchannelTokenDeliveryModesSupported) != 2 ||
+		!meta.BackchannelUserCodeParameterSupported || meta.BackchannelAuthenticationRequestSigningAlgValuesSupported[0] != "ES256" ||
+		meta.DeviceAuthorizationEndpoint == "" || meta.IntrospectionEndpoint == "" || meta.RevocationEndpoint == "" {
+		t.Errorf("metadata lost fields: %+v", meta)
+	}
+}
+
+// TestDiscoverRejects covers documents and answers that must fail without retrying.
+func TestDiscoverRejects(t *testing.T) {
+	t.Parallel()
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write(make([]byte, 20<<20))
+	_ = zw.Close()
+
+	tests := []struct {
+		name  string
+		setup func(idp *mockidp.IdP)
+		check func(t *testing.T, err error)
+	}{
+		{
+			name: "issuer mismatch trailing slash",
+			setup: func(idp *mockidp.IdP) {
+				idp.EditMetadata(func(d map[string]any) { d["issuer"] = idp.Issuer + "/" })
+			},
+			check: wantConfigError("issuer", "expected exactly"),
+		},
+		{
+			name: "issuer mismatch other host",
+			setup: func(idp *mockidp.IdP) {
+				idp.EditMetadata(func(d map[string]any) { d["issuer"] = "https://evil.example/oidc" })
+			},
+			check: wantConfigError("issuer", "evil.example"),
+		},
+		{
+			name: "missing jwks_uri",
+			setup: func(idp *mockidp.IdP) {
+				idp.EditMetadata(func(d map[string]any) { delete(d, "jwks_uri") })
+			},
+			check: wantConfigError("jwks_uri", "missing"),
+		},
+		{
+			name: "endpoint on plain http to a remote host",
+			setup: func(idp *mockidp.IdP) {
+				idp.EditMetadata(func(d map[string]any) { d["token_endpoint"] = "http://idp.example/token" })
+			},
+			check: wantConfigError("token_endpoint", "must use https"),
+		},
+		{
+			name: "HF-06 HTML with status 200",
+			setup: func(idp *mockidp.IdP) {
+				idp.Inject(mockidp.EndpointDiscovery, mockidp.Fault{Status: 200, ContentType: "text/html", Body: []byte("<html>login</html>")})
+			},
+			check: wantHTTPError(200, "expected a JSON body"),
+		},
+		{
+			name: "HF-14 20 MiB body",
+			setup: func(idp *mockidp.IdP) {
+				idp.Inject(mockidp.EndpointDiscovery, mockidp.Fault{Status: 200, ContentType: "application/json", Body: bytes.Repeat([]byte(" "), 20<<20)})
+			},
+			check: func(t *testing.T, err error) {
+				wantHTTPError(200, "body over")(t, err)
+				if !errors.Is(err, ErrResponseTooLarge) {
+					t.Errorf("err = %v, want ErrResponseTooLarge", err)
+				}
+			},
+		},
+		{
+			name: "HF-14 gzip bomb",
+			setup: func(idp *mockidp.IdP) {
+				idp.Inject(mockidp.EndpointDiscovery, mockidp.Fault{Status: 200, ContentType: "application/json",
+					Header: http.Header{"Content-Encoding": {"gzip"}}, Body: gz.Bytes()})
+			},
+			check: func(t *testing.T, err error) {
+				if !errors.Is(err, ErrResponseTooLarge) {
+					t.Errorf("err = %v, want ErrResponseTooLarge", err)
+				}
+			},
+		},
+		{
+			name: "HF-07 truncated JSON",
+			setup: func(idp *mockidp.IdP) {
+				idp.Inject(mockidp.EndpointDiscovery, mockidp.Fault{Status: 200, ContentType: "application/json", Body: []byte(`{"issuer":"http://127.0.0.1`)})
+			},
+			check: wantHTTPError(200, "invalid provider metadata"),
+		},
+		{
+			name: "JSON null body",
+			setup: func(idp *mockidp.IdP) {
+				idp.Inject(mockidp.EndpointDiscovery, mockidp.Fault{Status: 200, ContentType: "application/json", Body: []byte(`null`)})
+			},
+			check: wantConfigError("issuer", "expected exactly"),
+		},
+		{
+			name: "404 is not retried",
+			setup: func(idp *mockidp.IdP) {
+				idp.Inject(mockidp.EndpointDiscovery, mockidp.Fault{Status: 404, ContentType: "text/plain", Body: []byte("not found")})
+			},
+			check: wantHTTPError(404, "unexpected status"),
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			idp := mockidp.Start()
+			t.Cleanup(idp.Close)
+			tc.setup(idp)
+			meta, err := Discover(t.Context(), idp.Issuer, WithHTTPClient(idp.HTTPClient()))
+			if meta != nil || err == nil {
+				t.Fatalf("Discover = %+v, %v; want an error", meta, err)
+			}
+			tc.check(t, err)
+			if n := idp.Count(mockidp.EndpointDiscovery); n != 1 {
+				t.Errorf("%d discovery requests, want 1 (no retry)", n)
+			}
+		})
+	}
+}
+
+func TestDiscoverRefusesInsecureIssuer(t *testing.T) {
+	t.Parallel()
+	for _, issuer := range []string{"http://idp.example/oidc", "ftp://idp.example/oidc", "/oidc", "https://idp.example/oidc?x=1", "https://user@idp.example/oidc"} {
+		_, err := Discover(t.Context(), issuer, WithHTTPClient(&http.Client{Transport: failTransport{t}}))
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Field != "issuer" {
+			t.Errorf("Discover(%q) = %v, want a ConfigError on issuer", issuer, err)
+		}
+	}
+}
+
+// failTransport fails the test if a request is made.
+type failTransport struct{ t *testing.T }
+
+func (f failTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	f.t.Errorf("unexpected request to %s", r.URL)
+	return nil, errors.New("no request expected")
+}
+
+func TestDiscoverHF12RedirectToOtherHostNotFollowed(t *testing.T) {
+	t.Parallel()
+	var otherHits int
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { otherHits++ }))
+	t.Cleanup(other.Close)
+	idp := mockidp.Start()
+	t.Cleanup(idp.Close)
+	idp.Inject(mockidp.EndpointDiscovery, mockidp.Fault{Redirect: other.URL + "/oidc/.well-known/openid-configuration?secret=1"})
+	_, err := Discover(t.Context(), idp.Issuer, WithHTTPClient(idp.HTTPClient()))
+	wantHTTPError(302, "not followed")(t, err)
+	if strings.Contains(err.Error(), "secret") {
+		t.Errorf("error leaks the redirect query: %v", err)
+	}
+	if otherHits != 0 {
+		t.Errorf("redirect was followed")
+	}
+}
+
+func TestDiscoverRedirectOnSameHostFollowed(t *testing.T) {
+	t.Parallel()
+	idp := mockidp.Start()
+	t.Cleanup(idp.Close)
+	idp.Inject(mockidp.EndpointDiscovery, mockidp.Fault{Times: 1, Redirect: idp.Issuer + "/.well-known/openid-configuration"})
+	if _, err := Discover(t.Context(), idp.Issuer, WithHTTPClient(idp.HTTPClient())); err != nil {
+		t.Fatal(err)
+	}
+	if n := idp.Count(mockidp.EndpointDiscovery); n != 2 {
+		t.Errorf("%d requests, want 2", n)
+	}
+}
+
+// TestDiscoverRetries runs in a synctest bubble against the in-memory IdP, so that the backoff
+// waits take no real time and their lengths can be measured exactly.
+func TestDiscoverRetries(t *testing.T) {
+	t.Parallel()
+	t.Run("503 then success", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			idp := mockidp.NewInMemory()
+			idp.Inject(mockidp.EndpointDiscovery, mockidp.Fault{Times: 2, Status: 503, ContentType: "text/html", Body: []byte("<h1>busy</h1>")})
+			start := time.Now()
+			if _, err := Discover(t.Context(), idp.Issuer, WithHTTPClient(idp.HTTPClient())); err != nil {
+				t.Fatal(err)
+			}
+			reqs := idp.Requests(mockidp.EndpointDiscovery)
+			if len(reqs) != 3 {
+				t.Fatalf("%d requests, want 3", len(reqs))
+			}
+			// Backoff: [250ms, 500ms] then [500ms, 1s].
+			if g := reqs[1].Time.Sub(start); g < 250*time.Millisecond || g > 500*time.Millisecond {
+				t.Errorf("first retry after %v", g)
+			}
+			if g := reqs[2].Time.Sub(reqs[1].Time); g < 500*time.Millisecond || g > time.Second {
+				t.Errorf("second retry after %v", g)
+			}
+		})
+	})
+	t.Run("Retry-After honoured", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			idp := mockidp.NewInMemory()
+			idp.Inject(mockidp.EndpointDiscovery, mockidp.Fault{Times: 1, Status: 503, Header: http.Header{"Retry-After": {"20"}}})
+			if _, err := Discover(t.Context(), idp.Issuer, WithHTTPClient(idp.HTTPClient())); err != nil {
+				t.Fatal(err)
+			}
+			reqs := idp.Requests(mockidp.EndpointDiscovery)
+			if len(reqs) != 2 || reqs[1].Time.Sub(reqs[0].Time) != 20*time.Second {
+				t.Errorf("requests %+v, want a retry after exactly 20s", reqs)
+			}
+		})
+	})
+	t.Run("attempts are bounded", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			idp := mockidp.NewInMemory()
+			idp.Inject(mockidp.EndpointDiscovery, mockidp.Fault{Status: 502, ContentType: "text/html"})
+			_, err := Discover(t.Context(), idp.Issuer, WithHTTPClient(idp.HTTPClient()), WithDiscoveryAttempts(3))
+			wantHTTPError(502, "unexpected status")(t, err)
+			if n := idp.Count(mockidp.EndpointDiscovery); n != 3 {
+				t.Errorf("%d requests, want 3", n)
+			}
+		})
+	})
+	t.Run("context cancelled mid-retry", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			idp := mockidp.NewInMemory()
+			idp.Inject(mockidp.EndpointDiscovery, mockidp.Fault{Status: 503, Header: http.Header{"Retry-After": {"25"}}})
+			ctx, cancel := context.WithCancel(t.Context())
+			time.AfterFunc(3*time.Second, cancel)
+			start := time.Now()
+			_, err := Discover(ctx, idp.Issuer, WithHTTPClient(idp.HTTPClient()))
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("err = %v, want context.Canceled", err)
+			}
+			if d := time.Since(start); d != 3*time.Second {
+				t.Errorf("returned after %v, want 3s", d)
+			}
+			if n := idp.Count(mockidp.EndpointDiscovery); n != 1 {
+				t.Errorf("%d requests, want 1", n)
+			}
+		})
+	})
+}
+
+func TestDiscoverHF01ConnectionRefusedIsTemporary(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close()
+	_, err := Discover(t.Context(), url+"/oidc", WithDiscoveryAttempts(1))
+	var he *HTTPError
+	if !errors.As(err, &he) || he.StatusCode != 0 || !he.Temporary() {
+		t.Fatalf("err = %#v, want a temporary HTTPError without status", err)
+	}
+}
+
+func TestDiscoverHF13BadCertificateIsPermanent(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	t.Cleanup(srv.Close)
+	// The default client does not trust the test server's certificate.
+	_, err := Discover(t.Context(), srv.URL+"/oidc", WithDiscoveryAttempts(5))
+	var he *HTTPError
+	if !errors.As(err, &he) || he.Temporary() || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("err = %v, want a permanent certificate error", err)
+	}
+}
+
+func TestDiscoverHF03HangingServerTimesOut(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		idp := mockidp.NewInMemory()
+		idp.Inject(mockidp.EndpointDiscovery, mockidp.Fault{Hang: true})
+		start := time.Now()
+		_, err := Discover(t.Context(), idp.Issuer, WithHTTPClient(idp.HTTPClient()), WithDiscoveryAttempts(1),
+			WithRequestTimeout(2*time.Second))
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("err = %v, want a deadline error", err)
+		}
+		if d := time.Since(start); d != 2*time.Second {
+			t.Errorf("gave up after %v, want 2s", d)
+		}
+	})
+}
+
+func TestOptionsRejectBadValues(t *testing.T) {
+	t.Parallel()
+	for name, opt := range map[string]Option{
+		"leeway over 5 minutes": WithLeeway(6 * time.Minute),
+		"negative leeway":       WithLeeway(-time.Second),
+		"zero timeout":          WithRequestTimeout(0),
+		"nil http client":       WithHTTPClient(nil),
+		"nil logger":            WithLogger(nil),
+		"zero attempts":         WithDiscoveryAttempts(0),
+	} {
+		_, err := Discover(t.Context(), "https://idp.example/oidc", opt, WithHTTPClient(&http.Client{Transport: failTransport{t}}))
+		var ce *ConfigError
+		if !errors.As(err, &ce) {
+			t.Errorf("%s: err = %v, want a ConfigError", name, err)
+		}
+	}
+}
+
+func wantConfigError(field, phrase string) func(*testing.T, error) {
+	return func(t *testing.T, err error) {
+		t.Helper()
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Field != field || !strings.Contains(err.Error(), phrase) {
+			t.Errorf("err = %v, want a ConfigError on %s containing %q", err, field, phrase)
+		}
+	}
+}
+
+func wantHTTPError(status int, phrase string) func(*testing.T, error) {
+	return func(t *testing.T, err error) {
+		t.Helper()
+		var he *HTTPError
+		if !errors.As(err, &he) || he.StatusCode != status || !strings.Contains(err.Error(), phrase) {
+			t.Errorf("err = %v, want an HTTPError %d containing %q", err, status, phrase)
+		}
+	}
+}
