@@ -1,6 +1,7 @@
 package onesoidc
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -50,6 +51,15 @@ type OpenIDConnectClient struct {
 	logger   *slog.Logger
 	leeway   time.Duration
 	now      func() time.Time
+
+	audience          AssertionAudience
+	assertionLifetime time.Duration
+	assertionHeader   string // base64url JWS header of client assertions
+
+	tokenScope    string
+	tokenResource string
+	tokenMargin   time.Duration
+	deviceToken   deviceTokenCache
 }
 
 // Option configures an OpenIDConnectClient or Discover.
@@ -64,6 +74,12 @@ type options struct {
 	attempts   int
 	now        func() time.Time
 	errs       []error
+
+	audience          AssertionAudience
+	assertionLifetime time.Duration
+	tokenScope        string
+	tokenResource     string
+	tokenMargin       time.Duration
 }
 
 func (o *options) fail(field, format string, args ...any) {
@@ -138,6 +154,54 @@ func WithDiscoveryAttempts(n int) Option {
 	}
 }
 
+// WithAssertionAudience sets the "aud" of client assertions (default AudienceTokenEndpoint).
+func WithAssertionAudience(a AssertionAudience) Option {
+	return func(o *options) {
+		if a < AudienceTokenEndpoint || a > AudienceCalledEndpoint {
+			o.fail("WithAssertionAudience", "unknown audience %d", a)
+			return
+		}
+		o.audience = a
+	}
+}
+
+// WithAssertionLifetime sets exp - iat of client assertions and request objects (default
+// DefaultAssertionLifetime, 300 s as in the Rust crate; between 10 s and 1 hour).
+func WithAssertionLifetime(d time.Duration) Option {
+	return func(o *options) {
+		if d < 10*time.Second || d > time.Hour {
+			o.fail("WithAssertionLifetime", "lifetime must be between 10s and 1h, got %v", d)
+			return
+		}
+		o.assertionLifetime = d
+	}
+}
+
+// WithDeviceTokenScope sets the scope requested with device access tokens (RFC 6749 §4.4.2;
+// default: none, the provider's default).
+func WithDeviceTokenScope(scopes ...string) Option {
+	return func(o *options) { o.tokenScope = strings.Join(scopes, " ") }
+}
+
+// WithDeviceTokenResource sets the resource indicator requested with device access tokens
+// (RFC 8707 §2; default: none).
+func WithDeviceTokenResource(resource string) Option {
+	return func(o *options) { o.tokenResource = resource }
+}
+
+// WithTokenRefreshMargin sets how long before expiry a cached device access token is renewed
+// (default DefaultTokenRefreshMargin, 100 s as in the Rust crate). The margin is bounded to half
+// of each token's lifetime, so that a 60 s token is not renewed on every call.
+func WithTokenRefreshMargin(d time.Duration) Option {
+	return func(o *options) {
+		if d < 0 {
+			o.fail("WithTokenRefreshMargin", "margin must not be negative, got %v", d)
+			return
+		}
+		o.tokenMargin = d
+	}
+}
+
 func buildOptions(opts []Option) (*options, error) {
 	o := &options{
 		userAgent: "onesoidc/" + Version,
@@ -145,6 +209,9 @@ func buildOptions(opts []Option) (*options, error) {
 		leeway:    DefaultLeeway,
 		attempts:  4,
 		now:       time.Now,
+
+		assertionLifetime: DefaultAssertionLifetime,
+		tokenMargin:       DefaultTokenRefreshMargin,
 	}
 	for _, opt := range opts {
 		if opt != nil {
@@ -202,6 +269,13 @@ func NewClientFromMetadata(cfg *DeviceConfig, signer Signer, meta *ProviderMetad
 		logger:   o.logger,
 		leeway:   o.leeway,
 		now:      o.now,
+
+		audience:          o.audience,
+		assertionLifetime: o.assertionLifetime,
+		assertionHeader:   jwsHeader(signer, "JWT"),
+		tokenScope:        o.tokenScope,
+		tokenResource:     o.tokenResource,
+		tokenMargin:       o.tokenMargin,
 	}, nil
 }
 
@@ -268,6 +342,8 @@ type request struct {
 	method string     // GET or POST
 	url    string     // endpoint
 	form   url.Values // POST body, form-encoded
+	json   []byte     // POST body, JSON (instead of form)
+	noBody bool       // a 2xx answer needs no JSON body (RFC 7009 revocation)
 	limit  int64      // cap of a successful body
 	header http.Header
 }
@@ -286,8 +362,11 @@ func (h *httpCore) exchange(ctx context.Context, r request) (*response, error) {
 	defer cancel()
 	endpoint := redactURL(r.url)
 	var body io.Reader
-	if r.form != nil {
+	switch {
+	case r.form != nil:
 		body = strings.NewReader(r.form.Encode())
+	case r.json != nil:
+		body = bytes.NewReader(r.json)
 	}
 	req, err := http.NewRequestWithContext(ctx, r.method, r.url, body)
 	if err != nil {
@@ -296,8 +375,11 @@ func (h *httpCore) exchange(ctx context.Context, r request) (*response, error) {
 	for k, v := range r.header {
 		req.Header[k] = v
 	}
-	if r.form != nil {
+	switch {
+	case r.form != nil:
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	case r.json != nil:
+		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", h.userAgent)
@@ -341,7 +423,7 @@ func (h *httpCore) exchange(ctx context.Context, r request) (*response, error) {
 		}
 		return nil, herr("unexpected status", nil)
 	}
-	if !isJSON(ctype) {
+	if !isJSON(ctype) && !r.noBody {
 		return nil, herr("expected a JSON body", nil)
 	}
 	return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil

@@ -8,9 +8,15 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/asn1"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
+	"strconv"
+	"strings"
+	"time"
 )
 
 // Signer signs JWS signing inputs (RFC 7515 §5.1: ASCII(BASE64URL(header) || '.' || BASE64URL(payload)))
@@ -119,4 +125,215 @@ func rawECDSA(r, s *big.Int, size int) []byte {
 	r.FillBytes(out[:size])
 	s.FillBytes(out[size:])
 	return out
+}
+
+// AssertionAudience selects the "aud" of client assertions (RFC 7523 §3, item 3).
+type AssertionAudience int
+
+const (
+	// AudienceTokenEndpoint puts the token endpoint URL in "aud" for every endpoint: what the ONES
+	// clients send, and what RFC 7523 §3 names. It is the default.
+	AudienceTokenEndpoint AssertionAudience = iota
+	// AudienceIssuer puts the issuer identifier in "aud" (draft-ietf-oauth-rfc7523bis).
+	AudienceIssuer
+	// AudienceCalledEndpoint puts the URL of the endpoint being called in "aud" (the backchannel
+	// authentication endpoint for CIBA requests, the introspection endpoint for introspection ...).
+	AudienceCalledEndpoint
+)
+
+// Defaults and bounds of client assertions.
+const (
+	DefaultAssertionLifetime = 300 * time.Second
+	clientAssertionType      = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+)
+
+// appendJWTClaims writes the registered claims of an assertion or request object; extra, when not
+// nil, must be a JSON object whose members are appended.
+func appendJWTClaims(b []byte, iss, sub, aud, jti string, iat, exp int64, extra []byte) []byte {
+	b = append(b, `{"iss":`...)
+	b = appendJSONString(b, iss)
+	b = append(b, `,"sub":`...)
+	b = appendJSONString(b, sub)
+	b = append(b, `,"aud":`...)
+	b = appendJSONString(b, aud)
+	b = append(b, `,"jti":`...)
+	b = appendJSONString(b, jti)
+	b = append(b, `,"iat":`...)
+	b = strconv.AppendInt(b, iat, 10)
+	b = append(b, `,"exp":`...)
+	b = strconv.AppendInt(b, exp, 10)
+	if len(extra) > 2 {
+		b = append(b, ',')
+		b = append(b, extra[1:len(extra)-1]...)
+	}
+	return append(b, '}')
+}
+
+// appendJSONString appends s as a JSON string (RFC 8259 §7).
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
+}
+
+// jwsHeader returns the base64url JWS header for a signer: alg, typ and kid (RFC 7515 §4.1).
+func jwsHeader(s Signer, typ string) string {
+	b := []byte(`{"alg":`)
+	b = appendJSONString(b, s.Algorithm())
+	b = append(b, `,"typ":`...)
+	b = appendJSONString(b, typ)
+	if kid := s.KeyID(); kid != "" {
+		b = append(b, `,"kid":`...)
+		b = appendJSONString(b, kid)
+	}
+	b = append(b, '}')
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// signCompact returns the compact JWS (RFC 7515 §7.1) of payload under the pre-encoded header.
+func signCompact(ctx context.Context, s Signer, header string, payload []byte) (string, error) {
+	n := len(header) + 1 + base64.RawURLEncoding.EncodedLen(len(payload))
+	buf := make([]byte, n, n+1+base64.RawURLEncoding.EncodedLen(512))
+	copy(buf, header)
+	buf[len(header)] = '.'
+	base64.RawURLEncoding.Encode(buf[len(header)+1:], payload)
+	sig, err := s.SignJWS(ctx, buf)
+	if err != nil {
+		return "", err
+	}
+	buf = append(buf, '.')
+	buf = base64.RawURLEncoding.AppendEncode(buf, sig)
+	return string(buf), nil
+}
+
+// newJTI returns a fresh JWT ID of 128 random bits (RFC 7519 §4.1.7).
+func newJTI() string { return rand.Text() }
+
+// DefaultRemoteSignerURL is the signing endpoint of the local px-device-identity-service, which
+// holds the key of devices with key_security "tpm".
+const DefaultRemoteSignerURL = "http://localhost:8000/sign"
+
+// RemoteSigner signs through the local px-device-identity-service: POST {"deviceId", "message"}
+// with the JWS signing input as message, answered by {"signature": <base64url JWS signature>}. It
+// is the Signer for devices whose key never leaves the TPM. It is safe for concurrent use.
+type RemoteSigner struct {
+	url      string
+	deviceID string
+	alg      string
+	kid      string
+	size     int // expected ECDSA signature size, 0 when not ECDSA
+	http     *httpCore
+}
+
+// RemoteSignerOption configures a RemoteSigner.
+type RemoteSignerOption func(*RemoteSigner, *options)
+
+// WithSignerURL sets the signing endpoint (default DefaultRemoteSignerURL). It must be http on a
+// loopback host or https.
+func WithSignerURL(u string) RemoteSignerOption {
+	return func(s *RemoteSigner, o *options) {
+		if err := checkEndpoint("WithSignerURL", u, false); err != nil {
+			o.errs = append(o.errs, err)
+			return
+		}
+		s.url = u
+	}
+}
+
+// WithSignerKeyID sets the JWS "kid" announced with signatures (default: none).
+func WithSignerKeyID(kid string) RemoteSignerOption {
+	return func(s *RemoteSigner, _ *options) { s.kid = kid }
+}
+
+// WithSignerClientOptions applies client options such as WithHTTPClient, WithLogger or
+// WithRequestTimeout to the signer's requests.
+func WithSignerClientOptions(opts ...Option) RemoteSignerOption {
+	return func(_ *RemoteSigner, o *options) {
+		for _, opt := range opts {
+			if opt != nil {
+				opt(o)
+			}
+		}
+	}
+}
+
+// NewRemoteSigner returns a signer for device deviceID whose key signs with alg ("RS256",
+// "PS256", "ES256", "ES384", "ES512" or "EdDSA"); DeviceConfig.KeyAlgorithm gives alg from the
+// device's key_type.
+func NewRemoteSigner(deviceID, alg string, opts ...RemoteSignerOption) (*RemoteSigner, error) {
+	s := &RemoteSigner{url: DefaultRemoteSignerURL, deviceID: deviceID, alg: alg}
+	sizes := map[string]int{"RS256": 0, "PS256": 0, "ES256": 32, "ES384": 48, "ES512": 66, "EdDSA": 0}
+	size, ok := sizes[alg]
+	if !ok {
+		return nil, &ConfigError{Field: "alg", Reason: fmt.Sprintf("unsupported signing algorithm %q", sanitize(alg, 32))}
+	}
+	s.size = size
+	if deviceID == "" {
+		return nil, &ConfigError{Field: "deviceId", Reason: "empty device id"}
+	}
+	o, err := buildOptions(nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(s, o)
+		}
+	}
+	if len(o.errs) > 0 {
+		return nil, errors.Join(o.errs...)
+	}
+	if o.logger == nil {
+		o.logger = slog.New(slog.DiscardHandler)
+	}
+	s.http = newHTTPCore(o)
+	return s, nil
+}
+
+// Algorithm returns the JWS algorithm of the device key.
+func (s *RemoteSigner) Algorithm() string { return s.alg }
+
+// KeyID returns the key id given with WithSignerKeyID, or "".
+func (s *RemoteSigner) KeyID() string { return s.kid }
+
+// SignJWS asks the signing service to sign signingInput.
+func (s *RemoteSigner) SignJWS(ctx context.Context, signingInput []byte) ([]byte, error) {
+	body, err := json.Marshal(struct {
+		DeviceID string `json:"deviceId"`
+		Message  string `json:"message"`
+	}{s.deviceID, string(signingInput)})
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.http.exchange(ctx, request{op: "remote sign", method: "POST", url: s.url, json: body, limit: 16 << 10})
+	if err != nil {
+		return nil, err
+	}
+	var out struct {
+		Signature string `json:"signature"`
+	}
+	if err := json.Unmarshal(resp.body, &out); err != nil {
+		return nil, &HTTPError{Op: "remote sign", URL: redactURL(s.url), StatusCode: resp.status, Reason: "invalid answer", Err: err}
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(out.Signature, "="))
+	if err != nil || len(sig) == 0 {
+		return nil, &HTTPError{Op: "remote sign", URL: redactURL(s.url), StatusCode: resp.status,
+			Reason: "signature is not base64url", Err: err}
+	}
+	if s.size != 0 && len(sig) != 2*s.size {
+		return nil, &HTTPError{Op: "remote sign", URL: redactURL(s.url), StatusCode: resp.status,
+			Reason: fmt.Sprintf("%s signature of %d bytes, want %d", s.alg, len(sig), 2*s.size)}
+	}
+	return sig, nil
 }

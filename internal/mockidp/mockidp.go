@@ -35,13 +35,18 @@ const (
 	EndpointDiscovery = "discovery"
 	EndpointJWKS      = "jwks"
 	EndpointToken     = "token"
+	// EndpointIntrospection is RFC 7662's, EndpointRevocation RFC 7009's.
+	EndpointIntrospection = "introspection"
+	EndpointRevocation    = "revocation"
 )
 
 // Paths of the endpoints below the base URL.
 var paths = map[string]string{
-	EndpointDiscovery: "/oidc/.well-known/openid-configuration",
-	EndpointJWKS:      "/oidc/jwks",
-	EndpointToken:     "/oidc/token",
+	EndpointDiscovery:     "/oidc/.well-known/openid-configuration",
+	EndpointJWKS:          "/oidc/jwks",
+	EndpointToken:         "/oidc/token",
+	EndpointIntrospection: "/oidc/token/introspection",
+	EndpointRevocation:    "/oidc/token/revocation",
 }
 
 // Audience says which "aud" values the token endpoint accepts in client assertions.
@@ -112,6 +117,7 @@ type IdP struct {
 	clients map[string]*jose.JSONWebKey
 	keys    []*jose.JSONWebKey // keys[0] signs; all are published
 	jtis    map[string]bool
+	grants  grantState
 	faults  map[string][]*Fault
 	log     []Request
 	meta    func(map[string]any)
@@ -323,6 +329,10 @@ func (m *IdP) handlerFor(name string) http.HandlerFunc {
 		return m.jwks
 	case EndpointToken:
 		return m.token
+	case EndpointIntrospection:
+		return m.introspection
+	case EndpointRevocation:
+		return m.revocation
 	}
 	panic("mockidp: unknown endpoint " + name)
 }
@@ -395,6 +405,8 @@ func (m *IdP) token(w http.ResponseWriter, r *http.Request) {
 	switch gt := r.PostForm.Get("grant_type"); gt {
 	case "client_credentials":
 		m.issueClientCredentials(w, r, clientID)
+	case "refresh_token":
+		m.refresh(w, r, clientID)
 	default:
 		OAuthError(w, http.StatusBadRequest, "unsupported_grant_type", fmt.Sprintf("grant_type %q", gt))
 	}
@@ -415,11 +427,12 @@ func (m *IdP) issueClientCredentials(w http.ResponseWriter, r *http.Request, cli
 	if scope != "" {
 		claims["scope"] = scope
 	}
-	tok, err := m.Mint(claims, map[jose.HeaderKey]any{"typ": "at+jwt"})
+	tok, err := m.Mint(claims, map[string]any{"typ": "at+jwt"})
 	if err != nil {
 		OAuthError(w, http.StatusInternalServerError, "server_error", err.Error())
 		return
 	}
+	m.track(tok, issued{clientID: clientID, subject: clientID, scope: scope, exp: now.Add(m.tokenTTL)})
 	resp := map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": int(m.tokenTTL / time.Second)}
 	if scope != "" {
 		resp["scope"] = scope
@@ -436,13 +449,16 @@ func (m *IdP) audienceOf(r *http.Request) string {
 
 // Mint signs claims with the current signing key (RS256 unless rotated to another alg), adding
 // the extra header fields.
-func (m *IdP) Mint(claims map[string]any, header map[jose.HeaderKey]any) (string, error) {
+func (m *IdP) Mint(claims map[string]any, header map[string]any) (string, error) {
 	key := m.SigningKey()
 	payload, err := json.Marshal(claims)
 	if err != nil {
 		return "", err
 	}
-	so := &jose.SignerOptions{ExtraHeaders: header}
+	so := &jose.SignerOptions{ExtraHeaders: map[jose.HeaderKey]any{}}
+	for k, v := range header {
+		so.ExtraHeaders[jose.HeaderKey(k)] = v
+	}
 	so.WithType("JWT")
 	if t, ok := header["typ"]; ok {
 		so.WithType(jose.ContentType(fmt.Sprint(t)))

@@ -1,0 +1,264 @@
+package onesoidc
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// clientAssertion returns a fresh private_key_jwt client assertion (RFC 7523 §3, OpenID Connect
+// Core §9) for a request to endpoint: iss = sub = client_id, aud per WithAssertionAudience, a new
+// 128-bit jti, iat = now and exp = now + the assertion lifetime.
+func (c *OpenIDConnectClient) clientAssertion(ctx context.Context, endpoint string) (string, error) {
+	aud := c.meta.TokenEndpoint
+	switch c.audience {
+	case AudienceIssuer:
+		aud = c.issuer
+	case AudienceCalledEndpoint:
+		aud = endpoint
+	}
+	now := c.now()
+	var buf [384]byte
+	payload := appendJWTClaims(buf[:0], c.clientID, c.clientID, aud, newJTI(), now.Unix(),
+		now.Add(c.assertionLifetime).Unix(), nil)
+	tok, err := signCompact(ctx, c.signer, c.assertionHeader, payload)
+	if err != nil {
+		return "", fmt.Errorf("onesoidc: client assertion: %w", err)
+	}
+	return tok, nil
+}
+
+// postAuthenticated POSTs form to endpoint with client authentication by a fresh assertion
+// (RFC 7521 §4.2) and returns the JSON answer.
+func (c *OpenIDConnectClient) postAuthenticated(ctx context.Context, op, endpoint string, form url.Values, noBody bool) (*response, error) {
+	assertion, err := c.clientAssertion(ctx, endpoint)
+	if err != nil {
+		return nil, err
+	}
+	form.Set("client_id", c.clientID)
+	form.Set("client_assertion_type", clientAssertionType)
+	form.Set("client_assertion", assertion)
+	return c.http.exchange(ctx, request{op: op, method: "POST", url: endpoint, form: form, limit: maxTokenBody, noBody: noBody})
+}
+
+// tokenResponse is a successful token response (RFC 6749 §5.1, OpenID Connect Core §3.1.3.3).
+type tokenResponse struct {
+	AccessToken  string   `json:"access_token"`
+	TokenType    string   `json:"token_type"`
+	ExpiresIn    *float64 `json:"expires_in"`
+	RefreshToken string   `json:"refresh_token"`
+	IDToken      string   `json:"id_token"`
+	Scope        string   `json:"scope"`
+}
+
+// defaultTokenLifetime is assumed when a token response has no expires_in (RFC 6749 §5.1 makes
+// it optional): short, so that such a token is renewed soon.
+const defaultTokenLifetime = 60 * time.Second
+
+// parseTokenResponse decodes and checks a token response: access_token and a Bearer token_type
+// are required, expires_in must be a non-negative number when present (SECURITY-CASES HF-08).
+func (c *OpenIDConnectClient) parseTokenResponse(op string, resp *response, requestedScope string) (*oauth2.Token, *tokenResponse, error) {
+	bad := func(reason string, err error) error {
+		return &HTTPError{Op: op, URL: redactURL(c.meta.TokenEndpoint), StatusCode: resp.status,
+			ContentType: resp.header.Get("Content-Type"), Reason: reason, Err: err}
+	}
+	var tr tokenResponse
+	if err := json.Unmarshal(resp.body, &tr); err != nil {
+		return nil, nil, bad("invalid token response", err)
+	}
+	switch {
+	case tr.AccessToken == "":
+		return nil, nil, bad("token response without access_token", nil)
+	case !strings.EqualFold(tr.TokenType, "Bearer"):
+		return nil, nil, bad(fmt.Sprintf("token response with token_type %q, want Bearer", sanitize(tr.TokenType, 32)), nil)
+	case tr.ExpiresIn != nil && (*tr.ExpiresIn < 0 || *tr.ExpiresIn > math.MaxInt32 || math.IsNaN(*tr.ExpiresIn)):
+		return nil, nil, bad("token response with an out-of-range expires_in", nil)
+	}
+	lifetime := defaultTokenLifetime
+	if tr.ExpiresIn != nil {
+		lifetime = time.Duration(*tr.ExpiresIn * float64(time.Second))
+	}
+	if tr.Scope == "" {
+		tr.Scope = requestedScope // CIBA CB-16, RFC 6749 §5.1: absent scope means as requested
+	}
+	tok := &oauth2.Token{
+		AccessToken:  tr.AccessToken,
+		TokenType:    "Bearer",
+		RefreshToken: tr.RefreshToken,
+		Expiry:       c.now().Add(lifetime),
+		ExpiresIn:    int64(lifetime / time.Second),
+	}
+	extra := map[string]any{"scope": tr.Scope}
+	if tr.IDToken != "" {
+		extra["id_token"] = tr.IDToken
+	}
+	return tok.WithExtra(extra), &tr, nil
+}
+
+// IntrospectionResult is the answer of the introspection endpoint (RFC 7662 §2.2). An inactive
+// token is a result with Active false, not an error.
+type IntrospectionResult struct {
+	Active    bool     `json:"active"`
+	Scope     string   `json:"scope,omitempty"`
+	ClientID  string   `json:"client_id,omitempty"`
+	Username  string   `json:"username,omitempty"`
+	TokenType string   `json:"token_type,omitempty"`
+	Expiry    int64    `json:"exp,omitempty"`
+	IssuedAt  int64    `json:"iat,omitempty"`
+	NotBefore int64    `json:"nbf,omitempty"`
+	Subject   string   `json:"sub,omitempty"`
+	Audience  Audience `json:"aud,omitempty"`
+	Issuer    string   `json:"iss,omitempty"`
+	JWTID     string   `json:"jti,omitempty"`
+
+	// Raw is the whole answer, for members not listed above.
+	Raw json.RawMessage `json:"-"`
+}
+
+// Audience is the "aud" of a token or introspection answer: RFC 7519 §4.1.3 allows a single
+// string or an array of strings, which both decode into an Audience.
+type Audience []string
+
+// UnmarshalJSON accepts a string or an array of strings.
+func (a *Audience) UnmarshalJSON(data []byte) error {
+	if len(data) > 0 && data[0] == '"' {
+		var s string
+		if err := json.Unmarshal(data, &s); err != nil {
+			return err
+		}
+		*a = Audience{s}
+		return nil
+	}
+	var list []string
+	if err := json.Unmarshal(data, &list); err != nil {
+		return fmt.Errorf("aud must be a string or an array of strings")
+	}
+	*a = list
+	return nil
+}
+
+// Contains reports whether aud is one of the audiences.
+func (a Audience) Contains(aud string) bool {
+	for _, v := range a {
+		if v == aud {
+			return true
+		}
+	}
+	return false
+}
+
+// IntrospectToken asks the provider's introspection endpoint about token (RFC 7662 §2.1),
+// authenticated with a client assertion. tokenTypeHint ("access_token", "refresh_token" or "")
+// is passed along when set.
+func (c *OpenIDConnectClient) IntrospectToken(ctx context.Context, token, tokenTypeHint string) (*IntrospectionResult, error) {
+	if c.meta.IntrospectionEndpoint == "" {
+		return nil, &ConfigError{Field: "introspection_endpoint", Reason: "the provider metadata has no introspection endpoint"}
+	}
+	form := url.Values{"token": {token}}
+	if tokenTypeHint != "" {
+		form.Set("token_type_hint", tokenTypeHint)
+	}
+	resp, err := c.postAuthenticated(ctx, "introspection", c.meta.IntrospectionEndpoint, form, false)
+	if err != nil {
+		return nil, err
+	}
+	var res IntrospectionResult
+	if err := json.Unmarshal(resp.body, &res); err != nil {
+		return nil, &HTTPError{Op: "introspection", URL: redactURL(c.meta.IntrospectionEndpoint), StatusCode: resp.status,
+			ContentType: resp.header.Get("Content-Type"), Reason: "invalid introspection answer", Err: err}
+	}
+	res.Raw = json.RawMessage(resp.body)
+	return &res, nil
+}
+
+// RefreshToken exchanges the refresh token of prev for new tokens (RFC 6749 §6), authenticated
+// with a client assertion. When the answer has no refresh token, the returned token keeps
+// prev's; when it has an ID token, that token must name the same issuer and subject as prev's ID
+// token (OpenID Connect Core §12.2), else the answer is rejected with a *ValidationError.
+func (c *OpenIDConnectClient) RefreshToken(ctx context.Context, prev *oauth2.Token) (*oauth2.Token, error) {
+	if prev == nil || prev.RefreshToken == "" {
+		return nil, &ConfigError{Field: "refresh_token", Reason: "the token has no refresh token"}
+	}
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {prev.RefreshToken}}
+	resp, err := c.postAuthenticated(ctx, "refresh", c.meta.TokenEndpoint, form, false)
+	if err != nil {
+		return nil, err
+	}
+	prevScope, _ := prev.Extra("scope").(string)
+	tok, tr, err := c.parseTokenResponse("refresh", resp, prevScope)
+	if err != nil {
+		return nil, err
+	}
+	if tok.RefreshToken == "" {
+		tok.RefreshToken = prev.RefreshToken
+	}
+	if tr.IDToken != "" {
+		prevID, _ := prev.Extra("id_token").(string)
+		if err := c.checkRefreshedIDToken(ctx, prevID, tr.IDToken); err != nil {
+			return nil, err
+		}
+	}
+	return tok, nil
+}
+
+// RevokeToken revokes token at the provider's revocation endpoint (RFC 7009 §2.1), authenticated
+// with a client assertion. tokenTypeHint ("access_token", "refresh_token" or "") is passed along
+// when set. Revoking an unknown or already revoked token succeeds, as RFC 7009 §2.2 says.
+func (c *OpenIDConnectClient) RevokeToken(ctx context.Context, token, tokenTypeHint string) error {
+	if c.meta.RevocationEndpoint == "" {
+		return &ConfigError{Field: "revocation_endpoint", Reason: "the provider metadata has no revocation endpoint"}
+	}
+	form := url.Values{"token": {token}}
+	if tokenTypeHint != "" {
+		form.Set("token_type_hint", tokenTypeHint)
+	}
+	_, err := c.postAuthenticated(ctx, "revocation", c.meta.RevocationEndpoint, form, true)
+	return err
+}
+
+// checkRefreshedIDToken rejects a refreshed ID token whose iss or sub differ from the previous
+// one (OpenID Connect Core §12.2, SECURITY-CASES TV-36).
+func (c *OpenIDConnectClient) checkRefreshedIDToken(_ context.Context, prevRaw, newRaw string) error {
+	type idClaims struct {
+		Iss string `json:"iss"`
+		Sub string `json:"sub"`
+	}
+	var prev, next idClaims
+	if err := decodeJWTPayload(newRaw, &next); err != nil {
+		return err
+	}
+	if next.Iss != c.issuer {
+		return &ConfigError{Field: "id_token", Reason: "refreshed ID token has another issuer"}
+	}
+	if prevRaw != "" {
+		if err := decodeJWTPayload(prevRaw, &prev); err != nil {
+			return err
+		}
+		if next.Sub != prev.Sub {
+			return &ConfigError{Field: "id_token", Reason: "refreshed ID token has another subject"}
+		}
+	}
+	return nil
+}
+
+func decodeJWTPayload(raw string, v any) error {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return &ConfigError{Field: "id_token", Reason: "not a compact JWS"}
+	}
+	data, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return &ConfigError{Field: "id_token", Reason: "payload is not base64url"}
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return &ConfigError{Field: "id_token", Reason: "payload is not JSON"}
+	}
+	return nil
+}
