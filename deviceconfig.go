@@ -64,7 +64,9 @@ type DeviceConfig struct {
 	path string
 }
 
-// Values of DeviceConfig.KeySecurity (compared case-insensitively).
+// KeySecurityDefault and KeySecurityTPM are the values of DeviceConfig.KeySecurity defined by
+// px-device-identity (DESIGN §4.1), compared case-insensitively: a key in a PEM file, or a TPM2
+// key used through px-device-identity-service.
 const (
 	KeySecurityDefault = "default"
 	KeySecurityTPM     = "tpm"

@@ -174,7 +174,8 @@ func newDeviceKey(key crypto.Signer, jwkKID string, o *keyOptions) (*DeviceKey, 
 // (RFC 7468 §2); certificates next to the key are ignored. Encrypted keys, public keys,
 // certificates alone, OpenSSH and OpenPGP keys, more than one private key, malformed blocks and
 // data after the last END line are refused with a *ConfigError, which never holds key material.
-// The resulting key is checked as by NewDeviceKey.
+// The resulting key is checked as by NewDeviceKey; its key id is the WithKeyID value, else the
+// JWK "kid" member, else the RFC 7638 thumbprint.
 func ParsePrivateKey(pemBytes []byte, opts ...KeyOption) (*DeviceKey, error) {
 	return parsePrivateKey(pemBytes, newKeyOptions(opts))
 }
