@@ -1,0 +1,679 @@
+package onesoidc
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+func keyFile(name string) string { return filepath.Join("testdata", "keys", name) }
+
+func readKeyFile(t testing.TB, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(keyFile(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// thumbprint is the RFC 7638 thumbprint of pub as go-jose computes it.
+func thumbprint(t *testing.T, pub crypto.PublicKey) string {
+	t.Helper()
+	tp, err := (&jose.JSONWebKey{Key: pub}).Thumbprint(crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(tp)
+}
+
+// verifyJWS checks sig over input with the standard library, for the JWS alg (RFC 7518 §3).
+func verifyJWS(t *testing.T, pub crypto.PublicKey, alg string, input, sig []byte) {
+	t.Helper()
+	hashes := map[string]crypto.Hash{
+		"RS256": crypto.SHA256, "PS256": crypto.SHA256,
+		"ES256": crypto.SHA256, "ES384": crypto.SHA384, "ES512": crypto.SHA512,
+	}
+	var digest []byte
+	if h, ok := hashes[alg]; ok {
+		hh := h.New()
+		hh.Write(input)
+		digest = hh.Sum(nil)
+	}
+	var ok bool
+	switch alg {
+	case "RS256":
+		ok = rsa.VerifyPKCS1v15(pub.(*rsa.PublicKey), crypto.SHA256, digest, sig) == nil
+	case "PS256":
+		ok = rsa.VerifyPSS(pub.(*rsa.PublicKey), crypto.SHA256, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil
+	case "ES256", "ES384", "ES512":
+		k := pub.(*ecdsa.PublicKey)
+		size := (k.Curve.Params().BitSize + 7) / 8
+		if len(sig) != 2*size {
+			t.Fatalf("%s signature is %d bytes, want %d (raw R||S)", alg, len(sig), 2*size)
+		}
+		r := new(big.Int).SetBytes(sig[:size])
+		s := new(big.Int).SetBytes(sig[size:])
+		ok = ecdsa.Verify(k, digest, r, s)
+	case "EdDSA":
+		ok = ed25519.Verify(pub.(ed25519.PublicKey), input, sig)
+	default:
+		t.Fatalf("unknown alg %q", alg)
+	}
+	if !ok {
+		t.Fatalf("%s signature does not verify", alg)
+	}
+}
+
+// signAndVerify signs a JWS signing input with k and verifies it with the standard library.
+func signAndVerify(t *testing.T, k *DeviceKey) {
+	t.Helper()
+	input := []byte("eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJkZXZpY2UifQ")
+	sig, err := k.SignJWS(t.Context(), input)
+	if err != nil {
+		t.Fatalf("SignJWS: %v", err)
+	}
+	verifyJWS(t, k.Public(), k.Algorithm(), input, sig)
+}
+
+// TestKF01KeysLoad loads every supported key kind (SECURITY-CASES KF-01, KF-04 positive cases).
+func TestKF01KeysLoad(t *testing.T) {
+	t.Parallel()
+	p256 := thumbprintOfFile(t, "ec-p256-pkcs8.pem")
+	tests := []struct {
+		file    string
+		alg     string
+		pubType string
+		kid     string // expected kid, when not the thumbprint
+		sameAs  string // the thumbprint must equal this one
+	}{
+		{file: "rsa2048-pkcs1.pem", alg: "RS256", pubType: "*rsa.PublicKey"},
+		{file: "rsa2048-pkcs8.pem", alg: "RS256", pubType: "*rsa.PublicKey"},
+		{file: "rsa3072-pkcs1.pem", alg: "RS256", pubType: "*rsa.PublicKey"},
+		{file: "ec-p256-sec1.pem", alg: "ES256", pubType: "*ecdsa.PublicKey", sameAs: p256},
+		{file: "ec-p256-pkcs8.pem", alg: "ES256", pubType: "*ecdsa.PublicKey"},
+		{file: "ec-p384-sec1.pem", alg: "ES384", pubType: "*ecdsa.PublicKey"},
+		{file: "ec-p384-sec1-params.pem", alg: "ES384", pubType: "*ecdsa.PublicKey"},
+		{file: "ec-p521-pkcs8.pem", alg: "ES512", pubType: "*ecdsa.PublicKey"},
+		{file: "ed25519-pkcs8.pem", alg: "EdDSA", pubType: "ed25519.PublicKey"},
+		{file: "crlf.pem", alg: "ES256", pubType: "*ecdsa.PublicKey", sameAs: p256},
+		{file: "cert-and-key.pem", alg: "ES256", pubType: "*ecdsa.PublicKey", sameAs: p256},
+		{file: "rsa2048.jwk.json", alg: "RS256", pubType: "*rsa.PublicKey", sameAs: thumbprintOfFile(t, "rsa2048-pkcs1.pem")},
+		{file: "ec-p256.jwk.json", alg: "ES256", pubType: "*ecdsa.PublicKey", sameAs: p256},
+		{file: "ed25519.jwk.json", alg: "EdDSA", pubType: "ed25519.PublicKey", kid: "device-ed25519"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			t.Parallel()
+			k, err := LoadPrivateKey(keyFile(tt.file))
+			if err != nil {
+				t.Fatalf("LoadPrivateKey: %v", err)
+			}
+			if k.Algorithm() != tt.alg {
+				t.Errorf("Algorithm = %q, want %q", k.Algorithm(), tt.alg)
+			}
+			if got := fmt.Sprintf("%T", k.Public()); got != tt.pubType {
+				t.Errorf("Public is %s, want %s", got, tt.pubType)
+			}
+			wantKID := tt.kid
+			if wantKID == "" {
+				wantKID = thumbprint(t, k.Public())
+			}
+			if k.KeyID() == "" || k.KeyID() != wantKID {
+				t.Errorf("KeyID = %q, want %q", k.KeyID(), wantKID)
+			}
+			if tt.sameAs != "" && thumbprint(t, k.Public()) != tt.sameAs {
+				t.Errorf("thumbprint differs from the same key in another format")
+			}
+			signAndVerify(t, k)
+
+			// ParsePrivateKey gives the same key from the same bytes.
+			pk, err := ParsePrivateKey(readKeyFile(t, tt.file))
+			if err != nil {
+				t.Fatalf("ParsePrivateKey: %v", err)
+			}
+			if pk.KeyID() != k.KeyID() || pk.Algorithm() != k.Algorithm() {
+				t.Errorf("ParsePrivateKey = %v, LoadPrivateKey = %v", pk, k)
+			}
+
+			// WithKeyID overrides the thumbprint (and a JWK kid).
+			ck, err := LoadPrivateKey(keyFile(tt.file), WithKeyID("device-key-1"))
+			if err != nil {
+				t.Fatalf("LoadPrivateKey WithKeyID: %v", err)
+			}
+			if ck.KeyID() != "device-key-1" {
+				t.Errorf("KeyID with WithKeyID = %q", ck.KeyID())
+			}
+		})
+	}
+}
+
+func thumbprintOfFile(t *testing.T, name string) string {
+	t.Helper()
+	k, err := ParsePrivateKey(readKeyFile(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return thumbprint(t, k.Public())
+}
+
+func TestWithRSAPSS(t *testing.T) {
+	t.Parallel()
+	for _, file := range []string{"rsa2048-pkcs1.pem", "rsa2048-pkcs8.pem", "rsa3072-pkcs1.pem"} {
+		t.Run(file, func(t *testing.T) {
+			t.Parallel()
+			k, err := LoadPrivateKey(keyFile(file), WithRSAPSS())
+			if err != nil {
+				t.Fatalf("LoadPrivateKey: %v", err)
+			}
+			if k.Algorithm() != "PS256" {
+				t.Fatalf("Algorithm = %q, want PS256", k.Algorithm())
+			}
+			signAndVerify(t, k)
+		})
+	}
+}
+
+func TestWithKeyIDEmpty(t *testing.T) {
+	t.Parallel()
+	k, err := ParsePrivateKey(readKeyFile(t, "ed25519-pkcs8.pem"), WithKeyID(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.KeyID() != "" {
+		t.Errorf("KeyID = %q, want none", k.KeyID())
+	}
+}
+
+// TestKF02EncryptedKeysRefused: encrypted keys get an explicit error (SECURITY-CASES KF-02).
+func TestKF02EncryptedKeysRefused(t *testing.T) {
+	t.Parallel()
+	testBadKeyFiles(t, []badKey{
+		{"encrypted-pkcs8.pem", `encrypted private keys are not supported (found "ENCRYPTED PRIVATE KEY")`},
+		{"legacy-encrypted.pem", "encrypted private keys are not supported (\"RSA PRIVATE KEY\" block with legacy Proc-Type/DEK-Info encryption)"},
+	})
+}
+
+// TestKF03NonPrivateKeysRefused: other PEM types get an error naming the type found and the
+// types expected (SECURITY-CASES KF-03).
+func TestKF03NonPrivateKeysRefused(t *testing.T) {
+	t.Parallel()
+	testBadKeyFiles(t, []badKey{
+		{"public.pem", `no private key found (found "PUBLIC KEY"); expected an unencrypted PEM "PRIVATE KEY" (PKCS#8)`},
+		{"rsa-public.pem", `no private key found (found "RSA PUBLIC KEY")`},
+		{"cert.pem", `no private key found (found "CERTIFICATE")`},
+		{"openssh.pem", `OpenSSH private keys are not supported (found "OPENSSH PRIVATE KEY")`},
+		{"pgp.pem", `OpenPGP blocks are not supported (found "PGP PRIVATE KEY BLOCK")`},
+		{"public.jwk.json", `JWK is a public key (no "d" member)`},
+	})
+}
+
+// TestKF04MalformedKeyFilesRefused (SECURITY-CASES KF-04).
+func TestKF04MalformedKeyFilesRefused(t *testing.T) {
+	t.Parallel()
+	testBadKeyFiles(t, []badKey{
+		{"two-keys.pem", "found 2 private key blocks"},
+		{"trailing-garbage.pem", "unexpected data after the last PEM END line"},
+		{"truncated.pem", "malformed PEM block"},
+		{"empty.pem", "empty input"},
+		{"der.bin", "no PEM block found (raw DER or not a key file?)"},
+	})
+}
+
+func TestKF04InlineKeyInputs(t *testing.T) {
+	t.Parallel()
+	key := string(readKeyFile(t, "ec-p256-pkcs8.pem"))
+	body := strings.TrimSuffix(strings.TrimPrefix(key, "-----BEGIN PRIVATE KEY-----\n"), "-----END PRIVATE KEY-----\n")
+	tests := []struct {
+		name   string
+		input  string
+		phrase string // "" means it loads
+	}{
+		{"explanatory text before the block", "Bag Attributes\n    friendlyName: device\n" + key, ""},
+		{"surrounding whitespace", "\n\n \t" + key + "\n \n", ""},
+		{"no final newline", strings.TrimSuffix(key, "\n"), ""},
+		{"missing END line", strings.TrimSuffix(key, "-----END PRIVATE KEY-----\n"), "malformed PEM block"},
+		{"truncated base64", "-----BEGIN PRIVATE KEY-----\n" + body[:len(body)/2] + "\n-----END PRIVATE KEY-----\n", "invalid or unsupported PKCS#8"},
+		{"bad base64", "-----BEGIN PRIVATE KEY-----\n!!!!\n-----END PRIVATE KEY-----\n", "malformed PEM block"},
+		{"malformed key then good key", "-----BEGIN PRIVATE KEY-----\n!!!!\n-----END PRIVATE KEY-----\n" + key, "malformed PEM block"},
+		{"mismatched END", strings.Replace(key, "END PRIVATE KEY", "END RSA PRIVATE KEY", 1), "malformed PEM block"},
+		{"garbage", "hello world\n", "no PEM block found"},
+		{"DSA key", "-----BEGIN DSA PRIVATE KEY-----\nAAAA\n-----END DSA PRIVATE KEY-----\n", `unsupported private key type "DSA PRIVATE KEY"`},
+		{"PKCS#1 label on PKCS#8 data", strings.ReplaceAll(key, "PRIVATE KEY", "RSA PRIVATE KEY"), `invalid PKCS#1 "RSA PRIVATE KEY"`},
+		{"SEC1 label on PKCS#8 data", strings.ReplaceAll(key, "PRIVATE KEY", "EC PRIVATE KEY"), `invalid or unsupported SEC1 "EC PRIVATE KEY"`},
+		{"certificate label only", "-----BEGIN CERTIFICATE-----\n" + body + "-----END CERTIFICATE-----\n", `found "CERTIFICATE"`},
+		{"json not a JWK", `{"kty": "oct", "k": "c2VjcmV0"}`, "unsupported JWK key type"},
+		{"broken json", `{"kty": "EC",`, "not valid JSON"},
+		{"JWK alg mismatch", strings.Replace(string(readKeyFile(t, "rsa2048.jwk.json")), `"RS256"`, `"PS256"`, 1), `JWK "alg" is "PS256" but the key would sign RS256 (use WithRSAPSS)`},
+		{"JWK wrong d size", `{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","d":"AAAA"}`, "invalid or unsupported JWK"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			k, err := ParsePrivateKey([]byte(tt.input))
+			if tt.phrase == "" {
+				if err != nil {
+					t.Fatalf("ParsePrivateKey: %v", err)
+				}
+				signAndVerify(t, k)
+				return
+			}
+			wantConfigError(t, err, tt.phrase)
+		})
+	}
+}
+
+func TestKF04JWKWithPSS(t *testing.T) {
+	t.Parallel()
+	data := strings.Replace(string(readKeyFile(t, "rsa2048.jwk.json")), `"RS256"`, `"PS256"`, 1)
+	k, err := ParsePrivateKey([]byte(data), WithRSAPSS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.Algorithm() != "PS256" {
+		t.Errorf("Algorithm = %q", k.Algorithm())
+	}
+	signAndVerify(t, k)
+}
+
+// TestKF05WeakKeysRefused: keys below the RFC 7518 minimums or on other curves (SECURITY-CASES
+// KF-05).
+func TestKF05WeakKeysRefused(t *testing.T) {
+	t.Parallel()
+	testBadKeyFiles(t, []badKey{
+		{"rsa1024.pem", "RSA key is 1024 bits; at least 2048 bits are required"},
+		{"ec-p224.pem", "unsupported elliptic curve P-224"},
+		{"ec-secp256k1.pem", `unsupported SEC1 "EC PRIVATE KEY"`},
+	})
+}
+
+// TestKF06KeyAlgorithmMismatchRefused: a PSS request for a non-RSA key and a JWK whose private
+// part does not match its public part are refused at load (SECURITY-CASES KF-06).
+func TestKF06KeyAlgorithmMismatchRefused(t *testing.T) {
+	t.Parallel()
+	for _, file := range []string{"ec-p256-sec1.pem", "ed25519-pkcs8.pem", "ec-p256.jwk.json"} {
+		t.Run(file, func(t *testing.T) {
+			t.Parallel()
+			_, err := LoadPrivateKey(keyFile(file), WithRSAPSS())
+			wantConfigError(t, err, "PS256 was requested with WithRSAPSS but the key is not RSA")
+		})
+	}
+	testBadKeyFiles(t, []badKey{
+		{"ec-p256-mismatch.jwk.json", `private key "d" does not match its public key`},
+	})
+}
+
+type badKey struct{ file, phrase string }
+
+// testBadKeyFiles checks that each file fails to load with a *ConfigError that names the file,
+// contains phrase and holds no key material, and that ParsePrivateKey fails the same way.
+func testBadKeyFiles(t *testing.T, cases []badKey) {
+	t.Helper()
+	for _, tt := range cases {
+		t.Run(tt.file, func(t *testing.T) {
+			t.Parallel()
+			path := keyFile(tt.file)
+			k, err := LoadPrivateKey(path)
+			if k != nil {
+				t.Errorf("got a key %v", k)
+			}
+			ce := wantConfigError(t, err, tt.phrase)
+			if ce.File != path || !strings.Contains(err.Error(), path) {
+				t.Errorf("error %q does not name the file %q", err, path)
+			}
+			noKeyMaterial(t, err.Error(), readKeyFile(t, tt.file))
+			_, err = ParsePrivateKey(readKeyFile(t, tt.file))
+			ce = wantConfigError(t, err, tt.phrase)
+			if ce.File != "" {
+				t.Errorf("ParsePrivateKey error names a file: %q", ce.File)
+			}
+		})
+	}
+}
+
+// noKeyMaterial fails if out contains any base64 line or JSON value of the key file.
+func noKeyMaterial(t *testing.T, out string, file []byte) {
+	t.Helper()
+	for _, line := range strings.FieldsFunc(string(file), func(r rune) bool { return strings.ContainsRune("\r\n\"", r) }) {
+		line = strings.TrimSpace(line)
+		if len(line) >= 16 && !strings.Contains(line, "-----") && strings.Contains(out, line) {
+			t.Errorf("output %q contains key file content %q", out, line)
+		}
+	}
+}
+
+// TestKF07KeyFilePermissions: a key file readable by group or others is reported, or refused
+// under WithStrictKeyPermissions (SECURITY-CASES KF-07).
+func TestKF07KeyFilePermissions(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS == "windows" {
+		t.Skip("no Unix permissions")
+	}
+	key := readKeyFile(t, "ec-p256-sec1.pem")
+	tests := []struct {
+		mode os.FileMode
+		warn bool
+	}{
+		{0o600, false},
+		{0o400, false},
+		{0o640, true},
+		{0o644, true},
+		{0o666, true},
+		{0o604, true},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%#o", tt.mode), func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "private.pem")
+			if err := os.WriteFile(path, key, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(path, tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			logger := slog.New(slog.NewTextHandler(&buf, nil))
+			k, err := LoadPrivateKey(path, WithKeyLogger(logger))
+			if err != nil {
+				t.Fatalf("LoadPrivateKey: %v", err)
+			}
+			signAndVerify(t, k)
+			log := buf.String()
+			if !tt.warn {
+				if log != "" {
+					t.Errorf("unexpected log output %q", log)
+				}
+			} else {
+				if !strings.Contains(log, "level=WARN") || !strings.Contains(log, path) || !strings.Contains(log, fmt.Sprintf("%#o", tt.mode)) {
+					t.Errorf("log %q does not warn about %s with its mode", log, path)
+				}
+				if strings.Contains(log, "PRIVATE") {
+					t.Errorf("log %q contains key file content", log)
+				}
+				noKeyMaterial(t, log, key)
+			}
+
+			_, err = LoadPrivateKey(path, WithStrictKeyPermissions(), WithKeyLogger(logger))
+			if !tt.warn {
+				if err != nil {
+					t.Fatalf("strict LoadPrivateKey: %v", err)
+				}
+				return
+			}
+			ce := wantConfigError(t, err, fmt.Sprintf("key file is accessible by group or others (mode %#o)", tt.mode))
+			if ce.File != path {
+				t.Errorf("File = %q", ce.File)
+			}
+		})
+	}
+}
+
+// TestKF08KeyFilesRefused: paths that are not readable key files (SECURITY-CASES KF-08).
+func TestKF08KeyFilesRefused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.pem")
+	fifoErr := mkfifo(fifo)
+	big := filepath.Join(dir, "big.pem")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(1 << 30); err != nil { // sparse 1 GiB
+		t.Fatal(err)
+	}
+	f.Close()
+	justOver := filepath.Join(dir, "over.pem")
+	if err := os.WriteFile(justOver, bytes.Repeat([]byte(" "), maxFileSize+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ name, path, phrase string }{
+		{"missing", filepath.Join(dir, "missing.pem"), "file does not exist"},
+		{"directory", dir, "not a regular file (a directory)"},
+		{"fifo", fifo, "not a regular file (a named pipe)"},
+		{"dev zero", "/dev/zero", "not a regular file (a device)"},
+		{"1 GiB", big, "larger than the 1048576 byte limit"},
+		{"1 MiB + 1", justOver, "larger than the 1048576 byte limit"},
+		{"empty path", "", "no private key file path given"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if tt.path == fifo && fifoErr != nil {
+				t.Skipf("cannot make a FIFO: %v", fifoErr)
+			}
+			if tt.path == "/dev/zero" && runtime.GOOS == "windows" {
+				t.Skip("no /dev/zero")
+			}
+			_, err := LoadPrivateKey(tt.path)
+			ce := wantConfigError(t, err, tt.phrase)
+			if ce.File != tt.path {
+				t.Errorf("File = %q, want %q", ce.File, tt.path)
+			}
+		})
+	}
+}
+
+// TestKF09NoKeyMaterialInOutput: formatting a key prints its algorithm and kid only
+// (SECURITY-CASES KF-09).
+func TestKF09NoKeyMaterialInOutput(t *testing.T) {
+	t.Parallel()
+	for _, file := range []string{"rsa2048-pkcs1.pem", "ec-p256-sec1.pem", "ed25519-pkcs8.pem"} {
+		t.Run(file, func(t *testing.T) {
+			t.Parallel()
+			k, err := LoadPrivateKey(keyFile(file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := fmt.Sprintf("%v %+v %#v %s", k, k, k, k)
+			want := fmt.Sprintf("DeviceKey{alg: %s, kid: %s}", k.Algorithm(), k.KeyID())
+			if strings.ReplaceAll(out, want, "") != "   " {
+				t.Errorf("formatted key = %q, want only %q", out, want)
+			}
+			for _, secret := range privateParts(t, k.signer) {
+				if strings.Contains(out, secret) {
+					t.Errorf("formatted key contains private key material")
+				}
+			}
+		})
+	}
+}
+
+// privateParts returns decimal and hex renderings of the private scalars of s.
+func privateParts(t *testing.T, s crypto.Signer) []string {
+	var ints []*big.Int
+	switch k := s.(type) {
+	case *rsa.PrivateKey:
+		ints = append(ints, k.D, k.Primes[0], k.Primes[1])
+	case *ecdsa.PrivateKey:
+		b, err := k.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ints = append(ints, new(big.Int).SetBytes(b))
+	case ed25519.PrivateKey:
+		return []string{fmt.Sprintf("%x", k.Seed()), fmt.Sprint([]byte(k.Seed()))}
+	}
+	var out []string
+	for _, i := range ints {
+		out = append(out, i.String(), i.Text(16))
+	}
+	return out
+}
+
+// opaqueSigner hides the concrete key type behind crypto.Signer, as an HSM or TPM would, so
+// SignJWS takes its generic path (ASN.1 ECDSA signatures converted to raw R||S).
+type opaqueSigner struct {
+	key crypto.Signer
+}
+
+func (o opaqueSigner) Public() crypto.PublicKey { return o.key.Public() }
+
+func (o opaqueSigner) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	return o.key.Sign(r, digest, opts)
+}
+
+func TestNewDeviceKeyCustomSigner(t *testing.T) {
+	t.Parallel()
+	p256, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p521, err := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ed, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaKey, err := ParsePrivateKey(readKeyFile(t, "rsa2048-pkcs1.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		key  crypto.Signer
+		opts []KeyOption
+		alg  string
+	}{
+		{"P-256", p256, nil, "ES256"},
+		{"P-384", p384, nil, "ES384"},
+		{"P-521", p521, nil, "ES512"},
+		{"Ed25519", ed, nil, "EdDSA"},
+		{"RSA", rsaKey.signer, nil, "RS256"},
+		{"RSA PSS", rsaKey.signer, []KeyOption{WithRSAPSS()}, "PS256"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			for _, s := range []crypto.Signer{tt.key, opaqueSigner{tt.key}} {
+				k, err := NewDeviceKey(s, tt.opts...)
+				if err != nil {
+					t.Fatalf("NewDeviceKey(%T): %v", s, err)
+				}
+				if k.Algorithm() != tt.alg {
+					t.Errorf("Algorithm = %q, want %q", k.Algorithm(), tt.alg)
+				}
+				if k.KeyID() != thumbprint(t, tt.key.Public()) {
+					t.Errorf("KeyID = %q, not the thumbprint", k.KeyID())
+				}
+				signAndVerify(t, k)
+			}
+		})
+	}
+}
+
+// weirdSigner has a public key of a type NewDeviceKey does not support.
+type weirdSigner struct{ pub crypto.PublicKey }
+
+func (w weirdSigner) Public() crypto.PublicKey { return w.pub }
+func (w weirdSigner) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
+	return nil, errors.New("no")
+}
+
+func TestNewDeviceKeyRefused(t *testing.T) {
+	t.Parallel()
+	p224, err := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		key    crypto.Signer
+		phrase string
+	}{
+		{"nil", nil, "no key given"},
+		{"nil RSA", (*rsa.PrivateKey)(nil), "no key given"},
+		{"nil ECDSA", (*ecdsa.PrivateKey)(nil), "no key given"},
+		{"P-224", opaqueSigner{p224}, "unsupported elliptic curve P-224"},
+		{"string public key", weirdSigner{"key"}, "unsupported key type string"},
+		{"nil public key", weirdSigner{nil}, "unsupported key type <nil>"},
+		{"RSA without modulus", weirdSigner{&rsa.PublicKey{}}, "RSA key has no modulus"},
+		{"short Ed25519", weirdSigner{ed25519.PublicKey{1, 2, 3}}, "Ed25519 public key has the wrong size"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			k, err := NewDeviceKey(tt.key)
+			if k != nil {
+				t.Errorf("got a key %v", k)
+			}
+			wantConfigError(t, err, tt.phrase)
+		})
+	}
+}
+
+// TestDeviceKeyConcurrentUse signs from many goroutines at once (run with -race).
+func TestDeviceKeyConcurrentUse(t *testing.T) {
+	t.Parallel()
+	k, err := LoadPrivateKey(keyFile("ec-p256-sec1.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if _, err := k.SignJWS(t.Context(), []byte("a.b")); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func FuzzParsePrivateKey(f *testing.F) {
+	files, err := filepath.Glob(filepath.Join("testdata", "keys", "*"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, name := range files {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte("-----BEGIN PRIVATE KEY-----\n"))
+	f.Add([]byte("{}"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		k, err := ParsePrivateKey(data)
+		if err != nil {
+			var ce *ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("error is %T, not *ConfigError: %v", err, err)
+			}
+			return
+		}
+		switch k.Algorithm() {
+		case "RS256", "ES256", "ES384", "ES512", "EdDSA":
+		default:
+			t.Fatalf("unexpected algorithm %q", k.Algorithm())
+		}
+		if k.KeyID() == "" {
+			t.Fatal("empty key id")
+		}
+	})
+}
