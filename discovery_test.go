@@ -5,6 +5,8 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -80,28 +82,28 @@ func TestDiscoverRejects(t *testing.T) {
 			setup: func(idp *mockidp.IdP) {
 				idp.EditMetadata(func(d map[string]any) { d["issuer"] = idp.Issuer + "/" })
 			},
-			check: wantConfigError("issuer", "expected exactly"),
+			check: wantConfigErrorOn("issuer", "expected exactly"),
 		},
 		{
 			name: "issuer mismatch other host",
 			setup: func(idp *mockidp.IdP) {
 				idp.EditMetadata(func(d map[string]any) { d["issuer"] = "https://evil.example/oidc" })
 			},
-			check: wantConfigError("issuer", "evil.example"),
+			check: wantConfigErrorOn("issuer", "evil.example"),
 		},
 		{
 			name: "missing jwks_uri",
 			setup: func(idp *mockidp.IdP) {
 				idp.EditMetadata(func(d map[string]any) { delete(d, "jwks_uri") })
 			},
-			check: wantConfigError("jwks_uri", "missing"),
+			check: wantConfigErrorOn("jwks_uri", "missing"),
 		},
 		{
 			name: "endpoint on plain http to a remote host",
 			setup: func(idp *mockidp.IdP) {
 				idp.EditMetadata(func(d map[string]any) { d["token_endpoint"] = "http://idp.example/token" })
 			},
-			check: wantConfigError("token_endpoint", "must use https"),
+			check: wantConfigErrorOn("token_endpoint", "must use https"),
 		},
 		{
 			name: "HF-06 HTML with status 200",
@@ -146,7 +148,7 @@ func TestDiscoverRejects(t *testing.T) {
 			setup: func(idp *mockidp.IdP) {
 				idp.Inject(mockidp.EndpointDiscovery, mockidp.Fault{Status: 200, ContentType: "application/json", Body: []byte(`null`)})
 			},
-			check: wantConfigError("issuer", "expected exactly"),
+			check: wantConfigErrorOn("issuer", "expected exactly"),
 		},
 		{
 			name: "404 is not retried",
@@ -308,7 +310,9 @@ func TestDiscoverHF01ConnectionRefusedIsTemporary(t *testing.T) {
 
 func TestDiscoverHF13BadCertificateIsPermanent(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	srv := httptest.NewUnstartedServer(http.NotFoundHandler())
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is expected
+	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	// The default client does not trust the test server's certificate.
 	_, err := Discover(t.Context(), srv.URL+"/oidc", WithDiscoveryAttempts(5))
@@ -353,7 +357,7 @@ func TestOptionsRejectBadValues(t *testing.T) {
 	}
 }
 
-func wantConfigError(field, phrase string) func(*testing.T, error) {
+func wantConfigErrorOn(field, phrase string) func(*testing.T, error) {
 	return func(t *testing.T, err error) {
 		t.Helper()
 		var ce *ConfigError

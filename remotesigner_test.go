@@ -108,9 +108,11 @@ func TestRemoteSignerFailures(t *testing.T) {
 func TestNewRemoteSignerRejectsBadConfig(t *testing.T) {
 	t.Parallel()
 	for name, f := range map[string]func() (*RemoteSigner, error){
-		"unknown alg":         func() (*RemoteSigner, error) { return NewRemoteSigner(testDeviceID, "HS256") },
-		"empty device id":     func() (*RemoteSigner, error) { return NewRemoteSigner("", "ES256") },
-		"remote http service": func() (*RemoteSigner, error) { return NewRemoteSigner(testDeviceID, "ES256", WithSignerURL("http://signer.example/sign")) },
+		"unknown alg":     func() (*RemoteSigner, error) { return NewRemoteSigner(testDeviceID, "HS256") },
+		"empty device id": func() (*RemoteSigner, error) { return NewRemoteSigner("", "ES256") },
+		"remote http service": func() (*RemoteSigner, error) {
+			return NewRemoteSigner(testDeviceID, "ES256", WithSignerURL("http://signer.example/sign"))
+		},
 	} {
 		if s, err := f(); s != nil || !errors.As(err, new(*ConfigError)) {
 			t.Errorf("%s: got %v, %v; want a ConfigError", name, s, err)

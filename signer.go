@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math/big"
 	"strconv"
 	"strings"
@@ -60,12 +59,12 @@ func (k *DeviceKey) KeyID() string { return k.kid }
 func (k *DeviceKey) Public() crypto.PublicKey { return k.signer.Public() }
 
 // String describes the key without key material.
-func (k *DeviceKey) String() string {
+func (k DeviceKey) String() string {
 	return fmt.Sprintf("DeviceKey{alg: %s, kid: %s}", k.alg, k.kid)
 }
 
 // GoString describes the key without key material, for %#v.
-func (k *DeviceKey) GoString() string { return k.String() }
+func (k DeviceKey) GoString() string { return k.String() }
 
 // SignJWS signs signingInput with the key's algorithm. The context is not used by in-memory keys.
 func (k *DeviceKey) SignJWS(_ context.Context, signingInput []byte) ([]byte, error) {
@@ -81,7 +80,7 @@ func (k *DeviceKey) SignJWS(_ context.Context, signingInput []byte) ([]byte, err
 		if err != nil {
 			return nil, fmt.Errorf("onesoidc: sign %s: %w", k.alg, err)
 		}
-		return rawECDSA(r, s, k.size), nil
+		return rawECDSA(r, s, k.size)
 	case *rsa.PrivateKey:
 		digest := hashOf(k.hash, signingInput)
 		if k.pss {
@@ -108,7 +107,7 @@ func (k *DeviceKey) SignJWS(_ context.Context, signingInput []byte) ([]byte, err
 		if err != nil || len(rest) != 0 || parsed.R == nil || parsed.S == nil {
 			return nil, fmt.Errorf("onesoidc: sign %s: signer returned a malformed ECDSA signature", k.alg)
 		}
-		return rawECDSA(parsed.R, parsed.S, k.size), nil
+		return rawECDSA(parsed.R, parsed.S, k.size)
 	}
 	return sig, nil
 }
@@ -119,12 +118,16 @@ func hashOf(h crypto.Hash, msg []byte) []byte {
 	return hh.Sum(nil)
 }
 
-// rawECDSA encodes r and s as the fixed-size big-endian concatenation of RFC 7518 §3.4.
-func rawECDSA(r, s *big.Int, size int) []byte {
+// rawECDSA encodes r and s as the fixed-size big-endian concatenation of RFC 7518 §3.4. A
+// signer that returns values that do not fit is an error, not a panic.
+func rawECDSA(r, s *big.Int, size int) ([]byte, error) {
+	if r.Sign() <= 0 || s.Sign() <= 0 || r.BitLen() > 8*size || s.BitLen() > 8*size {
+		return nil, errors.New("onesoidc: sign: signer returned an out-of-range ECDSA signature")
+	}
 	out := make([]byte, 2*size)
 	r.FillBytes(out[:size])
 	s.FillBytes(out[size:])
-	return out
+	return out, nil
 }
 
 // AssertionAudience selects the "aud" of client assertions (RFC 7523 §3, item 3).
@@ -293,9 +296,6 @@ func NewRemoteSigner(deviceID, alg string, opts ...RemoteSignerOption) (*RemoteS
 	}
 	if len(o.errs) > 0 {
 		return nil, errors.Join(o.errs...)
-	}
-	if o.logger == nil {
-		o.logger = slog.New(slog.DiscardHandler)
 	}
 	s.http = newHTTPCore(o)
 	return s, nil

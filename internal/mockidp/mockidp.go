@@ -352,6 +352,8 @@ func (m *IdP) discovery(w http.ResponseWriter, r *http.Request) {
 		"token_endpoint_auth_methods_supported":            []string{"private_key_jwt"},
 		"token_endpoint_auth_signing_alg_values_supported": []string{"RS256", "PS256", "ES256", "ES384", "ES512", "EdDSA"},
 		"scopes_supported":                                 []string{"openid", "profile", "email", "offline_access"},
+		"introspection_endpoint":                           m.endpointURL(EndpointIntrospection),
+		"revocation_endpoint":                              m.endpointURL(EndpointRevocation),
 	}
 	m.mu.Lock()
 	edit := m.meta
