@@ -193,7 +193,7 @@ func TestDeviceAccessTokenMissingExpiresInGetsShortLifetime(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := tok.Expiry.Sub(time.Now()); got != defaultTokenLifetime {
+		if got := time.Until(tok.Expiry); got != defaultTokenLifetime {
 			t.Errorf("lifetime %v, want %v", got, defaultTokenLifetime)
 		}
 		time.Sleep(defaultTokenLifetime / 2)

@@ -489,7 +489,7 @@ func (m *IdP) authenticate(r *http.Request, endpoint string) (string, error) {
 	if raw == "" {
 		return "", fmt.Errorf("client_assertion missing")
 	}
-	jws, err := jose.ParseSigned(raw, assertionAlgs)
+	jws, err := jose.ParseSignedCompact(raw, assertionAlgs)
 	if err != nil {
 		return "", fmt.Errorf("assertion: %v", err)
 	}

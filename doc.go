@@ -1,0 +1,53 @@
+// Package onesoidc is the Go SDK for ONES identity: device (machine) authentication, CIBA user
+// login and token validation against the ONES OpenID Provider, for Go services that run on
+// devices registered through px-device-identity. It is the Go counterpart of the Rust crate
+// ones-oidc.
+//
+// Everything goes through an [OpenIDConnectClient], built from the device identity:
+//
+//	cfg, err := onesoidc.LoadDeviceConfig(onesoidc.DefaultDeviceConfigPath)
+//	key, err := onesoidc.LoadPrivateKey(onesoidc.DefaultDeviceKeyPath)
+//	client, err := onesoidc.NewClient(ctx, cfg, key)
+//
+// A client is safe for concurrent use; build one per device and share it.
+//
+// # Device identity
+//
+// [LoadDeviceConfig] reads the px-device-identity device.yml (id, client_id, host, key_type,
+// key_security ...); the issuer is host + "/oidc" ([DeviceConfig.IssuerURL]). [LoadPrivateKey]
+// reads the device key: PKCS#1 and PKCS#8 RSA (RS256, or PS256 with [WithRSAPSS]), EC P-256,
+// P-384 and P-521 in PKCS#8 or SEC1 (ES256, ES384, ES512) and Ed25519 (EdDSA). Encrypted keys,
+// RSA keys under 2048 bits and other curves are refused. Devices with key_security "tpm" sign
+// through px-device-identity-service with a [RemoteSigner]; any [crypto.Signer] works through
+// [NewDeviceKey].
+//
+// # Discovery
+//
+// [NewClient] fetches the provider configuration ([Discover], OpenID Connect Discovery 1.0),
+// requires its issuer to match exactly and every endpoint to use https (http only on loopback),
+// and retries an unreachable provider with capped exponential backoff.
+// [NewClientFromMetadata] builds a client from known metadata without network access.
+//
+// # Device token
+//
+// [OpenIDConnectClient.DeviceAccessToken] returns a device access token from the client
+// credentials grant, authenticated with a private_key_jwt client assertion (RFC 7523) signed by
+// the device key. Tokens are cached per client and renewed before expiry by one request, however
+// many goroutines ask. [OpenIDConnectClient.TokenSource] adapts the cache to x/oauth2 and
+// [OpenIDConnectClient.DeviceHTTPClient] sends the token with every request. Introspection
+// (RFC 7662), refresh (RFC 6749 §6) and revocation (RFC 7009) use the same client
+// authentication.
+//
+// # Errors
+//
+// Errors are typed. An error answer of the provider is an [*OAuthError] that matches the
+// sentinel of its code with [errors.Is]:
+//
+//	if errors.Is(err, onesoidc.ErrInvalidClient) { ... }
+//
+// A failed exchange (connection refused, HTML instead of JSON, an oversized body) is an
+// [*HTTPError] with the status and content type; [HTTPError.Temporary] says whether retrying may
+// help. A bad configuration value, device.yml field or key file is a [*ConfigError] that names
+// the file and field. No error message or log line contains a token, an assertion or key
+// material.
+package onesoidc

@@ -1,0 +1,119 @@
+// Command quickstart shows the whole SDK working against the built-in mock ONES identity
+// provider: it writes a device identity (device.yml and key) as px-device-identity would, builds
+// a client (discovery), gets a device access token and introspects it.
+//
+//	go run ./examples/quickstart
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ones-now/onesoidc"
+	"github.com/ones-now/onesoidc/internal/mockidp"
+)
+
+func main() {
+	if err := run(context.Background(), os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "quickstart:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, out io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+
+	idp := mockidp.Start()
+	defer idp.Close()
+	fmt.Fprintln(out, "1. mock ONES identity provider at", idp.URL)
+
+	dir, err := os.MkdirTemp("", "onesoidc-quickstart")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	cfgPath, keyPath, err := writeDeviceIdentity(dir, idp.URL)
+	if err != nil {
+		return err
+	}
+	cfg, err := onesoidc.LoadDeviceConfig(cfgPath)
+	if err != nil {
+		return err
+	}
+	key, err := onesoidc.LoadPrivateKey(keyPath, onesoidc.WithStrictKeyPermissions())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "2. device %s (client %s) loaded from %s, key %s\n", cfg.ID, cfg.ClientID, filepath.Base(cfgPath), key)
+	idp.RegisterClient(cfg.ClientID, key.Public(), key.Algorithm())
+
+	client, err := onesoidc.NewClient(ctx, cfg, key, onesoidc.WithHTTPClient(idp.HTTPClient()))
+	if err != nil {
+		return err
+	}
+	meta := client.Metadata()
+	fmt.Fprintln(out, "3. discovered issuer", client.Issuer())
+	fmt.Fprintln(out, "   token endpoint        ", meta.TokenEndpoint)
+	fmt.Fprintln(out, "   jwks_uri              ", meta.JWKSURI)
+	fmt.Fprintln(out, "   introspection endpoint", meta.IntrospectionEndpoint)
+
+	tok, err := client.DeviceAccessToken(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "4. device access token: %s, %d bytes (not shown), expires in %v\n",
+		tok.TokenType, len(tok.AccessToken), time.Until(tok.Expiry).Round(time.Second))
+	again, err := client.DeviceAccessToken(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "   second call served from the cache:", again == tok)
+
+	info, err := client.IntrospectToken(ctx, tok.AccessToken, "access_token")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "5. introspection: active=%v client_id=%s\n", info.Active, info.ClientID)
+	return nil
+}
+
+// writeDeviceIdentity writes device.yml and an EC P-256 key as px-device-identity would.
+func writeDeviceIdentity(dir, host string) (cfgPath, keyPath string, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", "", err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return "", "", err
+	}
+	keyPath = filepath.Join(dir, "private.pem")
+	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		return "", "", err
+	}
+	cfgPath = filepath.Join(dir, "device.yml")
+	yml := fmt.Sprintf(`id: 3f9a6c21-8d4e-4b7f-a2c5-6e1d0b9f4a87
+client_id: 7c3e1f52-2b7a-4d8e-9a61-0f4b2c9d8e13
+config_version: '1.0'
+domain: ones-now.com
+host: %s
+initiated_on: '2026-11-28 09:14:27'
+is_managed: true
+key_security: default
+key_type: ECC:p256
+location: Quickstart
+role: DESKTOP
+title: Quickstart device
+`, host)
+	return cfgPath, keyPath, os.WriteFile(cfgPath, []byte(yml), 0o600)
+}
