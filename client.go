@@ -87,7 +87,8 @@ func (o *options) fail(field, format string, args ...any) {
 }
 
 // WithHTTPClient sets the HTTP client for every request (default: a client with
-// DefaultRequestTimeout). The client is copied so that this package's redirect policy applies
+// DefaultRequestTimeout). A transport that skips TLS certificate verification or allows TLS
+// versions below 1.2 is refused (RFC 9325). The client is copied so that this package's redirect policy applies
 // without changing yours: POSTs never follow redirects, GETs follow them only on the same host
 // without a downgrade to http.
 func WithHTTPClient(hc *http.Client) Option {
@@ -95,6 +96,17 @@ func WithHTTPClient(hc *http.Client) Option {
 		if hc == nil {
 			o.fail("WithHTTPClient", "nil *http.Client")
 			return
+		}
+		if t, ok := hc.Transport.(*http.Transport); ok && t.TLSClientConfig != nil {
+			tc := t.TLSClientConfig
+			if tc.InsecureSkipVerify {
+				o.fail("WithHTTPClient", "TLS certificate verification is disabled (InsecureSkipVerify); trust the provider's CA with RootCAs instead")
+				return
+			}
+			if tc.MinVersion != 0 && tc.MinVersion < tls.VersionTLS12 {
+				o.fail("WithHTTPClient", "TLS MinVersion below TLS 1.2")
+				return
+			}
 		}
 		o.httpClient = hc
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log"
@@ -348,6 +349,10 @@ func TestOptionsRejectBadValues(t *testing.T) {
 		"nil http client":       WithHTTPClient(nil),
 		"nil logger":            WithLogger(nil),
 		"zero attempts":         WithDiscoveryAttempts(0),
+		"KF-11 InsecureSkipVerify": WithHTTPClient(&http.Client{Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}),
+		"KF-11 TLS 1.0": WithHTTPClient(&http.Client{Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS10}}}),
 	} {
 		_, err := Discover(t.Context(), "https://idp.example/oidc", opt, WithHTTPClient(&http.Client{Transport: failTransport{t}}))
 		var ce *ConfigError
