@@ -35,7 +35,7 @@ func BenchmarkAssertion(b *testing.B) {
 			b.Fatal(err)
 		}
 		input := []byte(sample[:len(sample)-len(sample[lastDot(sample):])])
-		b.Run(alg+"/raw", func(b *testing.B) {
+		b.Run("alg="+alg+"/impl=raw", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				msg, opts := input, crypto.SignerOpts(crypto.Hash(0))
@@ -47,7 +47,7 @@ func BenchmarkAssertion(b *testing.B) {
 				}
 			}
 		})
-		b.Run(alg+"/onesoidc", func(b *testing.B) {
+		b.Run("alg="+alg+"/impl=onesoidc", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := c.clientAssertion(ctx, c.meta.TokenEndpoint); err != nil {
