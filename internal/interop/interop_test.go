@@ -308,6 +308,42 @@ func TestInteropCIBARaw(t *testing.T) {
 		}
 	})
 
+	t.Run("refresh and revoke", func(t *testing.T) {
+		t.Parallel()
+		id := c.startCIBA(t, "login_hint", "alice", "scope", "openid offline_access", "binding_message", "REFRESH-1")
+		p.ApproveID(t, id)
+		mark := p.Mark()
+		first := p.expectTokens(t, c.poll(t, id), mark)
+		_, idClaims := p.verifyJWT(t, first.IDToken)
+
+		mark = p.Mark()
+		r := c.refresh(t, first.RefreshToken)
+		second := p.expectTokens(t, r, mark)
+		if second.AccessToken == first.AccessToken {
+			t.Error("refresh returned the same access token")
+		}
+		if second.RefreshToken != first.RefreshToken {
+			t.Log("refresh token was rotated (IDP-NOTES: not before 70 % of its lifetime)")
+		}
+		if second.IDToken == "" {
+			t.Errorf("refresh answer lacks id_token: %v", r.fields(t))
+		} else if _, claims := p.verifyJWT(t, second.IDToken); claims["sub"] != idClaims["sub"] || claims["iss"] != idClaims["iss"] {
+			t.Errorf("refreshed id_token sub/iss %v/%v, first %v/%v", claims["sub"], claims["iss"], idClaims["sub"], idClaims["iss"])
+		}
+
+		// Revoking the refresh token revokes every token of the grant.
+		if status := c.revoke(t, second.RefreshToken); status != http.StatusOK {
+			t.Fatalf("revocation: HTTP %d", status)
+		}
+		for _, tok := range []string{first.AccessToken, second.AccessToken} {
+			if in := c.introspect(t, tok); in.Active == nil || *in.Active {
+				t.Errorf("access token active after revoking the refresh token: %+v", in)
+			}
+		}
+		mark = p.Mark()
+		p.expectError(t, c.refresh(t, second.RefreshToken), mark, http.StatusBadRequest, "invalid_grant")
+	})
+
 	t.Run("deny", func(t *testing.T) {
 		t.Parallel()
 		id := c.startCIBA(t, "login_hint", "bob", "scope", "openid", "binding_message", "DENY-1")

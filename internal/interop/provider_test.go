@@ -53,6 +53,10 @@ type Config struct {
 	UserCode string `json:"userCode,omitempty"`
 	// Scopes are extra OpenID scopes besides openid, offline_access and profile.
 	Scopes []string `json:"scopes,omitempty"`
+
+	// ExitOnStdinEnd makes the provider exit when its stdin ends; the harness always sets it and
+	// holds a pipe on stdin, so no provider outlives a crashed test binary.
+	ExitOnStdinEnd bool `json:"exitOnStdinEnd"`
 }
 
 // Client is the registered metadata of a client (OpenID Connect Dynamic Client Registration §2,
@@ -109,7 +113,8 @@ type Provider struct {
 	base   string // http://127.0.0.1:PORT
 	cmd    *exec.Cmd
 	cancel context.CancelFunc
-	done   chan struct{} // closed when cmd has exited
+	done   chan struct{}  // closed when cmd has exited
+	stdin  io.WriteCloser // held open: the provider exits when it ends
 	meta   *onesoidc.ProviderMetadata
 	gen    int // process generation, for config file names
 }
@@ -162,6 +167,7 @@ func (p *Provider) start() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.gen++
+	p.cfg.ExitOnStdinEnd = true
 	data, err := json.MarshalIndent(p.cfg, "", "  ")
 	if err != nil {
 		return fmt.Errorf("marshal config: %w", err)
@@ -180,6 +186,11 @@ func (p *Provider) start() error {
 		return err
 	}
 	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		cancel()
+		return err
+	}
+	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		cancel()
 		return err
@@ -221,7 +232,7 @@ func (p *Provider) start() error {
 	defer timer.Stop()
 	select {
 	case base := <-ready:
-		p.base, p.cmd, p.cancel, p.done, p.meta = base, cmd, cancel, done, nil
+		p.base, p.cmd, p.cancel, p.done, p.stdin, p.meta = base, cmd, cancel, done, stdin, nil
 		return nil
 	case <-done:
 		cancel()
@@ -236,10 +247,11 @@ func (p *Provider) start() error {
 // stop kills the process and waits for it.
 func (p *Provider) stop() {
 	p.mu.Lock()
-	cancel, done := p.cancel, p.done
-	p.cancel, p.done = nil, nil
+	cancel, done, stdin := p.cancel, p.done, p.stdin
+	p.cancel, p.done, p.stdin = nil, nil, nil
 	p.mu.Unlock()
 	if cancel != nil {
+		_ = stdin.Close()
 		cancel()
 		<-done
 	}

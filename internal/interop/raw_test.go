@@ -159,6 +159,21 @@ func (c *rawClient) poll(t testing.TB, authReqID string) *rawResponse {
 	return c.p.postForm(t, c.p.Metadata(t).TokenEndpoint, form)
 }
 
+// refresh uses refreshToken (RFC 6749 §6).
+func (c *rawClient) refresh(t testing.TB, refreshToken string) *rawResponse {
+	t.Helper()
+	form := with(c.auth(t), "grant_type", grantRefreshToken, "refresh_token", refreshToken)
+	return c.p.postForm(t, c.p.Metadata(t).TokenEndpoint, form)
+}
+
+// revoke revokes token (RFC 7009 §2.1) and returns the HTTP status.
+func (c *rawClient) revoke(t testing.TB, token string) int {
+	t.Helper()
+	aud := c.p.Metadata(t).RevocationEndpoint
+	form := with(clientAuth(c.id, assertion(t, c.key, c.id, aud)), "token", token)
+	return c.p.postForm(t, aud, form).Status
+}
+
 // introspect asks the introspection endpoint about token (RFC 7662 §2.1).
 func (c *rawClient) introspect(t testing.TB, token string) wireReply {
 	t.Helper()

@@ -511,6 +511,14 @@ async function admin(provider, req, res, path) {
   sendJSON(res, 404, { error: 'not_found' });
 }
 
+// The Go harness keeps a pipe on stdin open for the life of the test binary: when the test
+// binary dies without cleaning up, stdin ends and the provider exits instead of lingering.
+if (config.exitOnStdinEnd) {
+  process.stdin.on('end', () => process.exit(0));
+  process.stdin.on('error', () => process.exit(0));
+  process.stdin.resume();
+}
+
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, () => {
     server.close();
