@@ -108,8 +108,8 @@ func TestInteropClientCredentialsRaw(t *testing.T) {
 			mark := p.Mark()
 			r := p.postForm(t, token, form)
 			w := p.expectTokens(t, r, mark)
-			if w.ExpiresIn <= 0 {
-				t.Errorf("expires_in = %d, want > 0", w.ExpiresIn)
+			if w.ExpiresIn != 600 {
+				t.Errorf("expires_in = %d, want the provider default 600", w.ExpiresIn)
 			}
 			if cc := r.Header.Get("Cache-Control"); !strings.Contains(cc, "no-store") {
 				t.Errorf("Cache-Control = %q, want no-store", cc)
@@ -579,7 +579,11 @@ func TestInteropRestartRotatesKeys(t *testing.T) {
 	t.Parallel()
 	old := newProviderKeys(t)
 	key := newKey(t, jose.ES256)
-	p := startProvider(t, Config{ProviderJWKS: privateJWKS(old...), Clients: []Client{deviceClient("device", key)}})
+	p := startProvider(t, Config{
+		ProviderJWKS: privateJWKS(old...),
+		Clients:      []Client{deviceClient("device", key)},
+		TTL:          map[string]int{"ClientCredentials": 42},
+	})
 	issuer := p.Issuer()
 	if before := p.JWKS(t); len(before.Key(old[0].KID)) != 1 {
 		t.Fatal("old key not served before restart")
@@ -597,5 +601,7 @@ func TestInteropRestartRotatesKeys(t *testing.T) {
 	}
 	c := &rawClient{p: p, id: "device", key: key}
 	mark := p.Mark()
-	p.expectTokens(t, c.clientCredentials(t), mark)
+	if w := p.expectTokens(t, c.clientCredentials(t), mark); w.ExpiresIn != 42 {
+		t.Errorf("expires_in = %d, want the configured TTL 42", w.ExpiresIn)
+	}
 }

@@ -53,6 +53,11 @@ type Config struct {
 	UserCode string `json:"userCode,omitempty"`
 	// Scopes are extra OpenID scopes besides openid, offline_access and profile.
 	Scopes []string `json:"scopes,omitempty"`
+	// TTL overrides lifetimes in seconds by oidc-provider artifact name: "ClientCredentials"
+	// (default 600), "AccessToken" (3600), "IdToken" (3600), "RefreshToken" (14 days),
+	// "BackchannelAuthenticationRequest" (600, also the cap of requested_expiry), "Grant".
+	// A resource server's own lifetime (3600) wins for JWT access tokens.
+	TTL map[string]int `json:"ttl,omitempty"`
 
 	// ExitOnStdinEnd makes the provider exit when its stdin ends; the harness always sets it and
 	// holds a pipe on stdin, so no provider outlives a crashed test binary.

@@ -170,6 +170,13 @@ server.listen(port, '127.0.0.1', () => {
 });
 server.on('error', (err) => fail(`listen on 127.0.0.1:${port}: ${err.message}`));
 
+// Lifetimes in seconds: oidc-provider's defaults, each overridable with config.ttl.<Name>.
+// Setting them here also silences the provider's "default ttl function called" notices.
+function ttl(name, fallback) {
+  const v = config.ttl?.[name];
+  return Number.isInteger(v) && v > 0 ? v : fallback;
+}
+
 function buildProvider(issuer) {
   const algs = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'Ed25519', 'EdDSA'];
 
@@ -192,6 +199,22 @@ function buildProvider(issuer) {
       token_endpoint_auth_method: 'private_key_jwt',
     },
     clientAuthMethods: ['private_key_jwt'],
+    ttl: {
+      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL || ttl('AccessToken', 3600),
+      ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL || ttl('ClientCredentials', 600),
+      BackchannelAuthenticationRequest(ctx) {
+        const max = ttl('BackchannelAuthenticationRequest', 600);
+        const requested = +ctx?.oidc?.params.requested_expiry;
+        return requested ? Math.min(max, requested) : max;
+      },
+      IdToken: () => ttl('IdToken', 3600),
+      RefreshToken: () => ttl('RefreshToken', 14 * 24 * 3600),
+      Grant: () => ttl('Grant', 14 * 24 * 3600),
+      AuthorizationCode: () => 60,
+      DeviceCode: () => 600,
+      Interaction: () => 3600,
+      Session: () => 14 * 24 * 3600,
+    },
     enabledJWA: {
       clientAuthSigningAlgValues: algs,
       idTokenSigningAlgValues: algs,
@@ -208,8 +231,23 @@ function buildProvider(issuer) {
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
+      // The default policies, spelled out (which silences the provider's notices).
+      introspection: {
+        enabled: true,
+        async allowedPolicy(ctx, client, token) {
+          return !(client.clientAuthMethod === 'none' && token.clientId !== ctx.oidc.client.clientId);
+        },
+      },
+      revocation: {
+        enabled: true,
+        async allowedPolicy(_ctx, client, token) {
+          if (token.clientId !== client.clientId) {
+            if (client.clientAuthMethod === 'none') return false;
+            throw new errors.InvalidRequest('client is not authorized to revoke the presented token');
+          }
+          return true;
+        },
+      },
       requestObjects: { enabled: true },
       resourceIndicators: {
         enabled: true,
