@@ -3,15 +3,28 @@
 //
 // The Go harness (internal/interop/provider_test.go) writes the config file, starts this script,
 // waits for the single stdout line "READY http://127.0.0.1:PORT" and reads stderr, where every
-// provider error event is logged on one line.
+// provider error event ("*.error", "server_error") is logged on one line with path and detail.
+//
+// Config (JSON): port (0 = any), clients (client metadata; defaults private_key_jwt,
+// grant_types [client_credentials], no redirect URIs), providerJwks (private JWKs made by the Go
+// side, never generated here), accounts ("alice" or {id, preferred_username, role}), slowDown,
+// cibaInterval, pingCA (PEM trusted for https ping delivery), userCode (default "1234"), scopes,
+// ttl ({ClientCredentials: 600, ...} seconds), resourceServers ({indicator: {scope, ...}},
+// default urn:ones:interop:api with "api:read api:write", JWT access tokens), exitOnStdinEnd.
 //
 // Layout of the HTTP server (one port):
-//   /oidc/...          the provider; issuer http://127.0.0.1:PORT/oidc (as ONES: host + "/oidc")
+//   /oidc/...            the provider; issuer http://127.0.0.1:PORT/oidc (as ONES: host + "/oidc")
 //   GET  /admin/pending  CIBA requests waiting for a decision
 //   POST /admin/sync     {id} writes "[sync] <id>" to stderr (the harness's ordering barrier)
-//   POST /admin/approve  {auth_req_id | binding_message | index, wait_ms?}  -> grant, backchannelResult
-//   POST /admin/deny     same selectors, error? ("access_denied" default, or "transaction_failed"),
-//                        error_description?
+//   POST /admin/approve  {auth_req_id | binding_message | index, wait_ms?} -> Grant of the requested
+//                        scopes, provider.backchannelResult (and the ping, in ping mode)
+//   POST /admin/deny     same selectors; error? ("access_denied" default, "transaction_failed",
+//                        "expired_token"), error_description?
+//   A failed ping delivery answers 502 {"error":"delivery_failed"}; the decision is saved anyway.
+//
+// CIBA hooks: login_hint is an account id or preferred_username; login_hint_token is a JWT (not
+// verified: sub or preferred_username, exp honoured) or a plain account id; user_code is checked
+// only for clients registered with backchannel_user_code_parameter.
 //
 // Emulations (not behaviour of oidc-provider, which never sends them):
 //   config.slowDown: answer a CIBA poll of the token endpoint with 400 slow_down when it comes
