@@ -897,10 +897,11 @@ type cibaPending struct {
 	scope       string
 	expiry      time.Time
 	interval    time.Duration
-	nextPoll    time.Time // earliest poll the status handler forwards
-	notifyToken string    // ping mode only; never logged
-	wake        chan struct{}
+	nextPoll    time.Time     // earliest poll the status handler forwards
+	notifyToken string        // ping mode only; never logged
+	wake        chan struct{} // capacity 1: a ping's wake-up
 	waiting     bool
+	pinged      bool
 }
 
 // reserve makes room for one more pending request: expired entries are dropped; when the
@@ -1055,11 +1056,12 @@ func (s *cibaState) notify(id, token string, now time.Time) bool {
 	if p == nil || p.notifyToken == "" || !match || !now.Before(p.expiry) {
 		return false
 	}
-	p.nextPoll = now
-	select {
-	case p.wake <- struct{}{}:
-	default: // a ping is already waiting to be handled
+	if p.pinged {
+		return true // a duplicate: the provider notifies once, one poll answers it
 	}
+	p.pinged = true
+	p.nextPoll = now
+	p.wake <- struct{}{} // buffered, and only the first ping sends
 	return true
 }
 
@@ -1073,7 +1075,7 @@ const maxNotificationBody = 4 << 10
 // CIBANotificationHandler returns the handler of the client notification endpoint for ping mode
 // (CIBA Core §10.2): the provider POSTs {"auth_req_id": ...} with the request's
 // client_notification_token as Bearer token, and the WaitForCIBA waiting for that request polls
-// at once (a second ping causes at most one more poll).
+// at once. Later pings for the same request are answered 204 and cause no further poll.
 //
 // It answers 204 to a valid notification (never a redirect); 401 with WWW-Authenticate to a
 // missing or wrong token, and equally to an auth_req_id that is unknown, expired, finished or
