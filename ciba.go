@@ -671,7 +671,7 @@ func (c *OpenIDConnectClient) pollCIBA(ctx context.Context, authReqID, scope str
 		var he *HTTPError
 		switch {
 		case errors.Is(err, ErrSlowDown):
-			c.ciba.slowDown(authReqID)
+			c.ciba.slowDown(authReqID, c.now())
 		case errors.Is(err, ErrAuthorizationPending):
 		case errors.As(err, &oe) && !transientOAuthError(oe):
 			c.ciba.finish(authReqID, err)
@@ -957,11 +957,12 @@ func (s *cibaState) before(id string, now time.Time) (string, error) {
 }
 
 // slowDown records a slow_down answer for the status handler's pacing.
-func (s *cibaState) slowDown(id string) {
+func (s *cibaState) slowDown(id string, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if p := s.pending[id]; p != nil {
 		p.interval += CIBASlowDownStep
+		p.nextPoll = now.Add(p.interval)
 	}
 }
 
