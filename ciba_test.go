@@ -3,6 +3,7 @@ package onesoidc
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -1433,6 +1434,132 @@ func TestCIBAFlowLeaksNoSecretsToLogsOrErrors(t *testing.T) {
 			if strings.Contains(all, s) {
 				t.Errorf("secret %.12s... leaked", s)
 			}
+		}
+	})
+}
+
+func TestMockIdPChecksRequestObjectClaims(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		idp, c := cibaSetup(t)
+		now := time.Now().Unix()
+		valid := func() map[string]any {
+			return map[string]any{"iss": testClientID, "aud": idp.Issuer, "iat": now, "nbf": now, "exp": now + 300,
+				"jti": newJTI(), "scope": "openid", "login_hint": "alice"}
+		}
+		sign := func(claims map[string]any, s Signer) string {
+			payload, err := json.Marshal(claims)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok, err := signCompact(t.Context(), s, jwsHeader(s, requestObjectType), payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tok
+		}
+		send := func(form url.Values) error {
+			_, err := c.postAuthenticated(t.Context(), "test", c.meta.BackchannelAuthenticationEndpoint, form, false)
+			return err
+		}
+		other := testKey(t, "ES256")
+		tests := []struct {
+			name string
+			edit func(map[string]any)
+			key  Signer
+			form url.Values
+			code string // "" for accepted
+		}{
+			{"valid", func(map[string]any) {}, nil, nil, ""},
+			{"aud array with the issuer", func(m map[string]any) { m["aud"] = []string{"x", idp.Issuer} }, nil, nil, ""},
+			{"requested_expiry as string", func(m map[string]any) { m["requested_expiry"] = "60" }, nil, nil, ""},
+			{"other iss", func(m map[string]any) { m["iss"] = "someone" }, nil, nil, "invalid_request_object"},
+			{"aud is the token endpoint", func(m map[string]any) { m["aud"] = idp.URL + "/oidc/token" }, nil, nil, "invalid_request_object"},
+			{"no aud", func(m map[string]any) { delete(m, "aud") }, nil, nil, "invalid_request_object"},
+			{"no iat", func(m map[string]any) { delete(m, "iat") }, nil, nil, "invalid_request_object"},
+			{"no nbf", func(m map[string]any) { delete(m, "nbf") }, nil, nil, "invalid_request_object"},
+			{"no exp", func(m map[string]any) { delete(m, "exp") }, nil, nil, "invalid_request_object"},
+			{"exp as string", func(m map[string]any) { m["exp"] = "9999999999" }, nil, nil, "invalid_request_object"},
+			{"lifetime two hours", func(m map[string]any) { m["exp"] = now + 7200 }, nil, nil, "invalid_request_object"},
+			{"expired", func(m map[string]any) { m["iat"], m["nbf"], m["exp"] = now-600, now-600, now-60 }, nil, nil, "invalid_request_object"},
+			{"nbf in the future", func(m map[string]any) { m["nbf"] = now + 120 }, nil, nil, "invalid_request_object"},
+			{"iat in the future", func(m map[string]any) { m["iat"] = now + 120; m["exp"] = now + 300 }, nil, nil, "invalid_request_object"},
+			{"no jti", func(m map[string]any) { delete(m, "jti") }, nil, nil, "invalid_request_object"},
+			{"signed by another key", func(map[string]any) {}, other, nil, "invalid_request_object"},
+			{"hint outside the request object", func(map[string]any) {}, nil, url.Values{"login_hint": {"bob"}}, "invalid_request"},
+			{"two hints", func(m map[string]any) { m["id_token_hint"] = "x.y.z" }, nil, nil, "invalid_request"},
+			{"no hint", func(m map[string]any) { delete(m, "login_hint") }, nil, nil, "invalid_request"},
+			{"scope without openid", func(m map[string]any) { m["scope"] = "profile" }, nil, nil, "invalid_request"},
+			{"binding message breaking the rule", func(m map[string]any) { m["binding_message"] = "hello world" }, nil, nil, "invalid_binding_message"},
+			{"requested_expiry zero", func(m map[string]any) { m["requested_expiry"] = 0 }, nil, nil, "invalid_request"},
+			{"scope as number", func(m map[string]any) { m["scope"] = 7 }, nil, nil, "invalid_request_object"},
+			{"notification token from a poll client", func(m map[string]any) { m["client_notification_token"] = newNotificationToken() }, nil, nil, "invalid_request"},
+		}
+		for _, tc := range tests {
+			claims := valid()
+			tc.edit(claims)
+			key := tc.key
+			if key == nil {
+				key = c.signer
+			}
+			form := url.Values{"request": {sign(claims, key)}}
+			for k, v := range tc.form {
+				form[k] = v
+			}
+			err := send(form)
+			if tc.code == "" {
+				if err != nil {
+					t.Errorf("%s: %v", tc.name, err)
+				}
+				continue
+			}
+			var oe *OAuthError
+			if !errors.As(err, &oe) || oe.Code != tc.code {
+				t.Errorf("%s: %v, want %s", tc.name, err, tc.code)
+			}
+		}
+		// A replayed request object (same jti) is refused.
+		ro := sign(valid(), c.signer)
+		if err := send(url.Values{"request": {ro}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := send(url.Values{"request": {ro}}); !errors.Is(err, &OAuthError{Code: "invalid_request_object"}) {
+			t.Errorf("replayed request object: %v", err)
+		}
+	})
+}
+
+func TestCIBAQuickstartFlow(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		// The quickstart's CIBA step: a mock IdP that approves alice after two polls, a request
+		// with a binding message, and a wait that prints each poll.
+		idp := mockidp.NewInMemory()
+		idp.ScriptCIBA("alice", mockidp.CIBAScript{PendingPolls: 2})
+		c := newTestClient(t, idp, testKey(t, "EdDSA"))
+		resp, err := c.MakeCIBARequest(t.Context(), CIBARequest{
+			Hint:           LoginHint{Kind: LoginHintKindLoginHint, Value: "alice"},
+			Scope:          []string{"openid", "profile"},
+			BindingMessage: "QUICKSTART-1",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out strings.Builder
+		res, err := c.WaitForCIBA(t.Context(), resp, WithCIBAProgress(func(p CIBAProgress) {
+			fmt.Fprintf(&out, "poll %d in %v (last: %v)\n", p.Attempt, time.Until(p.NextPoll), p.LastErr)
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "poll 1 in 5s (last: <nil>)\n" +
+			"poll 2 in 5s (last: onesoidc: CIBA token: provider answered authorization_pending (HTTP 400))\n" +
+			"poll 3 in 5s (last: onesoidc: CIBA token: provider answered authorization_pending (HTTP 400))\n"
+		if out.String() != want {
+			t.Errorf("progress output:\n%s\nwant:\n%s", out.String(), want)
+		}
+		if res.Scope != "openid profile" || res.Token.Valid() != true {
+			t.Errorf("result = %+v", res)
 		}
 	})
 }
