@@ -182,8 +182,9 @@ type RequestError struct {
 	Reason string
 }
 
+// Error returns "onesoidc: invalid request: <field>: <reason>".
 func (e *RequestError) Error() string {
-	return "onesoidc: invalid CIBA request: " + e.Field + ": " + e.Reason
+	return "onesoidc: invalid request: " + e.Field + ": " + e.Reason
 }
 
 // CIBAExpiredError reports that a CIBA request reached its expires_in on the local clock, so no
@@ -194,6 +195,7 @@ type CIBAExpiredError struct {
 	Expiry time.Time
 }
 
+// Error says when the request expired.
 func (e *CIBAExpiredError) Error() string {
 	return "onesoidc: CIBA request expired at " + e.Expiry.UTC().Format(time.RFC3339) + " without a decision"
 }
@@ -213,10 +215,12 @@ type CIBAFinishedError struct {
 	Err error
 }
 
+// Error names the error the request ended with.
 func (e *CIBAFinishedError) Error() string {
 	return "onesoidc: CIBA request already finished: " + e.Err.Error()
 }
 
+// Unwrap returns the error the request ended with.
 func (e *CIBAFinishedError) Unwrap() error { return e.Err }
 
 // CIBATokenError reports a token response to a CIBA poll that was rejected: its ID token is
@@ -229,6 +233,7 @@ type CIBATokenError struct {
 	Err error
 }
 
+// Error says why the token response was rejected.
 func (e *CIBATokenError) Error() string {
 	s := "onesoidc: CIBA token response rejected: " + e.Reason
 	if e.Err != nil {
@@ -237,6 +242,7 @@ func (e *CIBATokenError) Error() string {
 	return s
 }
 
+// Unwrap returns the underlying error, if any.
 func (e *CIBATokenError) Unwrap() error { return e.Err }
 
 // CIBAEncoding selects how MakeCIBARequest encodes the request parameters.
@@ -762,8 +768,8 @@ func WithCIBAProgress(f func(CIBAProgress)) CIBAWaitOption {
 }
 
 // WithCIBAMaxFailures sets how many consecutive transport failures (no answer, 5xx, 429)
-// WaitForCIBA tolerates before it returns the last one (default DefaultCIBAMaxFailures, 5;
-// at least 1).
+// WaitForCIBA tolerates before it returns the last one (default DefaultCIBAMaxFailures, 5).
+// Values below 1 are ignored.
 func WithCIBAMaxFailures(n int) CIBAWaitOption {
 	return func(w *cibaWait) {
 		if n >= 1 {
@@ -792,6 +798,9 @@ func (c *OpenIDConnectClient) WaitForCIBA(ctx context.Context, resp *CIBARespons
 	}
 	if err := checkAuthReqID(resp.AuthReqID); err != nil {
 		return nil, err
+	}
+	if resp.ExpiresIn <= 0 || resp.ReceivedAt.IsZero() {
+		return nil, &RequestError{Field: "expires_in", Reason: "the response has no expires_in or no ReceivedAt"}
 	}
 	w := cibaWait{maxFailures: DefaultCIBAMaxFailures}
 	for _, o := range opts {

@@ -1328,6 +1328,11 @@ func TestWaitForCIBAProgressAndSingleWaiter(t *testing.T) {
 		if _, err := c.WaitForCIBA(t.Context(), resp); !errors.As(err, new(*RequestError)) {
 			t.Errorf("second concurrent waiter: %v, want a *RequestError", err)
 		}
+		for _, bad := range []*CIBAResponse{nil, {AuthReqID: "x"}, {AuthReqID: "x", ExpiresIn: time.Minute}, {AuthReqID: "a b", ExpiresIn: time.Minute, ReceivedAt: start}} {
+			if _, err := c.WaitForCIBA(t.Context(), bad); !errors.As(err, new(*RequestError)) {
+				t.Errorf("WaitForCIBA(%+v): %v, want a *RequestError", bad, err)
+			}
+		}
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}

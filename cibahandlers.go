@@ -40,6 +40,7 @@ func WithLoginPrepare(f func(r *http.Request, req *CIBARequest) error) CIBALogin
 // scopeList decodes a scope given as a space-separated string or an array of strings.
 type scopeList []string
 
+// UnmarshalJSON accepts a string or an array of strings.
 func (s *scopeList) UnmarshalJSON(data []byte) error {
 	if len(data) > 0 && data[0] == '"' {
 		var str string
@@ -317,6 +318,9 @@ func (c *OpenIDConnectClient) writeCIBAError(w http.ResponseWriter, r *http.Requ
 			return
 		}
 		writeJSONError(w, http.StatusBadGateway, "server_error", "the provider answered unexpectedly")
+	case errors.As(err, &conf) && conf.Field == "id_token":
+		c.logger.WarnContext(r.Context(), "onesoidc: refreshed ID token rejected", "error", err)
+		writeJSONError(w, http.StatusBadGateway, "server_error", "the provider's token response was rejected")
 	case errors.As(err, &conf):
 		c.logger.ErrorContext(r.Context(), "onesoidc: CIBA handler misconfigured", "error", err)
 		writeJSONError(w, http.StatusInternalServerError, "server_error", "login is not configured")
