@@ -864,7 +864,10 @@ func (c *OpenIDConnectClient) WaitForCIBA(ctx context.Context, resp *CIBARespons
 			if failures >= w.maxFailures {
 				return nil, fmt.Errorf("onesoidc: CIBA wait: %d consecutive failures: %w", failures, err)
 			}
-			wait := min(interval<<failures, maxCIBABackoff)
+			wait := interval
+			for range failures {
+				wait = min(2*wait, maxCIBABackoff) // no shift: it would overflow after many failures
+			}
 			if he != nil && he.RetryAfter > wait {
 				wait = min(he.RetryAfter, maxCIBARetryAfter)
 			}

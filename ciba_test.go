@@ -1027,9 +1027,21 @@ func TestCB28ConsecutiveFailuresCapped(t *testing.T) {
 			t.Errorf("polls at %v, want %v", got, want)
 		}
 
-		// A lower cap.
+		// A high cap: the wait stays at 60 s and never overflows into a tight loop.
 		resp, _ = c.MakeCIBARequest(t.Context(), aliceRequest())
 		before := idp.Count(mockidp.EndpointToken)
+		start = time.Now()
+		if _, err := c.WaitForCIBA(t.Context(), resp, WithCIBAMaxFailures(1000)); !errors.Is(err, ErrExpiredToken) {
+			t.Errorf("err = %v, want expiry", err)
+		}
+		// 5, 15, 35, 75, then every 60 s until the expiry at 600 s: 135 ... 555.
+		if n := idp.Count(mockidp.EndpointToken) - before; n != 12 || time.Since(start) != 600*time.Second {
+			t.Errorf("%d polls in %v, want 12 in 600s", n, time.Since(start))
+		}
+
+		// A lower cap.
+		resp, _ = c.MakeCIBARequest(t.Context(), aliceRequest())
+		before = idp.Count(mockidp.EndpointToken)
 		if _, err := c.WaitForCIBA(t.Context(), resp, WithCIBAMaxFailures(2)); !errors.As(err, &he) {
 			t.Errorf("err = %v", err)
 		}
