@@ -1027,16 +1027,17 @@ func TestCB28ConsecutiveFailuresCapped(t *testing.T) {
 			t.Errorf("polls at %v, want %v", got, want)
 		}
 
-		// A high cap: the wait stays at 60 s and never overflows into a tight loop.
+		// A high cap over two hours: the wait stays at 60 s and never overflows into a tight loop.
+		idp.ScriptCIBA("alice", mockidp.CIBAScript{ExpiresIn: 7200})
 		resp, _ = c.MakeCIBARequest(t.Context(), aliceRequest())
 		before := idp.Count(mockidp.EndpointToken)
 		start = time.Now()
 		if _, err := c.WaitForCIBA(t.Context(), resp, WithCIBAMaxFailures(1000)); !errors.Is(err, ErrExpiredToken) {
 			t.Errorf("err = %v, want expiry", err)
 		}
-		// 5, 15, 35, 75, then every 60 s until the expiry at 600 s: 135 ... 555.
-		if n := idp.Count(mockidp.EndpointToken) - before; n != 12 || time.Since(start) != 600*time.Second {
-			t.Errorf("%d polls in %v, want 12 in 600s", n, time.Since(start))
+		// 5, 15, 35, 75, then every 60 s until the expiry at 7200 s: 135 ... 7155.
+		if n := idp.Count(mockidp.EndpointToken) - before; n != 122 || time.Since(start) != 7200*time.Second {
+			t.Errorf("%d polls in %v, want 122 in 7200s", n, time.Since(start))
 		}
 
 		// A lower cap.
@@ -1577,6 +1578,36 @@ func TestCIBAQuickstartFlow(t *testing.T) {
 		}
 		if res.Scope != "openid profile" || res.Token.Valid() != true {
 			t.Errorf("result = %+v", res)
+		}
+	})
+}
+
+func TestCB29RefreshAfterCIBAKeepsNewestRefreshToken(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		idp, c := cibaSetup(t)
+		res, err, _, _ := waitScripted(t, idp, c, mockidp.CIBAScript{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		idp.SetRefreshBehaviour(mockidp.RefreshBehaviour{Rotate: true})
+		tok, err := c.RefreshToken(t.Context(), res.Token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok.RefreshToken == res.Token.RefreshToken || tok.Extra("scope") != "openid profile" {
+			t.Errorf("refreshed token %+v", tok)
+		}
+		if _, err := c.RefreshToken(t.Context(), tok); err != nil {
+			t.Errorf("refresh with the newest token: %v", err)
+		}
+		if _, err := c.RefreshToken(t.Context(), res.Token); !errors.Is(err, ErrInvalidGrant) {
+			t.Errorf("refresh with the rotated-out token: %v", err)
+		}
+		// The provider's refreshed ID token must keep the subject of the CIBA ID token.
+		idp.SetRefreshBehaviour(mockidp.RefreshBehaviour{IDTokenSubject: "mallory"})
+		if _, err := c.RefreshToken(t.Context(), tok); err == nil {
+			t.Errorf("refreshed ID token with another subject accepted")
 		}
 	})
 }
