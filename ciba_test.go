@@ -1598,16 +1598,17 @@ func TestCB29RefreshAfterCIBAKeepsNewestRefreshToken(t *testing.T) {
 		if tok.RefreshToken == res.Token.RefreshToken || tok.Extra("scope") != "openid profile" {
 			t.Errorf("refreshed token %+v", tok)
 		}
-		if _, err := c.RefreshToken(t.Context(), tok); err != nil {
-			t.Errorf("refresh with the newest token: %v", err)
+		newest, err := c.RefreshToken(t.Context(), tok)
+		if err != nil {
+			t.Fatalf("refresh with the newest token: %v", err)
 		}
 		if _, err := c.RefreshToken(t.Context(), res.Token); !errors.Is(err, ErrInvalidGrant) {
 			t.Errorf("refresh with the rotated-out token: %v", err)
 		}
 		// The provider's refreshed ID token must keep the subject of the CIBA ID token.
 		idp.SetRefreshBehaviour(mockidp.RefreshBehaviour{IDTokenSubject: "mallory"})
-		if _, err := c.RefreshToken(t.Context(), tok); err == nil {
-			t.Errorf("refreshed ID token with another subject accepted")
+		if _, err := c.RefreshToken(t.Context(), newest); err == nil || errors.Is(err, ErrInvalidGrant) {
+			t.Errorf("refreshed ID token with another subject: %v, want a subject mismatch", err)
 		}
 	})
 }
