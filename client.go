@@ -60,6 +60,9 @@ type OpenIDConnectClient struct {
 	tokenResource string
 	tokenMargin   time.Duration
 	deviceToken   deviceTokenCache
+
+	cibaCfg cibaConfig // CIBA options (ciba.go)
+	ciba    cibaState  // pending and finished CIBA requests (ciba.go)
 }
 
 // Option configures an OpenIDConnectClient or Discover.
@@ -80,6 +83,7 @@ type options struct {
 	tokenScope        string
 	tokenResource     string
 	tokenMargin       time.Duration
+	ciba              cibaConfig
 }
 
 func (o *options) fail(field, format string, args ...any) {
@@ -288,6 +292,7 @@ func NewClientFromMetadata(cfg *DeviceConfig, signer Signer, meta *ProviderMetad
 		tokenScope:        o.tokenScope,
 		tokenResource:     o.tokenResource,
 		tokenMargin:       o.tokenMargin,
+		cibaCfg:           o.ciba,
 	}, nil
 }
 

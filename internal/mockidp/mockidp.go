@@ -47,6 +47,7 @@ var paths = map[string]string{
 	EndpointToken:         "/oidc/token",
 	EndpointIntrospection: "/oidc/token/introspection",
 	EndpointRevocation:    "/oidc/token/revocation",
+	EndpointBackchannel:   "/oidc/backchannel",
 }
 
 // Audience says which "aud" values the token endpoint accepts in client assertions.
@@ -121,6 +122,7 @@ type IdP struct {
 	faults  map[string][]*Fault
 	log     []Request
 	meta    func(map[string]any)
+	ciba    cibaState
 }
 
 func newIdP(base string, opts []Option) *IdP {
@@ -333,6 +335,8 @@ func (m *IdP) handlerFor(name string) http.HandlerFunc {
 		return m.introspection
 	case EndpointRevocation:
 		return m.revocation
+	case EndpointBackchannel:
+		return m.backchannel
 	}
 	panic("mockidp: unknown endpoint " + name)
 }
@@ -354,6 +358,10 @@ func (m *IdP) discovery(w http.ResponseWriter, r *http.Request) {
 		"scopes_supported":                                 []string{"openid", "profile", "email", "offline_access"},
 		"introspection_endpoint":                           m.endpointURL(EndpointIntrospection),
 		"revocation_endpoint":                              m.endpointURL(EndpointRevocation),
+		"backchannel_authentication_endpoint":              m.endpointURL(EndpointBackchannel),
+		"backchannel_token_delivery_modes_supported":       []string{"poll", "ping"},
+		"backchannel_user_code_parameter_supported":        true,
+		"backchannel_authentication_request_signing_alg_values_supported": []string{"RS256", "PS256", "ES256", "ES384", "ES512", "EdDSA"},
 	}
 	m.mu.Lock()
 	edit := m.meta
@@ -409,6 +417,8 @@ func (m *IdP) token(w http.ResponseWriter, r *http.Request) {
 		m.issueClientCredentials(w, r, clientID)
 	case "refresh_token":
 		m.refresh(w, r, clientID)
+	case cibaGrantType:
+		m.cibaToken(w, r, clientID)
 	default:
 		OAuthError(w, http.StatusBadRequest, "unsupported_grant_type", fmt.Sprintf("grant_type %q", gt))
 	}

@@ -1,0 +1,259 @@
+package onesoidc
+
+import (
+	"crypto/subtle"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// cibaState holds a client's CIBA requests: the pending ones by auth_req_id (for ping
+// notifications, the status handler and the requested scope), and the last ended ones, which are
+// never sent again. Both are bounded.
+type cibaState struct {
+	mu         sync.Mutex
+	pending    map[string]*cibaPending
+	maxPending int // 0: defaultMaxPending
+	finished   map[string]error
+	ring       []string // finished ids, oldest first once full
+	ringNext   int
+}
+
+type cibaPending struct {
+	scope       string
+	expiry      time.Time
+	interval    time.Duration
+	nextPoll    time.Time     // earliest poll the status handler forwards
+	notifyToken string        // ping mode only; never logged
+	wake        chan struct{} // capacity 1: a ping's wake-up
+	waiting     bool
+	pinged      bool
+}
+
+// reserve makes room for one more pending request: expired entries are dropped; when the
+// registry is still full, the request is refused before it is sent.
+func (s *cibaState) reserve(now time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	limit := s.maxPending
+	if limit == 0 {
+		limit = defaultMaxPending
+	}
+	if len(s.pending) < limit {
+		return nil
+	}
+	for id, p := range s.pending {
+		if !now.Before(p.expiry) && !p.waiting {
+			delete(s.pending, id)
+		}
+	}
+	if len(s.pending) >= limit {
+		return &RequestError{Field: "auth_req_id", Reason: fmt.Sprintf("%d CIBA requests are pending; refusing another", len(s.pending))}
+	}
+	return nil
+}
+
+func (s *cibaState) add(r *CIBAResponse, notifyToken string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pending == nil {
+		s.pending = map[string]*cibaPending{}
+	}
+	s.pending[r.AuthReqID] = &cibaPending{scope: r.Scope, expiry: r.Expiry(), interval: r.Interval,
+		nextPoll: r.ReceivedAt.Add(r.Interval), notifyToken: notifyToken, wake: make(chan struct{}, 1)}
+}
+
+// before checks an auth_req_id before a poll and returns its requested scope.
+func (s *cibaState) before(id string, now time.Time) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err, ok := s.finished[id]; ok {
+		return "", &CIBAFinishedError{Err: err}
+	}
+	p := s.pending[id]
+	if p == nil {
+		return "", nil
+	}
+	if !now.Before(p.expiry) {
+		err := &CIBAExpiredError{Expiry: p.expiry}
+		s.finishLocked(id, err)
+		return "", err
+	}
+	return p.scope, nil
+}
+
+// slowDown records a slow_down answer for the status handler's pacing.
+func (s *cibaState) slowDown(id string, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.pending[id]; p != nil {
+		p.interval += CIBASlowDownStep
+		p.nextPoll = now.Add(p.interval)
+	}
+}
+
+// finish records how a request ended and drops it from the pending requests.
+func (s *cibaState) finish(id string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.finishLocked(id, err)
+}
+
+func (s *cibaState) finishLocked(id string, err error) {
+	delete(s.pending, id)
+	if s.finished == nil {
+		s.finished = map[string]error{}
+		s.ring = make([]string, 0, maxFinishedCIBA)
+	}
+	if _, ok := s.finished[id]; ok {
+		return
+	}
+	if len(s.ring) < maxFinishedCIBA {
+		s.ring = append(s.ring, id)
+	} else {
+		delete(s.finished, s.ring[s.ringNext])
+		s.ring[s.ringNext] = id
+		s.ringNext = (s.ringNext + 1) % maxFinishedCIBA
+	}
+	s.finished[id] = err
+}
+
+// startWait marks the request of r as waited for, registering it when this client did not start
+// it (then pings for it are refused).
+func (s *cibaState) startWait(r *CIBAResponse) (*cibaPending, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err, ok := s.finished[r.AuthReqID]; ok {
+		return nil, &CIBAFinishedError{Err: err}
+	}
+	p := s.pending[r.AuthReqID]
+	if p == nil {
+		if s.pending == nil {
+			s.pending = map[string]*cibaPending{}
+		}
+		p = &cibaPending{scope: r.Scope, expiry: r.Expiry(), interval: r.Interval, wake: make(chan struct{}, 1)}
+		s.pending[r.AuthReqID] = p
+	}
+	if p.waiting {
+		return nil, &RequestError{Field: "auth_req_id", Reason: "another WaitForCIBA is waiting for this request"}
+	}
+	p.waiting = true
+	return p, nil
+}
+
+// endWait drops a request whose wait ended without it being finished (ctx ended, transport
+// failures): a later ping or status check for it is then refused or sent as for an unknown id.
+func (s *cibaState) endWait(id string, p *cibaPending) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p.waiting = false
+	if s.pending[id] == p {
+		delete(s.pending, id)
+	}
+}
+
+// pace decides whether the status handler may poll for id now: it may when the interval since
+// its last poll has passed or a ping came; the slot is then taken. known is false for requests
+// this client does not hold.
+func (s *cibaState) pace(id string, now time.Time) (known, ok bool, interval time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.pending[id]
+	if p == nil {
+		return false, false, 0
+	}
+	if now.Before(p.nextPoll) {
+		return true, false, p.interval
+	}
+	p.nextPoll = now.Add(p.interval)
+	return true, true, p.interval
+}
+
+// notify checks a ping's bearer token for id in constant time and wakes the waiter. It reports
+// false for an unknown or expired request, one not in ping mode, and a wrong token.
+func (s *cibaState) notify(id, token string, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.pending[id]
+	want := dummyNotificationToken
+	if p != nil && p.notifyToken != "" {
+		want = p.notifyToken
+	}
+	match := subtle.ConstantTimeCompare([]byte(token), []byte(want)) == 1
+	if p == nil || p.notifyToken == "" || !match || !now.Before(p.expiry) {
+		return false
+	}
+	if p.pinged {
+		return true // a duplicate: the provider notifies once, one poll answers it
+	}
+	p.pinged = true
+	p.nextPoll = now
+	p.wake <- struct{}{} // buffered, and only the first ping sends
+	return true
+}
+
+// dummyNotificationToken is compared against when no token is expected, so that an unknown
+// auth_req_id costs the same time as a wrong token.
+var dummyNotificationToken = strings.Repeat("x", 43)
+
+// maxNotificationBody caps the body of a ping notification (CIBA Core §10.2: {"auth_req_id"}).
+const maxNotificationBody = 4 << 10
+
+// CIBANotificationHandler returns the handler of the client notification endpoint for ping mode
+// (CIBA Core §10.2): the provider POSTs {"auth_req_id": ...} with the request's
+// client_notification_token as Bearer token, and the WaitForCIBA waiting for that request polls
+// at once. Later pings for the same request are answered 204 and cause no further poll.
+//
+// It answers 204 to a valid notification (never a redirect); 401 with WWW-Authenticate to a
+// missing or wrong token, and equally to an auth_req_id that is unknown, expired, finished or
+// not in ping mode, so that the answer does not tell which requests exist; 405 to any method
+// but POST; 415 to a body that is not JSON; 413 to a body over 4 KiB; 400 to malformed JSON. The
+// token is compared in constant time and never logged. Only requests started by this client
+// with WithCIBAPing are known.
+func (c *OpenIDConnectClient) CIBANotificationHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		token, ok := bearerToken(r)
+		if !ok {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		if !isJSON(r.Header.Get("Content-Type")) {
+			http.Error(w, "JSON body required", http.StatusUnsupportedMediaType)
+			return
+		}
+		var body struct {
+			AuthReqID string `json:"auth_req_id"`
+		}
+		if status, msg := decodeJSONBody(w, r, maxNotificationBody, &body, false); status != 0 {
+			http.Error(w, msg, status)
+			return
+		}
+		if checkAuthReqID(body.AuthReqID) != nil || !c.ciba.notify(body.AuthReqID, token, c.now()) {
+			c.logger.DebugContext(r.Context(), "onesoidc: CIBA notification refused")
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// bearerToken returns the token of an "Authorization: Bearer" header (RFC 6750 §2.1).
+func bearerToken(r *http.Request) (string, bool) {
+	v := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(v, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimSpace(tok)
+	return tok, tok != ""
+}

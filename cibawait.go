@@ -1,0 +1,332 @@
+package onesoidc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// CIBAResult holds the tokens of an approved CIBA request (CIBA Core §10.1.1).
+type CIBAResult struct {
+	// Token holds the access token, its expiry and the refresh token, if any. Token.Extra("scope")
+	// and Token.Extra("id_token") give Scope and IDToken as well, and RefreshToken accepts it.
+	Token *oauth2.Token
+	// IDToken is the raw ID token.
+	IDToken string
+	// Scope is the granted scope: the token response's scope, or the requested scope when the
+	// response has none (RFC 6749 §5.1).
+	Scope string
+	// AuthReqID is the request the tokens answer.
+	AuthReqID string
+}
+
+// CIBAExpiredError reports that a CIBA request reached its expires_in on the local clock, so no
+// further poll was sent (CIBA Core §7.3, §11). errors.Is(err, ErrExpiredToken) holds for it, as
+// for the provider's expired_token answer.
+type CIBAExpiredError struct {
+	// Expiry is when the request expired.
+	Expiry time.Time
+}
+
+// Error says when the request expired.
+func (e *CIBAExpiredError) Error() string {
+	return "onesoidc: CIBA request expired at " + e.Expiry.UTC().Format(time.RFC3339) + " without a decision"
+}
+
+// Is reports whether target is ErrExpiredToken.
+func (e *CIBAExpiredError) Is(target error) bool { return target == ErrExpiredToken }
+
+// ErrCIBARedeemed is matched (errors.Is) by the error of CheckCIBAStatus and WaitForCIBA for an
+// auth_req_id whose tokens were already issued: it is never sent again (SECURITY-CASES CB-15).
+var ErrCIBARedeemed = errors.New("onesoidc: CIBA auth_req_id already redeemed")
+
+// CIBAFinishedError is returned without any request by CheckCIBAStatus and WaitForCIBA for an
+// auth_req_id that already ended in this client: redeemed (Err is ErrCIBARedeemed), denied,
+// expired or failed (Err is the error it ended with, so errors.Is(err, ErrAccessDenied) still
+// holds). The client remembers the last 4096 ended requests.
+type CIBAFinishedError struct {
+	Err error
+}
+
+// Error names the error the request ended with.
+func (e *CIBAFinishedError) Error() string {
+	return "onesoidc: CIBA request already finished: " + e.Err.Error()
+}
+
+// Unwrap returns the error the request ended with.
+func (e *CIBAFinishedError) Unwrap() error { return e.Err }
+
+// CIBATokenError reports a token response to a CIBA poll that was rejected: its ID token is
+// missing or names another issuer, audience or auth_req_id (CIBA Core §10.1.1, SECURITY-CASES
+// CB-18). The tokens of such a response are never returned.
+type CIBATokenError struct {
+	// Reason says what is wrong.
+	Reason string
+	// Err is the underlying error, if any.
+	Err error
+}
+
+// Error says why the token response was rejected.
+func (e *CIBATokenError) Error() string {
+	s := "onesoidc: CIBA token response rejected: " + e.Reason
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// Unwrap returns the underlying error, if any.
+func (e *CIBATokenError) Unwrap() error { return e.Err }
+
+// CheckCIBAStatus polls the token endpoint once for authReqID (CIBA Core §10.1): grant_type
+// urn:openid:params:grant-type:ciba, authenticated with a fresh client assertion. While the user
+// has not decided, the error matches ErrAuthorizationPending or ErrSlowDown; the end of the
+// request matches ErrAccessDenied, ErrExpiredToken, ErrTransactionFailed or ErrInvalidGrant
+// (*OAuthError, CIBA Core §11). On success it returns the tokens; the ID token must name this
+// client's issuer and client id, and its urn:openid:params:jwt:claim:auth_req_id claim, when
+// present, must equal authReqID (§10.1.1), else the tokens are dropped and a *CIBATokenError is
+// returned.
+//
+// An auth_req_id that already ended in this client (redeemed, denied, expired ...) is never sent
+// again: the answer is a *CIBAFinishedError at once. A request started by MakeCIBARequest that
+// passed its expiry on the local clock gives a *CIBAExpiredError without a request. Callers that
+// poll in a loop must respect the interval; WaitForCIBA does.
+func (c *OpenIDConnectClient) CheckCIBAStatus(ctx context.Context, authReqID string) (*CIBAResult, error) {
+	if err := checkAuthReqID(authReqID); err != nil {
+		return nil, err
+	}
+	scope, err := c.ciba.before(authReqID, c.now())
+	if err != nil {
+		return nil, err
+	}
+	return c.pollCIBA(ctx, authReqID, scope)
+}
+
+// pollCIBA sends one poll and records how the request ended, if it did.
+func (c *OpenIDConnectClient) pollCIBA(ctx context.Context, authReqID, scope string) (*CIBAResult, error) {
+	form := url.Values{"grant_type": {cibaGrantType}, "auth_req_id": {authReqID}}
+	resp, err := c.postAuthenticated(ctx, "CIBA token", c.meta.TokenEndpoint, form, false)
+	if err != nil {
+		var oe *OAuthError
+		var he *HTTPError
+		switch {
+		case errors.Is(err, ErrSlowDown):
+			c.ciba.slowDown(authReqID, c.now())
+		case errors.Is(err, ErrAuthorizationPending):
+		case errors.As(err, &oe) && !transientOAuthError(oe):
+			c.ciba.finish(authReqID, err)
+		case errors.As(err, &he) && he.StatusCode >= 200 && he.StatusCode < 300:
+			c.ciba.finish(authReqID, err) // an answer the provider considers a success
+		}
+		return nil, err
+	}
+	// From here on the provider considers the auth_req_id redeemed (CB-15).
+	tok, tr, err := c.parseTokenResponse("CIBA token", resp, scope)
+	if err == nil {
+		err = c.verifyCIBAIDToken(ctx, tr.IDToken, authReqID)
+	}
+	if err != nil {
+		c.ciba.finish(authReqID, err)
+		return nil, err
+	}
+	c.ciba.finish(authReqID, ErrCIBARedeemed)
+	return &CIBAResult{Token: tok, IDToken: tr.IDToken, Scope: tr.Scope, AuthReqID: authReqID}, nil
+}
+
+// transientOAuthError reports OAuth errors that do not end a CIBA request: pending, slow_down,
+// and the provider's own temporary trouble.
+func transientOAuthError(oe *OAuthError) bool {
+	switch oe.Code {
+	case "authorization_pending", "slow_down", "temporarily_unavailable", "server_error":
+		return true
+	}
+	return false
+}
+
+// verifyCIBAIDToken checks the ID token of a CIBA token response: present, iss equal to the
+// issuer, aud containing the client id, and the auth_req_id claim, when present, equal to
+// authReqID (CIBA Core §10.1.1; SECURITY-CASES CB-18). It reads the payload without verifying
+// the signature and trusts it only to reject; full validation replaces it once token
+// validation is available.
+func (c *OpenIDConnectClient) verifyCIBAIDToken(_ context.Context, raw, authReqID string) error {
+	if raw == "" {
+		return &CIBATokenError{Reason: "no id_token (CIBA Core §10.1.1)"}
+	}
+	if len(raw) > maxTokenBody {
+		return &CIBATokenError{Reason: "id_token too large"}
+	}
+	var claims struct {
+		Iss       string   `json:"iss"`
+		Aud       Audience `json:"aud"`
+		AuthReqID *string  `json:"urn:openid:params:jwt:claim:auth_req_id"`
+	}
+	if err := decodeJWTPayload(raw, &claims); err != nil {
+		return &CIBATokenError{Reason: "malformed id_token", Err: err}
+	}
+	switch {
+	case claims.Iss != c.issuer:
+		return &CIBATokenError{Reason: "id_token from another issuer"}
+	case !claims.Aud.Contains(c.clientID):
+		return &CIBATokenError{Reason: "id_token for another audience"}
+	case claims.AuthReqID != nil && *claims.AuthReqID != authReqID:
+		return &CIBATokenError{Reason: "id_token for another auth_req_id"}
+	}
+	return nil
+}
+
+// CIBAProgress describes the state of WaitForCIBA before each wait, for a progress display.
+type CIBAProgress struct {
+	// Attempt is the number of the next poll (1 for the first).
+	Attempt int
+	// NextPoll is when the next poll is due (unless a ping comes first).
+	NextPoll time.Time
+	// Expiry is when the request expires.
+	Expiry time.Time
+	// LastErr is the error of the previous poll (ErrAuthorizationPending, ErrSlowDown or a
+	// transport error), or nil before the first.
+	LastErr error
+}
+
+// CIBAWaitOption configures WaitForCIBA.
+type CIBAWaitOption func(*cibaWait)
+
+type cibaWait struct {
+	progress    func(CIBAProgress)
+	maxFailures int
+}
+
+// WithCIBAProgress calls f before every wait of WaitForCIBA, on the waiting goroutine: f must
+// return quickly. Default: none.
+func WithCIBAProgress(f func(CIBAProgress)) CIBAWaitOption {
+	return func(w *cibaWait) { w.progress = f }
+}
+
+// WithCIBAMaxFailures sets how many consecutive transport failures (no answer, 5xx, 429)
+// WaitForCIBA tolerates before it returns the last one (default DefaultCIBAMaxFailures, 5).
+// Values below 1 are ignored.
+func WithCIBAMaxFailures(n int) CIBAWaitOption {
+	return func(w *cibaWait) {
+		if n >= 1 {
+			w.maxFailures = n
+		}
+	}
+}
+
+// WaitForCIBA polls the token endpoint for resp until the user decides, the request expires or
+// ctx ends (CIBA Core §7.3, §10.1, §11), and returns the tokens as CheckCIBAStatus does.
+//
+// The first poll is sent Interval after resp.ReceivedAt, later polls Interval after the previous
+// answer; every slow_down adds CIBASlowDownStep (5 s) to the interval for all later polls. A
+// transport failure, a 5xx or a 429 doubles the wait (at most 1 minute, at least the server's
+// Retry-After) and counts towards WithCIBAMaxFailures. At the request's expiry the wait ends
+// without another poll with a *CIBAExpiredError (errors.Is(err, ErrExpiredToken)). Any other
+// error answer ends the wait at once. When ctx ends, during a wait or a poll, ctx.Err() is
+// returned at once. In ping mode a notification received by CIBANotificationHandler triggers a
+// poll at once, whatever the interval.
+//
+// Each auth_req_id may have one waiter at a time; a second concurrent WaitForCIBA for the same
+// auth_req_id fails with a *RequestError.
+func (c *OpenIDConnectClient) WaitForCIBA(ctx context.Context, resp *CIBAResponse, opts ...CIBAWaitOption) (*CIBAResult, error) {
+	if resp == nil {
+		return nil, &RequestError{Field: "auth_req_id", Reason: "nil *CIBAResponse"}
+	}
+	if err := checkAuthReqID(resp.AuthReqID); err != nil {
+		return nil, err
+	}
+	if resp.ExpiresIn <= 0 || resp.ReceivedAt.IsZero() {
+		return nil, &RequestError{Field: "expires_in", Reason: "the response has no expires_in or no ReceivedAt"}
+	}
+	w := cibaWait{maxFailures: DefaultCIBAMaxFailures}
+	for _, o := range opts {
+		if o != nil {
+			o(&w)
+		}
+	}
+	id := resp.AuthReqID
+	p, err := c.ciba.startWait(resp)
+	if err != nil {
+		return nil, err
+	}
+	defer c.ciba.endWait(id, p)
+
+	interval := resp.Interval
+	if interval <= 0 {
+		interval = DefaultCIBAInterval
+	}
+	deadline := resp.Expiry()
+	next := resp.ReceivedAt.Add(interval)
+	var lastErr error
+	failures := 0
+	for attempt := 1; ; attempt++ {
+		if w.progress != nil {
+			w.progress(CIBAProgress{Attempt: attempt, NextPoll: next, Expiry: deadline, LastErr: lastErr})
+		}
+		at := next
+		if deadline.Before(at) {
+			at = deadline
+		}
+		if err := waitCIBA(ctx, c.now, at, p.wake); err != nil {
+			return nil, err
+		}
+		now := c.now()
+		if !now.Before(deadline) {
+			err := &CIBAExpiredError{Expiry: deadline}
+			c.ciba.finish(id, err)
+			return nil, err
+		}
+		res, err := c.pollCIBA(ctx, id, resp.Scope)
+		if err == nil {
+			return res, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		lastErr = err
+		now = c.now()
+		var he *HTTPError
+		var oe *OAuthError
+		switch {
+		case errors.Is(err, ErrAuthorizationPending):
+			failures = 0
+			next = now.Add(interval)
+		case errors.Is(err, ErrSlowDown):
+			failures = 0
+			interval += CIBASlowDownStep
+			next = now.Add(interval)
+		case (errors.As(err, &he) && he.Temporary()) || (errors.As(err, &oe) && transientOAuthError(oe)):
+			failures++
+			if failures >= w.maxFailures {
+				return nil, fmt.Errorf("onesoidc: CIBA wait: %d consecutive failures: %w", failures, err)
+			}
+			wait := interval
+			for range failures {
+				wait = min(2*wait, maxCIBABackoff) // no shift: it would overflow after many failures
+			}
+			if he != nil && he.RetryAfter > wait {
+				wait = min(he.RetryAfter, maxCIBARetryAfter)
+			}
+			next = now.Add(wait)
+			c.logger.WarnContext(ctx, "onesoidc: CIBA poll failed, backing off", "failures", failures, "wait", wait, "error", err)
+		default:
+			return nil, err
+		}
+	}
+}
+
+// waitCIBA waits until at, a ping on wake, or the end of ctx.
+func waitCIBA(ctx context.Context, now func() time.Time, at time.Time, wake <-chan struct{}) error {
+	t := time.NewTimer(at.Sub(now()))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-wake:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
