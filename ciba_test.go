@@ -71,8 +71,8 @@ func tokenRequestTimes(idp *mockidp.IdP, start time.Time) []time.Duration {
 }
 
 // waitScripted starts a request for user with script and waits for it, returning the result,
-// the error, the acknowledgement and the start time.
-func waitScripted(t *testing.T, idp *mockidp.IdP, c *OpenIDConnectClient, script mockidp.CIBAScript) (*CIBAResult, error, *CIBAResponse, time.Time) {
+// the acknowledgement, the start time and the error.
+func waitScripted(t *testing.T, idp *mockidp.IdP, c *OpenIDConnectClient, script mockidp.CIBAScript) (*CIBAResult, *CIBAResponse, time.Time, error) {
 	t.Helper()
 	idp.ScriptCIBA("alice", script)
 	start := time.Now()
@@ -81,14 +81,14 @@ func waitScripted(t *testing.T, idp *mockidp.IdP, c *OpenIDConnectClient, script
 		t.Fatal(err)
 	}
 	res, err := c.WaitForCIBA(t.Context(), resp)
-	return res, err, resp, start
+	return res, resp, start, err
 }
 
 func TestCB03DefaultIntervalIsFiveSeconds(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := cibaSetup(t)
-		res, err, resp, start := waitScripted(t, idp, c, mockidp.CIBAScript{PendingPolls: 3})
+		res, resp, start, err := waitScripted(t, idp, c, mockidp.CIBAScript{PendingPolls: 3})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,7 +115,7 @@ func TestCB04IntervalThirtyOneRespected(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := cibaSetup(t)
-		_, err, resp, start := waitScripted(t, idp, c, mockidp.CIBAScript{PendingPolls: 2, Interval: 31})
+		_, resp, start, err := waitScripted(t, idp, c, mockidp.CIBAScript{PendingPolls: 2, Interval: 31})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -133,7 +133,7 @@ func TestCB05SlowDownAddsFiveSeconds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := cibaSetup(t)
 		// Poll 2 and poll 4 answer slow_down; polls 1, 3 and 5 are pending; poll 6 approves.
-		_, err, _, start := waitScripted(t, idp, c, mockidp.CIBAScript{PendingPolls: 3, SlowDownPolls: []int{2, 4}})
+		_, _, start, err := waitScripted(t, idp, c, mockidp.CIBAScript{PendingPolls: 3, SlowDownPolls: []int{2, 4}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -150,7 +150,7 @@ func TestCB06ExpiryStopsWithoutExtraRequest(t *testing.T) {
 		t.Run(fmt.Sprintf("expires_in=%d", expiresIn), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				idp, c := cibaSetup(t)
-				_, err, resp, start := waitScripted(t, idp, c, mockidp.CIBAScript{Outcome: mockidp.CIBAManual, ExpiresIn: expiresIn})
+				_, resp, start, err := waitScripted(t, idp, c, mockidp.CIBAScript{Outcome: mockidp.CIBAManual, ExpiresIn: expiresIn})
 				elapsed := time.Since(start)
 				var exp *CIBAExpiredError
 				if !errors.Is(err, ErrExpiredToken) || !errors.As(err, &exp) || !exp.Expiry.Equal(resp.Expiry()) {
@@ -178,7 +178,7 @@ func TestCB07AccessDeniedIsTypedAndFinal(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := cibaSetup(t)
-		res, err, resp, start := waitScripted(t, idp, c, mockidp.CIBAScript{PendingPolls: 2, Outcome: mockidp.CIBADeny})
+		res, resp, start, err := waitScripted(t, idp, c, mockidp.CIBAScript{PendingPolls: 2, Outcome: mockidp.CIBADeny})
 		var oe *OAuthError
 		if res != nil || !errors.Is(err, ErrAccessDenied) || !errors.As(err, &oe) || oe.StatusCode != 400 {
 			t.Fatalf("got %v, %v; want access_denied", res, err)
@@ -203,7 +203,7 @@ func TestCB08ExpiredTokenIsTypedAndFinal(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := cibaSetup(t)
-		_, err, _, start := waitScripted(t, idp, c, mockidp.CIBAScript{PendingPolls: 2, Outcome: mockidp.CIBAExpire})
+		_, _, start, err := waitScripted(t, idp, c, mockidp.CIBAScript{PendingPolls: 2, Outcome: mockidp.CIBAExpire})
 		var oe *OAuthError
 		if !errors.Is(err, ErrExpiredToken) || !errors.As(err, &oe) {
 			t.Fatalf("err = %v, want the provider's expired_token", err)
@@ -229,7 +229,7 @@ func TestCB09CB10TerminalErrorsStopAtOnce(t *testing.T) {
 				if code == "transaction_failed" {
 					outcome = mockidp.CIBATransactionFailed
 				}
-				_, err, resp, start := waitScripted(t, idp, c, mockidp.CIBAScript{PendingPolls: 2, Outcome: outcome, ErrorCode: code})
+				_, resp, start, err := waitScripted(t, idp, c, mockidp.CIBAScript{PendingPolls: 2, Outcome: outcome, ErrorCode: code})
 				var oe *OAuthError
 				if !errors.As(err, &oe) || oe.Code != code || !errors.Is(err, &OAuthError{Code: code}) {
 					t.Fatalf("err = %v, want %s", err, code)
@@ -866,7 +866,7 @@ func TestCB25FreshAssertionAtBackchannelEndpoint(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		idp := mockidp.NewInMemory(mockidp.WithAudience(mockidp.AudienceCalledEndpoint))
 		c := newTestClient(t, idp, testKey(t, "ES256"), WithAssertionAudience(AudienceCalledEndpoint))
-		_, err, _, _ := waitScripted(t, idp, c, mockidp.CIBAScript{PendingPolls: 1})
+		_, _, _, err := waitScripted(t, idp, c, mockidp.CIBAScript{PendingPolls: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1195,7 +1195,7 @@ func TestCB15RedeemedAuthReqIDNeverSentAgain(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := cibaSetup(t)
-		res, err, resp, _ := waitScripted(t, idp, c, mockidp.CIBAScript{})
+		res, resp, _, err := waitScripted(t, idp, c, mockidp.CIBAScript{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1235,7 +1235,7 @@ func TestCB16NoScopeInTokenResponseMeansRequested(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := cibaSetup(t)
-		res, err, _, _ := waitScripted(t, idp, c, mockidp.CIBAScript{OmitScope: true})
+		res, _, _, err := waitScripted(t, idp, c, mockidp.CIBAScript{OmitScope: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1268,7 +1268,7 @@ func TestCB18AuthReqIDClaim(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
 				idp, c := cibaSetup(t)
-				res, err, resp, _ := waitScripted(t, idp, c, tc.script)
+				res, resp, _, err := waitScripted(t, idp, c, tc.script)
 				if tc.ok {
 					if err != nil || res == nil {
 						t.Fatalf("rejected: %v", err)
@@ -1586,7 +1586,7 @@ func TestCB29RefreshAfterCIBAKeepsNewestRefreshToken(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := cibaSetup(t)
-		res, err, _, _ := waitScripted(t, idp, c, mockidp.CIBAScript{})
+		res, _, _, err := waitScripted(t, idp, c, mockidp.CIBAScript{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -212,7 +212,7 @@ func (p *Provider) expectTokens(t testing.TB, r *rawResponse, mark int) wireRepl
 func (p *Provider) verifyJWT(t testing.TB, token string) (jose.Header, map[string]any) {
 	t.Helper()
 	algs := []jose.SignatureAlgorithm{jose.RS256, jose.PS256, jose.ES256, jose.EdDSA}
-	jws, err := jose.ParseSigned(token, algs)
+	jws, err := jose.ParseSignedCompact(token, algs)
 	if err != nil {
 		t.Fatalf("parse JWT: %v", err)
 	}

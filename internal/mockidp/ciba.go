@@ -284,7 +284,7 @@ func (m *IdP) backchannel(w http.ResponseWriter, r *http.Request) {
 		var c struct {
 			Sub string `json:"sub"`
 		}
-		if jws, err := jose.ParseSigned(user, assertionAlgs); err == nil {
+		if jws, err := jose.ParseSignedCompact(user, assertionAlgs); err == nil {
 			_ = json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &c)
 		}
 		user = c.Sub
@@ -357,7 +357,7 @@ func (m *IdP) backchannel(w http.ResponseWriter, r *http.Request) {
 // registered key and checks its claims: iss = client_id, aud = issuer, iat, nbf and exp present
 // and sane (lifetime at most 1 hour), jti present and unused.
 func (m *IdP) verifyRequestObject(raw, clientID string) (header, claims map[string]any, err error) {
-	jws, err := jose.ParseSigned(raw, assertionAlgs)
+	jws, err := jose.ParseSignedCompact(raw, assertionAlgs)
 	if err != nil {
 		return nil, nil, fmt.Errorf("request object: %v", err)
 	}
