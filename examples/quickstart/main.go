@@ -1,6 +1,7 @@
 // Command quickstart shows the whole SDK working against the built-in mock ONES identity
 // provider: it writes a device identity (device.yml and key) as px-device-identity would, builds
-// a client (discovery), gets a device access token and introspects it.
+// a client (discovery), gets a device access token and introspects it, and logs a user in with
+// CIBA.
 //
 //	go run ./examples/quickstart
 package main
@@ -12,6 +13,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -23,18 +25,19 @@ import (
 )
 
 func main() {
-	if err := run(context.Background(), os.Stdout); err != nil {
+	idp := mockidp.Start()
+	defer idp.Close()
+	if err := run(context.Background(), os.Stdout, idp); err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
+		idp.Close()
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, out io.Writer) error {
+// run walks through every step against idp.
+func run(ctx context.Context, out io.Writer, idp *mockidp.IdP) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-
-	idp := mockidp.Start()
-	defer idp.Close()
 	fmt.Fprintln(out, "1. mock ONES identity provider at", idp.URL)
 
 	dir, err := os.MkdirTemp("", "onesoidc-quickstart")
@@ -84,6 +87,30 @@ func run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "5. introspection: active=%v client_id=%s\n", info.Active, info.ClientID)
+
+	// CIBA: ask the IdP to push "approve this login" to alice's phone, then wait. The mock IdP
+	// approves after two polls, one second apart.
+	idp.ScriptCIBA("alice", mockidp.CIBAScript{PendingPolls: 2, Interval: 1})
+	resp, err := client.MakeCIBARequest(ctx, onesoidc.CIBARequest{
+		Hint:           onesoidc.LoginHint{Kind: onesoidc.LoginHintKindLoginHint, Value: "alice"},
+		Scope:          []string{"openid", "profile"},
+		BindingMessage: "QUICKSTART-1",
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "6. CIBA login for alice requested (binding message QUICKSTART-1), expires in %v\n", resp.ExpiresIn)
+	res, err := client.WaitForCIBA(ctx, resp, onesoidc.WithCIBAProgress(func(p onesoidc.CIBAProgress) {
+		status := "waiting for approval"
+		if errors.Is(p.LastErr, onesoidc.ErrAuthorizationPending) {
+			status = "still pending"
+		}
+		fmt.Fprintf(out, "   poll %d in %v: %s\n", p.Attempt, time.Until(p.NextPoll).Round(time.Second), status)
+	}))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "   approved: scope %q, ID token and access token received (not shown)\n", res.Scope)
 	return nil
 }
 

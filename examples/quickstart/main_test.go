@@ -4,19 +4,28 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"testing/synctest"
+
+	"github.com/ones-now/onesoidc/internal/mockidp"
 )
 
-// TestQuickstart runs the README's first command in-process and checks every step happened.
+// TestQuickstart runs the README's first command in-process, against the in-memory mock IdP in
+// a synctest bubble so that the CIBA waits take no real time, and checks every step happened.
 func TestQuickstart(t *testing.T) {
 	var out bytes.Buffer
-	if err := run(t.Context(), &out); err != nil {
-		t.Fatalf("quickstart failed: %v\n%s", err, &out)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		if err := run(t.Context(), &out, mockidp.NewInMemory()); err != nil {
+			t.Fatalf("quickstart failed: %v\n%s", err, &out)
+		}
+	})
 	for _, want := range []string{
-		"3. discovered issuer http://127.0.0.1:",
+		"3. discovered issuer http://localhost/oidc",
 		"4. device access token: Bearer",
 		"second call served from the cache: true",
 		"5. introspection: active=true client_id=7c3e1f52-2b7a-4d8e-9a61-0f4b2c9d8e13",
+		"6. CIBA login for alice requested",
+		"poll 3 in 1s: still pending",
+		`approved: scope "openid profile"`,
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, &out)
