@@ -19,15 +19,6 @@ import (
 
 // CIBA constants of CIBA Core 1.0 and the limits this package applies to provider answers.
 const (
-	// DefaultCIBAInterval is the polling interval when the backchannel answer has none
-	// (CIBA Core §7.3).
-	DefaultCIBAInterval = 5 * time.Second
-	// CIBASlowDownStep is added to the polling interval for every slow_down answer, for all later
-	// polls (CIBA Core §11, RFC 8628 §3.5).
-	CIBASlowDownStep = 5 * time.Second
-	// DefaultCIBAMaxFailures is how many consecutive transport failures (no answer, 5xx, 429)
-	// WaitForCIBA tolerates before it gives up (WithCIBAMaxFailures).
-	DefaultCIBAMaxFailures = 5
 	// DefaultBindingMessageMaxLength is the longest binding message the default check accepts, in
 	// characters.
 	DefaultBindingMessageMaxLength = 64
@@ -42,8 +33,6 @@ const (
 
 	maxCIBAExpiresIn    = 24 * time.Hour  // longer answers are refused as absurd
 	maxCIBAInterval     = 5 * time.Minute // longer answers are refused as absurd
-	maxCIBABackoff      = time.Minute     // cap of the doubled interval after failures
-	maxCIBARetryAfter   = 5 * time.Minute // cap of a server's Retry-After while polling
 	maxRequestedExpiry  = 24 * time.Hour
 	maxAuthReqIDLength  = 1024
 	maxHintLength       = 16 << 10
@@ -139,7 +128,7 @@ type CIBAResponse struct {
 	AuthReqID string
 	// ExpiresIn is the lifetime of the request (expires_in).
 	ExpiresIn time.Duration
-	// Interval is the minimum time between polls (interval; DefaultCIBAInterval when absent
+	// Interval is the minimum time between polls (interval; DefaultPollInterval when absent
 	// or 0).
 	Interval time.Duration
 	// ReceivedAt is when the acknowledgement arrived.
@@ -542,7 +531,7 @@ func (c *OpenIDConnectClient) parseBackchannelAnswer(resp *response, endpoint st
 	out := &CIBAResponse{
 		AuthReqID:  *a.AuthReqID,
 		ExpiresIn:  seconds(*a.ExpiresIn),
-		Interval:   DefaultCIBAInterval,
+		Interval:   DefaultPollInterval,
 		ReceivedAt: c.now(),
 	}
 	if a.Interval != nil && *a.Interval > 0 {

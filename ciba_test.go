@@ -72,7 +72,7 @@ func tokenRequestTimes(idp *mockidp.IdP, start time.Time) []time.Duration {
 
 // waitScripted starts a request for user with script and waits for it, returning the result,
 // the acknowledgement, the start time and the error.
-func waitScripted(t *testing.T, idp *mockidp.IdP, c *OpenIDConnectClient, script mockidp.CIBAScript) (*CIBAResult, *CIBAResponse, time.Time, error) {
+func waitScripted(t *testing.T, idp *mockidp.IdP, c *OpenIDConnectClient, script mockidp.CIBAScript) (*LoginResult, *CIBAResponse, time.Time, error) {
 	t.Helper()
 	idp.ScriptCIBA("alice", script)
 	start := time.Now()
@@ -92,7 +92,7 @@ func TestCB03DefaultIntervalIsFiveSeconds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if resp.Interval != DefaultCIBAInterval || resp.ExpiresIn != 600*time.Second || !resp.ReceivedAt.Equal(start) {
+		if resp.Interval != DefaultPollInterval || resp.ExpiresIn != 600*time.Second || !resp.ReceivedAt.Equal(start) {
 			t.Errorf("response = %+v", resp)
 		}
 		if got, want := tokenRequestTimes(idp, start), secs(5, 10, 15, 20); !slices.Equal(got, want) {
@@ -383,7 +383,7 @@ func TestCB21PingWakesWaiterForOneImmediatePoll(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		done := make(chan *CIBAResult, 1)
+		done := make(chan *LoginResult, 1)
 		go func() {
 			res, err := c.WaitForCIBA(t.Context(), resp)
 			if err != nil {
@@ -900,7 +900,7 @@ func TestCB26ConcurrentTransactionsNeverCross(t *testing.T) {
 			"carol": {Outcome: mockidp.CIBADeny},
 		}
 		var wg sync.WaitGroup
-		results := map[string]*CIBAResult{}
+		results := map[string]*LoginResult{}
 		errs := map[string]error{}
 		ids := map[string]string{}
 		var mu sync.Mutex
@@ -985,14 +985,14 @@ func TestCB28TransportFailuresBackOff(t *testing.T) {
 				for _, f := range tc.faults {
 					idp.Inject(mockidp.EndpointToken, f)
 				}
-				var progress []CIBAProgress
+				var progress []PollProgress
 				idp.ScriptCIBA("alice", mockidp.CIBAScript{PendingPolls: 1})
 				start := time.Now()
 				resp, err := c.MakeCIBARequest(t.Context(), aliceRequest())
 				if err != nil {
 					t.Fatal(err)
 				}
-				_, err = c.WaitForCIBA(t.Context(), resp, WithCIBAProgress(func(p CIBAProgress) { progress = append(progress, p) }))
+				_, err = c.WaitForCIBA(t.Context(), resp, WithProgress(func(p PollProgress) { progress = append(progress, p) }))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -1032,7 +1032,7 @@ func TestCB28ConsecutiveFailuresCapped(t *testing.T) {
 		resp, _ = c.MakeCIBARequest(t.Context(), aliceRequest())
 		before := idp.Count(mockidp.EndpointToken)
 		start = time.Now()
-		if _, err := c.WaitForCIBA(t.Context(), resp, WithCIBAMaxFailures(1000)); !errors.Is(err, ErrExpiredToken) {
+		if _, err := c.WaitForCIBA(t.Context(), resp, WithMaxFailures(1000)); !errors.Is(err, ErrExpiredToken) {
 			t.Errorf("err = %v, want expiry", err)
 		}
 		// 5, 15, 35, 75, then every 60 s until the expiry at 7200 s: 135 ... 7155.
@@ -1043,11 +1043,11 @@ func TestCB28ConsecutiveFailuresCapped(t *testing.T) {
 		// A lower cap.
 		resp, _ = c.MakeCIBARequest(t.Context(), aliceRequest())
 		before = idp.Count(mockidp.EndpointToken)
-		if _, err := c.WaitForCIBA(t.Context(), resp, WithCIBAMaxFailures(2)); !errors.As(err, &he) {
+		if _, err := c.WaitForCIBA(t.Context(), resp, WithMaxFailures(2)); !errors.As(err, &he) {
 			t.Errorf("err = %v", err)
 		}
 		if n := idp.Count(mockidp.EndpointToken) - before; n != 2 {
-			t.Errorf("%d polls with WithCIBAMaxFailures(2)", n)
+			t.Errorf("%d polls with WithMaxFailures(2)", n)
 		}
 	})
 }
@@ -1331,10 +1331,10 @@ func TestWaitForCIBAProgressAndSingleWaiter(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var progress []CIBAProgress
+		var progress []PollProgress
 		done := make(chan error, 1)
 		go func() {
-			_, err := c.WaitForCIBA(t.Context(), resp, WithCIBAProgress(func(p CIBAProgress) { progress = append(progress, p) }))
+			_, err := c.WaitForCIBA(t.Context(), resp, WithProgress(func(p PollProgress) { progress = append(progress, p) }))
 			done <- err
 		}()
 		synctest.Wait()
@@ -1434,7 +1434,7 @@ func TestCIBAFlowLeaksNoSecretsToLogsOrErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		var errs []string
-		res, err := c.WaitForCIBA(t.Context(), resp, WithCIBAProgress(func(p CIBAProgress) {
+		res, err := c.WaitForCIBA(t.Context(), resp, WithProgress(func(p PollProgress) {
 			if p.LastErr != nil {
 				errs = append(errs, p.LastErr.Error())
 			}
@@ -1564,7 +1564,7 @@ func TestCIBAQuickstartFlow(t *testing.T) {
 			t.Fatal(err)
 		}
 		var out strings.Builder
-		res, err := c.WaitForCIBA(t.Context(), resp, WithCIBAProgress(func(p CIBAProgress) {
+		res, err := c.WaitForCIBA(t.Context(), resp, WithProgress(func(p PollProgress) {
 			fmt.Fprintf(&out, "poll %d in %v (last: %v)\n", p.Attempt, time.Until(p.NextPoll), p.LastErr)
 		}))
 		if err != nil {

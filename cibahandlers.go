@@ -172,7 +172,7 @@ func (c *OpenIDConnectClient) CIBAStatusHandler() http.Handler {
 		case errors.Is(err, ErrAuthorizationPending):
 			writePending(w, interval)
 		case errors.Is(err, ErrSlowDown):
-			writePending(w, interval+CIBASlowDownStep)
+			writePending(w, interval+SlowDownStep)
 		case err != nil:
 			c.writeCIBAError(w, r, err)
 		default:

@@ -89,7 +89,7 @@ func (s *cibaState) slowDown(id string, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if p := s.pending[id]; p != nil {
-		p.interval += CIBASlowDownStep
+		p.interval += SlowDownStep
 		p.nextPoll = now.Add(p.interval)
 	}
 }

@@ -3,15 +3,14 @@ package onesoidc
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/url"
 	"time"
 
 	"golang.org/x/oauth2"
 )
 
-// CIBAResult holds the tokens of an approved CIBA request (CIBA Core §10.1.1).
-type CIBAResult struct {
+// LoginResult holds the tokens of an approved CIBA request (CIBA Core §10.1.1).
+type LoginResult struct {
 	// Token holds the access token, its expiry and the refresh token, if any. Token.Extra("scope")
 	// and Token.Extra("id_token") give Scope and IDToken as well, and RefreshToken accepts it.
 	Token *oauth2.Token
@@ -95,7 +94,7 @@ func (e *CIBATokenError) Unwrap() error { return e.Err }
 // again: the answer is a *CIBAFinishedError at once. A request started by MakeCIBARequest that
 // passed its expiry on the local clock gives a *CIBAExpiredError without a request. Callers that
 // poll in a loop must respect the interval; WaitForCIBA does.
-func (c *OpenIDConnectClient) CheckCIBAStatus(ctx context.Context, authReqID string) (*CIBAResult, error) {
+func (c *OpenIDConnectClient) CheckCIBAStatus(ctx context.Context, authReqID string) (*LoginResult, error) {
 	if err := checkAuthReqID(authReqID); err != nil {
 		return nil, err
 	}
@@ -107,7 +106,7 @@ func (c *OpenIDConnectClient) CheckCIBAStatus(ctx context.Context, authReqID str
 }
 
 // pollCIBA sends one poll and records how the request ended, if it did.
-func (c *OpenIDConnectClient) pollCIBA(ctx context.Context, authReqID, scope string) (*CIBAResult, error) {
+func (c *OpenIDConnectClient) pollCIBA(ctx context.Context, authReqID, scope string) (*LoginResult, error) {
 	form := url.Values{"grant_type": {cibaGrantType}, "auth_req_id": {authReqID}}
 	resp, err := c.postAuthenticated(ctx, "CIBA token", c.meta.TokenEndpoint, form, false)
 	if err != nil {
@@ -134,7 +133,7 @@ func (c *OpenIDConnectClient) pollCIBA(ctx context.Context, authReqID, scope str
 		return nil, err
 	}
 	c.ciba.finish(authReqID, ErrCIBARedeemed)
-	return &CIBAResult{Token: tok, IDToken: tr.IDToken, Scope: tr.Scope, AuthReqID: authReqID}, nil
+	return &LoginResult{Token: tok, IDToken: tr.IDToken, Scope: tr.Scope, AuthReqID: authReqID}, nil
 }
 
 // transientOAuthError reports OAuth errors that do not end a CIBA request: pending, slow_down,
@@ -178,51 +177,13 @@ func (c *OpenIDConnectClient) verifyCIBAIDToken(_ context.Context, raw, authReqI
 	return nil
 }
 
-// CIBAProgress describes the state of WaitForCIBA before each wait, for a progress display.
-type CIBAProgress struct {
-	// Attempt is the number of the next poll (1 for the first).
-	Attempt int
-	// NextPoll is when the next poll is due (unless a ping comes first).
-	NextPoll time.Time
-	// Expiry is when the request expires.
-	Expiry time.Time
-	// LastErr is the error of the previous poll (ErrAuthorizationPending, ErrSlowDown or a
-	// transport error), or nil before the first.
-	LastErr error
-}
-
-// CIBAWaitOption configures WaitForCIBA.
-type CIBAWaitOption func(*cibaWait)
-
-type cibaWait struct {
-	progress    func(CIBAProgress)
-	maxFailures int
-}
-
-// WithCIBAProgress calls f before every wait of WaitForCIBA, on the waiting goroutine: f must
-// return quickly. Default: none.
-func WithCIBAProgress(f func(CIBAProgress)) CIBAWaitOption {
-	return func(w *cibaWait) { w.progress = f }
-}
-
-// WithCIBAMaxFailures sets how many consecutive transport failures (no answer, 5xx, 429)
-// WaitForCIBA tolerates before it returns the last one (default DefaultCIBAMaxFailures, 5).
-// Values below 1 are ignored.
-func WithCIBAMaxFailures(n int) CIBAWaitOption {
-	return func(w *cibaWait) {
-		if n >= 1 {
-			w.maxFailures = n
-		}
-	}
-}
-
 // WaitForCIBA polls the token endpoint for resp until the user decides, the request expires or
 // ctx ends (CIBA Core §7.3, §10.1, §11), and returns the tokens as CheckCIBAStatus does.
 //
 // The first poll is sent Interval after resp.ReceivedAt, later polls Interval after the previous
-// answer; every slow_down adds CIBASlowDownStep (5 s) to the interval for all later polls. A
+// answer; every slow_down adds SlowDownStep (5 s) to the interval for all later polls. A
 // transport failure, a 5xx or a 429 doubles the wait (at most 1 minute, at least the server's
-// Retry-After) and counts towards WithCIBAMaxFailures. At the request's expiry the wait ends
+// Retry-After) and counts towards WithMaxFailures. At the request's expiry the wait ends
 // without another poll with a *CIBAExpiredError (errors.Is(err, ErrExpiredToken)). Any other
 // error answer ends the wait at once. When ctx ends, during a wait or a poll, ctx.Err() is
 // returned at once. In ping mode a notification received by CIBANotificationHandler triggers a
@@ -230,7 +191,7 @@ func WithCIBAMaxFailures(n int) CIBAWaitOption {
 //
 // Each auth_req_id may have one waiter at a time; a second concurrent WaitForCIBA for the same
 // auth_req_id fails with a *RequestError.
-func (c *OpenIDConnectClient) WaitForCIBA(ctx context.Context, resp *CIBAResponse, opts ...CIBAWaitOption) (*CIBAResult, error) {
+func (c *OpenIDConnectClient) WaitForCIBA(ctx context.Context, resp *CIBAResponse, opts ...WaitOption) (*LoginResult, error) {
 	if resp == nil {
 		return nil, &RequestError{Field: "auth_req_id", Reason: "nil *CIBAResponse"}
 	}
@@ -240,12 +201,7 @@ func (c *OpenIDConnectClient) WaitForCIBA(ctx context.Context, resp *CIBARespons
 	if resp.ExpiresIn <= 0 || resp.ReceivedAt.IsZero() {
 		return nil, &RequestError{Field: "expires_in", Reason: "the response has no expires_in or no ReceivedAt"}
 	}
-	w := cibaWait{maxFailures: DefaultCIBAMaxFailures}
-	for _, o := range opts {
-		if o != nil {
-			o(&w)
-		}
-	}
+	w := newPollOptions(opts)
 	id := resp.AuthReqID
 	p, err := c.ciba.startWait(resp)
 	if err != nil {
@@ -253,80 +209,11 @@ func (c *OpenIDConnectClient) WaitForCIBA(ctx context.Context, resp *CIBARespons
 	}
 	defer c.ciba.endWait(id, p)
 
-	interval := resp.Interval
-	if interval <= 0 {
-		interval = DefaultCIBAInterval
-	}
-	deadline := resp.Expiry()
-	next := resp.ReceivedAt.Add(interval)
-	var lastErr error
-	failures := 0
-	for attempt := 1; ; attempt++ {
-		if w.progress != nil {
-			w.progress(CIBAProgress{Attempt: attempt, NextPoll: next, Expiry: deadline, LastErr: lastErr})
-		}
-		at := next
-		if deadline.Before(at) {
-			at = deadline
-		}
-		if err := waitCIBA(ctx, c.now, at, p.wake); err != nil {
-			return nil, err
-		}
-		now := c.now()
-		if !now.Before(deadline) {
-			err := &CIBAExpiredError{Expiry: deadline}
-			c.ciba.finish(id, err)
-			return nil, err
-		}
-		res, err := c.pollCIBA(ctx, id, resp.Scope)
-		if err == nil {
-			return res, nil
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		lastErr = err
-		now = c.now()
-		var he *HTTPError
-		var oe *OAuthError
-		switch {
-		case errors.Is(err, ErrAuthorizationPending):
-			failures = 0
-			next = now.Add(interval)
-		case errors.Is(err, ErrSlowDown):
-			failures = 0
-			interval += CIBASlowDownStep
-			next = now.Add(interval)
-		case (errors.As(err, &he) && he.Temporary()) || (errors.As(err, &oe) && transientOAuthError(oe)):
-			failures++
-			if failures >= w.maxFailures {
-				return nil, fmt.Errorf("onesoidc: CIBA wait: %d consecutive failures: %w", failures, err)
-			}
-			wait := interval
-			for range failures {
-				wait = min(2*wait, maxCIBABackoff) // no shift: it would overflow after many failures
-			}
-			if he != nil && he.RetryAfter > wait {
-				wait = min(he.RetryAfter, maxCIBARetryAfter)
-			}
-			next = now.Add(wait)
-			c.logger.WarnContext(ctx, "onesoidc: CIBA poll failed, backing off", "failures", failures, "wait", wait, "error", err)
-		default:
-			return nil, err
-		}
-	}
-}
-
-// waitCIBA waits until at, a ping on wake, or the end of ctx.
-func waitCIBA(ctx context.Context, now func() time.Time, at time.Time, wake <-chan struct{}) error {
-	t := time.NewTimer(at.Sub(now()))
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-wake:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return c.pollUntil(ctx, pollSpec{
+		start:    resp.ReceivedAt,
+		interval: resp.Interval,
+		deadline: resp.Expiry(),
+		wake:     p.wake,
+		expired:  func(err error) { c.ciba.finish(id, err) },
+	}, w, func(ctx context.Context) (*LoginResult, error) { return c.pollCIBA(ctx, id, resp.Scope) })
 }

@@ -100,7 +100,7 @@ func run(ctx context.Context, out io.Writer, idp *mockidp.IdP) error {
 		return err
 	}
 	fmt.Fprintf(out, "6. CIBA login for alice requested (binding message QUICKSTART-1), expires in %v\n", resp.ExpiresIn)
-	res, err := client.WaitForCIBA(ctx, resp, onesoidc.WithCIBAProgress(func(p onesoidc.CIBAProgress) {
+	res, err := client.WaitForCIBA(ctx, resp, onesoidc.WithProgress(func(p onesoidc.PollProgress) {
 		status := "waiting for approval"
 		if errors.Is(p.LastErr, onesoidc.ErrAuthorizationPending) {
 			status = "still pending"

@@ -481,9 +481,9 @@ func paramsFromClaims(claims map[string]any, p map[string]string) error {
 	return nil
 }
 
-// cibaToken serves the CIBA grant of the token endpoint (CIBA Core §10.1, §11).
-func (m *IdP) cibaToken(w http.ResponseWriter, r *http.Request, clientID string) {
-	id := r.PostForm.Get("auth_req_id")
+// cibaToken serves the CIBA grant of the token endpoint (CIBA Core §10.1, §11), and, with the
+// device code as id, the device code grant (RFC 8628 §3.4, §3.5), which follows the same rules.
+func (m *IdP) cibaToken(w http.ResponseWriter, r *http.Request, clientID, id string) {
 	now := m.now()
 	m.mu.Lock()
 	req := m.ciba.requests[id]
@@ -557,7 +557,11 @@ func (m *IdP) cibaToken(w http.ResponseWriter, r *http.Request, clientID string)
 		resp["scope"] = scope
 	}
 	if !s.OmitIDToken {
-		idt, err := m.mintCIBAIDToken(clientID, subject, id, s.IDTokenClaims)
+		claimID := id
+		if req.rec.Encoding == "device" {
+			claimID = "" // RFC 8628 ID tokens carry no auth_req_id
+		}
+		idt, err := m.mintCIBAIDToken(clientID, subject, claimID, s.IDTokenClaims)
 		if err != nil {
 			OAuthError(w, http.StatusInternalServerError, "server_error", err.Error())
 			return
@@ -575,7 +579,10 @@ func (m *IdP) cibaToken(w http.ResponseWriter, r *http.Request, clientID string)
 func (m *IdP) mintCIBAIDToken(clientID, subject, authReqID string, overrides map[string]any) (string, error) {
 	now := m.now()
 	claims := map[string]any{"iss": m.Issuer, "sub": subject, "aud": clientID, "iat": now.Unix(),
-		"exp": now.Add(time.Hour).Unix(), cibaAuthReqClaim: authReqID}
+		"exp": now.Add(time.Hour).Unix()}
+	if authReqID != "" {
+		claims[cibaAuthReqClaim] = authReqID
+	}
 	for k, v := range overrides {
 		if v == nil {
 			delete(claims, k)

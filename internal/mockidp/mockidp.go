@@ -42,12 +42,13 @@ const (
 
 // Paths of the endpoints below the base URL.
 var paths = map[string]string{
-	EndpointDiscovery:     "/oidc/.well-known/openid-configuration",
-	EndpointJWKS:          "/oidc/jwks",
-	EndpointToken:         "/oidc/token",
-	EndpointIntrospection: "/oidc/token/introspection",
-	EndpointRevocation:    "/oidc/token/revocation",
-	EndpointBackchannel:   "/oidc/backchannel",
+	EndpointDiscovery:           "/oidc/.well-known/openid-configuration",
+	EndpointJWKS:                "/oidc/jwks",
+	EndpointToken:               "/oidc/token",
+	EndpointIntrospection:       "/oidc/token/introspection",
+	EndpointRevocation:          "/oidc/token/revocation",
+	EndpointBackchannel:         "/oidc/backchannel",
+	EndpointDeviceAuthorization: "/oidc/device/auth",
 }
 
 // Audience says which "aud" values the token endpoint accepts in client assertions.
@@ -337,6 +338,8 @@ func (m *IdP) handlerFor(name string) http.HandlerFunc {
 		return m.revocation
 	case EndpointBackchannel:
 		return m.backchannel
+	case EndpointDeviceAuthorization:
+		return m.deviceAuthorization
 	}
 	panic("mockidp: unknown endpoint " + name)
 }
@@ -359,6 +362,7 @@ func (m *IdP) discovery(w http.ResponseWriter, r *http.Request) {
 		"introspection_endpoint":                           m.endpointURL(EndpointIntrospection),
 		"revocation_endpoint":                              m.endpointURL(EndpointRevocation),
 		"backchannel_authentication_endpoint":              m.endpointURL(EndpointBackchannel),
+		"device_authorization_endpoint":                    m.endpointURL(EndpointDeviceAuthorization),
 		"backchannel_token_delivery_modes_supported":       []string{"poll", "ping"},
 		"backchannel_user_code_parameter_supported":        true,
 		"backchannel_authentication_request_signing_alg_values_supported": []string{"RS256", "PS256", "ES256", "ES384", "ES512", "EdDSA"},
@@ -418,7 +422,9 @@ func (m *IdP) token(w http.ResponseWriter, r *http.Request) {
 	case "refresh_token":
 		m.refresh(w, r, clientID)
 	case cibaGrantType:
-		m.cibaToken(w, r, clientID)
+		m.cibaToken(w, r, clientID, r.PostForm.Get("auth_req_id"))
+	case "urn:ietf:params:oauth:grant-type:device_code":
+		m.cibaToken(w, r, clientID, r.PostForm.Get("device_code"))
 	default:
 		OAuthError(w, http.StatusBadRequest, "unsupported_grant_type", fmt.Sprintf("grant_type %q", gt))
 	}
