@@ -126,7 +126,7 @@ func (c *OpenIDConnectClient) pollCIBA(ctx context.Context, authReqID, scope str
 	// From here on the provider considers the auth_req_id redeemed (CB-15).
 	tok, tr, err := c.parseTokenResponse("CIBA token", resp, scope)
 	if err == nil {
-		err = c.verifyCIBAIDToken(ctx, tr.IDToken, authReqID)
+		err = c.verifyLoginIDToken(ctx, tr.IDToken, authReqID)
 	}
 	if err != nil {
 		c.ciba.finish(authReqID, err)
@@ -146,12 +146,12 @@ func transientOAuthError(oe *OAuthError) bool {
 	return false
 }
 
-// verifyCIBAIDToken checks the ID token of a CIBA token response: present, iss equal to the
+// verifyLoginIDToken checks the ID token of a CIBA token response: present, iss equal to the
 // issuer, aud containing the client id, and the auth_req_id claim, when present, equal to
 // authReqID (CIBA Core §10.1.1; SECURITY-CASES CB-18). It reads the payload without verifying
 // the signature and trusts it only to reject; full validation replaces it once token
 // validation is available.
-func (c *OpenIDConnectClient) verifyCIBAIDToken(_ context.Context, raw, authReqID string) error {
+func (c *OpenIDConnectClient) verifyLoginIDToken(_ context.Context, raw, authReqID string) error {
 	if raw == "" {
 		return &CIBATokenError{Reason: "no id_token (CIBA Core §10.1.1)"}
 	}

@@ -1,10 +1,16 @@
 package onesoidc
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/skip2/go-qrcode"
 )
@@ -107,4 +113,178 @@ func (q *QRCode) SVG() string {
 // half blocks), dark on a light background.
 func (q *QRCode) Terminal() string {
 	return q.code.ToSmallString(false)
+}
+
+// deviceCodeGrantType is the grant of RFC 8628 §3.4.
+const deviceCodeGrantType = "urn:ietf:params:oauth:grant-type:device_code"
+
+// ErrQRSessionFinished is matched (errors.Is) by the error of WaitForQRLogin for a session that
+// already ended (approved, denied or expired): its codes are single-use, and a new login needs a
+// new session (SECURITY-CASES QR-08). The error also matches how the session ended.
+var ErrQRSessionFinished = errors.New("onesoidc: QR login session already finished")
+
+// QRSession is a QR login in progress, over the OAuth 2.0 device authorization grant
+// (RFC 8628): show QR (and UserCode) on the screen, the user scans it with their phone and
+// approves, and WaitForQRLogin returns their tokens. The device code that polls for the tokens
+// stays inside the session and is never shown, encoded or logged (SECURITY-CASES QR-04, QR-06).
+// A session is single-use and dies at its expiry (QR-02, QR-08). Its methods are safe for
+// concurrent use, but only one WaitForQRLogin runs at a time.
+type QRSession struct {
+	// UserCode is the code the user confirms on their phone (RFC 8628 §3.2); show it next to the
+	// QR code so that both screens show the same value (QR-05).
+	UserCode string
+	// VerificationURI is where the user can type UserCode, for users who cannot scan.
+	VerificationURI string
+	// VerificationURIComplete is VerificationURI with the user code, if the provider sent one.
+	VerificationURIComplete string
+	// QR encodes VerificationURIComplete, or VerificationURI when there is none.
+	QR *QRCode
+	// ReceivedAt is when the provider answered; ExpiresIn and Interval are its expires_in and
+	// interval (DefaultPollInterval when absent).
+	ReceivedAt time.Time
+	ExpiresIn  time.Duration
+	Interval   time.Duration
+	// Scope is the requested scope.
+	Scope string
+
+	deviceCode string
+	waiting    atomic.Bool
+	ended      atomic.Pointer[error]
+}
+
+// Expiry returns when the session dies: ReceivedAt plus ExpiresIn.
+func (s *QRSession) Expiry() time.Time { return s.ReceivedAt.Add(s.ExpiresIn) }
+
+// String describes the session without its device code.
+func (s *QRSession) String() string {
+	return fmt.Sprintf("QRSession{user_code: %s, expires: %s}", s.UserCode, s.Expiry().UTC().Format(time.RFC3339))
+}
+
+// StartQRLogin starts a QR login: a device authorization request (RFC 8628 §3.1) for scope
+// ("openid" is added when missing) authenticated with a client assertion. The QR code encodes
+// the provider's verification URL, which must be on the issuer's origin (QR-01).
+func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string) (*QRSession, error) {
+	if c.meta.DeviceAuthorizationEndpoint == "" {
+		return nil, &ConfigError{Field: "device_authorization_endpoint", Reason: "the provider metadata has no device authorization endpoint"}
+	}
+	if !slices.Contains(scope, "openid") {
+		scope = append([]string{"openid"}, scope...)
+	}
+	sc := strings.Join(scope, " ")
+	form := url.Values{"scope": {sc}}
+	resp, err := c.postAuthenticated(ctx, "device authorization", c.meta.DeviceAuthorizationEndpoint, form, false)
+	if err != nil {
+		return nil, err
+	}
+	received := c.now()
+	var ans struct {
+		DeviceCode              string   `json:"device_code"`
+		UserCode                string   `json:"user_code"`
+		VerificationURI         string   `json:"verification_uri"`
+		VerificationURIComplete string   `json:"verification_uri_complete"`
+		ExpiresIn               *float64 `json:"expires_in"`
+		Interval                *float64 `json:"interval"`
+	}
+	bad := func(reason string, err error) error {
+		return &HTTPError{Op: "device authorization", URL: redactURL(c.meta.DeviceAuthorizationEndpoint),
+			StatusCode: resp.status, ContentType: resp.header.Get("Content-Type"), Reason: reason, Err: err}
+	}
+	if err := json.Unmarshal(resp.body, &ans); err != nil {
+		return nil, bad("invalid device authorization answer", err)
+	}
+	switch {
+	case checkAuthReqID(ans.DeviceCode) != nil:
+		return nil, bad("device_code missing or malformed", nil)
+	case ans.UserCode == "" || len(ans.UserCode) > maxCIBAValueLength || sanitize(ans.UserCode, maxCIBAValueLength) != ans.UserCode:
+		return nil, bad("user_code missing or not printable ASCII", nil)
+	case ans.ExpiresIn == nil || *ans.ExpiresIn <= 0 || *ans.ExpiresIn > maxCIBAExpiresIn.Seconds():
+		return nil, bad("expires_in missing or out of range", nil)
+	case ans.Interval != nil && (*ans.Interval < 0 || *ans.Interval > maxCIBAInterval.Seconds()):
+		return nil, bad("interval out of range", nil)
+	}
+	target := ans.VerificationURIComplete
+	if target == "" {
+		target = ans.VerificationURI
+	}
+	qr, err := c.NewQRCode(target)
+	if err != nil {
+		return nil, err
+	}
+	s := &QRSession{
+		UserCode:                ans.UserCode,
+		VerificationURI:         ans.VerificationURI,
+		VerificationURIComplete: ans.VerificationURIComplete,
+		QR:                      qr,
+		ReceivedAt:              received,
+		ExpiresIn:               time.Duration(*ans.ExpiresIn * float64(time.Second)),
+		Interval:                DefaultPollInterval,
+		Scope:                   sc,
+		deviceCode:              ans.DeviceCode,
+	}
+	if ans.Interval != nil && *ans.Interval > 0 {
+		s.Interval = time.Duration(*ans.Interval * float64(time.Second))
+	}
+	return s, nil
+}
+
+// WaitForQRLogin polls the token endpoint for the session (RFC 8628 §3.4, §3.5) until the user
+// approves, denies, the session expires or ctx ends, with the rules of WaitForCIBA: the
+// interval, slow_down adding SlowDownStep, backoff on transport failures, no poll after the
+// expiry (a *CIBAExpiredError, errors.Is(err, ErrExpiredToken)), ctx.Err() at once on
+// cancellation (QR-09). The ID token must name this client's issuer and client id. A finished
+// session is never polled again: the error matches ErrQRSessionFinished.
+func (c *OpenIDConnectClient) WaitForQRLogin(ctx context.Context, s *QRSession, opts ...WaitOption) (*LoginResult, error) {
+	if s == nil || s.deviceCode == "" {
+		return nil, &RequestError{Field: "session", Reason: "not a session from StartQRLogin"}
+	}
+	if end := s.ended.Load(); end != nil {
+		return nil, fmt.Errorf("%w: %w", ErrQRSessionFinished, *end)
+	}
+	if !s.waiting.CompareAndSwap(false, true) {
+		return nil, &RequestError{Field: "session", Reason: "another WaitForQRLogin is waiting for this session"}
+	}
+	defer s.waiting.Store(false)
+	res, err := c.pollUntil(ctx, pollSpec{start: s.ReceivedAt, interval: s.Interval, deadline: s.Expiry()},
+		newPollOptions(opts), func(ctx context.Context) (*LoginResult, error) {
+			form := url.Values{"grant_type": {deviceCodeGrantType}, "device_code": {s.deviceCode}}
+			resp, err := c.postAuthenticated(ctx, "device token", c.meta.TokenEndpoint, form, false)
+			if err != nil {
+				return nil, err
+			}
+			tok, tr, err := c.parseTokenResponse("device token", resp, s.Scope)
+			if err == nil {
+				err = c.verifyLoginIDToken(ctx, tr.IDToken, "")
+			}
+			if err != nil {
+				return nil, err
+			}
+			return &LoginResult{Token: tok, IDToken: tr.IDToken, Scope: tr.Scope}, nil
+		})
+	if sessionEnded(err) {
+		end := err
+		if end == nil {
+			end = errors.New("approved and redeemed")
+		}
+		s.ended.Store(&end)
+	}
+	return res, err
+}
+
+// sessionEnded reports whether a wait's outcome ends a QR session: success, expiry, a terminal
+// provider error, or a token response that was received but refused. Cancellation and
+// transport failures leave it usable.
+func sessionEnded(err error) bool {
+	var (
+		oe *OAuthError
+		he *HTTPError
+	)
+	switch {
+	case err == nil, errors.Is(err, ErrExpiredToken), errors.As(err, new(*CIBATokenError)):
+		return true
+	case errors.As(err, &oe):
+		return !transientOAuthError(oe)
+	case errors.As(err, &he):
+		return he.StatusCode >= 200 && he.StatusCode < 300
+	}
+	return false
 }

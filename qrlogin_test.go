@@ -1,0 +1,208 @@
+package onesoidc
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ones-now/onesoidc/internal/mockidp"
+)
+
+func TestQRLoginApproved(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		idp, c := cibaSetup(t)
+		idp.ScriptDeviceFlow(mockidp.CIBAScript{PendingPolls: 2, Subject: "bob"})
+		start := time.Now()
+		s, err := c.StartQRLogin(t.Context(), "profile")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Scope != "openid profile" || s.UserCode != "WDJB-MJHT" || s.Interval != DefaultPollInterval ||
+			s.QR.URL() != idp.Issuer+"/device?user_code=WDJB-MJHT" || !s.Expiry().Equal(start.Add(600*time.Second)) {
+			t.Errorf("session = %+v", s)
+		}
+		res, err := c.WaitForQRLogin(t.Context(), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.IDToken == "" || res.Token.AccessToken == "" || res.Scope != "openid profile" {
+			t.Errorf("result = %+v", res)
+		}
+		recs := idp.CIBARequests()
+		if len(recs) != 1 || recs[0].Polls != 3 {
+			t.Fatalf("records = %+v", recs)
+		}
+		for i, want := range []time.Duration{5 * time.Second, 10 * time.Second, 15 * time.Second} {
+			if got := recs[0].PollTimes[i].Sub(start); got != want {
+				t.Errorf("poll %d at %v, want %v", i+1, got, want)
+			}
+		}
+		f := idp.Requests(mockidp.EndpointToken)[0].Form
+		if f.Get("grant_type") != "urn:ietf:params:oauth:grant-type:device_code" || f.Get("client_assertion") == "" {
+			t.Errorf("poll form = %v", f)
+		}
+	})
+}
+
+func TestQR03SlowDownAndTerminalErrors(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		idp, c := cibaSetup(t)
+		idp.ScriptDeviceFlow(mockidp.CIBAScript{PendingPolls: 1, SlowDownPolls: []int{1}, Outcome: mockidp.CIBADeny})
+		s, err := c.StartQRLogin(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.WaitForQRLogin(t.Context(), s)
+		if !errors.Is(err, ErrAccessDenied) {
+			t.Fatalf("err = %v, want access_denied", err)
+		}
+		times := idp.CIBARequests()[0].PollTimes
+		if len(times) != 3 || times[1].Sub(times[0]) != 10*time.Second || times[2].Sub(times[1]) != 10*time.Second {
+			t.Errorf("poll times %v, want gaps of 10s after slow_down", times)
+		}
+	})
+}
+
+func TestQR02SessionDiesAtExpiry(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		idp, c := cibaSetup(t)
+		idp.ScriptDeviceFlow(mockidp.CIBAScript{Outcome: mockidp.CIBAManual, ExpiresIn: 12})
+		s, err := c.StartQRLogin(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		_, err = c.WaitForQRLogin(t.Context(), s)
+		var expired *CIBAExpiredError
+		if !errors.As(err, &expired) || !errors.Is(err, ErrExpiredToken) || time.Since(start) != 12*time.Second {
+			t.Fatalf("err = %v after %v, want a local expiry after 12s", err, time.Since(start))
+		}
+		if n := idp.CIBARequests()[0].Polls; n != 2 {
+			t.Errorf("%d polls, want 2 (at 5s and 10s, none at expiry)", n)
+		}
+	})
+}
+
+func TestQR08SessionIsSingleUse(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		idp, c := cibaSetup(t)
+		s, err := c.StartQRLogin(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.WaitForQRLogin(t.Context(), s); err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.WaitForQRLogin(t.Context(), s)
+		if !errors.Is(err, ErrQRSessionFinished) {
+			t.Errorf("second wait: %v, want ErrQRSessionFinished", err)
+		}
+		if n := idp.CIBARequests()[0].Polls; n != 1 {
+			t.Errorf("%d polls, want 1", n)
+		}
+	})
+}
+
+func TestQR09CancelStopsPollingAtOnce(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	synctest.Test(t, func(t *testing.T) {
+		idp, c := cibaSetup(t)
+		idp.ScriptDeviceFlow(mockidp.CIBAScript{Outcome: mockidp.CIBAManual})
+		s, err := c.StartQRLogin(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		time.AfterFunc(7*time.Second, cancel)
+		start := time.Now()
+		_, err = c.WaitForQRLogin(ctx, s)
+		if !errors.Is(err, context.Canceled) || time.Since(start) != 7*time.Second {
+			t.Fatalf("err = %v after %v, want context.Canceled after 7s", err, time.Since(start))
+		}
+		if n := idp.CIBARequests()[0].Polls; n != 1 {
+			t.Errorf("%d polls, want 1", n)
+		}
+		// Cancellation does not end the session: the user may come back to the screen.
+		idp.Decide(idp.CIBARequests()[0].AuthReqID, mockidp.CIBAApprove)
+		if _, err := c.WaitForQRLogin(t.Context(), s); err != nil {
+			t.Errorf("wait after cancel: %v", err)
+		}
+	})
+}
+
+func TestQR01ProviderURLOnAnotherOriginRefused(t *testing.T) {
+	t.Parallel()
+	idp := startIdP(t)
+	c := newTestClient(t, idp, testKey(t, "EdDSA"))
+	idp.Inject(mockidp.EndpointDeviceAuthorization, mockidp.Fault{Status: 200, ContentType: "application/json",
+		Body: []byte(`{"device_code":"dc-1","user_code":"ABCD","verification_uri":"https://evil.example/device","expires_in":600}`)})
+	if s, err := c.StartQRLogin(t.Context()); s != nil || !errors.As(err, new(*ConfigError)) {
+		t.Fatalf("StartQRLogin = %v, %v; want a ConfigError", s, err)
+	}
+}
+
+func TestQRLoginRejectsMalformedAnswers(t *testing.T) {
+	t.Parallel()
+	for name, body := range map[string]string{
+		"no device_code":       `{"user_code":"ABCD","verification_uri":"%s/device","expires_in":600}`,
+		"no expires_in":        `{"device_code":"dc","user_code":"ABCD","verification_uri":"%s/device"}`,
+		"control in user code": `{"device_code":"dc","user_code":"AB\u001bCD","verification_uri":"%s/device","expires_in":600}`,
+		"absurd interval":      `{"device_code":"dc","user_code":"ABCD","verification_uri":"%s/device","expires_in":600,"interval":3600}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			idp := startIdP(t)
+			c := newTestClient(t, idp, testKey(t, "EdDSA"))
+			idp.Inject(mockidp.EndpointDeviceAuthorization, mockidp.Fault{Status: 200, ContentType: "application/json",
+				Body: []byte(strings.Replace(body, "%s", idp.Issuer, 1))})
+			if s, err := c.StartQRLogin(t.Context()); s != nil || !errors.As(err, new(*HTTPError)) {
+				t.Fatalf("StartQRLogin = %v, %v; want an HTTPError", s, err)
+			}
+		})
+	}
+}
+
+func TestQR04QR06DeviceCodeNeverLeavesTheSession(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		idp, c := cibaSetup(t)
+		s, err := c.StartQRLogin(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		dc := idp.CIBARequests()[0].AuthReqID
+		for _, shown := range []string{s.QR.URL(), s.QR.SVG(), s.String(), s.UserCode, s.VerificationURI, s.VerificationURIComplete} {
+			if strings.Contains(shown, dc) {
+				t.Errorf("device code visible in %q", shown)
+			}
+		}
+		// A second waiter on the same session is refused while the first waits.
+		var wg sync.WaitGroup
+		idp.ScriptDeviceFlow(mockidp.CIBAScript{})
+		ctx, cancel := context.WithCancel(t.Context())
+		wg.Go(func() { _, _ = c.WaitForQRLogin(ctx, s) })
+		synctest.Wait()
+		if _, err := c.WaitForQRLogin(t.Context(), s); !errors.As(err, new(*RequestError)) {
+			t.Errorf("concurrent wait: %v, want a RequestError", err)
+		}
+		cancel()
+		wg.Wait()
+	})
+}
+
+func TestStartQRLoginNeedsDeviceEndpoint(t *testing.T) {
+	t.Parallel()
+	if _, err := qrTestClient(t).StartQRLogin(t.Context()); !errors.As(err, new(*ConfigError)) {
+		t.Errorf("err = %v, want a ConfigError", err)
+	}
+}
