@@ -1,7 +1,7 @@
 // Command quickstart shows the whole SDK working against the built-in mock ONES identity
 // provider: it writes a device identity (device.yml and key) as px-device-identity would, builds
 // a client (discovery), gets a device access token and introspects it, and logs a user in with
-// CIBA.
+// CIBA and with a QR code.
 //
 //	go run ./examples/quickstart
 package main
@@ -111,6 +111,20 @@ func run(ctx context.Context, out io.Writer, idp *mockidp.IdP) error {
 		return err
 	}
 	fmt.Fprintf(out, "   approved: scope %q, ID token and access token received (not shown)\n", res.Scope)
+
+	// QR login: show a QR code; the user scans it with their phone and approves there.
+	idp.ScriptDeviceFlow(mockidp.CIBAScript{PendingPolls: 1, Interval: 1, Subject: "bob"})
+	qr, err := client.StartQRLogin(ctx, "profile")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "7. QR login: scan the code or open %s and enter %s\n", qr.VerificationURI, qr.UserCode)
+	fmt.Fprint(out, qr.QR.Terminal())
+	qres, err := client.WaitForQRLogin(ctx, qr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "   approved on the phone: scope %q\n", qres.Scope)
 	return nil
 }
 

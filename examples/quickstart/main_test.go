@@ -26,6 +26,9 @@ func TestQuickstart(t *testing.T) {
 		"6. CIBA login for alice requested",
 		"poll 3 in 1s: still pending",
 		`approved: scope "openid profile"`,
+		"7. QR login: scan the code or open http://localhost/oidc/device and enter WDJB-MJHT",
+		"▄▄▄▄▄",
+		`approved on the phone: scope "openid profile"`,
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, &out)
