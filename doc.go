@@ -38,6 +38,37 @@
 // (RFC 7662), refresh (RFC 6749 §6) and revocation (RFC 7009) use the same client
 // authentication.
 //
+// # CIBA
+//
+// Client-Initiated Backchannel Authentication (OpenID CIBA Core 1.0) logs a user in without a
+// browser: the provider asks the user on their phone to approve ("Authorize login to
+// example.com?"), and the device's server waits.
+//
+//	resp, err := client.MakeCIBARequest(ctx, onesoidc.CIBARequest{
+//		Hint:           onesoidc.LoginHint{Kind: onesoidc.LoginHintKindLoginHint, Value: "alice"},
+//		Scope:          []string{"openid", "profile"},
+//		BindingMessage: "W4SCT",
+//	})
+//	res, err := client.WaitForCIBA(ctx, resp, onesoidc.WithProgress(show))
+//
+// [OpenIDConnectClient.MakeCIBARequest] sends standard form parameters, or a signed request
+// object (§7.1.1, the ONES encoding) with [WithCIBAEncoding]. [OpenIDConnectClient.WaitForCIBA]
+// polls as the spec asks: the first poll after the interval, slow_down adding 5 s for good,
+// no poll after expiry, backoff on transport failures, and an immediate return when ctx ends.
+// Pending and terminal answers are errors that match [ErrAuthorizationPending],
+// [ErrAccessDenied], [ErrExpiredToken] and the other sentinels. In ping mode ([WithCIBAPing]),
+// [OpenIDConnectClient.CIBANotificationHandler] serves the client notification endpoint and
+// wakes the waiter. [OpenIDConnectClient.MountCIBAHandlers] adds JSON endpoints for a login
+// page (login, status, refresh).
+//
+// # QR login
+//
+// [OpenIDConnectClient.StartQRLogin] starts an OAuth 2.0 device authorization grant (RFC 8628)
+// and returns a [QRSession] whose [QRCode] renders as PNG, SVG or terminal text; the user scans
+// it with their phone and approves there, and [OpenIDConnectClient.WaitForQRLogin] returns the
+// tokens with the same polling rules as CIBA. Only https URLs on the issuer's origin are ever
+// rendered, the code holds no credential, and a session is single-use.
+//
 // # Errors
 //
 // Errors are typed. An error answer of the provider is an [*OAuthError] that matches the
