@@ -1,0 +1,96 @@
+// Command devicetoken gets a device access token for this PantherX device, as a daemon or a
+// shell script on the device would: it reads the px-device-identity device.yml and key, signs a
+// private_key_jwt client assertion and asks the ONES identity provider.
+//
+//	devicetoken                       # reports the token's type, scope and expiry
+//	devicetoken -print-token          # prints the access token alone, for scripts
+//	devicetoken -config device.yml -key private.pem
+//
+// Devices with key_security "tpm" sign through px-device-identity-service (-signer URL).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"github.com/ones-now/onesoidc"
+)
+
+func main() {
+	var (
+		cfgPath   = flag.String("config", onesoidc.DefaultDeviceConfigPath, "px-device-identity device.yml")
+		keyPath   = flag.String("key", onesoidc.DefaultDeviceKeyPath, "device private key (PEM), for key_security default")
+		signerURL = flag.String("signer", onesoidc.DefaultRemoteSignerURL, "px-device-identity-service signing URL, for key_security tpm")
+		scope     = flag.String("scope", "", "space-separated scopes to request")
+		printTok  = flag.Bool("print-token", false, "print the access token itself on stdout")
+		verbose   = flag.Bool("v", false, "log requests to stderr (never tokens)")
+	)
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Stdout, *cfgPath, *keyPath, *signerURL, *scope, *printTok, *verbose, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "devicetoken:", err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+// run gets the token and writes the report (or the token) to out; extra options come last.
+func run(ctx context.Context, out io.Writer, cfgPath, keyPath, signerURL, scope string, printTok, verbose bool, extra []onesoidc.Option) error {
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	cfg, err := onesoidc.LoadDeviceConfig(cfgPath)
+	if err != nil {
+		return err
+	}
+	var signer onesoidc.Signer
+	if strings.EqualFold(cfg.KeySecurity, onesoidc.KeySecurityTPM) {
+		alg, err := cfg.KeyAlgorithm()
+		if err != nil {
+			return err
+		}
+		signer, err = onesoidc.NewRemoteSigner(cfg.ID, alg, onesoidc.WithSignerURL(signerURL),
+			onesoidc.WithSignerClientOptions(onesoidc.WithLogger(logger)))
+		if err != nil {
+			return err
+		}
+	} else {
+		signer, err = onesoidc.LoadPrivateKey(keyPath, onesoidc.WithKeyLogger(logger))
+		if err != nil {
+			return err
+		}
+	}
+	opts := []onesoidc.Option{onesoidc.WithLogger(logger)}
+	if scope != "" {
+		opts = append(opts, onesoidc.WithDeviceTokenScope(strings.Fields(scope)...))
+	}
+	client, err := onesoidc.NewClient(ctx, cfg, signer, append(opts, extra...)...)
+	if err != nil {
+		return err
+	}
+	tok, err := client.DeviceAccessToken(ctx)
+	if errors.Is(err, onesoidc.ErrInvalidClient) {
+		return fmt.Errorf("the provider refused this device's credentials (is the device still registered?): %w", err)
+	}
+	if err != nil {
+		return err
+	}
+	if printTok {
+		fmt.Fprintln(out, tok.AccessToken)
+		return nil
+	}
+	fmt.Fprintf(out, "device %s: %s token, scope %q, expires %s (in %v)\n", cfg.ID, tok.TokenType, tok.Extra("scope"),
+		tok.Expiry.Format(time.RFC3339), time.Until(tok.Expiry).Round(time.Second))
+	return nil
+}
