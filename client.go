@@ -50,6 +50,7 @@ type OpenIDConnectClient struct {
 	logger   *slog.Logger
 	leeway   time.Duration
 	now      func() time.Time
+	val      *validator // validate.go
 }
 
 // Option configures an OpenIDConnectClient or Discover.
@@ -63,6 +64,7 @@ type options struct {
 	leeway     time.Duration
 	attempts   int
 	now        func() time.Time
+	validation validationOptions // validate.go
 	errs       []error
 }
 
@@ -192,7 +194,7 @@ func NewClientFromMetadata(cfg *DeviceConfig, signer Signer, meta *ProviderMetad
 		return nil, err
 	}
 	m := *meta
-	return &OpenIDConnectClient{
+	c := &OpenIDConnectClient{
 		clientID: cfg.ClientID,
 		deviceID: cfg.ID,
 		issuer:   issuer,
@@ -202,7 +204,11 @@ func NewClientFromMetadata(cfg *DeviceConfig, signer Signer, meta *ProviderMetad
 		logger:   o.logger,
 		leeway:   o.leeway,
 		now:      o.now,
-	}, nil
+	}
+	if err := c.initValidation(o); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 func checkClientInputs(cfg *DeviceConfig, signer Signer) error {
