@@ -438,10 +438,11 @@ func (m *IdP) Mint(claims map[string]any, header map[jose.HeaderKey]any) (string
 	if err != nil {
 		return "", err
 	}
+	typ, hasTyp := header["typ"] // read before WithType writes into header
 	so := &jose.SignerOptions{ExtraHeaders: header}
 	so.WithType("JWT")
-	if t, ok := header["typ"]; ok {
-		so.WithType(jose.ContentType(fmt.Sprint(t)))
+	if hasTyp {
+		so.WithType(jose.ContentType(fmt.Sprint(typ)))
 	}
 	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(key.Algorithm), Key: key}, so)
 	if err != nil {
