@@ -73,11 +73,12 @@ func (r *jsonReader) ws() {
 
 // begin starts the top-level object.
 func (r *jsonReader) begin() bool {
-	if len(r.s) == 0 || r.s[0] != '{' { // no leading whitespace or BOM before the header/payload
+	r.ws()
+	if r.i >= len(r.s) || r.s[r.i] != '{' { // a BOM is not whitespace
 		r.fail()
 		return false
 	}
-	r.i = 1
+	r.i++
 	return true
 }
 

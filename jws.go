@@ -163,6 +163,9 @@ func splitJWS(raw string) (compactJWS, *ValidationError) {
 	if dot1 == 0 || dot2 == dot1+1 {
 		return compactJWS{}, invalid(ReasonMalformed, "", "empty header or payload segment")
 	}
+	if dot1%4 == 1 || (dot2-dot1-1)%4 == 1 || (len(raw)-dot2-1)%4 == 1 {
+		return compactJWS{}, invalid(ReasonMalformed, "", "segment of impossible base64url length")
+	}
 	for i := 0; i < len(raw); i++ {
 		if b64Table[raw[i]] == 0xff && i != dot1 && i != dot2 {
 			return compactJWS{}, invalid(ReasonMalformed, "", "segment is not unpadded base64url")

@@ -360,17 +360,21 @@ func (c *OpenIDConnectClient) VerifyAccessToken(ctx context.Context, raw string,
 const scratchSize = 3072
 
 func (v *validator) validate(ctx context.Context, raw string, m mode, opts []VerifyOption) (*AuthenticationResult, error) {
+	if len(raw) > maxTokenSize {
+		return nil, invalid(ReasonTooLarge, "", "token longer than 64 KiB")
+	}
 	var o verifyOptions
 	if m == modeIDToken {
 		o.maxAge = DefaultMaxTokenAge
 	}
-	for _, opt := range opts {
-		if opt != nil {
-			opt(&o)
+	if len(opts) > 0 { // options get a pointer: keep o itself off the heap
+		p := &verifyOptions{maxAge: o.maxAge}
+		for _, opt := range opts {
+			if opt != nil {
+				opt(p)
+			}
 		}
-	}
-	if len(raw) > maxTokenSize {
-		return nil, invalid(ReasonTooLarge, "", "token longer than 64 KiB")
+		o = *p
 	}
 	now := v.now()
 	if v.cache != nil {
