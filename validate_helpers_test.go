@@ -141,3 +141,12 @@ func errorsIsAny(err error, targets ...error) bool {
 	}
 	return false
 }
+
+func containsAll(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}
