@@ -150,3 +150,8 @@ func containsAll(s string, subs ...string) bool {
 	}
 	return true
 }
+
+// hmacKey is a symmetric key, for tokens that must be refused.
+func hmacKey(kid string) *jose.JSONWebKey {
+	return &jose.JSONWebKey{Key: []byte("0123456789abcdef0123456789abcdef"), KeyID: kid, Algorithm: "HS256"}
+}
