@@ -308,6 +308,18 @@ func numberValue(v jsonValue) (float64, bool) {
 	if v.kind != jsonNumber {
 		return 0, false
 	}
+	if n := len(v.raw); n > 0 && n <= 15 { // the common NumericDate: a plain integer
+		var i int64
+		for j := 0; j < n; j++ {
+			c := v.raw[j]
+			if c < '0' || c > '9' {
+				goto slow
+			}
+			i = i*10 + int64(c-'0')
+		}
+		return float64(i), true
+	}
+slow:
 	f, err := strconv.ParseFloat(v.raw, 64)
 	return f, err == nil
 }

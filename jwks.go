@@ -188,8 +188,8 @@ func parseJWKS(body []byte, old *keySet) (*keySet, int, error) {
 // parseJWK returns the verification key of one JWK, or nil when it is not usable here: a use
 // other than "sig", key_ops without "verify", private key material, an "alg" that is not a
 // supported signature algorithm or does not fit the key, a key type other than RSA, EC and OKP
-// (so never "oct"), RSA under 2048 bits, a curve other than P-256/384/521 and Ed25519, or a point
-// off its curve (RFC 7517 §4.2-4.3, RFC 8725 §3.1, §3.4).
+// (so never "oct"), RSA under 2048 or over 8192 bits, a curve other than P-256/384/521 and
+// Ed25519, or a point off its curve (RFC 7517 §4.2-4.3, RFC 8725 §3.1, §3.4).
 func parseJWK(data []byte) *jwk {
 	var meta struct {
 		Use    string          `json:"use"`
@@ -223,7 +223,7 @@ func parseJWK(data []byte) *jwk {
 	k.kid, k.hasKid = jk.KeyID, jk.KeyID != ""
 	switch pub := jk.Key.(type) {
 	case *rsa.PublicKey:
-		if pub.N.BitLen() < minRSAKeyBits || (k.alg != algUnknown && !k.alg.isRSA()) {
+		if pub.N.BitLen() < minRSAKeyBits || pub.N.BitLen() > 8*maxSignature || (k.alg != algUnknown && !k.alg.isRSA()) {
 			return nil
 		}
 		k.rsa = pub

@@ -357,7 +357,7 @@ func (c *OpenIDConnectClient) VerifyAccessToken(ctx context.Context, raw string,
 }
 
 // scratchSize is the stack buffer for decoding; longer tokens allocate.
-const scratchSize = 3072
+const scratchSize = 2048
 
 func (v *validator) validate(ctx context.Context, raw string, m mode, opts []VerifyOption) (*AuthenticationResult, error) {
 	if len(raw) > maxTokenSize {
@@ -433,18 +433,25 @@ func (v *validator) verify(ctx context.Context, raw string, m mode, o *verifyOpt
 	case hdr.typ == typeAT:
 		kind = KindAccessToken
 	}
+	// Decode (not parse) the payload and the signature before the key lookup, so that a token
+	// of bad base64 or UTF-8 is refused as malformed and never causes a JWKS fetch.
+	payload, ok := decodeJSONPart(tok.payloadPart(), scratch[:])
+	if !ok {
+		return nil, nil, nil, invalid(ReasonMalformed, "", "payload is not base64url of UTF-8")
+	}
+	var sigBuf [512]byte // RSA up to 4096 bits; larger signatures allocate
+	sig, ok := decodeSignature(tok.signaturePart(), sigBuf[:])
+	if !ok {
+		return nil, nil, nil, invalid(ReasonMalformed, "", "signature is not unpadded base64url")
+	}
 	key, err := v.keys.key(ctx, &hdr)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if !verifySignature(tok, hdr.alg, key, scratch[:]) {
+	if !verifySignature(tok, sig, hdr.alg, key, scratch[:]) {
 		return nil, nil, nil, invalid(ReasonInvalidSignature, "", "signature does not verify with the provider's key")
 	}
-	// Only now, with the signature verified, is the payload decoded (RFC 8725 §3.1, TV-34).
-	payload, ok := decodeJSONPart(tok.payloadPart(), scratch[:])
-	if !ok {
-		return nil, nil, nil, invalid(ReasonMalformed, "", "payload is not base64url of UTF-8 JSON")
-	}
+	// Only now, with the signature verified, are the claims parsed (RFC 8725 §3.1, TV-34).
 	cl := new(tokenClaims)
 	if err := parseClaims(payload, cl); err != nil {
 		return nil, nil, nil, err

@@ -12,20 +12,32 @@ import (
 type ValidationReason string
 
 // Reasons of token validation failures (OpenID Connect Core 1.0 §3.1.3.7, RFC 9068 §4,
-// RFC 8725 §3).
+// RFC 8725 §3); each is described at its sentinel error.
 const (
-	ReasonTooLarge             ValidationReason = "too_large"
-	ReasonMalformed            ValidationReason = "malformed"
+	// ReasonTooLarge is the reason of ErrTokenTooLarge.
+	ReasonTooLarge ValidationReason = "too_large"
+	// ReasonMalformed is the reason of ErrMalformedToken.
+	ReasonMalformed ValidationReason = "malformed"
+	// ReasonUnsupportedAlgorithm is the reason of ErrUnsupportedAlgorithm.
 	ReasonUnsupportedAlgorithm ValidationReason = "unsupported_algorithm"
-	ReasonInvalidType          ValidationReason = "invalid_type"
-	ReasonUnknownKey           ValidationReason = "unknown_key"
-	ReasonKeySetUnavailable    ValidationReason = "key_set_unavailable"
-	ReasonInvalidSignature     ValidationReason = "invalid_signature"
-	ReasonInvalidIssuer        ValidationReason = "invalid_issuer"
-	ReasonInvalidAudience      ValidationReason = "invalid_audience"
-	ReasonExpired              ValidationReason = "expired"
-	ReasonNotYetValid          ValidationReason = "not_yet_valid"
-	ReasonInvalidClaim         ValidationReason = "invalid_claim"
+	// ReasonInvalidType is the reason of ErrInvalidTokenType.
+	ReasonInvalidType ValidationReason = "invalid_type"
+	// ReasonUnknownKey is the reason of ErrUnknownKey.
+	ReasonUnknownKey ValidationReason = "unknown_key"
+	// ReasonKeySetUnavailable is the reason of ErrKeySetUnavailable.
+	ReasonKeySetUnavailable ValidationReason = "key_set_unavailable"
+	// ReasonInvalidSignature is the reason of ErrInvalidSignature.
+	ReasonInvalidSignature ValidationReason = "invalid_signature"
+	// ReasonInvalidIssuer is the reason of ErrInvalidIssuer.
+	ReasonInvalidIssuer ValidationReason = "invalid_issuer"
+	// ReasonInvalidAudience is the reason of ErrInvalidAudience.
+	ReasonInvalidAudience ValidationReason = "invalid_audience"
+	// ReasonExpired is the reason of ErrTokenExpired.
+	ReasonExpired ValidationReason = "expired"
+	// ReasonNotYetValid is the reason of ErrTokenNotYetValid.
+	ReasonNotYetValid ValidationReason = "not_yet_valid"
+	// ReasonInvalidClaim is the reason of ErrInvalidClaim.
+	ReasonInvalidClaim ValidationReason = "invalid_claim"
 )
 
 // Sentinel errors for token validation failures. A *ValidationError matches the sentinel of its
@@ -33,36 +45,36 @@ const (
 //
 //	if errors.Is(err, onesoidc.ErrTokenExpired) { ... }
 var (
-	// ErrTokenTooLarge: the token is longer than 64 KiB (DESIGN §5); nothing was parsed.
+	// ErrTokenTooLarge means that the token is longer than 64 KiB (DESIGN §5); nothing was parsed.
 	ErrTokenTooLarge = newValidationSentinel(ReasonTooLarge)
-	// ErrMalformedToken: not a compact JWS (RFC 7515 §7.1) with a JSON object header and payload,
-	// a JWE, or a header parameter this package refuses (crit, jwk, jku, x5u, x5c, b64).
+	// ErrMalformedToken means that the token is not a compact JWS (RFC 7515 §7.1) with a JSON object header and payload,
+	// is a JWE, or has a header parameter this package refuses (crit, jwk, jku, x5u, x5c, b64).
 	ErrMalformedToken = newValidationSentinel(ReasonMalformed)
-	// ErrUnsupportedAlgorithm: the "alg" header is not in the effective allow-list (never none
+	// ErrUnsupportedAlgorithm means that the "alg" header is not in the effective allow-list (never none
 	// or HS*; RFC 8725 §3.1).
 	ErrUnsupportedAlgorithm = newValidationSentinel(ReasonUnsupportedAlgorithm)
-	// ErrInvalidTokenType: the "typ" header does not fit the kind of token expected, such as an
+	// ErrInvalidTokenType means that the "typ" header does not fit the kind of token expected, such as an
 	// at+jwt access token offered as an ID token (RFC 8725 §3.11, RFC 9068 §4).
 	ErrInvalidTokenType = newValidationSentinel(ReasonInvalidType)
-	// ErrUnknownKey: no key of the provider's JWKS fits the token's "kid" and "alg", or more than
+	// ErrUnknownKey means that no key of the provider's JWKS fits the token's "kid" and "alg", or more than
 	// one does.
 	ErrUnknownKey = newValidationSentinel(ReasonUnknownKey)
-	// ErrKeySetUnavailable: the provider's JWKS could not be fetched and no keys are cached. Err
+	// ErrKeySetUnavailable means that the provider's JWKS could not be fetched and no keys are cached. Err
 	// of the *ValidationError holds the cause (an *HTTPError, or the context's error).
 	ErrKeySetUnavailable = newValidationSentinel(ReasonKeySetUnavailable)
-	// ErrInvalidSignature: the signature does not verify with the selected key.
+	// ErrInvalidSignature means that the signature does not verify with the selected key.
 	ErrInvalidSignature = newValidationSentinel(ReasonInvalidSignature)
-	// ErrInvalidIssuer: "iss" is missing or not exactly the issuer (OIDC Core §3.1.3.7 item 2).
+	// ErrInvalidIssuer means that "iss" is missing or not exactly the issuer (OIDC Core §3.1.3.7 item 2).
 	ErrInvalidIssuer = newValidationSentinel(ReasonInvalidIssuer)
-	// ErrInvalidAudience: "aud" is missing, malformed or lacks the expected audience, or "azp" is
+	// ErrInvalidAudience means that "aud" is missing, malformed or lacks the expected audience, or "azp" is
 	// wrong or missing where required (OIDC Core §3.1.3.7 items 3-5).
 	ErrInvalidAudience = newValidationSentinel(ReasonInvalidAudience)
-	// ErrTokenExpired: "exp" is past, beyond the leeway. The *ValidationError wraps a
+	// ErrTokenExpired means that "exp" is past, beyond the leeway. The *ValidationError wraps a
 	// *TokenExpiredError with the expiry.
 	ErrTokenExpired = newValidationSentinel(ReasonExpired)
-	// ErrTokenNotYetValid: "nbf" or "iat" lies in the future, beyond the leeway.
+	// ErrTokenNotYetValid means that "nbf" or "iat" lies in the future, beyond the leeway.
 	ErrTokenNotYetValid = newValidationSentinel(ReasonNotYetValid)
-	// ErrInvalidClaim: another claim is missing, of the wrong type or has the wrong value
+	// ErrInvalidClaim means that another claim is missing, of the wrong type or has the wrong value
 	// (sub, iat, nonce, auth_req_id, at_hash, exp or nbf of the wrong type ...).
 	ErrInvalidClaim = newValidationSentinel(ReasonInvalidClaim)
 )
@@ -89,6 +101,7 @@ type ValidationError struct {
 	detail string
 }
 
+// Error describes the failure without the token.
 func (e *ValidationError) Error() string {
 	var b strings.Builder
 	b.WriteString("onesoidc: token rejected: ")
@@ -137,6 +150,7 @@ type TokenExpiredError struct {
 	Expiry time.Time
 }
 
+// Error names the expiry.
 func (e *TokenExpiredError) Error() string {
 	return "onesoidc: token expired at " + e.Expiry.UTC().Format(time.RFC3339)
 }

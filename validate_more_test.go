@@ -199,7 +199,10 @@ func TestValidationNoGoroutineLeak(t *testing.T) { // not parallel: goleak
 	if _, err := c.ValidateToken(ctx, mint(t, idp, nil, nil)); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v", err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	// This call joins the fetch still in flight and returns when it is done.
 	wantAccept(t)(c.ValidateToken(context.Background(), mint(t, idp, nil, nil)))
+	if n := idp.Count(mockidp.EndpointJWKS); n != 1 {
+		t.Errorf("%d JWKS requests, want 1", n)
+	}
 	c.http.client.CloseIdleConnections()
 }
