@@ -322,7 +322,7 @@ func TestJW08ForeignKeysSkipped(t *testing.T) {
 	idp := mockidp.NewInMemory()
 	signer := idp.SigningKey()
 	ec := mockidp.NewKey("ES256")
-	serveJWKS(idp,
+	idp.PublishRaw( // after the IdP's own key
 		`{"kty":"AKP","alg":"ML-DSA-44","kid":"pq","pub":"`+randB64(1312)+`"}`,
 		`{"kty":"XYZ","kid":"x","foo":"bar"}`,
 		jwkJSON(t, mockidp.NewKey("RS256"), func(m map[string]any) { m["alg"] = "RS999" }),
@@ -333,7 +333,7 @@ func TestJW08ForeignKeysSkipped(t *testing.T) {
 		`{"kty":"OKP","crv":"X25519","kid":"x25519","x":"`+randB64(32)+`"}`,
 		secp256k1JWK(),
 		jwkJSON(t, mockidp.NewKey("RS256"), func(m map[string]any) { m["n"] = randB64(128); m["kid"] = "rsa1024" }),
-		jwkJSON(t, signer, nil),
+		jwkJSON(t, signer, func(m map[string]any) { m["n"] = randB64(1025); m["kid"] = "rsa8200" }),
 	)
 	c := newTestClient(t, idp)
 	wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, nil, nil)))
