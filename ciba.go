@@ -486,7 +486,7 @@ func (c *OpenIDConnectClient) requestObject(ctx context.Context, p *cibaParams) 
 	if err != nil {
 		return "", fmt.Errorf("onesoidc: CIBA request object: %w", err)
 	}
-	tok, err := signCompact(ctx, c.signer, jwsHeader(c.signer, requestObjectType), payload)
+	tok, err := signCompact(ctx, c.signer, encodeJWSHeader(c.signer, requestObjectType), payload)
 	if err != nil {
 		return "", fmt.Errorf("onesoidc: CIBA request object: %w", err)
 	}

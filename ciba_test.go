@@ -1470,7 +1470,7 @@ func TestMockIdPChecksRequestObjectClaims(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tok, err := signCompact(t.Context(), s, jwsHeader(s, requestObjectType), payload)
+			tok, err := signCompact(t.Context(), s, encodeJWSHeader(s, requestObjectType), payload)
 			if err != nil {
 				t.Fatal(err)
 			}

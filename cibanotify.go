@@ -220,7 +220,8 @@ func (c *OpenIDConnectClient) CIBANotificationHandler() http.Handler {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		token, ok := bearerToken(r)
+		token, status := bearerToken(r)
+		ok := status == 0
 		if !ok {
 			w.Header().Set("WWW-Authenticate", "Bearer")
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
@@ -245,15 +246,4 @@ func (c *OpenIDConnectClient) CIBANotificationHandler() http.Handler {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
-}
-
-// bearerToken returns the token of an "Authorization: Bearer" header (RFC 6750 §2.1).
-func bearerToken(r *http.Request) (string, bool) {
-	v := r.Header.Get("Authorization")
-	scheme, tok, ok := strings.Cut(v, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
-	}
-	tok = strings.TrimSpace(tok)
-	return tok, tok != ""
 }

@@ -63,6 +63,8 @@ type OpenIDConnectClient struct {
 
 	cibaCfg cibaConfig // CIBA options (ciba.go)
 	ciba    cibaState  // pending and finished CIBA requests (ciba.go)
+
+	val *validator // validate.go
 }
 
 // Option configures an OpenIDConnectClient or Discover.
@@ -76,6 +78,7 @@ type options struct {
 	leeway     time.Duration
 	attempts   int
 	now        func() time.Time
+	validation validationOptions // validate.go
 	errs       []error
 
 	audience          AssertionAudience
@@ -275,7 +278,7 @@ func NewClientFromMetadata(cfg *DeviceConfig, signer Signer, meta *ProviderMetad
 		return nil, err
 	}
 	m := *meta
-	return &OpenIDConnectClient{
+	c := &OpenIDConnectClient{
 		clientID: cfg.ClientID,
 		deviceID: cfg.ID,
 		issuer:   issuer,
@@ -288,12 +291,16 @@ func NewClientFromMetadata(cfg *DeviceConfig, signer Signer, meta *ProviderMetad
 
 		audience:          o.audience,
 		assertionLifetime: o.assertionLifetime,
-		assertionHeader:   jwsHeader(signer, "JWT"),
+		assertionHeader:   encodeJWSHeader(signer, "JWT"),
 		tokenScope:        o.tokenScope,
 		tokenResource:     o.tokenResource,
 		tokenMargin:       o.tokenMargin,
 		cibaCfg:           o.ciba,
-	}, nil
+	}
+	if err := c.initValidation(o); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 func checkClientInputs(cfg *DeviceConfig, signer Signer) error {

@@ -190,8 +190,8 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// jwsHeader returns the base64url JWS header for a signer: alg, typ and kid (RFC 7515 §4.1).
-func jwsHeader(s Signer, typ string) string {
+// encodeJWSHeader returns the base64url JWS header for a signer: alg, typ and kid (RFC 7515 §4.1).
+func encodeJWSHeader(s Signer, typ string) string {
 	b := []byte(`{"alg":`)
 	b = appendJSONString(b, s.Algorithm())
 	b = append(b, `,"typ":`...)

@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
@@ -124,6 +125,7 @@ type IdP struct {
 	log     []Request
 	meta    func(map[string]any)
 	ciba    cibaState
+	extra   []json.RawMessage // raw JWKs published after the keys (tokens.go)
 }
 
 func newIdP(base string, opts []Option) *IdP {
@@ -377,14 +379,8 @@ func (m *IdP) discovery(w http.ResponseWriter, r *http.Request) {
 }
 
 func (m *IdP) jwks(w http.ResponseWriter, r *http.Request) {
-	m.mu.Lock()
-	var set jose.JSONWebKeySet
-	for _, k := range m.keys {
-		set.Keys = append(set.Keys, k.Public())
-	}
-	m.mu.Unlock()
 	w.Header().Set("Content-Type", "application/jwk-set+json")
-	_ = json.NewEncoder(w).Encode(set)
+	_, _ = w.Write(m.JWKS())
 }
 
 // OAuthError writes an RFC 6749 §5.2 error.
@@ -473,13 +469,14 @@ func (m *IdP) Mint(claims map[string]any, header map[string]any) (string, error)
 	if err != nil {
 		return "", err
 	}
+	typ, hasTyp := header["typ"]
 	so := &jose.SignerOptions{ExtraHeaders: map[jose.HeaderKey]any{}}
 	for k, v := range header {
 		so.ExtraHeaders[jose.HeaderKey(k)] = v
 	}
 	so.WithType("JWT")
-	if t, ok := header["typ"]; ok {
-		so.WithType(jose.ContentType(fmt.Sprint(t)))
+	if hasTyp {
+		so.WithType(jose.ContentType(fmt.Sprint(typ)))
 	}
 	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(key.Algorithm), Key: key}, so)
 	if err != nil {
@@ -610,7 +607,7 @@ func (m *IdP) acceptsAudience(aud, endpoint string) bool {
 // per process and never changed.
 var defaultKey = sync.OnceValue(func() *jose.JSONWebKey { return newSigningKey("RS256") })
 
-// newSigningKey generates a provider key for alg (RS256, PS256, ES256, ES384).
+// newSigningKey generates a provider key for alg (RS256, PS256, ES256, ES384, ES512, EdDSA).
 func newSigningKey(alg string) *jose.JSONWebKey {
 	var key crypto.Signer
 	var err error
@@ -619,6 +616,10 @@ func newSigningKey(alg string) *jose.JSONWebKey {
 		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	case "ES384":
 		key, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	case "ES512":
+		key, err = ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	case "EdDSA":
+		_, key, err = ed25519.GenerateKey(rand.Reader)
 	default:
 		key, err = rsa.GenerateKey(rand.Reader, 2048)
 	}

@@ -1,0 +1,98 @@
+package onesoidc
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ones-now/onesoidc/internal/mockidp"
+)
+
+func TestRequireToken(t *testing.T) {
+	t.Parallel()
+	idp := mockidp.NewInMemory()
+	c := newValidationClient(t, idp)
+	good := mint(t, idp, nil, set("preferred_username", "alice"))
+	expired := mint(t, idp, nil, set("exp", time.Now().Add(-time.Hour).Unix()))
+	var seen *AuthenticationResult
+	h := c.RequireToken(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		res, ok := AuthenticationFromContext(r.Context())
+		if !ok {
+			t.Error("no result in the context")
+		}
+		seen = res
+		_, _ = io.WriteString(w, "hello "+res.Entity.Username)
+	}))
+	tests := []struct {
+		name      string
+		header    []string
+		status    int
+		challenge string
+	}{
+		{"no header", nil, 401, "Bearer"},
+		{"other scheme", []string{"Basic dXNlcjpwYXNz"}, 401, "Bearer"},
+		{"bad signature", []string{"Bearer " + flip(good, 3)}, 401, `Bearer error="invalid_token", error_description="the token signature is not valid"`},
+		{"expired", []string{"Bearer " + expired}, 401, `Bearer error="invalid_token", error_description="the token expired"`},
+		{"garbage", []string{"Bearer abc"}, 401, `Bearer error="invalid_token", error_description="the token is not valid"`},
+		{"empty token", []string{"Bearer "}, 400, `Bearer error="invalid_request", error_description="malformed Authorization header"`},
+		{"two tokens", []string{"Bearer " + good + " " + good}, 400, `Bearer error="invalid_request", error_description="malformed Authorization header"`},
+		{"two headers", []string{"Bearer " + good, "Bearer " + good}, 400, `Bearer error="invalid_request", error_description="malformed Authorization header"`},
+		{"valid", []string{"Bearer " + good}, 200, ""},
+		{"valid, lower-case scheme", []string{"bearer " + good}, 200, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			seen = nil
+			req := httptest.NewRequest("GET", "/api", nil)
+			for _, v := range tc.header {
+				req.Header.Add("Authorization", v)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tc.status {
+				t.Fatalf("status %d, want %d", rec.Code, tc.status)
+			}
+			if got := rec.Header().Get("WWW-Authenticate"); got != tc.challenge {
+				t.Errorf("WWW-Authenticate = %q, want %q", got, tc.challenge)
+			}
+			body := rec.Body.String()
+			if tc.status == 200 {
+				if body != "hello alice" || seen == nil || seen.Entity.Subject != testSubject {
+					t.Errorf("body %q, result %+v", body, seen)
+				}
+				return
+			}
+			if seen != nil {
+				t.Error("next handler called")
+			}
+			for _, v := range tc.header {
+				if tok := strings.TrimPrefix(v, "Bearer "); len(tok) > 8 && (strings.Contains(body, tok) || strings.Contains(rec.Header().Get("WWW-Authenticate"), tok)) {
+					t.Error("token echoed")
+				}
+			}
+		})
+	}
+	if _, ok := AuthenticationFromContext(context.Background()); ok {
+		t.Error("result in an empty context")
+	}
+}
+
+func TestRequireTokenProviderDown(t *testing.T) {
+	t.Parallel()
+	idp := mockidp.NewInMemory()
+	idp.Inject(mockidp.EndpointJWKS, mockidp.Fault{Status: 502, ContentType: "text/html"})
+	c := newValidationClient(t, idp)
+	called := false
+	h := c.RequireToken(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called = true }))
+	req := httptest.NewRequest("GET", "/", nil)
+	req.Header.Set("Authorization", "Bearer "+mint(t, idp, nil, nil))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable || called {
+		t.Errorf("status %d, called %v; want 503 without calling next", rec.Code, called)
+	}
+}

@@ -1,0 +1,386 @@
+package onesoidc
+
+import (
+	"encoding/json"
+	"strconv"
+)
+
+// A strict, allocation-free reader for the JSON of JWS headers and JWT payloads (RFC 8259),
+// used instead of encoding/json on the validation hot path. It works on a string so that claim
+// values are substrings of the payload and cost no allocation. Compared with encoding/json it is
+// stricter where RFC 8725 §3.7 asks: numbers must be finite float64 values (1e400 is refused),
+// nesting is bounded, and the callers refuse duplicate member names at the top level. Valid
+// UTF-8 is checked by the callers on the whole input.
+
+// Kinds of JSON values.
+const (
+	jsonString = iota + 1
+	jsonNumber
+	jsonBool
+	jsonNull
+	jsonArray
+	jsonObject
+)
+
+// maxJSONDepth bounds the nesting of arrays and objects.
+const maxJSONDepth = 32
+
+// jsonValue is one value: for strings raw is the text between the quotes (escaped tells whether
+// it holds escape sequences); for the other kinds raw is the value's text.
+type jsonValue struct {
+	kind    int
+	raw     string
+	escaped bool
+}
+
+// text returns the string a jsonString value denotes.
+func (v jsonValue) text() string {
+	if !v.escaped {
+		return v.raw
+	}
+	return unescapeJSON(v.raw)
+}
+
+// unescapeJSON decodes the body of a JSON string with escapes exactly as encoding/json does, so
+// that Claims and RawClaims see the same values as the validator. It is off the common path.
+func unescapeJSON(raw string) string {
+	var s string
+	if err := json.Unmarshal([]byte(`"`+raw+`"`), &s); err != nil {
+		return ""
+	}
+	return s
+}
+
+// jsonReader reads one JSON text. After a failure ok is false and every read fails.
+type jsonReader struct {
+	s   string
+	i   int
+	bad bool
+}
+
+func (r *jsonReader) fail() { r.bad = true; r.i = len(r.s) }
+
+func (r *jsonReader) ws() {
+	for r.i < len(r.s) {
+		switch r.s[r.i] {
+		case ' ', '\t', '\n', '\r':
+			r.i++
+		default:
+			return
+		}
+	}
+}
+
+// begin starts the top-level object.
+func (r *jsonReader) begin() bool {
+	r.ws()
+	if r.i >= len(r.s) || r.s[r.i] != '{' { // a BOM is not whitespace
+		r.fail()
+		return false
+	}
+	r.i++
+	return true
+}
+
+// end checks that nothing but whitespace follows the top-level value.
+func (r *jsonReader) end() bool {
+	r.ws()
+	return !r.bad && r.i == len(r.s)
+}
+
+// member reads the name of the next member of the object being read and the colon after it. It
+// returns false at the closing brace or on a syntax error (then r.bad is set). first is true for
+// the first member.
+func (r *jsonReader) member(first bool) (string, bool) {
+	r.ws()
+	if r.i >= len(r.s) {
+		r.fail()
+		return "", false
+	}
+	if r.s[r.i] == '}' {
+		r.i++
+		return "", false
+	}
+	if !first {
+		if r.s[r.i] != ',' {
+			r.fail()
+			return "", false
+		}
+		r.i++
+		r.ws()
+	}
+	if r.i >= len(r.s) || r.s[r.i] != '"' {
+		r.fail()
+		return "", false
+	}
+	name, esc := r.str()
+	r.ws()
+	if r.bad || r.i >= len(r.s) || r.s[r.i] != ':' {
+		r.fail()
+		return "", false
+	}
+	r.i++
+	if esc {
+		name = unescapeJSON(name)
+	}
+	return name, true
+}
+
+// str reads a string at r.i (on the opening quote) and returns its body.
+func (r *jsonReader) str() (string, bool) {
+	start := r.i + 1
+	esc := false
+	for i := start; i < len(r.s); i++ {
+		c := r.s[i]
+		switch {
+		case c == '"':
+			r.i = i + 1
+			return r.s[start:i], esc
+		case c == '\\':
+			esc = true
+			i++
+			if i >= len(r.s) {
+				r.fail()
+				return "", false
+			}
+			switch r.s[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if i+4 >= len(r.s) {
+					r.fail()
+					return "", false
+				}
+				for _, h := range []byte(r.s[i+1 : i+5]) {
+					if !isHex(h) {
+						r.fail()
+						return "", false
+					}
+				}
+				i += 4
+			default:
+				r.fail()
+				return "", false
+			}
+		case c < 0x20:
+			r.fail()
+			return "", false
+		}
+	}
+	r.fail()
+	return "", false
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// value reads any value.
+func (r *jsonReader) value(depth int) jsonValue {
+	r.ws()
+	if r.i >= len(r.s) {
+		r.fail()
+		return jsonValue{}
+	}
+	start := r.i
+	switch c := r.s[r.i]; {
+	case c == '"':
+		body, esc := r.str()
+		return jsonValue{kind: jsonString, raw: body, escaped: esc}
+	case c == '-' || ('0' <= c && c <= '9'):
+		r.number()
+		return jsonValue{kind: jsonNumber, raw: r.s[start:r.i]}
+	case c == 't':
+		r.literal("true")
+		return jsonValue{kind: jsonBool, raw: r.s[start:r.i]}
+	case c == 'f':
+		r.literal("false")
+		return jsonValue{kind: jsonBool, raw: r.s[start:r.i]}
+	case c == 'n':
+		r.literal("null")
+		return jsonValue{kind: jsonNull}
+	case c == '[':
+		if depth >= maxJSONDepth {
+			r.fail()
+			return jsonValue{}
+		}
+		r.i++
+		r.ws()
+		if r.i < len(r.s) && r.s[r.i] == ']' {
+			r.i++
+		} else {
+			for !r.bad {
+				r.value(depth + 1)
+				r.ws()
+				if r.i >= len(r.s) {
+					r.fail()
+				} else if r.s[r.i] == ',' {
+					r.i++
+				} else if r.s[r.i] == ']' {
+					r.i++
+					break
+				} else {
+					r.fail()
+				}
+			}
+		}
+		return jsonValue{kind: jsonArray, raw: r.s[start:r.i]}
+	case c == '{':
+		if depth >= maxJSONDepth {
+			r.fail()
+			return jsonValue{}
+		}
+		r.i++
+		for first := true; ; first = false {
+			if _, ok := r.member(first); !ok {
+				break
+			}
+			r.value(depth + 1)
+		}
+		return jsonValue{kind: jsonObject, raw: r.s[start:r.i]}
+	}
+	r.fail()
+	return jsonValue{}
+}
+
+func (r *jsonReader) literal(lit string) {
+	if len(r.s)-r.i >= len(lit) && r.s[r.i:r.i+len(lit)] == lit {
+		r.i += len(lit)
+		return
+	}
+	r.fail()
+}
+
+// number reads a number (RFC 8259 §6) and refuses one that is not a finite float64.
+func (r *jsonReader) number() {
+	s, i := r.s, r.i
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && '1' <= s[i] && s[i] <= '9':
+		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+			i++
+		}
+	default:
+		r.fail()
+		return
+	}
+	simple := i-r.i <= 15
+	if i < len(s) && s[i] == '.' {
+		i++
+		d := i
+		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+			i++
+		}
+		if i == d {
+			r.fail()
+			return
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		simple = false
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		d := i
+		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+			i++
+		}
+		if i == d {
+			r.fail()
+			return
+		}
+	}
+	if !simple { // up to 15 integer digits and no exponent is always finite
+		if _, err := strconv.ParseFloat(s[r.i:i], 64); err != nil {
+			r.fail()
+			return
+		}
+	}
+	r.i = i
+}
+
+// numberValue returns the float64 of a number value.
+func numberValue(v jsonValue) (float64, bool) {
+	if v.kind != jsonNumber {
+		return 0, false
+	}
+	if n := len(v.raw); n > 0 && n <= 15 { // the common NumericDate: a plain integer
+		var i int64
+		for j := 0; j < n; j++ {
+			c := v.raw[j]
+			if c < '0' || c > '9' {
+				goto slow
+			}
+			i = i*10 + int64(c-'0')
+		}
+		return float64(i), true
+	}
+slow:
+	f, err := strconv.ParseFloat(v.raw, 64)
+	return f, err == nil
+}
+
+// stringArray returns the strings of an array value of strings only.
+func stringArray(v jsonValue) ([]string, bool) {
+	if v.kind != jsonArray {
+		return nil, false
+	}
+	r := jsonReader{s: v.raw, i: 1}
+	r.ws()
+	if r.i < len(r.s) && r.s[r.i] == ']' {
+		return []string{}, true
+	}
+	out := make([]string, 0, 2)
+	for {
+		e := r.value(1)
+		if r.bad || e.kind != jsonString {
+			return nil, false
+		}
+		out = append(out, e.text())
+		r.ws()
+		if r.i >= len(r.s) {
+			return nil, false
+		}
+		if r.s[r.i] == ']' {
+			return out, true
+		}
+		if r.s[r.i] != ',' {
+			return nil, false
+		}
+		r.i++
+	}
+}
+
+// memberSet detects duplicate member names at the top level of a header or payload (RFC 7515
+// §4, RFC 7519 §4: reject rather than take the last one).
+type memberSet struct {
+	names [24]string
+	n     int
+	more  map[string]struct{}
+}
+
+// add records name and reports false if it was already there.
+func (m *memberSet) add(name string) bool {
+	for _, s := range m.names[:m.n] {
+		if s == name {
+			return false
+		}
+	}
+	if m.n < len(m.names) {
+		m.names[m.n] = name
+		m.n++
+		return true
+	}
+	if m.more == nil {
+		m.more = make(map[string]struct{})
+	}
+	if _, dup := m.more[name]; dup {
+		return false
+	}
+	m.more[name] = struct{}{}
+	return true
+}

@@ -1,0 +1,461 @@
+package onesoidc
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"golang.org/x/sync/singleflight"
+)
+
+// The provider's JWK Set (RFC 7517 §5), fetched from jwks_uri and cached per client (DESIGN
+// §4.4). Lookups read an immutable snapshot through an atomic pointer; fetching is serialized by
+// a mutex-guarded state machine and shared by all callers through singleflight.
+
+// Defaults of the JWKS cache.
+const (
+	// DefaultJWKSCooldown is the least time between two JWKS fetches caused by tokens whose key
+	// is unknown (WithJWKSCooldown).
+	DefaultJWKSCooldown = 30 * time.Second
+	// DefaultJWKSMaxAge is how long a fetched JWKS is used before it is fetched again
+	// (WithJWKSMaxAge).
+	DefaultJWKSMaxAge = 10 * time.Minute
+
+	maxJWKSKeys      = 100  // JW-15
+	maxNegativeKids  = 1024 // bound of the negative cache
+	minRSAKeyBits    = 2048
+	initialFailRetry = 5 * time.Second // retry delay after a failed fetch when no keys are cached
+)
+
+// jwk is one usable verification key of the provider.
+type jwk struct {
+	kid     string
+	hasKid  bool
+	alg     algID // the JWK's "alg", or algUnknown when it has none
+	rsa     *rsa.PublicKey
+	ec      *ecdsa.PublicKey
+	ecAlg   algID  // ES256, ES384 or ES512 by curve
+	ecOrder []byte // the curve order, big-endian, coordinate size
+	ed      ed25519.PublicKey
+
+	// retired is set when the key has left the provider's JWKS; verified tokens cached for it
+	// are then dropped.
+	retired atomic.Bool
+}
+
+// fits reports whether the key may verify alg: the JWK's alg, if any, must equal it, RSA
+// algorithms need an RSA key, ES256/384/512 an EC key on P-256/384/521, EdDSA an Ed25519 key
+// (RFC 8725 §3.1, TV-08).
+func (k *jwk) fits(alg algID) bool {
+	if k.alg != algUnknown && k.alg != alg {
+		return false
+	}
+	switch {
+	case alg.isRSA():
+		return k.rsa != nil
+	case alg.isEC():
+		return k.ec != nil && k.ecAlg == alg
+	case alg == algEdDSA:
+		return k.ed != nil
+	}
+	return false
+}
+
+// same reports whether o is the same key as k, so that a refetch keeps k's identity.
+func (k *jwk) same(o *jwk) bool {
+	if k.kid != o.kid || k.hasKid != o.hasKid || k.alg != o.alg {
+		return false
+	}
+	switch {
+	case k.rsa != nil:
+		return o.rsa != nil && k.rsa.Equal(o.rsa)
+	case k.ec != nil:
+		return o.ec != nil && k.ec.Equal(o.ec)
+	default:
+		return o.ed != nil && k.ed.Equal(o.ed)
+	}
+}
+
+// keySet is an immutable snapshot of the usable keys.
+type keySet struct {
+	keys      []*jwk
+	byKid     map[string][]*jwk
+	refreshAt time.Time // fetch again at or after this time (max age, or retry after a failure)
+}
+
+type lookupResult int
+
+const (
+	keyFound        lookupResult = iota
+	keyMissing                   // no key with that kid (or, without kid, none that fits)
+	keyIncompatible              // keys with that kid exist, none fits the alg
+	keyAmbiguous                 // more than one key fits
+)
+
+// find selects the key for alg and kid. kid is an opaque map key (TV-27). Without kid, the one
+// key that fits alg is used; if several fit, the token is refused (JW-02: "kid required").
+func (s *keySet) find(alg algID, kid string, hasKid bool) (*jwk, lookupResult) {
+	cands := s.keys
+	if hasKid {
+		cands = s.byKid[kid]
+		if len(cands) == 0 {
+			return nil, keyMissing
+		}
+	}
+	var found *jwk
+	n := 0
+	for _, k := range cands {
+		if k.fits(alg) {
+			found = k
+			n++
+		}
+	}
+	switch {
+	case n == 1:
+		return found, keyFound
+	case n > 1:
+		return nil, keyAmbiguous
+	case hasKid:
+		return nil, keyIncompatible
+	}
+	return nil, keyMissing
+}
+
+// parseJWKS reads a JWK Set. A body that is not a JSON object with a non-empty "keys" array of
+// objects, or that has more than maxJWKSKeys keys, is an error (JW-14, JW-15); keys that cannot
+// verify tokens of this package are skipped (JW-08, JW-10, JW-11, JW-13), and a set with no usable
+// key at all is an error. Keys equal to one of old keep their identity.
+func parseJWKS(body []byte, old *keySet) (*keySet, int, error) {
+	var doc struct {
+		Keys json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return nil, 0, fmt.Errorf("not a JWK Set object: %w", err)
+	}
+	var entries []json.RawMessage
+	if len(doc.Keys) == 0 || string(doc.Keys) == "null" {
+		return nil, 0, errors.New(`"keys" missing`)
+	}
+	if err := json.Unmarshal(doc.Keys, &entries); err != nil {
+		return nil, 0, errors.New(`"keys" is not an array`)
+	}
+	if len(entries) > maxJWKSKeys {
+		return nil, 0, fmt.Errorf("%d keys, at most %d accepted", len(entries), maxJWKSKeys)
+	}
+	set := &keySet{byKid: make(map[string][]*jwk, len(entries))}
+	skipped := 0
+	for i, e := range entries {
+		if len(e) == 0 || e[0] != '{' {
+			return nil, 0, fmt.Errorf("key %d is not a JSON object", i)
+		}
+		k := parseJWK(e)
+		if k == nil {
+			skipped++
+			continue
+		}
+		if old != nil {
+			for _, o := range old.keys {
+				if o.same(k) {
+					k = o
+					break
+				}
+			}
+		}
+		set.keys = append(set.keys, k)
+		if k.hasKid {
+			set.byKid[k.kid] = append(set.byKid[k.kid], k)
+		}
+	}
+	if len(set.keys) == 0 {
+		return nil, skipped, fmt.Errorf("no usable key among %d", len(entries))
+	}
+	return set, skipped, nil
+}
+
+// parseJWK returns the verification key of one JWK, or nil when it is not usable here: a use
+// other than "sig", key_ops without "verify", private key material, an "alg" that is not a
+// supported signature algorithm or does not fit the key, a key type other than RSA, EC and OKP
+// (so never "oct"), RSA under 2048 or over 8192 bits, a curve other than P-256/384/521 and
+// Ed25519, or a point off its curve (RFC 7517 §4.2-4.3, RFC 8725 §3.1, §3.4).
+func parseJWK(data []byte) *jwk {
+	var meta struct {
+		Use    string          `json:"use"`
+		KeyOps []string        `json:"key_ops"`
+		Alg    *string         `json:"alg"`
+		D      json.RawMessage `json:"d"`
+		K      json.RawMessage `json:"k"`
+	}
+	if json.Unmarshal(data, &meta) != nil {
+		return nil
+	}
+	if meta.Use != "" && meta.Use != "sig" {
+		return nil
+	}
+	if meta.KeyOps != nil && !slices.Contains(meta.KeyOps, "verify") {
+		return nil
+	}
+	if meta.D != nil || meta.K != nil {
+		return nil
+	}
+	k := &jwk{}
+	if meta.Alg != nil {
+		if k.alg = parseAlg(*meta.Alg); k.alg == algUnknown {
+			return nil
+		}
+	}
+	var jk jose.JSONWebKey
+	if jk.UnmarshalJSON(data) != nil {
+		return nil
+	}
+	k.kid, k.hasKid = jk.KeyID, jk.KeyID != ""
+	switch pub := jk.Key.(type) {
+	case *rsa.PublicKey:
+		if pub.N.BitLen() < minRSAKeyBits || pub.N.BitLen() > 8*maxSignature || (k.alg != algUnknown && !k.alg.isRSA()) {
+			return nil
+		}
+		k.rsa = pub
+	case *ecdsa.PublicKey:
+		switch pub.Curve {
+		case elliptic.P256():
+			k.ecAlg = algES256
+		case elliptic.P384():
+			k.ecAlg = algES384
+		case elliptic.P521():
+			k.ecAlg = algES512
+		default:
+			return nil
+		}
+		if _, err := pub.ECDH(); err != nil { // off-curve or malformed point (JW-13)
+			return nil
+		}
+		if k.alg != algUnknown && k.alg != k.ecAlg {
+			return nil
+		}
+		k.ec = pub
+		k.ecOrder = pub.Curve.Params().N.FillBytes(make([]byte, (pub.Curve.Params().BitSize+7)/8))
+	case ed25519.PublicKey:
+		if len(pub) != ed25519.PublicKeySize || (k.alg != algUnknown && k.alg != algEdDSA) {
+			return nil
+		}
+		k.ed = pub
+	default:
+		return nil
+	}
+	return k
+}
+
+// jwksCache fetches and caches the provider's keys. It is safe for concurrent use.
+//
+// Rules (DESIGN §4.4, SECURITY-CASES group B): the first lookup loads the set; a set older than
+// maxAge is fetched again (JW-16); a kid that is not in the set causes one refetch unless another
+// refetch caused by a miss started less than cooldown ago (JW-04, JW-05), and concurrent callers
+// share one fetch (HF-17); a kid still missing after a fetch is remembered (negative cache) for
+// the cooldown, even when that fetch was the initial load, unless the set changes; a known kid never causes a fetch (JW-06); a failed
+// fetch keeps the last good keys and is retried after the cooldown (JW-07).
+type jwksCache struct {
+	http     *httpCore
+	url      string
+	now      func() time.Time
+	cooldown time.Duration
+	maxAge   time.Duration
+	logger   *slog.Logger
+	onRetire func() // called after keys left the set
+
+	set atomic.Pointer[keySet]
+	sf  singleflight.Group
+
+	mu        sync.Mutex
+	inflight  bool
+	flightKey string
+	flights   uint64
+	lastMiss  time.Time // start of the last fetch caused by a miss
+	retryAt   time.Time // no new fetch before this, after a failure
+	lastErr   error
+	negative  map[string]time.Time // kid -> until
+}
+
+// key returns the key for the header's alg and kid, fetching the set when the rules allow.
+func (c *jwksCache) key(ctx context.Context, h *jwsHeader) (*jwk, *ValidationError) {
+	if s := c.set.Load(); s != nil && c.now().Before(s.refreshAt) {
+		k, res := s.find(h.alg, h.kid, h.hasKid)
+		if res == keyFound {
+			return k, nil
+		}
+		if res != keyMissing {
+			return nil, lookupError(res, h)
+		}
+	}
+	return c.slow(ctx, h)
+}
+
+func (c *jwksCache) slow(ctx context.Context, h *jwsHeader) (*jwk, *ValidationError) {
+	waited := false
+	for {
+		c.mu.Lock()
+		now := c.now()
+		s := c.set.Load()
+		start, forced := false, false
+		if s == nil || !now.Before(s.refreshAt) {
+			// A call waits for at most one load or refresh; after that it uses what there is.
+			if !waited && (c.inflight || !now.Before(c.retryAt)) {
+				start, forced = true, s != nil
+			} else if s == nil {
+				err := c.lastErr
+				c.mu.Unlock()
+				return nil, &ValidationError{Reason: ReasonKeySetUnavailable, detail: "provider JWKS unavailable", Err: err}
+			}
+		}
+		if !start {
+			k, res := s.find(h.alg, h.kid, h.hasKid)
+			switch {
+			case res == keyFound:
+				c.mu.Unlock()
+				return k, nil
+			case res != keyMissing:
+				c.mu.Unlock()
+				return nil, lookupError(res, h)
+			case waited:
+				c.rememberMissing(h.kid, now)
+				c.mu.Unlock()
+				return nil, missingError(h, "not in the provider's JWKS")
+			case c.inflight:
+				start = true
+			case c.isNegative(h.kid, now):
+				c.mu.Unlock()
+				return nil, missingError(h, "not in the provider's JWKS")
+			case now.Before(c.lastMiss.Add(c.cooldown)) || now.Before(c.retryAt):
+				c.mu.Unlock()
+				return nil, missingError(h, fmt.Sprintf("not in the provider's JWKS (refetched at most once per %v)", c.cooldown))
+			default:
+				c.lastMiss = now
+				start, forced = true, true
+			}
+		}
+		if !c.inflight {
+			c.inflight = true
+			c.flights++
+			c.flightKey = strconv.FormatUint(c.flights, 10)
+		}
+		// The fetch outlives a caller that gives up (HF-16): it runs without the caller's
+		// cancellation, bounded by the request timeout of exchange.
+		fctx := context.WithoutCancel(ctx)
+		ch := c.sf.DoChan(c.flightKey, func() (any, error) { return nil, c.fetch(fctx, forced) })
+		c.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return nil, &ValidationError{Reason: ReasonKeySetUnavailable, detail: "gave up waiting for the JWKS", Err: ctx.Err()}
+		case <-ch:
+		}
+		waited = true
+	}
+}
+
+// fetch gets the set and installs it; on failure it keeps the last good keys (JW-07, JW-14).
+// forced refetches ask caches on the way for a fresh copy.
+func (c *jwksCache) fetch(ctx context.Context, forced bool) error {
+	var hdr http.Header
+	if forced {
+		hdr = http.Header{"Cache-Control": {"no-cache"}}
+	}
+	resp, err := c.http.exchange(ctx, request{op: "jwks", method: http.MethodGet, url: c.url, limit: maxDocumentBody, header: hdr})
+	var set *keySet
+	skipped := 0
+	if err == nil {
+		set, skipped, err = parseJWKS(resp.body, c.set.Load())
+		if err != nil {
+			err = &HTTPError{Op: "jwks", URL: redactURL(c.url), StatusCode: resp.status,
+				ContentType: resp.header.Get("Content-Type"), Reason: "invalid JWK set", Err: err}
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.inflight = false
+	now := c.now()
+	old := c.set.Load()
+	if err != nil {
+		c.lastErr = err
+		wait := c.cooldown
+		if old == nil {
+			wait = min(c.cooldown, initialFailRetry)
+		}
+		c.retryAt = now.Add(wait)
+		if old != nil && old.refreshAt.Before(c.retryAt) {
+			keep := *old
+			keep.refreshAt = c.retryAt
+			c.set.Store(&keep)
+		}
+		c.logger.WarnContext(ctx, "onesoidc: JWKS fetch failed; keeping the last good keys", "url", redactURL(c.url),
+			"cached_keys", old != nil, "error", err)
+		return err
+	}
+	if skipped > 0 {
+		c.logger.DebugContext(ctx, "onesoidc: JWKS keys skipped as unusable", "skipped", skipped, "usable", len(set.keys))
+	}
+	set.refreshAt = now.Add(c.maxAge)
+	c.set.Store(set)
+	c.retryAt, c.lastErr = time.Time{}, nil
+	if old == nil {
+		return nil
+	}
+	retired, added := 0, false
+	for _, k := range set.keys {
+		if !slices.Contains(old.keys, k) {
+			added = true
+		}
+	}
+	for _, k := range old.keys {
+		if !slices.Contains(set.keys, k) {
+			k.retired.Store(true)
+			retired++
+		}
+	}
+	if added {
+		c.negative = nil
+	}
+	if retired > 0 && c.onRetire != nil {
+		c.onRetire()
+	}
+	return nil
+}
+
+func (c *jwksCache) rememberMissing(kid string, now time.Time) {
+	if c.negative == nil || len(c.negative) >= maxNegativeKids {
+		c.negative = make(map[string]time.Time)
+	}
+	c.negative[kid] = now.Add(c.cooldown)
+}
+
+func (c *jwksCache) isNegative(kid string, now time.Time) bool {
+	until, ok := c.negative[kid]
+	return ok && now.Before(until)
+}
+
+func lookupError(res lookupResult, h *jwsHeader) *ValidationError {
+	if res == keyAmbiguous {
+		if !h.hasKid {
+			return invalid(ReasonUnknownKey, "kid", fmt.Sprintf("kid required: several keys of the provider fit %s", h.alg))
+		}
+		return invalid(ReasonUnknownKey, "kid", fmt.Sprintf("several keys with this kid fit %s", h.alg))
+	}
+	return invalid(ReasonUnknownKey, "kid", fmt.Sprintf("the key with this kid does not fit %s", h.alg))
+}
+
+func missingError(h *jwsHeader, why string) *ValidationError {
+	if !h.hasKid {
+		return invalid(ReasonUnknownKey, "kid", "no kid, and no key of the provider fits "+h.alg.String())
+	}
+	return invalid(ReasonUnknownKey, "kid", "kid "+why)
+}

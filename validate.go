@@ -1,0 +1,601 @@
+package onesoidc
+
+import (
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// DefaultMaxTokenAge is how old (by "iat") an ID token may be in VerifyIDToken, which checks ID
+// tokens fresh from the token endpoint (SECURITY-CASES TV-19; OpenID conformance uses 5 minutes).
+const DefaultMaxTokenAge = 5 * time.Minute
+
+// validationOptions are the client options of token validation; zero values mean the defaults.
+type validationOptions struct {
+	algs     algSet
+	cooldown time.Duration
+	maxAge   time.Duration
+}
+
+// WithSigningAlgorithms restricts the JWS algorithms accepted on ID tokens and JWT access tokens
+// (default: all supported ones, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512 and
+// EdDSA). The effective allow-list is this set ∩ the provider's
+// id_token_signing_alg_values_supported (RS256 when the provider lists none, OpenID Connect Core
+// 1.0 §3.1.3.7 item 7) ∩ the supported ones; "none" and HS* are never accepted (RFC 8725 §3.1).
+// An unknown name, or an empty intersection, fails the client's construction.
+func WithSigningAlgorithms(algs ...string) Option {
+	return func(o *options) {
+		var set algSet
+		for _, a := range algs {
+			id := parseAlg(a)
+			if id == algUnknown {
+				o.fail("WithSigningAlgorithms", "unsupported algorithm %q (supported: %s)", sanitize(a, 32),
+					strings.Join(allAlgs.names(), ", "))
+				return
+			}
+			set |= 1 << id
+		}
+		if set == 0 {
+			o.fail("WithSigningAlgorithms", "no algorithm given")
+			return
+		}
+		o.validation.algs = set
+	}
+}
+
+// WithJWKSCooldown sets the least time between two JWKS refetches caused by tokens whose kid is
+// unknown (default DefaultJWKSCooldown, 30 s; between 1 s and 10 minutes). Within it, such tokens
+// are rejected without a request, so that a flood of made-up kids costs one fetch (SECURITY-CASES
+// JW-04, JW-05). The initial load and max-age refreshes do not count.
+func WithJWKSCooldown(d time.Duration) Option {
+	return func(o *options) {
+		if d < time.Second || d > 10*time.Minute {
+			o.fail("WithJWKSCooldown", "cooldown must be between 1s and 10m, got %v", d)
+			return
+		}
+		o.validation.cooldown = d
+	}
+}
+
+// WithJWKSMaxAge sets how long a fetched JWKS is trusted before it is fetched again, so that a
+// key the provider removed stops validating (default DefaultJWKSMaxAge, 10 minutes; between 1
+// minute and 24 hours; SECURITY-CASES JW-16).
+func WithJWKSMaxAge(d time.Duration) Option {
+	return func(o *options) {
+		if d < time.Minute || d > 24*time.Hour {
+			o.fail("WithJWKSMaxAge", "max age must be between 1m and 24h, got %v", d)
+			return
+		}
+		o.validation.maxAge = d
+	}
+}
+
+// validator holds a client's validation state. It is safe for concurrent use.
+type validator struct {
+	issuer   string
+	clientID string
+	leeway   time.Duration
+	now      func() time.Time
+	algs     algSet
+	keys     *jwksCache
+	cache    *tokenCache // nil disables the verified-token cache
+}
+
+// initValidation sets up token validation for c from the options and the provider metadata.
+func (c *OpenIDConnectClient) initValidation(o *options) error {
+	vo := o.validation
+	algs := vo.algs
+	if algs == 0 {
+		algs = allAlgs
+	}
+	provider := algSet(1 << algRS256)
+	if len(c.meta.IDTokenSigningAlgValuesSupported) > 0 {
+		provider = 0
+		for _, a := range c.meta.IDTokenSigningAlgValuesSupported {
+			if id := parseAlg(a); id != algUnknown {
+				provider |= 1 << id
+			}
+		}
+	}
+	if algs&provider == 0 {
+		return &ConfigError{Field: "id_token_signing_alg_values_supported", Reason: fmt.Sprintf(
+			"no signing algorithm in common: accepted [%s], provider lists [%s]", strings.Join(algs.names(), " "),
+			sanitize(strings.Join(c.meta.IDTokenSigningAlgValuesSupported, " "), 200))}
+	}
+	cooldown, maxAge := vo.cooldown, vo.maxAge
+	if cooldown == 0 {
+		cooldown = DefaultJWKSCooldown
+	}
+	if maxAge == 0 {
+		maxAge = DefaultJWKSMaxAge
+	}
+	cache := newTokenCache(defaultTokenCacheEntries, defaultTokenCacheBytes)
+	c.val = &validator{
+		issuer:   c.issuer,
+		clientID: c.clientID,
+		leeway:   c.leeway,
+		now:      c.now,
+		algs:     algs & provider,
+		cache:    cache,
+		keys: &jwksCache{
+			http:     c.http,
+			url:      c.meta.JWKSURI,
+			now:      c.now,
+			cooldown: cooldown,
+			maxAge:   max(maxAge, cooldown),
+			logger:   c.logger,
+			onRetire: cache.dropRetired,
+		},
+	}
+	return nil
+}
+
+// VerifyOption is an expectation about one token, for ValidateToken, VerifyIDToken and
+// VerifyAccessToken. Options that do not apply to the kind of token being checked are ignored.
+type VerifyOption func(*verifyOptions)
+
+type verifyOptions struct {
+	nonce, authReqID, subject, audience, accessToken   string
+	hasNonce, hasAuthReqID, hasSubject, hasAccessToken bool
+	maxAge                                             time.Duration
+}
+
+// ExpectNonce requires the ID token's "nonce" to equal nonce (OpenID Connect Core 1.0 §3.1.3.7
+// item 11), for flows that sent one. Without it a nonce is ignored: CIBA and client credentials
+// must not demand one (SECURITY-CASES TV-22, CB-18).
+func ExpectNonce(nonce string) VerifyOption {
+	return func(o *verifyOptions) { o.nonce, o.hasNonce = nonce, true }
+}
+
+// ExpectAuthReqID binds a CIBA ID token to its request (CIBA Core §10.1.1): the claim
+// urn:openid:params:jwt:claim:auth_req_id may be absent, and when present must equal id.
+func ExpectAuthReqID(id string) VerifyOption {
+	return func(o *verifyOptions) { o.authReqID, o.hasAuthReqID = id, true }
+}
+
+// ExpectSubject requires "sub" to equal sub: the user the client asked to authenticate (CIBA with
+// a known user, SECURITY-CASES CB-19) or the subject of the ID token being refreshed (OpenID
+// Connect Core 1.0 §12.2).
+func ExpectSubject(sub string) VerifyOption {
+	return func(o *verifyOptions) { o.subject, o.hasSubject = sub, true }
+}
+
+// ExpectAudience sets the audience a JWT access token must carry in "aud" (RFC 9068 §4): the
+// resource server's identifier (default: the client id). ID tokens always need the client id.
+func ExpectAudience(aud string) VerifyOption {
+	return func(o *verifyOptions) { o.audience = aud }
+}
+
+// ExpectAccessToken gives the access token that came with the ID token in the same response: if
+// the ID token has "at_hash", it must match it (OpenID Connect Core 1.0 §3.3.2.11); an absent
+// at_hash is accepted (SECURITY-CASES TV-23).
+func ExpectAccessToken(accessToken string) VerifyOption {
+	return func(o *verifyOptions) { o.accessToken, o.hasAccessToken = accessToken, true }
+}
+
+// MaxTokenAge bounds the age of an ID token by its "iat" plus the leeway (default in
+// VerifyIDToken DefaultMaxTokenAge, 5 minutes; in ValidateToken none; 0 turns it off).
+func MaxTokenAge(d time.Duration) VerifyOption {
+	return func(o *verifyOptions) { o.maxAge = max(d, 0) }
+}
+
+// mode is what kind of token a call expects.
+type mode uint8
+
+const (
+	modeAny mode = iota
+	modeIDToken
+	modeAccessToken
+)
+
+// TokenKind is the kind of a validated token.
+type TokenKind uint8
+
+// Kinds of tokens.
+const (
+	// KindIDToken is an OpenID Connect ID token (OpenID Connect Core 1.0 §2): "typ" absent or JWT.
+	KindIDToken TokenKind = iota + 1
+	// KindAccessToken is a JWT access token (RFC 9068): "typ" at+jwt.
+	KindAccessToken
+)
+
+// String returns "id_token" or "access_token".
+func (k TokenKind) String() string {
+	switch k {
+	case KindIDToken:
+		return "id_token"
+	case KindAccessToken:
+		return "access_token"
+	}
+	return "unknown"
+}
+
+// EntityKind says whether a token speaks for a person or a machine.
+type EntityKind uint8
+
+// Kinds of entities.
+const (
+	// EntityUser is a person: any token that is not a device's own.
+	EntityUser EntityKind = iota + 1
+	// EntityDevice is a device (a registered client) acting for itself, as with the
+	// client_credentials grant: its subject is its own client id and it has no username.
+	EntityDevice
+)
+
+// String returns "user" or "device".
+func (k EntityKind) String() string {
+	switch k {
+	case EntityUser:
+		return "user"
+	case EntityDevice:
+		return "device"
+	}
+	return "unknown"
+}
+
+// AuthenticatedEntity is who a validated token speaks for, the Go form of the ones-oidc crate's
+// AuthenticatedEntity. Slices are owned by the caller.
+type AuthenticatedEntity struct {
+	// Kind is EntityDevice when the token's subject equals its client id ("client_id", else
+	// "azp") and it has no "preferred_username" — a device's client_credentials token —, and
+	// EntityUser otherwise.
+	Kind EntityKind
+	// Issuer is "iss", the provider's issuer identifier.
+	Issuer string
+	// Subject is "sub": the user's id, or the device's client id.
+	Subject string
+	// Audience is "aud" as a list.
+	Audience []string
+	// Scope is the space-separated "scope" (RFC 9068 §2.2.3), or "".
+	Scope string
+	// Username is "preferred_username" (OpenID Connect Core 1.0 §5.1), or "".
+	Username string
+	// ClientID is "client_id" (RFC 9068 §2.2), else "azp", else "".
+	ClientID string
+	// Role is the identity provider role: the claim "role", else "idp_role", else "".
+	Role string
+	// AuthMethods is "amr" (RFC 8176), if present.
+	AuthMethods []string
+	// ACR is "acr", the authentication context class, or "".
+	ACR string
+	// AuthTime is "auth_time", or the zero time.
+	AuthTime time.Time
+	// IssuedAt is "iat", or the zero time.
+	IssuedAt time.Time
+	// Expiry is "exp".
+	Expiry time.Time
+}
+
+// HasScope reports whether the space-separated Scope contains scope.
+func (e *AuthenticatedEntity) HasScope(scope string) bool {
+	for s := range strings.FieldsSeq(e.Scope) {
+		if s == scope {
+			return true
+		}
+	}
+	return false
+}
+
+// AuthenticationResult is a validated token: who it is for, what kind of token it is, and every
+// claim. It is only ever returned for a token that passed every check.
+type AuthenticationResult struct {
+	// Entity is who the token speaks for.
+	Entity AuthenticatedEntity
+	// Kind is KindIDToken or KindAccessToken.
+	Kind TokenKind
+	// Algorithm is the JWS "alg" the token was signed with.
+	Algorithm string
+	// KeyID is the "kid" of the provider key that verified it, or "".
+	KeyID string
+
+	payload string
+}
+
+// Claims decodes the verified claims into v with encoding/json, for claims the entity does not
+// carry:
+//
+//	var extra struct{ Groups []string `json:"groups"` }
+//	err := res.Claims(&extra)
+func (r *AuthenticationResult) Claims(v any) error {
+	if err := json.Unmarshal([]byte(r.payload), v); err != nil {
+		return fmt.Errorf("onesoidc: decoding claims: %w", err)
+	}
+	return nil
+}
+
+// RawClaims returns every verified claim, decoded by encoding/json (numbers as float64). Each call
+// decodes a new map.
+func (r *AuthenticationResult) RawClaims() map[string]any {
+	var m map[string]any
+	_ = json.Unmarshal([]byte(r.payload), &m) // the payload was checked to be a JSON object
+	return m
+}
+
+// ValidateToken validates a token that reached the caller — an OpenID Connect ID token or an
+// RFC 9068 JWT access token (typ at+jwt), whichever it is; Kind of the result says which — and
+// returns who it speaks for. It is the Go form of the ones-oidc crate's validate_token.
+//
+// Checks, in order (OpenID Connect Core 1.0 §3.1.3.7, RFC 9068 §4, RFC 8725): at most 64 KiB;
+// compact JWS of three strict base64url segments whose header and payload are JSON objects; "alg"
+// in the allow-list (WithSigningAlgorithms); no crit, jwk, jku, x5u, x5c or b64 header; "typ"
+// absent, JWT or at+jwt; a provider key that fits kid and alg (JWKS cache: DefaultJWKSCooldown,
+// DefaultJWKSMaxAge); the signature; then the claims: "iss" exactly the issuer; "aud" contains
+// the client id (for access tokens: ExpectAudience, default the client id); "azp", when present,
+// the client id, and required with several audiences (ID tokens); "sub" a non-empty string of at
+// most 255 bytes; "exp" required, "nbf" and "iat" checked with the client's leeway (WithLeeway);
+// "iat" required for ID tokens. No claim is returned with an error, and errors never contain
+// the token.
+//
+// A token that validated once is answered from memory until it expires (at most 10,000 tokens);
+// the time checks run again on every call, and the entry is dropped when the key that verified
+// it leaves the provider's JWKS.
+func (c *OpenIDConnectClient) ValidateToken(ctx context.Context, raw string, opts ...VerifyOption) (*AuthenticationResult, error) {
+	return c.val.validate(ctx, raw, modeAny, opts)
+}
+
+// VerifyIDToken validates an OpenID Connect ID token received from the token endpoint (OpenID
+// Connect Core 1.0 §3.1.3.7, CIBA Core §10.1.1): the checks of ValidateToken, "typ" must be
+// absent or JWT (never at+jwt, RFC 8725 §3.11), and "iat" must be at most MaxTokenAge old
+// (default DefaultMaxTokenAge, 5 minutes). Options add the nonce, auth_req_id, subject and
+// at_hash checks.
+func (c *OpenIDConnectClient) VerifyIDToken(ctx context.Context, raw string, opts ...VerifyOption) (*AuthenticationResult, error) {
+	return c.val.validate(ctx, raw, modeIDToken, opts)
+}
+
+// VerifyAccessToken validates a JWT access token (RFC 9068 §4): the checks of ValidateToken,
+// "typ" must be at+jwt or application/at+jwt, and "aud" must contain the ExpectAudience value
+// (default the client id).
+func (c *OpenIDConnectClient) VerifyAccessToken(ctx context.Context, raw string, opts ...VerifyOption) (*AuthenticationResult, error) {
+	return c.val.validate(ctx, raw, modeAccessToken, opts)
+}
+
+// scratchSize is the stack buffer for decoding; longer tokens allocate.
+const scratchSize = 2048
+
+func (v *validator) validate(ctx context.Context, raw string, m mode, opts []VerifyOption) (*AuthenticationResult, error) {
+	if len(raw) > maxTokenSize {
+		return nil, invalid(ReasonTooLarge, "", "token longer than 64 KiB")
+	}
+	var o verifyOptions
+	if m == modeIDToken {
+		o.maxAge = DefaultMaxTokenAge
+	}
+	if len(opts) > 0 { // options get a pointer: keep o itself off the heap
+		p := &verifyOptions{maxAge: o.maxAge}
+		for _, opt := range opts {
+			if opt != nil {
+				opt(p)
+			}
+		}
+		o = *p
+	}
+	now := v.now()
+	if v.cache != nil {
+		if e := v.cache.get(raw); e != nil {
+			if err := v.check(&e.claims, e.kind, e.alg, m, &o, now); err != nil {
+				if err.Reason == ReasonExpired {
+					v.cache.remove(raw)
+				}
+				return nil, err
+			}
+			return e.result.clone(), nil
+		}
+	}
+	res, cl, key, err := v.verify(ctx, raw, m, &o, now)
+	if err != nil {
+		return nil, err
+	}
+	if v.cache != nil {
+		// The entry owns its slices: the caller may change those of res.
+		e := &cacheEntry{key: key, kind: res.Kind, alg: parseAlg(res.Algorithm), claims: *cl, result: *res}
+		e.claims.aud = slices.Clone(cl.aud)
+		e.result.Entity.Audience = e.claims.aud
+		e.result.Entity.AuthMethods = slices.Clone(cl.amr)
+		v.cache.put(raw, e)
+	}
+	return res, nil
+}
+
+// verify is the full, uncached validation.
+func (v *validator) verify(ctx context.Context, raw string, m mode, o *verifyOptions, now time.Time) (*AuthenticationResult, *tokenClaims, *jwk, *ValidationError) {
+	tok, err := splitJWS(raw)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var scratch [scratchSize]byte
+	header, ok := decodeJSONPart(tok.headerPart(), scratch[:])
+	if !ok {
+		return nil, nil, nil, invalid(ReasonMalformed, "", "header is not base64url of UTF-8 JSON")
+	}
+	hdr, err := parseHeader(header)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if !v.algs.has(hdr.alg) {
+		return nil, nil, nil, invalid(ReasonUnsupportedAlgorithm, "alg", fmt.Sprintf("alg not accepted (accepted: %s)",
+			strings.Join(v.algs.names(), ", ")))
+	}
+	kind := KindIDToken
+	switch {
+	case hdr.typ == typeOther:
+		return nil, nil, nil, invalid(ReasonInvalidType, "typ", "typ is neither JWT nor at+jwt")
+	case hdr.typ == typeAT && m == modeIDToken:
+		return nil, nil, nil, invalid(ReasonInvalidType, "typ", "an at+jwt access token is not an ID token")
+	case hdr.typ == typeJWT && m == modeAccessToken:
+		return nil, nil, nil, invalid(ReasonInvalidType, "typ", "a JWT access token must have typ at+jwt")
+	case hdr.typ == typeAT:
+		kind = KindAccessToken
+	}
+	// Decode (not parse) the payload and the signature before the key lookup, so that a token
+	// of bad base64 or UTF-8 is refused as malformed and never causes a JWKS fetch.
+	payload, ok := decodeJSONPart(tok.payloadPart(), scratch[:])
+	if !ok {
+		return nil, nil, nil, invalid(ReasonMalformed, "", "payload is not base64url of UTF-8")
+	}
+	var sigBuf [512]byte // RSA up to 4096 bits; larger signatures allocate
+	sig, ok := decodeSignature(tok.signaturePart(), sigBuf[:])
+	if !ok {
+		return nil, nil, nil, invalid(ReasonMalformed, "", "signature is not unpadded base64url")
+	}
+	key, err := v.keys.key(ctx, &hdr)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if !verifySignature(tok, sig, hdr.alg, key, scratch[:]) {
+		return nil, nil, nil, invalid(ReasonInvalidSignature, "", "signature does not verify with the provider's key")
+	}
+	// Only now, with the signature verified, are the claims parsed (RFC 8725 §3.1, TV-34).
+	cl := new(tokenClaims)
+	if err := parseClaims(payload, cl); err != nil {
+		return nil, nil, nil, err
+	}
+	if err := v.check(cl, kind, hdr.alg, m, o, now); err != nil {
+		return nil, nil, nil, err
+	}
+	return v.result(cl, kind, hdr.alg, key, payload), cl, key, nil
+}
+
+// check applies the claim rules to a verified token; it runs again on every cache hit.
+func (v *validator) check(cl *tokenClaims, kind TokenKind, alg algID, m mode, o *verifyOptions, now time.Time) *ValidationError {
+	if (m == modeIDToken && kind != KindIDToken) || (m == modeAccessToken && kind != KindAccessToken) {
+		return invalid(ReasonInvalidType, "typ", "token is a "+kind.String())
+	}
+	if cl.has&hasIss == 0 {
+		return invalid(ReasonInvalidIssuer, "iss", "iss missing")
+	}
+	if cl.iss != v.issuer {
+		return invalid(ReasonInvalidIssuer, "iss", fmt.Sprintf("iss %q is not %q", sanitize(cl.iss, 200), v.issuer))
+	}
+	want := v.clientID
+	if kind == KindAccessToken && o.audience != "" {
+		want = o.audience
+	}
+	if cl.has&hasAud == 0 || len(cl.aud) == 0 {
+		return invalid(ReasonInvalidAudience, "aud", "aud missing or empty")
+	}
+	if !slices.Contains(cl.aud, want) {
+		return invalid(ReasonInvalidAudience, "aud", fmt.Sprintf("aud does not contain %q", sanitize(want, 200)))
+	}
+	if kind == KindIDToken {
+		if cl.has&hasAzp != 0 && cl.azp != v.clientID {
+			return invalid(ReasonInvalidAudience, "azp", fmt.Sprintf("azp is not %q", v.clientID))
+		}
+		if len(cl.aud) > 1 && cl.has&hasAzp == 0 {
+			return invalid(ReasonInvalidAudience, "azp", "azp required when aud has several values")
+		}
+	}
+	if cl.sub == "" {
+		return invalid(ReasonInvalidClaim, "sub", "sub missing or empty")
+	}
+	if len(cl.sub) > maxSubjectLength {
+		return invalid(ReasonInvalidClaim, "sub", "sub longer than 255 characters")
+	}
+	nowS, lw := unixSeconds(now), v.leeway.Seconds()
+	if cl.has&hasExp == 0 {
+		return invalid(ReasonInvalidClaim, "exp", "exp missing")
+	}
+	if off := nowS - cl.exp - lw; off > 0 {
+		e := invalid(ReasonExpired, "exp", fmt.Sprintf("expired %s ago, beyond the leeway of %v%s",
+			seconds(nowS-cl.exp), v.leeway, skewHint(off)))
+		e.Err = &TokenExpiredError{Expiry: numericDate(cl.exp)}
+		return e
+	}
+	if off := cl.nbf - nowS - lw; cl.has&hasNbf != 0 && off > 0 {
+		return invalid(ReasonNotYetValid, "nbf", fmt.Sprintf("not valid for another %s, beyond the leeway of %v%s",
+			seconds(cl.nbf-nowS), v.leeway, skewHint(off)))
+	}
+	if cl.has&hasIat != 0 {
+		if off := cl.iat - nowS - lw; off > 0 {
+			return invalid(ReasonNotYetValid, "iat", fmt.Sprintf("issued %s in the future, beyond the leeway of %v%s",
+				seconds(cl.iat-nowS), v.leeway, skewHint(off)))
+		}
+		if off := nowS - cl.iat - o.maxAge.Seconds() - lw; kind == KindIDToken && o.maxAge > 0 && off > 0 {
+			return invalid(ReasonInvalidClaim, "iat", fmt.Sprintf("issued %s ago, more than %v plus the leeway%s",
+				seconds(nowS-cl.iat), o.maxAge, skewHint(off)))
+		}
+	} else if kind == KindIDToken {
+		return invalid(ReasonInvalidClaim, "iat", "iat missing")
+	}
+	if o.hasSubject && cl.sub != o.subject {
+		return invalid(ReasonInvalidClaim, "sub", "sub is not the expected subject")
+	}
+	if kind != KindIDToken {
+		return nil
+	}
+	if o.hasNonce && (cl.has&hasNonce == 0 || cl.nonce != o.nonce) {
+		return invalid(ReasonInvalidClaim, "nonce", "nonce missing or not the one sent")
+	}
+	if o.hasAuthReqID && cl.has&hasAuthReqID != 0 && cl.authReqID != o.authReqID {
+		return invalid(ReasonInvalidClaim, authReqIDClaim, "auth_req_id is not the one of this request")
+	}
+	if o.hasAccessToken && cl.has&hasAtHash != 0 && cl.atHash != atHash(alg, o.accessToken) {
+		return invalid(ReasonInvalidClaim, "at_hash", "at_hash does not match the access token")
+	}
+	return nil
+}
+
+// atHash computes at_hash (OpenID Connect Core 1.0 §3.1.3.6): the left half of the hash of the
+// access token with the hash of the JWS algorithm (SHA-512 for EdDSA with Ed25519).
+func atHash(alg algID, accessToken string) string {
+	var sum []byte
+	switch alg.hash() {
+	case crypto.SHA256:
+		d := sha256.Sum256([]byte(accessToken))
+		sum = d[:]
+	case crypto.SHA384:
+		d := sha512.Sum384([]byte(accessToken))
+		sum = d[:]
+	default: // SHA-512, and EdDSA
+		d := sha512.Sum512([]byte(accessToken))
+		sum = d[:]
+	}
+	return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])
+}
+
+// result builds the AuthenticationResult of verified claims.
+func (v *validator) result(cl *tokenClaims, kind TokenKind, alg algID, key *jwk, payload string) *AuthenticationResult {
+	e := AuthenticatedEntity{
+		Kind:        EntityUser,
+		Issuer:      cl.iss,
+		Subject:     cl.sub,
+		Audience:    cl.aud,
+		Scope:       cl.scope,
+		Username:    cl.username,
+		ClientID:    cl.clientID,
+		Role:        cl.role,
+		AuthMethods: cl.amr,
+		ACR:         cl.acr,
+		Expiry:      numericDate(cl.exp),
+	}
+	if e.ClientID == "" {
+		e.ClientID = cl.azp
+	}
+	if e.Role == "" {
+		e.Role = cl.idpRole
+	}
+	if e.ClientID != "" && e.Subject == e.ClientID && e.Username == "" {
+		e.Kind = EntityDevice
+	}
+	if cl.has&hasIat != 0 {
+		e.IssuedAt = numericDate(cl.iat)
+	}
+	if cl.has&hasAuthTime != 0 {
+		e.AuthTime = numericDate(cl.authTime)
+	}
+	return &AuthenticationResult{Entity: e, Kind: kind, Algorithm: alg.String(), KeyID: key.kid, payload: payload}
+}
+
+// clone returns a copy that shares nothing mutable with r.
+func (r *AuthenticationResult) clone() *AuthenticationResult {
+	c := *r
+	c.Entity.Audience = slices.Clone(r.Entity.Audience)
+	c.Entity.AuthMethods = slices.Clone(r.Entity.AuthMethods)
+	return &c
+}

@@ -1,0 +1,164 @@
+package onesoidc
+
+import (
+	"errors"
+	"strings"
+	"time"
+)
+
+// ValidationReason is the machine-readable code of a token validation failure, such as
+// "expired" or "invalid_signature". Every reason has a sentinel error (ErrTokenExpired,
+// ErrInvalidSignature ...) that a *ValidationError with that reason matches with errors.Is.
+type ValidationReason string
+
+// Reasons of token validation failures (OpenID Connect Core 1.0 §3.1.3.7, RFC 9068 §4,
+// RFC 8725 §3); each is described at its sentinel error.
+const (
+	// ReasonTooLarge is the reason of ErrTokenTooLarge.
+	ReasonTooLarge ValidationReason = "too_large"
+	// ReasonMalformed is the reason of ErrMalformedToken.
+	ReasonMalformed ValidationReason = "malformed"
+	// ReasonUnsupportedAlgorithm is the reason of ErrUnsupportedAlgorithm.
+	ReasonUnsupportedAlgorithm ValidationReason = "unsupported_algorithm"
+	// ReasonInvalidType is the reason of ErrInvalidTokenType.
+	ReasonInvalidType ValidationReason = "invalid_type"
+	// ReasonUnknownKey is the reason of ErrUnknownKey.
+	ReasonUnknownKey ValidationReason = "unknown_key"
+	// ReasonKeySetUnavailable is the reason of ErrKeySetUnavailable.
+	ReasonKeySetUnavailable ValidationReason = "key_set_unavailable"
+	// ReasonInvalidSignature is the reason of ErrInvalidSignature.
+	ReasonInvalidSignature ValidationReason = "invalid_signature"
+	// ReasonInvalidIssuer is the reason of ErrInvalidIssuer.
+	ReasonInvalidIssuer ValidationReason = "invalid_issuer"
+	// ReasonInvalidAudience is the reason of ErrInvalidAudience.
+	ReasonInvalidAudience ValidationReason = "invalid_audience"
+	// ReasonExpired is the reason of ErrTokenExpired.
+	ReasonExpired ValidationReason = "expired"
+	// ReasonNotYetValid is the reason of ErrTokenNotYetValid.
+	ReasonNotYetValid ValidationReason = "not_yet_valid"
+	// ReasonInvalidClaim is the reason of ErrInvalidClaim.
+	ReasonInvalidClaim ValidationReason = "invalid_claim"
+)
+
+// Sentinel errors for token validation failures. A *ValidationError matches the sentinel of its
+// Reason with errors.Is:
+//
+//	if errors.Is(err, onesoidc.ErrTokenExpired) { ... }
+var (
+	// ErrTokenTooLarge means that the token is longer than 64 KiB (DESIGN §5); nothing was parsed.
+	ErrTokenTooLarge = newValidationSentinel(ReasonTooLarge)
+	// ErrMalformedToken means that the token is not a compact JWS (RFC 7515 §7.1) with a JSON object header and payload,
+	// is a JWE, or has a header parameter this package refuses (crit, jwk, jku, x5u, x5c, b64).
+	ErrMalformedToken = newValidationSentinel(ReasonMalformed)
+	// ErrUnsupportedAlgorithm means that the "alg" header is not in the effective allow-list (never none
+	// or HS*; RFC 8725 §3.1).
+	ErrUnsupportedAlgorithm = newValidationSentinel(ReasonUnsupportedAlgorithm)
+	// ErrInvalidTokenType means that the "typ" header does not fit the kind of token expected, such as an
+	// at+jwt access token offered as an ID token (RFC 8725 §3.11, RFC 9068 §4).
+	ErrInvalidTokenType = newValidationSentinel(ReasonInvalidType)
+	// ErrUnknownKey means that no key of the provider's JWKS fits the token's "kid" and "alg", or more than
+	// one does.
+	ErrUnknownKey = newValidationSentinel(ReasonUnknownKey)
+	// ErrKeySetUnavailable means that the provider's JWKS could not be fetched and no keys are cached. Err
+	// of the *ValidationError holds the cause (an *HTTPError, or the context's error).
+	ErrKeySetUnavailable = newValidationSentinel(ReasonKeySetUnavailable)
+	// ErrInvalidSignature means that the signature does not verify with the selected key.
+	ErrInvalidSignature = newValidationSentinel(ReasonInvalidSignature)
+	// ErrInvalidIssuer means that "iss" is missing or not exactly the issuer (OIDC Core §3.1.3.7 item 2).
+	ErrInvalidIssuer = newValidationSentinel(ReasonInvalidIssuer)
+	// ErrInvalidAudience means that "aud" is missing, malformed or lacks the expected audience, or "azp" is
+	// wrong or missing where required (OIDC Core §3.1.3.7 items 3-5).
+	ErrInvalidAudience = newValidationSentinel(ReasonInvalidAudience)
+	// ErrTokenExpired means that "exp" is past, beyond the leeway. The *ValidationError wraps a
+	// *TokenExpiredError with the expiry.
+	ErrTokenExpired = newValidationSentinel(ReasonExpired)
+	// ErrTokenNotYetValid means that "nbf" or "iat" lies in the future, beyond the leeway.
+	ErrTokenNotYetValid = newValidationSentinel(ReasonNotYetValid)
+	// ErrInvalidClaim means that another claim is missing, of the wrong type or has the wrong value
+	// (sub, iat, nonce, auth_req_id, at_hash, exp or nbf of the wrong type ...).
+	ErrInvalidClaim = newValidationSentinel(ReasonInvalidClaim)
+)
+
+// validationSentinel is the type of the sentinel errors above.
+type validationSentinel struct{ reason ValidationReason }
+
+func newValidationSentinel(r ValidationReason) error { return &validationSentinel{r} }
+
+func (s *validationSentinel) Error() string { return "onesoidc: token rejected: " + string(s.reason) }
+
+// ValidationError reports why a token was rejected. It never contains the token and no claim is
+// returned along with it. Match it with errors.Is against the sentinels (ErrTokenExpired ...) or
+// with errors.As to read the fields.
+type ValidationError struct {
+	// Reason is the code of the failure.
+	Reason ValidationReason
+	// Claim names the claim or header parameter at fault ("exp", "aud", "kid" ...), if any.
+	Claim string
+	// Err is the underlying error, if any: a *TokenExpiredError, an *HTTPError of a JWKS
+	// fetch, or a context error.
+	Err error
+
+	detail string
+}
+
+// Error describes the failure without the token.
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	b.WriteString("onesoidc: token rejected: ")
+	b.WriteString(string(e.Reason))
+	if e.Claim != "" {
+		b.WriteString(" (")
+		b.WriteString(e.Claim)
+		b.WriteString(")")
+	}
+	if e.detail != "" {
+		b.WriteString(": ")
+		b.WriteString(e.detail)
+	}
+	if e.Err != nil {
+		var te *TokenExpiredError
+		if !errors.As(e.Err, &te) {
+			b.WriteString(": ")
+			b.WriteString(e.Err.Error())
+		}
+	}
+	return b.String()
+}
+
+// Unwrap returns Err.
+func (e *ValidationError) Unwrap() error { return e.Err }
+
+// Is reports whether target is the sentinel of e's Reason, or a *ValidationError with the same
+// Reason.
+func (e *ValidationError) Is(target error) bool {
+	switch t := target.(type) {
+	case *validationSentinel:
+		return t.reason == e.Reason
+	case *ValidationError:
+		return t.Reason == e.Reason
+	}
+	return false
+}
+
+// TokenExpiredError is wrapped by the *ValidationError of an expired token (RFC 7519 §4.1.4), for
+// callers that want the expiry:
+//
+//	var te *onesoidc.TokenExpiredError
+//	if errors.As(err, &te) { log.Printf("expired at %v", te.Expiry) }
+type TokenExpiredError struct {
+	// Expiry is the token's "exp".
+	Expiry time.Time
+}
+
+// Error names the expiry.
+func (e *TokenExpiredError) Error() string {
+	return "onesoidc: token expired at " + e.Expiry.UTC().Format(time.RFC3339)
+}
+
+// Is reports whether target is ErrTokenExpired.
+func (e *TokenExpiredError) Is(target error) bool { return target == ErrTokenExpired }
+
+// invalid builds a *ValidationError.
+func invalid(reason ValidationReason, claim, detail string) *ValidationError {
+	return &ValidationError{Reason: reason, Claim: claim, detail: detail}
+}

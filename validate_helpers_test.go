@@ -1,0 +1,153 @@
+package onesoidc
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/ones-now/onesoidc/internal/mockidp"
+)
+
+const testSubject = "user-1"
+
+// testSigner is the device key of test clients; validation never signs.
+type testSigner struct{ key ed25519.PrivateKey }
+
+func (s testSigner) Algorithm() string { return "EdDSA" }
+func (s testSigner) KeyID() string     { return "" }
+func (s testSigner) SignJWS(_ context.Context, in []byte) ([]byte, error) {
+	return ed25519.Sign(s.key, in), nil
+}
+
+func newTestSigner() testSigner {
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	return testSigner{k}
+}
+
+// newValidationClient discovers idp and returns a client for testClientID.
+func newValidationClient(t testing.TB, idp *mockidp.IdP, opts ...Option) *OpenIDConnectClient {
+	t.Helper()
+	c, err := tryTestClient(idp, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func tryTestClient(idp *mockidp.IdP, opts ...Option) (*OpenIDConnectClient, error) {
+	meta, err := Discover(context.Background(), idp.Issuer, WithHTTPClient(idp.HTTPClient()))
+	if err != nil {
+		return nil, err
+	}
+	return NewClientFromMetadata(&DeviceConfig{ID: testDeviceID, ClientID: testClientID, Host: idp.URL}, newTestSigner(), meta,
+		append([]Option{WithHTTPClient(idp.HTTPClient())}, opts...)...)
+}
+
+// mint signs an ID token for testClientID with the IdP's current key; edit changes the claims.
+func mint(t testing.TB, idp *mockidp.IdP, header map[string]any, edit func(map[string]any)) string {
+	t.Helper()
+	return mintWith(t, idp, idp.SigningKey(), header, edit)
+}
+
+func mintWith(t testing.TB, idp *mockidp.IdP, key *jose.JSONWebKey, header map[string]any, edit func(map[string]any)) string {
+	t.Helper()
+	claims := idp.Claims(testClientID, testSubject)
+	if edit != nil {
+		edit(claims)
+	}
+	tok, err := mockidp.MintWith(key, header, claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// signRaw signs exact header and payload bytes with the IdP's current key.
+func signRaw(t testing.TB, idp *mockidp.IdP, header, payload string) string {
+	t.Helper()
+	k := idp.SigningKey()
+	tok, err := mockidp.SignRaw(k, k.Algorithm, []byte(header), []byte(payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// wantReject checks that a validation failed with target and returned no result, and that the
+// error does not contain the token.
+func wantReject(t testing.TB, res *AuthenticationResult, err error, target error, token string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("token accepted (%+v), want %v", res.Entity, target)
+	}
+	if res != nil {
+		t.Errorf("result returned with error %v", err)
+	}
+	if !errors.Is(err, target) {
+		t.Errorf("err = %v, want %v", err, target)
+	}
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Errorf("err = %T, want *ValidationError", err)
+	}
+	if token != "" && len(token) > 16 {
+		if strings.Contains(err.Error(), token) {
+			t.Errorf("error message contains the token")
+		}
+		for _, seg := range strings.Split(token, ".") {
+			if len(seg) > 16 && strings.Contains(err.Error(), seg) {
+				t.Errorf("error message contains a token segment")
+			}
+		}
+	}
+}
+
+// wantAccept returns a checker of a validation call that must succeed.
+func wantAccept(t testing.TB) func(*AuthenticationResult, error) *AuthenticationResult {
+	return func(res *AuthenticationResult, err error) *AuthenticationResult {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("token rejected: %v", err)
+		}
+		if res == nil || res.Entity.Subject == "" {
+			t.Fatalf("no result")
+		}
+		return res
+	}
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func errorsIsAny(err error, targets ...error) bool {
+	for _, t := range targets {
+		if errors.Is(err, t) {
+			return true
+		}
+	}
+	return false
+}
+
+func containsAll(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}
+
+// hmacKey is a symmetric key, for tokens that must be refused.
+func hmacKey(kid string) *jose.JSONWebKey {
+	return &jose.JSONWebKey{Key: []byte("0123456789abcdef0123456789abcdef"), KeyID: kid, Algorithm: "HS256"}
+}

@@ -1,0 +1,208 @@
+package onesoidc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/ones-now/onesoidc/internal/mockidp"
+	"go.uber.org/goleak"
+)
+
+// atClaims are RFC 9068 §2.2 claims of a device's client_credentials token for aud.
+func atClaims(idp *mockidp.IdP, aud any) func(map[string]any) {
+	return func(m map[string]any) {
+		m["sub"] = testClientID
+		m["client_id"] = testClientID
+		m["aud"] = aud
+		m["scope"] = "read write"
+		m["jti"] = "j-1"
+	}
+}
+
+func TestVerifyAccessToken(t *testing.T) {
+	t.Parallel()
+	idp := mockidp.NewInMemory()
+	c := newValidationClient(t, idp)
+	at := map[string]any{"typ": "at+jwt"}
+	tok := mint(t, idp, at, atClaims(idp, "https://api.example"))
+	res := wantAccept(t)(c.VerifyAccessToken(t.Context(), tok, ExpectAudience("https://api.example")))
+	e := res.Entity
+	if res.Kind != KindAccessToken || e.Kind != EntityDevice || e.ClientID != testClientID || !e.HasScope("write") {
+		t.Errorf("result %+v %+v", res, e)
+	}
+	// Default audience: the client id.
+	res, err := c.VerifyAccessToken(t.Context(), tok)
+	wantReject(t, res, err, ErrInvalidAudience, tok)
+	wantAccept(t)(c.VerifyAccessToken(t.Context(), mint(t, idp, at, atClaims(idp, []string{"x", testClientID}))))
+	// application/at+jwt is the same type; an ID token (typ JWT) is no access token.
+	wantAccept(t)(c.VerifyAccessToken(t.Context(), mint(t, idp, map[string]any{"typ": "application/at+jwt"}, atClaims(idp, testClientID))))
+	idTok := mint(t, idp, nil, nil)
+	res, err = c.VerifyAccessToken(t.Context(), idTok)
+	wantReject(t, res, err, ErrInvalidTokenType, idTok)
+	wantAccept(t)(c.ValidateToken(t.Context(), idTok)) // cached as ID token now
+	res, err = c.VerifyAccessToken(t.Context(), idTok)
+	wantReject(t, res, err, ErrInvalidTokenType, idTok)
+	// iat is optional for access tokens; exp is not.
+	wantAccept(t)(c.VerifyAccessToken(t.Context(), mint(t, idp, at, func(m map[string]any) { atClaims(idp, testClientID)(m); delete(m, "iat") })))
+	noExp := mint(t, idp, at, func(m map[string]any) { atClaims(idp, testClientID)(m); delete(m, "exp") })
+	res, err = c.VerifyAccessToken(t.Context(), noExp)
+	wantReject(t, res, err, ErrInvalidClaim, noExp)
+}
+
+// TestAuthReqIDBinding: CIBA Core §10.1.1 (SECURITY-CASES CB-18).
+func TestAuthReqIDBinding(t *testing.T) {
+	t.Parallel()
+	runClaimCases(t, verifyIDToken(ExpectAuthReqID("req-1")), []claimCase{
+		{"absent", nil, nil},
+		{"equal", set(authReqIDClaim, "req-1"), nil},
+		{"different", set(authReqIDClaim, "req-2"), ErrInvalidClaim},
+		{"not a string", set(authReqIDClaim, 1), ErrInvalidClaim},
+		{"with a nonce, ignored", func(m map[string]any) { m[authReqIDClaim] = "req-1"; m["nonce"] = "n" }, nil},
+	})
+}
+
+func TestEntityKindAndRole(t *testing.T) {
+	t.Parallel()
+	idp := mockidp.NewInMemory()
+	c := newValidationClient(t, idp)
+	cases := []struct {
+		name string
+		edit func(map[string]any)
+		kind EntityKind
+		role string
+	}{
+		{"user", set("role", "admin"), EntityUser, "admin"},
+		{"idp_role", set("idp_role", "operator"), EntityUser, "operator"},
+		{"role wins", func(m map[string]any) { m["role"] = "a"; m["idp_role"] = "b" }, EntityUser, "a"},
+		{"role not a string", set("role", []string{"admin"}), EntityUser, ""},
+		{"device by client_id", func(m map[string]any) { m["sub"] = testClientID; m["client_id"] = testClientID }, EntityDevice, ""},
+		{"device by azp", func(m map[string]any) { m["sub"] = testClientID; m["azp"] = testClientID }, EntityDevice, ""},
+		{"sub = client, with username", func(m map[string]any) {
+			m["sub"] = testClientID
+			m["client_id"] = testClientID
+			m["preferred_username"] = "bob"
+		}, EntityUser, ""},
+	}
+	for _, tc := range cases {
+		res := wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, nil, tc.edit)))
+		if res.Entity.Kind != tc.kind || res.Entity.Role != tc.role {
+			t.Errorf("%s: kind %v role %q, want %v %q", tc.name, res.Entity.Kind, res.Entity.Role, tc.kind, tc.role)
+		}
+	}
+}
+
+// TestVerifiedTokenCache: repeat validations are answered from memory, with the time checks
+// run again, results that callers may change, and bounded size.
+func TestVerifiedTokenCache(t *testing.T) {
+	t.Parallel()
+	t.Run("expiry checked on hits", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			idp := mockidp.NewInMemory()
+			c := newValidationClient(t, idp)
+			tok := mint(t, idp, nil, set("exp", time.Now().Add(2*time.Minute).Unix()))
+			wantAccept(t)(c.ValidateToken(t.Context(), tok))
+			time.Sleep(3*time.Minute + time.Second) // past exp + leeway
+			res, err := c.ValidateToken(t.Context(), tok)
+			wantReject(t, res, err, ErrTokenExpired, tok)
+			if n := c.val.cache.len(); n != 0 {
+				t.Errorf("%d entries, want the expired one dropped", n)
+			}
+			if n := idp.Count(mockidp.EndpointJWKS); n != 1 {
+				t.Errorf("%d JWKS requests", n)
+			}
+		})
+	})
+	t.Run("per-call options checked on hits", func(t *testing.T) {
+		idp := mockidp.NewInMemory()
+		c := newValidationClient(t, idp)
+		tok := mint(t, idp, nil, set("nonce", "n1"))
+		wantAccept(t)(c.VerifyIDToken(t.Context(), tok, ExpectNonce("n1")))
+		res, err := c.VerifyIDToken(t.Context(), tok, ExpectNonce("n2"))
+		wantReject(t, res, err, ErrInvalidClaim, tok)
+		res, err = c.VerifyIDToken(t.Context(), tok, ExpectSubject("someone else"))
+		wantReject(t, res, err, ErrInvalidClaim, tok)
+	})
+	t.Run("results are copies", func(t *testing.T) {
+		idp := mockidp.NewInMemory()
+		c := newValidationClient(t, idp)
+		tok := mint(t, idp, nil, set("amr", []string{"pwd"}))
+		res := wantAccept(t)(c.ValidateToken(t.Context(), tok))
+		res.Entity.Audience[0] = "tampered"
+		res.Entity.AuthMethods[0] = "tampered"
+		res.Entity.Subject = "tampered"
+		again := wantAccept(t)(c.ValidateToken(t.Context(), tok))
+		again.Entity.Audience[0] = "tampered too"
+		res = wantAccept(t)(c.ValidateToken(t.Context(), tok))
+		if res.Entity.Audience[0] != testClientID || res.Entity.AuthMethods[0] != "pwd" || res.Entity.Subject != testSubject {
+			t.Errorf("cache changed by a caller: %+v", res.Entity)
+		}
+	})
+	t.Run("bounded", func(t *testing.T) {
+		idp := mockidp.NewInMemory()
+		idp.UseKey(mockidp.NewKey("EdDSA"))
+		c := newValidationClient(t, idp)
+		c.val.cache = newTokenCache(10, 1<<20)
+		for i := range 50 {
+			wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, nil, set("jti", fmt.Sprint(i)))))
+			if n := c.val.cache.len(); n > 10 {
+				t.Fatalf("%d entries, want at most 10", n)
+			}
+		}
+		c.val.cache = newTokenCache(100, 3000) // a few tokens of text
+		for i := range 20 {
+			wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, nil, set("jti", fmt.Sprint(i)))))
+		}
+		if c.val.cache.bytes > 3000 || c.val.cache.len() > 3000/300 {
+			t.Errorf("%d bytes in %d entries", c.val.cache.bytes, c.val.cache.len())
+		}
+	})
+}
+
+// TestHF18ClockSkew: skew within the leeway is accepted, beyond it refused with a hint; the one
+// leeway applies to exp, nbf and iat alike.
+func TestHF18ClockSkew(t *testing.T) {
+	t.Parallel()
+	fresh := func(skew time.Duration) func(map[string]any) {
+		return func(m map[string]any) {
+			now := time.Now().Add(skew) // the provider's clock
+			m["iat"], m["nbf"], m["exp"] = now.Unix(), now.Unix(), now.Add(time.Minute).Unix()
+		}
+	}
+	runClaimCases(t, verifyIDToken(), []claimCase{
+		{"provider 4 min ahead", fresh(4 * time.Minute), nil},
+		{"provider 4 min behind", fresh(-4 * time.Minute), nil},
+		{"provider 10 min ahead", fresh(10 * time.Minute), ErrTokenNotYetValid},
+		{"provider 10 min behind", fresh(-10 * time.Minute), ErrTokenExpired},
+	}, WithLeeway(5*time.Minute))
+	idp := mockidp.NewInMemory()
+	c := newValidationClient(t, idp)
+	_, err := c.VerifyIDToken(t.Context(), mint(t, idp, nil, fresh(10*time.Minute)))
+	if err == nil || !errorsIsAny(err, ErrTokenNotYetValid) || !containsAll(err.Error(), "clock skew?") {
+		t.Errorf("err = %v, want not yet valid with a skew hint", err)
+	}
+}
+
+// TestValidationNoGoroutineLeak: a caller that gives up on a slow JWKS fetch leaves nothing
+// running once the fetch ends.
+func TestValidationNoGoroutineLeak(t *testing.T) { // not parallel: goleak
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	idp := mockidp.Start()
+	defer idp.Close()
+	idp.Inject(mockidp.EndpointJWKS, mockidp.Fault{Times: 1, Delay: 200 * time.Millisecond})
+	c := newValidationClient(t, idp)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := c.ValidateToken(ctx, mint(t, idp, nil, nil)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v", err)
+	}
+	// This call joins the fetch still in flight and returns when it is done.
+	wantAccept(t)(c.ValidateToken(context.Background(), mint(t, idp, nil, nil)))
+	if n := idp.Count(mockidp.EndpointJWKS); n != 1 {
+		t.Errorf("%d JWKS requests, want 1", n)
+	}
+	c.http.client.CloseIdleConnections()
+}
