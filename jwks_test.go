@@ -396,17 +396,21 @@ func TestJW13InvalidECKeys(t *testing.T) {
 	t.Parallel()
 	key := mockidp.NewKey("ES256")
 	pub := key.Public().Key.(*ecdsa.PublicKey)
-	y := pub.Y.Bytes()
+	point, err := pub.Bytes() // 0x04 || X || Y, 32 bytes each
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, y := point[1:33], append([]byte(nil), point[33:]...)
 	y[len(y)-1] ^= 1
 	for name, edit := range map[string]func(map[string]any){
 		"off curve": func(m map[string]any) {
-			m["y"] = base64.RawURLEncoding.EncodeToString(append(make([]byte, 32-len(y)), y...))
+			m["y"] = base64.RawURLEncoding.EncodeToString(y)
 		},
 		"short x": func(m map[string]any) {
-			m["x"] = base64.RawURLEncoding.EncodeToString(pub.X.FillBytes(make([]byte, 32))[1:])
+			m["x"] = base64.RawURLEncoding.EncodeToString(x[1:])
 		},
 		"long y": func(m map[string]any) {
-			m["y"] = base64.RawURLEncoding.EncodeToString(append([]byte{0}, pub.Y.FillBytes(make([]byte, 32))...))
+			m["y"] = base64.RawURLEncoding.EncodeToString(append([]byte{0}, point[33:]...))
 		},
 		"zero point": func(m map[string]any) { m["x"] = randB64(0); m["y"] = randB64(0) },
 		"P-384 crv":  func(m map[string]any) { m["crv"] = "P-384" },

@@ -503,22 +503,22 @@ func (v *validator) check(cl *tokenClaims, kind TokenKind, alg algID, m mode, o 
 	}
 	if off := nowS - cl.exp - lw; off > 0 {
 		e := invalid(ReasonExpired, "exp", fmt.Sprintf("expired %s ago, beyond the leeway of %v%s",
-			seconds(nowS-cl.exp), v.leeway, skewHint(off)))
+			secondsText(nowS-cl.exp), v.leeway, skewHint(off)))
 		e.Err = &TokenExpiredError{Expiry: numericDate(cl.exp)}
 		return e
 	}
 	if off := cl.nbf - nowS - lw; cl.has&hasNbf != 0 && off > 0 {
 		return invalid(ReasonNotYetValid, "nbf", fmt.Sprintf("not valid for another %s, beyond the leeway of %v%s",
-			seconds(cl.nbf-nowS), v.leeway, skewHint(off)))
+			secondsText(cl.nbf-nowS), v.leeway, skewHint(off)))
 	}
 	if cl.has&hasIat != 0 {
 		if off := cl.iat - nowS - lw; off > 0 {
 			return invalid(ReasonNotYetValid, "iat", fmt.Sprintf("issued %s in the future, beyond the leeway of %v%s",
-				seconds(cl.iat-nowS), v.leeway, skewHint(off)))
+				secondsText(cl.iat-nowS), v.leeway, skewHint(off)))
 		}
 		if off := nowS - cl.iat - o.maxAge.Seconds() - lw; kind == KindIDToken && o.maxAge > 0 && off > 0 {
 			return invalid(ReasonInvalidClaim, "iat", fmt.Sprintf("issued %s ago, more than %v plus the leeway%s",
-				seconds(nowS-cl.iat), o.maxAge, skewHint(off)))
+				secondsText(nowS-cl.iat), o.maxAge, skewHint(off)))
 		}
 	} else if kind == KindIDToken {
 		return invalid(ReasonInvalidClaim, "iat", "iat missing")
