@@ -19,6 +19,8 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/go-jose/go-jose/v4"
+
 	"github.com/ones-now/onesoidc/internal/mockidp"
 )
 
@@ -1609,6 +1611,68 @@ func TestCB29RefreshAfterCIBAKeepsNewestRefreshToken(t *testing.T) {
 		idp.SetRefreshBehaviour(mockidp.RefreshBehaviour{IDTokenSubject: "mallory"})
 		if _, err := c.RefreshToken(t.Context(), newest); err == nil || errors.Is(err, ErrInvalidGrant) {
 			t.Errorf("refreshed ID token with another subject: %v, want a subject mismatch", err)
+		}
+	})
+}
+
+// forgedKID marks the CB-17 case whose key is made per test with the provider's kid.
+var forgedKID = &jose.JSONWebKey{}
+
+func TestCB17IDTokenFaultsRejectTheResponse(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		claims func(now time.Time) map[string]any
+		key    *jose.JSONWebKey
+	}{
+		{name: "signed by an unpublished key", key: mockidp.NewKey("RS256")},
+		{name: "bad signature with the provider's kid", key: forgedKID},
+		{name: "other issuer", claims: func(time.Time) map[string]any { return map[string]any{"iss": "https://evil.example/oidc"} }},
+		{name: "other audience", claims: func(time.Time) map[string]any { return map[string]any{"aud": "someone-else"} }},
+		{name: "secondary audience without azp", claims: func(time.Time) map[string]any { return map[string]any{"aud": []string{testClientID, "other"}} }},
+		{name: "expired", claims: func(now time.Time) map[string]any { return map[string]any{"exp": now.Add(-10 * time.Minute).Unix()} }},
+		{name: "missing exp", claims: func(time.Time) map[string]any { return map[string]any{"exp": nil} }},
+		{name: "missing iss", claims: func(time.Time) map[string]any { return map[string]any{"iss": nil} }},
+		{name: "week-old iat", claims: func(now time.Time) map[string]any { return map[string]any{"iat": now.Add(-7 * 24 * time.Hour).Unix()} }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				idp, c := cibaSetup(t)
+				script := mockidp.CIBAScript{}
+				if tc.claims != nil {
+					script.IDTokenClaims = tc.claims(time.Now())
+				}
+				if tc.key == forgedKID {
+					// Another key that announces the provider's key id: the signature fails.
+					k := mockidp.NewKey("RS256")
+					k.KeyID = idp.SigningKey().KeyID
+					script.IDTokenKey = k
+				} else {
+					script.IDTokenKey = tc.key
+				}
+				res, _, _, err := waitScripted(t, idp, c, script)
+				var te *CIBATokenError
+				if res != nil || !errors.As(err, &te) || !errors.As(err, new(*ValidationError)) {
+					t.Fatalf("got %+v, %v; want a CIBATokenError wrapping a ValidationError", res, err)
+				}
+			})
+		})
+	}
+}
+
+func TestLoginResultCarriesTheValidatedIdentity(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		idp, c := cibaSetup(t)
+		res, _, _, err := waitScripted(t, idp, c, mockidp.CIBAScript{Subject: "alice-sub"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := res.Identity
+		if id == nil || id.Kind != KindIDToken || id.Entity.Subject != "alice-sub" || id.Entity.Kind != EntityUser {
+			t.Fatalf("identity = %+v", id)
 		}
 	})
 }

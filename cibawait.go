@@ -19,8 +19,10 @@ type LoginResult struct {
 	// Scope is the granted scope: the token response's scope, or the requested scope when the
 	// response has none (RFC 6749 §5.1).
 	Scope string
-	// AuthReqID is the request the tokens answer.
+	// AuthReqID is the CIBA request the tokens answer ("" for QR login).
 	AuthReqID string
+	// Identity is the validated ID token: who logged in (Identity.Entity) and all its claims.
+	Identity *AuthenticationResult
 }
 
 // CIBAExpiredError reports that a CIBA request reached its expires_in on the local clock, so no
@@ -125,15 +127,16 @@ func (c *OpenIDConnectClient) pollCIBA(ctx context.Context, authReqID, scope str
 	}
 	// From here on the provider considers the auth_req_id redeemed (CB-15).
 	tok, tr, err := c.parseTokenResponse("CIBA token", resp, scope)
+	var id *AuthenticationResult
 	if err == nil {
-		err = c.verifyLoginIDToken(ctx, tr.IDToken, authReqID)
+		id, err = c.verifyLoginIDToken(ctx, tr.IDToken, authReqID, tok.AccessToken)
 	}
 	if err != nil {
 		c.ciba.finish(authReqID, err)
 		return nil, err
 	}
 	c.ciba.finish(authReqID, ErrCIBARedeemed)
-	return &LoginResult{Token: tok, IDToken: tr.IDToken, Scope: tr.Scope, AuthReqID: authReqID}, nil
+	return &LoginResult{Token: tok, IDToken: tr.IDToken, Scope: tr.Scope, AuthReqID: authReqID, Identity: id}, nil
 }
 
 // transientOAuthError reports OAuth errors that do not end a CIBA request: pending, slow_down,
@@ -146,35 +149,23 @@ func transientOAuthError(oe *OAuthError) bool {
 	return false
 }
 
-// verifyLoginIDToken checks the ID token of a CIBA token response: present, iss equal to the
-// issuer, aud containing the client id, and the auth_req_id claim, when present, equal to
-// authReqID (CIBA Core §10.1.1; SECURITY-CASES CB-18). It reads the payload without verifying
-// the signature and trusts it only to reject; full validation replaces it once token
-// validation is available.
-func (c *OpenIDConnectClient) verifyLoginIDToken(_ context.Context, raw, authReqID string) error {
+// verifyLoginIDToken validates the ID token of a login's token response (CIBA Core §10.1.1,
+// OpenID Connect Core §3.1.3.7) with VerifyIDToken: signature by a provider key, issuer,
+// audience, times, at_hash against accessToken when present, and, for CIBA, the auth_req_id
+// claim when present (SECURITY-CASES CB-17, CB-18). A response without an ID token is refused.
+func (c *OpenIDConnectClient) verifyLoginIDToken(ctx context.Context, raw, authReqID, accessToken string) (*AuthenticationResult, error) {
 	if raw == "" {
-		return &CIBATokenError{Reason: "no id_token (CIBA Core §10.1.1)"}
+		return nil, &CIBATokenError{Reason: "no id_token (CIBA Core §10.1.1)"}
 	}
-	if len(raw) > maxTokenBody {
-		return &CIBATokenError{Reason: "id_token too large"}
+	opts := []VerifyOption{ExpectAccessToken(accessToken)}
+	if authReqID != "" {
+		opts = append(opts, ExpectAuthReqID(authReqID))
 	}
-	var claims struct {
-		Iss       string   `json:"iss"`
-		Aud       Audience `json:"aud"`
-		AuthReqID *string  `json:"urn:openid:params:jwt:claim:auth_req_id"`
+	res, err := c.VerifyIDToken(ctx, raw, opts...)
+	if err != nil {
+		return nil, &CIBATokenError{Reason: "id_token rejected", Err: err}
 	}
-	if err := decodeJWTPayload(raw, &claims); err != nil {
-		return &CIBATokenError{Reason: "malformed id_token", Err: err}
-	}
-	switch {
-	case claims.Iss != c.issuer:
-		return &CIBATokenError{Reason: "id_token from another issuer"}
-	case !claims.Aud.Contains(c.clientID):
-		return &CIBATokenError{Reason: "id_token for another audience"}
-	case claims.AuthReqID != nil && *claims.AuthReqID != authReqID:
-		return &CIBATokenError{Reason: "id_token for another auth_req_id"}
-	}
-	return nil
+	return res, nil
 }
 
 // WaitForCIBA polls the token endpoint for resp until the user decides, the request expires or

@@ -231,7 +231,7 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 // approves, denies, the session expires or ctx ends, with the rules of WaitForCIBA: the
 // interval, slow_down adding SlowDownStep, backoff on transport failures, no poll after the
 // expiry (a *CIBAExpiredError, errors.Is(err, ErrExpiredToken)), ctx.Err() at once on
-// cancellation (QR-09). The ID token must name this client's issuer and client id. A finished
+// cancellation (QR-09). The ID token is validated as VerifyIDToken does. A finished
 // session is never polled again: the error matches ErrQRSessionFinished.
 func (c *OpenIDConnectClient) WaitForQRLogin(ctx context.Context, s *QRSession, opts ...WaitOption) (*LoginResult, error) {
 	if s == nil || s.deviceCode == "" {
@@ -252,13 +252,14 @@ func (c *OpenIDConnectClient) WaitForQRLogin(ctx context.Context, s *QRSession, 
 				return nil, err
 			}
 			tok, tr, err := c.parseTokenResponse("device token", resp, s.Scope)
-			if err == nil {
-				err = c.verifyLoginIDToken(ctx, tr.IDToken, "")
-			}
 			if err != nil {
 				return nil, err
 			}
-			return &LoginResult{Token: tok, IDToken: tr.IDToken, Scope: tr.Scope}, nil
+			id, err := c.verifyLoginIDToken(ctx, tr.IDToken, "", tok.AccessToken)
+			if err != nil {
+				return nil, err
+			}
+			return &LoginResult{Token: tok, IDToken: tr.IDToken, Scope: tr.Scope, Identity: id}, nil
 		})
 	if sessionEnded(err) {
 		end := err

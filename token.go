@@ -180,8 +180,9 @@ func (c *OpenIDConnectClient) IntrospectToken(ctx context.Context, token, tokenT
 
 // RefreshToken exchanges the refresh token of prev for new tokens (RFC 6749 §6), authenticated
 // with a client assertion. When the answer has no refresh token, the returned token keeps
-// prev's; when it has an ID token, that token must name the same issuer and subject as prev's ID
-// token (OpenID Connect Core §12.2), else the answer is rejected with a *ValidationError.
+// prev's; when it has an ID token, it is validated (VerifyIDToken) and must name the subject of
+// prev's ID token (OpenID Connect Core §12.2), else the answer is rejected with a
+// *ValidationError.
 func (c *OpenIDConnectClient) RefreshToken(ctx context.Context, prev *oauth2.Token) (*oauth2.Token, error) {
 	if prev == nil || prev.RefreshToken == "" {
 		return nil, &ConfigError{Field: "refresh_token", Reason: "the token has no refresh token"}
@@ -201,7 +202,7 @@ func (c *OpenIDConnectClient) RefreshToken(ctx context.Context, prev *oauth2.Tok
 	}
 	if tr.IDToken != "" {
 		prevID, _ := prev.Extra("id_token").(string)
-		if err := c.checkRefreshedIDToken(ctx, prevID, tr.IDToken); err != nil {
+		if err := c.checkRefreshedIDToken(ctx, prevID, tr.IDToken, tok.AccessToken); err != nil {
 			return nil, err
 		}
 	}
@@ -223,29 +224,23 @@ func (c *OpenIDConnectClient) RevokeToken(ctx context.Context, token, tokenTypeH
 	return err
 }
 
-// checkRefreshedIDToken rejects a refreshed ID token whose iss or sub differ from the previous
-// one (OpenID Connect Core §12.2, SECURITY-CASES TV-36).
-func (c *OpenIDConnectClient) checkRefreshedIDToken(_ context.Context, prevRaw, newRaw string) error {
-	type idClaims struct {
-		Iss string `json:"iss"`
-		Sub string `json:"sub"`
-	}
-	var prev, next idClaims
-	if err := decodeJWTPayload(newRaw, &next); err != nil {
-		return err
-	}
-	if next.Iss != c.issuer {
-		return &ConfigError{Field: "id_token", Reason: "refreshed ID token has another issuer"}
-	}
+// checkRefreshedIDToken validates a refreshed ID token with VerifyIDToken and requires the
+// subject of the previous ID token (OpenID Connect Core §12.2, SECURITY-CASES TV-36); the issuer
+// is the client's by validation. The previous token was validated when it was received, so only
+// its subject is read here.
+func (c *OpenIDConnectClient) checkRefreshedIDToken(ctx context.Context, prevRaw, newRaw, accessToken string) error {
+	opts := []VerifyOption{ExpectAccessToken(accessToken)}
 	if prevRaw != "" {
-		if err := decodeJWTPayload(prevRaw, &prev); err != nil {
-			return err
+		var prev struct {
+			Sub string `json:"sub"`
 		}
-		if next.Sub != prev.Sub {
-			return &ConfigError{Field: "id_token", Reason: "refreshed ID token has another subject"}
+		if err := decodeJWTPayload(prevRaw, &prev); err != nil || prev.Sub == "" {
+			return &ConfigError{Field: "id_token", Reason: "the previous ID token has no readable subject"}
 		}
+		opts = append(opts, ExpectSubject(prev.Sub))
 	}
-	return nil
+	_, err := c.VerifyIDToken(ctx, newRaw, opts...)
+	return err
 }
 
 func decodeJWTPayload(raw string, v any) error {

@@ -73,8 +73,8 @@ func TestRefreshToken(t *testing.T) {
 			prev := (&oauth2.Token{AccessToken: "old", RefreshToken: rt}).WithExtra(map[string]any{"id_token": idt})
 			tok, err := c.RefreshToken(t.Context(), prev)
 			if tc.wantErr {
-				if err == nil {
-					t.Fatalf("refresh accepted: %+v", tok)
+				if tok != nil || !errors.As(err, new(*ValidationError)) {
+					t.Fatalf("refresh = %+v, %v; want a ValidationError", tok, err)
 				}
 				return
 			}

@@ -82,6 +82,9 @@ type CIBAScript struct {
 	// IDTokenClaims are set in the ID token after the normal claims; a nil value removes the
 	// claim (e.g. {"urn:openid:params:jwt:claim:auth_req_id": nil}).
 	IDTokenClaims map[string]any
+	// IDTokenKey, when set, signs the ID token instead of the current key; it need not be
+	// published (to test signature failures).
+	IDTokenKey *jose.JSONWebKey
 }
 
 // CIBARecord is what the IdP recorded of an accepted CIBA request.
@@ -561,7 +564,7 @@ func (m *IdP) cibaToken(w http.ResponseWriter, r *http.Request, clientID, id str
 		if req.rec.Encoding == "device" {
 			claimID = "" // RFC 8628 ID tokens carry no auth_req_id
 		}
-		idt, err := m.mintCIBAIDToken(clientID, subject, claimID, s.IDTokenClaims)
+		idt, err := m.mintCIBAIDToken(clientID, subject, claimID, s.IDTokenClaims, s.IDTokenKey)
 		if err != nil {
 			OAuthError(w, http.StatusInternalServerError, "server_error", err.Error())
 			return
@@ -576,7 +579,7 @@ func (m *IdP) cibaToken(w http.ResponseWriter, r *http.Request, clientID, id str
 
 // mintCIBAIDToken mints the ID token of a CIBA token response: iss, sub, aud, iat, exp and the
 // auth_req_id claim, then overrides (a nil value removes the claim).
-func (m *IdP) mintCIBAIDToken(clientID, subject, authReqID string, overrides map[string]any) (string, error) {
+func (m *IdP) mintCIBAIDToken(clientID, subject, authReqID string, overrides map[string]any, key *jose.JSONWebKey) (string, error) {
 	now := m.now()
 	claims := map[string]any{"iss": m.Issuer, "sub": subject, "aud": clientID, "iat": now.Unix(),
 		"exp": now.Add(time.Hour).Unix()}
@@ -589,6 +592,9 @@ func (m *IdP) mintCIBAIDToken(clientID, subject, authReqID string, overrides map
 		} else {
 			claims[k] = v
 		}
+	}
+	if key != nil {
+		return MintWith(key, nil, claims)
 	}
 	return m.Mint(claims, nil)
 }
