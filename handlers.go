@@ -11,13 +11,14 @@ import (
 type authResultKey struct{}
 
 // RequireToken returns middleware that lets a request through to next only with a valid bearer
-// token (RFC 6750 §2.1) in its Authorization header, validated with ValidateToken (ID tokens and
-// JWT access tokens whose audience is the client id). next finds the result with
+// token (RFC 6750 §2.1) in its Authorization header, validated with ValidateToken and opts (by
+// default ID tokens and JWT access tokens whose audience is the client id; a resource server
+// passes ExpectAudience with its resource identifier). next finds the result with
 // AuthenticationFromContext. Other requests get 401 with a WWW-Authenticate challenge (RFC 6750
 // §3): `Bearer` alone when there is no bearer token, `Bearer error="invalid_token"` for a token
 // that fails validation, and 400 `error="invalid_request"` for a malformed Authorization header.
 // When the provider's keys cannot be fetched it answers 503. The token is never echoed or logged.
-func (c *OpenIDConnectClient) RequireToken(next http.Handler) http.Handler {
+func (c *OpenIDConnectClient) RequireToken(next http.Handler, opts ...VerifyOption) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, status := bearerToken(r)
 		switch status {
@@ -28,7 +29,7 @@ func (c *OpenIDConnectClient) RequireToken(next http.Handler) http.Handler {
 			bearerChallenge(w, http.StatusBadRequest, "invalid_request", "malformed Authorization header")
 			return
 		}
-		res, err := c.ValidateToken(r.Context(), token)
+		res, err := c.ValidateToken(r.Context(), token, opts...)
 		if err != nil {
 			var ve *ValidationError
 			reason := "invalid"

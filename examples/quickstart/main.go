@@ -1,7 +1,7 @@
 // Command quickstart shows the whole SDK working against the built-in mock ONES identity
 // provider: it writes a device identity (device.yml and key) as px-device-identity would, builds
 // a client (discovery), gets a device access token and introspects it, and logs a user in with
-// CIBA and with a QR code.
+// CIBA and with a QR code, and protects a handler with token validation.
 //
 //	go run ./examples/quickstart
 package main
@@ -16,8 +16,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ones-now/onesoidc"
@@ -60,7 +63,9 @@ func run(ctx context.Context, out io.Writer, idp *mockidp.IdP) error {
 	fmt.Fprintf(out, "2. device %s (client %s) loaded from %s, key %s\n", cfg.ID, cfg.ClientID, filepath.Base(cfgPath), key)
 	idp.RegisterClient(cfg.ClientID, key.Public(), key.Algorithm())
 
-	client, err := onesoidc.NewClient(ctx, cfg, key, onesoidc.WithHTTPClient(idp.HTTPClient()))
+	const api = "https://api.quickstart.test" // the resource the device token is for
+	client, err := onesoidc.NewClient(ctx, cfg, key, onesoidc.WithHTTPClient(idp.HTTPClient()),
+		onesoidc.WithDeviceTokenResource(api))
 	if err != nil {
 		return err
 	}
@@ -111,6 +116,9 @@ func run(ctx context.Context, out io.Writer, idp *mockidp.IdP) error {
 		return err
 	}
 	fmt.Fprintf(out, "   approved: scope %q, ID token and access token received (not shown)\n", res.Scope)
+	who := res.Identity.Entity
+	fmt.Fprintf(out, "   logged in: %s %q, ID token validated (%s, key %s)\n", who.Kind, who.Subject,
+		res.Identity.Algorithm, res.Identity.KeyID)
 
 	// QR login: show a QR code; the user scans it with their phone and approves there.
 	idp.ScriptDeviceFlow(mockidp.CIBAScript{PendingPolls: 1, Interval: 1, Subject: "bob"})
@@ -124,7 +132,23 @@ func run(ctx context.Context, out io.Writer, idp *mockidp.IdP) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "   approved on the phone: scope %q\n", qres.Scope)
+	fmt.Fprintf(out, "   approved on the phone by %q: scope %q\n", qres.Identity.Entity.Subject, qres.Scope)
+
+	// A resource server: RequireToken validates bearer tokens against the provider's keys.
+	handler := client.RequireToken(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth, _ := onesoidc.AuthenticationFromContext(r.Context())
+		fmt.Fprintf(w, "hello %s %s", auth.Entity.Kind, auth.Entity.Subject)
+	}), onesoidc.ExpectAudience(api))
+	for _, bearer := range []string{tok.AccessToken, "not-a-token", ""} {
+		req := httptest.NewRequestWithContext(ctx, http.MethodGet, api+"/hello", nil)
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, req)
+		label := map[string]string{tok.AccessToken: "device token", "not-a-token": "garbage", "": "no token"}[bearer]
+		fmt.Fprintf(out, "8. GET /hello with %-12s -> %d %s %s\n", label, rec.Code, rec.Header().Get("WWW-Authenticate"), strings.TrimSpace(rec.Body.String()))
+	}
 	return nil
 }
 

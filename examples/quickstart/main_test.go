@@ -28,7 +28,11 @@ func TestQuickstart(t *testing.T) {
 		`approved: scope "openid profile"`,
 		"7. QR login: scan the code or open http://localhost/oidc/device and enter WDJB-MJHT",
 		"▄▄▄▄▄",
-		`approved on the phone: scope "openid profile"`,
+		`logged in: user "alice", ID token validated (RS256, key `,
+		`approved on the phone by "bob": scope "openid profile"`,
+		"8. GET /hello with device token -> 200  hello device 7c3e1f52-2b7a-4d8e-9a61-0f4b2c9d8e13",
+		`8. GET /hello with garbage      -> 401 Bearer error="invalid_token"`,
+		"8. GET /hello with no token     -> 401 Bearer Unauthorized",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, &out)
