@@ -56,13 +56,13 @@ func aliceRequest(bindingMessage string, scope ...string) onesoidc.CIBARequest {
 // progressLog records WithCIBAProgress callbacks with the time each came, and runs onAttempt
 // (on the waiting goroutine; it must return quickly).
 type progressLog struct {
-	events    []onesoidc.CIBAProgress
+	events    []onesoidc.PollProgress
 	at        []time.Time
-	onAttempt func(onesoidc.CIBAProgress)
+	onAttempt func(onesoidc.PollProgress)
 }
 
-func (l *progressLog) option() onesoidc.CIBAWaitOption {
-	return onesoidc.WithCIBAProgress(func(pr onesoidc.CIBAProgress) {
+func (l *progressLog) option() onesoidc.WaitOption {
+	return onesoidc.WithProgress(func(pr onesoidc.PollProgress) {
 		l.events = append(l.events, pr)
 		l.at = append(l.at, time.Now())
 		if l.onAttempt != nil {
@@ -354,7 +354,7 @@ func testSDKCIBAApprove(t *testing.T, p *Provider, clientID string, c *onesoidc.
 	}
 
 	var decided <-chan error
-	progress := progressLog{onAttempt: func(pr onesoidc.CIBAProgress) {
+	progress := progressLog{onAttempt: func(pr onesoidc.PollProgress) {
 		if pr.Attempt == 2 && decided == nil {
 			decided = decideAsync(ctx, p, Decision{AuthReqID: resp.AuthReqID, Approve: true})
 		}
@@ -502,7 +502,7 @@ func TestInteropSDKCIBASlowDown(t *testing.T) {
 		p.errorf(t, mark, "first NextPoll = %v, want ReceivedAt + %v", progress.events[0].NextPoll, resp.Interval)
 	}
 	second := progress.events[1]
-	want := resp.Interval + onesoidc.CIBASlowDownStep
+	want := resp.Interval + onesoidc.SlowDownStep
 	if got := second.NextPoll.Sub(progress.at[1]); !errors.Is(second.LastErr, onesoidc.ErrSlowDown) || got > want || got < want-500*time.Millisecond {
 		p.errorf(t, mark, "after slow_down: LastErr %v, next poll in %v; want slow_down and %v", second.LastErr, got, want)
 	}
@@ -573,7 +573,7 @@ func TestInteropSDKCIBAPing(t *testing.T) {
 		p.failf(t, mark, "Interval = %v, want %ds", resp.Interval, interval)
 	}
 	var decided <-chan error
-	progress := progressLog{onAttempt: func(pr onesoidc.CIBAProgress) {
+	progress := progressLog{onAttempt: func(pr onesoidc.PollProgress) {
 		if pr.Attempt == 1 {
 			decided = decideAsync(ctx, p, Decision{AuthReqID: resp.AuthReqID, Approve: true})
 		}
