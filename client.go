@@ -94,7 +94,8 @@ func (o *options) fail(field, format string, args ...any) {
 }
 
 // WithHTTPClient sets the HTTP client for every request (default: a client with
-// DefaultRequestTimeout). A transport that skips TLS certificate verification or allows TLS
+// DefaultRequestTimeout whose idle connections close after 4 s, before the servers' usual 5 s
+// keep-alive timeout that would otherwise race with 5 s polling). A transport that skips TLS certificate verification or allows TLS
 // versions below 1.2 is refused (RFC 9325). The client is copied so that this package's redirect policy applies
 // without changing yours: POSTs never follow redirects, GETs follow them only on the same host
 // without a downgrade to http.
@@ -340,9 +341,23 @@ func newHTTPCore(o *options) *httpCore {
 		hc = *o.httpClient
 	} else {
 		hc.Timeout = o.timeout
+		hc.Transport = defaultTransport()
 	}
 	hc.CheckRedirect = checkRedirect
 	return &httpCore{client: &hc, userAgent: o.userAgent, timeout: o.timeout, logger: o.logger}
+}
+
+// defaultIdleConnTimeout closes idle connections before the 5 s keep-alive timeout common on
+// servers (Node's default, for one): a CIBA or device-code poll every 5 s on a connection the
+// server is just closing fails with a reset that cannot be retried, since a token POST carries
+// a single-use assertion.
+const defaultIdleConnTimeout = 4 * time.Second
+
+// defaultTransport is http.DefaultTransport's configuration with defaultIdleConnTimeout.
+func defaultTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.IdleConnTimeout = defaultIdleConnTimeout
+	return t
 }
 
 // checkRedirect follows a redirect only for GET and HEAD, at most three times, on the same host

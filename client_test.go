@@ -54,3 +54,19 @@ func retryAfterOf(status int, value string) interface{ String() string } {
 	resp := &http.Response{StatusCode: status, Header: http.Header{"Retry-After": {value}}}
 	return retryAfter(resp, time.Now())
 }
+
+func TestDefaultTransportClosesIdleConnectionsBeforeServers(t *testing.T) {
+	t.Parallel()
+	o, err := buildOptions(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHTTPCore(o)
+	tr, ok := h.client.Transport.(*http.Transport)
+	if !ok || tr.IdleConnTimeout <= 0 || tr.IdleConnTimeout >= 5*time.Second || h.client.Timeout != DefaultRequestTimeout {
+		t.Errorf("default client: transport %T idle %v, timeout %v", h.client.Transport, tr.IdleConnTimeout, h.client.Timeout)
+	}
+	if tr == http.DefaultTransport {
+		t.Errorf("the global DefaultTransport is shared and changed")
+	}
+}
