@@ -1,5 +1,5 @@
-// Package onesoidc is the Go SDK for ONES identity: device (machine) authentication, CIBA user
-// login and token validation against the ONES OpenID Provider, for Go services that run on
+// Package onesoidc is the Go SDK for ONES identity: device (machine) authentication, CIBA and QR
+// user login and token validation against the ONES OpenID Provider, for Go services that run on
 // devices registered through px-device-identity. It is the Go counterpart of the Rust crate
 // ones-oidc.
 //
@@ -69,12 +69,30 @@
 // tokens with the same polling rules as CIBA. Only https URLs on the issuer's origin are ever
 // rendered, the code holds no credential, and a session is single-use.
 //
+// # Validation
+//
+// [OpenIDConnectClient.ValidateToken] checks a token that reaches the device's server against
+// the provider's keys and returns an [AuthenticationResult]: who it speaks for
+// ([AuthenticatedEntity]: user or device, subject, scope, username, role ...) and every claim.
+// [OpenIDConnectClient.VerifyIDToken] and [OpenIDConnectClient.VerifyAccessToken] (RFC 9068)
+// accept only their kind. The checks follow RFC 8725 and OpenID Connect Core §3.1.3.7: compact
+// JWS only, a size limit before parsing, an algorithm allow-list that never holds none or HS*,
+// the signature before any claim, exact issuer, audience and azp, exp/nbf/iat with one leeway,
+// no crit and no keys or key URLs from the header. The JWKS is cached per client: an unknown kid
+// causes at most one refetch per cooldown shared by all callers, a bad signature never
+// refetches, and a failed refresh keeps the last good keys. A token that validated once is
+// answered from memory until it expires. [OpenIDConnectClient.RequireToken] is net/http
+// middleware for bearer tokens; the handler reads the result with [AuthenticationFromContext].
+//
 // # Errors
 //
 // Errors are typed. An error answer of the provider is an [*OAuthError] that matches the
 // sentinel of its code with [errors.Is]:
 //
 //	if errors.Is(err, onesoidc.ErrInvalidClient) { ... }
+//
+// A token that fails validation is a [*ValidationError] whose Reason says why, and that matches
+// sentinels such as [ErrTokenExpired], [ErrInvalidSignature] and [ErrInvalidAudience].
 //
 // A failed exchange (connection refused, HTML instead of JSON, an oversized body) is an
 // [*HTTPError] with the status and content type; [HTTPError.Temporary] says whether retrying may
