@@ -28,7 +28,7 @@ import (
 // Run: go test -run '^$' -bench BenchmarkVerify -count 6 . > /tmp/bench.txt
 func BenchmarkVerify(b *testing.B) {
 	for _, alg := range []string{"RS256", "ES256", "EdDSA"} {
-		b.Run(alg, func(b *testing.B) {
+		b.Run("alg="+alg, func(b *testing.B) {
 			idp := mockidp.NewInMemory()
 			key := mockidp.NewKey(alg)
 			idp.UseKey(key)
@@ -46,7 +46,7 @@ func BenchmarkVerify(b *testing.B) {
 			ctx := context.Background()
 			pub := key.Public().Key
 
-			b.Run("raw", func(b *testing.B) {
+			b.Run("impl=raw", func(b *testing.B) {
 				dot := strings.LastIndexByte(tok, '.')
 				input := []byte(tok[:dot])
 				sig, _ := base64.RawURLEncoding.DecodeString(tok[dot+1:])
@@ -73,7 +73,7 @@ func BenchmarkVerify(b *testing.B) {
 					}
 				}
 			})
-			b.Run("onesoidc-cold", func(b *testing.B) {
+			b.Run("impl=onesoidc-cold", func(b *testing.B) {
 				c := newValidationClient(b, idp)
 				c.val.cache = nil
 				if _, err := c.ValidateToken(ctx, tok); err != nil { // loads the JWKS
@@ -86,7 +86,7 @@ func BenchmarkVerify(b *testing.B) {
 					}
 				}
 			})
-			b.Run("onesoidc-cached", func(b *testing.B) {
+			b.Run("impl=onesoidc-cached", func(b *testing.B) {
 				c := newValidationClient(b, idp)
 				if _, err := c.ValidateToken(ctx, tok); err != nil {
 					b.Fatal(err)
@@ -98,7 +98,7 @@ func BenchmarkVerify(b *testing.B) {
 					}
 				}
 			})
-			b.Run("go-oidc", func(b *testing.B) {
+			b.Run("impl=go-oidc", func(b *testing.B) {
 				v := oidc.NewVerifier(idp.Issuer, &oidc.StaticKeySet{PublicKeys: []crypto.PublicKey{pub}},
 					&oidc.Config{ClientID: testClientID, SupportedSigningAlgs: []string{alg}})
 				b.ReportAllocs()

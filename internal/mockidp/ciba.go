@@ -227,12 +227,7 @@ func HandlerClient(h http.Handler) *http.Client { return &http.Client{Transport:
 // backchannel serves the backchannel authentication endpoint (CIBA Core §7): client
 // authentication, the request (form or signed request object), its checks and the answer.
 func (m *IdP) backchannel(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		OAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "POST required")
-		return
-	}
-	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
-		OAuthError(w, http.StatusBadRequest, "invalid_request", "form body required")
+	if !formPost(w, r) {
 		return
 	}
 	clientID, err := m.authenticate(r, EndpointBackchannel)
@@ -342,18 +337,23 @@ func (m *IdP) backchannel(w http.ResponseWriter, r *http.Request) {
 	rec.ExpiresIn = expiresIn
 	req := &cibaRequest{rec: rec, script: script, subject: subject, scope: p["scope"],
 		expires: m.now().Add(time.Duration(expiresIn) * time.Second)}
-	m.mu.Lock()
-	if m.ciba.requests == nil {
-		m.ciba.requests = map[string]*cibaRequest{}
-	}
-	m.ciba.requests[rec.AuthReqID] = req
-	m.ciba.order = append(m.ciba.order, rec.AuthReqID)
-	m.mu.Unlock()
+	m.addCIBARequest(req)
 	resp := map[string]any{"auth_req_id": rec.AuthReqID, "expires_in": expiresIn}
 	if script.Interval > 0 {
 		resp["interval"] = script.Interval
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// addCIBARequest registers a CIBA request, or a device authorization request, by its id.
+func (m *IdP) addCIBARequest(req *cibaRequest) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ciba.requests == nil {
+		m.ciba.requests = map[string]*cibaRequest{}
+	}
+	m.ciba.requests[req.rec.AuthReqID] = req
+	m.ciba.order = append(m.ciba.order, req.rec.AuthReqID)
 }
 
 // verifyRequestObject verifies a CIBA signed request object (CIBA Core §7.1.1) with the client's

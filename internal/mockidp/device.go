@@ -20,6 +20,9 @@ func (m *IdP) ScriptDeviceFlow(s CIBAScript) { m.ScriptCIBA(deviceFlowUser, s) }
 // deviceAuthorization serves RFC 8628 §3.1-3.2. Requests are recorded as CIBA records with
 // Encoding "device" and the device code as AuthReqID.
 func (m *IdP) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
+	if !formPost(w, r) {
+		return
+	}
 	clientID, err := m.authenticate(r, EndpointDeviceAuthorization)
 	if err != nil {
 		OAuthError(w, http.StatusUnauthorized, "invalid_client", err.Error())
@@ -49,13 +52,7 @@ func (m *IdP) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 		Params: map[string]string{"scope": scope, "user_code": userCode}, ExpiresIn: expiresIn}
 	req := &cibaRequest{rec: rec, script: script, subject: subject, scope: scope,
 		expires: m.now().Add(time.Duration(expiresIn) * time.Second)}
-	m.mu.Lock()
-	if m.ciba.requests == nil {
-		m.ciba.requests = map[string]*cibaRequest{}
-	}
-	m.ciba.requests[rec.AuthReqID] = req
-	m.ciba.order = append(m.ciba.order, rec.AuthReqID)
-	m.mu.Unlock()
+	m.addCIBARequest(req)
 	verify := m.Issuer + "/device"
 	resp := map[string]any{
 		"device_code":               rec.AuthReqID,

@@ -99,6 +99,9 @@ func (m *IdP) refresh(w http.ResponseWriter, r *http.Request, clientID string) {
 }
 
 func (m *IdP) introspection(w http.ResponseWriter, r *http.Request) {
+	if !formPost(w, r) {
+		return
+	}
 	if _, err := m.authenticate(r, EndpointIntrospection); err != nil {
 		OAuthError(w, http.StatusUnauthorized, "invalid_client", err.Error())
 		return
@@ -120,6 +123,9 @@ func (m *IdP) introspection(w http.ResponseWriter, r *http.Request) {
 }
 
 func (m *IdP) revocation(w http.ResponseWriter, r *http.Request) {
+	if !formPost(w, r) {
+		return
+	}
 	if _, err := m.authenticate(r, EndpointRevocation); err != nil {
 		OAuthError(w, http.StatusUnauthorized, "invalid_client", err.Error())
 		return

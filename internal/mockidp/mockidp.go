@@ -397,13 +397,22 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(buf.Bytes())
 }
 
-func (m *IdP) token(w http.ResponseWriter, r *http.Request) {
+// formPost answers an OAuth error and returns false unless r is a form-encoded POST, as every
+// endpoint that authenticates clients requires (RFC 6749 §3.2, RFC 7523 §2.2).
+func formPost(w http.ResponseWriter, r *http.Request) bool {
 	if r.Method != http.MethodPost {
 		OAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "POST required")
-		return
+		return false
 	}
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
 		OAuthError(w, http.StatusBadRequest, "invalid_request", "form body required")
+		return false
+	}
+	return true
+}
+
+func (m *IdP) token(w http.ResponseWriter, r *http.Request) {
+	if !formPost(w, r) {
 		return
 	}
 	clientID, err := m.authenticate(r, EndpointToken)
