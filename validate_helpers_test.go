@@ -1,9 +1,6 @@
 package onesoidc
 
 import (
-	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -16,40 +13,17 @@ import (
 
 const testSubject = "user-1"
 
-// testSigner is the device key of test clients; validation never signs.
-type testSigner struct{ key ed25519.PrivateKey }
-
-func (s testSigner) Algorithm() string { return "EdDSA" }
-func (s testSigner) KeyID() string     { return "" }
-func (s testSigner) SignJWS(_ context.Context, in []byte) ([]byte, error) {
-	return ed25519.Sign(s.key, in), nil
-}
-
-func newTestSigner() testSigner {
-	_, k, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		panic(err)
-	}
-	return testSigner{k}
-}
-
-// newValidationClient discovers idp and returns a client for testClientID.
+// newValidationClient returns a client of idp for testClientID (newTestClient with an EdDSA
+// device key; validation never signs).
 func newValidationClient(t testing.TB, idp *mockidp.IdP, opts ...Option) *OpenIDConnectClient {
 	t.Helper()
-	c, err := tryTestClient(idp, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return newTestClient(t, idp, testKey(t, "EdDSA"), opts...)
 }
 
-func tryTestClient(idp *mockidp.IdP, opts ...Option) (*OpenIDConnectClient, error) {
-	meta, err := Discover(context.Background(), idp.Issuer, WithHTTPClient(idp.HTTPClient()))
-	if err != nil {
-		return nil, err
-	}
-	return NewClientFromMetadata(&DeviceConfig{ID: testDeviceID, ClientID: testClientID, Host: idp.URL}, newTestSigner(), meta,
-		append([]Option{WithHTTPClient(idp.HTTPClient())}, opts...)...)
+// tryTestClient builds a client of idp through discovery and returns the constructor's error.
+func tryTestClient(t testing.TB, idp *mockidp.IdP, opts ...Option) (*OpenIDConnectClient, error) {
+	opts = append([]Option{WithHTTPClient(idp.HTTPClient())}, opts...)
+	return NewClient(t.Context(), testConfig(idp), testKey(t, "EdDSA"), opts...)
 }
 
 // mint signs an ID token for testClientID with the IdP's current key; edit changes the claims.

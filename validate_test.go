@@ -213,7 +213,7 @@ func TestTV06HS256Refused(t *testing.T) {
 		res, err := c.ValidateToken(t.Context(), tok)
 		wantReject(t, res, err, ErrUnsupportedAlgorithm, tok)
 	}
-	if _, err := tryTestClient(idp, WithSigningAlgorithms("HS256")); err == nil {
+	if _, err := tryTestClient(t, idp, WithSigningAlgorithms("HS256")); err == nil {
 		t.Error("WithSigningAlgorithms(HS256) accepted")
 	}
 }
@@ -240,15 +240,15 @@ func TestTV07AlternateAlgorithm(t *testing.T) {
 		idp3 := mockidp.NewInMemory()
 		idp3.EditMetadata(func(d map[string]any) { d["id_token_signing_alg_values_supported"] = list })
 		var ce *ConfigError
-		if _, err := tryTestClient(idp3); !errors.As(err, &ce) {
+		if _, err := tryTestClient(t, idp3); !errors.As(err, &ce) {
 			t.Errorf("discovery %v: err = %v, want a ConfigError", list, err)
 		}
 	}
-	if _, err := tryTestClient(idp2, WithSigningAlgorithms("RS256")); err == nil {
+	if _, err := tryTestClient(t, idp2, WithSigningAlgorithms("RS256")); err == nil {
 		t.Error("RS256-only client with an ES256-only provider was built")
 	}
 	for _, bad := range []string{"none", "HS256", "rs256", ""} {
-		if _, err := tryTestClient(idp, WithSigningAlgorithms(bad)); err == nil {
+		if _, err := tryTestClient(t, idp, WithSigningAlgorithms(bad)); err == nil {
 			t.Errorf("WithSigningAlgorithms(%q) accepted", bad)
 		}
 	}
