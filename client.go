@@ -364,10 +364,16 @@ func defaultTransport() *http.Transport {
 // and without a downgrade from https to http (SECURITY-CASES HF-11, HF-12). The redirect response
 // is otherwise returned as is, and exchange reports it.
 func checkRedirect(req *http.Request, via []*http.Request) error {
-	first := via[0]
-	if first.Method != http.MethodGet && first.Method != http.MethodHead {
+	if first := via[0]; first.Method != http.MethodGet && first.Method != http.MethodHead {
 		return http.ErrUseLastResponse
 	}
+	return sameOriginRedirect(req, via)
+}
+
+// sameOriginRedirect follows at most three redirects on the same host, without a downgrade from
+// https to http.
+func sameOriginRedirect(req *http.Request, via []*http.Request) error {
+	first := via[0]
 	if len(via) > 3 || req.URL.Host != first.URL.Host ||
 		(first.URL.Scheme == "https" && req.URL.Scheme != "https") {
 		return http.ErrUseLastResponse

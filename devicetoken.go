@@ -2,6 +2,7 @@ package onesoidc
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"sync/atomic"
@@ -132,8 +133,9 @@ func (s deviceTokenSource) Token() (*oauth2.Token, error) { return s.c.DeviceAcc
 // DeviceHTTPClient returns an HTTP client that sends the device access token as a Bearer token
 // (RFC 6750 §2.1) on every request, for calling other ONES services. When a server answers 401,
 // the token is dropped from the cache and the request is sent once more with a new token, if its
-// body can be replayed. Redirects to another host are not followed, so the token never leaves
-// the host it was meant for. base supplies the transport and timeout (nil: http.DefaultTransport
+// body can be replayed. The token is only sent over https (or to a loopback host), and redirects
+// to another host or from https to http are not followed, so it never leaves the host it was
+// meant for (SECURITY-CASES HF-12, HF-19). base supplies the transport and timeout (nil: http.DefaultTransport
 // and DefaultRequestTimeout).
 func (c *OpenIDConnectClient) DeviceHTTPClient(base *http.Client) *http.Client {
 	hc := http.Client{Timeout: DefaultRequestTimeout}
@@ -145,12 +147,7 @@ func (c *OpenIDConnectClient) DeviceHTTPClient(base *http.Client) *http.Client {
 		rt = http.DefaultTransport
 	}
 	hc.Transport = &bearerTransport{c: c, base: rt}
-	hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if len(via) > 3 || req.URL.Host != via[0].URL.Host {
-			return http.ErrUseLastResponse
-		}
-		return nil
-	}
+	hc.CheckRedirect = sameOriginRedirect
 	return &hc
 }
 
@@ -160,6 +157,10 @@ type bearerTransport struct {
 }
 
 func (t *bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme != "https" && !isLoopback(req.URL.Hostname()) {
+		closeBody(req)
+		return nil, &ConfigError{Field: "URL", Reason: fmt.Sprintf("refusing to send the device token to %s over plain http", redactURL(req.URL.String()))}
+	}
 	tok, err := t.c.DeviceAccessToken(req.Context())
 	if err != nil {
 		closeBody(req)

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -412,9 +413,9 @@ func TestDeviceHTTPClientDoesNotFollowRedirectToOtherHost(t *testing.T) {
 	t.Parallel()
 	idp := startIdP(t)
 	c := newTestClient(t, idp, testKey(t, "EdDSA"))
-	var leaked bool
+	var leaked atomic.Bool
 	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		leaked = r.Header.Get("Authorization") != ""
+		leaked.Store(r.Header.Get("Authorization") != "")
 	}))
 	t.Cleanup(other.Close)
 	api := httptest.NewServer(http.RedirectHandler(strings.Replace(other.URL, "127.0.0.1", "localhost", 1), http.StatusFound))
@@ -424,7 +425,34 @@ func TestDeviceHTTPClientDoesNotFollowRedirectToOtherHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusFound || leaked {
-		t.Errorf("status %d, token sent to other host: %v", resp.StatusCode, leaked)
+	if resp.StatusCode != http.StatusFound || leaked.Load() {
+		t.Errorf("status %d, token sent to other host: %v", resp.StatusCode, leaked.Load())
+	}
+}
+
+// TestDeviceHTTPClientHF12NoDowngrade: an https API that redirects to http on the same host, and
+// a plain-http URL on a remote host, never receive the device token.
+func TestDeviceHTTPClientHF12NoDowngrade(t *testing.T) {
+	t.Parallel()
+	idp := startIdP(t)
+	c := newTestClient(t, idp, testKey(t, "EdDSA"))
+	var plainHits atomic.Int32
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { plainHits.Add(1) }))
+	t.Cleanup(plain.Close)
+	tlsAPI := httptest.NewTLSServer(http.RedirectHandler(plain.URL+"/x", http.StatusFound))
+	t.Cleanup(tlsAPI.Close)
+	resp, err := c.DeviceHTTPClient(tlsAPI.Client()).Get(tlsAPI.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound || plainHits.Load() != 0 {
+		t.Errorf("status %d, %d requests to the http URL; want the redirect not followed", resp.StatusCode, plainHits.Load())
+	}
+	// A remote plain-http URL is refused before any request or token fetch.
+	tokens := idp.Count(mockidp.EndpointToken)
+	_, err = c.DeviceHTTPClient(&http.Client{Transport: failTransport{t}}).Get("http://api.example/resource")
+	if !errors.As(err, new(*ConfigError)) || idp.Count(mockidp.EndpointToken) != tokens {
+		t.Errorf("plain http: %v, want a ConfigError and no token request", err)
 	}
 }
