@@ -525,7 +525,7 @@ func (c *OpenIDConnectClient) parseBackchannelAnswer(resp *response, endpoint st
 		return nil, bad("backchannel answer without expires_in", nil)
 	case !(*a.ExpiresIn >= 1 && *a.ExpiresIn <= maxCIBAExpiresIn.Seconds()):
 		return nil, bad("backchannel answer with an out-of-range expires_in", nil)
-	case a.Interval != nil && !(*a.Interval >= 0 && *a.Interval <= maxCIBAInterval.Seconds()):
+	case a.Interval != nil && *a.Interval != 0 && !(*a.Interval >= 1 && *a.Interval <= maxCIBAInterval.Seconds()):
 		return nil, bad("backchannel answer with an out-of-range interval", nil)
 	}
 	out := &CIBAResponse{

@@ -154,9 +154,9 @@ func TestCB06ExpiryStopsWithoutExtraRequest(t *testing.T) {
 				idp, c := cibaSetup(t)
 				_, resp, start, err := waitScripted(t, idp, c, mockidp.CIBAScript{Outcome: mockidp.CIBAManual, ExpiresIn: expiresIn})
 				elapsed := time.Since(start)
-				var exp *CIBAExpiredError
+				var exp *ExpiredError
 				if !errors.Is(err, ErrExpiredToken) || !errors.As(err, &exp) || !exp.Expiry.Equal(resp.Expiry()) {
-					t.Fatalf("err = %v, want a *CIBAExpiredError matching ErrExpiredToken", err)
+					t.Fatalf("err = %v, want a *ExpiredError matching ErrExpiredToken", err)
 				}
 				if elapsed != time.Duration(expiresIn)*time.Second {
 					t.Errorf("returned after %v, want %ds", elapsed, expiresIn)
@@ -281,10 +281,21 @@ func TestCB27CancelDuringIntervalWait(t *testing.T) {
 		if n := idp.Count(mockidp.EndpointToken); n != 1 {
 			t.Errorf("%d token requests, want 1 (none after cancellation)", n)
 		}
-		// The request is no longer pending: a ping for it is refused and polls nothing.
+		// The request stays pending until it expires: a ping is accepted but polls nothing while
+		// nobody waits, and a new wait polls at once because of it.
 		status, err := idp.Ping(t.Context(), mockidp.HandlerClient(c.CIBANotificationHandler()), resp.AuthReqID)
-		if err != nil || status != http.StatusUnauthorized {
-			t.Errorf("ping after cancellation: %d, %v; want 401", status, err)
+		if err != nil || status != http.StatusNoContent {
+			t.Errorf("ping after cancellation: %d, %v; want 204", status, err)
+		}
+		if n := idp.Count(mockidp.EndpointToken); n != 1 {
+			t.Errorf("%d token requests after the ping, want 1", n)
+		}
+		if err := idp.Decide(resp.AuthReqID, mockidp.CIBAApprove); err != nil {
+			t.Fatal(err)
+		}
+		again := time.Now()
+		if _, err := c.WaitForCIBA(t.Context(), resp); err != nil || time.Since(again) != 0 {
+			t.Errorf("second wait: %v after %v, want tokens at once", err, time.Since(again))
 		}
 	})
 }
@@ -595,7 +606,7 @@ func TestCB23NotificationTokenEntropy(t *testing.T) {
 			}
 			seen[tok] = true
 			if strings.Contains(logs.String(), tok) {
-				t.Errorf("token logged")
+				t.Errorf("CB-23: notification token logged")
 			}
 		}
 		if len(seen) != 5 {
@@ -1371,17 +1382,47 @@ func TestCIBAPendingRegistryIsBounded(t *testing.T) {
 		idp, c := cibaSetup(t)
 		c.ciba.maxPending = 2
 		idp.ScriptCIBA("alice", mockidp.CIBAScript{ExpiresIn: 60})
-		for range 2 {
-			if _, err := c.MakeCIBARequest(t.Context(), aliceRequest()); err != nil {
+		var first *CIBAResponse
+		for i := range 2 {
+			resp, err := c.MakeCIBARequest(t.Context(), aliceRequest())
+			if err != nil {
 				t.Fatal(err)
 			}
+			if i == 0 {
+				first = resp
+			}
 		}
+		// Full of requests nobody waits for (an anonymous login page, say): the oldest is forgotten.
+		third, err := c.MakeCIBARequest(t.Context(), aliceRequest())
+		if err != nil {
+			t.Fatalf("third request: %v", err)
+		}
+		if known, _, _ := c.ciba.pace(first.AuthReqID, time.Now()); known {
+			t.Errorf("the oldest unwaited request was kept")
+		}
+		// Full of requests that are waited for: a new one is refused before it is sent.
+		ctx, cancel := context.WithCancel(t.Context())
+		var wg sync.WaitGroup
+		for _, r := range []*CIBAResponse{third} {
+			wg.Go(func() { _, _ = c.WaitForCIBA(ctx, r) })
+		}
+		var second *CIBAResponse
+		for id := range c.ciba.pending {
+			if id != third.AuthReqID {
+				second = &CIBAResponse{AuthReqID: id, ExpiresIn: 60 * time.Second, ReceivedAt: time.Now()}
+			}
+		}
+		wg.Go(func() { _, _ = c.WaitForCIBA(ctx, second) })
+		synctest.Wait()
+		before := idp.Count(mockidp.EndpointBackchannel)
 		if _, err := c.MakeCIBARequest(t.Context(), aliceRequest()); !errors.As(err, new(*RequestError)) {
-			t.Errorf("third pending request: %v, want a *RequestError", err)
+			t.Errorf("request while all pending ones are waited for: %v, want a *RequestError", err)
 		}
-		if n := idp.Count(mockidp.EndpointBackchannel); n != 2 {
-			t.Errorf("%d backchannel requests, want 2", n)
+		if n := idp.Count(mockidp.EndpointBackchannel); n != before {
+			t.Errorf("%d backchannel requests sent for a refused request", n-before)
 		}
+		cancel()
+		wg.Wait()
 		time.Sleep(time.Minute) // both expire: room again
 		if _, err := c.MakeCIBARequest(t.Context(), aliceRequest()); err != nil {
 			t.Errorf("after expiry: %v", err)

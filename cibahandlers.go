@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,9 +25,14 @@ type cibaLoginConfig struct {
 	prepare func(*http.Request, *CIBARequest) error
 }
 
-// WithLoginScope sets the scope requested when the page sends none (default "openid").
+// WithLoginScope sets the scope requested when the page sends none (default "openid"). Without
+// "openid" among scopes the option is ignored, as such a login could not succeed.
 func WithLoginScope(scopes ...string) CIBALoginOption {
-	return func(c *cibaLoginConfig) { c.scope = scopes }
+	return func(c *cibaLoginConfig) {
+		if slices.Contains(scopes, "openid") {
+			c.scope = slices.Clone(scopes)
+		}
+	}
 }
 
 // WithLoginPrepare sets a function that completes or refuses each CIBA request of the login
@@ -89,7 +95,7 @@ func (c *OpenIDConnectClient) CIBALoginHandler(opts ...CIBALoginOption) http.Han
 		if !readJSONRequest(w, r, &body) {
 			return
 		}
-		req := CIBARequest{Hint: LoginHint{Value: body.UserIdentifier}, Scope: cfg.scope, QRSessionID: body.SessionID}
+		req := CIBARequest{Hint: LoginHint{Value: body.UserIdentifier}, Scope: slices.Clone(cfg.scope), QRSessionID: body.SessionID}
 		if body.LoginHintKind != "" {
 			kind, err := ParseLoginHintKind(body.LoginHintKind)
 			if err != nil {
@@ -169,7 +175,7 @@ func (c *OpenIDConnectClient) CIBAStatusHandler() http.Handler {
 		}
 		res, err := c.CheckCIBAStatus(r.Context(), id)
 		switch {
-		case errors.Is(err, ErrAuthorizationPending):
+		case errors.Is(err, ErrAuthorizationPending), errors.Is(err, errPollInFlight):
 			writePending(w, interval)
 		case errors.Is(err, ErrSlowDown):
 			writePending(w, interval+SlowDownStep)

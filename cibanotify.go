@@ -19,6 +19,35 @@ type cibaState struct {
 	finished   map[string]error
 	ring       []string // finished ids, oldest first once full
 	ringNext   int
+	polling    map[string]bool // ids with a poll in flight
+}
+
+// errPollInFlight is the error of a poll for an auth_req_id that another poll is waiting on.
+var errPollInFlight = &RequestError{Field: "auth_req_id", Reason: "another poll for this request is in flight"}
+
+// startPoll takes the poll slot of id. It fails with errPollInFlight while another poll for id
+// is in flight, and with a *CIBAFinishedError when id ended while this caller was on its way.
+func (s *cibaState) startPoll(id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err, ended := s.finished[id]; ended {
+		return &CIBAFinishedError{Err: err}
+	}
+	if s.polling[id] {
+		return errPollInFlight
+	}
+	if s.polling == nil {
+		s.polling = map[string]bool{}
+	}
+	s.polling[id] = true
+	return nil
+}
+
+// endPoll releases the poll slot of id.
+func (s *cibaState) endPoll(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.polling, id)
 }
 
 type cibaPending struct {
@@ -33,7 +62,8 @@ type cibaPending struct {
 }
 
 // reserve makes room for one more pending request: expired entries are dropped; when the
-// registry is still full, the request is refused before it is sent.
+// registry is still full, the request nobody waits for that expires first is forgotten; only
+// when every pending request is waited for is the new one refused before it is sent.
 func (s *cibaState) reserve(now time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -47,6 +77,19 @@ func (s *cibaState) reserve(now time.Time) error {
 	for id, p := range s.pending {
 		if !now.Before(p.expiry) && !p.waiting {
 			delete(s.pending, id)
+		}
+	}
+	if len(s.pending) >= limit {
+		// Still full, for instance of requests that an anonymous login page started and nobody
+		// waits for: forget the one that expires first among those nobody waits for.
+		oldest := ""
+		for id, p := range s.pending {
+			if !p.waiting && (oldest == "" || p.expiry.Before(s.pending[oldest].expiry)) {
+				oldest = id
+			}
+		}
+		if oldest != "" {
+			delete(s.pending, oldest)
 		}
 	}
 	if len(s.pending) >= limit {
@@ -77,7 +120,7 @@ func (s *cibaState) before(id string, now time.Time) (string, error) {
 		return "", nil
 	}
 	if !now.Before(p.expiry) {
-		err := &CIBAExpiredError{Expiry: p.expiry}
+		err := &ExpiredError{Expiry: p.expiry}
 		s.finishLocked(id, err)
 		return "", err
 	}
@@ -143,15 +186,13 @@ func (s *cibaState) startWait(r *CIBAResponse) (*cibaPending, error) {
 	return p, nil
 }
 
-// endWait drops a request whose wait ended without it being finished (ctx ended, transport
-// failures): a later ping or status check for it is then refused or sent as for an unknown id.
-func (s *cibaState) endWait(id string, p *cibaPending) {
+// endWait marks a request as no longer waited for. A request whose wait ended without an end
+// (ctx ended, transport failures) stays pending with its scope, expiry and notification token, so
+// a later wait, status check or ping still knows it; reserve drops it once it expired.
+func (s *cibaState) endWait(_ string, p *cibaPending) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p.waiting = false
-	if s.pending[id] == p {
-		delete(s.pending, id)
-	}
 }
 
 // pace decides whether the status handler may poll for id now: it may when the interval since

@@ -25,21 +25,22 @@ type LoginResult struct {
 	Identity *AuthenticationResult
 }
 
-// CIBAExpiredError reports that a CIBA request reached its expires_in on the local clock, so no
-// further poll was sent (CIBA Core §7.3, §11). errors.Is(err, ErrExpiredToken) holds for it, as
-// for the provider's expired_token answer.
-type CIBAExpiredError struct {
+// ExpiredError reports that a login request (CIBA, or a QR login session) reached its
+// expires_in on the local clock, so no further poll was sent (CIBA Core §7.3, §11; RFC 8628
+// §3.5). errors.Is(err, ErrExpiredToken) holds for it, as for the provider's expired_token
+// answer.
+type ExpiredError struct {
 	// Expiry is when the request expired.
 	Expiry time.Time
 }
 
 // Error says when the request expired.
-func (e *CIBAExpiredError) Error() string {
-	return "onesoidc: CIBA request expired at " + e.Expiry.UTC().Format(time.RFC3339) + " without a decision"
+func (e *ExpiredError) Error() string {
+	return "onesoidc: login request expired at " + e.Expiry.UTC().Format(time.RFC3339) + " without a decision"
 }
 
 // Is reports whether target is ErrExpiredToken.
-func (e *CIBAExpiredError) Is(target error) bool { return target == ErrExpiredToken }
+func (e *ExpiredError) Is(target error) bool { return target == ErrExpiredToken }
 
 // ErrCIBARedeemed is matched (errors.Is) by the error of CheckCIBAStatus and WaitForCIBA for an
 // auth_req_id whose tokens were already issued: it is never sent again (SECURITY-CASES CB-15).
@@ -94,7 +95,7 @@ func (e *CIBATokenError) Unwrap() error { return e.Err }
 //
 // An auth_req_id that already ended in this client (redeemed, denied, expired ...) is never sent
 // again: the answer is a *CIBAFinishedError at once. A request started by MakeCIBARequest that
-// passed its expiry on the local clock gives a *CIBAExpiredError without a request. Callers that
+// passed its expiry on the local clock gives a *ExpiredError without a request. Callers that
 // poll in a loop must respect the interval; WaitForCIBA does.
 func (c *OpenIDConnectClient) CheckCIBAStatus(ctx context.Context, authReqID string) (*LoginResult, error) {
 	if err := checkAuthReqID(authReqID); err != nil {
@@ -109,6 +110,12 @@ func (c *OpenIDConnectClient) CheckCIBAStatus(ctx context.Context, authReqID str
 
 // pollCIBA sends one poll and records how the request ended, if it did.
 func (c *OpenIDConnectClient) pollCIBA(ctx context.Context, authReqID, scope string) (*LoginResult, error) {
+	// One poll at a time per auth_req_id: a second one racing a successful first would be a
+	// replay of a redeemed id, which makes the provider revoke the tokens it just issued (CB-15).
+	if err := c.ciba.startPoll(authReqID); err != nil {
+		return nil, err
+	}
+	defer c.ciba.endPoll(authReqID)
 	form := url.Values{"grant_type": {cibaGrantType}, "auth_req_id": {authReqID}}
 	resp, err := c.postAuthenticated(ctx, "CIBA token", c.meta.TokenEndpoint, form, false)
 	if err != nil {
@@ -175,7 +182,7 @@ func (c *OpenIDConnectClient) verifyLoginIDToken(ctx context.Context, raw, authR
 // answer; every slow_down adds SlowDownStep (5 s) to the interval for all later polls. A
 // transport failure, a 5xx or a 429 doubles the wait (at most 1 minute, at least the server's
 // Retry-After) and counts towards WithMaxFailures. At the request's expiry the wait ends
-// without another poll with a *CIBAExpiredError (errors.Is(err, ErrExpiredToken)). Any other
+// without another poll with a *ExpiredError (errors.Is(err, ErrExpiredToken)). Any other
 // error answer ends the wait at once. When ctx ends, during a wait or a poll, ctx.Err() is
 // returned at once. In ping mode a notification received by CIBANotificationHandler triggers a
 // poll at once, whatever the interval.
@@ -201,6 +208,7 @@ func (c *OpenIDConnectClient) WaitForCIBA(ctx context.Context, resp *CIBARespons
 	defer c.ciba.endWait(id, p)
 
 	return c.pollUntil(ctx, pollSpec{
+		name:     "CIBA",
 		start:    resp.ReceivedAt,
 		interval: resp.Interval,
 		deadline: resp.Expiry(),

@@ -278,12 +278,12 @@ func NewClientFromMetadata(cfg *DeviceConfig, signer Signer, meta *ProviderMetad
 	if err := meta.validate(issuer); err != nil {
 		return nil, err
 	}
-	m := *meta
+	m := meta.clone()
 	c := &OpenIDConnectClient{
 		clientID: cfg.ClientID,
 		deviceID: cfg.ID,
 		issuer:   issuer,
-		meta:     &m,
+		meta:     m,
 		signer:   signer,
 		http:     newHTTPCore(o),
 		logger:   o.logger,
@@ -324,7 +324,7 @@ func (c *OpenIDConnectClient) ClientID() string { return c.clientID }
 func (c *OpenIDConnectClient) Issuer() string { return c.issuer }
 
 // Metadata returns a copy of the provider metadata the client uses.
-func (c *OpenIDConnectClient) Metadata() ProviderMetadata { return *c.meta }
+func (c *OpenIDConnectClient) Metadata() ProviderMetadata { return *c.meta.clone() }
 
 // httpCore performs every HTTP exchange of the package: limits, user agent, redirect policy,
 // timeouts and error parsing live here and nowhere else.
@@ -439,7 +439,7 @@ func (h *httpCore) exchange(ctx context.Context, r request) (*response, error) {
 	h.logger.DebugContext(ctx, "onesoidc: request", "op", r.op, "method", r.method, "url", endpoint,
 		"status", resp.StatusCode, "elapsed", time.Since(start))
 
-	ctype := resp.Header.Get("Content-Type")
+	ctype := sanitize(resp.Header.Get("Content-Type"), 100)
 	herr := func(reason string, err error) *HTTPError {
 		return &HTTPError{Op: r.op, URL: endpoint, StatusCode: resp.StatusCode, ContentType: ctype,
 			RetryAfter: retryAfter(resp, time.Now()), Reason: reason, Err: err}
@@ -545,15 +545,24 @@ func classifyTransportError(err error) error {
 	return err
 }
 
-// isCertificateError reports a TLS certificate verification failure (HF-13).
+// isCertificateError reports a TLS failure that retrying cannot fix (HF-13): certificate
+// verification, an alert from the server (such as no common protocol version), or a server that
+// does not speak TLS at all.
 func isCertificateError(err error) bool {
 	var (
-		verr *tls.CertificateVerificationError
-		uerr x509.UnknownAuthorityError
-		herr x509.HostnameError
-		cerr x509.CertificateInvalidError
+		verr  *tls.CertificateVerificationError
+		uerr  x509.UnknownAuthorityError
+		herr  x509.HostnameError
+		cerr  x509.CertificateInvalidError
+		alert tls.AlertError
+		rerr  tls.RecordHeaderError
+		oerr  *net.OpError
 	)
-	return errors.As(err, &verr) || errors.As(err, &uerr) || errors.As(err, &herr) || errors.As(err, &cerr)
+	if errors.As(err, &oerr) && (oerr.Op == "remote error" || oerr.Op == "local error") {
+		return true // crypto/tls reports handshake alerts (no common version ...) this way
+	}
+	return errors.As(err, &verr) || errors.As(err, &uerr) || errors.As(err, &herr) || errors.As(err, &cerr) ||
+		errors.As(err, &alert) || errors.As(err, &rerr)
 }
 
 // permanent wraps an error so that errors.Is(err, errPermanent) holds, keeping the message.

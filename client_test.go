@@ -63,7 +63,10 @@ func TestDefaultTransportClosesIdleConnectionsBeforeServers(t *testing.T) {
 	}
 	h := newHTTPCore(o)
 	tr, ok := h.client.Transport.(*http.Transport)
-	if !ok || tr.IdleConnTimeout <= 0 || tr.IdleConnTimeout >= 5*time.Second || h.client.Timeout != DefaultRequestTimeout {
+	if !ok {
+		t.Fatalf("default transport is %T, want *http.Transport", h.client.Transport)
+	}
+	if tr.IdleConnTimeout <= 0 || tr.IdleConnTimeout >= 5*time.Second || h.client.Timeout != DefaultRequestTimeout {
 		t.Errorf("default client: transport %T idle %v, timeout %v", h.client.Transport, tr.IdleConnTimeout, h.client.Timeout)
 	}
 	if tr == http.DefaultTransport {

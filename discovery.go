@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -94,6 +95,18 @@ func fetchMetadata(ctx context.Context, h *httpCore, wellKnown, issuer string) (
 		return nil, err
 	}
 	return &meta, nil
+}
+
+// clone returns a deep copy of m, so that the client's metadata cannot change under it.
+func (m *ProviderMetadata) clone() *ProviderMetadata {
+	c := *m
+	for _, f := range []*[]string{&c.BackchannelTokenDeliveryModesSupported, &c.BackchannelAuthenticationRequestSigningAlgValuesSupported,
+		&c.ScopesSupported, &c.ResponseTypesSupported, &c.GrantTypesSupported, &c.ClaimsSupported,
+		&c.IDTokenSigningAlgValuesSupported, &c.TokenEndpointAuthMethodsSupported, &c.TokenEndpointAuthSigningAlgValuesSupported} {
+		*f = slices.Clone(*f)
+	}
+	c.Raw = slices.Clone(c.Raw)
+	return &c
 }
 
 // validate checks m against the configured issuer: exact issuer match, required endpoints, and

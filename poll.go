@@ -78,6 +78,7 @@ func newPollOptions(opts []WaitOption) pollOptions {
 // the default), when the request expires, a channel that asks for a poll at once (ping), and
 // what to record when the request expires locally.
 type pollSpec struct {
+	name     string // "CIBA" or "QR login", for messages
 	start    time.Time
 	interval time.Duration
 	deadline time.Time
@@ -88,7 +89,7 @@ type pollSpec struct {
 // pollUntil polls until poll succeeds, fails for good, the request expires or ctx ends: the first
 // poll one interval after s.start, later polls one interval after the previous answer;
 // slow_down adds SlowDownStep for all later polls; transport failures, 5xx and 429 back off;
-// expiry ends the wait without another poll with a *CIBAExpiredError.
+// expiry ends the wait without another poll with a *ExpiredError.
 func (c *OpenIDConnectClient) pollUntil(ctx context.Context, s pollSpec, w pollOptions, poll func(context.Context) (*LoginResult, error)) (*LoginResult, error) {
 	interval := s.interval
 	if interval <= 0 {
@@ -111,7 +112,7 @@ func (c *OpenIDConnectClient) pollUntil(ctx context.Context, s pollSpec, w pollO
 		}
 		now := c.now()
 		if !now.Before(deadline) {
-			err := &CIBAExpiredError{Expiry: deadline}
+			err := &ExpiredError{Expiry: deadline}
 			if s.expired != nil {
 				s.expired(err)
 			}
@@ -129,7 +130,9 @@ func (c *OpenIDConnectClient) pollUntil(ctx context.Context, s pollSpec, w pollO
 		var he *HTTPError
 		var oe *OAuthError
 		switch {
-		case errors.Is(err, ErrAuthorizationPending):
+		case errors.Is(err, ErrAuthorizationPending), errors.Is(err, errPollInFlight):
+			// errPollInFlight: the status handler or CheckCIBAStatus is polling right now; its
+			// answer ends the request or not, and the next poll here finds out.
 			failures = 0
 			next = now.Add(interval)
 		case errors.Is(err, ErrSlowDown):
@@ -139,7 +142,7 @@ func (c *OpenIDConnectClient) pollUntil(ctx context.Context, s pollSpec, w pollO
 		case (errors.As(err, &he) && he.Temporary()) || (errors.As(err, &oe) && transientOAuthError(oe)):
 			failures++
 			if failures >= w.maxFailures {
-				return nil, fmt.Errorf("onesoidc: CIBA wait: %d consecutive failures: %w", failures, err)
+				return nil, fmt.Errorf("onesoidc: %s wait: %d consecutive failures: %w", s.name, failures, err)
 			}
 			wait := interval
 			for range failures {
@@ -149,7 +152,7 @@ func (c *OpenIDConnectClient) pollUntil(ctx context.Context, s pollSpec, w pollO
 				wait = min(he.RetryAfter, maxPollRetryAfter)
 			}
 			next = now.Add(wait)
-			c.logger.WarnContext(ctx, "onesoidc: CIBA poll failed, backing off", "failures", failures, "wait", wait, "error", err)
+			c.logger.WarnContext(ctx, "onesoidc: poll failed, backing off", "flow", s.name, "failures", failures, "wait", wait, "error", err)
 		default:
 			return nil, err
 		}

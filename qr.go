@@ -65,8 +65,8 @@ func checkQRURL(issuer, raw string) error {
 		return fail(fmt.Sprintf("must be on the issuer's origin %s://%s", iss.Scheme, iss.Host))
 	}
 	for _, r := range raw {
-		if r < 0x21 || r == 0x7f {
-			return fail("contains spaces or control characters")
+		if r < 0x21 || r > 0x7e {
+			return fail("contains spaces, control or non-ASCII characters")
 		}
 	}
 	return nil
@@ -199,8 +199,13 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 		return nil, bad("user_code missing or not printable ASCII", nil)
 	case ans.ExpiresIn == nil || *ans.ExpiresIn <= 0 || *ans.ExpiresIn > maxCIBAExpiresIn.Seconds():
 		return nil, bad("expires_in missing or out of range", nil)
-	case ans.Interval != nil && (*ans.Interval < 0 || *ans.Interval > maxCIBAInterval.Seconds()):
+	case ans.Interval != nil && *ans.Interval != 0 && !(*ans.Interval >= 1 && *ans.Interval <= maxCIBAInterval.Seconds()):
 		return nil, bad("interval out of range", nil)
+	}
+	// Both URLs are shown to the user (one as a QR code, one as text): both must be on the
+	// issuer's origin (QR-01, QR-10).
+	if err := checkQRURL(c.issuer, ans.VerificationURI); err != nil {
+		return nil, err
 	}
 	target := ans.VerificationURIComplete
 	if target == "" {
@@ -230,7 +235,7 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 // WaitForQRLogin polls the token endpoint for the session (RFC 8628 §3.4, §3.5) until the user
 // approves, denies, the session expires or ctx ends, with the rules of WaitForCIBA: the
 // interval, slow_down adding SlowDownStep, backoff on transport failures, no poll after the
-// expiry (a *CIBAExpiredError, errors.Is(err, ErrExpiredToken)), ctx.Err() at once on
+// expiry (a *ExpiredError, errors.Is(err, ErrExpiredToken)), ctx.Err() at once on
 // cancellation (QR-09). The ID token is validated as VerifyIDToken does. A finished
 // session is never polled again: the error matches ErrQRSessionFinished.
 func (c *OpenIDConnectClient) WaitForQRLogin(ctx context.Context, s *QRSession, opts ...WaitOption) (*LoginResult, error) {
@@ -244,7 +249,10 @@ func (c *OpenIDConnectClient) WaitForQRLogin(ctx context.Context, s *QRSession, 
 		return nil, &RequestError{Field: "session", Reason: "another WaitForQRLogin is waiting for this session"}
 	}
 	defer s.waiting.Store(false)
-	res, err := c.pollUntil(ctx, pollSpec{start: s.ReceivedAt, interval: s.Interval, deadline: s.Expiry()},
+	if end := s.ended.Load(); end != nil { // ended while we took the slot
+		return nil, fmt.Errorf("%w: %w", ErrQRSessionFinished, *end)
+	}
+	res, err := c.pollUntil(ctx, pollSpec{name: "QR login", start: s.ReceivedAt, interval: s.Interval, deadline: s.Expiry()},
 		newPollOptions(opts), func(ctx context.Context) (*LoginResult, error) {
 			form := url.Values{"grant_type": {deviceCodeGrantType}, "device_code": {s.deviceCode}}
 			resp, err := c.postAuthenticated(ctx, "device token", c.meta.TokenEndpoint, form, false)

@@ -82,7 +82,7 @@ func TestQR02SessionDiesAtExpiry(t *testing.T) {
 		}
 		start := time.Now()
 		_, err = c.WaitForQRLogin(t.Context(), s)
-		var expired *CIBAExpiredError
+		var expired *ExpiredError
 		if !errors.As(err, &expired) || !errors.Is(err, ErrExpiredToken) || time.Since(start) != 12*time.Second {
 			t.Fatalf("err = %v after %v, want a local expiry after 12s", err, time.Since(start))
 		}

@@ -301,6 +301,19 @@ func NewRemoteSigner(deviceID, alg string, opts ...RemoteSignerOption) (*RemoteS
 	return s, nil
 }
 
+// signatureSize checks the length of a signature for the algorithm: raw R||S for ECDSA, 64 bytes
+// for Ed25519, the modulus size of an RSA key of 2048 to 4096 bits.
+func (s *RemoteSigner) signatureSize(n int) (string, bool) {
+	switch {
+	case s.size != 0:
+		return strconv.Itoa(2 * s.size), n == 2*s.size
+	case s.alg == "EdDSA":
+		return "64", n == ed25519.SignatureSize
+	default:
+		return "256 to 512", n >= 256 && n <= 512
+	}
+}
+
 // Algorithm returns the JWS algorithm of the device key.
 func (s *RemoteSigner) Algorithm() string { return s.alg }
 
@@ -331,9 +344,9 @@ func (s *RemoteSigner) SignJWS(ctx context.Context, signingInput []byte) ([]byte
 		return nil, &HTTPError{Op: "remote sign", URL: redactURL(s.url), StatusCode: resp.status,
 			Reason: "signature is not base64url", Err: err}
 	}
-	if s.size != 0 && len(sig) != 2*s.size {
+	if want, ok := s.signatureSize(len(sig)); !ok {
 		return nil, &HTTPError{Op: "remote sign", URL: redactURL(s.url), StatusCode: resp.status,
-			Reason: fmt.Sprintf("%s signature of %d bytes, want %d", s.alg, len(sig), 2*s.size)}
+			Reason: fmt.Sprintf("%s signature of %d bytes, want %s", s.alg, len(sig), want)}
 	}
 	return sig, nil
 }

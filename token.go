@@ -63,7 +63,8 @@ type tokenResponse struct {
 const defaultTokenLifetime = 60 * time.Second
 
 // parseTokenResponse decodes and checks a token response: access_token and a Bearer token_type
-// are required, expires_in must be a non-negative number when present (SECURITY-CASES HF-08).
+// are required, expires_in must be a number of at least 1 s when present (SECURITY-CASES HF-08;
+// a token that expires at once would be fetched again on every call).
 func (c *OpenIDConnectClient) parseTokenResponse(op string, resp *response, requestedScope string) (*oauth2.Token, *tokenResponse, error) {
 	bad := func(reason string, err error) error {
 		return &HTTPError{Op: op, URL: redactURL(c.meta.TokenEndpoint), StatusCode: resp.status,
@@ -78,7 +79,7 @@ func (c *OpenIDConnectClient) parseTokenResponse(op string, resp *response, requ
 		return nil, nil, bad("token response without access_token", nil)
 	case !strings.EqualFold(tr.TokenType, "Bearer"):
 		return nil, nil, bad(fmt.Sprintf("token response with token_type %q, want Bearer", sanitize(tr.TokenType, 32)), nil)
-	case tr.ExpiresIn != nil && (*tr.ExpiresIn < 0 || *tr.ExpiresIn > math.MaxInt32 || math.IsNaN(*tr.ExpiresIn)):
+	case tr.ExpiresIn != nil && !(*tr.ExpiresIn >= 1 && *tr.ExpiresIn <= math.MaxInt32):
 		return nil, nil, bad("token response with an out-of-range expires_in", nil)
 	}
 	lifetime := defaultTokenLifetime
@@ -105,21 +106,34 @@ func (c *OpenIDConnectClient) parseTokenResponse(op string, resp *response, requ
 // IntrospectionResult is the answer of the introspection endpoint (RFC 7662 §2.2). An inactive
 // token is a result with Active false, not an error.
 type IntrospectionResult struct {
-	Active    bool     `json:"active"`
-	Scope     string   `json:"scope,omitempty"`
-	ClientID  string   `json:"client_id,omitempty"`
-	Username  string   `json:"username,omitempty"`
-	TokenType string   `json:"token_type,omitempty"`
-	Expiry    int64    `json:"exp,omitempty"`
-	IssuedAt  int64    `json:"iat,omitempty"`
-	NotBefore int64    `json:"nbf,omitempty"`
-	Subject   string   `json:"sub,omitempty"`
-	Audience  Audience `json:"aud,omitempty"`
-	Issuer    string   `json:"iss,omitempty"`
-	JWTID     string   `json:"jti,omitempty"`
+	Active    bool        `json:"active"`
+	Scope     string      `json:"scope,omitempty"`
+	ClientID  string      `json:"client_id,omitempty"`
+	Username  string      `json:"username,omitempty"`
+	TokenType string      `json:"token_type,omitempty"`
+	Expiry    NumericDate `json:"exp,omitempty"`
+	IssuedAt  NumericDate `json:"iat,omitempty"`
+	NotBefore NumericDate `json:"nbf,omitempty"`
+	Subject   string      `json:"sub,omitempty"`
+	Audience  Audience    `json:"aud,omitempty"`
+	Issuer    string      `json:"iss,omitempty"`
+	JWTID     string      `json:"jti,omitempty"`
 
 	// Raw is the whole answer, for members not listed above.
 	Raw json.RawMessage `json:"-"`
+}
+
+// NumericDate is a JSON NumericDate (RFC 7519 §2): seconds since the epoch, possibly with a
+// fraction, as in introspection answers (RFC 7662 §2.2).
+type NumericDate float64
+
+// Time returns d as a time.Time; the zero NumericDate is the zero time.
+func (d NumericDate) Time() time.Time {
+	if d == 0 {
+		return time.Time{}
+	}
+	sec, frac := math.Modf(float64(d))
+	return time.Unix(int64(sec), int64(frac*1e9))
 }
 
 // Audience is the "aud" of a token or introspection answer: RFC 7519 §4.1.3 allows a single
@@ -180,7 +194,8 @@ func (c *OpenIDConnectClient) IntrospectToken(ctx context.Context, token, tokenT
 
 // RefreshToken exchanges the refresh token of prev for new tokens (RFC 6749 §6), authenticated
 // with a client assertion. When the answer has no refresh token, the returned token keeps
-// prev's; when it has an ID token, it is validated (VerifyIDToken) and must name the subject of
+// prev's, and when it has no ID token, prev's is kept in Extra("id_token"); when it has one, it
+// is validated (VerifyIDToken) and must name the subject of
 // prev's ID token (OpenID Connect Core §12.2), else the answer is rejected with a
 // *ValidationError.
 func (c *OpenIDConnectClient) RefreshToken(ctx context.Context, prev *oauth2.Token) (*oauth2.Token, error) {
@@ -200,11 +215,14 @@ func (c *OpenIDConnectClient) RefreshToken(ctx context.Context, prev *oauth2.Tok
 	if tok.RefreshToken == "" {
 		tok.RefreshToken = prev.RefreshToken
 	}
+	prevID, _ := prev.Extra("id_token").(string)
 	if tr.IDToken != "" {
-		prevID, _ := prev.Extra("id_token").(string)
 		if err := c.checkRefreshedIDToken(ctx, prevID, tr.IDToken, tok.AccessToken); err != nil {
 			return nil, err
 		}
+	} else if prevID != "" {
+		// Keep the last ID token, so that the next refresh can still check its subject.
+		tok = tok.WithExtra(map[string]any{"scope": tr.Scope, "id_token": prevID})
 	}
 	return tok, nil
 }

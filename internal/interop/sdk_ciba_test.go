@@ -182,7 +182,7 @@ func TestInteropSDKCIBA(t *testing.T) {
 			if !errors.Is(err, tc.want) || !errors.As(err, &oe) || oe.StatusCode != http.StatusBadRequest {
 				p.failf(t, mark, "WaitForCIBA = %+v, %v; want the provider's %s (HTTP 400)", res, err, tc.code)
 			}
-			var exp *onesoidc.CIBAExpiredError
+			var exp *onesoidc.ExpiredError
 			if errors.As(err, &exp) {
 				p.errorf(t, mark, "%s from the provider reported as a local expiry: %v", tc.code, err)
 			}
@@ -214,9 +214,9 @@ func TestInteropSDKCIBA(t *testing.T) {
 		}
 		var progress progressLog
 		res, err := c.WaitForCIBA(t.Context(), resp, progress.option())
-		var exp *onesoidc.CIBAExpiredError
+		var exp *onesoidc.ExpiredError
 		if !errors.Is(err, onesoidc.ErrExpiredToken) || !errors.As(err, &exp) || !exp.Expiry.Equal(resp.Expiry()) {
-			p.failf(t, mark, "WaitForCIBA = %+v, %v; want a *CIBAExpiredError at %v", res, err, resp.Expiry())
+			p.failf(t, mark, "WaitForCIBA = %+v, %v; want a *ExpiredError at %v", res, err, resp.Expiry())
 		}
 		if time.Now().Before(resp.Expiry()) {
 			p.errorf(t, mark, "WaitForCIBA gave up at %v, before the expiry %v", time.Now(), resp.Expiry())

@@ -20,6 +20,8 @@ type RefreshBehaviour struct {
 	// IDTokenSubject and IDTokenIssuer, when set, replace sub and iss of the refreshed ID token
 	// (to test OpenID Connect Core §12.2 checks).
 	IDTokenSubject, IDTokenIssuer string
+	// OmitIDToken leaves id_token out of refresh answers.
+	OmitIDToken bool
 }
 
 type grantState struct {
@@ -92,6 +94,9 @@ func (m *IdP) refresh(w http.ResponseWriter, r *http.Request, clientID string) {
 	idt, _ := m.MintIDToken(clientID, sub, map[string]any{"iss": iss})
 	resp := map[string]any{"access_token": access, "token_type": "Bearer", "expires_in": int(m.tokenTTL / time.Second),
 		"id_token": idt, "scope": it.scope}
+	if b.OmitIDToken {
+		delete(resp, "id_token")
+	}
 	if b.Rotate {
 		resp["refresh_token"] = m.IssueRefreshToken(clientID, it.subject, it.scope)
 	}
