@@ -504,10 +504,7 @@ func newNotificationToken() string {
 // parseBackchannelAnswer decodes and checks a backchannel answer (CIBA Core §7.3;
 // SECURITY-CASES CB-01, CB-02).
 func (c *OpenIDConnectClient) parseBackchannelAnswer(resp *response, endpoint string) (*CIBAResponse, error) {
-	bad := func(reason string, err error) error {
-		return &HTTPError{Op: "backchannel authentication", URL: redactURL(endpoint), StatusCode: resp.status,
-			ContentType: resp.header.Get("Content-Type"), Reason: reason, Err: err}
-	}
+	bad := resp.invalid
 	var a struct {
 		AuthReqID *string  `json:"auth_req_id"`
 		ExpiresIn *float64 `json:"expires_in"`

@@ -395,9 +395,17 @@ type request struct {
 
 // response is a successful (2xx, JSON) answer.
 type response struct {
+	op     string
+	url    string // redacted endpoint
 	status int
 	header http.Header
 	body   []byte
+}
+
+// invalid reports a successful answer whose content is not acceptable.
+func (r *response) invalid(reason string, err error) *HTTPError {
+	return &HTTPError{Op: r.op, URL: r.url, StatusCode: r.status, ContentType: sanitize(r.header.Get("Content-Type"), 100),
+		Reason: reason, Err: err}
 }
 
 // exchange performs r and returns the body of a 2xx JSON answer. Anything else is an error: an
@@ -471,7 +479,7 @@ func (h *httpCore) exchange(ctx context.Context, r request) (*response, error) {
 	if !isJSON(ctype) && !r.noBody {
 		return nil, herr("expected a JSON body", nil)
 	}
-	return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
+	return &response{op: r.op, url: endpoint, status: resp.StatusCode, header: resp.Header, body: data}, nil
 }
 
 // readCapped reads r up to limit bytes, and fails with ErrResponseTooLarge if there is more.

@@ -87,8 +87,7 @@ func fetchMetadata(ctx context.Context, h *httpCore, wellKnown, issuer string) (
 	}
 	var meta ProviderMetadata
 	if err := json.Unmarshal(resp.body, &meta); err != nil {
-		return nil, &HTTPError{Op: "discovery", URL: wellKnown, StatusCode: resp.status,
-			ContentType: resp.header.Get("Content-Type"), Reason: "invalid provider metadata", Err: err}
+		return nil, resp.invalid("invalid provider metadata", err)
 	}
 	meta.Raw = json.RawMessage(resp.body)
 	if err := meta.validate(issuer); err != nil {

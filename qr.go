@@ -185,10 +185,7 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 		ExpiresIn               *float64 `json:"expires_in"`
 		Interval                *float64 `json:"interval"`
 	}
-	bad := func(reason string, err error) error {
-		return &HTTPError{Op: "device authorization", URL: redactURL(c.meta.DeviceAuthorizationEndpoint),
-			StatusCode: resp.status, ContentType: resp.header.Get("Content-Type"), Reason: reason, Err: err}
-	}
+	bad := resp.invalid
 	if err := json.Unmarshal(resp.body, &ans); err != nil {
 		return nil, bad("invalid device authorization answer", err)
 	}

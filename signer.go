@@ -150,9 +150,8 @@ const (
 	clientAssertionType      = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 )
 
-// appendJWTClaims writes the registered claims of an assertion or request object; extra, when not
-// nil, must be a JSON object whose members are appended.
-func appendJWTClaims(b []byte, iss, sub, aud, jti string, iat, exp int64, extra []byte) []byte {
+// appendAssertionClaims writes the claims of a client assertion (RFC 7523 §3) as a JSON object.
+func appendAssertionClaims(b []byte, iss, sub, aud, jti string, iat, exp int64) []byte {
 	b = append(b, `{"iss":`...)
 	b = appendJSONString(b, iss)
 	b = append(b, `,"sub":`...)
@@ -165,10 +164,6 @@ func appendJWTClaims(b []byte, iss, sub, aud, jti string, iat, exp int64, extra 
 	b = strconv.AppendInt(b, iat, 10)
 	b = append(b, `,"exp":`...)
 	b = strconv.AppendInt(b, exp, 10)
-	if len(extra) > 2 {
-		b = append(b, ',')
-		b = append(b, extra[1:len(extra)-1]...)
-	}
 	return append(b, '}')
 }
 
@@ -337,16 +332,14 @@ func (s *RemoteSigner) SignJWS(ctx context.Context, signingInput []byte) ([]byte
 		Signature string `json:"signature"`
 	}
 	if err := json.Unmarshal(resp.body, &out); err != nil {
-		return nil, &HTTPError{Op: "remote sign", URL: redactURL(s.url), StatusCode: resp.status, Reason: "invalid answer", Err: err}
+		return nil, resp.invalid("invalid answer", err)
 	}
 	sig, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(out.Signature, "="))
 	if err != nil || len(sig) == 0 {
-		return nil, &HTTPError{Op: "remote sign", URL: redactURL(s.url), StatusCode: resp.status,
-			Reason: "signature is not base64url", Err: err}
+		return nil, resp.invalid("signature is not base64url", err)
 	}
 	if want, ok := s.signatureSize(len(sig)); !ok {
-		return nil, &HTTPError{Op: "remote sign", URL: redactURL(s.url), StatusCode: resp.status,
-			Reason: fmt.Sprintf("%s signature of %d bytes, want %s", s.alg, len(sig), want)}
+		return nil, resp.invalid(fmt.Sprintf("%s signature of %d bytes, want %s", s.alg, len(sig), want), nil)
 	}
 	return sig, nil
 }

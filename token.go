@@ -26,8 +26,8 @@ func (c *OpenIDConnectClient) clientAssertion(ctx context.Context, endpoint stri
 	}
 	now := c.now()
 	var buf [384]byte
-	payload := appendJWTClaims(buf[:0], c.clientID, c.clientID, aud, newJTI(), now.Unix(),
-		now.Add(c.assertionLifetime).Unix(), nil)
+	payload := appendAssertionClaims(buf[:0], c.clientID, c.clientID, aud, newJTI(), now.Unix(),
+		now.Add(c.assertionLifetime).Unix())
 	tok, err := signCompact(ctx, c.signer, c.assertionHeader, payload)
 	if err != nil {
 		return "", fmt.Errorf("onesoidc: client assertion: %w", err)
@@ -66,10 +66,7 @@ const defaultTokenLifetime = 60 * time.Second
 // are required, expires_in must be a number of at least 1 s when present (SECURITY-CASES HF-08;
 // a token that expires at once would be fetched again on every call).
 func (c *OpenIDConnectClient) parseTokenResponse(op string, resp *response, requestedScope string) (*oauth2.Token, *tokenResponse, error) {
-	bad := func(reason string, err error) error {
-		return &HTTPError{Op: op, URL: redactURL(c.meta.TokenEndpoint), StatusCode: resp.status,
-			ContentType: resp.header.Get("Content-Type"), Reason: reason, Err: err}
-	}
+	bad := resp.invalid
 	var tr tokenResponse
 	if err := json.Unmarshal(resp.body, &tr); err != nil {
 		return nil, nil, bad("invalid token response", err)
@@ -185,8 +182,7 @@ func (c *OpenIDConnectClient) IntrospectToken(ctx context.Context, token, tokenT
 	}
 	var res IntrospectionResult
 	if err := json.Unmarshal(resp.body, &res); err != nil {
-		return nil, &HTTPError{Op: "introspection", URL: redactURL(c.meta.IntrospectionEndpoint), StatusCode: resp.status,
-			ContentType: resp.header.Get("Content-Type"), Reason: "invalid introspection answer", Err: err}
+		return nil, resp.invalid("invalid introspection answer", err)
 	}
 	res.Raw = json.RawMessage(resp.body)
 	return &res, nil
