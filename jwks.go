@@ -301,6 +301,12 @@ func (c *jwksCache) key(ctx context.Context, h *jwsHeader) (*jwk, *ValidationErr
 	return c.slow(ctx, h)
 }
 
+// fresh reports whether a key set is loaded and within its max age (or retry time) at now.
+func (c *jwksCache) fresh(now time.Time) bool {
+	s := c.set.Load()
+	return s != nil && now.Before(s.refreshAt)
+}
+
 func (c *jwksCache) slow(ctx context.Context, h *jwsHeader) (*jwk, *ValidationError) {
 	waited := false
 	for {

@@ -537,15 +537,53 @@ func TestJW16MaxAge(t *testing.T) {
 			t.Fatalf("%d JWKS requests before the max age", n)
 		}
 		time.Sleep(5*time.Minute + time.Second)
-		wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, nil, nil))) // B, after the refresh
+		// Right after the max age, the cached token A itself causes the refresh: nothing else
+		// is validated first.
+		res, err := c.ValidateToken(t.Context(), tokA)
+		wantReject(t, res, err, ErrUnknownKey, tokA)
 		reqs := idp.Requests(mockidp.EndpointJWKS)
 		if len(reqs) != 2 || reqs[1].Header.Get("Cache-Control") != "no-cache" {
 			t.Fatalf("requests %d, want a no-cache refresh", len(reqs))
 		}
-		res, err := c.ValidateToken(t.Context(), tokA)
-		wantReject(t, res, err, ErrUnknownKey, tokA)
-		if c.val.cache.len() != 1 {
-			t.Errorf("%d cached tokens, want 1 (A's dropped)", c.val.cache.len())
+		if c.val.cache.len() != 0 {
+			t.Errorf("%d cached tokens, want 0 (A's dropped)", c.val.cache.len())
+		}
+		wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, nil, nil))) // B, with the refreshed set
+		if n := idp.Count(mockidp.EndpointJWKS); n != 2 {
+			t.Errorf("%d JWKS requests, want 2", n)
+		}
+	})
+}
+
+// TestJW16CachedTokenAfterKeyRemoved: a cached token whose key the provider removed is refused
+// once the key set is past its max age, even when no other token causes the refetch.
+func TestJW16CachedTokenAfterKeyRemoved(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		idp := mockidp.NewInMemory()
+		c := newValidationClient(t, idp)
+		tok := mint(t, idp, nil, set("exp", time.Now().Add(24*time.Hour).Unix()))
+		wantAccept(t)(c.ValidateToken(t.Context(), tok))
+		wantAccept(t)(c.ValidateToken(t.Context(), tok)) // cached
+		idp.RotateKeys("ES256")
+		idp.RetireOldKeys() // the provider drops key A
+		time.Sleep(DefaultJWKSMaxAge + time.Hour)
+		res, err := c.ValidateToken(t.Context(), tok)
+		wantReject(t, res, err, ErrUnknownKey, tok)
+		if n := idp.Count(mockidp.EndpointJWKS); n != 2 {
+			t.Errorf("%d JWKS requests, want 2 (the max-age refetch)", n)
+		}
+		if n := c.val.cache.len(); n != 0 {
+			t.Errorf("%d cached tokens, want 0", n)
+		}
+		// A token whose key stayed is answered from the cache again after the refetch.
+		tokB := mint(t, idp, nil, nil)
+		wantAccept(t)(c.ValidateToken(t.Context(), tokB))
+		time.Sleep(DefaultJWKSMaxAge + time.Second)
+		wantAccept(t)(c.ValidateToken(t.Context(), tokB)) // past the max age: refetch, still valid
+		wantAccept(t)(c.ValidateToken(t.Context(), tokB))
+		if n := idp.Count(mockidp.EndpointJWKS); n != 3 {
+			t.Errorf("%d JWKS requests, want 3", n)
 		}
 	})
 }

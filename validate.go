@@ -335,7 +335,8 @@ func (r *AuthenticationResult) RawClaims() map[string]any {
 //
 // A token that validated once is answered from memory until it expires (at most 10,000 tokens);
 // the time checks run again on every call, and the entry is dropped when the key that verified
-// it leaves the provider's JWKS.
+// it leaves the provider's JWKS. A cached token is never answered past the key set's max age
+// (WithJWKSMaxAge): then the set is fetched again first.
 func (c *OpenIDConnectClient) ValidateToken(ctx context.Context, raw string, opts ...VerifyOption) (*AuthenticationResult, error) {
 	return c.val.validate(ctx, raw, modeAny, opts)
 }
@@ -377,7 +378,10 @@ func (v *validator) validate(ctx context.Context, raw string, m mode, opts []Ver
 		o = *p
 	}
 	now := v.now()
-	if v.cache != nil {
+	// A hit is used only while the key set is within its max age: past it, the full path
+	// refetches the set, so that a key the provider removed stops validating cached tokens too
+	// (JW-16); the refetch retires the key and drops its tokens.
+	if v.cache != nil && v.keys.fresh(now) {
 		if e := v.cache.get(raw); e != nil {
 			if err := v.check(&e.claims, e.kind, e.alg, m, &o, now); err != nil {
 				if err.Reason == ReasonExpired {
