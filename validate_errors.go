@@ -79,6 +79,12 @@ var (
 	ErrInvalidClaim = newValidationSentinel(ReasonInvalidClaim)
 )
 
+// ErrConflictingVerifyOptions is wrapped by the *ConfigError of a call given VerifyOptions that
+// fit only ID tokens together with ones that fit only access tokens, or options that do not fit
+// the method (ExpectAudience in VerifyIDToken; ExpectNonce, ExpectAuthReqID, ExpectAccessToken or
+// MaxTokenAge in VerifyAccessToken). It is a programming error, not a rejected token.
+var ErrConflictingVerifyOptions = errors.New("onesoidc: verify options for different kinds of token")
+
 // validationSentinel is the type of the sentinel errors above.
 type validationSentinel struct{ reason ValidationReason }
 

@@ -206,3 +206,88 @@ func TestValidationNoGoroutineLeak(t *testing.T) { // not parallel: goleak
 	}
 	c.http.client.CloseIdleConnections()
 }
+
+// TestKindSpecificOptionsFixTheKind: an option that only fits one kind of token makes
+// ValidateToken accept only that kind (RFC 8725 §2.8, §3.11; RFC 9068 §4): ExpectAudience access
+// tokens, ExpectNonce, ExpectAuthReqID, ExpectAccessToken and MaxTokenAge ID tokens. On cache
+// hits too.
+func TestKindSpecificOptionsFixTheKind(t *testing.T) {
+	t.Parallel()
+	idp := mockidp.NewInMemory()
+	c := newValidationClient(t, idp)
+	const api = "https://api.example"
+	at := mint(t, idp, map[string]any{"typ": "at+jwt"}, atClaims(idp, []string{api, testClientID}))
+	id := mint(t, idp, nil, set("nonce", "n"))
+	idOnly := map[string]VerifyOption{
+		"ExpectNonce":       ExpectNonce("n"),
+		"ExpectAuthReqID":   ExpectAuthReqID("r"),
+		"ExpectAccessToken": ExpectAccessToken("x"),
+		"MaxTokenAge":       MaxTokenAge(time.Hour),
+	}
+	for _, cached := range []bool{false, true} {
+		if cached {
+			wantAccept(t)(c.ValidateToken(t.Context(), at))
+			wantAccept(t)(c.ValidateToken(t.Context(), id))
+		}
+		for name, opt := range idOnly {
+			res, err := c.ValidateToken(t.Context(), at, opt)
+			if err == nil {
+				t.Fatalf("cached %v: access token accepted with %s", cached, name)
+			}
+			wantReject(t, res, err, ErrInvalidTokenType, at)
+			wantAccept(t)(c.ValidateToken(t.Context(), id, opt))
+		}
+		// The ID token's aud is the client id: ExpectAudience(client id) still wants an access token.
+		for _, aud := range []string{api, testClientID} {
+			res, err := c.ValidateToken(t.Context(), id, ExpectAudience(aud))
+			wantReject(t, res, err, ErrInvalidTokenType, id)
+			wantAccept(t)(c.ValidateToken(t.Context(), at, ExpectAudience(aud)))
+		}
+	}
+}
+
+// TestKindSpecificOptionsConflict: options of both kinds, or of the other kind than the method,
+// are a usage error (a *ConfigError matching ErrConflictingVerifyOptions), not a rejection of the
+// token and not a panic.
+func TestKindSpecificOptionsConflict(t *testing.T) {
+	t.Parallel()
+	idp := mockidp.NewInMemory()
+	c := newValidationClient(t, idp)
+	at := mint(t, idp, map[string]any{"typ": "at+jwt"}, atClaims(idp, testClientID))
+	id := mint(t, idp, nil, set("nonce", "n"))
+	cases := []struct {
+		name string
+		call func() (*AuthenticationResult, error)
+	}{
+		{"ValidateToken, both kinds", func() (*AuthenticationResult, error) {
+			return c.ValidateToken(t.Context(), id, ExpectAudience(testClientID), ExpectNonce("n"))
+		}},
+		{"ValidateToken, both kinds, access token", func() (*AuthenticationResult, error) {
+			return c.ValidateToken(t.Context(), at, MaxTokenAge(time.Hour), ExpectAudience(testClientID))
+		}},
+		{"VerifyIDToken with ExpectAudience", func() (*AuthenticationResult, error) {
+			return c.VerifyIDToken(t.Context(), id, ExpectAudience(testClientID))
+		}},
+		{"VerifyAccessToken with ExpectNonce", func() (*AuthenticationResult, error) {
+			return c.VerifyAccessToken(t.Context(), at, ExpectNonce("n"))
+		}},
+		{"VerifyAccessToken with MaxTokenAge", func() (*AuthenticationResult, error) {
+			return c.VerifyAccessToken(t.Context(), at, MaxTokenAge(0))
+		}},
+	}
+	for _, tc := range cases {
+		res, err := tc.call()
+		var ce *ConfigError
+		if res != nil || !errors.As(err, &ce) || !errors.Is(err, ErrConflictingVerifyOptions) {
+			t.Errorf("%s: %v, %v; want a *ConfigError matching ErrConflictingVerifyOptions", tc.name, res, err)
+			continue
+		}
+		var ve *ValidationError
+		if errors.As(err, &ve) {
+			t.Errorf("%s: %v is a *ValidationError", tc.name, err)
+		}
+	}
+	// Both kinds' options that fit the method are fine: ExpectSubject fits both.
+	wantAccept(t)(c.VerifyAccessToken(t.Context(), at, ExpectAudience(testClientID), ExpectSubject(testClientID)))
+	wantAccept(t)(c.VerifyIDToken(t.Context(), id, ExpectNonce("n"), ExpectSubject(testSubject)))
+}
