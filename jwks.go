@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -441,7 +442,7 @@ func (c *jwksCache) rememberMissing(kid string, now time.Time) {
 	if c.negative == nil || len(c.negative) >= maxNegativeKids {
 		c.negative = make(map[string]time.Time)
 	}
-	c.negative[kid] = now.Add(c.cooldown)
+	c.negative[strings.Clone(kid)] = now.Add(c.cooldown) // do not pin the decoded header
 }
 
 func (c *jwksCache) isNegative(kid string, now time.Time) bool {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+	"unsafe"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/ones-now/onesoidc/internal/mockidp"
@@ -183,6 +184,65 @@ func randomKidTokens(t testing.TB, idp *mockidp.IdP, n int) []string {
 		toks[i] = mint(t, idp, map[string]any{"kid": randB64(12)}, nil)
 	}
 	return toks
+}
+
+// TestTV27LongKidRefused: a kid longer than 256 bytes, or a header over 8 KiB, is refused as
+// malformed before any JWKS fetch, and the negative kid cache holds no long kid (TV-27, JW-05:
+// 1000 tokens with 45 KiB kids must not pin 45 MiB).
+func TestTV27LongKidRefused(t *testing.T) {
+	t.Parallel()
+	idp := mockidp.NewInMemory()
+	idp.UseKey(mockidp.NewKey("ES256"))
+	c := newValidationClient(t, idp)
+	long := []string{strings.Repeat("k", 46<<10), strings.Repeat("k", 8<<10), strings.Repeat("k", maxKidLength+1)}
+	refuseLong := func() {
+		t.Helper()
+		for _, kid := range long {
+			tok := mint(t, idp, map[string]any{"kid": kid + randB64(4)}, nil)
+			res, err := c.ValidateToken(t.Context(), tok)
+			wantReject(t, res, err, ErrMalformedToken, tok)
+		}
+	}
+	refuseLong() // cold: not even the initial load
+	if n := idp.Count(mockidp.EndpointJWKS); n != 0 {
+		t.Fatalf("%d JWKS requests for long kids, want 0", n)
+	}
+	wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, nil, nil)))
+	refuseLong() // warm: no refetch
+	for range 3 {
+		tok := mint(t, idp, map[string]any{"kid": randB64(maxKidLength * 3 / 4)}, nil) // exactly 256 bytes
+		res, err := c.ValidateToken(t.Context(), tok)
+		wantReject(t, res, err, ErrUnknownKey, tok)
+	}
+	if n := idp.Count(mockidp.EndpointJWKS); n != 2 {
+		t.Errorf("%d JWKS requests, want 2 (the load, one refetch for a 256-byte kid)", n)
+	}
+	c.val.keys.mu.Lock()
+	defer c.val.keys.mu.Unlock()
+	if len(c.val.keys.negative) == 0 {
+		t.Error("negative cache empty")
+	}
+	for kid := range c.val.keys.negative {
+		if len(kid) > maxKidLength {
+			t.Errorf("negative cache holds a kid of %d bytes", len(kid))
+		}
+	}
+}
+
+// TestJW05NegativeCacheClonesKid: the negative cache stores a copy of the kid, not a substring
+// of the decoded header that would keep the whole header alive.
+func TestJW05NegativeCacheClonesKid(t *testing.T) {
+	t.Parallel()
+	c := &jwksCache{cooldown: time.Minute}
+	header := `{"alg":"ES256","kid":"` + randB64(48) + `"}`
+	kid := header[22 : 22+64]
+	c.rememberMissing(kid, time.Now())
+	for k := range c.negative {
+		start := uintptr(unsafe.Pointer(unsafe.StringData(header)))
+		if p := uintptr(unsafe.Pointer(unsafe.StringData(k))); p >= start && p < start+uintptr(len(header)) {
+			t.Error("the negative cache pins the header")
+		}
+	}
 }
 
 // TestJW05UnknownKidFlood: 1000 concurrent tokens with random kids cost one JWKS request, and

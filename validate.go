@@ -387,10 +387,11 @@ func (r *AuthenticationResult) RawClaims() map[string]any {
 // kinds fail with a *ConfigError matching ErrConflictingVerifyOptions.
 //
 // Checks, in order (OpenID Connect Core 1.0 §3.1.3.7, RFC 9068 §4, RFC 8725): at most 64 KiB;
-// compact JWS of three strict base64url segments whose header and payload are JSON objects; "alg"
-// in the allow-list (WithSigningAlgorithms); no crit, jwk, jku, x5u, x5c or b64 header; "typ"
-// absent, JWT or at+jwt; a provider key that fits kid and alg (JWKS cache: DefaultJWKSCooldown,
-// DefaultJWKSMaxAge); the signature; then the claims: "iss" exactly the issuer; "aud" contains
+// compact JWS of three strict base64url segments whose header (at most 8 KiB) and payload are
+// JSON objects; "alg" in the allow-list (WithSigningAlgorithms); no crit, jwk, jku, x5u, x5c or
+// b64 header; "kid", if any, at most 256 bytes; "typ" absent, JWT or at+jwt; a provider key that
+// fits kid and alg (JWKS cache: DefaultJWKSCooldown, DefaultJWKSMaxAge); the signature; then the
+// claims: "iss" exactly the issuer; "aud" contains
 // the client id (for access tokens: ExpectAudience, default the client id); "azp", when present,
 // the client id, and required with several audiences (ID tokens); "sub" a non-empty string of at
 // most 255 bytes; "exp" required, "nbf" and "iat" checked with the client's leeway (WithLeeway);

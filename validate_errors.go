@@ -48,7 +48,8 @@ var (
 	// ErrTokenTooLarge means that the token is longer than 64 KiB (DESIGN §5); nothing was parsed.
 	ErrTokenTooLarge = newValidationSentinel(ReasonTooLarge)
 	// ErrMalformedToken means that the token is not a compact JWS (RFC 7515 §7.1) with a JSON object header and payload,
-	// is a JWE, or has a header parameter this package refuses (crit, jwk, jku, x5u, x5c, b64).
+	// is a JWE, has a header parameter this package refuses (crit, jwk, jku, x5u, x5c, b64), or has
+	// a header over 8 KiB or a "kid" over 256 bytes.
 	ErrMalformedToken = newValidationSentinel(ReasonMalformed)
 	// ErrUnsupportedAlgorithm means that the "alg" header is not in the effective allow-list (never none
 	// or HS*; RFC 8725 §3.1).

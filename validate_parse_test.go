@@ -87,7 +87,7 @@ func TestTV26KeysInHeader(t *testing.T) {
 }
 
 // TestTV27OpaqueKid: kid is only ever a map key; unknown ones are refused and cost at most one
-// refetch together.
+// refetch together; kids over 256 bytes are refused as malformed without any.
 func TestTV27OpaqueKid(t *testing.T) {
 	t.Parallel()
 	idp := mockidp.NewInMemory()
@@ -96,7 +96,7 @@ func TestTV27OpaqueKid(t *testing.T) {
 	for name, kid := range map[string]any{
 		"path":      "../../dev/null",
 		"sql":       "' OR 1=1--",
-		"long":      strings.Repeat("k", 40<<10),
+		"256 bytes": strings.Repeat("k", maxKidLength),
 		"nul":       "\x00",
 		"empty-ish": " ",
 	} {
@@ -107,11 +107,13 @@ func TestTV27OpaqueKid(t *testing.T) {
 		}
 		wantReject(t, res, err, ErrUnknownKey, tok)
 	}
-	tok := mint(t, idp, map[string]any{"kid": 123}, nil)
+	for _, kid := range []any{123, strings.Repeat("k", maxKidLength+1), strings.Repeat("k", 40<<10)} {
+		tok := mint(t, idp, map[string]any{"kid": kid}, nil)
+		res, err := c.ValidateToken(t.Context(), tok)
+		wantReject(t, res, err, ErrMalformedToken, tok)
+	}
+	tok := mint(t, idp, map[string]any{"kid": strings.Repeat("k", 64<<10)}, nil)
 	res, err := c.ValidateToken(t.Context(), tok)
-	wantReject(t, res, err, ErrMalformedToken, tok)
-	tok = mint(t, idp, map[string]any{"kid": strings.Repeat("k", 64<<10)}, nil)
-	res, err = c.ValidateToken(t.Context(), tok)
 	wantReject(t, res, err, ErrTokenTooLarge, tok)
 	if n := idp.Count(mockidp.EndpointJWKS); n != 2 {
 		t.Errorf("%d JWKS requests, want 2 (load + one refetch for all unknown kids)", n)
