@@ -377,3 +377,51 @@ func TestTV37NumericDates(t *testing.T) {
 		t.Errorf("expiry %v, want the fraction kept", res.Entity.Expiry)
 	}
 }
+
+// TestClaimsCaseFoldedDuplicate: encoding/json, which Claims uses, matches struct fields without
+// regard to case (Unicode simple folding: "SUB", "Sub" and "ſub" all fill `json:"sub"`), so a
+// payload with "sub" and "SUB" would show Claims another subject than the validator checked.
+// Member names that are equal under case folding are refused like exact duplicates, and so are
+// names that differ from a claim the validator reads only in case ("AZP" would fill `json:"azp"`).
+func TestClaimsCaseFoldedDuplicate(t *testing.T) {
+	t.Parallel()
+	idp := mockidp.NewInMemory()
+	c := newValidationClient(t, idp)
+	now := time.Now().Unix()
+	good := `{"iss":"` + idp.Issuer + `","sub":"u","aud":"` + testClientID + `","iat":` + itoa(now) + `,"exp":` + itoa(now+600)
+	hdr := `{"alg":"RS256","kid":"` + idp.SigningKey().KeyID + `"}`
+	var manyClaims string // past the 24 names memberSet keeps in an array
+	for i := range 30 {
+		manyClaims += `,"x` + itoa(int64(i)) + `":1`
+	}
+	for name, extra := range map[string]string{
+		"SUB":            `,"SUB":"admin"`,
+		"Sub":            `,"Sub":"admin"`,
+		"long s":         `,"ſub":"admin"`,
+		"escaped":        `,"\u0053UB":"admin"`,
+		"Kelvin sign":    `,"role":"user","\u212aey":1,"key":2`,
+		"unknown claims": `,"groups":["user"],"GROUPS":["admin"]`,
+		"ISS":            `,"ISS":"https://evil.example"`,
+		"empty names":    `,"":1,"":2`,
+		"many claims":    manyClaims + `,"X29":1`,
+		"many, long s":   manyClaims + `,"ſ":1,"s":2`,
+		"AZP alone":      `,"AZP":"evil"`,
+		"Nonce alone":    `,"Nonce":"n"`,
+		"auth_req_id":    `,"URN:openid:params:jwt:claim:auth_req_id":"r"`,
+	} {
+		tok := signRaw(t, idp, hdr, good+extra+`}`)
+		res, err := c.ValidateToken(t.Context(), tok)
+		if err == nil {
+			var cl struct {
+				Sub string `json:"sub"`
+			}
+			_ = res.Claims(&cl)
+			t.Fatalf("%s: accepted: Entity.Subject %q, Claims sub %q", name, res.Entity.Subject, cl.Sub)
+		}
+		wantReject(t, res, err, ErrMalformedToken, tok)
+	}
+	// Names that only look alike stay apart.
+	for _, extra := range []string{`,"sub_":"x","su":"y","subs":"z"`, `,"":1`, manyClaims, manyClaims + `,"ſ":1,"k":2`} {
+		wantAccept(t)(c.ValidateToken(t.Context(), signRaw(t, idp, hdr, good+extra+`}`)))
+	}
+}
