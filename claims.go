@@ -28,6 +28,7 @@ const (
 	hasAuthReqID
 	hasAtHash
 	hasAuthTime
+	hasJti // a non-empty string
 )
 
 // tokenClaims are the claims the validator reads, decoded once from the verified payload. Strings
@@ -143,6 +144,10 @@ func parseClaims(payload string, cl *tokenClaims) *ValidationError {
 			if amr, ok := stringArray(v); ok {
 				cl.amr = amr
 			}
+		case "jti":
+			if v.kind == jsonString && v.raw != "" {
+				cl.has |= hasJti
+			}
 		default:
 			if known := foldsToKnownClaim(name); known != "" {
 				return invalid(ReasonMalformed, sanitize(name, 64), "claim name differs from "+known+" only in case")
@@ -188,7 +193,7 @@ func secondsText(f float64) string {
 
 // knownClaims are the claims parseClaims reads.
 var knownClaims = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "auth_time", "azp", "nonce", "at_hash",
-	authReqIDClaim, "client_id", "scope", "preferred_username", "role", "idp_role", "acr", "amr"}
+	authReqIDClaim, "client_id", "scope", "preferred_username", "role", "idp_role", "acr", "amr", "jti"}
 
 // foldsToKnownClaim returns the known claim that name equals under case folding, or "". A struct
 // field `json:"azp"` would be filled from "AZP", which the validator does not read as azp.

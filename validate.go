@@ -394,9 +394,9 @@ func (r *AuthenticationResult) RawClaims() map[string]any {
 // claims: "iss" exactly the issuer; "aud" contains
 // the client id (for access tokens: ExpectAudience, default the client id); "azp", when present,
 // the client id, and required with several audiences (ID tokens); "sub" a non-empty string of at
-// most 255 bytes; "exp" required, "nbf" and "iat" checked with the client's leeway (WithLeeway);
-// "iat" required for ID tokens. No claim is returned with an error, and errors never contain
-// the token.
+// most 255 bytes; "exp" and "iat" required, "nbf" and "iat" checked with the client's leeway
+// (WithLeeway); for access tokens also "client_id" and "jti" required (RFC 9068 §2.2). No claim
+// is returned with an error, and errors never contain the token.
 //
 // A token that validated once is answered from memory until it expires (at most 10,000 tokens);
 // the time checks run again on every call, and the entry is dropped when the key that verified
@@ -416,8 +416,9 @@ func (c *OpenIDConnectClient) VerifyIDToken(ctx context.Context, raw string, opt
 }
 
 // VerifyAccessToken validates a JWT access token (RFC 9068 §4): the checks of ValidateToken,
-// "typ" must be at+jwt or application/at+jwt, and "aud" must contain the ExpectAudience value
-// (default the client id). ExpectNonce, ExpectAuthReqID, ExpectAccessToken and MaxTokenAge are a
+// "typ" must be at+jwt or application/at+jwt, "aud" must contain the ExpectAudience value
+// (default the client id), and iss, exp, aud, sub, client_id, iat and jti are required (RFC 9068
+// §2.2). ExpectNonce, ExpectAuthReqID, ExpectAccessToken and MaxTokenAge are a
 // usage error here (ErrConflictingVerifyOptions).
 func (c *OpenIDConnectClient) VerifyAccessToken(ctx context.Context, raw string, opts ...VerifyOption) (*AuthenticationResult, error) {
 	return c.val.validate(ctx, raw, modeAccessToken, opts)
@@ -588,8 +589,16 @@ func (v *validator) check(cl *tokenClaims, kind TokenKind, alg algID, m mode, o 
 			return invalid(ReasonInvalidClaim, "iat", fmt.Sprintf("issued %s ago, more than %v plus the leeway%s",
 				secondsText(nowS-cl.iat), o.maxAge, skewHint(off)))
 		}
-	} else if kind == KindIDToken {
+	} else {
 		return invalid(ReasonInvalidClaim, "iat", "iat missing")
+	}
+	if kind == KindAccessToken { // RFC 9068 §2.2: also REQUIRED in JWT access tokens
+		if cl.clientID == "" {
+			return invalid(ReasonInvalidClaim, "client_id", "client_id missing or not a non-empty string")
+		}
+		if cl.has&hasJti == 0 {
+			return invalid(ReasonInvalidClaim, "jti", "jti missing or not a non-empty string")
+		}
 	}
 	if o.hasSubject && cl.sub != o.subject {
 		return invalid(ReasonInvalidClaim, "sub", "sub is not the expected subject")

@@ -76,7 +76,8 @@ var (
 	// ErrTokenNotYetValid means that "nbf" or "iat" lies in the future, beyond the leeway.
 	ErrTokenNotYetValid = newValidationSentinel(ReasonNotYetValid)
 	// ErrInvalidClaim means that another claim is missing, of the wrong type or has the wrong value
-	// (sub, iat, nonce, auth_req_id, at_hash, exp or nbf of the wrong type ...).
+	// (sub, iat, nonce, auth_req_id, at_hash, client_id or jti of an access token, exp or nbf of the
+	// wrong type ...).
 	ErrInvalidClaim = newValidationSentinel(ReasonInvalidClaim)
 )
 

@@ -46,11 +46,49 @@ func TestVerifyAccessToken(t *testing.T) {
 	wantAccept(t)(c.ValidateToken(t.Context(), idTok)) // cached as ID token now
 	res, err = c.VerifyAccessToken(t.Context(), idTok)
 	wantReject(t, res, err, ErrInvalidTokenType, idTok)
-	// iat is optional for access tokens; exp is not.
-	wantAccept(t)(c.VerifyAccessToken(t.Context(), mint(t, idp, at, func(m map[string]any) { atClaims(idp, testClientID)(m); delete(m, "iat") })))
-	noExp := mint(t, idp, at, func(m map[string]any) { atClaims(idp, testClientID)(m); delete(m, "exp") })
-	res, err = c.VerifyAccessToken(t.Context(), noExp)
-	wantReject(t, res, err, ErrInvalidClaim, noExp)
+	// exp and iat are required (RFC 9068 §2.2; TestRFC9068RequiredClaims has the others).
+	for _, claim := range []string{"exp", "iat"} {
+		tok := mint(t, idp, at, func(m map[string]any) { atClaims(idp, testClientID)(m); delete(m, claim) })
+		res, err = c.VerifyAccessToken(t.Context(), tok)
+		wantReject(t, res, err, ErrInvalidClaim, tok)
+	}
+}
+
+// TestRFC9068RequiredClaims: a JWT access token must have iss, exp, aud, sub, client_id, iat and
+// jti (RFC 9068 §2.2), whether VerifyAccessToken or ValidateToken checks it; an ID token needs
+// no client_id or jti.
+func TestRFC9068RequiredClaims(t *testing.T) {
+	t.Parallel()
+	idp := mockidp.NewInMemory()
+	c := newValidationClient(t, idp)
+	at := map[string]any{"typ": "at+jwt"}
+	edit := func(e func(map[string]any)) func(map[string]any) {
+		return func(m map[string]any) { atClaims(idp, testClientID)(m); e(m) }
+	}
+	cases := map[string]func(map[string]any){
+		"no iat":              del("iat"),
+		"no jti":              del("jti"),
+		"no client_id":        del("client_id"),
+		"empty jti":           set("jti", ""),
+		"empty client_id":     set("client_id", ""),
+		"jti not a string":    set("jti", 1),
+		"client_id an array":  set("client_id", []string{testClientID}),
+		"no sub":              del("sub"),
+		"no exp":              del("exp"),
+		"client_id, only azp": func(m map[string]any) { delete(m, "client_id"); m["azp"] = testClientID },
+	}
+	for name, e := range cases {
+		tok := mint(t, idp, at, edit(e))
+		res, err := c.VerifyAccessToken(t.Context(), tok)
+		wantReject(t, res, err, ErrInvalidClaim, tok)
+		res, err = c.ValidateToken(t.Context(), tok)
+		if err == nil {
+			t.Fatalf("%s: accepted by ValidateToken", name)
+		}
+		wantReject(t, res, err, ErrInvalidClaim, tok)
+	}
+	wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, at, edit(func(map[string]any) {}))))
+	wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, nil, nil))) // ID token: no jti, no client_id
 }
 
 // TestAuthReqIDBinding: CIBA Core §10.1.1 (SECURITY-CASES CB-18).
