@@ -551,14 +551,16 @@ func TestJW15OversizedJWKS(t *testing.T) {
 	t.Parallel()
 	idp := mockidp.NewInMemory()
 	entry := jwkJSON(t, idp.SigningKey(), nil)
-	many := make([]string, 50_000)
-	for i := range many {
-		many[i] = `{"kty":"EC","kid":"` + fmt.Sprint(i) + `"}`
-	}
+	// 50,000 entries small enough to stay under the 1 MiB body cap, so the key-count cap refuses
+	// them.
+	many := strings.TrimSuffix(strings.Repeat(`{"kty":"EC"},`, 50_000), ",")
 	bodies := map[string]string{
 		"5 MiB":       `{"keys":[` + entry + `],"pad":"` + strings.Repeat("x", 5<<20) + `"}`,
-		"50,000 keys": `{"keys":[` + strings.Join(many, ",") + `]}`,
+		"50,000 keys": `{"keys":[` + many + `]}`,
 		"101 keys":    `{"keys":[` + strings.TrimSuffix(strings.Repeat(entry+",", 101), ",") + `]}`,
+	}
+	if n := len(bodies["50,000 keys"]); n >= maxDocumentBody {
+		t.Fatalf("50,000 keys: %d bytes, over the body cap", n)
 	}
 	for name, body := range bodies {
 		idp := mockidp.NewInMemory()
@@ -570,6 +572,13 @@ func TestJW15OversizedJWKS(t *testing.T) {
 			t.Fatalf("%s: accepted", name)
 		}
 		wantReject(t, res, err, ErrKeySetUnavailable, tok)
+		// Each body must hit the cap it is about.
+		if tooLarge := errors.Is(err, ErrResponseTooLarge); tooLarge != (name == "5 MiB") {
+			t.Errorf("%s: %v, response too large: %v", name, err, tooLarge)
+		}
+		if name != "5 MiB" && !strings.Contains(err.Error(), "at most 100 accepted") {
+			t.Errorf("%s: %v, want the key-count cap", name, err)
+		}
 	}
 	// 100 keys are fine.
 	idp2 := mockidp.NewInMemory()
