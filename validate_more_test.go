@@ -157,12 +157,50 @@ func TestVerifiedTokenCache(t *testing.T) {
 	t.Run("per-call options checked on hits", func(t *testing.T) {
 		idp := mockidp.NewInMemory()
 		c := newValidationClient(t, idp)
-		tok := mint(t, idp, nil, set("nonce", "n1"))
-		wantAccept(t)(c.VerifyIDToken(t.Context(), tok, ExpectNonce("n1")))
-		res, err := c.VerifyIDToken(t.Context(), tok, ExpectNonce("n2"))
+		cached := func(tok string) {
+			t.Helper()
+			if c.val.cache.get(tok) == nil {
+				t.Fatal("token not cached")
+			}
+		}
+		alg := parseAlg(idp.SigningKey().Algorithm)
+		tok := mint(t, idp, nil, func(m map[string]any) {
+			m["nonce"], m[authReqIDClaim], m["at_hash"] = "n1", "r1", atHash(alg, "AT1")
+			m["iat"] = time.Now().Add(-10 * time.Minute).Unix()
+		})
+		wantAccept(t)(c.VerifyIDToken(t.Context(), tok, ExpectNonce("n1"), ExpectAuthReqID("r1"),
+			ExpectAccessToken("AT1"), MaxTokenAge(time.Hour)))
+		for name, opt := range map[string]VerifyOption{
+			"nonce":         ExpectNonce("n2"),
+			"subject":       ExpectSubject("someone else"),
+			"auth_req_id":   ExpectAuthReqID("r2"),
+			"at_hash":       ExpectAccessToken("AT2"),
+			"max token age": MaxTokenAge(time.Minute),
+		} {
+			cached(tok)
+			res, err := c.ValidateToken(t.Context(), tok, opt)
+			if err == nil {
+				t.Fatalf("%s: accepted on a hit", name)
+			}
+			wantReject(t, res, err, ErrInvalidClaim, tok)
+		}
+		cached(tok)
+		res, err := c.VerifyIDToken(t.Context(), tok) // DefaultMaxTokenAge, 5 minutes
 		wantReject(t, res, err, ErrInvalidClaim, tok)
-		res, err = c.VerifyIDToken(t.Context(), tok, ExpectSubject("someone else"))
-		wantReject(t, res, err, ErrInvalidClaim, tok)
+		cached(tok)
+		wantAccept(t)(c.ValidateToken(t.Context(), tok, ExpectAuthReqID("r1"), ExpectAccessToken("AT1")))
+
+		const api = "https://api.example"
+		at := mint(t, idp, map[string]any{"typ": "at+jwt"}, atClaims(idp, api))
+		wantAccept(t)(c.ValidateToken(t.Context(), at, ExpectAudience(api)))
+		for _, aud := range []string{"https://other.example", testClientID} {
+			cached(at)
+			res, err := c.ValidateToken(t.Context(), at, ExpectAudience(aud))
+			wantReject(t, res, err, ErrInvalidAudience, at)
+		}
+		cached(at)
+		res, err = c.ValidateToken(t.Context(), at) // default audience: the client id
+		wantReject(t, res, err, ErrInvalidAudience, at)
 	})
 	t.Run("results are copies", func(t *testing.T) {
 		idp := mockidp.NewInMemory()
