@@ -26,9 +26,12 @@ func staticValidator(t testing.TB, idp *mockidp.IdP) *validator {
 		keys: keys, cache: newTokenCache(100, 1<<20)}
 }
 
-// FuzzParseJWS feeds arbitrary strings to the whole validation path and to each parser: nothing
-// may panic, and whatever the strict JSON reader accepts as claims, encoding/json (which Claims
-// and RawClaims use) must read too.
+// FuzzParseJWS feeds arbitrary strings to ValidateToken's path and to each parser: nothing may
+// panic, and whatever the strict JSON reader accepts as claims, encoding/json (which Claims and
+// RawClaims use) must read too. The fuzzer cannot forge a signature of the validator's key, so
+// through validate it reaches the splitting, header parsing, decoding, key lookup and signature
+// check, but never the claim checks after the signature (only the seed token gets there);
+// parseHeader and parseClaims are therefore also called directly on every decodable segment.
 func FuzzParseJWS(f *testing.F) {
 	idp := mockidp.NewInMemory()
 	idp.UseKey(mockidp.NewKey("ES256"))
