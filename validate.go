@@ -462,9 +462,11 @@ func (v *validator) validate(ctx context.Context, raw string, m mode, opts []Ver
 		return nil, err
 	}
 	if v.cache != nil {
-		// The entry owns its slices: the caller may change those of res.
+		// The entry owns its slices: the caller may change those of res. check never reads amr,
+		// so the cached claims keep none.
 		e := &cacheEntry{key: key, kind: res.Kind, alg: parseAlg(res.Algorithm), claims: *cl, result: *res}
 		e.claims.aud = slices.Clone(cl.aud)
+		e.claims.amr = nil
 		e.result.Entity.Audience = e.claims.aud
 		e.result.Entity.AuthMethods = slices.Clone(cl.amr)
 		v.cache.put(raw, e)

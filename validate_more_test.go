@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -210,6 +211,12 @@ func TestVerifiedTokenCache(t *testing.T) {
 		res.Entity.Audience[0] = "tampered"
 		res.Entity.AuthMethods[0] = "tampered"
 		res.Entity.Subject = "tampered"
+		// The cached entry shares no slice with the first result either.
+		e := c.val.cache.get(tok)
+		if slices.Contains(e.claims.aud, "tampered") || slices.Contains(e.claims.amr, "tampered") ||
+			slices.Contains(e.result.Entity.AuthMethods, "tampered") {
+			t.Errorf("cached entry shares memory with the first result: %+v", e.claims)
+		}
 		again := wantAccept(t)(c.ValidateToken(t.Context(), tok))
 		again.Entity.Audience[0] = "tampered too"
 		res = wantAccept(t)(c.ValidateToken(t.Context(), tok))
