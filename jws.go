@@ -16,8 +16,8 @@ import (
 // the validation hot path: no encoding/json, no map, the header read into a typed struct, and the
 // signature checked with crypto/rsa, crypto/ecdsa and crypto/ed25519 directly.
 
-// maxTokenSize is the longest token accepted (DESIGN §5); longer input is refused before any
-// parsing.
+// maxTokenSize is the longest token accepted (DESIGN §5); validate refuses longer input before
+// the cache lookup and any parsing.
 const maxTokenSize = 64 << 10
 
 // Bounds of the protected header: real headers are a few dozen bytes, and a kid is a short
@@ -141,13 +141,10 @@ func (t compactJWS) payloadPart() string   { return t.raw[t.dot1+1 : t.dot2] }
 func (t compactJWS) signingInput() string  { return t.raw[:t.dot2] }
 func (t compactJWS) signaturePart() string { return t.raw[t.dot2+1:] }
 
-// splitJWS checks the shape of a compact JWS without allocating: size first (TV-29), then
-// exactly three segments of possible base64url lengths (TV-28, TV-30, TV-31), and a header of at
-// most maxHeaderSize bytes.
+// splitJWS checks the shape of a compact JWS without allocating: exactly three segments of
+// possible base64url lengths (TV-28, TV-30, TV-31), and a header of at most maxHeaderSize bytes.
+// The caller has refused tokens over maxTokenSize before anything else (validate, TV-29).
 func splitJWS(raw string) (compactJWS, *ValidationError) {
-	if len(raw) > maxTokenSize {
-		return compactJWS{}, invalid(ReasonTooLarge, "", "token longer than 64 KiB")
-	}
 	if len(raw) == 0 {
 		return compactJWS{}, invalid(ReasonMalformed, "", "empty token")
 	}

@@ -428,7 +428,7 @@ func (c *OpenIDConnectClient) VerifyAccessToken(ctx context.Context, raw string,
 const scratchSize = 2048
 
 func (v *validator) validate(ctx context.Context, raw string, m mode, opts []VerifyOption) (*AuthenticationResult, error) {
-	if len(raw) > maxTokenSize {
+	if len(raw) > maxTokenSize { // the only size check: before the cache lookup hashes raw (TV-29)
 		return nil, invalid(ReasonTooLarge, "", "token longer than 64 KiB")
 	}
 	var o verifyOptions
