@@ -391,12 +391,12 @@ func (r *AuthenticationResult) RawClaims() map[string]any {
 // JSON objects; "alg" in the allow-list (WithSigningAlgorithms); no crit, jwk, jku, x5u, x5c or
 // b64 header; "kid", if any, at most 256 bytes; "typ" absent, JWT or at+jwt; a provider key that
 // fits kid and alg (JWKS cache: DefaultJWKSCooldown, DefaultJWKSMaxAge); the signature; then the
-// claims: "iss" exactly the issuer; "aud" contains
-// the client id (for access tokens: ExpectAudience, default the client id); "azp", when present,
-// the client id, and required with several audiences (ID tokens); "sub" a non-empty string of at
-// most 255 bytes; "exp" and "iat" required, "nbf" and "iat" checked with the client's leeway
-// (WithLeeway); for access tokens also "client_id" and "jti" required (RFC 9068 §2.2). No claim
-// is returned with an error, and errors never contain the token.
+// claims: "iss" exactly the issuer; "aud" contains the client id (for access tokens:
+// ExpectAudience, default the client id); "azp", when present, the client id, and required with
+// several audiences (ID tokens); "sub" a non-empty string of at most 255 bytes; "exp" and "iat"
+// required, "nbf" and "iat" checked with the client's leeway (WithLeeway); for access tokens also
+// "client_id" and "jti" required (RFC 9068 §2.2). No claim is returned with an error, and errors
+// never contain the token.
 //
 // A token that validated once is answered from memory until it expires (at most 10,000 tokens);
 // the time checks run again on every call, and the entry is dropped when the key that verified
@@ -418,8 +418,8 @@ func (c *OpenIDConnectClient) VerifyIDToken(ctx context.Context, raw string, opt
 // VerifyAccessToken validates a JWT access token (RFC 9068 §4): the checks of ValidateToken,
 // "typ" must be at+jwt or application/at+jwt, "aud" must contain the ExpectAudience value
 // (default the client id), and iss, exp, aud, sub, client_id, iat and jti are required (RFC 9068
-// §2.2). ExpectNonce, ExpectAuthReqID, ExpectAccessToken and MaxTokenAge are a
-// usage error here (ErrConflictingVerifyOptions).
+// §2.2). ExpectNonce, ExpectAuthReqID, ExpectAccessToken and MaxTokenAge are a usage error here
+// (ErrConflictingVerifyOptions).
 func (c *OpenIDConnectClient) VerifyAccessToken(ctx context.Context, raw string, opts ...VerifyOption) (*AuthenticationResult, error) {
 	return c.val.validate(ctx, raw, modeAccessToken, opts)
 }
