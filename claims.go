@@ -3,7 +3,9 @@ package onesoidc
 import (
 	"fmt"
 	"math"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // authReqIDClaim binds a CIBA ID token to its authentication request (CIBA Core §10.1.1).
@@ -26,6 +28,7 @@ const (
 	hasAuthReqID
 	hasAtHash
 	hasAuthTime
+	hasJti // a non-empty string
 )
 
 // tokenClaims are the claims the validator reads, decoded once from the verified payload. Strings
@@ -40,7 +43,9 @@ type tokenClaims struct {
 }
 
 // parseClaims reads a verified payload (RFC 7519 §4). It refuses what is not a single JSON object,
-// duplicate claim names, numbers out of float64 range, and registered claims of the wrong type:
+// duplicate claim names (also names equal under case folding, which encoding/json and so Claims
+// would not tell apart, and names that differ from a claim read here only in case, such as
+// "AZP"), numbers out of float64 range, and registered claims of the wrong type:
 // iss, sub, azp, nonce, at_hash and auth_req_id must be strings, aud a string or an array of
 // strings, exp, nbf, iat and auth_time numbers (NumericDate, RFC 7519 §2: fractions allowed).
 // Other claims of an unexpected type are ignored here and remain available through Claims.
@@ -55,8 +60,8 @@ func parseClaims(payload string, cl *tokenClaims) *ValidationError {
 		if !ok {
 			break
 		}
-		if !seen.add(name) {
-			return invalid(ReasonMalformed, sanitize(name, 64), "duplicate claim")
+		if !seen.addFold(name) {
+			return invalid(ReasonMalformed, sanitize(name, 64), "duplicate claim (names compare without regard to case)")
 		}
 		v := r.value(0)
 		if r.bad {
@@ -139,6 +144,14 @@ func parseClaims(payload string, cl *tokenClaims) *ValidationError {
 			if amr, ok := stringArray(v); ok {
 				cl.amr = amr
 			}
+		case "jti":
+			if v.kind == jsonString && v.raw != "" {
+				cl.has |= hasJti
+			}
+		default:
+			if known := foldsToKnownClaim(name); known != "" {
+				return invalid(ReasonMalformed, sanitize(name, 64), "claim name differs from "+known+" only in case")
+			}
 		}
 	}
 	if !r.end() {
@@ -176,4 +189,22 @@ func skewHint(off float64) string {
 
 func secondsText(f float64) string {
 	return fmt.Sprint(time.Duration(f * float64(time.Second)).Round(time.Second))
+}
+
+// knownClaims are the claims parseClaims reads.
+var knownClaims = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "auth_time", "azp", "nonce", "at_hash",
+	authReqIDClaim, "client_id", "scope", "preferred_username", "role", "idp_role", "acr", "amr", "jti"}
+
+// foldsToKnownClaim returns the known claim that name equals under case folding, or "". A struct
+// field `json:"azp"` would be filled from "AZP", which the validator does not read as azp.
+func foldsToKnownClaim(name string) string {
+	for _, k := range knownClaims {
+		if len(name) > 0 && name[0] < utf8.RuneSelf && lowerASCII(name[0]) != k[0] {
+			continue // known claims start with a lower-case ASCII letter
+		}
+		if strings.EqualFold(name, k) {
+			return k
+		}
+	}
+	return ""
 }

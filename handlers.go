@@ -13,12 +13,21 @@ type authResultKey struct{}
 // RequireToken returns middleware that lets a request through to next only with a valid bearer
 // token (RFC 6750 §2.1) in its Authorization header, validated with ValidateToken and opts (by
 // default ID tokens and JWT access tokens whose audience is the client id; a resource server
-// passes ExpectAudience with its resource identifier). next finds the result with
-// AuthenticationFromContext. Other requests get 401 with a WWW-Authenticate challenge (RFC 6750
-// §3): `Bearer` alone when there is no bearer token, `Bearer error="invalid_token"` for a token
-// that fails validation, and 400 `error="invalid_request"` for a malformed Authorization header.
-// When the provider's keys cannot be fetched it answers 503. The token is never echoed or logged.
+// passes ExpectAudience with its resource identifier, and then accepts JWT access tokens for it
+// only, never ID tokens). next finds the result with AuthenticationFromContext. Other requests
+// get 401 with a WWW-Authenticate challenge (RFC 6750 §3): `Bearer` alone when there is no bearer
+// token, `Bearer error="invalid_token"` for a token that fails validation, and 400
+// `error="invalid_request"` for a malformed Authorization header. When the provider's keys cannot
+// be fetched it answers 503. The token is never echoed or logged. Options of both kinds of token
+// (ErrConflictingVerifyOptions, see VerifyOption) are a programming error: it is logged once,
+// here, and every request is answered 500.
 func (c *OpenIDConnectClient) RequireToken(next http.Handler, opts ...VerifyOption) http.Handler {
+	if _, _, err := applyOptions(modeAny, opts); err != nil {
+		c.logger.Error("onesoidc: RequireToken: unusable options, every request will be answered 500", "error", err)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+		})
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, status := bearerToken(r)
 		switch status {

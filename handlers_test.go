@@ -96,3 +96,37 @@ func TestRequireTokenProviderDown(t *testing.T) {
 		t.Errorf("status %d, called %v; want 503 without calling next", rec.Code, called)
 	}
 }
+
+// TestRequireTokenExpectAudienceRefusesIDTokens: with ExpectAudience, RequireToken accepts JWT
+// access tokens for that audience only; a plain ID token, whose aud is the client id, is refused
+// (RFC 8725 §3.11, RFC 9068 §4). Options of both kinds answer 500.
+func TestRequireTokenExpectAudienceRefusesIDTokens(t *testing.T) {
+	t.Parallel()
+	idp := mockidp.NewInMemory()
+	c := newValidationClient(t, idp)
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })
+	serve := func(h http.Handler, tok string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("GET", "/api", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	id := mint(t, idp, nil, nil)
+	at := mint(t, idp, map[string]any{"typ": "at+jwt"}, atClaims(idp, testClientID))
+	for _, aud := range []string{"https://api.example", testClientID} {
+		h := c.RequireToken(next, ExpectAudience(aud))
+		if rec := serve(h, id); rec.Code != http.StatusUnauthorized {
+			t.Errorf("ExpectAudience(%q): ID token answered %d, want 401", aud, rec.Code)
+		}
+	}
+	if rec := serve(c.RequireToken(next, ExpectAudience(testClientID)), at); rec.Code != http.StatusOK {
+		t.Errorf("access token answered %d, want 200", rec.Code)
+	}
+	if rec := serve(c.RequireToken(next), id); rec.Code != http.StatusOK {
+		t.Errorf("no options: ID token answered %d, want 200", rec.Code)
+	}
+	if rec := serve(c.RequireToken(next, ExpectAudience(testClientID), ExpectNonce("n")), at); rec.Code != http.StatusInternalServerError {
+		t.Errorf("conflicting options answered %d, want 500", rec.Code)
+	}
+}

@@ -3,6 +3,9 @@ package onesoidc
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // A strict, allocation-free reader for the JSON of JWS headers and JWT payloads (RFC 8259),
@@ -356,7 +359,7 @@ func stringArray(v jsonValue) ([]string, bool) {
 }
 
 // memberSet detects duplicate member names at the top level of a header or payload (RFC 7515
-// §4, RFC 7519 §4: reject rather than take the last one).
+// §4, RFC 7519 §4: reject rather than take the last one). One set uses add or addFold, not both.
 type memberSet struct {
 	names [24]string
 	n     int
@@ -383,4 +386,60 @@ func (m *memberSet) add(name string) bool {
 	}
 	m.more[name] = struct{}{}
 	return true
+}
+
+// addFold records name and reports false if a name equal to it under Unicode simple case folding
+// was already there: encoding/json, which Claims uses, fills a struct field from any member whose
+// name folds to the field's ("SUB", "Sub" and "ſub" fill `json:"sub"`), so such names are
+// duplicates for the claims (strings.EqualFold, the rule of encoding/json).
+func (m *memberSet) addFold(name string) bool {
+	for _, s := range m.names[:m.n] {
+		// Most names differ in a first ASCII byte; EqualFold only for the others.
+		if len(s) > 0 && len(name) > 0 && s[0] < utf8.RuneSelf && name[0] < utf8.RuneSelf &&
+			lowerASCII(s[0]) != lowerASCII(name[0]) {
+			continue
+		}
+		if strings.EqualFold(s, name) {
+			return false
+		}
+	}
+	if m.n < len(m.names) {
+		m.names[m.n] = name
+		m.n++
+		return true
+	}
+	if m.more == nil {
+		m.more = make(map[string]struct{})
+	}
+	key := foldName(name)
+	if _, dup := m.more[key]; dup {
+		return false
+	}
+	m.more[key] = struct{}{}
+	return true
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// foldName maps name to a key that two names share exactly when strings.EqualFold holds for them:
+// each rune becomes the smallest rune of its case-folding orbit (as encoding/json folds names).
+func foldName(name string) string {
+	b := make([]byte, 0, len(name))
+	for _, r := range name {
+		for {
+			r2 := unicode.SimpleFold(r)
+			if r2 <= r {
+				r = r2
+				break
+			}
+			r = r2
+		}
+		b = utf8.AppendRune(b, r)
+	}
+	return string(b)
 }

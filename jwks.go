@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -301,6 +302,12 @@ func (c *jwksCache) key(ctx context.Context, h *jwsHeader) (*jwk, *ValidationErr
 	return c.slow(ctx, h)
 }
 
+// fresh reports whether a key set is loaded and within its max age (or retry time) at now.
+func (c *jwksCache) fresh(now time.Time) bool {
+	s := c.set.Load()
+	return s != nil && now.Before(s.refreshAt)
+}
+
 func (c *jwksCache) slow(ctx context.Context, h *jwsHeader) (*jwk, *ValidationError) {
 	waited := false
 	for {
@@ -435,7 +442,7 @@ func (c *jwksCache) rememberMissing(kid string, now time.Time) {
 	if c.negative == nil || len(c.negative) >= maxNegativeKids {
 		c.negative = make(map[string]time.Time)
 	}
-	c.negative[kid] = now.Add(c.cooldown)
+	c.negative[strings.Clone(kid)] = now.Add(c.cooldown) // do not pin the decoded header
 }
 
 func (c *jwksCache) isNegative(kid string, now time.Time) bool {

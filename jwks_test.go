@@ -16,6 +16,7 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+	"unsafe"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/ones-now/onesoidc/internal/mockidp"
@@ -183,6 +184,65 @@ func randomKidTokens(t testing.TB, idp *mockidp.IdP, n int) []string {
 		toks[i] = mint(t, idp, map[string]any{"kid": randB64(12)}, nil)
 	}
 	return toks
+}
+
+// TestTV27LongKidRefused: a kid longer than 256 bytes, or a header over 8 KiB, is refused as
+// malformed before any JWKS fetch, and the negative kid cache holds no long kid (TV-27, JW-05:
+// 1000 tokens with 45 KiB kids must not pin 45 MiB).
+func TestTV27LongKidRefused(t *testing.T) {
+	t.Parallel()
+	idp := mockidp.NewInMemory()
+	idp.UseKey(mockidp.NewKey("ES256"))
+	c := newValidationClient(t, idp)
+	long := []string{strings.Repeat("k", 46<<10), strings.Repeat("k", 8<<10), strings.Repeat("k", maxKidLength+1)}
+	refuseLong := func() {
+		t.Helper()
+		for _, kid := range long {
+			tok := mint(t, idp, map[string]any{"kid": kid + randB64(4)}, nil)
+			res, err := c.ValidateToken(t.Context(), tok)
+			wantReject(t, res, err, ErrMalformedToken, tok)
+		}
+	}
+	refuseLong() // cold: not even the initial load
+	if n := idp.Count(mockidp.EndpointJWKS); n != 0 {
+		t.Fatalf("%d JWKS requests for long kids, want 0", n)
+	}
+	wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, nil, nil)))
+	refuseLong() // warm: no refetch
+	for range 3 {
+		tok := mint(t, idp, map[string]any{"kid": randB64(maxKidLength * 3 / 4)}, nil) // exactly 256 bytes
+		res, err := c.ValidateToken(t.Context(), tok)
+		wantReject(t, res, err, ErrUnknownKey, tok)
+	}
+	if n := idp.Count(mockidp.EndpointJWKS); n != 2 {
+		t.Errorf("%d JWKS requests, want 2 (the load, one refetch for a 256-byte kid)", n)
+	}
+	c.val.keys.mu.Lock()
+	defer c.val.keys.mu.Unlock()
+	if len(c.val.keys.negative) == 0 {
+		t.Error("negative cache empty")
+	}
+	for kid := range c.val.keys.negative {
+		if len(kid) > maxKidLength {
+			t.Errorf("negative cache holds a kid of %d bytes", len(kid))
+		}
+	}
+}
+
+// TestJW05NegativeCacheClonesKid: the negative cache stores a copy of the kid, not a substring
+// of the decoded header that would keep the whole header alive.
+func TestJW05NegativeCacheClonesKid(t *testing.T) {
+	t.Parallel()
+	c := &jwksCache{cooldown: time.Minute}
+	header := `{"alg":"ES256","kid":"` + randB64(48) + `"}`
+	kid := header[22 : 22+64]
+	c.rememberMissing(kid, time.Now())
+	for k := range c.negative {
+		start := uintptr(unsafe.Pointer(unsafe.StringData(header)))
+		if p := uintptr(unsafe.Pointer(unsafe.StringData(k))); p >= start && p < start+uintptr(len(header)) {
+			t.Error("the negative cache pins the header")
+		}
+	}
 }
 
 // TestJW05UnknownKidFlood: 1000 concurrent tokens with random kids cost one JWKS request, and
@@ -491,14 +551,16 @@ func TestJW15OversizedJWKS(t *testing.T) {
 	t.Parallel()
 	idp := mockidp.NewInMemory()
 	entry := jwkJSON(t, idp.SigningKey(), nil)
-	many := make([]string, 50_000)
-	for i := range many {
-		many[i] = `{"kty":"EC","kid":"` + fmt.Sprint(i) + `"}`
-	}
+	// 50,000 entries small enough to stay under the 1 MiB body cap, so the key-count cap refuses
+	// them.
+	many := strings.TrimSuffix(strings.Repeat(`{"kty":"EC"},`, 50_000), ",")
 	bodies := map[string]string{
 		"5 MiB":       `{"keys":[` + entry + `],"pad":"` + strings.Repeat("x", 5<<20) + `"}`,
-		"50,000 keys": `{"keys":[` + strings.Join(many, ",") + `]}`,
+		"50,000 keys": `{"keys":[` + many + `]}`,
 		"101 keys":    `{"keys":[` + strings.TrimSuffix(strings.Repeat(entry+",", 101), ",") + `]}`,
+	}
+	if n := len(bodies["50,000 keys"]); n >= maxDocumentBody {
+		t.Fatalf("50,000 keys: %d bytes, over the body cap", n)
 	}
 	for name, body := range bodies {
 		idp := mockidp.NewInMemory()
@@ -510,6 +572,13 @@ func TestJW15OversizedJWKS(t *testing.T) {
 			t.Fatalf("%s: accepted", name)
 		}
 		wantReject(t, res, err, ErrKeySetUnavailable, tok)
+		// Each body must hit the cap it is about.
+		if tooLarge := errors.Is(err, ErrResponseTooLarge); tooLarge != (name == "5 MiB") {
+			t.Errorf("%s: %v, response too large: %v", name, err, tooLarge)
+		}
+		if name != "5 MiB" && !strings.Contains(err.Error(), "at most 100 accepted") {
+			t.Errorf("%s: %v, want the key-count cap", name, err)
+		}
 	}
 	// 100 keys are fine.
 	idp2 := mockidp.NewInMemory()
@@ -537,15 +606,53 @@ func TestJW16MaxAge(t *testing.T) {
 			t.Fatalf("%d JWKS requests before the max age", n)
 		}
 		time.Sleep(5*time.Minute + time.Second)
-		wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, nil, nil))) // B, after the refresh
+		// Right after the max age, the cached token A itself causes the refresh: nothing else
+		// is validated first.
+		res, err := c.ValidateToken(t.Context(), tokA)
+		wantReject(t, res, err, ErrUnknownKey, tokA)
 		reqs := idp.Requests(mockidp.EndpointJWKS)
 		if len(reqs) != 2 || reqs[1].Header.Get("Cache-Control") != "no-cache" {
 			t.Fatalf("requests %d, want a no-cache refresh", len(reqs))
 		}
-		res, err := c.ValidateToken(t.Context(), tokA)
-		wantReject(t, res, err, ErrUnknownKey, tokA)
-		if c.val.cache.len() != 1 {
-			t.Errorf("%d cached tokens, want 1 (A's dropped)", c.val.cache.len())
+		if c.val.cache.len() != 0 {
+			t.Errorf("%d cached tokens, want 0 (A's dropped)", c.val.cache.len())
+		}
+		wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, nil, nil))) // B, with the refreshed set
+		if n := idp.Count(mockidp.EndpointJWKS); n != 2 {
+			t.Errorf("%d JWKS requests, want 2", n)
+		}
+	})
+}
+
+// TestJW16CachedTokenAfterKeyRemoved: a cached token whose key the provider removed is refused
+// once the key set is past its max age, even when no other token causes the refetch.
+func TestJW16CachedTokenAfterKeyRemoved(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		idp := mockidp.NewInMemory()
+		c := newValidationClient(t, idp)
+		tok := mint(t, idp, nil, set("exp", time.Now().Add(24*time.Hour).Unix()))
+		wantAccept(t)(c.ValidateToken(t.Context(), tok))
+		wantAccept(t)(c.ValidateToken(t.Context(), tok)) // cached
+		idp.RotateKeys("ES256")
+		idp.RetireOldKeys() // the provider drops key A
+		time.Sleep(DefaultJWKSMaxAge + time.Hour)
+		res, err := c.ValidateToken(t.Context(), tok)
+		wantReject(t, res, err, ErrUnknownKey, tok)
+		if n := idp.Count(mockidp.EndpointJWKS); n != 2 {
+			t.Errorf("%d JWKS requests, want 2 (the max-age refetch)", n)
+		}
+		if n := c.val.cache.len(); n != 0 {
+			t.Errorf("%d cached tokens, want 0", n)
+		}
+		// A token whose key stayed is answered from the cache again after the refetch.
+		tokB := mint(t, idp, nil, nil)
+		wantAccept(t)(c.ValidateToken(t.Context(), tokB))
+		time.Sleep(DefaultJWKSMaxAge + time.Second)
+		wantAccept(t)(c.ValidateToken(t.Context(), tokB)) // past the max age: refetch, still valid
+		wantAccept(t)(c.ValidateToken(t.Context(), tokB))
+		if n := idp.Count(mockidp.EndpointJWKS); n != 3 {
+			t.Errorf("%d JWKS requests, want 3", n)
 		}
 	})
 }

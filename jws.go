@@ -16,9 +16,17 @@ import (
 // the validation hot path: no encoding/json, no map, the header read into a typed struct, and the
 // signature checked with crypto/rsa, crypto/ecdsa and crypto/ed25519 directly.
 
-// maxTokenSize is the longest token accepted (DESIGN §5); longer input is refused before any
-// parsing.
+// maxTokenSize is the longest token accepted (DESIGN §5); validate refuses longer input before
+// the cache lookup and any parsing.
 const maxTokenSize = 64 << 10
+
+// Bounds of the protected header: real headers are a few dozen bytes, and a kid is a short
+// identifier (TV-27). Longer ones are refused as malformed before any key lookup, so that they
+// never cause a JWKS fetch or stay in the negative kid cache (JW-05).
+const (
+	maxHeaderSize = 8 << 10 // decoded
+	maxKidLength  = 256     // bytes
+)
 
 // algID is a supported JWS algorithm (RFC 7518 §3.1, RFC 8037 §3.1).
 type algID uint8
@@ -133,12 +141,10 @@ func (t compactJWS) payloadPart() string   { return t.raw[t.dot1+1 : t.dot2] }
 func (t compactJWS) signingInput() string  { return t.raw[:t.dot2] }
 func (t compactJWS) signaturePart() string { return t.raw[t.dot2+1:] }
 
-// splitJWS checks the shape of a compact JWS without allocating: size first (TV-29), then
-// exactly three segments of possible base64url lengths (TV-28, TV-30, TV-31).
+// splitJWS checks the shape of a compact JWS without allocating: exactly three segments of
+// possible base64url lengths (TV-28, TV-30, TV-31), and a header of at most maxHeaderSize bytes.
+// The caller has refused tokens over maxTokenSize before anything else (validate, TV-29).
 func splitJWS(raw string) (compactJWS, *ValidationError) {
-	if len(raw) > maxTokenSize {
-		return compactJWS{}, invalid(ReasonTooLarge, "", "token longer than 64 KiB")
-	}
 	if len(raw) == 0 {
 		return compactJWS{}, invalid(ReasonMalformed, "", "empty token")
 	}
@@ -165,6 +171,9 @@ func splitJWS(raw string) (compactJWS, *ValidationError) {
 	}
 	if dot1%4 == 1 || (dot2-dot1-1)%4 == 1 || (len(raw)-dot2-1)%4 == 1 {
 		return compactJWS{}, invalid(ReasonMalformed, "", "segment of impossible base64url length")
+	}
+	if b64Len(dot1) > maxHeaderSize {
+		return compactJWS{}, invalid(ReasonMalformed, "", "header longer than 8 KiB")
 	}
 	// The alphabet of each segment is checked as it is decoded, all before the signature.
 	return compactJWS{raw: raw, dot1: dot1, dot2: dot2}, nil
@@ -278,6 +287,9 @@ func parseHeader(h string) (jwsHeader, *ValidationError) {
 			}
 			hdr.kid = v.text()
 			hdr.hasKid = hdr.kid != ""
+			if len(hdr.kid) > maxKidLength {
+				return hdr, invalid(ReasonMalformed, "kid", "kid longer than 256 bytes")
+			}
 		case "typ":
 			if v.kind != jsonString {
 				return hdr, invalid(ReasonMalformed, "typ", "typ is not a string")

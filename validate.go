@@ -137,27 +137,45 @@ func (c *OpenIDConnectClient) initValidation(o *options) error {
 	return nil
 }
 
-// VerifyOption is an expectation about one token, for ValidateToken, VerifyIDToken and
-// VerifyAccessToken. Options that do not apply to the kind of token being checked are ignored.
+// VerifyOption is an expectation about one token, for ValidateToken, VerifyIDToken,
+// VerifyAccessToken and RequireToken.
+//
+// Most options fit one kind of token only, and giving one fixes the kind (RFC 8725 §2.8, §3.11):
+// with ExpectAudience only JWT access tokens are accepted; with ExpectNonce, ExpectAuthReqID,
+// ExpectAccessToken or MaxTokenAge only ID tokens. A token of the other kind is then rejected
+// with ErrInvalidTokenType, never validated with the option left out. Options of both kinds in
+// one call, or options of the other kind than VerifyIDToken or VerifyAccessToken check, are a
+// usage error: a *ConfigError that matches ErrConflictingVerifyOptions. ExpectSubject fits both.
 type VerifyOption func(*verifyOptions)
 
 type verifyOptions struct {
 	nonce, authReqID, subject, audience, accessToken   string
 	hasNonce, hasAuthReqID, hasSubject, hasAccessToken bool
 	maxAge                                             time.Duration
+	// idOnly and atOnly name the first option given that fits only ID tokens, only access
+	// tokens.
+	idOnly, atOnly string
+}
+
+func (o *verifyOptions) forIDTokens(option string) {
+	if o.idOnly == "" {
+		o.idOnly = option
+	}
 }
 
 // ExpectNonce requires the ID token's "nonce" to equal nonce (OpenID Connect Core 1.0 §3.1.3.7
 // item 11), for flows that sent one. Without it a nonce is ignored: CIBA and client credentials
-// must not demand one (SECURITY-CASES TV-22, CB-18).
+// must not demand one (SECURITY-CASES TV-22, CB-18). It fits ID tokens only: ValidateToken then
+// rejects access tokens (see VerifyOption).
 func ExpectNonce(nonce string) VerifyOption {
-	return func(o *verifyOptions) { o.nonce, o.hasNonce = nonce, true }
+	return func(o *verifyOptions) { o.nonce, o.hasNonce = nonce, true; o.forIDTokens("ExpectNonce") }
 }
 
 // ExpectAuthReqID binds a CIBA ID token to its request (CIBA Core §10.1.1): the claim
-// urn:openid:params:jwt:claim:auth_req_id may be absent, and when present must equal id.
+// urn:openid:params:jwt:claim:auth_req_id may be absent, and when present must equal id. It fits
+// ID tokens only: ValidateToken then rejects access tokens (see VerifyOption).
 func ExpectAuthReqID(id string) VerifyOption {
-	return func(o *verifyOptions) { o.authReqID, o.hasAuthReqID = id, true }
+	return func(o *verifyOptions) { o.authReqID, o.hasAuthReqID = id, true; o.forIDTokens("ExpectAuthReqID") }
 }
 
 // ExpectSubject requires "sub" to equal sub: the user the client asked to authenticate (CIBA with
@@ -168,22 +186,63 @@ func ExpectSubject(sub string) VerifyOption {
 }
 
 // ExpectAudience sets the audience a JWT access token must carry in "aud" (RFC 9068 §4): the
-// resource server's identifier (default: the client id). ID tokens always need the client id.
+// resource server's identifier (default: the client id). It fits access tokens only:
+// ValidateToken and RequireToken then reject ID tokens with ErrInvalidTokenType, even one whose
+// "aud" is aud (see VerifyOption). ID tokens always need the client id.
 func ExpectAudience(aud string) VerifyOption {
-	return func(o *verifyOptions) { o.audience = aud }
+	return func(o *verifyOptions) {
+		o.audience = aud
+		if o.atOnly == "" {
+			o.atOnly = "ExpectAudience"
+		}
+	}
 }
 
 // ExpectAccessToken gives the access token that came with the ID token in the same response: if
 // the ID token has "at_hash", it must match it (OpenID Connect Core 1.0 §3.3.2.11); an absent
-// at_hash is accepted (SECURITY-CASES TV-23).
+// at_hash is accepted (SECURITY-CASES TV-23). It fits ID tokens only: ValidateToken then rejects
+// access tokens (see VerifyOption).
 func ExpectAccessToken(accessToken string) VerifyOption {
-	return func(o *verifyOptions) { o.accessToken, o.hasAccessToken = accessToken, true }
+	return func(o *verifyOptions) {
+		o.accessToken, o.hasAccessToken = accessToken, true
+		o.forIDTokens("ExpectAccessToken")
+	}
 }
 
 // MaxTokenAge bounds the age of an ID token by its "iat" plus the leeway (default in
-// VerifyIDToken DefaultMaxTokenAge, 5 minutes; in ValidateToken none; 0 turns it off).
+// VerifyIDToken DefaultMaxTokenAge, 5 minutes; in ValidateToken none; 0 turns it off). It fits
+// ID tokens only, even with 0: ValidateToken then rejects access tokens (see VerifyOption).
 func MaxTokenAge(d time.Duration) VerifyOption {
-	return func(o *verifyOptions) { o.maxAge = max(d, 0) }
+	return func(o *verifyOptions) { o.maxAge = max(d, 0); o.forIDTokens("MaxTokenAge") }
+}
+
+// applyOptions returns the options of a call in mode m and the mode they fix.
+func applyOptions(m mode, opts []VerifyOption) (*verifyOptions, mode, error) {
+	o := new(verifyOptions)
+	if m == modeIDToken {
+		o.maxAge = DefaultMaxTokenAge
+	}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(o)
+		}
+	}
+	conflict := func(option, reason string) error {
+		return &ConfigError{Field: option, Reason: reason, Err: ErrConflictingVerifyOptions}
+	}
+	switch {
+	case o.idOnly != "" && o.atOnly != "":
+		return nil, m, conflict(o.atOnly, "fits access tokens only, "+o.idOnly+" ID tokens only")
+	case o.idOnly != "" && m == modeAccessToken:
+		return nil, m, conflict(o.idOnly, "fits ID tokens only, not VerifyAccessToken")
+	case o.atOnly != "" && m == modeIDToken:
+		return nil, m, conflict(o.atOnly, "fits access tokens only, not VerifyIDToken")
+	case o.idOnly != "":
+		m = modeIDToken
+	case o.atOnly != "":
+		m = modeAccessToken
+	}
+	return o, m, nil
 }
 
 // mode is what kind of token a call expects.
@@ -322,20 +381,27 @@ func (r *AuthenticationResult) RawClaims() map[string]any {
 // RFC 9068 JWT access token (typ at+jwt), whichever it is; Kind of the result says which — and
 // returns who it speaks for. It is the Go form of the ones-oidc crate's validate_token.
 //
+// Options that fit one kind of token fix the kind (see VerifyOption): with ExpectAudience only
+// access tokens are accepted, with ExpectNonce, ExpectAuthReqID, ExpectAccessToken or MaxTokenAge
+// only ID tokens; a token of the other kind fails with ErrInvalidTokenType, and options of both
+// kinds fail with a *ConfigError matching ErrConflictingVerifyOptions.
+//
 // Checks, in order (OpenID Connect Core 1.0 §3.1.3.7, RFC 9068 §4, RFC 8725): at most 64 KiB;
-// compact JWS of three strict base64url segments whose header and payload are JSON objects; "alg"
-// in the allow-list (WithSigningAlgorithms); no crit, jwk, jku, x5u, x5c or b64 header; "typ"
-// absent, JWT or at+jwt; a provider key that fits kid and alg (JWKS cache: DefaultJWKSCooldown,
-// DefaultJWKSMaxAge); the signature; then the claims: "iss" exactly the issuer; "aud" contains
-// the client id (for access tokens: ExpectAudience, default the client id); "azp", when present,
-// the client id, and required with several audiences (ID tokens); "sub" a non-empty string of at
-// most 255 bytes; "exp" required, "nbf" and "iat" checked with the client's leeway (WithLeeway);
-// "iat" required for ID tokens. No claim is returned with an error, and errors never contain
-// the token.
+// compact JWS of three strict base64url segments whose header (at most 8 KiB) and payload are
+// JSON objects; "alg" in the allow-list (WithSigningAlgorithms); no crit, jwk, jku, x5u, x5c or
+// b64 header; "kid", if any, at most 256 bytes; "typ" absent, JWT or at+jwt; a provider key that
+// fits kid and alg (JWKS cache: DefaultJWKSCooldown, DefaultJWKSMaxAge); the signature; then the
+// claims: "iss" exactly the issuer; "aud" contains the client id (for access tokens:
+// ExpectAudience, default the client id); "azp", when present, the client id, and required with
+// several audiences (ID tokens); "sub" a non-empty string of at most 255 bytes; "exp" and "iat"
+// required, "nbf" and "iat" checked with the client's leeway (WithLeeway); for access tokens also
+// "client_id" and "jti" required (RFC 9068 §2.2). No claim is returned with an error, and errors
+// never contain the token.
 //
 // A token that validated once is answered from memory until it expires (at most 10,000 tokens);
 // the time checks run again on every call, and the entry is dropped when the key that verified
-// it leaves the provider's JWKS.
+// it leaves the provider's JWKS. A cached token is never answered past the key set's max age
+// (WithJWKSMaxAge): then the set is fetched again first.
 func (c *OpenIDConnectClient) ValidateToken(ctx context.Context, raw string, opts ...VerifyOption) (*AuthenticationResult, error) {
 	return c.val.validate(ctx, raw, modeAny, opts)
 }
@@ -344,14 +410,16 @@ func (c *OpenIDConnectClient) ValidateToken(ctx context.Context, raw string, opt
 // Connect Core 1.0 §3.1.3.7, CIBA Core §10.1.1): the checks of ValidateToken, "typ" must be
 // absent or JWT (never at+jwt, RFC 8725 §3.11), and "iat" must be at most MaxTokenAge old
 // (default DefaultMaxTokenAge, 5 minutes). Options add the nonce, auth_req_id, subject and
-// at_hash checks.
+// at_hash checks; ExpectAudience is a usage error here (ErrConflictingVerifyOptions).
 func (c *OpenIDConnectClient) VerifyIDToken(ctx context.Context, raw string, opts ...VerifyOption) (*AuthenticationResult, error) {
 	return c.val.validate(ctx, raw, modeIDToken, opts)
 }
 
 // VerifyAccessToken validates a JWT access token (RFC 9068 §4): the checks of ValidateToken,
-// "typ" must be at+jwt or application/at+jwt, and "aud" must contain the ExpectAudience value
-// (default the client id).
+// "typ" must be at+jwt or application/at+jwt, "aud" must contain the ExpectAudience value
+// (default the client id), and iss, exp, aud, sub, client_id, iat and jti are required (RFC 9068
+// §2.2). ExpectNonce, ExpectAuthReqID, ExpectAccessToken and MaxTokenAge are a usage error here
+// (ErrConflictingVerifyOptions).
 func (c *OpenIDConnectClient) VerifyAccessToken(ctx context.Context, raw string, opts ...VerifyOption) (*AuthenticationResult, error) {
 	return c.val.validate(ctx, raw, modeAccessToken, opts)
 }
@@ -360,7 +428,7 @@ func (c *OpenIDConnectClient) VerifyAccessToken(ctx context.Context, raw string,
 const scratchSize = 2048
 
 func (v *validator) validate(ctx context.Context, raw string, m mode, opts []VerifyOption) (*AuthenticationResult, error) {
-	if len(raw) > maxTokenSize {
+	if len(raw) > maxTokenSize { // the only size check: before the cache lookup hashes raw (TV-29)
 		return nil, invalid(ReasonTooLarge, "", "token longer than 64 KiB")
 	}
 	var o verifyOptions
@@ -368,16 +436,17 @@ func (v *validator) validate(ctx context.Context, raw string, m mode, opts []Ver
 		o.maxAge = DefaultMaxTokenAge
 	}
 	if len(opts) > 0 { // options get a pointer: keep o itself off the heap
-		p := &verifyOptions{maxAge: o.maxAge}
-		for _, opt := range opts {
-			if opt != nil {
-				opt(p)
-			}
+		p, fixed, err := applyOptions(m, opts)
+		if err != nil {
+			return nil, err
 		}
-		o = *p
+		o, m = *p, fixed
 	}
 	now := v.now()
-	if v.cache != nil {
+	// A hit is used only while the key set is within its max age: past it, the full path
+	// refetches the set, so that a key the provider removed stops validating cached tokens too
+	// (JW-16); the refetch retires the key and drops its tokens.
+	if v.cache != nil && v.keys.fresh(now) {
 		if e := v.cache.get(raw); e != nil {
 			if err := v.check(&e.claims, e.kind, e.alg, m, &o, now); err != nil {
 				if err.Reason == ReasonExpired {
@@ -393,9 +462,11 @@ func (v *validator) validate(ctx context.Context, raw string, m mode, opts []Ver
 		return nil, err
 	}
 	if v.cache != nil {
-		// The entry owns its slices: the caller may change those of res.
+		// The entry owns its slices: the caller may change those of res. check never reads amr,
+		// so the cached claims keep none.
 		e := &cacheEntry{key: key, kind: res.Kind, alg: parseAlg(res.Algorithm), claims: *cl, result: *res}
 		e.claims.aud = slices.Clone(cl.aud)
+		e.claims.amr = nil
 		e.result.Entity.Audience = e.claims.aud
 		e.result.Entity.AuthMethods = slices.Clone(cl.amr)
 		v.cache.put(raw, e)
@@ -429,7 +500,7 @@ func (v *validator) verify(ctx context.Context, raw string, m mode, o *verifyOpt
 	case hdr.typ == typeAT && m == modeIDToken:
 		return nil, nil, nil, invalid(ReasonInvalidType, "typ", "an at+jwt access token is not an ID token")
 	case hdr.typ == typeJWT && m == modeAccessToken:
-		return nil, nil, nil, invalid(ReasonInvalidType, "typ", "a JWT access token must have typ at+jwt")
+		return nil, nil, nil, invalid(ReasonInvalidType, "typ", "typ is not at+jwt: not a JWT access token")
 	case hdr.typ == typeAT:
 		kind = KindAccessToken
 	}
@@ -520,8 +591,16 @@ func (v *validator) check(cl *tokenClaims, kind TokenKind, alg algID, m mode, o 
 			return invalid(ReasonInvalidClaim, "iat", fmt.Sprintf("issued %s ago, more than %v plus the leeway%s",
 				secondsText(nowS-cl.iat), o.maxAge, skewHint(off)))
 		}
-	} else if kind == KindIDToken {
+	} else {
 		return invalid(ReasonInvalidClaim, "iat", "iat missing")
+	}
+	if kind == KindAccessToken { // RFC 9068 §2.2: also REQUIRED in JWT access tokens
+		if cl.clientID == "" {
+			return invalid(ReasonInvalidClaim, "client_id", "client_id missing or not a non-empty string")
+		}
+		if cl.has&hasJti == 0 {
+			return invalid(ReasonInvalidClaim, "jti", "jti missing or not a non-empty string")
+		}
 	}
 	if o.hasSubject && cl.sub != o.subject {
 		return invalid(ReasonInvalidClaim, "sub", "sub is not the expected subject")

@@ -48,7 +48,8 @@ var (
 	// ErrTokenTooLarge means that the token is longer than 64 KiB (DESIGN §5); nothing was parsed.
 	ErrTokenTooLarge = newValidationSentinel(ReasonTooLarge)
 	// ErrMalformedToken means that the token is not a compact JWS (RFC 7515 §7.1) with a JSON object header and payload,
-	// is a JWE, or has a header parameter this package refuses (crit, jwk, jku, x5u, x5c, b64).
+	// is a JWE, has a header parameter this package refuses (crit, jwk, jku, x5u, x5c, b64), or has
+	// a header over 8 KiB or a "kid" over 256 bytes.
 	ErrMalformedToken = newValidationSentinel(ReasonMalformed)
 	// ErrUnsupportedAlgorithm means that the "alg" header is not in the effective allow-list (never none
 	// or HS*; RFC 8725 §3.1).
@@ -75,9 +76,16 @@ var (
 	// ErrTokenNotYetValid means that "nbf" or "iat" lies in the future, beyond the leeway.
 	ErrTokenNotYetValid = newValidationSentinel(ReasonNotYetValid)
 	// ErrInvalidClaim means that another claim is missing, of the wrong type or has the wrong value
-	// (sub, iat, nonce, auth_req_id, at_hash, exp or nbf of the wrong type ...).
+	// (sub, iat, nonce, auth_req_id, at_hash, client_id or jti of an access token, exp or nbf of the
+	// wrong type ...).
 	ErrInvalidClaim = newValidationSentinel(ReasonInvalidClaim)
 )
+
+// ErrConflictingVerifyOptions is wrapped by the *ConfigError of a call given VerifyOptions that
+// fit only ID tokens together with ones that fit only access tokens, or options that do not fit
+// the method (ExpectAudience in VerifyIDToken; ExpectNonce, ExpectAuthReqID, ExpectAccessToken or
+// MaxTokenAge in VerifyAccessToken). It is a programming error, not a rejected token.
+var ErrConflictingVerifyOptions = errors.New("onesoidc: verify options for different kinds of token")
 
 // validationSentinel is the type of the sentinel errors above.
 type validationSentinel struct{ reason ValidationReason }

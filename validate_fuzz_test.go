@@ -26,9 +26,12 @@ func staticValidator(t testing.TB, idp *mockidp.IdP) *validator {
 		keys: keys, cache: newTokenCache(100, 1<<20)}
 }
 
-// FuzzParseJWS feeds arbitrary strings to the whole validation path and to each parser: nothing
-// may panic, and whatever the strict JSON reader accepts as claims, encoding/json (which Claims
-// and RawClaims use) must read too.
+// FuzzParseJWS feeds arbitrary strings to ValidateToken's path and to each parser: nothing may
+// panic, and whatever the strict JSON reader accepts as claims, encoding/json (which Claims and
+// RawClaims use) must read too. The fuzzer cannot forge a signature of the validator's key, so
+// through validate it reaches the splitting, header parsing, decoding, key lookup and signature
+// check, but never the claim checks after the signature (only the seed token gets there);
+// parseHeader and parseClaims are therefore also called directly on every decodable segment.
 func FuzzParseJWS(f *testing.F) {
 	idp := mockidp.NewInMemory()
 	idp.UseKey(mockidp.NewKey("ES256"))
@@ -71,7 +74,7 @@ func FuzzParseClaims(f *testing.F) {
 	for _, s := range []string{
 		`{}`, `{"iss":"x","aud":["a","b"],"exp":1.5,"n":null,"o":{"a":[true,false]}}`, `{"a":1e400}`,
 		`{"a":"\ud800"}`, `{"\u0069ss":"x"}`, `{"a":-0.0e-5}`, ` {"a" : [ ] } `, `{"a":"\u00e9\n"}`,
-		`{"a":1,"a":2}`, `[]`, `{"a":01}`, `{"a":"` + "\x7f" + `"}`,
+		`{"a":1,"a":2}`, `[]`, `{"a":01}`, `{"a":"` + "\x7f" + `"}`, `{"sub":"u","SUB":"admin"}`, `{"ſub":"x"}`,
 	} {
 		f.Add(s)
 	}
@@ -96,5 +99,13 @@ func checkClaimsParser(t *testing.T, s string) {
 	}
 	if sub, ok := m["sub"].(string); ok && sub != cl.sub {
 		t.Fatalf("sub %q, encoding/json %q", cl.sub, sub)
+	}
+	// Claims decodes into structs, whose fields encoding/json matches without regard to case.
+	var st struct {
+		Iss string `json:"iss"`
+		Sub string `json:"sub"`
+	}
+	if err := json.Unmarshal([]byte(s), &st); err == nil && (st.Iss != cl.iss || st.Sub != cl.sub) {
+		t.Fatalf("iss %q sub %q, encoding/json into a struct %q %q", cl.iss, cl.sub, st.Iss, st.Sub)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -46,11 +47,49 @@ func TestVerifyAccessToken(t *testing.T) {
 	wantAccept(t)(c.ValidateToken(t.Context(), idTok)) // cached as ID token now
 	res, err = c.VerifyAccessToken(t.Context(), idTok)
 	wantReject(t, res, err, ErrInvalidTokenType, idTok)
-	// iat is optional for access tokens; exp is not.
-	wantAccept(t)(c.VerifyAccessToken(t.Context(), mint(t, idp, at, func(m map[string]any) { atClaims(idp, testClientID)(m); delete(m, "iat") })))
-	noExp := mint(t, idp, at, func(m map[string]any) { atClaims(idp, testClientID)(m); delete(m, "exp") })
-	res, err = c.VerifyAccessToken(t.Context(), noExp)
-	wantReject(t, res, err, ErrInvalidClaim, noExp)
+	// exp and iat are required (RFC 9068 §2.2; TestRFC9068RequiredClaims has the others).
+	for _, claim := range []string{"exp", "iat"} {
+		tok := mint(t, idp, at, func(m map[string]any) { atClaims(idp, testClientID)(m); delete(m, claim) })
+		res, err = c.VerifyAccessToken(t.Context(), tok)
+		wantReject(t, res, err, ErrInvalidClaim, tok)
+	}
+}
+
+// TestRFC9068RequiredClaims: a JWT access token must have iss, exp, aud, sub, client_id, iat and
+// jti (RFC 9068 §2.2), whether VerifyAccessToken or ValidateToken checks it; an ID token needs
+// no client_id or jti.
+func TestRFC9068RequiredClaims(t *testing.T) {
+	t.Parallel()
+	idp := mockidp.NewInMemory()
+	c := newValidationClient(t, idp)
+	at := map[string]any{"typ": "at+jwt"}
+	edit := func(e func(map[string]any)) func(map[string]any) {
+		return func(m map[string]any) { atClaims(idp, testClientID)(m); e(m) }
+	}
+	cases := map[string]func(map[string]any){
+		"no iat":              del("iat"),
+		"no jti":              del("jti"),
+		"no client_id":        del("client_id"),
+		"empty jti":           set("jti", ""),
+		"empty client_id":     set("client_id", ""),
+		"jti not a string":    set("jti", 1),
+		"client_id an array":  set("client_id", []string{testClientID}),
+		"no sub":              del("sub"),
+		"no exp":              del("exp"),
+		"client_id, only azp": func(m map[string]any) { delete(m, "client_id"); m["azp"] = testClientID },
+	}
+	for name, e := range cases {
+		tok := mint(t, idp, at, edit(e))
+		res, err := c.VerifyAccessToken(t.Context(), tok)
+		wantReject(t, res, err, ErrInvalidClaim, tok)
+		res, err = c.ValidateToken(t.Context(), tok)
+		if err == nil {
+			t.Fatalf("%s: accepted by ValidateToken", name)
+		}
+		wantReject(t, res, err, ErrInvalidClaim, tok)
+	}
+	wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, at, edit(func(map[string]any) {}))))
+	wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, nil, nil))) // ID token: no jti, no client_id
 }
 
 // TestAuthReqIDBinding: CIBA Core §10.1.1 (SECURITY-CASES CB-18).
@@ -119,12 +158,50 @@ func TestVerifiedTokenCache(t *testing.T) {
 	t.Run("per-call options checked on hits", func(t *testing.T) {
 		idp := mockidp.NewInMemory()
 		c := newValidationClient(t, idp)
-		tok := mint(t, idp, nil, set("nonce", "n1"))
-		wantAccept(t)(c.VerifyIDToken(t.Context(), tok, ExpectNonce("n1")))
-		res, err := c.VerifyIDToken(t.Context(), tok, ExpectNonce("n2"))
+		cached := func(tok string) {
+			t.Helper()
+			if c.val.cache.get(tok) == nil {
+				t.Fatal("token not cached")
+			}
+		}
+		alg := parseAlg(idp.SigningKey().Algorithm)
+		tok := mint(t, idp, nil, func(m map[string]any) {
+			m["nonce"], m[authReqIDClaim], m["at_hash"] = "n1", "r1", atHash(alg, "AT1")
+			m["iat"] = time.Now().Add(-10 * time.Minute).Unix()
+		})
+		wantAccept(t)(c.VerifyIDToken(t.Context(), tok, ExpectNonce("n1"), ExpectAuthReqID("r1"),
+			ExpectAccessToken("AT1"), MaxTokenAge(time.Hour)))
+		for name, opt := range map[string]VerifyOption{
+			"nonce":         ExpectNonce("n2"),
+			"subject":       ExpectSubject("someone else"),
+			"auth_req_id":   ExpectAuthReqID("r2"),
+			"at_hash":       ExpectAccessToken("AT2"),
+			"max token age": MaxTokenAge(time.Minute),
+		} {
+			cached(tok)
+			res, err := c.ValidateToken(t.Context(), tok, opt)
+			if err == nil {
+				t.Fatalf("%s: accepted on a hit", name)
+			}
+			wantReject(t, res, err, ErrInvalidClaim, tok)
+		}
+		cached(tok)
+		res, err := c.VerifyIDToken(t.Context(), tok) // DefaultMaxTokenAge, 5 minutes
 		wantReject(t, res, err, ErrInvalidClaim, tok)
-		res, err = c.VerifyIDToken(t.Context(), tok, ExpectSubject("someone else"))
-		wantReject(t, res, err, ErrInvalidClaim, tok)
+		cached(tok)
+		wantAccept(t)(c.ValidateToken(t.Context(), tok, ExpectAuthReqID("r1"), ExpectAccessToken("AT1")))
+
+		const api = "https://api.example"
+		at := mint(t, idp, map[string]any{"typ": "at+jwt"}, atClaims(idp, api))
+		wantAccept(t)(c.ValidateToken(t.Context(), at, ExpectAudience(api)))
+		for _, aud := range []string{"https://other.example", testClientID} {
+			cached(at)
+			res, err := c.ValidateToken(t.Context(), at, ExpectAudience(aud))
+			wantReject(t, res, err, ErrInvalidAudience, at)
+		}
+		cached(at)
+		res, err = c.ValidateToken(t.Context(), at) // default audience: the client id
+		wantReject(t, res, err, ErrInvalidAudience, at)
 	})
 	t.Run("results are copies", func(t *testing.T) {
 		idp := mockidp.NewInMemory()
@@ -134,6 +211,12 @@ func TestVerifiedTokenCache(t *testing.T) {
 		res.Entity.Audience[0] = "tampered"
 		res.Entity.AuthMethods[0] = "tampered"
 		res.Entity.Subject = "tampered"
+		// The cached entry shares no slice with the first result either.
+		e := c.val.cache.get(tok)
+		if slices.Contains(e.claims.aud, "tampered") || slices.Contains(e.claims.amr, "tampered") ||
+			slices.Contains(e.result.Entity.AuthMethods, "tampered") {
+			t.Errorf("cached entry shares memory with the first result: %+v", e.claims)
+		}
 		again := wantAccept(t)(c.ValidateToken(t.Context(), tok))
 		again.Entity.Audience[0] = "tampered too"
 		res = wantAccept(t)(c.ValidateToken(t.Context(), tok))
@@ -205,4 +288,89 @@ func TestValidationNoGoroutineLeak(t *testing.T) { // not parallel: goleak
 		t.Errorf("%d JWKS requests, want 1", n)
 	}
 	c.http.client.CloseIdleConnections()
+}
+
+// TestKindSpecificOptionsFixTheKind: an option that only fits one kind of token makes
+// ValidateToken accept only that kind (RFC 8725 §2.8, §3.11; RFC 9068 §4): ExpectAudience access
+// tokens, ExpectNonce, ExpectAuthReqID, ExpectAccessToken and MaxTokenAge ID tokens. On cache
+// hits too.
+func TestKindSpecificOptionsFixTheKind(t *testing.T) {
+	t.Parallel()
+	idp := mockidp.NewInMemory()
+	c := newValidationClient(t, idp)
+	const api = "https://api.example"
+	at := mint(t, idp, map[string]any{"typ": "at+jwt"}, atClaims(idp, []string{api, testClientID}))
+	id := mint(t, idp, nil, set("nonce", "n"))
+	idOnly := map[string]VerifyOption{
+		"ExpectNonce":       ExpectNonce("n"),
+		"ExpectAuthReqID":   ExpectAuthReqID("r"),
+		"ExpectAccessToken": ExpectAccessToken("x"),
+		"MaxTokenAge":       MaxTokenAge(time.Hour),
+	}
+	for _, cached := range []bool{false, true} {
+		if cached {
+			wantAccept(t)(c.ValidateToken(t.Context(), at))
+			wantAccept(t)(c.ValidateToken(t.Context(), id))
+		}
+		for name, opt := range idOnly {
+			res, err := c.ValidateToken(t.Context(), at, opt)
+			if err == nil {
+				t.Fatalf("cached %v: access token accepted with %s", cached, name)
+			}
+			wantReject(t, res, err, ErrInvalidTokenType, at)
+			wantAccept(t)(c.ValidateToken(t.Context(), id, opt))
+		}
+		// The ID token's aud is the client id: ExpectAudience(client id) still wants an access token.
+		for _, aud := range []string{api, testClientID} {
+			res, err := c.ValidateToken(t.Context(), id, ExpectAudience(aud))
+			wantReject(t, res, err, ErrInvalidTokenType, id)
+			wantAccept(t)(c.ValidateToken(t.Context(), at, ExpectAudience(aud)))
+		}
+	}
+}
+
+// TestKindSpecificOptionsConflict: options of both kinds, or of the other kind than the method,
+// are a usage error (a *ConfigError matching ErrConflictingVerifyOptions), not a rejection of the
+// token and not a panic.
+func TestKindSpecificOptionsConflict(t *testing.T) {
+	t.Parallel()
+	idp := mockidp.NewInMemory()
+	c := newValidationClient(t, idp)
+	at := mint(t, idp, map[string]any{"typ": "at+jwt"}, atClaims(idp, testClientID))
+	id := mint(t, idp, nil, set("nonce", "n"))
+	cases := []struct {
+		name string
+		call func() (*AuthenticationResult, error)
+	}{
+		{"ValidateToken, both kinds", func() (*AuthenticationResult, error) {
+			return c.ValidateToken(t.Context(), id, ExpectAudience(testClientID), ExpectNonce("n"))
+		}},
+		{"ValidateToken, both kinds, access token", func() (*AuthenticationResult, error) {
+			return c.ValidateToken(t.Context(), at, MaxTokenAge(time.Hour), ExpectAudience(testClientID))
+		}},
+		{"VerifyIDToken with ExpectAudience", func() (*AuthenticationResult, error) {
+			return c.VerifyIDToken(t.Context(), id, ExpectAudience(testClientID))
+		}},
+		{"VerifyAccessToken with ExpectNonce", func() (*AuthenticationResult, error) {
+			return c.VerifyAccessToken(t.Context(), at, ExpectNonce("n"))
+		}},
+		{"VerifyAccessToken with MaxTokenAge", func() (*AuthenticationResult, error) {
+			return c.VerifyAccessToken(t.Context(), at, MaxTokenAge(0))
+		}},
+	}
+	for _, tc := range cases {
+		res, err := tc.call()
+		var ce *ConfigError
+		if res != nil || !errors.As(err, &ce) || !errors.Is(err, ErrConflictingVerifyOptions) {
+			t.Errorf("%s: %v, %v; want a *ConfigError matching ErrConflictingVerifyOptions", tc.name, res, err)
+			continue
+		}
+		var ve *ValidationError
+		if errors.As(err, &ve) {
+			t.Errorf("%s: %v is a *ValidationError", tc.name, err)
+		}
+	}
+	// Both kinds' options that fit the method are fine: ExpectSubject fits both.
+	wantAccept(t)(c.VerifyAccessToken(t.Context(), at, ExpectAudience(testClientID), ExpectSubject(testClientID)))
+	wantAccept(t)(c.VerifyIDToken(t.Context(), id, ExpectNonce("n"), ExpectSubject(testSubject)))
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
-	"errors"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -87,7 +86,7 @@ func TestTV26KeysInHeader(t *testing.T) {
 }
 
 // TestTV27OpaqueKid: kid is only ever a map key; unknown ones are refused and cost at most one
-// refetch together.
+// refetch together; kids over 256 bytes are refused as malformed without any.
 func TestTV27OpaqueKid(t *testing.T) {
 	t.Parallel()
 	idp := mockidp.NewInMemory()
@@ -96,7 +95,7 @@ func TestTV27OpaqueKid(t *testing.T) {
 	for name, kid := range map[string]any{
 		"path":      "../../dev/null",
 		"sql":       "' OR 1=1--",
-		"long":      strings.Repeat("k", 40<<10),
+		"256 bytes": strings.Repeat("k", maxKidLength),
 		"nul":       "\x00",
 		"empty-ish": " ",
 	} {
@@ -107,11 +106,13 @@ func TestTV27OpaqueKid(t *testing.T) {
 		}
 		wantReject(t, res, err, ErrUnknownKey, tok)
 	}
-	tok := mint(t, idp, map[string]any{"kid": 123}, nil)
+	for _, kid := range []any{123, strings.Repeat("k", maxKidLength+1), strings.Repeat("k", 40<<10)} {
+		tok := mint(t, idp, map[string]any{"kid": kid}, nil)
+		res, err := c.ValidateToken(t.Context(), tok)
+		wantReject(t, res, err, ErrMalformedToken, tok)
+	}
+	tok := mint(t, idp, map[string]any{"kid": strings.Repeat("k", 64<<10)}, nil)
 	res, err := c.ValidateToken(t.Context(), tok)
-	wantReject(t, res, err, ErrMalformedToken, tok)
-	tok = mint(t, idp, map[string]any{"kid": strings.Repeat("k", 64<<10)}, nil)
-	res, err = c.ValidateToken(t.Context(), tok)
 	wantReject(t, res, err, ErrTokenTooLarge, tok)
 	if n := idp.Count(mockidp.EndpointJWKS); n != 2 {
 		t.Errorf("%d JWKS requests, want 2 (load + one refetch for all unknown kids)", n)
@@ -155,14 +156,10 @@ func TestTV28Segments(t *testing.T) {
 		"unicode":            h + "." + pl + "é." + s,
 	}
 	for name, bad := range cases {
-		res, err := c.ValidateToken(t.Context(), bad)
-		if err == nil {
-			t.Fatalf("%s: accepted", name)
-		}
-		if !errors.Is(err, ErrMalformedToken) {
-			t.Errorf("%s: err = %v, want malformed", name, err)
-		}
-		wantReject(t, res, err, ErrMalformedToken, "")
+		t.Run(name, func(t *testing.T) {
+			res, err := c.ValidateToken(t.Context(), bad)
+			wantReject(t, res, err, ErrMalformedToken, "")
+		})
 	}
 }
 
@@ -373,5 +370,53 @@ func TestTV37NumericDates(t *testing.T) {
 	res := wantAccept(t)(c.ValidateToken(t.Context(), tok))
 	if got := res.Entity.Expiry.UnixMilli(); got != int64(now*1000)+600750 {
 		t.Errorf("expiry %v, want the fraction kept", res.Entity.Expiry)
+	}
+}
+
+// TestClaimsCaseFoldedDuplicate: encoding/json, which Claims uses, matches struct fields without
+// regard to case (Unicode simple folding: "SUB", "Sub" and "ſub" all fill `json:"sub"`), so a
+// payload with "sub" and "SUB" would show Claims another subject than the validator checked.
+// Member names that are equal under case folding are refused like exact duplicates, and so are
+// names that differ from a claim the validator reads only in case ("AZP" would fill `json:"azp"`).
+func TestClaimsCaseFoldedDuplicate(t *testing.T) {
+	t.Parallel()
+	idp := mockidp.NewInMemory()
+	c := newValidationClient(t, idp)
+	now := time.Now().Unix()
+	good := `{"iss":"` + idp.Issuer + `","sub":"u","aud":"` + testClientID + `","iat":` + itoa(now) + `,"exp":` + itoa(now+600)
+	hdr := `{"alg":"RS256","kid":"` + idp.SigningKey().KeyID + `"}`
+	var manyClaims string // past the 24 names memberSet keeps in an array
+	for i := range 30 {
+		manyClaims += `,"x` + itoa(int64(i)) + `":1`
+	}
+	for name, extra := range map[string]string{
+		"SUB":            `,"SUB":"admin"`,
+		"Sub":            `,"Sub":"admin"`,
+		"long s":         `,"ſub":"admin"`,
+		"escaped":        `,"\u0053UB":"admin"`,
+		"Kelvin sign":    `,"role":"user","\u212aey":1,"key":2`,
+		"unknown claims": `,"groups":["user"],"GROUPS":["admin"]`,
+		"ISS":            `,"ISS":"https://evil.example"`,
+		"empty names":    `,"":1,"":2`,
+		"many claims":    manyClaims + `,"X29":1`,
+		"many, long s":   manyClaims + `,"ſ":1,"s":2`,
+		"AZP alone":      `,"AZP":"evil"`,
+		"Nonce alone":    `,"Nonce":"n"`,
+		"auth_req_id":    `,"URN:openid:params:jwt:claim:auth_req_id":"r"`,
+	} {
+		tok := signRaw(t, idp, hdr, good+extra+`}`)
+		res, err := c.ValidateToken(t.Context(), tok)
+		if err == nil {
+			var cl struct {
+				Sub string `json:"sub"`
+			}
+			_ = res.Claims(&cl)
+			t.Fatalf("%s: accepted: Entity.Subject %q, Claims sub %q", name, res.Entity.Subject, cl.Sub)
+		}
+		wantReject(t, res, err, ErrMalformedToken, tok)
+	}
+	// Names that only look alike stay apart.
+	for _, extra := range []string{`,"sub_":"x","su":"y","subs":"z"`, `,"":1`, manyClaims, manyClaims + `,"ſ":1,"k":2`} {
+		wantAccept(t)(c.ValidateToken(t.Context(), signRaw(t, idp, hdr, good+extra+`}`)))
 	}
 }
