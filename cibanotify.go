@@ -20,6 +20,7 @@ type cibaState struct {
 	ring       []string // finished ids, oldest first once full
 	ringNext   int
 	polling    map[string]bool // ids with a poll in flight
+	seq        uint64          // registration counter, to find the oldest pending request
 }
 
 // errPollInFlight is the error of a poll for an auth_req_id that another poll is waiting on.
@@ -59,10 +60,11 @@ type cibaPending struct {
 	wake        chan struct{} // capacity 1: a ping's wake-up
 	waiting     bool
 	pinged      bool
+	seq         uint64 // registration order
 }
 
 // reserve makes room for one more pending request: expired entries are dropped; when the
-// registry is still full, the request nobody waits for that expires first is forgotten; only
+// registry is still full, the oldest request nobody waits for is forgotten; only
 // when every pending request is waited for is the new one refused before it is sent.
 func (s *cibaState) reserve(now time.Time) error {
 	s.mu.Lock()
@@ -81,10 +83,10 @@ func (s *cibaState) reserve(now time.Time) error {
 	}
 	if len(s.pending) >= limit {
 		// Still full, for instance of requests that an anonymous login page started and nobody
-		// waits for: forget the one that expires first among those nobody waits for.
+		// waits for: forget the oldest of those nobody waits for.
 		oldest := ""
 		for id, p := range s.pending {
-			if !p.waiting && (oldest == "" || p.expiry.Before(s.pending[oldest].expiry)) {
+			if !p.waiting && (oldest == "" || p.seq < s.pending[oldest].seq) {
 				oldest = id
 			}
 		}
@@ -104,8 +106,9 @@ func (s *cibaState) add(r *CIBAResponse, notifyToken string) {
 	if s.pending == nil {
 		s.pending = map[string]*cibaPending{}
 	}
+	s.seq++
 	s.pending[r.AuthReqID] = &cibaPending{scope: r.Scope, expiry: r.Expiry(), interval: r.Interval,
-		nextPoll: r.ReceivedAt.Add(r.Interval), notifyToken: notifyToken, wake: make(chan struct{}, 1)}
+		nextPoll: r.ReceivedAt.Add(r.Interval), notifyToken: notifyToken, wake: make(chan struct{}, 1), seq: s.seq}
 }
 
 // before checks an auth_req_id before a poll and returns its requested scope.
@@ -176,7 +179,8 @@ func (s *cibaState) startWait(r *CIBAResponse) (*cibaPending, error) {
 		if s.pending == nil {
 			s.pending = map[string]*cibaPending{}
 		}
-		p = &cibaPending{scope: r.Scope, expiry: r.Expiry(), interval: r.Interval, wake: make(chan struct{}, 1)}
+		s.seq++
+		p = &cibaPending{scope: r.Scope, expiry: r.Expiry(), interval: r.Interval, wake: make(chan struct{}, 1), seq: s.seq}
 		s.pending[r.AuthReqID] = p
 	}
 	if p.waiting {
