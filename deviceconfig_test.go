@@ -1,6 +1,7 @@
 package onesoidc
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -256,13 +257,14 @@ func TestDeviceConfigValidateByHand(t *testing.T) {
 	wantConfigError(t, nilCfg.Validate(), "nil device config")
 }
 
-// TestKF08DeviceConfigFiles covers files that are not readable configs (SECURITY-CASES KF-08).
-func TestKF08DeviceConfigFiles(t *testing.T) {
+// TestKF08UnreadableFiles covers paths that are not readable device configs or key files
+// (SECURITY-CASES KF-08): both loaders read through readLimitedFile.
+func TestKF08UnreadableFiles(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	fifo := filepath.Join(dir, "fifo.yml")
+	fifo := filepath.Join(dir, "fifo")
 	fifoErr := mkfifo(fifo)
-	big := filepath.Join(dir, "big.yml")
+	big := filepath.Join(dir, "big")
 	f, err := os.Create(big)
 	if err != nil {
 		t.Fatal(err)
@@ -271,29 +273,46 @@ func TestKF08DeviceConfigFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
+	justOver := filepath.Join(dir, "over")
+	if err := os.WriteFile(justOver, bytes.Repeat([]byte(" "), maxFileSize+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	loaders := map[string]struct {
+		load  func(string) error
+		empty string
+	}{
+		"device config": {func(p string) error { _, err := LoadDeviceConfig(p); return err }, "no device config path given"},
+		"private key":   {func(p string) error { _, err := LoadPrivateKey(p); return err }, "no private key file path given"},
+	}
 	tests := []struct{ name, path, phrase string }{
-		{"missing", filepath.Join(dir, "missing.yml"), "file does not exist"},
+		{"missing", filepath.Join(dir, "missing"), "file does not exist"},
 		{"directory", dir, "not a regular file (a directory)"},
 		{"fifo", fifo, "not a regular file (a named pipe)"},
 		{"dev zero", "/dev/zero", "not a regular file (a device)"},
 		{"1 GiB", big, "larger than the 1048576 byte limit"},
-		{"empty path", "", "no device config path given"},
+		{"1 MiB + 1", justOver, "larger than the 1048576 byte limit"},
+		{"empty path", "", ""},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			if tt.path == fifo && fifoErr != nil {
-				t.Skipf("cannot make a FIFO: %v", fifoErr)
-			}
-			if tt.path == "/dev/zero" && runtime.GOOS == "windows" {
-				t.Skip("no /dev/zero")
-			}
-			_, err := LoadDeviceConfig(tt.path)
-			ce := wantConfigError(t, err, tt.phrase)
-			if ce.File != tt.path {
-				t.Errorf("File = %q, want %q", ce.File, tt.path)
-			}
-		})
+	for what, l := range loaders {
+		for _, tt := range tests {
+			t.Run(what+"/"+tt.name, func(t *testing.T) {
+				t.Parallel()
+				if tt.path == fifo && fifoErr != nil {
+					t.Skipf("cannot make a FIFO: %v", fifoErr)
+				}
+				if tt.path == "/dev/zero" && runtime.GOOS == "windows" {
+					t.Skip("no /dev/zero")
+				}
+				phrase := tt.phrase
+				if phrase == "" {
+					phrase = l.empty
+				}
+				ce := wantConfigError(t, l.load(tt.path), phrase)
+				if ce.File != tt.path {
+					t.Errorf("File = %q, want %q", ce.File, tt.path)
+				}
+			})
+		}
 	}
 }
 

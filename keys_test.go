@@ -426,52 +426,6 @@ func TestKF07KeyFilePermissions(t *testing.T) {
 	}
 }
 
-// TestKF08KeyFilesRefused: paths that are not readable key files (SECURITY-CASES KF-08).
-func TestKF08KeyFilesRefused(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	fifo := filepath.Join(dir, "fifo.pem")
-	fifoErr := mkfifo(fifo)
-	big := filepath.Join(dir, "big.pem")
-	f, err := os.Create(big)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Truncate(1 << 30); err != nil { // sparse 1 GiB
-		t.Fatal(err)
-	}
-	f.Close()
-	justOver := filepath.Join(dir, "over.pem")
-	if err := os.WriteFile(justOver, bytes.Repeat([]byte(" "), maxFileSize+1), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct{ name, path, phrase string }{
-		{"missing", filepath.Join(dir, "missing.pem"), "file does not exist"},
-		{"directory", dir, "not a regular file (a directory)"},
-		{"fifo", fifo, "not a regular file (a named pipe)"},
-		{"dev zero", "/dev/zero", "not a regular file (a device)"},
-		{"1 GiB", big, "larger than the 1048576 byte limit"},
-		{"1 MiB + 1", justOver, "larger than the 1048576 byte limit"},
-		{"empty path", "", "no private key file path given"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			if tt.path == fifo && fifoErr != nil {
-				t.Skipf("cannot make a FIFO: %v", fifoErr)
-			}
-			if tt.path == "/dev/zero" && runtime.GOOS == "windows" {
-				t.Skip("no /dev/zero")
-			}
-			_, err := LoadPrivateKey(tt.path)
-			ce := wantConfigError(t, err, tt.phrase)
-			if ce.File != tt.path {
-				t.Errorf("File = %q, want %q", ce.File, tt.path)
-			}
-		})
-	}
-}
-
 // TestKF09NoKeyMaterialInOutput: formatting a key prints its algorithm and kid only
 // (SECURITY-CASES KF-09).
 func TestKF09NoKeyMaterialInOutput(t *testing.T) {
