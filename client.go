@@ -278,6 +278,9 @@ func NewClientFromMetadata(cfg *DeviceConfig, signer Signer, meta *ProviderMetad
 	if err := meta.validate(issuer); err != nil {
 		return nil, err
 	}
+	if err := meta.supportsPrivateKeyJWT(signer.Algorithm()); err != nil {
+		return nil, err
+	}
 	m := meta.clone()
 	c := &OpenIDConnectClient{
 		clientID: cfg.ClientID,

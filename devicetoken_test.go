@@ -19,7 +19,7 @@ import (
 	"github.com/ones-now/onesoidc/internal/mockidp"
 )
 
-func TestDeviceAccessTokenEveryKeyKind(t *testing.T) {
+func TestCA01CA04CA06CA07CA08AssertionForEveryKeyKind(t *testing.T) {
 	t.Parallel()
 	for _, alg := range []string{"RS256", "PS256", "ES256", "ES384", "ES512", "EdDSA"} {
 		t.Run(alg, func(t *testing.T) {
@@ -63,7 +63,7 @@ func TestDeviceAccessTokenEveryKeyKind(t *testing.T) {
 	}
 }
 
-func TestAssertionJTIIsFreshPerRequest(t *testing.T) {
+func TestCA03AssertionJTIIsFreshPerRequest(t *testing.T) {
 	t.Parallel()
 	idp := startIdP(t)
 	c := newTestClient(t, idp, testKey(t, "ES256"))
@@ -86,7 +86,7 @@ func TestAssertionJTIIsFreshPerRequest(t *testing.T) {
 	}
 }
 
-func TestAssertionAudienceOptions(t *testing.T) {
+func TestCA02AssertionAudienceOptions(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name     string
@@ -121,7 +121,7 @@ func TestAssertionAudienceOptions(t *testing.T) {
 	}
 }
 
-func TestDeviceAccessTokenConcurrentColdCacheOneRequest(t *testing.T) {
+func TestCA13DeviceTokenConcurrentColdCacheOneRequest(t *testing.T) {
 	t.Parallel()
 	idp := startIdP(t)
 	c := newTestClient(t, idp, testKey(t, "ES256"))
@@ -204,7 +204,7 @@ func TestDeviceAccessTokenMissingExpiresInGetsShortLifetime(t *testing.T) {
 	})
 }
 
-func TestDeviceAccessTokenInvalidClientIsTyped(t *testing.T) {
+func TestCA11InvalidClientIsTyped(t *testing.T) {
 	t.Parallel()
 	idp := startIdP(t)
 	logger, logs := logBuffer()
@@ -251,7 +251,7 @@ func TestDeviceAccessTokenResponseFaults(t *testing.T) {
 				t.Errorf("err = %v, want sanitized invalid_grant", err)
 			}
 		}},
-		{"HF-11 307 redirect not followed", mockidp.Fault{Status: 307, Redirect: "http://127.0.0.1:1/steal"}, wantHTTPError(307, "not followed")},
+		{"HF-11 CA-09 307 redirect not followed", mockidp.Fault{Status: 307, Redirect: "http://127.0.0.1:1/steal"}, wantHTTPError(307, "not followed")},
 		{"HF-14 token response over 64 KiB", mockidp.Fault{Status: 200, ContentType: "application/json", Body: []byte(`{"access_token":"` + strings.Repeat("a", 70<<10) + `"}`)}, func(t *testing.T, err error) {
 			if !errors.Is(err, ErrResponseTooLarge) {
 				t.Errorf("err = %v, want ErrResponseTooLarge", err)

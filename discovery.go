@@ -96,6 +96,20 @@ func fetchMetadata(ctx context.Context, h *httpCore, wellKnown, issuer string) (
 	return &meta, nil
 }
 
+// supportsPrivateKeyJWT fails fast when the provider says it does not accept private_key_jwt
+// client authentication, or not with alg (SECURITY-CASES DS-14). Absent lists say nothing.
+func (m *ProviderMetadata) supportsPrivateKeyJWT(alg string) error {
+	if l := m.TokenEndpointAuthMethodsSupported; len(l) > 0 && !slices.Contains(l, "private_key_jwt") {
+		return &ConfigError{Field: "token_endpoint_auth_methods_supported",
+			Reason: fmt.Sprintf("the provider does not offer private_key_jwt client authentication (it offers %s)", sanitize(strings.Join(l, " "), 200))}
+	}
+	if l := m.TokenEndpointAuthSigningAlgValuesSupported; len(l) > 0 && !slices.Contains(l, alg) {
+		return &ConfigError{Field: "token_endpoint_auth_signing_alg_values_supported",
+			Reason: fmt.Sprintf("the provider does not accept %s client assertions (it accepts %s)", alg, sanitize(strings.Join(l, " "), 200))}
+	}
+	return nil
+}
+
 // clone returns a deep copy of m, so that the client's metadata cannot change under it.
 func (m *ProviderMetadata) clone() *ProviderMetadata {
 	c := *m

@@ -41,7 +41,7 @@ func TestDiscover(t *testing.T) {
 	}
 }
 
-func TestDiscoverKeepsCIBAAndDeviceFields(t *testing.T) {
+func TestDS09DiscoverKeepsCIBAAndDeviceFieldsAndIgnoresUnknownMembers(t *testing.T) {
 	t.Parallel()
 	idp := mockidp.Start()
 	t.Cleanup(idp.Close)
@@ -53,6 +53,8 @@ func TestDiscoverKeepsCIBAAndDeviceFields(t *testing.T) {
 		doc["device_authorization_endpoint"] = idp.URL + "/oidc/device/auth"
 		doc["introspection_endpoint"] = idp.URL + "/oidc/token/introspection"
 		doc["revocation_endpoint"] = idp.URL + "/oidc/token/revocation"
+		doc["mtls_endpoint_aliases"] = map[string]any{"token_endpoint": "https://mtls.example/token"} // DS-09: ignored
+		doc["x_vendor_extension"] = []any{1, "two", map[string]any{}}
 	})
 	meta, err := Discover(t.Context(), idp.Issuer, WithHTTPClient(idp.HTTPClient()))
 	if err != nil {
@@ -86,35 +88,35 @@ func TestDiscoverRejects(t *testing.T) {
 			check: wantConfigErrorOn("issuer", "expected exactly"),
 		},
 		{
-			name: "issuer mismatch other host",
+			name: "DS-01 issuer of another host",
 			setup: func(idp *mockidp.IdP) {
 				idp.EditMetadata(func(d map[string]any) { d["issuer"] = "https://evil.example/oidc" })
 			},
 			check: wantConfigErrorOn("issuer", "evil.example"),
 		},
 		{
-			name: "missing jwks_uri",
+			name: "DS-06 missing jwks_uri",
 			setup: func(idp *mockidp.IdP) {
 				idp.EditMetadata(func(d map[string]any) { delete(d, "jwks_uri") })
 			},
 			check: wantConfigErrorOn("jwks_uri", "missing"),
 		},
 		{
-			name: "endpoint on plain http to a remote host",
+			name: "DS-05 endpoint on plain http to a remote host",
 			setup: func(idp *mockidp.IdP) {
 				idp.EditMetadata(func(d map[string]any) { d["token_endpoint"] = "http://idp.example/token" })
 			},
 			check: wantConfigErrorOn("token_endpoint", "must use https"),
 		},
 		{
-			name: "HF-06 HTML with status 200",
+			name: "DS-10 HF-06 HTML with status 200",
 			setup: func(idp *mockidp.IdP) {
 				idp.Inject(mockidp.EndpointDiscovery, mockidp.Fault{Status: 200, ContentType: "text/html", Body: []byte("<html>login</html>")})
 			},
 			check: wantHTTPError(200, "expected a JSON body"),
 		},
 		{
-			name: "HF-14 20 MiB body",
+			name: "DS-12 HF-14 20 MiB body",
 			setup: func(idp *mockidp.IdP) {
 				idp.Inject(mockidp.EndpointDiscovery, mockidp.Fault{Status: 200, ContentType: "application/json", Body: bytes.Repeat([]byte(" "), 20<<20)})
 			},
@@ -126,7 +128,7 @@ func TestDiscoverRejects(t *testing.T) {
 			},
 		},
 		{
-			name: "HF-14 gzip bomb",
+			name: "DS-12 HF-14 gzip bomb",
 			setup: func(idp *mockidp.IdP) {
 				idp.Inject(mockidp.EndpointDiscovery, mockidp.Fault{Status: 200, ContentType: "application/json",
 					Header: http.Header{"Content-Encoding": {"gzip"}}, Body: gz.Bytes()})
@@ -145,14 +147,35 @@ func TestDiscoverRejects(t *testing.T) {
 			check: wantHTTPError(200, "invalid provider metadata"),
 		},
 		{
-			name: "JSON null body",
+			name: "DS-07 issuer of the wrong type",
+			setup: func(idp *mockidp.IdP) {
+				idp.EditMetadata(func(d map[string]any) { d["issuer"] = 1 })
+			},
+			check: wantHTTPError(200, "invalid provider metadata"),
+		},
+		{
+			name: "DS-07 jwks_uri as an array",
+			setup: func(idp *mockidp.IdP) {
+				idp.EditMetadata(func(d map[string]any) { d["jwks_uri"] = []string{idp.URL + "/oidc/jwks"} })
+			},
+			check: wantHTTPError(200, "invalid provider metadata"),
+		},
+		{
+			name: "DS-10 top-level array",
+			setup: func(idp *mockidp.IdP) {
+				idp.Inject(mockidp.EndpointDiscovery, mockidp.Fault{Status: 200, ContentType: "application/json", Body: []byte(`[{"issuer":"x"}]`)})
+			},
+			check: wantHTTPError(200, "invalid provider metadata"),
+		},
+		{
+			name: "DS-10 JSON null body",
 			setup: func(idp *mockidp.IdP) {
 				idp.Inject(mockidp.EndpointDiscovery, mockidp.Fault{Status: 200, ContentType: "application/json", Body: []byte(`null`)})
 			},
 			check: wantConfigErrorOn("issuer", "expected exactly"),
 		},
 		{
-			name: "404 is not retried",
+			name: "DS-11 404 is not retried",
 			setup: func(idp *mockidp.IdP) {
 				idp.Inject(mockidp.EndpointDiscovery, mockidp.Fault{Status: 404, ContentType: "text/plain", Body: []byte("not found")})
 			},
@@ -177,7 +200,7 @@ func TestDiscoverRejects(t *testing.T) {
 	}
 }
 
-func TestDiscoverRefusesInsecureIssuer(t *testing.T) {
+func TestDS04DiscoverRefusesInsecureIssuer(t *testing.T) {
 	t.Parallel()
 	for _, issuer := range []string{"http://idp.example/oidc", "ftp://idp.example/oidc", "/oidc", "https://idp.example/oidc?x=1", "https://user@idp.example/oidc"} {
 		_, err := Discover(t.Context(), issuer, WithHTTPClient(&http.Client{Transport: failTransport{t}}))
@@ -196,7 +219,7 @@ func (f failTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return nil, errors.New("no request expected")
 }
 
-func TestDiscoverHF12RedirectToOtherHostNotFollowed(t *testing.T) {
+func TestDS11HF12DiscoverRedirectToOtherHostNotFollowed(t *testing.T) {
 	t.Parallel()
 	var otherHits int
 	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { otherHits++ }))
@@ -379,5 +402,56 @@ func wantHTTPError(status int, phrase string) func(*testing.T, error) {
 		if !errors.As(err, &he) || he.StatusCode != status || !strings.Contains(err.Error(), phrase) {
 			t.Errorf("err = %v, want an HTTPError %d containing %q", err, status, phrase)
 		}
+	}
+}
+
+// TestDS03TrailingSlashIssuer: the well-known URL has no "//", and the document's issuer must
+// still match the configured one exactly.
+func TestDS03TrailingSlashIssuer(t *testing.T) {
+	t.Parallel()
+	idp := startIdP(t)
+	_, err := Discover(t.Context(), idp.Issuer+"/", WithHTTPClient(idp.HTTPClient()))
+	wantConfigErrorOn("issuer", "expected exactly")(t, err)
+	if n := idp.Count(mockidp.EndpointDiscovery); n != 1 {
+		t.Errorf("%d requests reached the discovery endpoint, want 1 (no // in the path)", n)
+	}
+}
+
+// TestDS14ProviderWithoutPrivateKeyJWTFailsFast: a provider that lists its client
+// authentication methods or assertion algorithms without ours is refused at construction.
+func TestDS14ProviderWithoutPrivateKeyJWTFailsFast(t *testing.T) {
+	t.Parallel()
+	for name, edit := range map[string]func(map[string]any){
+		"no private_key_jwt": func(d map[string]any) { d["token_endpoint_auth_methods_supported"] = []string{"client_secret_basic"} },
+		"no EdDSA assertions": func(d map[string]any) {
+			d["token_endpoint_auth_signing_alg_values_supported"] = []string{"RS256", "ES256"}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			idp := startIdP(t)
+			idp.EditMetadata(edit)
+			c, err := tryTestClient(t, idp)
+			if c != nil || !errors.As(err, new(*ConfigError)) {
+				t.Fatalf("NewClient = %v, %v; want a ConfigError", c, err)
+			}
+			if n := idp.Count(mockidp.EndpointToken); n != 0 {
+				t.Errorf("%d token requests", n)
+			}
+		})
+	}
+}
+
+// TestDS16JWKSOnAnotherHost: a jwks_uri on another https host (a CDN) is accepted.
+func TestDS16JWKSOnAnotherHost(t *testing.T) {
+	t.Parallel()
+	cfg := &DeviceConfig{ID: testDeviceID, ClientID: testClientID, Host: "https://identity.ones-now.com"}
+	meta := &ProviderMetadata{Issuer: cfg.IssuerURL(), TokenEndpoint: cfg.IssuerURL() + "/token", JWKSURI: "https://cdn.example/ones/jwks.json"}
+	if _, err := NewClientFromMetadata(cfg, testKey(t, "EdDSA"), meta); err != nil {
+		t.Errorf("jwks_uri on a CDN: %v", err)
+	}
+	meta.JWKSURI = "http://cdn.example/ones/jwks.json"
+	if _, err := NewClientFromMetadata(cfg, testKey(t, "EdDSA"), meta); !errors.As(err, new(*ConfigError)) {
+		t.Errorf("jwks_uri on plain http: %v, want a ConfigError", err)
 	}
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/ones-now/onesoidc/internal/mockidp"
 )
 
-func TestQRLoginApproved(t *testing.T) {
+func TestQR05QRLoginApprovedShowsTheUserCode(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := cibaSetup(t)
@@ -156,7 +156,7 @@ func TestQRLoginRejectsMalformedAnswers(t *testing.T) {
 	for name, body := range map[string]string{
 		"no device_code":       `{"user_code":"ABCD","verification_uri":"%s/device","expires_in":600}`,
 		"no expires_in":        `{"device_code":"dc","user_code":"ABCD","verification_uri":"%s/device"}`,
-		"control in user code": `{"device_code":"dc","user_code":"AB\u001bCD","verification_uri":"%s/device","expires_in":600}`,
+		"QR-10 control in user code": `{"device_code":"dc","user_code":"AB\u001bCD","verification_uri":"%s/device","expires_in":600}`,
 		"absurd interval":      `{"device_code":"dc","user_code":"ABCD","verification_uri":"%s/device","expires_in":600,"interval":3600}`,
 	} {
 		t.Run(name, func(t *testing.T) {
