@@ -154,10 +154,10 @@ func TestQR01ProviderURLOnAnotherOriginRefused(t *testing.T) {
 func TestQRLoginRejectsMalformedAnswers(t *testing.T) {
 	t.Parallel()
 	for name, body := range map[string]string{
-		"no device_code":       `{"user_code":"ABCD","verification_uri":"%s/device","expires_in":600}`,
-		"no expires_in":        `{"device_code":"dc","user_code":"ABCD","verification_uri":"%s/device"}`,
+		"no device_code":             `{"user_code":"ABCD","verification_uri":"%s/device","expires_in":600}`,
+		"no expires_in":              `{"device_code":"dc","user_code":"ABCD","verification_uri":"%s/device"}`,
 		"QR-10 control in user code": `{"device_code":"dc","user_code":"AB\u001bCD","verification_uri":"%s/device","expires_in":600}`,
-		"absurd interval":      `{"device_code":"dc","user_code":"ABCD","verification_uri":"%s/device","expires_in":600,"interval":3600}`,
+		"absurd interval":            `{"device_code":"dc","user_code":"ABCD","verification_uri":"%s/device","expires_in":600,"interval":3600}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
