@@ -60,7 +60,7 @@ func parseClaims(payload string, cl *tokenClaims) *ValidationError {
 		if !ok {
 			break
 		}
-		if !seen.addFold(name) {
+		if !seen.add(name) {
 			return invalid(ReasonMalformed, sanitize(name, 64), "duplicate claim (names compare without regard to case)")
 		}
 		v := r.value(0)

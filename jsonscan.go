@@ -359,40 +359,19 @@ func stringArray(v jsonValue) ([]string, bool) {
 }
 
 // memberSet detects duplicate member names at the top level of a header or payload (RFC 7515
-// §4, RFC 7519 §4: reject rather than take the last one). One set uses add or addFold, not both.
+// §4, RFC 7519 §4: reject rather than take the last one). Names that differ only in case count
+// as duplicates in both, the rule of the claims (below); no header needs such a pair.
 type memberSet struct {
 	names [24]string
 	n     int
 	more  map[string]struct{}
 }
 
-// add records name and reports false if it was already there.
-func (m *memberSet) add(name string) bool {
-	for _, s := range m.names[:m.n] {
-		if s == name {
-			return false
-		}
-	}
-	if m.n < len(m.names) {
-		m.names[m.n] = name
-		m.n++
-		return true
-	}
-	if m.more == nil {
-		m.more = make(map[string]struct{})
-	}
-	if _, dup := m.more[name]; dup {
-		return false
-	}
-	m.more[name] = struct{}{}
-	return true
-}
-
-// addFold records name and reports false if a name equal to it under Unicode simple case folding
+// add records name and reports false if a name equal to it under Unicode simple case folding
 // was already there: encoding/json, which Claims uses, fills a struct field from any member whose
 // name folds to the field's ("SUB", "Sub" and "ſub" fill `json:"sub"`), so such names are
 // duplicates for the claims (strings.EqualFold, the rule of encoding/json).
-func (m *memberSet) addFold(name string) bool {
+func (m *memberSet) add(name string) bool {
 	for _, s := range m.names[:m.n] {
 		// Most names differ in a first ASCII byte; EqualFold only for the others.
 		if len(s) > 0 && len(name) > 0 && s[0] < utf8.RuneSelf && name[0] < utf8.RuneSelf &&
