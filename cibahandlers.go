@@ -48,20 +48,9 @@ type scopeList []string
 
 // UnmarshalJSON accepts a string or an array of strings.
 func (s *scopeList) UnmarshalJSON(data []byte) error {
-	if len(data) > 0 && data[0] == '"' {
-		var str string
-		if err := json.Unmarshal(data, &str); err != nil {
-			return err
-		}
-		*s = strings.Fields(str)
-		return nil
-	}
-	var list []string
-	if err := json.Unmarshal(data, &list); err != nil {
-		return errors.New("scope must be a string or an array of strings")
-	}
+	list, err := stringOrList(data, "scope", strings.Fields)
 	*s = list
-	return nil
+	return err
 }
 
 // CIBALoginHandler returns a handler a login page POSTs to in order to start a CIBA login (the

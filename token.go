@@ -139,20 +139,26 @@ type Audience []string
 
 // UnmarshalJSON accepts a string or an array of strings.
 func (a *Audience) UnmarshalJSON(data []byte) error {
+	list, err := stringOrList(data, "aud", func(s string) []string { return []string{s} })
+	*a = list
+	return err
+}
+
+// stringOrList decodes a JSON string, split into values by split, or an array of strings; what
+// names the member in errors.
+func stringOrList(data []byte, what string, split func(string) []string) ([]string, error) {
 	if len(data) > 0 && data[0] == '"' {
 		var s string
 		if err := json.Unmarshal(data, &s); err != nil {
-			return err
+			return nil, err
 		}
-		*a = Audience{s}
-		return nil
+		return split(s), nil
 	}
 	var list []string
 	if err := json.Unmarshal(data, &list); err != nil {
-		return fmt.Errorf("aud must be a string or an array of strings")
+		return nil, fmt.Errorf("%s must be a string or an array of strings", what)
 	}
-	*a = list
-	return nil
+	return list, nil
 }
 
 // Contains reports whether aud is one of the audiences.
