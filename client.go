@@ -43,14 +43,13 @@ const (
 // Build it with NewClient (which discovers the provider) or NewClientFromMetadata (no network).
 type OpenIDConnectClient struct {
 	clientID string
-	deviceID string
 	issuer   string
 	meta     *ProviderMetadata
 	signer   Signer
 	http     *httpCore
 	logger   *slog.Logger
 	leeway   time.Duration
-	now      func() time.Time
+	now      func() time.Time // time.Now; tests fake it with testing/synctest
 
 	audience          AssertionAudience
 	assertionLifetime time.Duration
@@ -77,7 +76,6 @@ type options struct {
 	timeout    time.Duration
 	leeway     time.Duration
 	attempts   int
-	now        func() time.Time
 	validation validationOptions // validate.go
 	errs       []error
 
@@ -228,7 +226,6 @@ func buildOptions(opts []Option) (*options, error) {
 		timeout:   DefaultRequestTimeout,
 		leeway:    DefaultLeeway,
 		attempts:  4,
-		now:       time.Now,
 
 		assertionLifetime: DefaultAssertionLifetime,
 		tokenMargin:       DefaultTokenRefreshMargin,
@@ -284,14 +281,13 @@ func NewClientFromMetadata(cfg *DeviceConfig, signer Signer, meta *ProviderMetad
 	m := meta.clone()
 	c := &OpenIDConnectClient{
 		clientID: cfg.ClientID,
-		deviceID: cfg.ID,
 		issuer:   issuer,
 		meta:     m,
 		signer:   signer,
 		http:     newHTTPCore(o),
 		logger:   o.logger,
 		leeway:   o.leeway,
-		now:      o.now,
+		now:      time.Now,
 
 		audience:          o.audience,
 		assertionLifetime: o.assertionLifetime,
