@@ -119,16 +119,11 @@ func (c *OpenIDConnectClient) pollCIBA(ctx context.Context, authReqID, scope str
 	form := url.Values{"grant_type": {cibaGrantType}, "auth_req_id": {authReqID}}
 	resp, err := c.postAuthenticated(ctx, "CIBA token", c.meta.TokenEndpoint, form, false)
 	if err != nil {
-		var oe *OAuthError
-		var he *HTTPError
-		switch {
-		case errors.Is(err, ErrSlowDown):
+		if errors.Is(err, ErrSlowDown) {
 			c.ciba.slowDown(authReqID, c.now())
-		case errors.Is(err, ErrAuthorizationPending):
-		case errors.As(err, &oe) && !transientOAuthError(oe):
+		}
+		if endsRequest(err) {
 			c.ciba.finish(authReqID, err)
-		case errors.As(err, &he) && he.StatusCode >= 200 && he.StatusCode < 300:
-			c.ciba.finish(authReqID, err) // an answer the provider considers a success
 		}
 		return nil, err
 	}

@@ -172,3 +172,23 @@ func waitUntil(ctx context.Context, now func() time.Time, at time.Time, wake <-c
 		return ctx.Err()
 	}
 }
+
+// endsRequest reports whether the outcome of a poll or a wait ends a login request (a CIBA
+// auth_req_id or a QR session), which is then never polled again: success, expiry, a terminal
+// provider error, or a token response that was received but refused. Pending, slow_down, the
+// provider's temporary trouble, transport failures and cancellation leave it open.
+func endsRequest(err error) bool {
+	var (
+		oe *OAuthError
+		he *HTTPError
+	)
+	switch {
+	case err == nil, errors.Is(err, ErrExpiredToken), errors.As(err, new(*CIBATokenError)):
+		return true
+	case errors.As(err, &oe):
+		return !transientOAuthError(oe)
+	case errors.As(err, &he):
+		return he.StatusCode >= 200 && he.StatusCode < 300
+	}
+	return false
+}

@@ -266,7 +266,7 @@ func (c *OpenIDConnectClient) WaitForQRLogin(ctx context.Context, s *QRSession, 
 			}
 			return &LoginResult{Token: tok, IDToken: tr.IDToken, Scope: tr.Scope, Identity: id}, nil
 		})
-	if sessionEnded(err) {
+	if endsRequest(err) {
 		end := err
 		if end == nil {
 			end = errors.New("approved and redeemed")
@@ -274,23 +274,4 @@ func (c *OpenIDConnectClient) WaitForQRLogin(ctx context.Context, s *QRSession, 
 		s.ended.Store(&end)
 	}
 	return res, err
-}
-
-// sessionEnded reports whether a wait's outcome ends a QR session: success, expiry, a terminal
-// provider error, or a token response that was received but refused. Cancellation and
-// transport failures leave it usable.
-func sessionEnded(err error) bool {
-	var (
-		oe *OAuthError
-		he *HTTPError
-	)
-	switch {
-	case err == nil, errors.Is(err, ErrExpiredToken), errors.As(err, new(*CIBATokenError)):
-		return true
-	case errors.As(err, &oe):
-		return !transientOAuthError(oe)
-	case errors.As(err, &he):
-		return he.StatusCode >= 200 && he.StatusCode < 300
-	}
-	return false
 }
