@@ -456,3 +456,24 @@ func TestDeviceHTTPClientHF12NoDowngrade(t *testing.T) {
 		t.Errorf("plain http: %v, want a ConfigError and no token request", err)
 	}
 }
+
+// TestCA05AssertionTimesFollowTheClock: iat and exp come from the client's clock (here the fake
+// clock of a synctest bubble, in the year 2000), never from the server.
+func TestCA05AssertionTimesFollowTheClock(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		idp := mockidp.NewInMemory()
+		c := newTestClient(t, idp, testKey(t, "EdDSA"))
+		time.Sleep(42 * time.Second)
+		if _, err := c.RequestDeviceAccessToken(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		_, claims := decodeJWT(t, idp.Requests(mockidp.EndpointToken)[0].Form.Get("client_assertion"))
+		if iat := int64(claims["iat"].(float64)); iat != time.Now().Unix() || time.Unix(iat, 0).Year() != 2000 {
+			t.Errorf("iat %v, want the client clock %v", iat, time.Now().Unix())
+		}
+		if _, ok := claims["nbf"]; ok {
+			t.Errorf("nbf sent: %v", claims["nbf"])
+		}
+	})
+}
