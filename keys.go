@@ -8,12 +8,12 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"runtime"
 	"strings"
 
@@ -38,6 +38,9 @@ type keyOptions struct {
 	kidSet bool
 	strict bool
 	logger *slog.Logger
+
+	registeredPath string // WithRegisteredJWK
+	registeredSet  bool
 }
 
 func newKeyOptions(opts []KeyOption) *keyOptions {
@@ -60,9 +63,11 @@ func WithRSAPSS() KeyOption {
 	return func(o *keyOptions) { o.pss = true }
 }
 
-// WithKeyID sets the JWS "kid" the key announces (RFC 7515 §4.1.4). The default is the RFC 7638
-// JWK thumbprint of the public key (SHA-256, base64url without padding); for a private JWK with
-// a "kid" member, that member. An empty kid announces none.
+// WithKeyID sets the JWS "kid" the key announces (RFC 7515 §4.1.4), overriding the registered
+// JWK (WithRegisteredJWK). The default is the "kid" of the registered JWK, else the "kid" member
+// of a private JWK, else none: a provider that finds no "kid" in the header tries every key
+// registered for the client that fits "alg" (oidc-provider does), while a "kid" the
+// registration lacks fails. An empty kid announces none.
 func WithKeyID(kid string) KeyOption {
 	return func(o *keyOptions) { o.kid, o.kidSet = kid, true }
 }
@@ -84,8 +89,8 @@ func WithKeyLogger(logger *slog.Logger) KeyOption {
 // The JWS algorithm follows from key.Public() (RFC 7518 §3.1, RFC 8037 §3.1): RSA of at least
 // 2048 bits signs RS256 (PS256 with WithRSAPSS), ECDSA P-256 ES256, P-384 ES384, P-521 ES512,
 // and Ed25519 EdDSA. Smaller RSA keys, other curves and other key types are refused with a
-// *ConfigError (SECURITY-CASES KF-05). The key id defaults to the RFC 7638 thumbprint of the
-// public key; see WithKeyID.
+// *ConfigError (SECURITY-CASES KF-05). The key announces no key id unless WithKeyID or
+// WithRegisteredJWK gives one.
 func NewDeviceKey(key crypto.Signer, opts ...KeyOption) (*DeviceKey, error) {
 	return newDeviceKey(key, "", newKeyOptions(opts))
 }
@@ -150,18 +155,18 @@ func newDeviceKey(key crypto.Signer, jwkKID string, o *keyOptions) (*DeviceKey, 
 	if o.pss && !dk.pss {
 		return nil, keyErr(fmt.Sprintf("PS256 was requested with WithRSAPSS but the key is not RSA (it signs %s)", dk.alg), nil)
 	}
-	switch {
-	case o.kidSet:
+	dk.kid = jwkKID
+	if o.kidSet {
 		dk.kid = o.kid
-	case jwkKID != "":
-		dk.kid = jwkKID
-	default:
-		jwk := jose.JSONWebKey{Key: key.Public()}
-		tp, err := jwk.Thumbprint(crypto.SHA256)
+	}
+	if o.registeredSet && o.registeredPath != "" {
+		reg, err := LoadRegisteredJWK(o.registeredPath)
 		if err != nil {
-			return nil, keyErr("cannot compute the RFC 7638 thumbprint of the public key", err)
+			return nil, err
 		}
-		dk.kid = base64.RawURLEncoding.EncodeToString(tp)
+		if err := dk.applyRegistered(reg, o, o.registeredPath); err != nil {
+			return nil, err
+		}
 	}
 	return dk, nil
 }
@@ -175,7 +180,7 @@ func newDeviceKey(key crypto.Signer, jwkKID string, o *keyOptions) (*DeviceKey, 
 // certificates alone, OpenSSH and OpenPGP keys, more than one private key, malformed blocks and
 // data after the last END line are refused with a *ConfigError, which never holds key material.
 // The resulting key is checked as by NewDeviceKey; its key id is the WithKeyID value, else the
-// JWK "kid" member, else the RFC 7638 thumbprint.
+// "kid" of the registered JWK (WithRegisteredJWK), else the JWK "kid" member, else none.
 func ParsePrivateKey(pemBytes []byte, opts ...KeyOption) (*DeviceKey, error) {
 	return parsePrivateKey(pemBytes, newKeyOptions(opts))
 }
@@ -395,8 +400,19 @@ func sanitizeJOSEError(err error) string {
 // that group or others may access (mode & 0o077 != 0) is reported through WithKeyLogger, or
 // refused under WithStrictKeyPermissions (KF-07). Parsing is as ParsePrivateKey. Errors are
 // *ConfigError values naming the file; neither errors nor log records hold key material.
+//
+// When the public JWK px-device-identity registered lies beside the key (RegisteredJWKFileName
+// in the same directory; WithRegisteredJWK names another file or none), the key must be its
+// private half, and the key signs with the JWK's "alg" and announces its "kid", or none when it
+// has none: what the provider registered for the device.
 func LoadPrivateKey(path string, opts ...KeyOption) (*DeviceKey, error) {
 	o := newKeyOptions(opts)
+	if !o.registeredSet && path != "" {
+		reg := registeredJWKBeside(path)
+		if _, err := os.Stat(reg); err == nil {
+			o.registeredPath, o.registeredSet = reg, true
+		}
+	}
 	data, mode, err := readLimitedFile(path, keyField+" file")
 	if err != nil {
 		return nil, err

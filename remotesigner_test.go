@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/go-jose/go-jose/v4"
 )
 
 // fakeSigningService is a px-device-identity-service stand-in that signs with key.
@@ -50,7 +52,7 @@ func TestRemoteSignerGetsDeviceToken(t *testing.T) {
 				t.Fatal(err)
 			}
 			idp := startIdP(t)
-			idp.RegisterClient(testClientID, key.Public(), alg)
+			idp.RegisterClientJWK(testClientID, jose.JSONWebKey{Key: key.Public(), Algorithm: alg, KeyID: "tpm-1"})
 			c, err := NewClient(t.Context(), testConfig(idp), signer, WithHTTPClient(idp.HTTPClient()))
 			if err != nil {
 				t.Fatal(err)

@@ -51,8 +51,8 @@ type DeviceKey struct {
 // "EdDSA").
 func (k *DeviceKey) Algorithm() string { return k.alg }
 
-// KeyID returns the key id: the one given with WithKeyID, or the RFC 7638 JWK thumbprint of the
-// public key (base64url of its SHA-256).
+// KeyID returns the JWS "kid" the key announces: the one given with WithKeyID, else the "kid"
+// of the registered JWK (WithRegisteredJWK), else the "kid" of a private JWK, else "" (none).
 func (k *DeviceKey) KeyID() string { return k.kid }
 
 // Public returns the public key.

@@ -377,6 +377,9 @@ func (m *IdP) verifyRequestObject(raw, clientID string) (header, claims map[stri
 	if key.Algorithm != "" && hdr.Algorithm != key.Algorithm {
 		return nil, nil, fmt.Errorf("request object alg %s, registered %s", hdr.Algorithm, key.Algorithm)
 	}
+	if hdr.KeyID != "" && hdr.KeyID != key.KeyID {
+		return nil, nil, fmt.Errorf("request object kid %q is not the registered key's", hdr.KeyID)
+	}
 	payload, err := jws.Verify(key.Key)
 	if err != nil {
 		return nil, nil, fmt.Errorf("request object signature: %v", err)

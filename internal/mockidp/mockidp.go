@@ -208,11 +208,21 @@ func (t inMemory) RoundTrip(r *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// RegisterClient registers a client whose assertions verify with pub and alg (e.g. "ES256").
+// RegisterClient registers a client whose assertions verify with pub and alg (e.g. "ES256"); the
+// key has no "kid", so signatures must announce none (see RegisterClientJWK).
 func (m *IdP) RegisterClient(clientID string, pub crypto.PublicKey, alg string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.clients[clientID] = &jose.JSONWebKey{Key: pub, Algorithm: alg, Use: "sig"}
+}
+
+// RegisterClientJWK registers a client by its public JWK, as a provider stores a client's
+// "jwks": Key, Algorithm and KeyID count. Like oidc-provider, the IdP then accepts a signature
+// whose header names no "kid", or exactly this KeyID; any other "kid" fails.
+func (m *IdP) RegisterClientJWK(clientID string, jwk jose.JSONWebKey) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.clients[clientID] = &jwk
 }
 
 // Inject adds a fault to an endpoint; faults apply in the order they were added.
@@ -537,6 +547,9 @@ func (m *IdP) authenticate(r *http.Request, endpoint string) (string, error) {
 	}
 	if key.Algorithm != "" && hdr.Algorithm != key.Algorithm {
 		return "", fmt.Errorf("assertion alg %s, registered %s", hdr.Algorithm, key.Algorithm)
+	}
+	if hdr.KeyID != "" && hdr.KeyID != key.KeyID {
+		return "", fmt.Errorf("assertion kid %q is not the registered key's", hdr.KeyID)
 	}
 	payload, err := jws.Verify(key.Key)
 	if err != nil {
