@@ -145,18 +145,36 @@ func TestRefreshWithoutIDTokenKeepsThePreviousOne(t *testing.T) {
 	}
 }
 
-func TestIntrospectionNumericDatesMayBeFractions(t *testing.T) {
+// TestIntrospectionNumericDatesAreWholeSecondsInRange: exp, iat and nbf of an introspection
+// answer are whole seconds within 0 … 253402300799 (RFC 7519 §2); anything else is refused,
+// never clamped or rounded.
+func TestIntrospectionNumericDatesAreWholeSecondsInRange(t *testing.T) {
 	t.Parallel()
 	idp := startIdP(t)
 	c := newTestClient(t, idp, testKey(t, "EdDSA"))
-	idp.Inject(mockidp.EndpointIntrospection, mockidp.Fault{Status: 200, ContentType: "application/json",
-		Body: []byte(`{"active":true,"exp":1700000000.5,"iat":1699999000}`)})
-	res, err := c.IntrospectToken(t.Context(), "t", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := res.Expiry.Time(); !got.Equal(time.Unix(1700000000, 5e8)) || res.IssuedAt.Time().Unix() != 1699999000 {
-		t.Errorf("exp %v, iat %v", got, res.IssuedAt.Time())
+	for _, tc := range []struct {
+		body string
+		ok   bool
+	}{
+		{`{"active":true,"exp":1700000000,"iat":1699999000,"nbf":0}`, true},
+		{`{"active":true,"exp":253402300799}`, true},
+		{`{"active":true,"exp":1.7e9}`, true},
+		{`{"active":true,"exp":1700000000.5}`, false},
+		{`{"active":true,"iat":-1}`, false},
+		{`{"active":true,"exp":253402300800}`, false},
+		{`{"active":true,"nbf":1e400}`, false},
+		{`{"active":true,"exp":"1700000000"}`, false},
+	} {
+		idp.Inject(mockidp.EndpointIntrospection, mockidp.Fault{Times: 1, Status: 200, ContentType: "application/json",
+			Body: []byte(tc.body)})
+		res, err := c.IntrospectToken(t.Context(), "t", "")
+		if tc.ok != (err == nil) {
+			t.Errorf("%s: err = %v, want ok %v", tc.body, err, tc.ok)
+			continue
+		}
+		if tc.ok && res.Expiry.Time().Unix() != int64(res.Expiry) {
+			t.Errorf("%s: exp %v", tc.body, res.Expiry.Time())
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/url"
@@ -120,9 +121,26 @@ type IntrospectionResult struct {
 	Raw json.RawMessage `json:"-"`
 }
 
-// NumericDate is a JSON NumericDate (RFC 7519 §2): seconds since the epoch, possibly with a
-// fraction, as in introspection answers (RFC 7662 §2.2).
+// NumericDate is a JSON NumericDate (RFC 7519 §2) of an introspection answer (RFC 7662 §2.2):
+// whole seconds since the epoch within 0 … 253402300799 (year 9999). Other values (fractions,
+// negative numbers, later years, non-numbers) fail decoding; they are refused, never clamped.
 type NumericDate float64
+
+// UnmarshalJSON accepts a JSON number of whole seconds within 0 … 253402300799, or null (zero).
+func (d *NumericDate) UnmarshalJSON(data []byte) error {
+	if string(data) == "null" {
+		return nil
+	}
+	var f float64
+	if err := json.Unmarshal(data, &f); err != nil {
+		return errors.New("NumericDate must be a number")
+	}
+	if err := checkNumericDate(f); err != nil {
+		return fmt.Errorf("NumericDate %s", err)
+	}
+	*d = NumericDate(f)
+	return nil
+}
 
 // Time returns d as a time.Time; the zero NumericDate is the zero time.
 func (d NumericDate) Time() time.Time {

@@ -19,9 +19,10 @@ const DefaultMaxTokenAge = 5 * time.Minute
 
 // validationOptions are the client options of token validation; zero values mean the defaults.
 type validationOptions struct {
-	algs     algSet
-	cooldown time.Duration
-	maxAge   time.Duration
+	algs        algSet
+	cooldown    time.Duration
+	maxAge      time.Duration
+	introMaxAge time.Duration // introspection.go
 }
 
 // WithSigningAlgorithms restricts the JWS algorithms accepted on ID tokens and JWT access tokens
@@ -86,6 +87,7 @@ type validator struct {
 	algs     algSet
 	keys     *jwksCache
 	cache    *tokenCache // nil disables the verified-token cache
+	intro    *introspector
 }
 
 // initValidation sets up token validation for c from the options and the provider metadata.
@@ -117,7 +119,24 @@ func (c *OpenIDConnectClient) initValidation(o *options) error {
 		maxAge = DefaultJWKSMaxAge
 	}
 	cache := newTokenCache(defaultTokenCacheEntries, defaultTokenCacheBytes)
+	introMaxAge := vo.introMaxAge
+	if introMaxAge == 0 {
+		introMaxAge = DefaultIntrospectionMaxAge
+	}
 	c.val = &validator{
+		intro: &introspector{
+			introspect: func(ctx context.Context, token string) (*IntrospectionResult, error) {
+				return c.IntrospectToken(ctx, token, "access_token")
+			},
+			enabled:    c.meta.IntrospectionEndpoint != "",
+			issuer:     c.issuer,
+			leeway:     c.leeway,
+			maxAge:     introMaxAge,
+			now:        c.now,
+			maxEntries: IntrospectionCacheEntries,
+			maxBytes:   IntrospectionCacheBytes,
+			entries:    make(map[[32]byte]*introEntry),
+		},
 		issuer:   c.issuer,
 		clientID: c.clientID,
 		leeway:   c.leeway,
@@ -152,6 +171,8 @@ type verifyOptions struct {
 	nonce, authReqID, subject, audience, accessToken   string
 	hasNonce, hasAuthReqID, hasSubject, hasAccessToken bool
 	maxAge                                             time.Duration
+	scopes                                             []string // ExpectScope
+	insecureIDTokens                                   bool     // InsecureAcceptIDTokens
 	// idOnly and atOnly name the first option given that fits only ID tokens, only access
 	// tokens.
 	idOnly, atOnly string
@@ -442,6 +463,9 @@ func (v *validator) validate(ctx context.Context, raw string, m mode, opts []Ver
 		}
 		o, m = *p, fixed
 	}
+	if !IsJWT(raw) {
+		return v.intro.validate(ctx, raw, m, &o, v.clientID)
+	}
 	now := v.now()
 	// A hit is used only while the key set is within its max age: past it, the full path
 	// refetches the set, so that a key the provider removed stops validating cached tokens too
@@ -606,7 +630,7 @@ func (v *validator) check(cl *tokenClaims, kind TokenKind, alg algID, m mode, o 
 		return invalid(ReasonInvalidClaim, "sub", "sub is not the expected subject")
 	}
 	if kind != KindIDToken {
-		return nil
+		return checkScopes(cl.scope, o.scopes)
 	}
 	if o.hasNonce && (cl.has&hasNonce == 0 || cl.nonce != o.nonce) {
 		return invalid(ReasonInvalidClaim, "nonce", "nonce missing or not the one sent")

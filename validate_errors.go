@@ -38,6 +38,12 @@ const (
 	ReasonNotYetValid ValidationReason = "not_yet_valid"
 	// ReasonInvalidClaim is the reason of ErrInvalidClaim.
 	ReasonInvalidClaim ValidationReason = "invalid_claim"
+	// ReasonInactive is the reason of ErrTokenInactive.
+	ReasonInactive ValidationReason = "inactive"
+	// ReasonIntrospectionUnavailable is the reason of ErrIntrospectionUnavailable.
+	ReasonIntrospectionUnavailable ValidationReason = "introspection_unavailable"
+	// ReasonInsufficientScope is the reason of ErrInsufficientScope.
+	ReasonInsufficientScope ValidationReason = "insufficient_scope"
 )
 
 // Sentinel errors for token validation failures. A *ValidationError matches the sentinel of its
@@ -79,6 +85,17 @@ var (
 	// (sub, iat, nonce, auth_req_id, at_hash, client_id or jti of an access token, exp or nbf of the
 	// wrong type ...).
 	ErrInvalidClaim = newValidationSentinel(ReasonInvalidClaim)
+	// ErrTokenInactive means that the provider's introspection endpoint answered that the
+	// opaque token is not active (RFC 7662 §2.2): unknown, expired, revoked or not for this
+	// provider.
+	ErrTokenInactive = newValidationSentinel(ReasonInactive)
+	// ErrIntrospectionUnavailable means that an opaque token could not be introspected: the
+	// provider was unreachable, refused the client's authentication, or gave an unusable answer.
+	// Err of the *ValidationError holds the cause. Nothing is cached for it.
+	ErrIntrospectionUnavailable = newValidationSentinel(ReasonIntrospectionUnavailable)
+	// ErrInsufficientScope means that the access token's scope lacks a scope ExpectScope asked
+	// for (RFC 6750 §3.1).
+	ErrInsufficientScope = newValidationSentinel(ReasonInsufficientScope)
 )
 
 // ErrConflictingVerifyOptions is wrapped by the *ConfigError of a call given VerifyOptions that

@@ -549,13 +549,13 @@ func (m *IdP) cibaToken(w http.ResponseWriter, r *http.Request, clientID, id str
 	subject, scope := req.subject, req.scope
 	m.mu.Unlock()
 
-	access, err := m.Mint(map[string]any{"iss": m.Issuer, "sub": subject, "client_id": clientID, "aud": m.Issuer,
-		"iat": now.Unix(), "exp": now.Add(m.tokenTTL).Unix(), "jti": randomID(), "scope": scope}, map[string]any{"typ": "at+jwt"})
+	access, aud, err := m.accessToken(map[string]any{"iss": m.Issuer, "sub": subject, "client_id": clientID, "aud": m.Issuer,
+		"iat": now.Unix(), "exp": now.Add(m.tokenTTL).Unix(), "jti": randomID(), "scope": scope}, "")
 	if err != nil {
 		OAuthError(w, http.StatusInternalServerError, "server_error", err.Error())
 		return
 	}
-	m.track(access, issued{clientID: clientID, subject: subject, scope: scope, exp: now.Add(m.tokenTTL)})
+	m.track(access, issued{clientID: clientID, subject: subject, scope: scope, exp: now.Add(m.tokenTTL), aud: aud})
 	refresh := m.IssueRefreshToken(clientID, subject, scope)
 	resp := map[string]any{"access_token": access, "token_type": "Bearer", "expires_in": int(m.tokenTTL / time.Second),
 		"refresh_token": refresh}

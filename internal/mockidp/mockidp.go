@@ -115,6 +115,7 @@ type IdP struct {
 	now      func() time.Time
 	tokenTTL time.Duration
 	audience Audience
+	opaque   bool // WithOpaqueAccessTokens
 
 	mu      sync.Mutex
 	clients map[string]*jose.JSONWebKey
@@ -460,12 +461,13 @@ func (m *IdP) issueClientCredentials(w http.ResponseWriter, r *http.Request, cli
 	if scope != "" {
 		claims["scope"] = scope
 	}
-	tok, err := m.Mint(claims, map[string]any{"typ": "at+jwt"})
+	tok, aud, err := m.accessToken(claims, r.PostForm.Get("resource"))
 	if err != nil {
 		OAuthError(w, http.StatusInternalServerError, "server_error", err.Error())
 		return
 	}
-	m.track(tok, issued{clientID: clientID, subject: clientID, scope: scope, exp: now.Add(m.tokenTTL)})
+	m.track(tok, issued{clientID: clientID, subject: clientID, scope: scope, exp: now.Add(m.tokenTTL), aud: aud,
+		device: true})
 	resp := map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": int(m.tokenTTL / time.Second)}
 	if scope != "" {
 		resp["scope"] = scope
