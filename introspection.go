@@ -83,6 +83,16 @@ func isB64Token(s string) bool {
 	return true
 }
 
+// tokenHash is the SHA-256 of the token, the cache key. Tokens up to 256 bytes are copied on
+// the stack rather than converted on the heap.
+func tokenHash(raw string) [sha256.Size]byte {
+	if len(raw) <= 256 {
+		var buf [256]byte
+		return sha256.Sum256(append(buf[:0], raw...))
+	}
+	return sha256.Sum256([]byte(raw))
+}
+
 // introEntry is one cached introspection answer: a result to hand out, or a refusal.
 type introEntry struct {
 	until  time.Time        // reused until then
@@ -120,7 +130,7 @@ func (in *introspector) validate(ctx context.Context, raw string, m mode, o *ver
 	if in == nil || !in.enabled {
 		return nil, invalid(ReasonMalformed, "", "not a JWT, and the provider has no introspection endpoint for opaque tokens")
 	}
-	key := sha256.Sum256([]byte(raw))
+	key := tokenHash(raw)
 	now := in.now()
 	in.mu.RLock()
 	e := in.entries[key]
