@@ -22,10 +22,12 @@ const (
 	// DefaultBindingMessageMaxLength is the longest binding message the default check accepts, in
 	// characters.
 	DefaultBindingMessageMaxLength = 64
-	// BindingMessagePatternOIDCProvider is the binding message rule of the oidc-provider
-	// implementation (and so of the ONES provider): 1 to 20 ASCII letters, digits and -._+/!?#.
-	// Pass regexp.MustCompile(BindingMessagePatternOIDCProvider) to WithCIBABindingMessagePattern
-	// to reject other messages before they are sent.
+	// BindingMessagePatternOIDCProvider is the binding message rule of stock oidc-provider: 1 to
+	// 20 ASCII letters, digits and -._+/!?#. It is not the rule of the ONES provider, a customised
+	// oidc-provider that accepts messages with spaces and over 20 characters (the ONES clients send
+	// "Authorize login to Example.com?"), so it is never applied by default. Pass
+	// regexp.MustCompile(BindingMessagePatternOIDCProvider) to WithCIBABindingMessagePattern when
+	// talking to a stock oidc-provider, to reject other messages before they are sent.
 	BindingMessagePatternOIDCProvider = `^[a-zA-Z0-9-._+/!?#]{1,20}$`
 
 	cibaGrantType    = "urn:openid:params:grant-type:ciba"
@@ -98,13 +100,14 @@ type LoginHint struct {
 type CIBARequest struct {
 	// Hint names the user (required).
 	Hint LoginHint
-	// Scope is the requested scope; it must include "openid".
+	// Scope is the requested scope; it must include "openid". With CIBAEncodingONES an empty
+	// Scope sends DefaultONESScope, as the ONES clients do.
 	Scope []string
 	// BindingMessage is shown on both the consumption device and the authentication device, so
 	// that the user can tell this request from others. By default it may hold up to 64
-	// printable characters (no control characters, valid UTF-8); WithCIBABindingMessagePattern
-	// sets a stricter rule, such as BindingMessagePatternOIDCProvider, the rule of the ONES
-	// provider.
+	// printable characters, spaces included (no control characters, valid UTF-8), which fits
+	// the ONES provider; WithCIBABindingMessagePattern sets a stricter rule, such as
+	// BindingMessagePatternOIDCProvider for a stock oidc-provider.
 	BindingMessage string
 	// UserCode is a secret code known to the user (CIBA Core §7.1); the provider must announce
 	// backchannel_user_code_parameter_supported.
@@ -113,7 +116,7 @@ type CIBARequest struct {
 	// seconds); 0 leaves it to the provider. It must not be negative nor over 24 hours.
 	RequestedExpiry time.Duration
 	// ACRValues are the requested authentication context class references, in order of
-	// preference.
+	// preference. With CIBAEncodingONES empty ACRValues send "poll", as the ONES clients do.
 	ACRValues []string
 	// Resource lists resource indicators (RFC 8707 §2): absolute URIs without fragment.
 	Resource []string
@@ -160,15 +163,38 @@ func (e *RequestError) Error() string {
 type CIBAEncoding int
 
 const (
-	// CIBAEncodingForm sends the parameters as form parameters (CIBA Core §7.1). It is the
-	// default.
+	// CIBAEncodingForm sends the parameters as form parameters (CIBA Core §7.1), for stock
+	// providers.
 	CIBAEncodingForm CIBAEncoding = iota
-	// CIBAEncodingRequestObject sends them in a signed request object, the form parameter
-	// "request" (CIBA Core §7.1.1): a JWT signed by the device key with header typ
-	// "oauth-authz-req+jwt" and claims iss (client id), aud (issuer), iat, nbf, exp (iat plus the
-	// assertion lifetime) and a fresh jti besides the parameters. It is the ONES encoding.
+	// CIBAEncodingRequestObject sends them in a signed request object of the standard shape, the
+	// form parameter "request" (CIBA Core §7.1.1): a JWT signed by the device key with header
+	// typ "oauth-authz-req+jwt" and claims iss (client id), aud (the issuer), iat, nbf, exp (iat
+	// plus the assertion lifetime) and a fresh jti besides the parameters, as stock
+	// oidc-provider demands. The ONES provider wants CIBAEncodingONES instead.
 	CIBAEncodingRequestObject
+	// CIBAEncodingONES sends what the ONES clients send (the JavaScript backend modules and the
+	// Python px-user-identity-service): POST to the backchannel endpoint of the discovery
+	// document, or {issuer}/bc-authorize, the ONES route, when it lists none, with exactly the form
+	// parameters request, client_id, client_assertion_type and client_assertion. The request
+	// object is a JWT signed by the device key with the header of client assertions (alg, typ
+	// JWT, and the registered kid when there is one) and the claims, in this order:
+	// login_hint_token (the user name; a LoginHint of kind login_hint travels here too, as the
+	// ONES clients send it; id_token_hint stays id_token_hint), scope (DefaultONESScope when
+	// CIBARequest.Scope is empty), acr_values ("poll" when CIBARequest.ACRValues is empty),
+	// binding_message, the other parameters when set (user_code, requested_expiry,
+	// client_notification_token, resource, qr_session_id), iss (the client id), aud (the
+	// backchannel endpoint URL) and exp (now plus the assertion lifetime, 300 s by default); no
+	// iat, nbf, jti or sub. Stock oidc-provider refuses it: its request objects need aud = the
+	// issuer (CIBAEncodingRequestObject). It is the default.
+	CIBAEncodingONES
 )
+
+// DefaultONESScope is the scope CIBAEncodingONES requests when CIBARequest.Scope is empty: what
+// the ONES clients request.
+var DefaultONESScope = []string{"openid", "contact", "profile"}
+
+// onesBackchannelPath is the ONES provider's CIBA route below the issuer.
+const onesBackchannelPath = "/bc-authorize"
 
 // cibaConfig holds the CIBA options of a client.
 type cibaConfig struct {
@@ -177,10 +203,11 @@ type cibaConfig struct {
 	bindingPattern *regexp.Regexp
 }
 
-// WithCIBAEncoding selects the encoding of CIBA requests (default CIBAEncodingForm).
+// WithCIBAEncoding selects the encoding of CIBA requests (default CIBAEncodingONES, the ONES
+// provider's; pass CIBAEncodingForm or CIBAEncodingRequestObject for a stock provider).
 func WithCIBAEncoding(e CIBAEncoding) Option {
 	return func(o *options) {
-		if e != CIBAEncodingForm && e != CIBAEncodingRequestObject {
+		if e < CIBAEncodingForm || e > CIBAEncodingONES {
 			o.fail("WithCIBAEncoding", "unknown encoding %d", e)
 			return
 		}
@@ -199,8 +226,8 @@ func WithCIBAPing() Option {
 
 // WithCIBABindingMessagePattern replaces the default binding message check (at most
 // DefaultBindingMessageMaxLength printable characters) with re, which the whole message must
-// match. regexp.MustCompile(BindingMessagePatternOIDCProvider) gives the rule of the ONES
-// provider, so that a bad message fails before it is sent.
+// match. regexp.MustCompile(BindingMessagePatternOIDCProvider) gives the rule of stock
+// oidc-provider, so that a bad message fails before it is sent; the ONES provider accepts more.
 func WithCIBABindingMessagePattern(re *regexp.Regexp) Option {
 	return func(o *options) {
 		if re == nil {
@@ -226,6 +253,13 @@ func (c *OpenIDConnectClient) MakeCIBARequest(ctx context.Context, req CIBAReque
 	if err := c.cibaPreflight(&req); err != nil {
 		return nil, err
 	}
+	ones := c.cibaCfg.encoding == CIBAEncodingONES
+	if ones && len(req.Scope) == 0 {
+		req.Scope = DefaultONESScope
+	}
+	if ones && len(req.ACRValues) == 0 {
+		req.ACRValues = []string{"poll"}
+	}
 	params, err := req.params(c.cibaCfg.bindingPattern)
 	if err != nil {
 		return nil, err
@@ -238,15 +272,22 @@ func (c *OpenIDConnectClient) MakeCIBARequest(ctx context.Context, req CIBAReque
 		notifyToken = newNotificationToken()
 		params.notificationToken = notifyToken
 	}
-	endpoint := c.meta.BackchannelAuthenticationEndpoint
+	endpoint := c.backchannelEndpoint()
 	form := url.Values{}
-	if c.cibaCfg.encoding == CIBAEncodingRequestObject {
+	switch c.cibaCfg.encoding {
+	case CIBAEncodingRequestObject:
 		ro, err := c.requestObject(ctx, params)
 		if err != nil {
 			return nil, err
 		}
 		form.Set("request", ro)
-	} else {
+	case CIBAEncodingONES:
+		ro, err := c.onesRequestObject(ctx, params, endpoint)
+		if err != nil {
+			return nil, err
+		}
+		form.Set("request", ro)
+	default:
 		params.addTo(form)
 	}
 	resp, err := c.postAuthenticated(ctx, "backchannel authentication", endpoint, form, false)
@@ -266,7 +307,7 @@ func (c *OpenIDConnectClient) MakeCIBARequest(ctx context.Context, req CIBAReque
 // (SECURITY-CASES DS-13).
 func (c *OpenIDConnectClient) cibaPreflight(req *CIBARequest) error {
 	m := c.meta
-	if m.BackchannelAuthenticationEndpoint == "" {
+	if m.BackchannelAuthenticationEndpoint == "" && c.cibaCfg.encoding != CIBAEncodingONES {
 		return &ConfigError{Field: "backchannel_authentication_endpoint", Reason: "the provider metadata has no backchannel authentication endpoint (CIBA Core §4)"}
 	}
 	mode := "poll"
@@ -282,7 +323,7 @@ func (c *OpenIDConnectClient) cibaPreflight(req *CIBARequest) error {
 	if req.UserCode != "" && !m.BackchannelUserCodeParameterSupported {
 		return &ConfigError{Field: "backchannel_user_code_parameter_supported", Reason: "the provider does not support user_code"}
 	}
-	if algs := m.BackchannelAuthenticationRequestSigningAlgValuesSupported; c.cibaCfg.encoding == CIBAEncodingRequestObject &&
+	if algs := m.BackchannelAuthenticationRequestSigningAlgValuesSupported; c.cibaCfg.encoding != CIBAEncodingForm &&
 		len(algs) > 0 && !slices.Contains(algs, c.signer.Algorithm()) {
 		return &ConfigError{Field: "backchannel_authentication_request_signing_alg_values_supported",
 			Reason: fmt.Sprintf("the provider does not accept request objects signed with %s", c.signer.Algorithm())}
@@ -550,4 +591,76 @@ func checkAuthReqID(id string) error {
 		}
 	}
 	return nil
+}
+
+// backchannelEndpoint is the backchannel authentication endpoint of the metadata; with
+// CIBAEncodingONES and none listed, the ONES route {issuer}/bc-authorize.
+func (c *OpenIDConnectClient) backchannelEndpoint() string {
+	if e := c.meta.BackchannelAuthenticationEndpoint; e != "" || c.cibaCfg.encoding != CIBAEncodingONES {
+		return e
+	}
+	return c.issuer + onesBackchannelPath
+}
+
+// onesRequestObject returns the request object the ONES clients send (see CIBAEncodingONES):
+// the header of client assertions and the claims login_hint_token, scope, acr_values,
+// binding_message, the optional parameters, iss, aud = endpoint and exp, in this order.
+func (c *OpenIDConnectClient) onesRequestObject(ctx context.Context, p *cibaParams, endpoint string) (string, error) {
+	hint := p.hintName
+	if hint == "login_hint" {
+		hint = "login_hint_token" // the ONES clients send the user name as login_hint_token
+	}
+	b := make([]byte, 0, 512)
+	b = append(b, '{')
+	add := func(name, value string) {
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, name)
+		b = append(b, ':')
+		b = appendJSONString(b, value)
+	}
+	add(hint, p.hint)
+	add("scope", p.scope)
+	add("acr_values", p.acrValues)
+	if p.bindingMessage != "" {
+		add("binding_message", p.bindingMessage)
+	}
+	if p.userCode != "" {
+		add("user_code", p.userCode)
+	}
+	if p.requestedExpiry > 0 {
+		b = append(b, `,"requested_expiry":`...)
+		b = strconv.AppendInt(b, p.requestedExpiry, 10)
+	}
+	if p.notificationToken != "" {
+		add("client_notification_token", p.notificationToken)
+	}
+	switch len(p.resource) {
+	case 0:
+	case 1:
+		add("resource", p.resource[0])
+	default:
+		b = append(b, `,"resource":[`...)
+		for i, r := range p.resource {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, r)
+		}
+		b = append(b, ']')
+	}
+	if p.qrSessionID != "" {
+		add("qr_session_id", p.qrSessionID)
+	}
+	add("iss", c.clientID)
+	add("aud", endpoint)
+	b = append(b, `,"exp":`...)
+	b = strconv.AppendInt(b, c.now().Add(c.assertionLifetime).Unix(), 10)
+	b = append(b, '}')
+	tok, err := signCompact(ctx, c.signer, c.assertionHeader, b)
+	if err != nil {
+		return "", fmt.Errorf("onesoidc: CIBA request object: %w", err)
+	}
+	return tok, nil
 }

@@ -229,6 +229,7 @@ func buildOptions(opts []Option) (*options, error) {
 
 		assertionLifetime: DefaultAssertionLifetime,
 		tokenMargin:       DefaultTokenRefreshMargin,
+		ciba:              cibaConfig{encoding: CIBAEncodingONES}, // a device.yml client talks ONES
 	}
 	for _, opt := range opts {
 		if opt != nil {

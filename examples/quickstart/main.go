@@ -28,7 +28,7 @@ import (
 )
 
 func main() {
-	idp := mockidp.Start()
+	idp := mockidp.Start(mockidp.WithONES())
 	defer idp.Close()
 	if err := run(context.Background(), os.Stdout, idp); err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)

@@ -14,7 +14,7 @@ import (
 func TestQuickstart(t *testing.T) {
 	var out bytes.Buffer
 	synctest.Test(t, func(t *testing.T) {
-		if err := run(t.Context(), &out, mockidp.NewInMemory()); err != nil {
+		if err := run(t.Context(), &out, mockidp.NewInMemory(mockidp.WithONES())); err != nil {
 			t.Fatalf("quickstart failed: %v\n%s", err, &out)
 		}
 	})

@@ -91,7 +91,7 @@ type CIBAScript struct {
 type CIBARecord struct {
 	AuthReqID string
 	ClientID  string
-	// Encoding is "form" or "request".
+	// Encoding is "form", "request" or, under WithONES, "ones".
 	Encoding string
 	// Params are the authentication request parameters, from the form or the request object
 	// (resource values joined by spaces).
@@ -236,7 +236,12 @@ func (m *IdP) backchannel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec := CIBARecord{ClientID: clientID, Encoding: "form", Params: map[string]string{}}
-	if raw := r.PostForm.Get("request"); raw != "" {
+	if m.ones {
+		if code, err := m.onesRequest(r, clientID, &rec); err != nil {
+			OAuthError(w, http.StatusBadRequest, code, err.Error())
+			return
+		}
+	} else if raw := r.PostForm.Get("request"); raw != "" {
 		for _, k := range cibaParamNames {
 			if r.PostForm.Has(k) {
 				OAuthError(w, http.StatusBadRequest, "invalid_request", k+" outside the request object")
@@ -291,7 +296,7 @@ func (m *IdP) backchannel(w http.ResponseWriter, r *http.Request) {
 		OAuthError(w, http.StatusBadRequest, "invalid_request", "openid scope missing")
 		return
 	}
-	if bm, ok := p["binding_message"]; ok && !bindingMessageRule.MatchString(bm) {
+	if bm, ok := p["binding_message"]; ok && !m.ones && !bindingMessageRule.MatchString(bm) {
 		OAuthError(w, http.StatusBadRequest, "invalid_binding_message", "binding_message does not match "+bindingMessageRule.String())
 		return
 	}

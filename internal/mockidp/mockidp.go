@@ -116,6 +116,8 @@ type IdP struct {
 	tokenTTL time.Duration
 	audience Audience
 	opaque   bool // WithOpaqueAccessTokens
+	ones     bool // WithONES
+	paths    map[string]string
 
 	mu      sync.Mutex
 	clients map[string]*jose.JSONWebKey
@@ -142,9 +144,13 @@ func newIdP(base string, opts []Option) *IdP {
 	for _, o := range opts {
 		o(m)
 	}
+	m.paths = maps.Clone(paths)
+	if m.ones {
+		m.paths[EndpointBackchannel] = onesBackchannelPath
+	}
 	m.keys = []*jose.JSONWebKey{defaultKey()}
 	mux := http.NewServeMux()
-	for name, p := range paths {
+	for name, p := range m.paths {
 		h := m.handlerFor(name)
 		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) { m.serve(name, h, w, r) })
 	}
@@ -358,7 +364,7 @@ func (m *IdP) handlerFor(name string) http.HandlerFunc {
 }
 
 // endpointURL is the absolute URL of an endpoint.
-func (m *IdP) endpointURL(name string) string { return m.URL + paths[name] }
+func (m *IdP) endpointURL(name string) string { return m.URL + m.paths[name] }
 
 func (m *IdP) discovery(w http.ResponseWriter, r *http.Request) {
 	doc := map[string]any{
