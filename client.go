@@ -85,6 +85,9 @@ type options struct {
 	tokenResource     string
 	tokenMargin       time.Duration
 	ciba              cibaConfig
+
+	keyOpts    []KeyOption          // NewClientFromDevice (devicefiles.go)
+	signerOpts []RemoteSignerOption // NewClientFromDevice
 }
 
 func (o *options) fail(field, format string, args ...any) {
