@@ -5,6 +5,10 @@
 //
 // Everything goes through an [OpenIDConnectClient], built from the device identity:
 //
+//	client, err := onesoidc.NewClientFromDevice(ctx, onesoidc.DevicePaths{})
+//
+// or, step by step:
+//
 //	cfg, err := onesoidc.LoadDeviceConfig(onesoidc.DefaultDeviceConfigPath)
 //	key, err := onesoidc.LoadPrivateKey(onesoidc.DefaultDeviceKeyPath)
 //	client, err := onesoidc.NewClient(ctx, cfg, key)
@@ -19,7 +23,9 @@
 // P-384 and P-521 in PKCS#8 or SEC1 (ES256, ES384, ES512) and Ed25519 (EdDSA). Encrypted keys,
 // RSA keys under 2048 bits and other curves are refused. Devices with key_security "tpm" sign
 // through px-device-identity-service with a [RemoteSigner]; any [crypto.Signer] works through
-// [NewDeviceKey].
+// [NewDeviceKey]. The public JWK px-device-identity registered ([RegisteredJWKFileName], beside
+// the key) decides the "kid" (or none) and "alg" the key announces; without it no "kid" is sent.
+// [NewClientFromDevice] does all of this, and discovery, in one call.
 //
 // # Discovery
 //
@@ -51,8 +57,9 @@
 //	})
 //	res, err := client.WaitForCIBA(ctx, resp, onesoidc.WithProgress(show))
 //
-// [OpenIDConnectClient.MakeCIBARequest] sends standard form parameters, or a signed request
-// object (§7.1.1, the ONES encoding) with [WithCIBAEncoding]. [OpenIDConnectClient.WaitForCIBA]
+// [OpenIDConnectClient.MakeCIBARequest] sends, by default, the signed request object the ONES
+// clients send ([CIBAEncodingONES]); [WithCIBAEncoding] picks the standard form parameters or
+// the standard request object (§7.1.1) for stock providers. [OpenIDConnectClient.WaitForCIBA]
 // polls as the spec asks: the first poll after the interval, slow_down adding 5 s for good,
 // no poll after expiry, backoff on transport failures, and an immediate return when ctx ends.
 // Pending and terminal answers are errors that match [ErrAuthorizationPending],
@@ -81,8 +88,11 @@
 // no crit and no keys or key URLs from the header. The JWKS is cached per client: an unknown kid
 // causes at most one refetch per cooldown shared by all callers, a bad signature never
 // refetches, and a failed refresh keeps the last good keys. A token that validated once is
-// answered from memory until it expires. [OpenIDConnectClient.RequireToken] is net/http
-// middleware for bearer tokens; the handler reads the result with [AuthenticationFromContext].
+// answered from memory until it expires. Opaque access tokens, which the ONES provider issues,
+// are validated by introspection (RFC 7662) into the same result, cached by the SHA-256 of the
+// token ([IsJWT] says which way a token goes). [OpenIDConnectClient.RequireToken] is net/http
+// middleware for bearer access tokens (never ID tokens unless [InsecureAcceptIDTokens]); the
+// handler reads the result with [AuthenticationFromContext].
 //
 // # Errors
 //
