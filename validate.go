@@ -325,7 +325,10 @@ func (k EntityKind) String() string {
 type AuthenticatedEntity struct {
 	// Kind is EntityDevice when the token's subject equals its client id ("client_id", else
 	// "azp") and it has no "preferred_username" — a device's client_credentials token —, and
-	// EntityUser otherwise.
+	// EntityUser otherwise. For an opaque token the introspection answer decides: EntityDevice
+	// when it names a client_id and no username ("username", else "preferred_username") and its
+	// "sub" is absent (as oidc-provider answers for client_credentials tokens) or the client_id;
+	// Subject is then the client id.
 	Kind EntityKind
 	// Issuer is "iss", the provider's issuer identifier.
 	Issuer string
@@ -368,9 +371,10 @@ func (e *AuthenticatedEntity) HasScope(scope string) bool {
 type AuthenticationResult struct {
 	// Entity is who the token speaks for.
 	Entity AuthenticatedEntity
-	// Kind is KindIDToken or KindAccessToken.
+	// Kind is KindIDToken or KindAccessToken (also for opaque tokens).
 	Kind TokenKind
-	// Algorithm is the JWS "alg" the token was signed with.
+	// Algorithm is the JWS "alg" the token was signed with, or "" for an opaque token validated
+	// by introspection.
 	Algorithm string
 	// KeyID is the "kid" of the provider key that verified it, or "".
 	KeyID string
@@ -423,6 +427,22 @@ func (r *AuthenticationResult) RawClaims() map[string]any {
 // the time checks run again on every call, and the entry is dropped when the key that verified
 // it leaves the provider's JWKS. A cached token is never answered past the key set's max age
 // (WithJWKSMaxAge): then the set is fetched again first.
+//
+// A token that is not JWT-shaped (IsJWT) is an opaque access token, as the ONES provider issues:
+// it is validated by the provider's introspection endpoint (RFC 7662 §2, authenticated with a
+// client assertion, token_type_hint access_token) into the same result, Kind KindAccessToken.
+// An answer with "active" not true fails with ErrTokenInactive; one whose "iss" (when present)
+// is not the issuer with ErrInvalidIssuer; one whose token_type is neither Bearer nor
+// access_token with ErrInvalidTokenType; exp, iat and nbf must be whole seconds within 0 …
+// 253402300799 and are checked with the leeway; "aud", when present, must hold the
+// ExpectAudience value (default the client id), and ExpectAudience fails on an answer without
+// "aud"; ExpectSubject and ExpectScope apply; options that fit ID tokens only fail with
+// ErrInvalidTokenType without a request. A provider that cannot be asked gives
+// ErrIntrospectionUnavailable. Answers are cached by the SHA-256 of the token (never the token):
+// active ones until the earlier of exp and WithIntrospectionMaxAge (default 5 minutes),
+// refusals for IntrospectionNegativeTTL (30 s), failures not at all; concurrent calls for one
+// token share one introspection; at most IntrospectionCacheEntries answers of
+// IntrospectionCacheBytes are kept.
 func (c *OpenIDConnectClient) ValidateToken(ctx context.Context, raw string, opts ...VerifyOption) (*AuthenticationResult, error) {
 	return c.val.validate(ctx, raw, modeAny, opts)
 }
@@ -440,7 +460,8 @@ func (c *OpenIDConnectClient) VerifyIDToken(ctx context.Context, raw string, opt
 // "typ" must be at+jwt or application/at+jwt, "aud" must contain the ExpectAudience value
 // (default the client id), and iss, exp, aud, sub, client_id, iat and jti are required (RFC 9068
 // §2.2). ExpectNonce, ExpectAuthReqID, ExpectAccessToken and MaxTokenAge are a usage error here
-// (ErrConflictingVerifyOptions).
+// (ErrConflictingVerifyOptions). An opaque token is validated by introspection, as
+// ValidateToken says.
 func (c *OpenIDConnectClient) VerifyAccessToken(ctx context.Context, raw string, opts ...VerifyOption) (*AuthenticationResult, error) {
 	return c.val.validate(ctx, raw, modeAccessToken, opts)
 }
