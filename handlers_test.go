@@ -114,13 +114,7 @@ func TestRequireTokenExpectAudienceRefusesIDTokens(t *testing.T) {
 	idp := mockidp.NewInMemory()
 	c := newValidationClient(t, idp)
 	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })
-	serve := func(h http.Handler, tok string) *httptest.ResponseRecorder {
-		req := httptest.NewRequest("GET", "/api", nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		return rec
-	}
+	serve := serveBearer
 	id := mint(t, idp, nil, nil)
 	at := mint(t, idp, map[string]any{"typ": "at+jwt"}, atClaims(idp, testClientID))
 	for _, aud := range []string{"https://api.example", testClientID} {

@@ -390,13 +390,7 @@ func TestRequireTokenAcceptsOpaqueAccessTokens(t *testing.T) {
 		tok, _ := c.RequestDeviceAccessToken(t.Context())
 		var seen *AuthenticationResult
 		next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen, _ = AuthenticationFromContext(r.Context()) })
-		serve := func(h http.Handler, tok string) *httptest.ResponseRecorder {
-			req := httptest.NewRequest("GET", "/api", nil)
-			req.Header.Set("Authorization", "Bearer "+tok)
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
-			return rec
-		}
+		serve := serveBearer
 		if rec := serve(c.RequireToken(next), tok.AccessToken); rec.Code != 200 || seen == nil || seen.Entity.Kind != EntityDevice {
 			t.Errorf("status %d, result %+v", rec.Code, seen)
 		}
@@ -418,13 +412,7 @@ func TestRequireTokenRefusesIDTokensUnlessInsecureAcceptIDTokens(t *testing.T) {
 	idp := mockidp.NewInMemory()
 	c := newValidationClient(t, idp)
 	id := mint(t, idp, nil, nil)
-	serve := func(h http.Handler) int {
-		req := httptest.NewRequest("GET", "/api", nil)
-		req.Header.Set("Authorization", "Bearer "+id)
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		return rec.Code
-	}
+	serve := func(h http.Handler) int { return serveBearer(h, id).Code }
 	next := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
 	if code := serve(c.RequireToken(next)); code != http.StatusUnauthorized {
 		t.Errorf("default: ID token answered %d, want 401", code)
@@ -453,4 +441,13 @@ func BenchmarkIntrospectionCacheHit(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// serveBearer serves GET /api with "Authorization: Bearer token" through h.
+func serveBearer(h http.Handler, token string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest("GET", "/api", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
 }
