@@ -249,7 +249,10 @@ func buildOptions(opts []Option) (*options, error) {
 }
 
 // NewClient discovers the provider at cfg.IssuerURL() (OpenID Connect Discovery 1.0 §4) and
-// returns a client for the device cfg describes, signing with signer.
+// returns a client for the device cfg describes, signing with signer. Like every client made
+// from a device configuration it talks ONES by default: CIBA requests use CIBAEncodingONES (see
+// WithCIBAEncoding for stock providers), and opaque access tokens are validated by
+// introspection. NewClientFromDevice also loads the device files.
 func NewClient(ctx context.Context, cfg *DeviceConfig, signer Signer, opts ...Option) (*OpenIDConnectClient, error) {
 	if err := checkClientInputs(cfg, signer); err != nil {
 		return nil, err
@@ -263,7 +266,7 @@ func NewClient(ctx context.Context, cfg *DeviceConfig, signer Signer, opts ...Op
 
 // NewClientFromMetadata returns a client for known provider metadata without any network access.
 // meta is validated as Discover validates a fetched document and must name cfg.IssuerURL() as
-// its issuer.
+// its issuer. Its defaults are NewClient's: the ONES CIBA encoding (CIBAEncodingONES).
 func NewClientFromMetadata(cfg *DeviceConfig, signer Signer, meta *ProviderMetadata, opts ...Option) (*OpenIDConnectClient, error) {
 	if err := checkClientInputs(cfg, signer); err != nil {
 		return nil, err

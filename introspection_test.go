@@ -451,3 +451,21 @@ func serveBearer(h http.Handler, token string) *httptest.ResponseRecorder {
 	h.ServeHTTP(rec, req)
 	return rec
 }
+
+// TestExpectScopeOnJWTAccessTokens: ExpectScope applies to JWT access tokens too, and fixes the
+// kind: an ID token is then refused.
+func TestExpectScopeOnJWTAccessTokens(t *testing.T) {
+	t.Parallel()
+	idp := mockidp.NewInMemory()
+	c := newValidationClient(t, idp)
+	at := mint(t, idp, map[string]any{"typ": "at+jwt"}, atClaims(idp, testClientID)) // scope "read write"
+	if _, err := c.ValidateToken(t.Context(), at, ExpectScope("read", "write")); err != nil {
+		t.Errorf("both scopes: %v", err)
+	}
+	if _, err := c.ValidateToken(t.Context(), at, ExpectScope("admin")); !errors.Is(err, ErrInsufficientScope) {
+		t.Errorf("missing scope: %v, want ErrInsufficientScope", err)
+	}
+	if _, err := c.ValidateToken(t.Context(), mint(t, idp, nil, nil), ExpectScope("read")); !errors.Is(err, ErrInvalidTokenType) {
+		t.Errorf("ID token with ExpectScope: %v, want ErrInvalidTokenType", err)
+	}
+}
