@@ -69,9 +69,9 @@ func newECKey(t *testing.T, c elliptic.Curve) *ecdsa.PrivateKey {
 	return k
 }
 
-// TestLoadPrivateKeyTakesKeyIDAndAlgorithmFromRegisteredJWK: the public JWK px-device-identity
+// TestKF06CA14LoadPrivateKeyTakesKeyIDAndAlgorithmFromRegisteredJWK: the public JWK px-device-identity
 // wrote beside the key decides the announced kid (or none) and the algorithm; ES521 is ES512.
-func TestLoadPrivateKeyTakesKeyIDAndAlgorithmFromRegisteredJWK(t *testing.T) {
+func TestKF06CA14LoadPrivateKeyTakesKeyIDAndAlgorithmFromRegisteredJWK(t *testing.T) {
 	t.Parallel()
 	p256, p521 := newECKey(t, elliptic.P256()), newECKey(t, elliptic.P521())
 	rsaKey := testRSAKey()
@@ -144,10 +144,10 @@ func TestWithRegisteredJWKMissingFileIsAnError(t *testing.T) {
 	}
 }
 
-// TestRegisteredKeyIDReachesTheProvider: a device whose registered JWK has a kid announces it
+// TestCA06RegisteredKeyIDReachesTheProvider: a device whose registered JWK has a kid announces it
 // and gets a token; one without announces none and gets a token too; a kid the registration
 // lacks is refused, as oidc-provider refuses it.
-func TestRegisteredKeyIDReachesTheProvider(t *testing.T) {
+func TestCA06RegisteredKeyIDReachesTheProvider(t *testing.T) {
 	t.Parallel()
 	for _, kid := range []string{"", "registered-kid"} {
 		t.Run("kid="+kid, func(t *testing.T) {
