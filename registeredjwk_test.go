@@ -186,3 +186,35 @@ func TestCA06RegisteredKeyIDReachesTheProvider(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseRegisteredJWK: no input panics, and every refusal is a *ConfigError without the input.
+func FuzzParseRegisteredJWK(f *testing.F) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, alg := range []string{"ES256", "ES521", "", "none"} {
+		m := map[string]any{"kty": "EC", "crv": "P-256", "alg": alg, "kid": "k"}
+		data, _ := json.Marshal(m)
+		f.Add(data)
+	}
+	good, _ := jose.JSONWebKey{Key: k.Public(), Algorithm: "ES256"}.MarshalJSON()
+	f.Add(good)
+	f.Add([]byte(`{"kty":"RSA","n":"AQAB","e":"AQAB","d":"x"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		reg, err := ParseRegisteredJWK(data)
+		if err != nil {
+			var ce *ConfigError
+			if !errors.As(err, &ce) || reg != nil {
+				t.Fatalf("err %T %v, reg %v", err, err, reg)
+			}
+			return
+		}
+		if reg.Public == nil {
+			t.Fatal("accepted without a key")
+		}
+		if algs, _ := registeredAlgs(reg.Public); algs == nil {
+			t.Fatalf("accepted an unsupported key %T", reg.Public)
+		}
+	})
+}
