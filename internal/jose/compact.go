@@ -21,6 +21,8 @@ const MaxSignature = 1024
 // TokenType is what the "typ" header parameter says a JWT is (RFC 7515 §4.1.9, RFC 7519 §5.1).
 type TokenType uint8
 
+// Token types: TypeJWT for "JWT", "application/jwt" or no typ, TypeAT for RFC 9068 access
+// tokens, TypeOther for the rest.
 const (
 	TypeJWT   TokenType = iota // absent, "JWT" or "application/jwt": an ID token or any JWT
 	TypeAT                     // "at+jwt" or "application/at+jwt" (RFC 9068 §2.1)

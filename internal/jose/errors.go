@@ -23,6 +23,7 @@ type Error struct {
 	Msg  string
 }
 
+// Error returns "jose: ", the name if any, and the message.
 func (e *Error) Error() string {
 	if e.Name == "" {
 		return "jose: " + e.Msg
