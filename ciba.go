@@ -3,7 +3,6 @@ package onesoidc
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -15,6 +14,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/ones-now/onesoidc/internal/jose"
 )
 
 // CIBA constants of CIBA Core 1.0 and the limits this package applies to provider answers.
@@ -539,7 +540,7 @@ func (c *OpenIDConnectClient) requestObject(ctx context.Context, p *cibaParams) 
 func newNotificationToken() string {
 	var b [notificationTokenSz]byte
 	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	return jose.EncodeBase64URL(b[:])
 }
 
 // parseBackchannelAnswer decodes and checks a backchannel answer (CIBA Core §7.3;
@@ -616,9 +617,9 @@ func (c *OpenIDConnectClient) onesRequestObject(ctx context.Context, p *cibaPara
 		if len(b) > 1 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, name)
+		b = jose.AppendJSONString(b, name)
 		b = append(b, ':')
-		b = appendJSONString(b, value)
+		b = jose.AppendJSONString(b, value)
 	}
 	add(hint, p.hint)
 	add("scope", p.scope)
@@ -646,7 +647,7 @@ func (c *OpenIDConnectClient) onesRequestObject(ctx context.Context, p *cibaPara
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, r)
+			b = jose.AppendJSONString(b, r)
 		}
 		b = append(b, ']')
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ones-now/onesoidc/internal/jose"
 )
 
 // DeviceJWTLifetime is exp - iat of the JWTs DeviceJWT signs: 300 s, as the ONES clients'
@@ -26,7 +28,7 @@ func (c *OpenIDConnectClient) DeviceJWT(ctx context.Context, audience string) (s
 	}
 	now := c.now()
 	var buf [512]byte
-	payload := appendAssertionClaims(buf[:0], c.clientID, c.clientID, audience, newJTI(), now.Unix(),
+	payload := jose.AppendClaims(buf[:0], c.clientID, c.clientID, audience, newJTI(), now.Unix(),
 		now.Add(DeviceJWTLifetime).Unix())
 	tok, err := signCompact(ctx, c.signer, c.assertionHeader, payload)
 	if err != nil {

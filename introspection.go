@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
+
+	"github.com/ones-now/onesoidc/internal/jose"
 )
 
 // Opaque access tokens (RFC 7662): ONES access tokens are opaque strings, so a resource server
@@ -56,32 +58,9 @@ func WithIntrospectionMaxAge(d time.Duration) Option {
 // five dot-separated segments (the segment counts of a compact JWS or JWE, RFC 7516 §7.1), go
 // the JWT way too, where anything but a well-formed JWS is refused as malformed. Anything else
 // is an opaque token, validated by introspection (RFC 7662): ONES and oidc-provider access
-// tokens are base64url strings without dots.
-func IsJWT(token string) bool {
-	dots := strings.Count(token, ".")
-	return dots == 2 || dots == 4 || (dots > 0 && strings.HasPrefix(token, "eyJ"))
-}
-
-// isB64Token reports whether s has the b64token syntax of bearer tokens (RFC 6750 §2.1).
-func isB64Token(s string) bool {
-	i := 0
-	for ; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
-			break
-		}
-	}
-	if i == 0 {
-		return false
-	}
-	for ; i < len(s); i++ {
-		if s[i] != '=' {
-			return false
-		}
-	}
-	return true
-}
+// tokens are base64url strings without dots. A one-segment token that happens to start with
+// "eyJ" is opaque: a random 43-character token does so once in 262,144.
+func IsJWT(token string) bool { return jose.IsJWTShaped(token) }
 
 // tokenHash is the SHA-256 of the token, the cache key. Tokens up to 256 bytes are copied on
 // the stack rather than converted on the heap.
@@ -124,7 +103,7 @@ func (in *introspector) validate(ctx context.Context, raw string, m mode, o *ver
 	if m == modeIDToken {
 		return nil, invalid(ReasonInvalidType, "typ", "not a JWT: an opaque token is an access token, never an ID token")
 	}
-	if !isB64Token(raw) {
+	if !jose.IsB64Token(raw) {
 		return nil, invalid(ReasonMalformed, "", "neither a JWT nor an opaque bearer token (RFC 6750 §2.1 b64token)")
 	}
 	if in == nil || !in.enabled {

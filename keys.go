@@ -17,7 +17,7 @@ import (
 	"runtime"
 	"strings"
 
-	"github.com/go-jose/go-jose/v4"
+	gojose "github.com/go-jose/go-jose/v4"
 )
 
 // keyField is the ConfigError.Field of key loading errors.
@@ -334,7 +334,7 @@ func parsePrivateJWK(data []byte, o *keyOptions) (*DeviceKey, error) {
 	if !json.Valid(data) {
 		return nil, keyErr("input starts with \"{\" but is not valid JSON; expected a private JWK or "+expectedKeyTypes, nil)
 	}
-	var jwk jose.JSONWebKey
+	var jwk gojose.JSONWebKey
 	if err := jwk.UnmarshalJSON(data); err != nil {
 		return nil, keyErr("invalid or unsupported JWK", errors.New(sanitizeJOSEError(err)))
 	}

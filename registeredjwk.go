@@ -14,7 +14,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/go-jose/go-jose/v4"
+	gojose "github.com/go-jose/go-jose/v4"
 )
 
 // RegisteredJWKFileName is the file px-device-identity writes beside the device private key
@@ -71,7 +71,7 @@ func ParseRegisteredJWK(data []byte) (*RegisteredKey, error) {
 		}
 	}
 	// go-jose checks the key but not an alg it does not know, and "ES521" must not reach it.
-	var jwk jose.JSONWebKey
+	var jwk gojose.JSONWebKey
 	if err := jwk.UnmarshalJSON(withoutAlg(data)); err != nil {
 		return nil, &ConfigError{Field: registeredField, Reason: "invalid or unsupported JWK", Err: errors.New(sanitizeJOSEError(err))}
 	}
