@@ -446,7 +446,8 @@ func (c *OpenIDConnectClient) ValidateToken(ctx context.Context, raw string, opt
 // Connect Core 1.0 §3.1.3.7, CIBA Core §10.1.1): the checks of ValidateToken, "typ" must be
 // absent or JWT (never at+jwt, RFC 8725 §3.11), and "iat" must be at most MaxTokenAge old
 // (default DefaultMaxTokenAge, 5 minutes). Options add the nonce, auth_req_id, subject and
-// at_hash checks; ExpectAudience is a usage error here (ErrConflictingVerifyOptions).
+// at_hash checks; ExpectAudience is a usage error here (ErrConflictingVerifyOptions). An
+// opaque token is never an ID token: ErrInvalidTokenType, without asking the provider.
 func (c *OpenIDConnectClient) VerifyIDToken(ctx context.Context, raw string, opts ...VerifyOption) (*AuthenticationResult, error) {
 	return c.val.validate(ctx, raw, modeIDToken, opts)
 }
