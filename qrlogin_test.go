@@ -14,10 +14,16 @@ import (
 	"github.com/ones-now/onesoidc/internal/mockidp"
 )
 
+// deviceFlowSetup is cibaSetup for a client whose QR login speaks RFC 8628.
+func deviceFlowSetup(t *testing.T, opts ...Option) (*mockidp.IdP, *OpenIDConnectClient) {
+	t.Helper()
+	return cibaSetup(t, append([]Option{WithQRProtocol(QRProtocolDeviceAuthorization)}, opts...)...)
+}
+
 func TestQR05QRLoginApprovedShowsTheUserCode(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp, c := cibaSetup(t)
+		idp, c := deviceFlowSetup(t)
 		idp.ScriptDeviceFlow(mockidp.CIBAScript{PendingPolls: 2, Subject: "bob"})
 		start := time.Now()
 		s, err := c.StartQRLogin(t.Context(), "profile")
@@ -54,7 +60,7 @@ func TestQR05QRLoginApprovedShowsTheUserCode(t *testing.T) {
 func TestQR03SlowDownAndTerminalErrors(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp, c := cibaSetup(t)
+		idp, c := deviceFlowSetup(t)
 		idp.ScriptDeviceFlow(mockidp.CIBAScript{PendingPolls: 1, SlowDownPolls: []int{1}, Outcome: mockidp.CIBADeny})
 		s, err := c.StartQRLogin(t.Context())
 		if err != nil {
@@ -74,7 +80,7 @@ func TestQR03SlowDownAndTerminalErrors(t *testing.T) {
 func TestQR02SessionDiesAtExpiry(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp, c := cibaSetup(t)
+		idp, c := deviceFlowSetup(t)
 		idp.ScriptDeviceFlow(mockidp.CIBAScript{Outcome: mockidp.CIBAManual, ExpiresIn: 12})
 		s, err := c.StartQRLogin(t.Context())
 		if err != nil {
@@ -95,7 +101,7 @@ func TestQR02SessionDiesAtExpiry(t *testing.T) {
 func TestQR08SessionIsSingleUse(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp, c := cibaSetup(t)
+		idp, c := deviceFlowSetup(t)
 		s, err := c.StartQRLogin(t.Context())
 		if err != nil {
 			t.Fatal(err)
@@ -116,7 +122,7 @@ func TestQR08SessionIsSingleUse(t *testing.T) {
 func TestQR09CancelStopsPollingAtOnce(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	synctest.Test(t, func(t *testing.T) {
-		idp, c := cibaSetup(t)
+		idp, c := deviceFlowSetup(t)
 		idp.ScriptDeviceFlow(mockidp.CIBAScript{Outcome: mockidp.CIBAManual})
 		s, err := c.StartQRLogin(t.Context())
 		if err != nil {
@@ -143,7 +149,7 @@ func TestQR09CancelStopsPollingAtOnce(t *testing.T) {
 func TestQR01ProviderURLOnAnotherOriginRefused(t *testing.T) {
 	t.Parallel()
 	idp := startIdP(t)
-	c := newTestClient(t, idp, testKey(t, "EdDSA"))
+	c := newTestClient(t, idp, testKey(t, "EdDSA"), WithQRProtocol(QRProtocolDeviceAuthorization))
 	idp.Inject(mockidp.EndpointDeviceAuthorization, mockidp.Fault{Status: 200, ContentType: "application/json",
 		Body: []byte(`{"device_code":"dc-1","user_code":"ABCD","verification_uri":"https://evil.example/device","expires_in":600}`)})
 	if s, err := c.StartQRLogin(t.Context()); s != nil || !errors.As(err, new(*ConfigError)) {
@@ -162,7 +168,7 @@ func TestQRLoginRejectsMalformedAnswers(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			idp := startIdP(t)
-			c := newTestClient(t, idp, testKey(t, "EdDSA"))
+			c := newTestClient(t, idp, testKey(t, "EdDSA"), WithQRProtocol(QRProtocolDeviceAuthorization))
 			idp.Inject(mockidp.EndpointDeviceAuthorization, mockidp.Fault{Status: 200, ContentType: "application/json",
 				Body: []byte(strings.Replace(body, "%s", idp.Issuer, 1))})
 			if s, err := c.StartQRLogin(t.Context()); s != nil || !errors.As(err, new(*HTTPError)) {
@@ -175,7 +181,7 @@ func TestQRLoginRejectsMalformedAnswers(t *testing.T) {
 func TestQR04QR06DeviceCodeNeverLeavesTheSession(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp, c := cibaSetup(t)
+		idp, c := deviceFlowSetup(t)
 		s, err := c.StartQRLogin(t.Context())
 		if err != nil {
 			t.Fatal(err)
@@ -202,7 +208,7 @@ func TestQR04QR06DeviceCodeNeverLeavesTheSession(t *testing.T) {
 
 func TestStartQRLoginNeedsDeviceEndpoint(t *testing.T) {
 	t.Parallel()
-	if _, err := qrTestClient(t).StartQRLogin(t.Context()); !errors.As(err, new(*ConfigError)) {
+	if _, err := qrTestClient(t, WithQRProtocol(QRProtocolDeviceAuthorization)).StartQRLogin(t.Context()); !errors.As(err, new(*ConfigError)) {
 		t.Errorf("err = %v, want a ConfigError", err)
 	}
 }
