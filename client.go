@@ -68,6 +68,8 @@ type OpenIDConnectClient struct {
 	qrProtocol QRProtocol // WithQRProtocol (qr.go)
 	qr         cibaState  // pending and finished ONES QR sessions (qrones.go)
 
+	apps applicationsCache // the ONES application list (applications.go)
+
 	val *validator // validate.go
 }
 
@@ -91,6 +93,9 @@ type options struct {
 	tokenMargin       time.Duration
 	ciba              cibaConfig
 	qrProtocol        QRProtocol
+
+	applicationsURL    string
+	applicationsMaxAge time.Duration
 }
 
 func (o *options) fail(field, format string, args ...any) {
@@ -235,6 +240,8 @@ func buildOptions(opts []Option) (*options, error) {
 
 		assertionLifetime: DefaultAssertionLifetime,
 		tokenMargin:       DefaultTokenRefreshMargin,
+
+		applicationsMaxAge: DefaultApplicationsMaxAge,
 	}
 	for _, opt := range opts {
 		if opt != nil {
@@ -307,6 +314,7 @@ func NewClientFromMetadata(cfg *DeviceConfig, signer Signer, meta *ProviderMetad
 		deviceID:   cfg.ID,
 		qrProtocol: o.qrProtocol,
 		qr:         cibaState{waiter: "WaitForQRLogin"},
+		apps:       applicationsCache{url: o.applicationsURL, maxAge: o.applicationsMaxAge},
 	}
 	if err := c.initValidation(o); err != nil {
 		return nil, err

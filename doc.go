@@ -87,6 +87,16 @@
 // origin are ever rendered), the device code never leaves the session, and the ID token is
 // validated.
 //
+// # Well-known applications
+//
+// [OpenIDConnectClient.Applications] reads the provider's list of ONES applications (types
+// server, server_matrix, server_discourse, server_oauth2, server_blockchain, client, client_oidc,
+// client_kyc; members in snake_case or camelCase), cached per client for
+// [WithApplicationsMaxAge]. Its URL is the provider metadata member "ones_applications_uri"
+// ([ApplicationsURIMetadataKey]), else [WithApplicationsURL]. [OpenIDConnectClient.ApplicationByClientID]
+// finds an application by client identifier and [OpenIDConnectClient.ApplicationURL] builds its
+// URL from its hostname and the issuer's scheme.
+//
 // # Validation
 //
 // [OpenIDConnectClient.ValidateToken] checks a token that reaches the device's server against

@@ -53,6 +53,7 @@ var paths = map[string]string{
 	EndpointDeviceAuthorization: "/oidc/device/auth",
 	EndpointQRStart:             "/auth/qr",
 	EndpointQRStatus:            "/auth/qr/",
+	EndpointApplications:        "/api/applications",
 }
 
 // Audience says which "aud" values the token endpoint accepts in client assertions.
@@ -131,6 +132,7 @@ type IdP struct {
 	meta    func(map[string]any)
 	ciba    cibaState
 	qr      qrState
+	apps    *string           // the application list's body; nil for DefaultApplications
 	extra   []json.RawMessage // raw JWKs published after the keys (tokens.go)
 }
 
@@ -352,6 +354,8 @@ func (m *IdP) handlerFor(name string) http.HandlerFunc {
 		return m.qrStart
 	case EndpointQRStatus:
 		return m.qrStatus
+	case EndpointApplications:
+		return m.applications
 	}
 	panic("mockidp: unknown endpoint " + name)
 }
@@ -377,6 +381,7 @@ func (m *IdP) discovery(w http.ResponseWriter, r *http.Request) {
 		"device_authorization_endpoint":                    m.endpointURL(EndpointDeviceAuthorization),
 		"backchannel_token_delivery_modes_supported":       []string{"poll", "ping"},
 		"backchannel_user_code_parameter_supported":        true,
+		"ones_applications_uri":                            m.endpointURL(EndpointApplications),
 		"backchannel_authentication_request_signing_alg_values_supported": []string{"RS256", "PS256", "ES256", "ES384", "ES512", "EdDSA"},
 	}
 	m.mu.Lock()
