@@ -77,73 +77,127 @@ func TestQR03SlowDownAndTerminalErrors(t *testing.T) {
 	})
 }
 
+// qrFlow adapts the QR login tests that hold for both protocols to one of them.
+type qrFlow struct {
+	name string
+	// setup returns an in-memory IdP and a client speaking the protocol (in a synctest bubble).
+	setup func(t *testing.T) (*mockidp.IdP, *OpenIDConnectClient)
+	// script makes the sessions that follow stay pending until decide; expiresIn > 0 sets their
+	// lifetime in seconds.
+	script func(idp *mockidp.IdP, expiresIn int)
+	// decide approves the session s.
+	decide func(idp *mockidp.IdP, s *QRSession) error
+	// polls counts the polls of the first session.
+	polls func(idp *mockidp.IdP) int
+}
+
+var qrFlows = []qrFlow{
+	{
+		name:  "ONES",
+		setup: func(t *testing.T) (*mockidp.IdP, *OpenIDConnectClient) { return onesQRSetup(t) },
+		script: func(idp *mockidp.IdP, exp int) {
+			idp.ScriptQR(mockidp.QRScript{Outcome: mockidp.CIBAManual, ExpiresIn: exp})
+		},
+		decide: func(idp *mockidp.IdP, s *QRSession) error { return idp.DecideQR(s.ID(), mockidp.CIBAApprove) },
+		polls:  func(idp *mockidp.IdP) int { return idp.QRSessions()[0].Polls },
+	},
+	{
+		name:  "RFC 8628",
+		setup: func(t *testing.T) (*mockidp.IdP, *OpenIDConnectClient) { return deviceFlowSetup(t) },
+		script: func(idp *mockidp.IdP, exp int) {
+			idp.ScriptDeviceFlow(mockidp.CIBAScript{Outcome: mockidp.CIBAManual, ExpiresIn: exp})
+		},
+		decide: func(idp *mockidp.IdP, _ *QRSession) error {
+			return idp.Decide(idp.CIBARequests()[0].AuthReqID, mockidp.CIBAApprove)
+		},
+		polls: func(idp *mockidp.IdP) int { return idp.CIBARequests()[0].Polls },
+	},
+}
+
 func TestQR02SessionDiesAtExpiry(t *testing.T) {
 	t.Parallel()
-	synctest.Test(t, func(t *testing.T) {
-		idp, c := deviceFlowSetup(t)
-		idp.ScriptDeviceFlow(mockidp.CIBAScript{Outcome: mockidp.CIBAManual, ExpiresIn: 12})
-		s, err := c.StartQRLogin(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		start := time.Now()
-		_, err = c.WaitForQRLogin(t.Context(), s)
-		var expired *ExpiredError
-		if !errors.As(err, &expired) || !errors.Is(err, ErrExpiredToken) || time.Since(start) != 12*time.Second {
-			t.Fatalf("err = %v after %v, want a local expiry after 12s", err, time.Since(start))
-		}
-		if n := idp.CIBARequests()[0].Polls; n != 2 {
-			t.Errorf("%d polls, want 2 (at 5s and 10s, none at expiry)", n)
-		}
-	})
+	for _, f := range qrFlows {
+		t.Run(f.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				idp, c := f.setup(t)
+				f.script(idp, 12)
+				s, err := c.StartQRLogin(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				start := time.Now()
+				_, err = c.WaitForQRLogin(t.Context(), s)
+				var expired *ExpiredError
+				if !errors.As(err, &expired) || !errors.Is(err, ErrExpiredToken) || time.Since(start) != 12*time.Second {
+					t.Fatalf("err = %v after %v, want a local expiry after 12s", err, time.Since(start))
+				}
+				if _, err := c.WaitForQRLogin(t.Context(), s); !errors.Is(err, ErrQRSessionFinished) {
+					t.Errorf("wait after expiry: %v, want ErrQRSessionFinished", err)
+				}
+				if n := f.polls(idp); n != 2 {
+					t.Errorf("%d polls, want 2 (at 5s and 10s, none at or after expiry)", n)
+				}
+			})
+		})
+	}
 }
 
 func TestQR08SessionIsSingleUse(t *testing.T) {
 	t.Parallel()
-	synctest.Test(t, func(t *testing.T) {
-		idp, c := deviceFlowSetup(t)
-		s, err := c.StartQRLogin(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.WaitForQRLogin(t.Context(), s); err != nil {
-			t.Fatal(err)
-		}
-		_, err = c.WaitForQRLogin(t.Context(), s)
-		if !errors.Is(err, ErrQRSessionFinished) {
-			t.Errorf("second wait: %v, want ErrQRSessionFinished", err)
-		}
-		if n := idp.CIBARequests()[0].Polls; n != 1 {
-			t.Errorf("%d polls, want 1", n)
-		}
-	})
+	for _, f := range qrFlows {
+		t.Run(f.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				idp, c := f.setup(t)
+				s, err := c.StartQRLogin(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := c.WaitForQRLogin(t.Context(), s); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := c.WaitForQRLogin(t.Context(), s); !errors.Is(err, ErrQRSessionFinished) {
+					t.Errorf("second wait: %v, want ErrQRSessionFinished", err)
+				}
+				if n := f.polls(idp); n != 1 {
+					t.Errorf("%d polls, want 1", n)
+				}
+			})
+		})
+	}
 }
 
 func TestQR09CancelStopsPollingAtOnce(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	synctest.Test(t, func(t *testing.T) {
-		idp, c := deviceFlowSetup(t)
-		idp.ScriptDeviceFlow(mockidp.CIBAScript{Outcome: mockidp.CIBAManual})
-		s, err := c.StartQRLogin(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(t.Context())
-		time.AfterFunc(7*time.Second, cancel)
-		start := time.Now()
-		_, err = c.WaitForQRLogin(ctx, s)
-		if !errors.Is(err, context.Canceled) || time.Since(start) != 7*time.Second {
-			t.Fatalf("err = %v after %v, want context.Canceled after 7s", err, time.Since(start))
-		}
-		if n := idp.CIBARequests()[0].Polls; n != 1 {
-			t.Errorf("%d polls, want 1", n)
-		}
-		// Cancellation does not end the session: the user may come back to the screen.
-		idp.Decide(idp.CIBARequests()[0].AuthReqID, mockidp.CIBAApprove)
-		if _, err := c.WaitForQRLogin(t.Context(), s); err != nil {
-			t.Errorf("wait after cancel: %v", err)
-		}
-	})
+	for _, f := range qrFlows {
+		t.Run(f.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				idp, c := f.setup(t)
+				f.script(idp, 0)
+				s, err := c.StartQRLogin(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				ctx, cancel := context.WithCancel(t.Context())
+				time.AfterFunc(7*time.Second, cancel)
+				start := time.Now()
+				if _, err = c.WaitForQRLogin(ctx, s); !errors.Is(err, context.Canceled) || time.Since(start) != 7*time.Second {
+					t.Fatalf("err = %v after %v, want context.Canceled after 7s", err, time.Since(start))
+				}
+				if n := f.polls(idp); n != 1 {
+					t.Errorf("%d polls, want 1", n)
+				}
+				// Cancellation does not end the session: the user may come back to the screen.
+				if err := f.decide(idp, s); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := c.WaitForQRLogin(t.Context(), s); err != nil {
+					t.Errorf("wait after cancel: %v", err)
+				}
+			})
+		})
+	}
 }
 
 func TestQR01ProviderURLOnAnotherOriginRefused(t *testing.T) {

@@ -11,8 +11,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/ones-now/onesoidc/internal/mockidp"
 )
 
@@ -25,18 +23,25 @@ func onesQRSetup(t *testing.T, opts ...Option) (*mockidp.IdP, *OpenIDConnectClie
 	return idp, c
 }
 
+// onesQRSession is onesQRSetup with the sessions scripted by script, and one started.
+func onesQRSession(t *testing.T, script mockidp.QRScript) (*mockidp.IdP, *OpenIDConnectClient, *QRSession) {
+	t.Helper()
+	idp, c := onesQRSetup(t)
+	idp.ScriptQR(script)
+	s, err := c.StartQRLogin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return idp, c, s
+}
+
 var uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
 func TestONESQRLoginApprovedWireAndIdentity(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp, c := onesQRSetup(t)
-		idp.ScriptQR(mockidp.QRScript{PendingPolls: 2, Subject: "bob", Scope: "openid contact profile"})
 		start := time.Now()
-		s, err := c.StartQRLogin(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
+		idp, c, s := onesQRSession(t, mockidp.QRScript{PendingPolls: 2, Subject: "bob", Scope: "openid contact profile"})
 		id := s.ID()
 		if !uuidPattern.MatchString(id) || !s.Expiry().Equal(start.Add(300*time.Second)) || s.Interval != DefaultPollInterval {
 			t.Errorf("session = %v, id %q", s, id)
@@ -107,14 +112,9 @@ func TestONESQRStatusErrorsCarryTheStatus(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				idp, c := onesQRSetup(t)
 				tc.script.PendingPolls = 1
-				idp.ScriptQR(tc.script)
-				s, err := c.StartQRLogin(t.Context())
-				if err != nil {
-					t.Fatal(err)
-				}
-				_, err = c.WaitForQRLogin(t.Context(), s)
+				idp, c, s := onesQRSession(t, tc.script)
+				_, err := c.WaitForQRLogin(t.Context(), s)
 				var se *QRStatusError
 				if !errors.As(err, &se) || se.Status != tc.status || (tc.sentinel != nil && !errors.Is(err, tc.sentinel)) ||
 					errors.Is(err, ErrAuthorizationPending) {
@@ -138,12 +138,7 @@ func TestONESQRStatusErrorsCarryTheStatus(t *testing.T) {
 func TestONESQRCheckStatusPendingMatchesErrAuthorizationPending(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp, c := onesQRSetup(t)
-		idp.ScriptQR(mockidp.QRScript{PendingPolls: 1})
-		s, err := c.StartQRLogin(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
+		idp, c, s := onesQRSession(t, mockidp.QRScript{PendingPolls: 1})
 		if _, err := c.CheckQRStatus(t.Context(), s.ID()); !errors.Is(err, ErrAuthorizationPending) {
 			t.Fatalf("first check: %v, want pending", err)
 		}
@@ -160,39 +155,10 @@ func TestONESQRCheckStatusPendingMatchesErrAuthorizationPending(t *testing.T) {
 	})
 }
 
-func TestQR02ONESSessionDiesAtExpiry(t *testing.T) {
-	t.Parallel()
-	synctest.Test(t, func(t *testing.T) {
-		idp, c := onesQRSetup(t)
-		idp.ScriptQR(mockidp.QRScript{Outcome: mockidp.CIBAManual, ExpiresIn: 12})
-		start := time.Now()
-		s, err := c.StartQRLogin(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = c.WaitForQRLogin(t.Context(), s)
-		var expired *ExpiredError
-		if !errors.As(err, &expired) || !errors.Is(err, ErrExpiredToken) || time.Since(start) != 12*time.Second {
-			t.Fatalf("err = %v after %v, want a local expiry after 12s", err, time.Since(start))
-		}
-		if _, err := c.CheckQRStatus(t.Context(), s.ID()); !errors.Is(err, ErrQRSessionFinished) {
-			t.Errorf("check after expiry: %v", err)
-		}
-		if n := idp.QRSessions()[0].Polls; n != 2 {
-			t.Errorf("%d polls, want 2 (at 5s and 10s, none at or after expiry)", n)
-		}
-	})
-}
-
 func TestQR02ONESCheckAfterExpirySendsNothing(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp, c := onesQRSetup(t)
-		idp.ScriptQR(mockidp.QRScript{Outcome: mockidp.CIBAManual, ExpiresIn: 30})
-		s, err := c.StartQRLogin(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
+		idp, c, s := onesQRSession(t, mockidp.QRScript{Outcome: mockidp.CIBAManual, ExpiresIn: 30})
 		time.Sleep(30 * time.Second)
 		if _, err := c.CheckQRStatus(t.Context(), s.ID()); !errors.As(err, new(*ExpiredError)) {
 			t.Errorf("check at expiry: %v, want an ExpiredError", err)
@@ -203,66 +169,10 @@ func TestQR02ONESCheckAfterExpirySendsNothing(t *testing.T) {
 	})
 }
 
-func TestQR08ONESSessionIsSingleUse(t *testing.T) {
-	t.Parallel()
-	synctest.Test(t, func(t *testing.T) {
-		idp, c := onesQRSetup(t)
-		s, err := c.StartQRLogin(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.WaitForQRLogin(t.Context(), s); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.WaitForQRLogin(t.Context(), s); !errors.Is(err, ErrQRSessionFinished) {
-			t.Errorf("second wait: %v, want ErrQRSessionFinished", err)
-		}
-		if _, err := c.CheckQRStatus(t.Context(), s.ID()); !errors.Is(err, ErrQRSessionFinished) {
-			t.Errorf("check after approval: %v, want ErrQRSessionFinished", err)
-		}
-		if n := idp.QRSessions()[0].Polls; n != 1 {
-			t.Errorf("%d polls, want 1", n)
-		}
-	})
-}
-
-func TestQR09ONESCancelStopsPollingAtOnce(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	synctest.Test(t, func(t *testing.T) {
-		idp, c := onesQRSetup(t)
-		idp.ScriptQR(mockidp.QRScript{Outcome: mockidp.CIBAManual})
-		s, err := c.StartQRLogin(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(t.Context())
-		time.AfterFunc(7*time.Second, cancel)
-		start := time.Now()
-		if _, err = c.WaitForQRLogin(ctx, s); !errors.Is(err, context.Canceled) || time.Since(start) != 7*time.Second {
-			t.Fatalf("err = %v after %v, want context.Canceled after 7s", err, time.Since(start))
-		}
-		// Cancellation does not end the session: the user may come back to the screen.
-		if err := idp.DecideQR(s.ID(), mockidp.CIBAApprove); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.WaitForQRLogin(t.Context(), s); err != nil {
-			t.Errorf("wait after cancel: %v", err)
-		}
-		if n := idp.QRSessions()[0].Polls; n != 2 {
-			t.Errorf("%d polls, want 2", n)
-		}
-	})
-}
-
 func TestONESQRInactiveTokenIsRefused(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp, c := onesQRSetup(t)
-		idp.ScriptQR(mockidp.QRScript{InactiveToken: true})
-		s, err := c.StartQRLogin(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
+		idp, c, s := onesQRSession(t, mockidp.QRScript{InactiveToken: true})
 		res, err := c.WaitForQRLogin(t.Context(), s)
 		var te *QRTokenError
 		if res != nil || !errors.As(err, &te) || !strings.Contains(err.Error(), "not active") {
@@ -280,12 +190,7 @@ func TestONESQRInactiveTokenIsRefused(t *testing.T) {
 func TestONESQRStatusOfAnotherDeviceIsRefused(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp, c := onesQRSetup(t)
-		idp.ScriptQR(mockidp.QRScript{DeviceID: "b2dfd845-74eb-4674-8545-4da597e487ad"})
-		s, err := c.StartQRLogin(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
+		idp, c, s := onesQRSession(t, mockidp.QRScript{DeviceID: "b2dfd845-74eb-4674-8545-4da597e487ad"})
 		if res, err := c.WaitForQRLogin(t.Context(), s); res != nil || !errors.As(err, new(*HTTPError)) {
 			t.Fatalf("WaitForQRLogin = %v, %v; want an HTTPError", res, err)
 		}
@@ -382,11 +287,7 @@ func TestONESQRStatusAnswerIsChecked(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				idp, c := onesQRSetup(t)
-				s, err := c.StartQRLogin(t.Context())
-				if err != nil {
-					t.Fatal(err)
-				}
+				idp, c, s := onesQRSession(t, mockidp.QRScript{})
 				idp.Inject(mockidp.EndpointQRStatus, mockidp.Fault{Status: 200, ContentType: "application/json", Body: []byte(tc.body)})
 				if res, err := c.CheckQRStatus(t.Context(), s.ID()); res != nil || !errors.As(err, tc.want) {
 					t.Fatalf("CheckQRStatus = %v, %v; want %T", res, err, tc.want)
@@ -402,11 +303,7 @@ func TestONESQRStatusAnswerIsChecked(t *testing.T) {
 func TestONESQROnePollInFlightPerSession(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp, c := onesQRSetup(t)
-		s, err := c.StartQRLogin(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
+		idp, c, s := onesQRSession(t, mockidp.QRScript{})
 		idp.Inject(mockidp.EndpointQRStatus, mockidp.Fault{Times: 1, Delay: time.Second})
 		var wg sync.WaitGroup
 		var first error
@@ -442,13 +339,8 @@ func TestONESQROnePollInFlightPerSession(t *testing.T) {
 func TestONESQRRetryAfterAndBackoff(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp, c := onesQRSetup(t)
-		idp.ScriptQR(mockidp.QRScript{PendingPolls: 1})
 		start := time.Now()
-		s, err := c.StartQRLogin(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
+		idp, c, s := onesQRSession(t, mockidp.QRScript{PendingPolls: 1})
 		idp.Inject(mockidp.EndpointQRStatus, mockidp.Fault{Times: 1, Status: 503, Header: http.Header{"Retry-After": {"40"}}})
 		idp.Inject(mockidp.EndpointQRStatus, mockidp.Fault{Times: 1, Status: 502})
 		if _, err := c.WaitForQRLogin(t.Context(), s); err != nil {
@@ -539,11 +431,7 @@ func TestONESQRNeedsTheDeviceID(t *testing.T) {
 func TestQR04ONESQRCodeHoldsNoCredential(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		_, c := onesQRSetup(t)
-		s, err := c.StartQRLogin(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, c, s := onesQRSession(t, mockidp.QRScript{})
 		dev, err := c.DeviceAccessToken(t.Context())
 		if err != nil {
 			t.Fatal(err)
