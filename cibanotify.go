@@ -104,7 +104,7 @@ func (s *cibaState) reserve(now time.Time) error {
 		}
 	}
 	if len(s.pending) >= limit {
-		return &RequestError{Field: "auth_req_id", Reason: fmt.Sprintf("%d CIBA requests are pending; refusing another", len(s.pending))}
+		return &RequestError{Field: "auth_req_id", Reason: fmt.Sprintf("%d login requests are pending; refusing another", len(s.pending))}
 	}
 	return nil
 }

@@ -459,3 +459,69 @@ func TestQRProtocolIsExplicit(t *testing.T) {
 		t.Error("String")
 	}
 }
+
+// TestMockIdPONESQREnforcesTheWire: the fake refuses what the ONES provider would not take, so
+// that the byte-for-byte assertions above have teeth: only GET, no query, and only a live device
+// access token (client_credentials) as bearer token; a user's token is refused.
+func TestMockIdPONESQREnforcesTheWire(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		idp, c := onesQRSetup(t)
+		res, err := c.WaitForQRLogin(t.Context(), mustStartQR(t, c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dev, err := c.DeviceAccessToken(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		hc := idp.HTTPClient()
+		for _, tc := range []struct {
+			name, method, path, auth string
+			want                     int
+		}{
+			{"device token", http.MethodGet, "/auth/qr", "Bearer " + dev.AccessToken, http.StatusOK},
+			{"no token", http.MethodGet, "/auth/qr", "", http.StatusUnauthorized},
+			{"user token", http.MethodGet, "/auth/qr", "Bearer " + res.Token.AccessToken, http.StatusUnauthorized},
+			{"other scheme", http.MethodGet, "/auth/qr", "Basic " + dev.AccessToken, http.StatusUnauthorized},
+			{"POST", http.MethodPost, "/auth/qr", "Bearer " + dev.AccessToken, http.StatusMethodNotAllowed},
+			{"query", http.MethodGet, "/auth/qr?x=1", "Bearer " + dev.AccessToken, http.StatusBadRequest},
+			{"trailing slash", http.MethodGet, "/auth/qr/", "Bearer " + dev.AccessToken, http.StatusNotFound},
+			{"escaped id", http.MethodGet, "/auth/qr/" + strings.ReplaceAll(res.AuthReqID, "-", "%2D"), "Bearer " + dev.AccessToken, http.StatusNotFound},
+		} {
+			req, err := http.NewRequestWithContext(t.Context(), tc.method, idp.URL+tc.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.auth != "" {
+				req.Header.Set("Authorization", tc.auth)
+			}
+			resp, err := hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Errorf("%s: HTTP %d, want %d", tc.name, resp.StatusCode, tc.want)
+			}
+		}
+		// A device token stops working when it is revoked.
+		if err := c.RevokeToken(t.Context(), dev.AccessToken, "access_token"); err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, idp.URL+"/auth/qr", nil)
+		req.Header.Set("Authorization", "Bearer "+dev.AccessToken)
+		if resp, err := hc.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("revoked device token: %v, %v", resp, err)
+		}
+	})
+}
+
+func mustStartQR(t *testing.T, c *OpenIDConnectClient) *QRSession {
+	t.Helper()
+	s, err := c.StartQRLogin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
