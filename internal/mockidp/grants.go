@@ -123,7 +123,10 @@ func (m *IdP) introspection(w http.ResponseWriter, r *http.Request) {
 		resp = map[string]any{"active": false}
 	} else {
 		resp = map[string]any{"active": true, "client_id": it.clientID, "sub": it.subject, "scope": it.scope,
-			"exp": it.exp.Unix(), "iat": it.iat.Unix(), "iss": m.Issuer, "token_type": "Bearer"}
+			"exp": it.exp.Unix(), "iss": m.Issuer, "token_type": "Bearer"}
+		if !it.iat.IsZero() {
+			resp["iat"] = it.iat.Unix()
+		}
 		if len(it.aud) > 0 {
 			resp["aud"] = it.aud
 		}
