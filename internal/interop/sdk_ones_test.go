@@ -76,8 +76,8 @@ func TestInteropSDKRegisteredKeyIDs(t *testing.T) {
 }
 
 // TestInteropSDKOpaqueTokensAtAResourceServer: the provider's opaque access tokens pass
-// RequireToken through introspection, its ID tokens do not, and a revoked token stops passing
-// once its cached answer is past the max age.
+// RequireToken through introspection, its ID tokens do not, and a revoked token is inactive for
+// a client that has no cached answer for it.
 func TestInteropSDKOpaqueTokensAtAResourceServer(t *testing.T) {
 	t.Parallel()
 	key, id := newKey(t, jose.EdDSA), newClientID()

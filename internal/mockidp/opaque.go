@@ -1,10 +1,5 @@
 package mockidp
 
-import (
-	"crypto/rand"
-	"encoding/base64"
-)
-
 // WithOpaqueAccessTokens makes the IdP issue opaque access tokens, as the ONES provider and
 // oidc-provider do: 43-character base64url strings (256 random bits) that only introspection
 // explains. The introspection answer then carries "aud" only for a token requested with a
@@ -15,12 +10,10 @@ func WithOpaqueAccessTokens() Option { return func(m *IdP) { m.opaque = true } }
 // WithOpaqueAccessTokens. aud is what introspection answers as "aud" (none when empty).
 func (m *IdP) accessToken(claims map[string]any, resource string) (token string, aud []string, err error) {
 	if m.opaque {
-		var b [32]byte
-		_, _ = rand.Read(b[:])
 		if resource != "" {
 			aud = []string{resource}
 		}
-		return base64.RawURLEncoding.EncodeToString(b[:]), aud, nil
+		return opaqueToken(), aud, nil
 	}
 	if a, ok := claims["aud"].(string); ok {
 		aud = []string{a}
