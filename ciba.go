@@ -117,7 +117,9 @@ type CIBARequest struct {
 	// seconds); 0 leaves it to the provider. It must not be negative nor over 24 hours.
 	RequestedExpiry time.Duration
 	// ACRValues are the requested authentication context class references, in order of
-	// preference. With CIBAEncodingONES empty ACRValues send "poll", as the ONES clients do.
+	// preference. With CIBAEncodingONES empty ACRValues send the delivery mode, "poll" as the
+	// ONES clients do (or "ping" with WithCIBAPing, by analogy: no ONES client in ping mode is
+	// published).
 	ACRValues []string
 	// Resource lists resource indicators (RFC 8707 §2): absolute URIs without fragment.
 	Resource []string
@@ -181,11 +183,11 @@ const (
 	// JWT, and the registered kid when there is one) and the claims, in this order:
 	// login_hint_token (the user name; a LoginHint of kind login_hint travels here too, as the
 	// ONES clients send it; id_token_hint stays id_token_hint), scope (DefaultONESScope when
-	// CIBARequest.Scope is empty), acr_values ("poll" when CIBARequest.ACRValues is empty),
-	// binding_message, the other parameters when set (user_code, requested_expiry,
-	// client_notification_token, resource, qr_session_id), iss (the client id), aud (the
-	// backchannel endpoint URL) and exp (now plus the assertion lifetime, 300 s by default); no
-	// iat, nbf, jti or sub. Stock oidc-provider refuses it: its request objects need aud = the
+	// CIBARequest.Scope is empty), acr_values ("poll" when CIBARequest.ACRValues is empty;
+	// "ping" in ping mode), binding_message, the other parameters when set (user_code,
+	// requested_expiry, client_notification_token, resource, qr_session_id), iss (the client
+	// id), aud (the backchannel endpoint URL) and exp (now plus the assertion lifetime, 300 s by
+	// default); no iat, nbf, jti or sub. Stock oidc-provider refuses it: its request objects need aud = the
 	// issuer (CIBAEncodingRequestObject). It is the default.
 	CIBAEncodingONES
 )
@@ -259,7 +261,11 @@ func (c *OpenIDConnectClient) MakeCIBARequest(ctx context.Context, req CIBAReque
 		req.Scope = DefaultONESScope
 	}
 	if ones && len(req.ACRValues) == 0 {
+		// The ONES clients (poll mode) send the delivery mode as acr_values; ping mode follows suit.
 		req.ACRValues = []string{"poll"}
+		if c.cibaCfg.ping {
+			req.ACRValues = []string{"ping"}
+		}
 	}
 	params, err := req.params(c.cibaCfg.bindingPattern)
 	if err != nil {

@@ -187,3 +187,20 @@ func TestCIBAONESWithoutDiscoveredEndpointUsesBCAuthorize(t *testing.T) {
 		}
 	})
 }
+
+// TestCIBAONESPingModeCarriesItsToken: in ping mode the ONES request object carries the
+// client_notification_token and acr_values "ping".
+func TestCIBAONESPingModeCarriesItsToken(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		idp := mockidp.NewInMemory(mockidp.WithONES())
+		idp.SetCIBANotificationEndpoint(testClientID, notifyURL)
+		c := onesClient(t, idp, testKey(t, "ES256"), WithCIBAPing())
+		if _, err := c.MakeCIBARequest(t.Context(), CIBARequest{Hint: LoginHint{Value: "alice"}}); err != nil {
+			t.Fatal(err)
+		}
+		rec := idp.CIBARequests()[0]
+		if rec.Encoding != "ones" || rec.Params["acr_values"] != "ping" || len(rec.Params["client_notification_token"]) != 43 {
+			t.Errorf("record %+v", rec)
+		}
+	})
+}
