@@ -121,7 +121,8 @@ func (in *introspector) validate(ctx context.Context, raw string, m mode, o *ver
 		}
 	}
 	if e.reject != nil {
-		return nil, e.reject
+		r := *e.reject // the caller's own copy: the cached one is shared
+		return nil, &r
 	}
 	if err := in.check(e, o, now, clientID); err != nil {
 		return nil, err
