@@ -148,7 +148,8 @@ func (in *introspector) fetch(ctx context.Context, raw string, key [sha256.Size]
 		return nil, &ValidationError{Reason: ReasonIntrospectionUnavailable, detail: "gave up waiting for introspection", Err: ctx.Err()}
 	case r := <-ch:
 		if r.Err != nil {
-			return nil, r.Err
+			ve := *r.Err.(*ValidationError) // each waiter its own copy
+			return nil, &ve
 		}
 		return r.Val.(*introEntry), nil
 	}
