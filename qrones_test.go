@@ -525,3 +525,21 @@ func mustStartQR(t *testing.T, c *OpenIDConnectClient) *QRSession {
 	}
 	return s
 }
+
+// TestONESQRDeviceTokenFailureLeavesTheSessionOpen: when the device cannot get its access token
+// (the token endpoint refuses it), the poll fails but the QR session is not ended by it.
+func TestONESQRDeviceTokenFailureLeavesTheSessionOpen(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		idp, c, s := onesQRSession(t, mockidp.QRScript{})
+		c.InvalidateDeviceAccessToken()
+		idp.Inject(mockidp.EndpointToken, mockidp.Fault{Times: 1, Status: 401, ContentType: "application/json",
+			Body: []byte(`{"error":"invalid_client"}`)})
+		if _, err := c.CheckQRStatus(t.Context(), s.ID()); !errors.Is(err, ErrInvalidClient) || errors.Is(err, ErrQRSessionFinished) {
+			t.Fatalf("check without a device token: %v, want invalid_client", err)
+		}
+		if res, err := c.CheckQRStatus(t.Context(), s.ID()); err != nil || res.Identity.Entity.Subject != "alice" {
+			t.Errorf("check with a device token again: %v, %v", res, err)
+		}
+	})
+}
