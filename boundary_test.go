@@ -43,6 +43,12 @@ func TestTokenBytesOnlyInJOSE(t *testing.T) {
 		"token.go:OpenIDConnectClient.parseTokenResponse:json.Unmarshal":    "token endpoint answer body",
 		"token.go:stringOrList:json.Unmarshal":                              "aud or scope member of an answer body",
 		"token.go:OpenIDConnectClient.IntrospectToken:json.Unmarshal":       "introspection answer body",
+		"qrones.go:OpenIDConnectClient.startONESQRLogin:json.Unmarshal":     "ONES QR login start answer body",
+		"qrones.go:OpenIDConnectClient.qrApproved:json.Unmarshal":           "ONES QR login status answer body",
+		"qrones.go:OpenIDConnectClient.qrIdentity:json.Unmarshal":           "introspection answer body: the role members",
+		"applications.go:parseApplications:json.Unmarshal":                  "ONES application list body",
+		"applications.go:Application.UnmarshalJSON:json.Unmarshal":          "one entry of the ONES application list",
+		"applications.go:textOrNumber:json.Unmarshal":                       "one member of an ONES application list entry",
 	}
 	watched := map[string]func(string) bool{
 		"strings": textSearch, "bytes": textSearch,

@@ -298,7 +298,7 @@ func isBearerToken(s string) bool {
 	}
 	for i := 0; i < len(end); i++ {
 		c := end[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~+/", c) >= 0) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
 			return false
 		}
 	}
