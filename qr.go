@@ -257,7 +257,9 @@ type QRSession struct {
 }
 
 // ID returns the ONES session id (auth_req_id), which CheckQRStatus takes. It is no secret: the
-// QR code shows it. For RFC 8628 sessions it returns "": the device code never leaves the session.
+// QR code shows it, and polling it takes this device's access token, since the provider binds
+// the session to the client that started it (SECURITY-CASES QR-06). For RFC 8628 sessions it
+// returns "": the device code never leaves the session.
 func (s *QRSession) ID() string { return s.authReqID }
 
 // Expiry returns when the session dies: ReceivedAt plus ExpiresIn.
