@@ -35,6 +35,11 @@ const (
 	IntrospectionCacheEntries = 10_000
 	IntrospectionCacheBytes   = 16 << 20
 
+	// MaxOpaqueTokenSize bounds the opaque tokens sent to introspection: ONES and oidc-provider
+	// tokens are 43 characters, and a longer string is refused as malformed without a request,
+	// so that junk does not reach the provider.
+	MaxOpaqueTokenSize = 4096
+
 	maxNumericDate = 253402300799 // 9999-12-31T23:59:59Z
 )
 
@@ -102,6 +107,9 @@ type introspector struct {
 func (in *introspector) validate(ctx context.Context, raw string, m mode, o *verifyOptions, clientID string) (*AuthenticationResult, error) {
 	if m == modeIDToken {
 		return nil, invalid(ReasonInvalidType, "typ", "not a JWT: an opaque token is an access token, never an ID token")
+	}
+	if len(raw) > MaxOpaqueTokenSize {
+		return nil, invalid(ReasonMalformed, "", "not a JWT, and longer than an opaque token may be (4 KiB)")
 	}
 	if !jose.IsB64Token(raw) {
 		return nil, invalid(ReasonMalformed, "", "neither a JWT nor an opaque bearer token (RFC 6750 §2.1 b64token)")

@@ -469,3 +469,18 @@ func TestExpectScopeOnJWTAccessTokens(t *testing.T) {
 		t.Errorf("ID token with ExpectScope: %v, want ErrInvalidTokenType", err)
 	}
 }
+
+// TestOversizedOpaqueTokenNeverReachesTheProvider: a non-JWT string over MaxOpaqueTokenSize, or
+// outside the b64token syntax, is malformed without an introspection.
+func TestOversizedOpaqueTokenNeverReachesTheProvider(t *testing.T) {
+	t.Parallel()
+	c, idp := opaqueClient(t)
+	for _, tok := range []string{strings.Repeat("A", MaxOpaqueTokenSize+1), strings.Repeat(".", 64<<10), "a b", "a\x00"} {
+		if _, err := c.ValidateToken(t.Context(), tok); !errors.Is(err, ErrMalformedToken) {
+			t.Errorf("%.10q…: err = %v, want ErrMalformedToken", tok, err)
+		}
+	}
+	if n := idp.Count(mockidp.EndpointIntrospection); n != 0 {
+		t.Errorf("%d introspections", n)
+	}
+}

@@ -423,8 +423,9 @@ func (r *AuthenticationResult) RawClaims() map[string]any {
 // it leaves the provider's JWKS. A cached token is never answered past the key set's max age
 // (WithJWKSMaxAge): then the set is fetched again first.
 //
-// A token that is not JWT-shaped (IsJWT) is an opaque access token, as the ONES provider issues:
-// it is validated by the provider's introspection endpoint (RFC 7662 §2, authenticated with a
+// A token that is not JWT-shaped (IsJWT) is an opaque access token, as the ONES provider issues
+// (RFC 6750 b64token syntax, at most MaxOpaqueTokenSize bytes, else ErrMalformedToken without a
+// request): it is validated by the provider's introspection endpoint (RFC 7662 §2, authenticated with a
 // client assertion, token_type_hint access_token) into the same result, Kind KindAccessToken.
 // An answer with "active" not true fails with ErrTokenInactive; one whose "iss" (when present)
 // is not the issuer with ErrInvalidIssuer; one whose token_type is neither Bearer nor
