@@ -176,7 +176,11 @@ func (in *introspector) entry(res *IntrospectionResult) *introEntry {
 		return reject(invalid(ReasonInactive, "active", "the provider says the token is not active"))
 	case res.Issuer != "" && res.Issuer != in.issuer:
 		return reject(invalid(ReasonInvalidIssuer, "iss", fmt.Sprintf("iss %q is not %q", sanitize(res.Issuer, 200), in.issuer)))
-	case res.TokenType != "" && !strings.EqualFold(res.TokenType, "Bearer") && !strings.EqualFold(res.TokenType, "access_token"):
+	case res.TokenType == "":
+		// RFC 7662 §2.2 makes token_type optional, but oidc-provider leaves it out exactly for
+		// refresh tokens: without it a refresh token would pass as an access token.
+		return reject(invalid(ReasonInvalidType, "token_type", "the answer has no token_type: not known to be an access token"))
+	case !strings.EqualFold(res.TokenType, "Bearer") && !strings.EqualFold(res.TokenType, "access_token"):
 		return reject(invalid(ReasonInvalidType, "token_type", fmt.Sprintf("token_type %q is not a bearer access token",
 			sanitize(res.TokenType, 40))))
 	case res.Expiry != 0 && now.After(res.Expiry.Time().Add(lw)):

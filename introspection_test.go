@@ -274,9 +274,12 @@ func TestIntrospectionAnswerChecks(t *testing.T) {
 	}{
 		{"other issuer", fmt.Sprintf(`{"active":true,"iss":"https://evil.example/oidc","client_id":"x","exp":%d}`, far), ErrInvalidIssuer},
 		{"refresh token", fmt.Sprintf(`{"active":true,"client_id":"x","token_type":"refresh_token","exp":%d}`, far), ErrInvalidTokenType},
-		{"past exp", `{"active":true,"client_id":"x","exp":1000}`, ErrTokenExpired},
-		{"future nbf", fmt.Sprintf(`{"active":true,"client_id":"x","nbf":%d}`, far), ErrTokenNotYetValid},
-		{"nobody", fmt.Sprintf(`{"active":true,"exp":%d}`, far), ErrInvalidClaim},
+		{"past exp", `{"active":true,"token_type":"Bearer","client_id":"x","exp":1000}`, ErrTokenExpired},
+		{"future nbf", fmt.Sprintf(`{"active":true,"token_type":"Bearer","client_id":"x","nbf":%d}`, far), ErrTokenNotYetValid},
+		{"nobody", fmt.Sprintf(`{"active":true,"token_type":"Bearer","exp":%d}`, far), ErrInvalidClaim},
+		{"no token_type", // how oidc-provider answers for a refresh token
+			fmt.Sprintf(`{"active":true,"sub":"alice","client_id":"x","exp":%d}`, far), ErrInvalidTokenType},
+		{"DPoP token", fmt.Sprintf(`{"active":true,"token_type":"DPoP","client_id":"x","exp":%d}`, far), ErrInvalidTokenType},
 		{"fractional exp", `{"active":true,"client_id":"x","exp":4102444800.5}`, ErrIntrospectionUnavailable},
 		{"exp after 9999", `{"active":true,"client_id":"x","exp":253402300800}`, ErrIntrospectionUnavailable},
 		{"inactive", `{"active":false}`, ErrTokenInactive},
@@ -299,7 +302,7 @@ func TestIntrospectionAnswerChecks(t *testing.T) {
 		idp := mockidp.NewInMemory(mockidp.WithOpaqueAccessTokens())
 		c := newTestClient(t, idp, testKey(t, "EdDSA"))
 		idp.Inject(mockidp.EndpointIntrospection, mockidp.Fault{Status: 200, ContentType: "application/json",
-			Body: fmt.Appendf(nil, `{"active":true,"iss":%q,"sub":"alice","username":"alice","client_id":"app","exp":%d,"role":"admin"}`, idp.Issuer, far)})
+			Body: fmt.Appendf(nil, `{"active":true,"token_type":"Bearer","iss":%q,"sub":"alice","username":"alice","client_id":"app","exp":%d,"role":"admin"}`, idp.Issuer, far)})
 		res, err := c.ValidateToken(t.Context(), "opaque")
 		if err != nil || res.Entity.Kind != EntityUser || res.Entity.Username != "alice" || res.Entity.Role != "admin" {
 			t.Errorf("res %+v, err %v", res, err)
@@ -369,7 +372,7 @@ func TestIntrospectionCacheIsBounded(t *testing.T) {
 		c, idp := opaqueClient(t)
 		c.val.intro.maxEntries = 8
 		idp.Inject(mockidp.EndpointIntrospection, mockidp.Fault{Status: 200, ContentType: "application/json",
-			Body: []byte(`{"active":true,"client_id":"x","exp":4102444800}`)})
+			Body: []byte(`{"active":true,"token_type":"Bearer","client_id":"x","exp":4102444800}`)})
 		for i := range 100 {
 			if _, err := c.ValidateToken(t.Context(), fmt.Sprintf("token-%d", i)); err != nil {
 				t.Fatal(err)

@@ -428,8 +428,9 @@ func (r *AuthenticationResult) RawClaims() map[string]any {
 // request): it is validated by the provider's introspection endpoint (RFC 7662 §2, authenticated with a
 // client assertion, token_type_hint access_token) into the same result, Kind KindAccessToken.
 // An answer with "active" not true fails with ErrTokenInactive; one whose "iss" (when present)
-// is not the issuer with ErrInvalidIssuer; one whose token_type is neither Bearer nor
-// access_token with ErrInvalidTokenType; exp, iat and nbf must be whole seconds within 0 …
+// is not the issuer with ErrInvalidIssuer; one whose token_type is absent (oidc-provider omits
+// it for refresh tokens, which are no bearer credentials) or neither Bearer nor access_token
+// with ErrInvalidTokenType; exp, iat and nbf must be whole seconds within 0 …
 // 253402300799 and are checked with the leeway; "aud", when present, must hold the
 // ExpectAudience value (default the client id), and ExpectAudience fails on an answer without
 // "aud"; ExpectSubject and ExpectScope apply; options that fit ID tokens only fail with

@@ -57,26 +57,30 @@ func TestInteropSDKRegisteredKeyIDs(t *testing.T) {
 				onesoidc.WithCIBAEncoding(onesoidc.CIBAEncodingForm))
 			if err != nil {
 				p.failf(t, mark, "NewClientFromDevice: %v", err)
+				t.FailNow()
 			}
 			tok, err := c.RequestDeviceAccessToken(t.Context())
 			if err != nil {
 				p.failf(t, mark, "device token: %v", err)
+				t.FailNow()
 			}
 			dev, err := c.ValidateToken(t.Context(), tok.AccessToken)
 			if err != nil || dev.Entity.Kind != onesoidc.EntityDevice || dev.Entity.Subject != tc.id {
 				p.failf(t, mark, "opaque device token by introspection: %+v, %v", dev, err)
+				t.FailNow()
 			}
 			res := loginAlice(t, p, c, "KID-"+tc.key.KID[:6])
 			user, err := c.ValidateToken(t.Context(), res.Token.AccessToken)
 			if err != nil || user.Entity.Kind != onesoidc.EntityUser || user.Entity.Subject != "alice" {
 				p.failf(t, mark, "opaque user token by introspection: %+v, %v", user, err)
+				t.FailNow()
 			}
 		})
 	}
 }
 
 // TestInteropSDKOpaqueTokensAtAResourceServer: the provider's opaque access tokens pass
-// RequireToken through introspection, its ID tokens do not, and a revoked token is inactive for
+// RequireToken through introspection, its ID tokens and refresh tokens do not, and a revoked token is inactive for
 // a client that has no cached answer for it.
 func TestInteropSDKOpaqueTokensAtAResourceServer(t *testing.T) {
 	t.Parallel()
@@ -100,6 +104,29 @@ func TestInteropSDKOpaqueTokensAtAResourceServer(t *testing.T) {
 	}
 	if rec := serve(res.IDToken); rec.Code != 401 {
 		t.Errorf("ID token as bearer credential: %d, want 401", rec.Code)
+	}
+	// The provider's introspection answer for a refresh token has no token_type: refused.
+	mark := p.Mark()
+	offline, err := c.MakeCIBARequest(t.Context(), aliceRequest("RS-REFRESH", "openid", "offline_access"))
+	if err != nil {
+		p.failf(t, mark, "MakeCIBARequest: %v", err)
+		t.FailNow()
+	}
+	done := decideAsync(t.Context(), p, Decision{AuthReqID: offline.AuthReqID, Approve: true})
+	withRefresh, err := c.WaitForCIBA(t.Context(), offline)
+	if err != nil {
+		p.failf(t, mark, "WaitForCIBA: %v", err)
+		t.FailNow()
+	}
+	awaitDecision(t, p, mark, done)
+	if withRefresh.Token.RefreshToken == "" {
+		t.Fatal("no refresh token with offline_access")
+	}
+	if _, err := c.ValidateToken(t.Context(), withRefresh.Token.RefreshToken); !errors.Is(err, onesoidc.ErrInvalidTokenType) {
+		t.Errorf("refresh token as an access token: %v, want ErrInvalidTokenType", err)
+	}
+	if rec := serve(withRefresh.Token.RefreshToken); rec.Code != 401 {
+		t.Errorf("refresh token as bearer credential: %d, want 401", rec.Code)
 	}
 	if err := c.RevokeToken(t.Context(), res.Token.AccessToken, "access_token"); err != nil {
 		t.Fatal(err)
