@@ -111,9 +111,6 @@ func (in *introspector) validate(ctx context.Context, raw string, m mode, o *ver
 	if len(raw) > MaxOpaqueTokenSize {
 		return nil, invalid(ReasonMalformed, "", "not a JWT, and longer than an opaque token may be (4 KiB)")
 	}
-	if !jose.IsB64Token(raw) {
-		return nil, invalid(ReasonMalformed, "", "neither a JWT nor an opaque bearer token (RFC 6750 §2.1 b64token)")
-	}
 	if in == nil || !in.enabled {
 		return nil, invalid(ReasonMalformed, "", "not a JWT, and the provider has no introspection endpoint for opaque tokens")
 	}
@@ -123,6 +120,10 @@ func (in *introspector) validate(ctx context.Context, raw string, m mode, o *ver
 	e := in.entries[key]
 	in.mu.RUnlock()
 	if e == nil || !now.Before(e.until) {
+		// Only tokens that passed this check are ever cached, so a hit skips it.
+		if !jose.IsB64Token(raw) {
+			return nil, invalid(ReasonMalformed, "", "neither a JWT nor an opaque bearer token (RFC 6750 §2.1 b64token)")
+		}
 		var err error
 		if e, err = in.fetch(ctx, raw, key); err != nil {
 			return nil, err
