@@ -111,7 +111,7 @@ func localDeviceKey(cfg *DeviceConfig, paths DevicePaths, o *options) (*DeviceKe
 // device: the algorithm and kid of the registered JWK when there is one, else the algorithm of
 // key_type and no kid.
 func remoteDeviceSigner(cfg *DeviceConfig, paths DevicePaths, o *options) (*RemoteSigner, error) {
-	reg, err := loadRegisteredIfPresent(paths.RegisteredJWK, false)
+	reg, err := loadRegisteredIfPresent(paths.RegisteredJWK)
 	if err != nil {
 		return nil, err
 	}

@@ -152,12 +152,9 @@ func LoadRegisteredJWK(path string) (*RegisteredKey, error) {
 }
 
 // loadRegisteredIfPresent loads the registered JWK at path; a file that does not exist is
-// (nil, nil) unless required.
-func loadRegisteredIfPresent(path string, required bool) (*RegisteredKey, error) {
-	if path == "" {
-		return nil, nil
-	}
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) && !required {
+// (nil, nil): px-device-identity registered no JWK file there.
+func loadRegisteredIfPresent(path string) (*RegisteredKey, error) {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	return LoadRegisteredJWK(path)
