@@ -254,7 +254,7 @@ func (c *OpenIDConnectClient) WaitForQRLogin(ctx context.Context, s *QRSession, 
 			form := url.Values{"grant_type": {deviceCodeGrantType}, "device_code": {s.deviceCode}}
 			resp, err := c.postAuthenticated(ctx, "device token", c.meta.TokenEndpoint, form, false)
 			if err != nil {
-				return nil, err
+				return nil, asExpired(err, c.now())
 			}
 			tok, tr, err := c.parseTokenResponse("device token", resp, s.Scope)
 			if err != nil {
