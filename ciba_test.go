@@ -1077,13 +1077,13 @@ func TestCB01CB02MalformedBackchannelAnswers(t *testing.T) {
 	tests := []struct{ name, body, reason string }{
 		{"CB-01 no auth_req_id", `{"expires_in":600}`, "without auth_req_id"},
 		{"CB-01 empty auth_req_id", `{"auth_req_id":"","expires_in":600}`, "without auth_req_id"},
-		{"CB-02 no expires_in", `{"auth_req_id":"abc"}`, "without expires_in"},
-		{"expires_in zero", `{"auth_req_id":"abc","expires_in":0}`, "out-of-range expires_in"},
-		{"expires_in two days", `{"auth_req_id":"abc","expires_in":172800}`, "out-of-range expires_in"},
-		{"expires_in string", `{"auth_req_id":"abc","expires_in":"600"}`, "invalid backchannel answer"},
-		{"negative interval", `{"auth_req_id":"abc","expires_in":600,"interval":-1}`, "out-of-range interval"},
-		{"interval over 5 minutes", `{"auth_req_id":"abc","expires_in":600,"interval":301}`, "out-of-range interval"},
-		{"auth_req_id with control character", `{"auth_req_id":"ab\u0007c","expires_in":600}`, "malformed auth_req_id"},
+		{"CB-02 no expires_in", `{"auth_req_id":"abcdefghijklmnopqrstuv"}`, "without expires_in"},
+		{"expires_in zero", `{"auth_req_id":"abcdefghijklmnopqrstuv","expires_in":0}`, "out-of-range expires_in"},
+		{"expires_in two days", `{"auth_req_id":"abcdefghijklmnopqrstuv","expires_in":172800}`, "out-of-range expires_in"},
+		{"expires_in string", `{"auth_req_id":"abcdefghijklmnopqrstuv","expires_in":"600"}`, "invalid backchannel answer"},
+		{"negative interval", `{"auth_req_id":"abcdefghijklmnopqrstuv","expires_in":600,"interval":-1}`, "out-of-range interval"},
+		{"interval over 5 minutes", `{"auth_req_id":"abcdefghijklmnopqrstuv","expires_in":600,"interval":301}`, "out-of-range interval"},
+		{"auth_req_id with control character", `{"auth_req_id":"abcdefghijklmnopqrstu\u0007v","expires_in":600}`, "malformed auth_req_id"},
 		{"auth_req_id over 1024 characters", `{"auth_req_id":"` + strings.Repeat("a", 1025) + `","expires_in":600}`, "malformed auth_req_id"},
 		{"null", `null`, "without auth_req_id"},
 	}
@@ -1721,6 +1721,57 @@ func TestLoginResultCarriesTheValidatedIdentity(t *testing.T) {
 		id := res.Identity
 		if id == nil || id.Kind != KindIDToken || id.Entity.Subject != "alice-sub" || id.Entity.Kind != EntityUser {
 			t.Fatalf("identity = %+v", id)
+		}
+	})
+}
+
+// TestCB01AuthReqIDTooShortForEntropyRefused: an auth_req_id (or device_code) too short to carry
+// 128 bits (fewer than MinAuthReqIDLength characters) is refused in the backchannel answer itself,
+// before any poll; a UUID passes.
+func TestCB01AuthReqIDTooShortForEntropyRefused(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		id string
+		ok bool
+	}{
+		{"x", false},
+		{strings.Repeat("a", MinAuthReqIDLength-1), false},
+		{strings.Repeat("a", MinAuthReqIDLength), true},
+		{"1c266114-a1be-4252-8ad1-04986c5b9ac1", true},
+	} {
+		t.Run(fmt.Sprint(len(tc.id)), func(t *testing.T) {
+			t.Parallel()
+			idp := mockidp.NewInMemory()
+			c := newTestClient(t, idp, testKey(t, "ES256"))
+			idp.Inject(mockidp.EndpointBackchannel, mockidp.Fault{Status: 200, ContentType: "application/json",
+				Body: []byte(`{"auth_req_id":"` + tc.id + `","expires_in":600}`)})
+			resp, err := c.MakeCIBARequest(t.Context(), aliceRequest())
+			if tc.ok {
+				if err != nil || resp.AuthReqID != tc.id {
+					t.Fatalf("MakeCIBARequest = %v, %v", resp, err)
+				}
+				return
+			}
+			var he *HTTPError
+			if resp != nil || !errors.As(err, &he) || !strings.Contains(err.Error(), "128 bits") || !errors.Is(err, ErrInvalidResponse) {
+				t.Fatalf("MakeCIBARequest = %v, %v; want the short auth_req_id refused", resp, err)
+			}
+			if _, err := c.CheckCIBAStatus(t.Context(), tc.id); !errors.As(err, new(*RequestError)) {
+				t.Errorf("CheckCIBAStatus(%q) = %v, want a *RequestError", tc.id, err)
+			}
+			if n := idp.Count(mockidp.EndpointToken); n != 0 {
+				t.Errorf("%d token requests, want 0", n)
+			}
+		})
+	}
+	t.Run("device_code", func(t *testing.T) {
+		t.Parallel()
+		idp := mockidp.NewInMemory()
+		c := newTestClient(t, idp, testKey(t, "ES256"))
+		idp.Inject(mockidp.EndpointDeviceAuthorization, mockidp.Fault{Status: 200, ContentType: "application/json",
+			Body: []byte(`{"device_code":"` + strings.Repeat("d", MinAuthReqIDLength-1) + `","user_code":"ABCD","verification_uri":"` + idp.Issuer + `/device","expires_in":600}`)})
+		if s, err := c.StartQRLogin(t.Context()); s != nil || !errors.As(err, new(*HTTPError)) || !strings.Contains(err.Error(), "device_code") {
+			t.Fatalf("StartQRLogin = %v, %v; want the short device_code refused", s, err)
 		}
 	})
 }

@@ -165,7 +165,7 @@ func (s *QRSession) String() string {
 // the provider's verification URL, which must be on the issuer's origin (QR-01).
 func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string) (*QRSession, error) {
 	if c.meta.DeviceAuthorizationEndpoint == "" {
-		return nil, &ConfigError{Field: "device_authorization_endpoint", Reason: "the provider metadata has no device authorization endpoint"}
+		return nil, &ConfigError{Field: "device_authorization_endpoint", Reason: "the provider metadata has no device authorization endpoint", Err: ErrNotSupportedByProvider}
 	}
 	if !slices.Contains(scope, "openid") {
 		scope = append([]string{"openid"}, scope...)
@@ -189,9 +189,10 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 	if err := json.Unmarshal(resp.body, &ans); err != nil {
 		return nil, bad("invalid device authorization answer", err)
 	}
+	if err := checkPollingHandle("device_code", ans.DeviceCode); err != nil {
+		return nil, bad("device_code missing or malformed: "+err.(*RequestError).Reason, nil)
+	}
 	switch {
-	case checkAuthReqID(ans.DeviceCode) != nil:
-		return nil, bad("device_code missing or malformed", nil)
 	case ans.UserCode == "" || len(ans.UserCode) > maxCIBAValueLength || sanitize(ans.UserCode, maxCIBAValueLength) != ans.UserCode:
 		return nil, bad("user_code missing or not printable ASCII", nil)
 	case ans.ExpiresIn == nil || *ans.ExpiresIn <= 0 || *ans.ExpiresIn > maxCIBAExpiresIn.Seconds():

@@ -147,7 +147,7 @@ func TestQR01ProviderURLOnAnotherOriginRefused(t *testing.T) {
 	idp := startIdP(t)
 	c := newTestClient(t, idp, testKey(t, "EdDSA"))
 	idp.Inject(mockidp.EndpointDeviceAuthorization, mockidp.Fault{Status: 200, ContentType: "application/json",
-		Body: []byte(`{"device_code":"dc-1","user_code":"ABCD","verification_uri":"https://evil.example/device","expires_in":600}`)})
+		Body: []byte(`{"device_code":"dc-abcdefghijklmnopqrstuvwxyz","user_code":"ABCD","verification_uri":"https://evil.example/device","expires_in":600}`)})
 	if s, err := c.StartQRLogin(t.Context()); s != nil || !errors.As(err, new(*ConfigError)) {
 		t.Fatalf("StartQRLogin = %v, %v; want a ConfigError", s, err)
 	}
@@ -157,9 +157,9 @@ func TestQRLoginRejectsMalformedAnswers(t *testing.T) {
 	t.Parallel()
 	for name, body := range map[string]string{
 		"no device_code":             `{"user_code":"ABCD","verification_uri":"%s/device","expires_in":600}`,
-		"no expires_in":              `{"device_code":"dc","user_code":"ABCD","verification_uri":"%s/device"}`,
-		"QR-10 control in user code": `{"device_code":"dc","user_code":"AB\u001bCD","verification_uri":"%s/device","expires_in":600}`,
-		"absurd interval":            `{"device_code":"dc","user_code":"ABCD","verification_uri":"%s/device","expires_in":600,"interval":3600}`,
+		"no expires_in":              `{"device_code":"dc-abcdefghijklmnopqrstuvwxyz","user_code":"ABCD","verification_uri":"%s/device"}`,
+		"QR-10 control in user code": `{"device_code":"dc-abcdefghijklmnopqrstuvwxyz","user_code":"AB\u001bCD","verification_uri":"%s/device","expires_in":600}`,
+		"absurd interval":            `{"device_code":"dc-abcdefghijklmnopqrstuvwxyz","user_code":"ABCD","verification_uri":"%s/device","expires_in":600,"interval":3600}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
