@@ -102,12 +102,12 @@ func (m *ProviderMetadata) supportsPrivateKeyJWT(alg string) error {
 	if l := m.TokenEndpointAuthMethodsSupported; len(l) > 0 && !slices.Contains(l, "private_key_jwt") {
 		return &ConfigError{Field: "token_endpoint_auth_methods_supported",
 			Reason: fmt.Sprintf("the provider does not offer private_key_jwt client authentication (it offers %s)", sanitize(strings.Join(l, " "), 200)),
-			Err: ErrNotSupportedByProvider}
+			Err:    ErrNotSupportedByProvider}
 	}
 	if l := m.TokenEndpointAuthSigningAlgValuesSupported; len(l) > 0 && !slices.Contains(l, alg) {
 		return &ConfigError{Field: "token_endpoint_auth_signing_alg_values_supported",
 			Reason: fmt.Sprintf("the provider does not accept %s client assertions (it accepts %s)", alg, sanitize(strings.Join(l, " "), 200)),
-			Err: ErrNotSupportedByProvider}
+			Err:    ErrNotSupportedByProvider}
 	}
 	return nil
 }

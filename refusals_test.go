@@ -76,7 +76,9 @@ func TestDS13DS14MissingFeatureMatchesSentinel(t *testing.T) {
 	}
 
 	idp2 := mockidp.NewInMemory()
-	idp2.EditMetadata(func(doc map[string]any) { doc["token_endpoint_auth_methods_supported"] = []string{"client_secret_basic"} })
+	idp2.EditMetadata(func(doc map[string]any) {
+		doc["token_endpoint_auth_methods_supported"] = []string{"client_secret_basic"}
+	})
 	key := testKey(t, "ES256")
 	idp2.RegisterClient(testClientID, key.Public(), key.Algorithm())
 	if _, err := NewClient(t.Context(), testConfig(idp2), key, WithHTTPClient(idp2.HTTPClient())); !errors.Is(err, ErrNotSupportedByProvider) {
