@@ -322,12 +322,12 @@ func isUUID(s string) bool {
 // readLimitedFile reads a regular file of at most maxFileSize bytes. It opens without blocking
 // so a FIFO cannot hang, and refuses anything that is not a regular file (directories, pipes,
 // devices such as /dev/zero). what names the file's role in errors.
-func readLimitedFile(path, what string) ([]byte, fs.FileMode, error) {
+func readLimitedFile(path, what string) ([]byte, fs.FileInfo, error) {
 	fail := func(reason string, err error) error {
 		return &ConfigError{File: path, Reason: reason, Err: err}
 	}
 	if path == "" {
-		return nil, 0, &ConfigError{Reason: "no " + what + " path given"}
+		return nil, nil, &ConfigError{Reason: "no " + what + " path given"}
 	}
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
@@ -337,32 +337,32 @@ func readLimitedFile(path, what string) ([]byte, fs.FileMode, error) {
 		}
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			return nil, 0, fail("cannot open "+what+": file does not exist", nil)
+			return nil, nil, fail("cannot open "+what+": file does not exist", nil)
 		case errors.Is(err, fs.ErrPermission):
-			return nil, 0, fail("cannot open "+what+": permission denied", nil)
+			return nil, nil, fail("cannot open "+what+": permission denied", nil)
 		}
-		return nil, 0, fail("cannot open "+what, err)
+		return nil, nil, fail("cannot open "+what, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, 0, fail("cannot stat "+what, err)
+		return nil, nil, fail("cannot stat "+what, err)
 	}
 	mode := fi.Mode()
 	if !mode.IsRegular() {
-		return nil, 0, fail(what+" is not a regular file ("+fileKind(mode)+")", nil)
+		return nil, nil, fail(what+" is not a regular file ("+fileKind(mode)+")", nil)
 	}
 	if fi.Size() > maxFileSize {
-		return nil, 0, fail(fmt.Sprintf("%s is larger than the %d byte limit", what, maxFileSize), nil)
+		return nil, nil, fail(fmt.Sprintf("%s is larger than the %d byte limit", what, maxFileSize), nil)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
-		return nil, 0, fail("cannot read "+what, err)
+		return nil, nil, fail("cannot read "+what, err)
 	}
 	if len(data) > maxFileSize {
-		return nil, 0, fail(fmt.Sprintf("%s is larger than the %d byte limit", what, maxFileSize), nil)
+		return nil, nil, fail(fmt.Sprintf("%s is larger than the %d byte limit", what, maxFileSize), nil)
 	}
-	return data, mode, nil
+	return data, fi, nil
 }
 
 func fileKind(m fs.FileMode) string {
