@@ -314,7 +314,7 @@ func checkClientInputs(cfg *DeviceConfig, signer Signer) error {
 	if signer == nil {
 		return &ConfigError{Field: "signer", Reason: "nil Signer"}
 	}
-	return nil
+	return cfg.checkKey(signer)
 }
 
 // ClientID returns the OAuth client id of the device.
