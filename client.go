@@ -62,7 +62,7 @@ type OpenIDConnectClient struct {
 	deviceToken   deviceTokenCache
 
 	cibaCfg cibaConfig // CIBA options (ciba.go)
-	ciba    cibaState  // pending and finished CIBA requests (ciba.go)
+	ciba    *cibaState // pending and finished CIBA requests (cibanotify.go); a pointer, so that no auth_req_id or notification token is part of the client's value
 
 	val *validator // validate.go
 }
@@ -297,6 +297,7 @@ func NewClientFromMetadata(cfg *DeviceConfig, signer Signer, meta *ProviderMetad
 		tokenResource:     o.tokenResource,
 		tokenMargin:       o.tokenMargin,
 		cibaCfg:           o.ciba,
+		ciba:              &cibaState{},
 	}
 	if err := c.initValidation(o); err != nil {
 		return nil, err

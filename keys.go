@@ -112,6 +112,11 @@ func newDeviceKey(key crypto.Signer, jwkKID string, o *keyOptions) (*DeviceKey, 
 			return nil, keyErr("no key given", nil)
 		}
 	}
+	if ek, ok := key.(ed25519.PrivateKey); ok {
+		// Behind a pointer, so that not even fmt's %p of a DeviceKey value, the one verb that
+		// bypasses its Format method, can print the key bytes.
+		key = &ek
+	}
 	dk := &DeviceKey{signer: key}
 	switch pub := key.Public().(type) {
 	case *rsa.PublicKey:

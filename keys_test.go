@@ -495,6 +495,8 @@ func privateParts(t *testing.T, s crypto.Signer) []string {
 		ints = append(ints, new(big.Int).SetBytes(b))
 	case ed25519.PrivateKey:
 		return []string{fmt.Sprintf("%x", k.Seed()), fmt.Sprint([]byte(k.Seed()))}
+	case *ed25519.PrivateKey:
+		return privateParts(t, *k)
 	}
 	var out []string
 	for _, i := range ints {

@@ -147,6 +147,11 @@ type QRSession struct {
 	// Scope is the requested scope.
 	Scope string
 
+	st *qrState // behind a pointer: a copy of a QRSession holds no secret or lock of its own
+}
+
+// qrState is the private part of a QRSession.
+type qrState struct {
 	deviceCode string
 	waiting    atomic.Bool
 	ended      atomic.Pointer[error]
@@ -155,10 +160,7 @@ type QRSession struct {
 // Expiry returns when the session dies: ReceivedAt plus ExpiresIn.
 func (s *QRSession) Expiry() time.Time { return s.ReceivedAt.Add(s.ExpiresIn) }
 
-// String describes the session without its device code.
-func (s *QRSession) String() string {
-	return fmt.Sprintf("QRSession{user_code: %s, expires: %s}", s.UserCode, s.Expiry().UTC().Format(time.RFC3339))
-}
+
 
 // StartQRLogin starts a QR login: a device authorization request (RFC 8628 §3.1) for scope
 // ("openid" is added when missing) authenticated with a client assertion. The QR code encodes
@@ -222,7 +224,7 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 		ExpiresIn:               time.Duration(*ans.ExpiresIn * float64(time.Second)),
 		Interval:                DefaultPollInterval,
 		Scope:                   sc,
-		deviceCode:              ans.DeviceCode,
+		st:                      &qrState{deviceCode: ans.DeviceCode},
 	}
 	if ans.Interval != nil && *ans.Interval > 0 {
 		s.Interval = time.Duration(*ans.Interval * float64(time.Second))
@@ -237,22 +239,23 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 // cancellation (QR-09). The ID token is validated as VerifyIDToken does. A finished
 // session is never polled again: the error matches ErrQRSessionFinished.
 func (c *OpenIDConnectClient) WaitForQRLogin(ctx context.Context, s *QRSession, opts ...WaitOption) (*LoginResult, error) {
-	if s == nil || s.deviceCode == "" {
+	if s == nil || s.st == nil || s.st.deviceCode == "" {
 		return nil, &RequestError{Field: "session", Reason: "not a session from StartQRLogin"}
 	}
-	if end := s.ended.Load(); end != nil {
+	st := s.st
+	if end := st.ended.Load(); end != nil {
 		return nil, fmt.Errorf("%w: %w", ErrQRSessionFinished, *end)
 	}
-	if !s.waiting.CompareAndSwap(false, true) {
+	if !st.waiting.CompareAndSwap(false, true) {
 		return nil, &RequestError{Field: "session", Reason: "another WaitForQRLogin is waiting for this session"}
 	}
-	defer s.waiting.Store(false)
-	if end := s.ended.Load(); end != nil { // ended while we took the slot
+	defer st.waiting.Store(false)
+	if end := st.ended.Load(); end != nil { // ended while we took the slot
 		return nil, fmt.Errorf("%w: %w", ErrQRSessionFinished, *end)
 	}
 	res, err := c.pollUntil(ctx, pollSpec{name: "QR login", start: s.ReceivedAt, interval: s.Interval, deadline: s.Expiry()},
 		newPollOptions(opts), func(ctx context.Context) (*LoginResult, error) {
-			form := url.Values{"grant_type": {deviceCodeGrantType}, "device_code": {s.deviceCode}}
+			form := url.Values{"grant_type": {deviceCodeGrantType}, "device_code": {st.deviceCode}}
 			resp, err := c.postAuthenticated(ctx, "device token", c.meta.TokenEndpoint, form, false)
 			if err != nil {
 				return nil, asExpired(err, c.now())
@@ -272,7 +275,7 @@ func (c *OpenIDConnectClient) WaitForQRLogin(ctx context.Context, s *QRSession, 
 		if end == nil {
 			end = errors.New("approved and redeemed")
 		}
-		s.ended.Store(&end)
+		st.ended.Store(&end)
 	}
 	return res, err
 }
