@@ -160,8 +160,6 @@ type qrState struct {
 // Expiry returns when the session dies: ReceivedAt plus ExpiresIn.
 func (s *QRSession) Expiry() time.Time { return s.ReceivedAt.Add(s.ExpiresIn) }
 
-
-
 // StartQRLogin starts a QR login: a device authorization request (RFC 8628 §3.1) for scope
 // ("openid" is added when missing) authenticated with a client assertion. The QR code encodes
 // the provider's verification URL, which must be on the issuer's origin (QR-01).

@@ -104,7 +104,9 @@ func (r LoginResult) Format(f fmt.State, verb rune) { formatSafe(f, verb, r.Stri
 
 // String names the hint parameter, not its value (a login_hint_token or id_token_hint is a
 // token).
-func (h LoginHint) String() string { return describe("LoginHint", "kind", h.Kind.String(), "value", redacted) }
+func (h LoginHint) String() string {
+	return describe("LoginHint", "kind", h.Kind.String(), "value", redacted)
+}
 
 // Format prints String for every verb.
 func (h LoginHint) Format(f fmt.State, verb rune) { formatSafe(f, verb, h.String()) }
