@@ -85,6 +85,12 @@ func fetchMetadata(ctx context.Context, h *httpCore, wellKnown, issuer string) (
 	if err != nil {
 		return nil, err
 	}
+	return parseMetadata(resp, issuer)
+}
+
+// parseMetadata decodes and validates a discovery document (OpenID Connect Discovery 1.0 §3,
+// §4.3) fetched for issuer.
+func parseMetadata(resp *response, issuer string) (*ProviderMetadata, error) {
 	var meta ProviderMetadata
 	if err := json.Unmarshal(resp.body, &meta); err != nil {
 		return nil, resp.invalid("invalid provider metadata", err)
