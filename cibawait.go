@@ -109,7 +109,7 @@ func (e *CIBATokenError) Unwrap() error { return e.Err }
 // urn:openid:params:grant-type:ciba, authenticated with a fresh client assertion. While the user
 // has not decided, the error matches ErrAuthorizationPending or ErrSlowDown; the end of the
 // request matches ErrAccessDenied, ErrExpiredToken, ErrTransactionFailed or ErrInvalidGrant
-// (*OAuthError, CIBA Core §11). On success it returns the tokens; the ID token must name this
+// (*OAuthError, CIBA Core §11; expired_token comes as a *ExpiredError wrapping it). On success it returns the tokens; the ID token must name this
 // client's issuer and client id, and its urn:openid:params:jwt:claim:auth_req_id claim, when
 // present, must equal authReqID (§10.1.1), else the tokens are dropped and a *CIBATokenError is
 // returned.
@@ -198,11 +198,17 @@ func (c *OpenIDConnectClient) verifyLoginIDToken(ctx context.Context, raw, authR
 // The first poll is sent Interval after resp.ReceivedAt, later polls Interval after the previous
 // answer; every slow_down adds SlowDownStep (5 s) to the interval for all later polls. A
 // transport failure, a 5xx or a 429 doubles the wait (at most 1 minute, at least the server's
-// Retry-After) and counts towards WithMaxFailures. At the request's expiry the wait ends
-// without another poll with a *ExpiredError (errors.Is(err, ErrExpiredToken)). Any other
-// error answer ends the wait at once. When ctx ends, during a wait or a poll, ctx.Err() is
-// returned at once. In ping mode a notification received by CIBANotificationHandler triggers a
-// poll at once, whatever the interval.
+// Retry-After, RFC 9110 §10.2.3, up to 5 minutes per wait) and counts towards WithMaxFailures.
+// A delay (interval, slow_down or Retry-After) that would put the next poll after the request's
+// expiry or ctx's deadline ends the wait at once: with the failure that asked for it (the
+// *HTTPError, its status and RetryAfter as the server gave it), with a *ExpiredError after a
+// pending answer, or, when ctx's deadline comes first, with an error matching
+// context.DeadlineExceeded and the last answer; in ping mode a pending request still waits for
+// the notification. At the request's expiry the wait ends without another poll with a
+// *ExpiredError (errors.Is(err, ErrExpiredToken)), which is also what the provider's
+// expired_token answer becomes. Any other error answer ends the wait at once. When ctx ends,
+// during a wait or a poll, ctx.Err() is returned at once. In ping mode a notification received
+// by CIBANotificationHandler triggers a poll at once, whatever the interval.
 //
 // Each auth_req_id may have one waiter at a time; a second concurrent WaitForCIBA for the same
 // auth_req_id fails with a *RequestError.

@@ -232,9 +232,10 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 
 // WaitForQRLogin polls the token endpoint for the session (RFC 8628 §3.4, §3.5) until the user
 // approves, denies, the session expires or ctx ends, with the rules of WaitForCIBA: the
-// interval, slow_down adding SlowDownStep, backoff on transport failures, no poll after the
-// expiry (a *ExpiredError, errors.Is(err, ErrExpiredToken)), ctx.Err() at once on
-// cancellation (QR-09). The ID token is validated as VerifyIDToken does. A finished
+// interval, slow_down adding SlowDownStep, backoff on transport failures and Retry-After, an
+// immediate end when the next allowed poll would fall after the expiry or ctx's deadline, no
+// poll after the expiry (a *ExpiredError, errors.Is(err, ErrExpiredToken), also for the
+// provider's expired_token), ctx.Err() at once on cancellation (QR-09). The ID token is validated as VerifyIDToken does. A finished
 // session is never polled again: the error matches ErrQRSessionFinished.
 func (c *OpenIDConnectClient) WaitForQRLogin(ctx context.Context, s *QRSession, opts ...WaitOption) (*LoginResult, error) {
 	if s == nil || s.st == nil || s.st.deviceCode == "" {
