@@ -60,12 +60,12 @@ func FuzzJWKS(f *testing.F) {
 		}
 		for _, k := range set.keys {
 			kinds := 0
-			for _, has := range []bool{k.rsa != nil, k.ec != nil, k.ed != nil} {
+			for _, has := range []bool{k.RSA != nil, k.EC != nil, k.Ed != nil} {
 				if has {
 					kinds++
 				}
 			}
-			if kinds != 1 || (k.rsa != nil && k.rsa.N.BitLen() < minRSAKeyBits) {
+			if kinds != 1 || (k.RSA != nil && k.RSA.N.BitLen() < minRSAKeyBits) {
 				t.Fatalf("unusable key accepted: %+v", k)
 			}
 			if k.hasKid && len(set.byKid[k.kid]) == 0 {

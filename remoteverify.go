@@ -6,13 +6,11 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/sha512"
 	"errors"
 	"fmt"
-	"math/big"
 
-	"github.com/go-jose/go-jose/v4"
+	gojose "github.com/go-jose/go-jose/v4"
+	"github.com/ones-now/onesoidc/internal/jose"
 )
 
 // RemoteSignatureError reports a signature from the remote signing service that does not verify
@@ -50,7 +48,7 @@ func WithSignerPublicKey(pub crypto.PublicKey) RemoteSignerOption {
 // "alg" other than the signer's is refused.
 func WithSignerPublicJWK(jwk []byte) RemoteSignerOption {
 	return func(s *RemoteSigner, o *options) {
-		var k jose.JSONWebKey
+		var k gojose.JSONWebKey
 		if err := k.UnmarshalJSON(jwk); err != nil {
 			o.errs = append(o.errs, &ConfigError{Field: "WithSignerPublicJWK", Reason: "not a usable JWK", Err: errors.New(sanitizeJOSEError(err))})
 			return
@@ -102,34 +100,17 @@ func checkSignerKey(alg string, pub crypto.PublicKey) error {
 // verifyJWSSignature verifies a JWS signature of signingInput (RFC 7518 §3.3-3.5, RFC 8037
 // §3.1) with a key checked by checkSignerKey.
 func verifyJWSSignature(alg string, pub crypto.PublicKey, signingInput, sig []byte) bool {
-	switch k := pub.(type) {
+	var k jose.PublicKey
+	switch p := pub.(type) {
 	case *rsa.PublicKey:
-		h := sha256.Sum256(signingInput)
-		if alg == "PS256" {
-			return rsa.VerifyPSS(k, crypto.SHA256, h[:], sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil
-		}
-		return rsa.VerifyPKCS1v15(k, crypto.SHA256, h[:], sig) == nil
+		k.RSA = p
 	case *ecdsa.PublicKey:
-		var digest []byte
-		switch alg {
-		case "ES256":
-			h := sha256.Sum256(signingInput)
-			digest = h[:]
-		case "ES384":
-			h := sha512.Sum384(signingInput)
-			digest = h[:]
-		default:
-			h := sha512.Sum512(signingInput)
-			digest = h[:]
-		}
-		n := len(sig) / 2
-		if n == 0 || len(sig)%2 != 0 {
-			return false
-		}
-		r, s := new(big.Int).SetBytes(sig[:n]), new(big.Int).SetBytes(sig[n:])
-		return ecdsa.Verify(k, digest, r, s)
+		params := p.Curve.Params()
+		k.EC, k.ECOrder = p, params.N.FillBytes(make([]byte, (params.BitSize+7)/8))
 	case ed25519.PublicKey:
-		return ed25519.Verify(k, signingInput, sig)
+		k.Ed = p
+	default:
+		return false
 	}
-	return false
+	return jose.VerifySigningInput(string(signingInput), sig, jose.ParseAlg(alg), &k)
 }
