@@ -39,6 +39,20 @@ var waitFlows = map[string]waitFlow{
 	},
 }
 
+// inEachFlow runs body as a parallel subtest per login flow, in a synctest bubble with a fresh
+// in-memory IdP and client.
+func inEachFlow(t *testing.T, prefix string, body func(t *testing.T, idp *mockidp.IdP, c *OpenIDConnectClient, flow waitFlow)) {
+	for name, flow := range waitFlows {
+		t.Run(name+prefix, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				idp, c := cibaSetup(t)
+				body(t, idp, c, flow)
+			})
+		})
+	}
+}
+
 // TestCB28RetryAfterPastExpiryEndsWaitWithThe503 proves the shared wait rule: a Retry-After
 // (seconds, HTTP-date or absurd) that lands past the request's expiry or the context deadline
 // ends the wait at once with the *HTTPError, its status and the Retry-After the server gave.
@@ -98,23 +112,17 @@ func TestCB28RetryAfterPastExpiryEndsWaitWithThe503(t *testing.T) {
 // next poll by that much, and a wait keeps going.
 func TestCB28RetryAfterBeforeExpiryIsHonoured(t *testing.T) {
 	t.Parallel()
-	for flowName, flow := range waitFlows {
-		t.Run(flowName, func(t *testing.T) {
-			t.Parallel()
-			synctest.Test(t, func(t *testing.T) {
-				idp, c := cibaSetup(t)
-				idp.Inject(mockidp.EndpointToken, mockidp.Fault{Times: 1, Status: 503, ContentType: "text/html",
-					Header: http.Header{"Retry-After": {"120"}}})
-				start, err := flow(t, t.Context(), idp, c, mockidp.CIBAScript{PendingPolls: 0, ExpiresIn: 600})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got, want := tokenRequestTimes(idp, start), secs(5, 125); !slices.Equal(got, want) {
-					t.Errorf("polls at %v, want %v", got, want)
-				}
-			})
-		})
-	}
+	inEachFlow(t, "", func(t *testing.T, idp *mockidp.IdP, c *OpenIDConnectClient, flow waitFlow) {
+		idp.Inject(mockidp.EndpointToken, mockidp.Fault{Times: 1, Status: 503, ContentType: "text/html",
+			Header: http.Header{"Retry-After": {"120"}}})
+		start, err := flow(t, t.Context(), idp, c, mockidp.CIBAScript{PendingPolls: 0, ExpiresIn: 600})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := tokenRequestTimes(idp, start), secs(5, 125); !slices.Equal(got, want) {
+			t.Errorf("polls at %v, want %v", got, want)
+		}
+	})
 }
 
 // TestCB03IntervalPastContextDeadlineEndsWaitAtOnce: when the next poll (interval after a
@@ -122,57 +130,41 @@ func TestCB28RetryAfterBeforeExpiryIsHonoured(t *testing.T) {
 // matching context.DeadlineExceeded and the last answer.
 func TestCB03IntervalPastContextDeadlineEndsWaitAtOnce(t *testing.T) {
 	t.Parallel()
-	for flowName, flow := range waitFlows {
-		t.Run(flowName, func(t *testing.T) {
-			t.Parallel()
-			synctest.Test(t, func(t *testing.T) {
-				idp, c := cibaSetup(t)
-				ctx, cancel := context.WithTimeout(t.Context(), 7*time.Second)
-				defer cancel()
-				start, err := flow(t, ctx, idp, c, mockidp.CIBAScript{Outcome: mockidp.CIBAManual})
-				if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrAuthorizationPending) {
-					t.Fatalf("err = %v, want the deadline and the pending answer", err)
-				}
-				if elapsed := time.Since(start); elapsed != 5*time.Second {
-					t.Errorf("wait ended after %v, want 5s", elapsed)
-				}
-			})
-		})
-	}
+	inEachFlow(t, "", func(t *testing.T, idp *mockidp.IdP, c *OpenIDConnectClient, flow waitFlow) {
+		ctx, cancel := context.WithTimeout(t.Context(), 7*time.Second)
+		defer cancel()
+		start, err := flow(t, ctx, idp, c, mockidp.CIBAScript{Outcome: mockidp.CIBAManual})
+		if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrAuthorizationPending) {
+			t.Fatalf("err = %v, want the deadline and the pending answer", err)
+		}
+		if elapsed := time.Since(start); elapsed != 5*time.Second {
+			t.Errorf("wait ended after %v, want 5s", elapsed)
+		}
+	})
 }
 
 // TestCB08ExpiryIsOneErrorTypeWhoeverNoticed: the provider's expired_token and the local clock's
 // expiry are the same *ExpiredError; the provider's *OAuthError stays reachable.
 func TestCB08ExpiryIsOneErrorTypeWhoeverNoticed(t *testing.T) {
 	t.Parallel()
-	for flowName, flow := range waitFlows {
-		t.Run(flowName+"/provider", func(t *testing.T) {
-			t.Parallel()
-			synctest.Test(t, func(t *testing.T) {
-				idp, c := cibaSetup(t)
-				_, err := flow(t, t.Context(), idp, c, mockidp.CIBAScript{PendingPolls: 1, Outcome: mockidp.CIBAExpire})
-				var exp *ExpiredError
-				var oe *OAuthError
-				if !errors.Is(err, ErrExpiredToken) || !errors.As(err, &exp) || !errors.As(err, &oe) || oe.StatusCode != 400 {
-					t.Fatalf("err = %v, want an *ExpiredError wrapping the provider's expired_token", err)
-				}
-				if exp.Err == nil || exp.Expiry.IsZero() {
-					t.Errorf("ExpiredError = %+v", exp)
-				}
-			})
-		})
-		t.Run(flowName+"/local clock", func(t *testing.T) {
-			t.Parallel()
-			synctest.Test(t, func(t *testing.T) {
-				idp, c := cibaSetup(t)
-				_, err := flow(t, t.Context(), idp, c, mockidp.CIBAScript{Outcome: mockidp.CIBAManual, ExpiresIn: 20})
-				var exp *ExpiredError
-				if !errors.Is(err, ErrExpiredToken) || !errors.As(err, &exp) || exp.Err != nil || errors.As(err, new(*OAuthError)) {
-					t.Fatalf("err = %v, want a local *ExpiredError", err)
-				}
-			})
-		})
-	}
+	inEachFlow(t, "/provider", func(t *testing.T, idp *mockidp.IdP, c *OpenIDConnectClient, flow waitFlow) {
+		_, err := flow(t, t.Context(), idp, c, mockidp.CIBAScript{PendingPolls: 1, Outcome: mockidp.CIBAExpire})
+		var exp *ExpiredError
+		var oe *OAuthError
+		if !errors.Is(err, ErrExpiredToken) || !errors.As(err, &exp) || !errors.As(err, &oe) || oe.StatusCode != 400 {
+			t.Fatalf("err = %v, want an *ExpiredError wrapping the provider's expired_token", err)
+		}
+		if exp.Err == nil || exp.Expiry.IsZero() {
+			t.Errorf("ExpiredError = %+v", exp)
+		}
+	})
+	inEachFlow(t, "/local clock", func(t *testing.T, idp *mockidp.IdP, c *OpenIDConnectClient, flow waitFlow) {
+		_, err := flow(t, t.Context(), idp, c, mockidp.CIBAScript{Outcome: mockidp.CIBAManual, ExpiresIn: 20})
+		var exp *ExpiredError
+		if !errors.Is(err, ErrExpiredToken) || !errors.As(err, &exp) || exp.Err != nil || errors.As(err, new(*OAuthError)) {
+			t.Fatalf("err = %v, want a local *ExpiredError", err)
+		}
+	})
 	// CheckCIBAStatus gives the same type.
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := cibaSetup(t)
