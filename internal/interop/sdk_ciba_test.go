@@ -197,9 +197,9 @@ func TestInteropSDKCIBA(t *testing.T) {
 	}
 
 	// requested_expiry 2 s: the provider honours it; WaitForCIBA polls once (pending) and ends
-	// with a local expiry as soon as no further poll fits before the expiry. A client that does not know the request still polls, and the
-	// provider answers expired_token itself (it keeps expired requests for its 15 s clock
-	// tolerance).
+	// with a local expiry as soon as no further poll fits before the expiry. After the expiry, a
+	// client that does not know the request still polls, and the provider answers expired_token
+	// itself (it keeps expired requests for its 15 s clock tolerance).
 	t.Run("requested expiry", func(t *testing.T) {
 		t.Parallel()
 		c := client(t, formES)
