@@ -195,11 +195,11 @@ func (t *bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
-	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
-		return resp, nil // cannot replay the body
-	}
 	if !t.c.renewAfter401(tok) {
 		return resp, nil // this token already replaced one a server refused: no renewal loop
+	}
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		return resp, nil // cannot replay the body; the next request gets the renewed token
 	}
 	fresh, err := t.c.DeviceAccessToken(req.Context())
 	if err != nil || fresh == tok {
