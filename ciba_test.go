@@ -1764,10 +1764,24 @@ func TestCB01AuthReqIDTooShortForEntropyRefused(t *testing.T) {
 			}
 		})
 	}
-	t.Run("device_code", func(t *testing.T) {
+	t.Run("ONES QR auth_req_id", func(t *testing.T) {
 		t.Parallel()
 		idp := mockidp.NewInMemory()
 		c := newTestClient(t, idp, testKey(t, "ES256"))
+		idp.SetDeviceID(testClientID, testDeviceID)
+		idp.Inject(mockidp.EndpointQRStart, mockidp.Fault{Status: 200, ContentType: "application/json",
+			Body: []byte(`{"auth_req_id":"` + strings.Repeat("q", MinAuthReqIDLength-1) + `","exp":300}`)})
+		if s, err := c.StartQRLogin(t.Context()); s != nil || !errors.As(err, new(*HTTPError)) || !strings.Contains(err.Error(), "128 bits") {
+			t.Fatalf("StartQRLogin = %v, %v; want the short auth_req_id refused", s, err)
+		}
+		if _, err := c.CheckQRStatus(t.Context(), "short-id"); !errors.As(err, new(*RequestError)) {
+			t.Errorf("CheckQRStatus of a short id: %v, want a *RequestError", err)
+		}
+	})
+	t.Run("device_code", func(t *testing.T) {
+		t.Parallel()
+		idp := mockidp.NewInMemory()
+		c := newTestClient(t, idp, testKey(t, "ES256"), WithQRProtocol(QRProtocolDeviceAuthorization))
 		idp.Inject(mockidp.EndpointDeviceAuthorization, mockidp.Fault{Status: 200, ContentType: "application/json",
 			Body: []byte(`{"device_code":"` + strings.Repeat("d", MinAuthReqIDLength-1) + `","user_code":"ABCD","verification_uri":"` + idp.Issuer + `/device","expires_in":600}`)})
 		if s, err := c.StartQRLogin(t.Context()); s != nil || !errors.As(err, new(*HTTPError)) || !strings.Contains(err.Error(), "device_code") {

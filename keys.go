@@ -77,6 +77,12 @@ func WithInsecureKeyFilePermissions() KeyOption {
 	return func(o *keyOptions) { o.insecurePerms = true }
 }
 
+// WithStrictKeyPermissions is what LoadPrivateKey does by default now.
+//
+// Deprecated: key files that others may access are refused unless WithInsecureKeyFilePermissions
+// is given; this option has no effect.
+func WithStrictKeyPermissions() KeyOption { return func(*keyOptions) {} }
+
 // WithKeyLogger sets where LoadPrivateKey reports a key file accepted under
 // WithInsecureKeyFilePermissions. The default discards the warning; the global slog logger is
 // never used.

@@ -68,8 +68,12 @@ func (s RemoteSigner) String() string {
 // Format prints String for every verb.
 func (s RemoteSigner) Format(f fmt.State, verb rune) { formatSafe(f, verb, s.String()) }
 
-// String describes the session without its device code.
+// String describes the session without its device code (RFC 8628). A ONES session shows its
+// auth_req_id, which its QR code shows too (ID).
 func (s QRSession) String() string {
+	if s.authReqID != "" {
+		return describe("QRSession", "auth_req_id", s.authReqID, "expires", timeText(s.Expiry()))
+	}
 	return describe("QRSession", "user_code", s.UserCode, "verification_uri", s.VerificationURI,
 		"expires", timeText(s.Expiry()), "device_code", redacted)
 }
