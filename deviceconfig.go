@@ -289,7 +289,7 @@ func (c *DeviceConfig) IssuerURL() string {
 	return strings.TrimSuffix(c.Host, "/") + "/oidc"
 }
 
-// checkKey refuses a key that disagrees with KeyType (DESIGN §4.1), naming both: the RSA modulus
+// checkKey refuses a key that disagrees with KeyType, naming both: the RSA modulus
 // size or the curve when the signer exposes its public key (a *DeviceKey does, a *RemoteSigner
 // when it was given one), else the algorithm family. An empty KeyType checks nothing.
 func (c *DeviceConfig) checkKey(signer Signer) error {

@@ -437,7 +437,7 @@ func (c *jwksCache) fetch(ctx context.Context, forced bool) error {
 // failureWait is how long after a failed fetch no new fetch starts: the cooldown (at most
 // initialFailRetry while no keys are cached), or longer when the provider asked for it with
 // Retry-After on a 429 or 503 (RFC 9110 §10.2.3), but never longer than the maximum age, which
-// bounds how long keys go unchecked (JW-16).
+// bounds how long keys go unchecked.
 func (c *jwksCache) failureWait(err error, cached bool) time.Duration {
 	wait := c.cooldown
 	if !cached {

@@ -10,7 +10,7 @@ import (
 )
 
 // checkKeyFile refuses a private key file that others could read, write or replace, as OpenSSH
-// refuses an "UNPROTECTED PRIVATE KEY FILE" (SECURITY-CASES KF-07): a mode that gives group or
+// refuses an "UNPROTECTED PRIVATE KEY FILE": a mode that gives group or
 // others any access (mode & 0o077), an owner other than the process's effective user (root may
 // use any file), or a parent directory that others may write to (they could swap the key,
 // sticky bit or not). Under WithInsecureKeyFilePermissions each finding is logged to the key

@@ -69,8 +69,8 @@ func WithKeyID(kid string) KeyOption {
 
 // WithInsecureKeyFilePermissions makes LoadPrivateKey accept a key file it refuses by default: one
 // that group or others may access (mode & 0o077 != 0), owned by another user than the process's
-// effective user (root excepted), or in a directory others may write to (SECURITY-CASES KF-07,
-// as OpenSSH refuses an unprotected private key file). Each such finding is logged as a warning
+// effective user (root excepted), or in a directory others may write to (as OpenSSH refuses an
+// unprotected private key file). Each such finding is logged as a warning
 // to WithKeyLogger. Use it only where the file system is protected otherwise, as in some
 // containers.
 func WithInsecureKeyFilePermissions() KeyOption {
@@ -409,7 +409,7 @@ func sanitizeJOSEError(err error) string {
 // (DESIGN §4.1). The file must be a regular file of at most 1 MiB (SECURITY-CASES KF-08). A file
 // that group or others may access (mode & 0o077 != 0), that another user owns (unless the
 // process runs as root), or whose directory others may write to is refused with a *ConfigError
-// naming the mode and the fix, such as "chmod 600 <file>" (KF-07), unless
+// naming the mode and the fix, such as "chmod 600 <file>", unless
 // WithInsecureKeyFilePermissions accepts it. Parsing is as ParsePrivateKey. Errors are
 // *ConfigError values naming the file; neither errors nor log records hold key material.
 func LoadPrivateKey(path string, opts ...KeyOption) (*DeviceKey, error) {

@@ -11,7 +11,7 @@ import (
 // Formatting of the types that hold a key, a token or a polling secret (an auth_req_id, a
 // device code, a hint token). Each implements fmt.Formatter, so that every verb (%v, %+v, %#v,
 // %s, %q, %x, %d ...) prints a description without the secret, never the fields themselves
-// (SECURITY-CASES KF-09, HF-19). fmt's bad-verb paths (%p of a non-pointer, %w outside
+// (RFC 6750 §5.3: bearer tokens must not leak). fmt's bad-verb paths (%p of a non-pointer, %w outside
 // fmt.Errorf, both reported by go vet) print a value without its Format method; keys, device
 // codes and the client's state are kept behind pointers so that even those show no secret.
 
