@@ -119,7 +119,8 @@ func (c *OpenIDConnectClient) checkQRHost() error {
 
 // qrGet sends GET {host}{path} with the device access token as bearer token (RFC 6750 §2.1)
 // and returns the JSON answer. A 401 renews the device token and tries once more with the new
-// one (the provider may have revoked it), unless that token was itself fetched after a 401. Redirects are never followed for it.
+// one (the provider may have revoked it), unless that token was itself fetched after a 401.
+// Redirects are never followed for it.
 func (c *OpenIDConnectClient) qrGet(ctx context.Context, op, path string) (*response, error) {
 	if err := c.checkQRHost(); err != nil {
 		return nil, err
