@@ -31,12 +31,11 @@ type deviceTokenCache struct {
 type cachedToken struct {
 	token     *oauth2.Token
 	refreshAt time.Time // renew from here on
-	// after401 marks a token fetched because a resource server refused its predecessor (401),
-	// or, on an entry whose refreshAt is zero, a pending renewal of that kind: such a token
-	// never causes another renewal on a 401 (DeviceHTTPClient).
+	// after401 marks a token fetched because a resource server refused its predecessor with
+	// 401: such a token never causes another renewal on a 401 (DeviceHTTPClient).
 	after401 bool
-	// rejected is set when a 401 renewal replaces token: a failed renewal must not fall back
-	// to a token a server refused.
+	// rejected marks an entry whose token a server refused with 401: refreshAt is zero, so the
+	// next DeviceAccessToken renews it, and a failed renewal does not fall back to it.
 	rejected bool
 }
 
@@ -158,9 +157,9 @@ func (s deviceTokenSource) Token() (*oauth2.Token, error) { return s.c.DeviceAcc
 // replayed; a 401 to a token that was itself fetched after a 401 goes back to the caller without
 // a renewal (RFC 6750 §3.1 leaves the reaction to the client): each token causes at most one
 // renewal, so N calls to a service that refuses every token cost 2 token requests, not N+1,
-// until the token is renewed for its age. The token is only sent over https (or to a loopback host), and redirects
-// to another host or from https to http are not followed, so it never leaves the host it was
-// meant for (SECURITY-CASES HF-12, HF-19). base supplies the transport and timeout (nil: http.DefaultTransport
+// until the token is renewed for its age. The token is only sent over https (or to a loopback
+// host), and redirects to another host or from https to http are not followed, so it never
+// leaves the host it was meant for (RFC 6750 §5.3). base supplies the transport and timeout (nil: http.DefaultTransport
 // and DefaultRequestTimeout).
 func (c *OpenIDConnectClient) DeviceHTTPClient(base *http.Client) *http.Client {
 	hc := http.Client{Timeout: DefaultRequestTimeout}
