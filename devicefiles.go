@@ -42,7 +42,7 @@ func (p DevicePaths) withDefaults() DevicePaths {
 	return p
 }
 
-// WithDeviceKeyOptions passes key options (WithStrictKeyPermissions, WithKeyID, WithRSAPSS ...)
+// WithDeviceKeyOptions passes key options (WithInsecureKeyFilePermissions, WithKeyID, WithRSAPSS ...)
 // to the key loading of NewClientFromDevice. The key logger defaults to the client's logger.
 // Other constructors ignore it.
 func WithDeviceKeyOptions(opts ...KeyOption) Option {

@@ -41,7 +41,7 @@ func TestNewClientFromDeviceLocalKey(t *testing.T) {
 			idp.RegisterClientJWK(testClientID, jose.JSONWebKey{Key: key.Public(), Algorithm: "ES256", KeyID: kid})
 
 			c, err := NewClientFromDevice(t.Context(), DevicePaths{Config: cfgPath, Key: keyPath},
-				WithHTTPClient(idp.HTTPClient()), WithDeviceKeyOptions(WithStrictKeyPermissions()))
+				WithHTTPClient(idp.HTTPClient()))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -127,5 +127,28 @@ func TestNewClientFromDeviceRefusesMismatches(t *testing.T) {
 				t.Errorf("err = %v, want a *ConfigError about %s", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestNewClientFromDeviceKeyOptionsReachTheKey: WithDeviceKeyOptions reaches the key loading: a
+// key file others may read is refused by default and accepted with
+// WithInsecureKeyFilePermissions.
+func TestNewClientFromDeviceKeyOptionsReachTheKey(t *testing.T) {
+	t.Parallel()
+	idp := startIdP(t, mockidp.WithONES())
+	key := newECKey(t, elliptic.P256())
+	keyPath := writeKeyDir(t, key, nil)
+	if err := os.Chmod(keyPath, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := writeDeviceYML(t, t.TempDir(), idp, "default", "ECC:p256")
+	paths := DevicePaths{Config: cfgPath, Key: keyPath}
+	var ce *ConfigError
+	if _, err := NewClientFromDevice(t.Context(), paths, WithHTTPClient(idp.HTTPClient())); !errors.As(err, &ce) {
+		t.Fatalf("mode 0644: err = %v, want a *ConfigError", err)
+	}
+	if _, err := NewClientFromDevice(t.Context(), paths, WithHTTPClient(idp.HTTPClient()),
+		WithDeviceKeyOptions(WithInsecureKeyFilePermissions())); err != nil {
+		t.Fatalf("WithInsecureKeyFilePermissions: %v", err)
 	}
 }
