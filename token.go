@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -121,8 +123,26 @@ type IntrospectionResult struct {
 }
 
 // NumericDate is a JSON NumericDate (RFC 7519 §2): seconds since the epoch, possibly with a
-// fraction, as in introspection answers (RFC 7662 §2.2).
+// fraction, as in introspection answers (RFC 7662 §2.2). Decoding accepts only numbers within
+// 0 … 253402300799 (year 9999), as token validation does.
 type NumericDate float64
+
+// UnmarshalJSON accepts a JSON number within 0 … 253402300799 (9999-12-31T23:59:59Z), fractions
+// allowed (RFC 7519 §2). Anything else — a negative or later number, one out of float64 range, a
+// string, a boolean, null — is refused, never clamped, with a *json.UnmarshalTypeError, so that
+// json.Unmarshal names the member ("exp", "iat", "nbf") in its error.
+func (d *NumericDate) UnmarshalJSON(data []byte) error {
+	f, err := -1.0, error(nil)
+	if len(data) > 0 && (data[0] == '-' || '0' <= data[0] && data[0] <= '9') { // a JSON number
+		f, err = strconv.ParseFloat(string(data), 64)
+	}
+	if err != nil || !jose.ValidNumericDate(f) {
+		return &json.UnmarshalTypeError{Value: "value outside the NumericDate range 0 … 253402300799",
+			Type: reflect.TypeFor[NumericDate]()}
+	}
+	*d = NumericDate(f)
+	return nil
+}
 
 // Time returns d as a time.Time; the zero NumericDate is the zero time.
 func (d NumericDate) Time() time.Time {

@@ -14,6 +14,12 @@ import (
 // tokens fresh from the token endpoint (SECURITY-CASES TV-19; OpenID conformance uses 5 minutes).
 const DefaultMaxTokenAge = 5 * time.Minute
 
+// MaxTokenLifetime is the longest lifetime, "exp" minus "iat", that a token may claim: 366 days.
+// RFC 7519 §4.1.4 and §4.1.6 set no bound, but ID tokens and access tokens live minutes or hours;
+// a token valid for more than a year is far beyond any real one (a date in milliseconds by
+// mistake, or a forgery meant to live forever) and is refused with ErrInvalidClaim naming "exp".
+const MaxTokenLifetime = 366 * 24 * time.Hour
+
 // validationOptions are the client options of token validation; zero values mean the defaults.
 type validationOptions struct {
 	algs     jose.AlgSet
@@ -588,6 +594,10 @@ func (v *validator) check(cl *jose.Claims, kind TokenKind, alg jose.Alg, m mode,
 		}
 	} else {
 		return invalid(ReasonInvalidClaim, "iat", "iat missing")
+	}
+	if life := cl.Exp - cl.Iat; life > MaxTokenLifetime.Seconds() {
+		return invalid(ReasonInvalidClaim, "exp", fmt.Sprintf("lifetime (exp - iat) of %s beyond MaxTokenLifetime (366 days)",
+			secondsText(life)))
 	}
 	if kind == KindAccessToken { // RFC 9068 §2.2: also REQUIRED in JWT access tokens
 		if cl.ClientID == "" {
