@@ -358,7 +358,12 @@ type jwksCache struct {
 }
 
 // key returns the key for the header's alg and kid, fetching the set when the rules allow.
-func (c *jwksCache) key(ctx context.Context, h *jose.Header) (*jwk, *ValidationError) {
+// trusted marks a token that came back from the client's own token request (an ID token of a
+// CIBA or RFC 8628 poll, or of a refresh): not attacker input, so an unknown kid there refetches
+// the set whatever the miss cooldown, the negative cache and the retry delay after a failure
+// (OpenID Connect Core 1.0 §10.1.1: a new kid means the provider rotated its keys), still
+// sharing a fetch in flight.
+func (c *jwksCache) key(ctx context.Context, h *jose.Header, trusted bool) (*jwk, *ValidationError) {
 	if s := c.set.Load(); s != nil && c.now().Before(s.refreshAt) {
 		k, res := s.find(h.Alg, h.Kid, h.HasKid)
 		if res == keyFound {
@@ -368,7 +373,7 @@ func (c *jwksCache) key(ctx context.Context, h *jose.Header) (*jwk, *ValidationE
 			return nil, lookupError(res, h, s)
 		}
 	}
-	return c.slow(ctx, h)
+	return c.slow(ctx, h, trusted)
 }
 
 // fresh reports whether a key set is loaded and within its max age (or retry time) at now.
@@ -377,8 +382,10 @@ func (c *jwksCache) fresh(now time.Time) bool {
 	return s != nil && now.Before(s.refreshAt)
 }
 
-func (c *jwksCache) slow(ctx context.Context, h *jose.Header) (*jwk, *ValidationError) {
-	waited := false
+func (c *jwksCache) slow(ctx context.Context, h *jose.Header, trusted bool) (*jwk, *ValidationError) {
+	// waited: a fetch ended since this call began; own: this call started a fetch of its own
+	// (a trusted miss that joined a fetch started before it may start one more).
+	waited, own, waits := false, false, 0
 	for {
 		c.mu.Lock()
 		now := c.now()
@@ -403,12 +410,15 @@ func (c *jwksCache) slow(ctx context.Context, h *jose.Header) (*jwk, *Validation
 			case res != keyMissing:
 				c.mu.Unlock()
 				return nil, lookupError(res, h, s)
-			case waited:
+			case waited && (!trusted || own || waits >= 2):
 				c.rememberMissing(h.Kid, now)
 				c.mu.Unlock()
 				return nil, missingError(h, s, "not in the provider's JWKS")
 			case c.inflight:
 				start = true
+			case trusted:
+				c.lastMiss = now
+				start, forced = true, true
 			case c.isNegative(h.Kid, now):
 				c.mu.Unlock()
 				return nil, missingError(h, s, "not in the provider's JWKS")
@@ -421,14 +431,9 @@ func (c *jwksCache) slow(ctx context.Context, h *jose.Header) (*jwk, *Validation
 			}
 		}
 		if !c.inflight {
-			c.inflight = true
-			c.flights++
-			c.flightKey = strconv.FormatUint(c.flights, 10)
+			own = true
 		}
-		// The fetch outlives a caller that gives up (HF-16): it runs without the caller's
-		// cancellation, bounded by the request timeout of exchange.
-		fctx := context.WithoutCancel(ctx)
-		ch := c.sf.DoChan(c.flightKey, func() (any, error) { return nil, c.fetch(fctx, forced) })
+		ch := c.flight(ctx, forced)
 		c.mu.Unlock()
 		select {
 		case <-ctx.Done():
@@ -436,7 +441,47 @@ func (c *jwksCache) slow(ctx context.Context, h *jose.Header) (*jwk, *Validation
 		case <-ch:
 		}
 		waited = true
+		waits++
 	}
+}
+
+// flight starts a fetch, or joins the one in flight, and returns its result channel; c.mu is
+// held. The fetch outlives a caller that gives up (HF-16): it runs without the caller's
+// cancellation, bounded by the request timeout of exchange.
+func (c *jwksCache) flight(ctx context.Context, forced bool) <-chan singleflight.Result {
+	if !c.inflight {
+		c.inflight = true
+		c.flights++
+		c.flightKey = strconv.FormatUint(c.flights, 10)
+	}
+	fctx := context.WithoutCancel(ctx)
+	return c.sf.DoChan(c.flightKey, func() (any, error) { return nil, c.fetch(fctx, forced) })
+}
+
+// refresh fetches the set now, or waits for the fetch in flight, whatever the cooldown and the
+// retry delay; see RefreshKeys.
+func (c *jwksCache) refresh(ctx context.Context) error {
+	c.mu.Lock()
+	ch := c.flight(ctx, true)
+	c.mu.Unlock()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case r := <-ch:
+		return r.Err
+	}
+}
+
+// RefreshKeys fetches the provider's JWK Set (RFC 7517 §5) from jwks_uri now, for operators after
+// a key rotation, whatever the miss cooldown (WithJWKSCooldown) and the retry delay after a
+// failed fetch; a fetch already in flight is shared instead of starting another. On success the
+// new set is used at once: keys that left it stop validating, and verified tokens cached for them
+// are dropped. On failure the last good keys stay in use and the error is returned (an
+// *HTTPError, for an answer that is not a usable JWK Set too, or ctx's error when ctx ends
+// first; the fetch itself then still completes). Token validation needs no call to it: a kid it
+// does not know already causes a refetch (see ValidateToken).
+func (c *OpenIDConnectClient) RefreshKeys(ctx context.Context) error {
+	return c.val.keys.refresh(ctx)
 }
 
 // fetch gets the set and installs it; on failure it keeps the last good keys (JW-07, JW-14).

@@ -362,6 +362,9 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 // user's access token with the identity its introspection gives; a status other than pending or
 // approved ends the wait with a *QRStatusError. RFC 8628 sessions poll the token endpoint
 // (§3.4, §3.5) and validate the ID token as VerifyIDToken does.
+//
+// Approved tokens that fail validation are revoked (RFC 7009) and the wait ends with a
+// *LoginIncompleteError saying why; they are never returned.
 func (c *OpenIDConnectClient) WaitForQRLogin(ctx context.Context, s *QRSession, opts ...WaitOption) (*LoginResult, error) {
 	if s == nil || (s.deviceCode == "" && s.authReqID == "") {
 		return nil, &RequestError{Field: "session", Reason: "not a session from StartQRLogin"}
@@ -390,7 +393,9 @@ func (c *OpenIDConnectClient) WaitForQRLogin(ctx context.Context, s *QRSession, 
 			if err != nil {
 				return nil, err
 			}
-			id, err := c.verifyLoginIDToken(ctx, tr.IDToken, "", tok.AccessToken)
+			id, err := c.completeLogin(ctx, tok, func(ctx context.Context) (*AuthenticationResult, error) {
+				return c.verifyLoginIDToken(ctx, tr.IDToken, "", tok.AccessToken)
+			})
 			if err != nil {
 				return nil, err
 			}

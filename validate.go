@@ -155,6 +155,8 @@ type verifyOptions struct {
 	nonce, authReqID, subject, audience, accessToken   string
 	hasNonce, hasAuthReqID, hasSubject, hasAccessToken bool
 	maxAge                                             time.Duration
+	// trusted marks a token from the client's own token request (fromOwnRequest).
+	trusted bool
 	// idOnly and atOnly name the first option given that fits only ID tokens, only access
 	// tokens.
 	idOnly, atOnly string
@@ -217,6 +219,13 @@ func ExpectAccessToken(accessToken string) VerifyOption {
 // ID tokens only, even with 0: ValidateToken then rejects access tokens (see VerifyOption).
 func MaxTokenAge(d time.Duration) VerifyOption {
 	return func(o *verifyOptions) { o.maxAge = max(d, 0); o.forIDTokens("MaxTokenAge") }
+}
+
+// fromOwnRequest marks a token that came back from the client's own token request (a CIBA or
+// RFC 8628 poll, a refresh): an unknown kid there refetches the provider's JWKS whatever the miss
+// cooldown (see jwksCache.key). Never for tokens that reach the client from outside.
+func fromOwnRequest() VerifyOption {
+	return func(o *verifyOptions) { o.trusted = true }
 }
 
 // applyOptions returns the options of a call in mode m and the mode they fix.
@@ -516,7 +525,7 @@ func (v *validator) verify(ctx context.Context, raw string, m mode, o *verifyOpt
 	if !ok {
 		return nil, nil, nil, invalid(ReasonMalformed, "", "signature is not unpadded base64url")
 	}
-	key, err := v.keys.key(ctx, &hdr)
+	key, err := v.keys.key(ctx, &hdr, o.trusted)
 	if err != nil {
 		return nil, nil, nil, err
 	}
