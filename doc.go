@@ -105,10 +105,14 @@
 // [OpenIDConnectClient.VerifyIDToken] and [OpenIDConnectClient.VerifyAccessToken] (RFC 9068)
 // accept only their kind. The checks follow RFC 8725 and OpenID Connect Core §3.1.3.7: compact
 // JWS only, a size limit before parsing, an algorithm allow-list that never holds none or HS*,
-// the signature before any claim, exact issuer, audience and azp, exp/nbf/iat with one leeway,
-// no crit and no keys or key URLs from the header. The JWKS is cached per client: an unknown kid
-// causes at most one refetch per cooldown shared by all callers, a bad signature never
-// refetches, and a failed refresh keeps the last good keys. A token that validated once is
+// the signature before any claim, exact issuer, audience and azp, exp/nbf/iat with one leeway
+// (NumericDates within 0 … 253402300799, never clamped; a lifetime of at most
+// [MaxTokenLifetime]), no crit and no keys or key URLs from the header. The JWKS is cached per
+// client: an unknown kid causes at most one refetch per cooldown shared by all callers (an ID
+// token from the client's own token request refetches whatever the cooldown), a bad signature
+// never refetches, a failed refresh keeps the last good keys, a key listed twice is one key, and
+// a key skipped as unusable is named with the reason. [OpenIDConnectClient.RefreshKeys] fetches
+// the set on demand, after a rotation. A token that validated once is
 // answered from memory until it expires. [OpenIDConnectClient.RequireToken] is net/http
 // middleware for bearer tokens; the handler reads the result with [AuthenticationFromContext].
 //
@@ -121,6 +125,10 @@
 //
 // A token that fails validation is a [*ValidationError] whose Reason says why, and that matches
 // sentinels such as [ErrTokenExpired], [ErrInvalidSignature] and [ErrInvalidAudience].
+//
+// A login the user approved whose tokens then fail validation ends with a
+// [*LoginIncompleteError]: the tokens were revoked at the provider (RFC 7009) — or it says that
+// revoking them failed — and it wraps why they were refused.
 //
 // A failed exchange (connection refused, HTML instead of JSON, an oversized body) is an
 // [*HTTPError] with the status and content type; [HTTPError.Temporary] says whether retrying may

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/ones-now/onesoidc/internal/mockidp"
@@ -133,4 +134,22 @@ func TestIntrospectionNumericDatesOutOfRangeRefused(t *testing.T) {
 	if err != nil || !res.Expiry.Time().Equal(time.UnixMilli(1700000000500)) {
 		t.Errorf("fractional exp: %+v, %v", res, err)
 	}
+}
+
+// TestONESQRTokenLifetimeBeyondMaxRefused: an ONES QR login whose introspected access token
+// claims a lifetime beyond MaxTokenLifetime is refused (and revoked).
+func TestONESQRTokenLifetimeBeyondMaxRefused(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		idp, c, s := onesQRSession(t, mockidp.QRScript{})
+		now := time.Now().Unix()
+		idp.Inject(mockidp.EndpointIntrospection, mockidp.Fault{Times: 1, Status: 200, ContentType: "application/json",
+			Body: []byte(`{"active":true,"sub":"alice","iss":"` + idp.Issuer + `","iat":` + itoa(now) + `,"exp":` +
+				itoa(now+int64(MaxTokenLifetime/time.Second)+1) + `}`)})
+		_, err := c.WaitForQRLogin(t.Context(), s)
+		var te *QRTokenError
+		if !errors.As(err, &te) || !strings.Contains(te.Reason, "lifetime") {
+			t.Errorf("err = %v, want a *QRTokenError about the lifetime", err)
+		}
+	})
 }

@@ -404,7 +404,9 @@ func (r *AuthenticationResult) RawClaims() map[string]any {
 // claims: "iss" exactly the issuer; "aud" contains the client id (for access tokens:
 // ExpectAudience, default the client id); "azp", when present, the client id, and required with
 // several audiences (ID tokens); "sub" a non-empty string of at most 255 bytes; "exp" and "iat"
-// required, "nbf" and "iat" checked with the client's leeway (WithLeeway); for access tokens also
+// required, "nbf" and "iat" checked with the client's leeway (WithLeeway), every NumericDate
+// (exp, nbf, iat, auth_time) within 0 … 253402300799 (year 9999, fractions allowed, RFC 7519
+// §2), and exp - iat at most MaxTokenLifetime; for access tokens also
 // "client_id" and "jti" required (RFC 9068 §2.2). No claim is returned with an error, and errors
 // never contain the token.
 //
