@@ -37,6 +37,9 @@ type ProviderMetadata struct {
 	IDTokenSigningAlgValuesSupported                          []string `json:"id_token_signing_alg_values_supported,omitempty"`
 	TokenEndpointAuthMethodsSupported                         []string `json:"token_endpoint_auth_methods_supported,omitempty"`
 	TokenEndpointAuthSigningAlgValuesSupported                []string `json:"token_endpoint_auth_signing_alg_values_supported,omitempty"`
+	// ApplicationsURI is the URL of the ONES application list (ApplicationsURIMetadataKey, a
+	// member this package names; see Applications).
+	ApplicationsURI string `json:"ones_applications_uri,omitempty"`
 
 	// Raw is the whole document as the provider sent it, for fields not listed above.
 	Raw json.RawMessage `json:"-"`

@@ -58,8 +58,9 @@ func WithQRProtocol(p QRProtocol) Option {
 
 // QRCode is a QR code for a login, rendered as PNG, SVG or terminal text. It holds either a URL
 // on the provider's origin (RFC 8628) or the ONES payload {"auth_req_id","deviceId"} that
-// StartQRLogin builds itself: never a credential, a token or a polling secret (SECURITY-CASES
-// QR-04). A QRCode is immutable and safe for concurrent use.
+// StartQRLogin builds itself: never a credential, a token or a polling secret (RFC 8628 §3.3
+// shows the user only the user code and the verification URI). A QRCode is immutable and safe for
+// concurrent use.
 type QRCode struct {
 	url     string // the URL of a URL code, "" for the ONES payload
 	payload string // the encoded text
@@ -68,7 +69,7 @@ type QRCode struct {
 
 // NewQRCode returns the QR code of rawURL, which must be an https URL (http only on a loopback
 // host) on the same origin (scheme, host and port) as the issuer, without user info, of at most
-// 1024 bytes (SECURITY-CASES QR-01: a phone that scans it opens the provider, nothing else).
+// 1024 bytes: a phone that scans it opens the provider, nothing else (RFC 8628 §3.3.1).
 // RFC 8628's verification_uri_complete qualifies. The ONES QR code is not a URL: StartQRLogin
 // builds it (the JSON {"auth_req_id","deviceId"}) and puts it in QRSession.QR.
 func (c *OpenIDConnectClient) NewQRCode(rawURL string) (*QRCode, error) {
@@ -216,21 +217,22 @@ const (
 // deviceCodeGrantType is the grant of RFC 8628 §3.4.
 const deviceCodeGrantType = "urn:ietf:params:oauth:grant-type:device_code"
 
-// ErrQRSessionFinished is matched (errors.Is) by the error of WaitForQRLogin for a session that
-// already ended (approved, denied or expired): its codes are single-use, and a new login needs a
-// new session (SECURITY-CASES QR-08). The error also matches how the session ended.
+// ErrQRSessionFinished is matched (errors.Is) by the error of WaitForQRLogin and CheckQRStatus
+// for a session that already ended in this client (approved, refused or expired), sent without
+// any request: its codes are single-use, and a new login needs a new session (RFC 8628 §3.5).
+// The error also matches how the session ended.
 var ErrQRSessionFinished = errors.New("onesoidc: QR login session already finished")
 
 // QRSession is a QR login in progress: show QR on the screen, the user scans it with their
 // phone and approves, and WaitForQRLogin returns the login. With the ONES protocol (the default)
 // the code holds the session id and the device id, and the user's ONES app approves; with RFC 8628
 // it holds the provider's verification URL, and the device code that polls for the tokens stays
-// inside the session and is never shown, encoded or logged (SECURITY-CASES QR-04, QR-06). A
-// session is single-use and dies at its expiry (QR-02, QR-08). Its methods are safe for
-// concurrent use, but only one WaitForQRLogin runs at a time.
+// inside the session and is never shown, encoded or logged (RFC 8628 §3.2, §3.3). A session is
+// single-use and dies at its expiry (RFC 8628 §3.5). Its methods are safe for concurrent use,
+// but only one WaitForQRLogin runs at a time.
 type QRSession struct {
 	// UserCode is the code the user confirms on their phone (RFC 8628 §3.2); show it next to the
-	// QR code so that both screens show the same value (QR-05). Empty for ONES sessions.
+	// QR code so that both screens show the same value. Empty for ONES sessions.
 	UserCode string
 	// VerificationURI is where the user can type UserCode, for users who cannot scan (RFC 8628
 	// only).
@@ -257,7 +259,9 @@ type QRSession struct {
 }
 
 // ID returns the ONES session id (auth_req_id), which CheckQRStatus takes. It is no secret: the
-// QR code shows it. For RFC 8628 sessions it returns "": the device code never leaves the session.
+// QR code shows it, and polling it takes this device's access token, since the provider binds
+// the session to the client that started it. For RFC 8628 sessions it
+// returns "": the device code never leaves the session.
 func (s *QRSession) ID() string { return s.authReqID }
 
 // Expiry returns when the session dies: ReceivedAt plus ExpiresIn.
@@ -282,7 +286,7 @@ func (s *QRSession) String() string {
 //
 // RFC 8628: a device authorization request (§3.1) for scope ("openid" is added when missing)
 // authenticated with a client assertion. The QR code encodes the provider's verification URL,
-// which must be on the issuer's origin (QR-01).
+// which must be on the issuer's origin (RFC 8628 §3.3.1).
 func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string) (*QRSession, error) {
 	if c.qrProtocol == QRProtocolONES {
 		return c.startONESQRLogin(ctx)
@@ -355,7 +359,7 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 // WaitForQRLogin polls for the session until the user approves, denies, the session expires or
 // ctx ends, with the rules of WaitForCIBA: the interval, slow_down adding SlowDownStep, backoff on
 // transport failures and Retry-After, no poll after the expiry (a *ExpiredError,
-// errors.Is(err, ErrExpiredToken)), ctx.Err() at once on cancellation (QR-09). A finished
+// errors.Is(err, ErrExpiredToken)), ctx.Err() at once on cancellation. A finished
 // session is never polled again: the error matches ErrQRSessionFinished.
 //
 // ONES sessions poll GET {host}/auth/qr/{auth_req_id} as CheckQRStatus does, and return the

@@ -122,7 +122,7 @@ func (c *OpenIDConnectClient) qrGet(ctx context.Context, op, path string) (*resp
 	for attempt := 0; ; attempt++ {
 		tok, err := c.DeviceAccessToken(ctx)
 		if err != nil {
-			return nil, err
+			return nil, &deviceTokenFailure{err}
 		}
 		resp, err := c.http.exchange(ctx, request{op: op, method: http.MethodGet, url: c.host + path, limit: maxTokenBody,
 			header: http.Header{"Authorization": {"Bearer " + tok.AccessToken}}})
@@ -133,6 +133,13 @@ func (c *OpenIDConnectClient) qrGet(ctx context.Context, op, path string) (*resp
 		return resp, err
 	}
 }
+
+// deviceTokenFailure marks a failure to get the device access token for a QR request: it says
+// nothing about the QR session, which it never ends.
+type deviceTokenFailure struct{ err error }
+
+func (e *deviceTokenFailure) Error() string { return e.err.Error() }
+func (e *deviceTokenFailure) Unwrap() error { return e.err }
 
 // unauthorized reports a 401 answer.
 func unauthorized(err error) bool {
@@ -238,7 +245,7 @@ func (c *OpenIDConnectClient) pollQR(ctx context.Context, id string) (*LoginResu
 	if err == nil {
 		res, err = c.qrApproved(ctx, resp, id)
 	}
-	if endsRequest(err) {
+	if endsRequest(err) && !errors.As(err, new(*deviceTokenFailure)) {
 		end := err
 		if end == nil {
 			end = errQRRedeemed
@@ -295,7 +302,7 @@ func isBearerToken(s string) bool {
 	}
 	for i := 0; i < len(end); i++ {
 		c := end[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~+/", c) >= 0) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
 			return false
 		}
 	}
