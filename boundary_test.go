@@ -43,6 +43,7 @@ func TestTokenBytesOnlyInJOSE(t *testing.T) {
 		"token.go:OpenIDConnectClient.parseTokenResponse:json.Unmarshal":    "token endpoint answer body",
 		"token.go:stringOrList:json.Unmarshal":                              "aud or scope member of an answer body",
 		"token.go:OpenIDConnectClient.IntrospectToken:json.Unmarshal":       "introspection answer body",
+		"loginincomplete.go:issuedTokens:json.Unmarshal":                    "token answer body, for the tokens to revoke",
 		"qrones.go:OpenIDConnectClient.startONESQRLogin:json.Unmarshal":     "ONES QR login start answer body",
 		"qrones.go:OpenIDConnectClient.qrApproved:json.Unmarshal":           "ONES QR login status answer body",
 		"qrones.go:OpenIDConnectClient.qrIdentity:json.Unmarshal":           "introspection answer body: the role members",

@@ -132,19 +132,13 @@ func (c *OpenIDConnectClient) pollCIBA(ctx context.Context, authReqID, scope str
 		return nil, err
 	}
 	// From here on the provider considers the auth_req_id redeemed (CB-15).
-	tok, tr, err := c.parseTokenResponse("CIBA token", resp, scope)
-	var id *AuthenticationResult
-	if err == nil {
-		id, err = c.completeLogin(ctx, tok, func(ctx context.Context) (*AuthenticationResult, error) {
-			return c.verifyLoginIDToken(ctx, tr.IDToken, authReqID, tok.AccessToken)
-		})
-	}
+	res, err := c.completeTokenLogin(ctx, "CIBA token", resp, scope, authReqID)
 	if err != nil {
 		c.ciba.finish(authReqID, err)
 		return nil, err
 	}
 	c.ciba.finish(authReqID, ErrCIBARedeemed)
-	return &LoginResult{Token: tok, IDToken: tr.IDToken, Scope: tr.Scope, AuthReqID: authReqID, Identity: id}, nil
+	return res, nil
 }
 
 // transientOAuthError reports OAuth errors that do not end a CIBA request: pending, slow_down,

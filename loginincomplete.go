@@ -2,6 +2,7 @@ package onesoidc
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -46,21 +47,59 @@ func (e *LoginIncompleteError) Unwrap() error { return e.Err }
 // context has ended: the tokens were issued whether or not the caller still waits.
 const revokeTimeout = 10 * time.Second
 
+// completeTokenLogin turns the token response of a redeemed CIBA or RFC 8628 poll (op names it)
+// into a LoginResult: it decodes the response (RFC 6749 §5.1) and validates its ID token
+// (verifyLoginIDToken, with authReqID for CIBA, "" for RFC 8628). Tokens of a response that fails
+// either step are revoked (abandonLogin).
+func (c *OpenIDConnectClient) completeTokenLogin(ctx context.Context, op string, resp *response, scope, authReqID string) (*LoginResult, error) {
+	tok, tr, err := c.parseTokenResponse(op, resp, scope)
+	if err != nil {
+		// The provider issued tokens even if the answer is unusable: revoke what it names.
+		refresh, access := issuedTokens(resp.body)
+		return nil, c.abandonLogin(ctx, refresh, access, err)
+	}
+	id, err := c.completeLogin(ctx, tok, func(ctx context.Context) (*AuthenticationResult, error) {
+		return c.verifyLoginIDToken(ctx, tr.IDToken, authReqID, tok.AccessToken)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &LoginResult{Token: tok, IDToken: tr.IDToken, Scope: tr.Scope, AuthReqID: authReqID, Identity: id}, nil
+}
+
+// issuedTokens returns the refresh and access tokens that a token response names, as far as it
+// can be read; members of the wrong type are "".
+func issuedTokens(body []byte) (refresh, access string) {
+	var issued struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	_ = json.Unmarshal(body, &issued)
+	return issued.RefreshToken, issued.AccessToken
+}
+
 // completeLogin validates what a login request returned (validate), once the provider has
 // handed out tok for it: a CIBA or RFC 8628 poll, or an approved ONES QR login. A failure that
-// ends the request (endsRequest: the tokens were refused) revokes tok's refresh and access tokens,
-// best effort, and becomes a *LoginIncompleteError; a failure that leaves the request open (a
-// temporary failure of the ONES QR introspection, which the next poll retries) is returned as
-// it is. Every login flow goes through here, so that redeemed tokens are never dropped silently.
+// ends the request (endsRequest: the tokens were refused) revokes tok's refresh and access
+// tokens (abandonLogin); a failure that leaves the request open (a temporary failure of the ONES
+// QR introspection, which the next poll retries) is returned as it is. Every login flow goes
+// through here, so that redeemed tokens are never dropped silently.
 func (c *OpenIDConnectClient) completeLogin(ctx context.Context, tok *oauth2.Token, validate func(context.Context) (*AuthenticationResult, error)) (*AuthenticationResult, error) {
 	id, err := validate(ctx)
 	if err == nil || !endsRequest(err) {
 		return id, err
 	}
+	return nil, c.abandonLogin(ctx, tok.RefreshToken, tok.AccessToken, err)
+}
+
+// abandonLogin revokes the refresh and access tokens of a login that failed with err (RFC 7009
+// §2.1; "" for a token that was not issued), best effort within revokeTimeout even when ctx has
+// ended, and returns the *LoginIncompleteError that reports both.
+func (c *OpenIDConnectClient) abandonLogin(ctx context.Context, refreshToken, accessToken string, err error) error {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revokeTimeout)
 	defer cancel()
 	var revokeErr error
-	for _, t := range []struct{ token, hint string }{{tok.RefreshToken, "refresh_token"}, {tok.AccessToken, "access_token"}} {
+	for _, t := range []struct{ token, hint string }{{refreshToken, "refresh_token"}, {accessToken, "access_token"}} {
 		if t.token == "" {
 			continue
 		}
@@ -71,5 +110,5 @@ func (c *OpenIDConnectClient) completeLogin(ctx context.Context, tok *oauth2.Tok
 	le := &LoginIncompleteError{Err: err, Revoked: revokeErr == nil, RevokeErr: revokeErr}
 	c.logger.WarnContext(ctx, "onesoidc: approved login refused; its tokens were revoked if possible",
 		"error", err, "revoked", le.Revoked, "revoke_error", revokeErr)
-	return nil, le
+	return le
 }

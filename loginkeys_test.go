@@ -310,3 +310,33 @@ func TestRefreshKeys(t *testing.T) {
 		}
 	})
 }
+
+// TestRedeemedLoginUnusableTokenResponseRevoked: a token response to a CIBA poll that cannot be
+// used (token_type not Bearer, expires_in out of range) still issued tokens: those it names are
+// revoked and the error says the login was approved but not completed.
+func TestRedeemedLoginUnusableTokenResponseRevoked(t *testing.T) {
+	t.Parallel()
+	for name, body := range map[string]string{
+		"token_type mac":     `{"access_token":"at-1","refresh_token":"rt-1","token_type":"mac","expires_in":60}`,
+		"expires_in 0":       `{"access_token":"at-1","refresh_token":"rt-1","token_type":"Bearer","expires_in":0}`,
+		"expires_in string":  `{"access_token":"at-1","refresh_token":"rt-1","token_type":"Bearer","expires_in":"60"}`,
+		"refresh not string": `{"access_token":"at-1","refresh_token":7,"token_type":"mac"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				idp, c := cibaSetup(t)
+				idp.Inject(mockidp.EndpointToken, mockidp.Fault{Times: 1, Status: 200, ContentType: "application/json", Body: []byte(body)})
+				_, _, _, err := waitScripted(t, idp, c, mockidp.CIBAScript{})
+				wantIncomplete[*HTTPError](t, err, true)
+				want := []string{"rt-1", "at-1"}
+				if name == "refresh not string" {
+					want = want[1:]
+				}
+				if tokens, _ := revokedTokens(idp); !slices.Equal(tokens, want) {
+					t.Errorf("revoked %v, want %v", tokens, want)
+				}
+			})
+		})
+	}
+}

@@ -393,17 +393,7 @@ func (c *OpenIDConnectClient) WaitForQRLogin(ctx context.Context, s *QRSession, 
 			if err != nil {
 				return nil, err
 			}
-			tok, tr, err := c.parseTokenResponse("device token", resp, s.Scope)
-			if err != nil {
-				return nil, err
-			}
-			id, err := c.completeLogin(ctx, tok, func(ctx context.Context) (*AuthenticationResult, error) {
-				return c.verifyLoginIDToken(ctx, tr.IDToken, "", tok.AccessToken)
-			})
-			if err != nil {
-				return nil, err
-			}
-			return &LoginResult{Token: tok, IDToken: tr.IDToken, Scope: tr.Scope, Identity: id}, nil
+			return c.completeTokenLogin(ctx, "device token", resp, s.Scope, "")
 		})
 	if endsRequest(err) {
 		end := err
