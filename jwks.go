@@ -147,8 +147,8 @@ func (s *keySet) find(alg jose.Alg, kid string, hasKid bool) (*jwk, lookupResult
 // objects, or that has more than maxJWKSKeys keys, is an error (JW-14, JW-15); keys that cannot
 // verify tokens of this package are skipped (JW-08, JW-10, JW-11, JW-13), with the reason kept by
 // kid, and a set with no usable key at all is an error. A key listed twice — same kid, alg and
-// key material — is one key (RFC 7517 §4.5 lets keys share a kid only when they differ). Keys
-// equal to one of old keep their identity.
+// key material — is one key: RFC 7517 §4.5 asks different keys for distinct kids, and the same
+// key twice is no ambiguity. Keys equal to one of old keep their identity.
 func parseJWKS(body []byte, old *keySet) (*keySet, int, error) {
 	var doc struct {
 		Keys json.RawMessage `json:"keys"`
@@ -478,9 +478,9 @@ func (c *jwksCache) refresh(ctx context.Context) error {
 // a key rotation, whatever the miss cooldown (WithJWKSCooldown) and the retry delay after a
 // failed fetch; a fetch already in flight is shared instead of starting another. On success the
 // new set is used at once: keys that left it stop validating, and verified tokens cached for them
-// are dropped. On failure the last good keys stay in use and the error is returned (an
-// *HTTPError, for an answer that is not a usable JWK Set too, or ctx's error when ctx ends
-// first; the fetch itself then still completes). Token validation needs no call to it: a kid it
+// are dropped. On failure the last good keys stay in use and the error is returned: an
+// *HTTPError (also when the answer is not a usable JWK Set), or ctx's error when ctx ends first,
+// in which case the fetch still completes. Token validation needs no call to it: a kid it
 // does not know already causes a refetch (see ValidateToken).
 func (c *OpenIDConnectClient) RefreshKeys(ctx context.Context) error {
 	return c.val.keys.refresh(ctx)

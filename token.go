@@ -264,11 +264,11 @@ func (c *OpenIDConnectClient) RevokeToken(ctx context.Context, token, tokenTypeH
 	return err
 }
 
-// checkRefreshedIDToken validates a refreshed ID token with VerifyIDToken — it comes from the
-// client's own token request, so an unknown kid refetches the JWKS whatever the miss cooldown
-// (fromOwnRequest) — and requires the subject of the previous ID token (OpenID Connect Core §12.2, SECURITY-CASES TV-36); the issuer
-// is the client's by validation. The previous token was validated when it was received, so only
-// its subject is read here.
+// checkRefreshedIDToken validates a refreshed ID token with VerifyIDToken and requires the
+// subject of the previous ID token (OpenID Connect Core §12.2); the issuer is the client's by
+// validation. The token comes from the client's own token request, so an unknown kid refetches
+// the JWKS whatever the miss cooldown (fromOwnRequest). The previous token was validated when it
+// was received, so only its subject is read here.
 func (c *OpenIDConnectClient) checkRefreshedIDToken(ctx context.Context, prevRaw, newRaw, accessToken string) error {
 	opts := []VerifyOption{ExpectAccessToken(accessToken), fromOwnRequest()}
 	if prevRaw != "" {
