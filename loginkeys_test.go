@@ -340,3 +340,28 @@ func TestRedeemedLoginUnusableTokenResponseRevoked(t *testing.T) {
 		})
 	}
 }
+
+// TestTrustedKeyMissAfterJoiningStaleFetch: a trusted miss that joins a fetch started before the
+// provider rotated (so its answer lacks the new key) starts one fetch of its own.
+func TestTrustedKeyMissAfterJoiningStaleFetch(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		idp := mockidp.NewInMemory()
+		c := newValidationClient(t, idp)
+		wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, nil, nil)))
+		idp.Inject(mockidp.EndpointJWKS, mockidp.Fault{Times: 1, Delay: 2 * time.Second, Status: 200,
+			ContentType: "application/json", Body: idp.JWKS()}) // the set before the rotation
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_, _ = c.ValidateToken(t.Context(), mint(t, idp, map[string]any{"kid": "made-up"}, nil))
+		}()
+		time.Sleep(time.Second) // the outside miss's fetch is in flight
+		idp.UseKey(mockidp.NewKey("ES256"))
+		wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, nil, nil), fromOwnRequest()))
+		<-done
+		if n := idp.Count(mockidp.EndpointJWKS); n != 3 {
+			t.Errorf("%d JWKS requests, want 3 (load, the stale shared fetch, one of its own)", n)
+		}
+	})
+}
