@@ -395,7 +395,7 @@ func (c *jwksCache) slow(ctx context.Context, h *jose.Header, trusted bool) (*jw
 		start, forced := false, false
 		if s == nil || !now.Before(s.refreshAt) {
 			// A call waits for at most one load or refresh; after that it uses what there is.
-			if !waited && (c.inflight || !now.Before(c.retryAt)) {
+			if !waited && (c.inflight || trusted || !now.Before(c.retryAt)) {
 				start, forced = true, s != nil
 			} else if s == nil {
 				err := c.lastErr

@@ -365,3 +365,26 @@ func TestTrustedKeyMissAfterJoiningStaleFetch(t *testing.T) {
 		}
 	})
 }
+
+// TestTrustedLookupRetriesFailedLoadAtOnce: after a failed initial load, a token from outside
+// waits out the retry delay, while a trusted one fetches at once.
+func TestTrustedLookupRetriesFailedLoadAtOnce(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		idp := mockidp.NewInMemory()
+		c := newValidationClient(t, idp)
+		idp.Inject(mockidp.EndpointJWKS, mockidp.Fault{Times: 1, Status: 503})
+		tok := mint(t, idp, nil, nil)
+		res, err := c.ValidateToken(t.Context(), tok)
+		wantReject(t, res, err, ErrKeySetUnavailable, tok)
+		res, err = c.ValidateToken(t.Context(), tok)
+		wantReject(t, res, err, ErrKeySetUnavailable, tok)
+		if n := idp.Count(mockidp.EndpointJWKS); n != 1 {
+			t.Fatalf("%d JWKS requests within the retry delay, want 1", n)
+		}
+		wantAccept(t)(c.ValidateToken(t.Context(), tok, fromOwnRequest()))
+		if n := idp.Count(mockidp.EndpointJWKS); n != 2 {
+			t.Errorf("%d JWKS requests, want 2", n)
+		}
+	})
+}
