@@ -105,16 +105,21 @@
 // [OpenIDConnectClient.VerifyIDToken] and [OpenIDConnectClient.VerifyAccessToken] (RFC 9068)
 // accept only their kind. The checks follow RFC 8725 and OpenID Connect Core §3.1.3.7: compact
 // JWS only, a size limit before parsing, an algorithm allow-list that never holds none or HS*,
-// the signature before any claim, exact issuer, audience and azp, exp/nbf/iat with one leeway
-// (NumericDates within 0 … 253402300799, never clamped; a lifetime of at most
-// [MaxTokenLifetime]), no crit and no keys or key URLs from the header. The JWKS is cached per
-// client: an unknown kid causes at most one refetch per cooldown shared by all callers (an ID
-// token from the client's own token request refetches whatever the cooldown), a bad signature
-// never refetches, a failed refresh keeps the last good keys, a key listed twice is one key, and
-// a key skipped as unusable is named with the reason. [OpenIDConnectClient.RefreshKeys] fetches
-// the set on demand, after a rotation. A token that validated once is
+// the signature before any claim, exact issuer, audience and azp, exp/nbf/iat with one leeway,
+// no crit and no keys or key URLs from the header. The JWKS is cached per client: an unknown kid
+// causes at most one refetch per cooldown shared by all callers, a bad signature never
+// refetches, and a failed refresh keeps the last good keys. A token that validated once is
 // answered from memory until it expires. [OpenIDConnectClient.RequireToken] is net/http
 // middleware for bearer tokens; the handler reads the result with [AuthenticationFromContext].
+//
+// Every NumericDate — exp, nbf, iat and auth_time of a token, exp, iat and nbf of an
+// introspection answer — must lie within 0 … 253402300799 (year 9999, fractions allowed, RFC 7519
+// §2); none is clamped, and a lifetime (exp - iat) beyond [MaxTokenLifetime] is refused. A key
+// listed twice in the JWKS is one key; a token whose kid names a key skipped as unusable (an RSA
+// key under 2048 bits, a point off its curve, "use" enc ...) is refused saying why. An ID token
+// from the client's own token request (CIBA and RFC 8628 polls, refresh) refetches the JWKS on an
+// unknown kid whatever the cooldown, so that a rotation never loses an approved login;
+// [OpenIDConnectClient.RefreshKeys] fetches the set on demand.
 //
 // # Errors
 //

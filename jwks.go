@@ -327,16 +327,17 @@ func parseJWK(data []byte) (k *jwk, kid, reason string) {
 	return k, kid, ""
 }
 
-// jwksCache fetches and caches the provider's keys. It is safe for concurrent use.
+// jwksCache fetches and caches the provider's keys. It is safe for concurrent use. A trusted
+// lookup (a token from the client's own token request) refetches on a miss whatever the
+// cooldown, the negative cache and the retry delay; a kid whose keys were skipped as unusable is
+// not a miss.
 //
 // Rules (DESIGN §4.4, SECURITY-CASES group B): the first lookup loads the set; a set older than
 // maxAge is fetched again (JW-16); a kid that is not in the set causes one refetch unless another
 // refetch caused by a miss started less than cooldown ago (JW-04, JW-05), and concurrent callers
 // share one fetch (HF-17); a kid still missing after a fetch is remembered (negative cache) for
 // the cooldown, even when that fetch was the initial load, unless the set changes; a known kid never causes a fetch (JW-06); a failed
-// fetch keeps the last good keys and is retried after the cooldown (JW-07). A trusted lookup (a
-// token from the client's own token request) refetches on a miss whatever the cooldown, the
-// negative cache and the retry delay; a kid whose keys were skipped as unusable is not a miss.
+// fetch keeps the last good keys and is retried after the cooldown (JW-07).
 type jwksCache struct {
 	http     *httpCore
 	url      string

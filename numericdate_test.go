@@ -148,7 +148,7 @@ func TestONESQRTokenLifetimeBeyondMaxRefused(t *testing.T) {
 				itoa(now+int64(MaxTokenLifetime/time.Second)+1) + `}`)})
 		_, err := c.WaitForQRLogin(t.Context(), s)
 		var te *QRTokenError
-		if !errors.As(err, &te) || !strings.Contains(te.Reason, "lifetime") {
+		if !errors.As(err, &te) || !strings.Contains(err.Error(), "lifetime") {
 			t.Errorf("err = %v, want a *QRTokenError about the lifetime", err)
 		}
 	})

@@ -311,8 +311,7 @@ func isBearerToken(s string) bool {
 
 // qrIdentity validates the user access token of an approved ONES QR login by introspection
 // (RFC 7662 §2.2; ONES access tokens are opaque) and returns who it speaks for: active, of this
-// issuer when the answer names one, unexpired, with a lifetime of at most MaxTokenLifetime, with
-// a subject that is not this device's own.
+// issuer when the answer names one, unexpired, with a subject that is not this device's own.
 // A temporary failure of the introspection is returned as is, so that the wait polls again;
 // anything else is a *QRTokenError.
 func (c *OpenIDConnectClient) qrIdentity(ctx context.Context, token string) (*AuthenticationResult, error) {
@@ -359,8 +358,6 @@ func (c *OpenIDConnectClient) qrIdentity(ctx context.Context, token string) (*Au
 		return refuse("introspection describes a refresh token")
 	case !e.Expiry.IsZero() && !c.now().Before(e.Expiry.Add(c.leeway)):
 		return refuse("the access token has expired")
-	case !e.Expiry.IsZero() && !e.IssuedAt.IsZero() && e.Expiry.Sub(e.IssuedAt) > MaxTokenLifetime:
-		return refuse("the access token claims a lifetime (exp - iat) beyond MaxTokenLifetime (366 days)")
 	}
 	return &AuthenticationResult{Entity: e, Kind: KindAccessToken, payload: string(ir.Raw)}, nil
 }

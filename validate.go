@@ -155,11 +155,12 @@ type verifyOptions struct {
 	nonce, authReqID, subject, audience, accessToken   string
 	hasNonce, hasAuthReqID, hasSubject, hasAccessToken bool
 	maxAge                                             time.Duration
-	// trusted marks a token from the client's own token request (fromOwnRequest).
-	trusted bool
 	// idOnly and atOnly name the first option given that fits only ID tokens, only access
 	// tokens.
 	idOnly, atOnly string
+
+	// trusted marks a token from the client's own token request (fromOwnRequest).
+	trusted bool
 }
 
 func (o *verifyOptions) forIDTokens(option string) {
