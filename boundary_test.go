@@ -30,7 +30,7 @@ func TestTokenBytesOnlyInJOSE(t *testing.T) {
 		"ciba.go:OpenIDConnectClient.parseBackchannelAnswer:json.Unmarshal": "backchannel authentication answer body",
 		"cibahandlers.go:decodeJSONBody:json.NewDecoder":                    "CIBA notification request body",
 		"client.go:parseOAuthError:json.Unmarshal":                          "OAuth error answer body",
-		"discovery.go:fetchMetadata:json.Unmarshal":                         "discovery document",
+		"discovery.go:parseMetadata:json.Unmarshal":                         "discovery document",
 		"handlers.go:bearerToken:strings.Cut":                               "Authorization header: scheme and credentials",
 		"jwks.go:parseJWKS:json.Unmarshal":                                  "JWKS document",
 		"jwks.go:parseJWK:json.Unmarshal":                                   "one JWK of the JWKS",

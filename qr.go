@@ -252,8 +252,13 @@ type QRSession struct {
 	// Scope is the requested scope (RFC 8628 only: the ONES protocol takes no scope).
 	Scope string
 
-	authReqID  string // ONES
-	deviceCode string // RFC 8628
+	authReqID string   // ONES: shown in the QR code, see ID
+	st        *qrState // RFC 8628; behind a pointer, so that a copy of a QRSession holds no secret or lock
+}
+
+// qrState is the private part of an RFC 8628 QRSession: its device code, the polling secret.
+type qrState struct {
+	deviceCode string
 	waiting    atomic.Bool
 	ended      atomic.Pointer[error]
 }
@@ -267,22 +272,14 @@ func (s *QRSession) ID() string { return s.authReqID }
 // Expiry returns when the session dies: ReceivedAt plus ExpiresIn.
 func (s *QRSession) Expiry() time.Time { return s.ReceivedAt.Add(s.ExpiresIn) }
 
-// String describes the session without its device code.
-func (s *QRSession) String() string {
-	if s.authReqID != "" {
-		return fmt.Sprintf("QRSession{auth_req_id: %s, expires: %s}", s.authReqID, s.Expiry().UTC().Format(time.RFC3339))
-	}
-	return fmt.Sprintf("QRSession{user_code: %s, expires: %s}", s.UserCode, s.Expiry().UTC().Format(time.RFC3339))
-}
-
 // StartQRLogin starts a QR login with the client's protocol (WithQRProtocol).
 //
 // ONES (the default): GET {host}/auth/qr with the device access token as bearer token (sent only
 // over https, or http to a loopback host) → {"auth_req_id","exp"}; the session lives exp seconds
 // and its QR code holds the JSON {"auth_req_id":…,"deviceId":…} with the device.yml id, which must
-// be set. The auth_req_id must be 1 to 256 letters, digits or -._~, else the answer is refused.
-// The ONES protocol takes no scope: scope is ignored, and the scope of the login is what the
-// token's introspection says.
+// be set. The auth_req_id must be MinAuthReqIDLength to 256 letters, digits or -._~, else the
+// answer is refused. The ONES protocol takes no scope: scope is ignored, and the scope of the
+// login is what the token's introspection says.
 //
 // RFC 8628: a device authorization request (§3.1) for scope ("openid" is added when missing)
 // authenticated with a client assertion. The QR code encodes the provider's verification URL,
@@ -292,7 +289,7 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 		return c.startONESQRLogin(ctx)
 	}
 	if c.meta.DeviceAuthorizationEndpoint == "" {
-		return nil, &ConfigError{Field: "device_authorization_endpoint", Reason: "the provider metadata has no device authorization endpoint"}
+		return nil, &ConfigError{Field: "device_authorization_endpoint", Reason: "the provider metadata has no device authorization endpoint", Err: ErrNotSupportedByProvider}
 	}
 	if !slices.Contains(scope, "openid") {
 		scope = append([]string{"openid"}, scope...)
@@ -316,9 +313,10 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 	if err := json.Unmarshal(resp.body, &ans); err != nil {
 		return nil, bad("invalid device authorization answer", err)
 	}
+	if err := checkPollingHandle("device_code", ans.DeviceCode); err != nil {
+		return nil, bad("device_code missing or malformed: "+err.(*RequestError).Reason, nil)
+	}
 	switch {
-	case checkAuthReqID(ans.DeviceCode) != nil:
-		return nil, bad("device_code missing or malformed", nil)
 	case ans.UserCode == "" || len(ans.UserCode) > maxCIBAValueLength || sanitize(ans.UserCode, maxCIBAValueLength) != ans.UserCode:
 		return nil, bad("user_code missing or not printable ASCII", nil)
 	case ans.ExpiresIn == nil || *ans.ExpiresIn <= 0 || *ans.ExpiresIn > maxCIBAExpiresIn.Seconds():
@@ -348,7 +346,7 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 		ExpiresIn:               time.Duration(*ans.ExpiresIn * float64(time.Second)),
 		Interval:                DefaultPollInterval,
 		Scope:                   sc,
-		deviceCode:              ans.DeviceCode,
+		st:                      &qrState{deviceCode: ans.DeviceCode},
 	}
 	if ans.Interval != nil && *ans.Interval > 0 {
 		s.Interval = time.Duration(*ans.Interval * float64(time.Second))
@@ -358,8 +356,10 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 
 // WaitForQRLogin polls for the session until the user approves, denies, the session expires or
 // ctx ends, with the rules of WaitForCIBA: the interval, slow_down adding SlowDownStep, backoff on
-// transport failures and Retry-After, no poll after the expiry (a *ExpiredError,
-// errors.Is(err, ErrExpiredToken)), ctx.Err() at once on cancellation. A finished
+// transport failures and Retry-After, an immediate end when the next allowed poll would fall
+// after the expiry or ctx's deadline, no poll after the expiry (a *ExpiredError,
+// errors.Is(err, ErrExpiredToken), also when the provider said so first), ctx.Err() at once on
+// cancellation. A finished
 // session is never polled again: the error matches ErrQRSessionFinished.
 //
 // ONES sessions poll GET {host}/auth/qr/{auth_req_id} as CheckQRStatus does, and return the
@@ -370,28 +370,29 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 // Approved tokens that fail validation are revoked (RFC 7009) and the wait ends with a
 // *LoginIncompleteError saying why; they are never returned.
 func (c *OpenIDConnectClient) WaitForQRLogin(ctx context.Context, s *QRSession, opts ...WaitOption) (*LoginResult, error) {
-	if s == nil || (s.deviceCode == "" && s.authReqID == "") {
+	if s == nil || (s.authReqID == "" && (s.st == nil || s.st.deviceCode == "")) {
 		return nil, &RequestError{Field: "session", Reason: "not a session from StartQRLogin"}
 	}
 	if s.authReqID != "" {
 		return c.waitONESQRLogin(ctx, s, newPollOptions(opts))
 	}
-	if end := s.ended.Load(); end != nil {
+	st := s.st
+	if end := st.ended.Load(); end != nil {
 		return nil, fmt.Errorf("%w: %w", ErrQRSessionFinished, *end)
 	}
-	if !s.waiting.CompareAndSwap(false, true) {
+	if !st.waiting.CompareAndSwap(false, true) {
 		return nil, &RequestError{Field: "session", Reason: "another WaitForQRLogin is waiting for this session"}
 	}
-	defer s.waiting.Store(false)
-	if end := s.ended.Load(); end != nil { // ended while we took the slot
+	defer st.waiting.Store(false)
+	if end := st.ended.Load(); end != nil { // ended while we took the slot
 		return nil, fmt.Errorf("%w: %w", ErrQRSessionFinished, *end)
 	}
 	res, err := c.pollUntil(ctx, pollSpec{name: "QR login", start: s.ReceivedAt, interval: s.Interval, deadline: s.Expiry()},
 		newPollOptions(opts), func(ctx context.Context) (*LoginResult, error) {
-			form := url.Values{"grant_type": {deviceCodeGrantType}, "device_code": {s.deviceCode}}
+			form := url.Values{"grant_type": {deviceCodeGrantType}, "device_code": {st.deviceCode}}
 			resp, err := c.postAuthenticated(ctx, "device token", c.meta.TokenEndpoint, form, false)
 			if err != nil {
-				return nil, err
+				return nil, asExpired(err, c.now())
 			}
 			return c.completeTokenLogin(ctx, "device token", resp, s.Scope, "")
 		})
@@ -400,7 +401,7 @@ func (c *OpenIDConnectClient) WaitForQRLogin(ctx context.Context, s *QRSession, 
 		if end == nil {
 			end = errors.New("approved and redeemed")
 		}
-		s.ended.Store(&end)
+		st.ended.Store(&end)
 	}
 	return res, err
 }
