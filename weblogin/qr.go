@@ -1,0 +1,71 @@
+package weblogin
+
+import (
+	"net/http"
+	"strings"
+)
+
+// startQR starts an ONES QR login for the browser's session (ONES: GET {host}/auth/qr with the
+// device access token): it answers the QR code as SVG, its expiry and the code shown beside it.
+// The session id inside the QR code is not a secret (the phone reads it), but polling it needs
+// the device's credentials, which stay on the server.
+func (h *Handler) startQR(w http.ResponseWriter, r *http.Request) {
+	var body startRequest
+	if e := readJSON(w, r, &body); e != nil {
+		writeError(w, e)
+		return
+	}
+	if body.UserIdentifier != "" || body.LoginHintKind != "" {
+		writeError(w, &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "QR login takes no user: the user scans the code"})
+		return
+	}
+	scope, e := h.scopeFor(body.Scope)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	session := h.ensureSession(w, r)
+	l, e := h.reserve(r.Context(), session, KindQR)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	qs, err := h.client.StartQRLogin(r.Context(), scope...)
+	if err != nil {
+		h.unreserve(l)
+		h.log.WarnContext(r.Context(), "weblogin: QR login could not start", "error", err)
+		writeError(w, Classify(err))
+		return
+	}
+	id := qrSessionID(qs)
+	if id == "" {
+		h.unreserve(l)
+		writeError(w, &Error{Status: http.StatusInternalServerError, Code: "server_error", Description: "QR login needs the ONES QR protocol"})
+		return
+	}
+	l.AuthReqID = id
+	l.PollKey = hashHex(id)
+	l.Binding = qrCode(id)
+	l.Scope = strings.Join(scope, " ")
+	l.Expiry = qs.Expiry()
+	l.KeepUntil = l.Expiry.Add(h.cfg.ResultTTL)
+	l.Interval = qs.Interval
+	l.NextPoll = qs.ReceivedAt.Add(qs.Interval)
+	if err := h.store.UpdateLogin(r.Context(), l, h.now()); err != nil {
+		h.log.ErrorContext(r.Context(), "weblogin: login state could not be stored", "error", err)
+		writeError(w, storeError(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, startAnswer{Status: string(StatePending), LoginID: l.ID, BindingCode: l.Binding,
+		ExpiresIn: seconds(l.Expiry.Sub(h.now())), Interval: seconds(l.Interval), QRSVG: qs.QR.SVG()})
+}
+
+// qrCode is the short code shown beside a QR code: the last 8 characters of the session id,
+// which the ONES app shows after the scan, upper-cased for reading.
+func qrCode(id string) string {
+	s := strings.ToUpper(strings.ReplaceAll(id, "-", ""))
+	if len(s) > 8 {
+		s = s[len(s)-8:]
+	}
+	return s
+}
