@@ -119,9 +119,6 @@ func (c *OpenIDConnectClient) pollCIBA(ctx context.Context, authReqID, scope str
 	form := url.Values{"grant_type": {cibaGrantType}, "auth_req_id": {authReqID}}
 	resp, err := c.postAuthenticated(ctx, "CIBA token", c.meta.TokenEndpoint, form, false)
 	if err != nil {
-		if errors.Is(err, ErrSlowDown) {
-			c.ciba.slowDown(authReqID, c.now())
-		}
 		if endsRequest(err) {
 			c.ciba.finish(authReqID, err)
 		}

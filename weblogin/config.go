@@ -116,7 +116,6 @@ type Handler struct {
 	owner     string // lease owner prefix of this handler
 }
 
-
 // ConfigError reports an unusable Config.
 type ConfigError struct {
 	Field, Reason string
