@@ -156,22 +156,25 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request, kind Kind) {
 	}
 }
 
-// sleep waits until at on the handler's clock (checked every 250 ms, so that a fake clock in
+// sleep waits until at on the handler's clock (read every 250 ms, so that a clock injected by
 // tests is followed), a wake-up, or the end of ctx.
 func (h *Handler) sleep(ctx context.Context, at time.Time, wake <-chan struct{}) error {
-	d := at.Sub(h.now())
-	if d <= 0 {
-		return nil
+	for {
+		d := at.Sub(h.now())
+		if d <= 0 {
+			return nil
+		}
+		t := time.NewTimer(min(d, 250*time.Millisecond))
+		select {
+		case <-t.C:
+		case <-wake:
+			t.Stop()
+			return nil
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
 	}
-	t := time.NewTimer(min(d, 250*time.Millisecond))
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-wake:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	return nil
 }
 
 func loginGone(err error) *Error {
