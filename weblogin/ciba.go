@@ -151,10 +151,11 @@ func (h *Handler) startCIBA(w http.ResponseWriter, r *http.Request) {
 	}
 	l.Binding = req.BindingMessage
 	l.Scope = resp.Scope
-	l.Expiry = resp.Expiry()
+	received := h.now() // times on the handler's clock, which every replica shares
+	l.Expiry = received.Add(resp.ExpiresIn)
 	l.KeepUntil = l.Expiry.Add(h.cfg.ResultTTL)
 	l.Interval = resp.Interval
-	l.NextPoll = resp.ReceivedAt.Add(resp.Interval)
+	l.NextPoll = received.Add(resp.Interval)
 	if err := h.store.UpdateLogin(r.Context(), l, h.now()); err != nil {
 		// The request exists at the provider but nobody can poll it: it expires unused.
 		h.log.ErrorContext(r.Context(), "weblogin: login state could not be stored", "error", err)

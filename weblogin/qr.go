@@ -47,10 +47,11 @@ func (h *Handler) startQR(w http.ResponseWriter, r *http.Request) {
 	l.PollKey = hashHex(id)
 	l.Binding = qrCode(id)
 	l.Scope = strings.Join(scope, " ")
-	l.Expiry = qs.Expiry()
+	received := h.now()
+	l.Expiry = received.Add(qs.ExpiresIn)
 	l.KeepUntil = l.Expiry.Add(h.cfg.ResultTTL)
 	l.Interval = qs.Interval
-	l.NextPoll = qs.ReceivedAt.Add(qs.Interval)
+	l.NextPoll = received.Add(qs.Interval)
 	if err := h.store.UpdateLogin(r.Context(), l, h.now()); err != nil {
 		h.log.ErrorContext(r.Context(), "weblogin: login state could not be stored", "error", err)
 		writeError(w, storeError(err))
