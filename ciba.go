@@ -3,7 +3,6 @@ package onesoidc
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -15,6 +14,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/ones-now/onesoidc/internal/jose"
 )
 
 // CIBA constants of CIBA Core 1.0 and the limits this package applies to provider answers.
@@ -520,7 +521,7 @@ func (c *OpenIDConnectClient) requestObject(ctx context.Context, p *cibaParams) 
 func newNotificationToken() string {
 	var b [notificationTokenSz]byte
 	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	return jose.EncodeBase64URL(b[:])
 }
 
 // parseBackchannelAnswer decodes and checks a backchannel answer (CIBA Core §7.3;

@@ -19,7 +19,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/go-jose/go-jose/v4"
+	gojose "github.com/go-jose/go-jose/v4"
 
 	"github.com/ones-now/onesoidc/internal/mockidp"
 )
@@ -1660,14 +1660,14 @@ func TestCB29RefreshAfterCIBAKeepsNewestRefreshToken(t *testing.T) {
 }
 
 // forgedKID marks the CB-17 case whose key is made per test with the provider's kid.
-var forgedKID = &jose.JSONWebKey{}
+var forgedKID = &gojose.JSONWebKey{}
 
 func TestCB17IDTokenFaultsRejectTheResponse(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name   string
 		claims func(now time.Time) map[string]any
-		key    *jose.JSONWebKey
+		key    *gojose.JSONWebKey
 	}{
 		{name: "signed by an unpublished key", key: mockidp.NewKey("RS256")},
 		{name: "bad signature with the provider's kid", key: forgedKID},

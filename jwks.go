@@ -18,7 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
+	gojose "github.com/go-jose/go-jose/v4"
+	"github.com/ones-now/onesoidc/internal/jose"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -43,14 +44,12 @@ const (
 
 // jwk is one usable verification key of the provider.
 type jwk struct {
-	kid     string
-	hasKid  bool
-	alg     algID // the JWK's "alg", or algUnknown when it has none
-	rsa     *rsa.PublicKey
-	ec      *ecdsa.PublicKey
-	ecAlg   algID  // ES256, ES384 or ES512 by curve
-	ecOrder []byte // the curve order, big-endian, coordinate size
-	ed      ed25519.PublicKey
+	kid    string
+	hasKid bool
+	alg    jose.Alg // the JWK's "alg", or jose.AlgUnknown when it has none
+	ecAlg  jose.Alg // ES256, ES384 or ES512 by curve
+	// The public key: one of RSA, EC (with ECOrder, its curve order) and Ed is set.
+	jose.PublicKey
 
 	// retired is set when the key has left the provider's JWKS; verified tokens cached for it
 	// are then dropped.
@@ -60,17 +59,17 @@ type jwk struct {
 // fits reports whether the key may verify alg: the JWK's alg, if any, must equal it, RSA
 // algorithms need an RSA key, ES256/384/512 an EC key on P-256/384/521, EdDSA an Ed25519 key
 // (RFC 8725 §3.1, TV-08).
-func (k *jwk) fits(alg algID) bool {
-	if k.alg != algUnknown && k.alg != alg {
+func (k *jwk) fits(alg jose.Alg) bool {
+	if k.alg != jose.AlgUnknown && k.alg != alg {
 		return false
 	}
 	switch {
-	case alg.isRSA():
-		return k.rsa != nil
-	case alg.isEC():
-		return k.ec != nil && k.ecAlg == alg
-	case alg == algEdDSA:
-		return k.ed != nil
+	case alg.IsRSA():
+		return k.RSA != nil
+	case alg.IsEC():
+		return k.EC != nil && k.ecAlg == alg
+	case alg == jose.EdDSA:
+		return k.Ed != nil
 	}
 	return false
 }
@@ -81,12 +80,12 @@ func (k *jwk) same(o *jwk) bool {
 		return false
 	}
 	switch {
-	case k.rsa != nil:
-		return o.rsa != nil && k.rsa.Equal(o.rsa)
-	case k.ec != nil:
-		return o.ec != nil && k.ec.Equal(o.ec)
+	case k.RSA != nil:
+		return o.RSA != nil && k.RSA.Equal(o.RSA)
+	case k.EC != nil:
+		return o.EC != nil && k.EC.Equal(o.EC)
 	default:
-		return o.ed != nil && k.ed.Equal(o.ed)
+		return o.Ed != nil && k.Ed.Equal(o.Ed)
 	}
 }
 
@@ -108,7 +107,7 @@ const (
 
 // find selects the key for alg and kid. kid is an opaque map key (TV-27). Without kid, the one
 // key that fits alg is used; if several fit, the token is refused (JW-02: "kid required").
-func (s *keySet) find(alg algID, kid string, hasKid bool) (*jwk, lookupResult) {
+func (s *keySet) find(alg jose.Alg, kid string, hasKid bool) (*jwk, lookupResult) {
 	cands := s.keys
 	if hasKid {
 		cands = s.byKid[kid]
@@ -213,45 +212,45 @@ func parseJWK(data []byte) *jwk {
 	}
 	k := &jwk{}
 	if meta.Alg != nil {
-		if k.alg = parseAlg(*meta.Alg); k.alg == algUnknown {
+		if k.alg = jose.ParseAlg(*meta.Alg); k.alg == jose.AlgUnknown {
 			return nil
 		}
 	}
-	var jk jose.JSONWebKey
+	var jk gojose.JSONWebKey
 	if jk.UnmarshalJSON(data) != nil {
 		return nil
 	}
 	k.kid, k.hasKid = jk.KeyID, jk.KeyID != ""
 	switch pub := jk.Key.(type) {
 	case *rsa.PublicKey:
-		if pub.N.BitLen() < minRSAKeyBits || pub.N.BitLen() > 8*maxSignature || (k.alg != algUnknown && !k.alg.isRSA()) {
+		if pub.N.BitLen() < minRSAKeyBits || pub.N.BitLen() > 8*jose.MaxSignature || (k.alg != jose.AlgUnknown && !k.alg.IsRSA()) {
 			return nil
 		}
-		k.rsa = pub
+		k.RSA = pub
 	case *ecdsa.PublicKey:
 		switch pub.Curve {
 		case elliptic.P256():
-			k.ecAlg = algES256
+			k.ecAlg = jose.ES256
 		case elliptic.P384():
-			k.ecAlg = algES384
+			k.ecAlg = jose.ES384
 		case elliptic.P521():
-			k.ecAlg = algES512
+			k.ecAlg = jose.ES512
 		default:
 			return nil
 		}
 		if _, err := pub.ECDH(); err != nil { // off-curve or malformed point (JW-13)
 			return nil
 		}
-		if k.alg != algUnknown && k.alg != k.ecAlg {
+		if k.alg != jose.AlgUnknown && k.alg != k.ecAlg {
 			return nil
 		}
-		k.ec = pub
-		k.ecOrder = pub.Curve.Params().N.FillBytes(make([]byte, (pub.Curve.Params().BitSize+7)/8))
+		k.EC = pub
+		k.ECOrder = pub.Curve.Params().N.FillBytes(make([]byte, (pub.Curve.Params().BitSize+7)/8))
 	case ed25519.PublicKey:
-		if len(pub) != ed25519.PublicKeySize || (k.alg != algUnknown && k.alg != algEdDSA) {
+		if len(pub) != ed25519.PublicKeySize || (k.alg != jose.AlgUnknown && k.alg != jose.EdDSA) {
 			return nil
 		}
-		k.ed = pub
+		k.Ed = pub
 	default:
 		return nil
 	}
@@ -289,9 +288,9 @@ type jwksCache struct {
 }
 
 // key returns the key for the header's alg and kid, fetching the set when the rules allow.
-func (c *jwksCache) key(ctx context.Context, h *jwsHeader) (*jwk, *ValidationError) {
+func (c *jwksCache) key(ctx context.Context, h *jose.Header) (*jwk, *ValidationError) {
 	if s := c.set.Load(); s != nil && c.now().Before(s.refreshAt) {
-		k, res := s.find(h.alg, h.kid, h.hasKid)
+		k, res := s.find(h.Alg, h.Kid, h.HasKid)
 		if res == keyFound {
 			return k, nil
 		}
@@ -308,7 +307,7 @@ func (c *jwksCache) fresh(now time.Time) bool {
 	return s != nil && now.Before(s.refreshAt)
 }
 
-func (c *jwksCache) slow(ctx context.Context, h *jwsHeader) (*jwk, *ValidationError) {
+func (c *jwksCache) slow(ctx context.Context, h *jose.Header) (*jwk, *ValidationError) {
 	waited := false
 	for {
 		c.mu.Lock()
@@ -326,7 +325,7 @@ func (c *jwksCache) slow(ctx context.Context, h *jwsHeader) (*jwk, *ValidationEr
 			}
 		}
 		if !start {
-			k, res := s.find(h.alg, h.kid, h.hasKid)
+			k, res := s.find(h.Alg, h.Kid, h.HasKid)
 			switch {
 			case res == keyFound:
 				c.mu.Unlock()
@@ -335,12 +334,12 @@ func (c *jwksCache) slow(ctx context.Context, h *jwsHeader) (*jwk, *ValidationEr
 				c.mu.Unlock()
 				return nil, lookupError(res, h)
 			case waited:
-				c.rememberMissing(h.kid, now)
+				c.rememberMissing(h.Kid, now)
 				c.mu.Unlock()
 				return nil, missingError(h, "not in the provider's JWKS")
 			case c.inflight:
 				start = true
-			case c.isNegative(h.kid, now):
+			case c.isNegative(h.Kid, now):
 				c.mu.Unlock()
 				return nil, missingError(h, "not in the provider's JWKS")
 			case now.Before(c.lastMiss.Add(c.cooldown)) || now.Before(c.retryAt):
@@ -450,19 +449,19 @@ func (c *jwksCache) isNegative(kid string, now time.Time) bool {
 	return ok && now.Before(until)
 }
 
-func lookupError(res lookupResult, h *jwsHeader) *ValidationError {
+func lookupError(res lookupResult, h *jose.Header) *ValidationError {
 	if res == keyAmbiguous {
-		if !h.hasKid {
-			return invalid(ReasonUnknownKey, "kid", fmt.Sprintf("kid required: several keys of the provider fit %s", h.alg))
+		if !h.HasKid {
+			return invalid(ReasonUnknownKey, "kid", fmt.Sprintf("kid required: several keys of the provider fit %s", h.Alg))
 		}
-		return invalid(ReasonUnknownKey, "kid", fmt.Sprintf("several keys with this kid fit %s", h.alg))
+		return invalid(ReasonUnknownKey, "kid", fmt.Sprintf("several keys with this kid fit %s", h.Alg))
 	}
-	return invalid(ReasonUnknownKey, "kid", fmt.Sprintf("the key with this kid does not fit %s", h.alg))
+	return invalid(ReasonUnknownKey, "kid", fmt.Sprintf("the key with this kid does not fit %s", h.Alg))
 }
 
-func missingError(h *jwsHeader, why string) *ValidationError {
-	if !h.hasKid {
-		return invalid(ReasonUnknownKey, "kid", "no kid, and no key of the provider fits "+h.alg.String())
+func missingError(h *jose.Header, why string) *ValidationError {
+	if !h.HasKid {
+		return invalid(ReasonUnknownKey, "kid", "no kid, and no key of the provider fits "+h.Alg.String())
 	}
 	return invalid(ReasonUnknownKey, "kid", "kid "+why)
 }

@@ -18,12 +18,13 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/go-jose/go-jose/v4"
+	gojose "github.com/go-jose/go-jose/v4"
+	"github.com/ones-now/onesoidc/internal/jose"
 	"github.com/ones-now/onesoidc/internal/mockidp"
 )
 
 // jwkJSON is the public JWK of k as JSON, changed by edit.
-func jwkJSON(t testing.TB, k *jose.JSONWebKey, edit func(map[string]any)) string {
+func jwkJSON(t testing.TB, k *gojose.JSONWebKey, edit func(map[string]any)) string {
 	t.Helper()
 	b, err := k.Public().MarshalJSON()
 	if err != nil {
@@ -194,7 +195,7 @@ func TestTV27LongKidRefused(t *testing.T) {
 	idp := mockidp.NewInMemory()
 	idp.UseKey(mockidp.NewKey("ES256"))
 	c := newValidationClient(t, idp)
-	long := []string{strings.Repeat("k", 46<<10), strings.Repeat("k", 8<<10), strings.Repeat("k", maxKidLength+1)}
+	long := []string{strings.Repeat("k", 46<<10), strings.Repeat("k", 8<<10), strings.Repeat("k", jose.MaxKidLength+1)}
 	refuseLong := func() {
 		t.Helper()
 		for _, kid := range long {
@@ -210,7 +211,7 @@ func TestTV27LongKidRefused(t *testing.T) {
 	wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, nil, nil)))
 	refuseLong() // warm: no refetch
 	for range 3 {
-		tok := mint(t, idp, map[string]any{"kid": randB64(maxKidLength * 3 / 4)}, nil) // exactly 256 bytes
+		tok := mint(t, idp, map[string]any{"kid": randB64(jose.MaxKidLength * 3 / 4)}, nil) // exactly 256 bytes
 		res, err := c.ValidateToken(t.Context(), tok)
 		wantReject(t, res, err, ErrUnknownKey, tok)
 	}
@@ -223,7 +224,7 @@ func TestTV27LongKidRefused(t *testing.T) {
 		t.Error("negative cache empty")
 	}
 	for kid := range c.val.keys.negative {
-		if len(kid) > maxKidLength {
+		if len(kid) > jose.MaxKidLength {
 			t.Errorf("negative cache holds a kid of %d bytes", len(kid))
 		}
 	}
@@ -440,13 +441,13 @@ func TestJW11SymmetricKeyNeverUsed(t *testing.T) {
 		jwkJSON(t, idp.SigningKey(), nil))
 	idp.EditMetadata(func(d map[string]any) { d["id_token_signing_alg_values_supported"] = []string{"HS256", "RS256"} })
 	c := newValidationClient(t, idp)
-	tok := mintWith(t, idp, &jose.JSONWebKey{Key: secret, KeyID: "hmac", Algorithm: "HS256"}, nil, nil)
+	tok := mintWith(t, idp, &gojose.JSONWebKey{Key: secret, KeyID: "hmac", Algorithm: "HS256"}, nil, nil)
 	res, err := c.ValidateToken(t.Context(), tok)
 	wantReject(t, res, err, ErrUnsupportedAlgorithm, tok)
 	tok = mint(t, idp, map[string]any{"kid": "hmac"}, nil)
 	res, err = c.ValidateToken(t.Context(), tok)
 	wantReject(t, res, err, ErrUnknownKey, tok)
-	if s := c.val.keys.set.Load(); len(s.keys) != 1 || s.keys[0].rsa == nil {
+	if s := c.val.keys.set.Load(); len(s.keys) != 1 || s.keys[0].RSA == nil {
 		t.Errorf("usable keys %+v", s.keys)
 	}
 }
@@ -489,7 +490,7 @@ func TestJW13InvalidECKeys(t *testing.T) {
 		}
 		wantReject(t, res, err, ErrUnknownKey, tok)
 	}
-	if k := parseJWK([]byte(jwkJSON(t, key, nil))); k == nil || k.ecAlg != algES256 {
+	if k := parseJWK([]byte(jwkJSON(t, key, nil))); k == nil || k.ecAlg != jose.ES256 {
 		t.Errorf("the valid key was not accepted")
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -17,7 +16,8 @@ import (
 	"runtime"
 	"strings"
 
-	"github.com/go-jose/go-jose/v4"
+	gojose "github.com/go-jose/go-jose/v4"
+	"github.com/ones-now/onesoidc/internal/jose"
 )
 
 // keyField is the ConfigError.Field of key loading errors.
@@ -156,12 +156,12 @@ func newDeviceKey(key crypto.Signer, jwkKID string, o *keyOptions) (*DeviceKey, 
 	case jwkKID != "":
 		dk.kid = jwkKID
 	default:
-		jwk := jose.JSONWebKey{Key: key.Public()}
+		jwk := gojose.JSONWebKey{Key: key.Public()}
 		tp, err := jwk.Thumbprint(crypto.SHA256)
 		if err != nil {
 			return nil, keyErr("cannot compute the RFC 7638 thumbprint of the public key", err)
 		}
-		dk.kid = base64.RawURLEncoding.EncodeToString(tp)
+		dk.kid = jose.EncodeBase64URL(tp)
 	}
 	return dk, nil
 }
@@ -329,7 +329,7 @@ func parsePrivateJWK(data []byte, o *keyOptions) (*DeviceKey, error) {
 	if !json.Valid(data) {
 		return nil, keyErr("input starts with \"{\" but is not valid JSON; expected a private JWK or "+expectedKeyTypes, nil)
 	}
-	var jwk jose.JSONWebKey
+	var jwk gojose.JSONWebKey
 	if err := jwk.UnmarshalJSON(data); err != nil {
 		return nil, keyErr("invalid or unsupported JWK", errors.New(sanitizeJOSEError(err)))
 	}

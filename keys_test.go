@@ -21,7 +21,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/go-jose/go-jose/v4"
+	gojose "github.com/go-jose/go-jose/v4"
 )
 
 func keyFile(name string) string { return filepath.Join("testdata", "keys", name) }
@@ -38,7 +38,7 @@ func readKeyFile(t testing.TB, name string) []byte {
 // thumbprint is the RFC 7638 thumbprint of pub as go-jose computes it.
 func thumbprint(t *testing.T, pub crypto.PublicKey) string {
 	t.Helper()
-	tp, err := (&jose.JSONWebKey{Key: pub}).Thumbprint(crypto.SHA256)
+	tp, err := (&gojose.JSONWebKey{Key: pub}).Thumbprint(crypto.SHA256)
 	if err != nil {
 		t.Fatal(err)
 	}

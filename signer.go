@@ -8,14 +8,14 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/asn1"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/ones-now/onesoidc/internal/jose"
 )
 
 // Signer signs JWS signing inputs (RFC 7515 §5.1: ASCII(BASE64URL(header) || '.' || BASE64URL(payload)))
@@ -150,69 +150,20 @@ const (
 	clientAssertionType      = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 )
 
-// appendAssertionClaims writes the claims of a client assertion (RFC 7523 §3) as a JSON object.
-func appendAssertionClaims(b []byte, iss, sub, aud, jti string, iat, exp int64) []byte {
-	b = append(b, `{"iss":`...)
-	b = appendJSONString(b, iss)
-	b = append(b, `,"sub":`...)
-	b = appendJSONString(b, sub)
-	b = append(b, `,"aud":`...)
-	b = appendJSONString(b, aud)
-	b = append(b, `,"jti":`...)
-	b = appendJSONString(b, jti)
-	b = append(b, `,"iat":`...)
-	b = strconv.AppendInt(b, iat, 10)
-	b = append(b, `,"exp":`...)
-	b = strconv.AppendInt(b, exp, 10)
-	return append(b, '}')
-}
-
-// appendJSONString appends s as a JSON string (RFC 8259 §7).
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', c)
-		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		default:
-			b = append(b, c)
-		}
-	}
-	return append(b, '"')
-}
-
 // encodeJWSHeader returns the base64url JWS header for a signer: alg, typ and kid (RFC 7515 §4.1).
 func encodeJWSHeader(s Signer, typ string) string {
-	b := []byte(`{"alg":`)
-	b = appendJSONString(b, s.Algorithm())
-	b = append(b, `,"typ":`...)
-	b = appendJSONString(b, typ)
-	if kid := s.KeyID(); kid != "" {
-		b = append(b, `,"kid":`...)
-		b = appendJSONString(b, kid)
-	}
-	b = append(b, '}')
-	return base64.RawURLEncoding.EncodeToString(b)
+	return jose.EncodeHeader(s.Algorithm(), typ, s.KeyID())
 }
 
-// signCompact returns the compact JWS (RFC 7515 §7.1) of payload under the pre-encoded header.
+// signCompact returns the compact JWS (RFC 7515 §7.1) of payload under the pre-encoded header,
+// signed by s.
 func signCompact(ctx context.Context, s Signer, header string, payload []byte) (string, error) {
-	n := len(header) + 1 + base64.RawURLEncoding.EncodedLen(len(payload))
-	buf := make([]byte, n, n+1+base64.RawURLEncoding.EncodedLen(512))
-	copy(buf, header)
-	buf[len(header)] = '.'
-	base64.RawURLEncoding.Encode(buf[len(header)+1:], payload)
-	sig, err := s.SignJWS(ctx, buf)
+	in := jose.SigningInput(header, payload)
+	sig, err := s.SignJWS(ctx, in)
 	if err != nil {
 		return "", err
 	}
-	buf = append(buf, '.')
-	buf = base64.RawURLEncoding.AppendEncode(buf, sig)
-	return string(buf), nil
+	return jose.AppendSignature(in, sig), nil
 }
 
 // newJTI returns a fresh JWT ID of 128 random bits (RFC 7519 §4.1.7).
@@ -334,7 +285,7 @@ func (s *RemoteSigner) SignJWS(ctx context.Context, signingInput []byte) ([]byte
 	if err := json.Unmarshal(resp.body, &out); err != nil {
 		return nil, resp.invalid("invalid answer", err)
 	}
-	sig, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(out.Signature, "="))
+	sig, err := jose.DecodeBase64URLLenient(out.Signature)
 	if err != nil || len(sig) == 0 {
 		return nil, resp.invalid("signature is not base64url", err)
 	}

@@ -2,7 +2,6 @@ package onesoidc
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -10,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ones-now/onesoidc/internal/jose"
 	"golang.org/x/oauth2"
 )
 
@@ -26,7 +26,7 @@ func (c *OpenIDConnectClient) clientAssertion(ctx context.Context, endpoint stri
 	}
 	now := c.now()
 	var buf [384]byte
-	payload := appendAssertionClaims(buf[:0], c.clientID, c.clientID, aud, newJTI(), now.Unix(),
+	payload := jose.AppendClaims(buf[:0], c.clientID, c.clientID, aud, newJTI(), now.Unix(),
 		now.Add(c.assertionLifetime).Unix())
 	tok, err := signCompact(ctx, c.signer, c.assertionHeader, payload)
 	if err != nil {
@@ -264,16 +264,8 @@ func (c *OpenIDConnectClient) checkRefreshedIDToken(ctx context.Context, prevRaw
 }
 
 func decodeJWTPayload(raw string, v any) error {
-	parts := strings.Split(raw, ".")
-	if len(parts) != 3 {
-		return &ConfigError{Field: "id_token", Reason: "not a compact JWS"}
-	}
-	data, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return &ConfigError{Field: "id_token", Reason: "payload is not base64url"}
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return &ConfigError{Field: "id_token", Reason: "payload is not JSON"}
+	if err := jose.UnverifiedClaims(raw, v); err != nil {
+		return &ConfigError{Field: "id_token", Reason: err.Msg}
 	}
 	return nil
 }

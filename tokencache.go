@@ -3,6 +3,8 @@ package onesoidc
 import (
 	"strings"
 	"sync"
+
+	"github.com/ones-now/onesoidc/internal/jose"
 )
 
 // The verified-token cache: a token that passed every check once is answered from memory, so
@@ -20,8 +22,8 @@ const (
 type cacheEntry struct {
 	key    *jwk
 	kind   TokenKind
-	alg    algID
-	claims tokenClaims
+	alg    jose.Alg
+	claims jose.Claims
 	result AuthenticationResult
 }
 

@@ -2,15 +2,12 @@ package onesoidc
 
 import (
 	"context"
-	"crypto"
-	"crypto/sha256"
-	"crypto/sha512"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ones-now/onesoidc/internal/jose"
 )
 
 // DefaultMaxTokenAge is how old (by "iat") an ID token may be in VerifyIDToken, which checks ID
@@ -19,7 +16,7 @@ const DefaultMaxTokenAge = 5 * time.Minute
 
 // validationOptions are the client options of token validation; zero values mean the defaults.
 type validationOptions struct {
-	algs     algSet
+	algs     jose.AlgSet
 	cooldown time.Duration
 	maxAge   time.Duration
 }
@@ -32,12 +29,12 @@ type validationOptions struct {
 // An unknown name, or an empty intersection, fails the client's construction.
 func WithSigningAlgorithms(algs ...string) Option {
 	return func(o *options) {
-		var set algSet
+		var set jose.AlgSet
 		for _, a := range algs {
-			id := parseAlg(a)
-			if id == algUnknown {
+			id := jose.ParseAlg(a)
+			if id == jose.AlgUnknown {
 				o.fail("WithSigningAlgorithms", "unsupported algorithm %q (supported: %s)", sanitize(a, 32),
-					strings.Join(allAlgs.names(), ", "))
+					strings.Join(jose.AllAlgs.Names(), ", "))
 				return
 			}
 			set |= 1 << id
@@ -83,7 +80,7 @@ type validator struct {
 	clientID string
 	leeway   time.Duration
 	now      func() time.Time
-	algs     algSet
+	algs     jose.AlgSet
 	keys     *jwksCache
 	cache    *tokenCache // nil disables the verified-token cache
 }
@@ -93,20 +90,20 @@ func (c *OpenIDConnectClient) initValidation(o *options) error {
 	vo := o.validation
 	algs := vo.algs
 	if algs == 0 {
-		algs = allAlgs
+		algs = jose.AllAlgs
 	}
-	provider := algSet(1 << algRS256)
+	provider := jose.AlgSet(1 << jose.RS256)
 	if len(c.meta.IDTokenSigningAlgValuesSupported) > 0 {
 		provider = 0
 		for _, a := range c.meta.IDTokenSigningAlgValuesSupported {
-			if id := parseAlg(a); id != algUnknown {
+			if id := jose.ParseAlg(a); id != jose.AlgUnknown {
 				provider |= 1 << id
 			}
 		}
 	}
 	if algs&provider == 0 {
 		return &ConfigError{Field: "id_token_signing_alg_values_supported", Reason: fmt.Sprintf(
-			"no signing algorithm in common: accepted [%s], provider lists [%s]", strings.Join(algs.names(), " "),
+			"no signing algorithm in common: accepted [%s], provider lists [%s]", strings.Join(algs.Names(), " "),
 			sanitize(strings.Join(c.meta.IDTokenSigningAlgValuesSupported, " "), 200))}
 	}
 	cooldown, maxAge := vo.cooldown, vo.maxAge
@@ -363,7 +360,7 @@ type AuthenticationResult struct {
 //	var extra struct{ Groups []string `json:"groups"` }
 //	err := res.Claims(&extra)
 func (r *AuthenticationResult) Claims(v any) error {
-	if err := json.Unmarshal([]byte(r.payload), v); err != nil {
+	if err := jose.UnmarshalClaims(r.payload, v); err != nil {
 		return fmt.Errorf("onesoidc: decoding claims: %w", err)
 	}
 	return nil
@@ -372,9 +369,7 @@ func (r *AuthenticationResult) Claims(v any) error {
 // RawClaims returns every verified claim, decoded by encoding/json (numbers as float64). Each call
 // decodes a new map.
 func (r *AuthenticationResult) RawClaims() map[string]any {
-	var m map[string]any
-	_ = json.Unmarshal([]byte(r.payload), &m) // the payload was checked to be a JSON object
-	return m
+	return jose.ClaimsMap(r.payload) // the payload was checked to be a JSON object
 }
 
 // ValidateToken validates a token that reached the caller — an OpenID Connect ID token or an
@@ -464,54 +459,54 @@ func (v *validator) validate(ctx context.Context, raw string, m mode, opts []Ver
 	if v.cache != nil {
 		// The entry owns its slices: the caller may change those of res. check never reads amr,
 		// so the cached claims keep none.
-		e := &cacheEntry{key: key, kind: res.Kind, alg: parseAlg(res.Algorithm), claims: *cl, result: *res}
-		e.claims.aud = slices.Clone(cl.aud)
-		e.claims.amr = nil
-		e.result.Entity.Audience = e.claims.aud
-		e.result.Entity.AuthMethods = slices.Clone(cl.amr)
+		e := &cacheEntry{key: key, kind: res.Kind, alg: jose.ParseAlg(res.Algorithm), claims: *cl, result: *res}
+		e.claims.Aud = slices.Clone(cl.Aud)
+		e.claims.Amr = nil
+		e.result.Entity.Audience = e.claims.Aud
+		e.result.Entity.AuthMethods = slices.Clone(cl.Amr)
 		v.cache.put(raw, e)
 	}
 	return res, nil
 }
 
 // verify is the full, uncached validation.
-func (v *validator) verify(ctx context.Context, raw string, m mode, o *verifyOptions, now time.Time) (*AuthenticationResult, *tokenClaims, *jwk, *ValidationError) {
-	tok, err := splitJWS(raw)
-	if err != nil {
-		return nil, nil, nil, err
+func (v *validator) verify(ctx context.Context, raw string, m mode, o *verifyOptions, now time.Time) (*AuthenticationResult, *jose.Claims, *jwk, *ValidationError) {
+	tok, jerr := jose.Split(raw)
+	if jerr != nil {
+		return nil, nil, nil, fromJOSE(jerr)
 	}
 	var scratch [scratchSize]byte
-	header, ok := decodeJSONPart(tok.headerPart(), scratch[:])
+	header, ok := jose.DecodeJSONPart(tok.HeaderPart(), scratch[:])
 	if !ok {
 		return nil, nil, nil, invalid(ReasonMalformed, "", "header is not base64url of UTF-8 JSON")
 	}
-	hdr, err := parseHeader(header)
-	if err != nil {
-		return nil, nil, nil, err
+	hdr, jerr := jose.ParseHeader(header)
+	if jerr != nil {
+		return nil, nil, nil, fromJOSE(jerr)
 	}
-	if !v.algs.has(hdr.alg) {
+	if !v.algs.Has(hdr.Alg) {
 		return nil, nil, nil, invalid(ReasonUnsupportedAlgorithm, "alg", fmt.Sprintf("alg not accepted (accepted: %s)",
-			strings.Join(v.algs.names(), ", ")))
+			strings.Join(v.algs.Names(), ", ")))
 	}
 	kind := KindIDToken
 	switch {
-	case hdr.typ == typeOther:
+	case hdr.Typ == jose.TypeOther:
 		return nil, nil, nil, invalid(ReasonInvalidType, "typ", "typ is neither JWT nor at+jwt")
-	case hdr.typ == typeAT && m == modeIDToken:
+	case hdr.Typ == jose.TypeAT && m == modeIDToken:
 		return nil, nil, nil, invalid(ReasonInvalidType, "typ", "an at+jwt access token is not an ID token")
-	case hdr.typ == typeJWT && m == modeAccessToken:
+	case hdr.Typ == jose.TypeJWT && m == modeAccessToken:
 		return nil, nil, nil, invalid(ReasonInvalidType, "typ", "typ is not at+jwt: not a JWT access token")
-	case hdr.typ == typeAT:
+	case hdr.Typ == jose.TypeAT:
 		kind = KindAccessToken
 	}
 	// Decode (not parse) the payload and the signature before the key lookup, so that a token
 	// of bad base64 or UTF-8 is refused as malformed and never causes a JWKS fetch.
-	payload, ok := decodeJSONPart(tok.payloadPart(), scratch[:])
+	payload, ok := jose.DecodeJSONPart(tok.PayloadPart(), scratch[:])
 	if !ok {
 		return nil, nil, nil, invalid(ReasonMalformed, "", "payload is not base64url of UTF-8")
 	}
 	var sigBuf [512]byte // RSA up to 4096 bits; larger signatures allocate
-	sig, ok := decodeSignature(tok.signaturePart(), sigBuf[:])
+	sig, ok := jose.DecodeSignature(tok.SignaturePart(), sigBuf[:])
 	if !ok {
 		return nil, nil, nil, invalid(ReasonMalformed, "", "signature is not unpadded base64url")
 	}
@@ -519,154 +514,136 @@ func (v *validator) verify(ctx context.Context, raw string, m mode, o *verifyOpt
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if !verifySignature(tok, sig, hdr.alg, key, scratch[:]) {
+	if !jose.Verify(tok, sig, hdr.Alg, &key.PublicKey, scratch[:]) {
 		return nil, nil, nil, invalid(ReasonInvalidSignature, "", "signature does not verify with the provider's key")
 	}
 	// Only now, with the signature verified, are the claims parsed (RFC 8725 §3.1, TV-34).
-	cl := new(tokenClaims)
-	if err := parseClaims(payload, cl); err != nil {
+	cl := new(jose.Claims)
+	if jerr := jose.ParseClaims(payload, cl); jerr != nil {
+		return nil, nil, nil, fromJOSEClaims(jerr)
+	}
+	if err := v.check(cl, kind, hdr.Alg, m, o, now); err != nil {
 		return nil, nil, nil, err
 	}
-	if err := v.check(cl, kind, hdr.alg, m, o, now); err != nil {
-		return nil, nil, nil, err
-	}
-	return v.result(cl, kind, hdr.alg, key, payload), cl, key, nil
+	return v.result(cl, kind, hdr.Alg, key, payload), cl, key, nil
 }
 
 // check applies the claim rules to a verified token; it runs again on every cache hit.
-func (v *validator) check(cl *tokenClaims, kind TokenKind, alg algID, m mode, o *verifyOptions, now time.Time) *ValidationError {
+func (v *validator) check(cl *jose.Claims, kind TokenKind, alg jose.Alg, m mode, o *verifyOptions, now time.Time) *ValidationError {
 	if (m == modeIDToken && kind != KindIDToken) || (m == modeAccessToken && kind != KindAccessToken) {
 		return invalid(ReasonInvalidType, "typ", "token is a "+kind.String())
 	}
-	if cl.has&hasIss == 0 {
+	if cl.Has&jose.HasIss == 0 {
 		return invalid(ReasonInvalidIssuer, "iss", "iss missing")
 	}
-	if cl.iss != v.issuer {
-		return invalid(ReasonInvalidIssuer, "iss", fmt.Sprintf("iss %q is not %q", sanitize(cl.iss, 200), v.issuer))
+	if cl.Iss != v.issuer {
+		return invalid(ReasonInvalidIssuer, "iss", fmt.Sprintf("iss %q is not %q", sanitize(cl.Iss, 200), v.issuer))
 	}
 	want := v.clientID
 	if kind == KindAccessToken && o.audience != "" {
 		want = o.audience
 	}
-	if cl.has&hasAud == 0 || len(cl.aud) == 0 {
+	if cl.Has&jose.HasAud == 0 || len(cl.Aud) == 0 {
 		return invalid(ReasonInvalidAudience, "aud", "aud missing or empty")
 	}
-	if !slices.Contains(cl.aud, want) {
+	if !slices.Contains(cl.Aud, want) {
 		return invalid(ReasonInvalidAudience, "aud", fmt.Sprintf("aud does not contain %q", sanitize(want, 200)))
 	}
 	if kind == KindIDToken {
-		if cl.has&hasAzp != 0 && cl.azp != v.clientID {
+		if cl.Has&jose.HasAzp != 0 && cl.Azp != v.clientID {
 			return invalid(ReasonInvalidAudience, "azp", fmt.Sprintf("azp is not %q", v.clientID))
 		}
-		if len(cl.aud) > 1 && cl.has&hasAzp == 0 {
+		if len(cl.Aud) > 1 && cl.Has&jose.HasAzp == 0 {
 			return invalid(ReasonInvalidAudience, "azp", "azp required when aud has several values")
 		}
 	}
-	if cl.sub == "" {
+	if cl.Sub == "" {
 		return invalid(ReasonInvalidClaim, "sub", "sub missing or empty")
 	}
-	if len(cl.sub) > maxSubjectLength {
+	if len(cl.Sub) > maxSubjectLength {
 		return invalid(ReasonInvalidClaim, "sub", "sub longer than 255 characters")
 	}
 	nowS, lw := unixSeconds(now), v.leeway.Seconds()
-	if cl.has&hasExp == 0 {
+	if cl.Has&jose.HasExp == 0 {
 		return invalid(ReasonInvalidClaim, "exp", "exp missing")
 	}
-	if off := nowS - cl.exp - lw; off > 0 {
+	if off := nowS - cl.Exp - lw; off > 0 {
 		e := invalid(ReasonExpired, "exp", fmt.Sprintf("expired %s ago, beyond the leeway of %v%s",
-			secondsText(nowS-cl.exp), v.leeway, skewHint(off)))
-		e.Err = &TokenExpiredError{Expiry: numericDate(cl.exp)}
+			secondsText(nowS-cl.Exp), v.leeway, skewHint(off)))
+		e.Err = &TokenExpiredError{Expiry: numericDate(cl.Exp)}
 		return e
 	}
-	if off := cl.nbf - nowS - lw; cl.has&hasNbf != 0 && off > 0 {
+	if off := cl.Nbf - nowS - lw; cl.Has&jose.HasNbf != 0 && off > 0 {
 		return invalid(ReasonNotYetValid, "nbf", fmt.Sprintf("not valid for another %s, beyond the leeway of %v%s",
-			secondsText(cl.nbf-nowS), v.leeway, skewHint(off)))
+			secondsText(cl.Nbf-nowS), v.leeway, skewHint(off)))
 	}
-	if cl.has&hasIat != 0 {
-		if off := cl.iat - nowS - lw; off > 0 {
+	if cl.Has&jose.HasIat != 0 {
+		if off := cl.Iat - nowS - lw; off > 0 {
 			return invalid(ReasonNotYetValid, "iat", fmt.Sprintf("issued %s in the future, beyond the leeway of %v%s",
-				secondsText(cl.iat-nowS), v.leeway, skewHint(off)))
+				secondsText(cl.Iat-nowS), v.leeway, skewHint(off)))
 		}
-		if off := nowS - cl.iat - o.maxAge.Seconds() - lw; kind == KindIDToken && o.maxAge > 0 && off > 0 {
+		if off := nowS - cl.Iat - o.maxAge.Seconds() - lw; kind == KindIDToken && o.maxAge > 0 && off > 0 {
 			return invalid(ReasonInvalidClaim, "iat", fmt.Sprintf("issued %s ago, more than %v plus the leeway%s",
-				secondsText(nowS-cl.iat), o.maxAge, skewHint(off)))
+				secondsText(nowS-cl.Iat), o.maxAge, skewHint(off)))
 		}
 	} else {
 		return invalid(ReasonInvalidClaim, "iat", "iat missing")
 	}
 	if kind == KindAccessToken { // RFC 9068 §2.2: also REQUIRED in JWT access tokens
-		if cl.clientID == "" {
+		if cl.ClientID == "" {
 			return invalid(ReasonInvalidClaim, "client_id", "client_id missing or not a non-empty string")
 		}
-		if cl.has&hasJti == 0 {
+		if cl.Has&jose.HasJti == 0 {
 			return invalid(ReasonInvalidClaim, "jti", "jti missing or not a non-empty string")
 		}
 	}
-	if o.hasSubject && cl.sub != o.subject {
+	if o.hasSubject && cl.Sub != o.subject {
 		return invalid(ReasonInvalidClaim, "sub", "sub is not the expected subject")
 	}
 	if kind != KindIDToken {
 		return nil
 	}
-	if o.hasNonce && (cl.has&hasNonce == 0 || cl.nonce != o.nonce) {
+	if o.hasNonce && (cl.Has&jose.HasNonce == 0 || cl.Nonce != o.nonce) {
 		return invalid(ReasonInvalidClaim, "nonce", "nonce missing or not the one sent")
 	}
-	if o.hasAuthReqID && cl.has&hasAuthReqID != 0 && cl.authReqID != o.authReqID {
+	if o.hasAuthReqID && cl.Has&jose.HasAuthReqID != 0 && cl.AuthReqID != o.authReqID {
 		return invalid(ReasonInvalidClaim, authReqIDClaim, "auth_req_id is not the one of this request")
 	}
-	if o.hasAccessToken && cl.has&hasAtHash != 0 && cl.atHash != atHash(alg, o.accessToken) {
+	if o.hasAccessToken && cl.Has&jose.HasAtHash != 0 && cl.AtHash != jose.AtHash(alg, o.accessToken) {
 		return invalid(ReasonInvalidClaim, "at_hash", "at_hash does not match the access token")
 	}
 	return nil
 }
 
-// atHash computes at_hash (OpenID Connect Core 1.0 §3.1.3.6): the left half of the hash of the
-// access token with the hash of the JWS algorithm (SHA-512 for EdDSA with Ed25519).
-func atHash(alg algID, accessToken string) string {
-	var sum []byte
-	switch alg.hash() {
-	case crypto.SHA256:
-		d := sha256.Sum256([]byte(accessToken))
-		sum = d[:]
-	case crypto.SHA384:
-		d := sha512.Sum384([]byte(accessToken))
-		sum = d[:]
-	default: // SHA-512, and EdDSA
-		d := sha512.Sum512([]byte(accessToken))
-		sum = d[:]
-	}
-	return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])
-}
-
 // result builds the AuthenticationResult of verified claims.
-func (v *validator) result(cl *tokenClaims, kind TokenKind, alg algID, key *jwk, payload string) *AuthenticationResult {
+func (v *validator) result(cl *jose.Claims, kind TokenKind, alg jose.Alg, key *jwk, payload string) *AuthenticationResult {
 	e := AuthenticatedEntity{
 		Kind:        EntityUser,
-		Issuer:      cl.iss,
-		Subject:     cl.sub,
-		Audience:    cl.aud,
-		Scope:       cl.scope,
-		Username:    cl.username,
-		ClientID:    cl.clientID,
-		Role:        cl.role,
-		AuthMethods: cl.amr,
-		ACR:         cl.acr,
-		Expiry:      numericDate(cl.exp),
+		Issuer:      cl.Iss,
+		Subject:     cl.Sub,
+		Audience:    cl.Aud,
+		Scope:       cl.Scope,
+		Username:    cl.Username,
+		ClientID:    cl.ClientID,
+		Role:        cl.Role,
+		AuthMethods: cl.Amr,
+		ACR:         cl.Acr,
+		Expiry:      numericDate(cl.Exp),
 	}
 	if e.ClientID == "" {
-		e.ClientID = cl.azp
+		e.ClientID = cl.Azp
 	}
 	if e.Role == "" {
-		e.Role = cl.idpRole
+		e.Role = cl.IdpRole
 	}
 	if e.ClientID != "" && e.Subject == e.ClientID && e.Username == "" {
 		e.Kind = EntityDevice
 	}
-	if cl.has&hasIat != 0 {
-		e.IssuedAt = numericDate(cl.iat)
+	if cl.Has&jose.HasIat != 0 {
+		e.IssuedAt = numericDate(cl.Iat)
 	}
-	if cl.has&hasAuthTime != 0 {
-		e.AuthTime = numericDate(cl.authTime)
+	if cl.Has&jose.HasAuthTime != 0 {
+		e.AuthTime = numericDate(cl.AuthTime)
 	}
 	return &AuthenticationResult{Entity: e, Kind: kind, Algorithm: alg.String(), KeyID: key.kid, payload: payload}
 }

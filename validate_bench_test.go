@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/ones-now/onesoidc/internal/jose"
 	"github.com/ones-now/onesoidc/internal/mockidp"
 )
 
@@ -58,7 +59,7 @@ func BenchmarkVerify(b *testing.B) {
 						return rsa.VerifyPKCS1v15(k, crypto.SHA256, h[:], sig) == nil
 					}
 				case *ecdsa.PublicKey:
-					der := asn1Signature(nil, sig[:32], sig[32:])
+					der := jose.ASN1Signature(nil, sig[:32], sig[32:])
 					verify = func() bool {
 						h := sha256.Sum256(input)
 						return ecdsa.VerifyASN1(k, h[:], der)

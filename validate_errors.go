@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"time"
+
+	"github.com/ones-now/onesoidc/internal/jose"
 )
 
 // ValidationReason is the machine-readable code of a token validation failure, such as
@@ -169,4 +171,28 @@ func (e *TokenExpiredError) Is(target error) bool { return target == ErrTokenExp
 // invalid builds a *ValidationError.
 func invalid(reason ValidationReason, claim, detail string) *ValidationError {
 	return &ValidationError{Reason: reason, Claim: claim, detail: detail}
+}
+
+// fromJOSE maps a parse failure of internal/jose to the ValidationError it has always been: a
+// wrong type of iss, aud or another claim has its own reason, anything else is malformed. Names
+// are kept as jose gives them (see fromJOSEClaims).
+func fromJOSE(e *jose.Error) *ValidationError {
+	reason := ReasonMalformed
+	switch e.Kind {
+	case jose.BadIssuer:
+		reason = ReasonInvalidIssuer
+	case jose.BadAudience:
+		reason = ReasonInvalidAudience
+	case jose.BadClaim:
+		reason = ReasonInvalidClaim
+	}
+	return invalid(reason, e.Name, e.Msg)
+}
+
+// fromJOSEClaims is fromJOSE for jose.ParseClaims, whose Name may be a claim name from the
+// payload: it is made printable and bounded to 64 bytes.
+func fromJOSEClaims(e *jose.Error) *ValidationError {
+	v := fromJOSE(e)
+	v.Claim = sanitize(v.Claim, 64)
+	return v
 }

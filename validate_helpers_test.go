@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/go-jose/go-jose/v4"
+	gojose "github.com/go-jose/go-jose/v4"
 	"github.com/ones-now/onesoidc/internal/mockidp"
 )
 
@@ -32,7 +32,7 @@ func mint(t testing.TB, idp *mockidp.IdP, header map[string]any, edit func(map[s
 	return mintWith(t, idp, idp.SigningKey(), header, edit)
 }
 
-func mintWith(t testing.TB, idp *mockidp.IdP, key *jose.JSONWebKey, header map[string]any, edit func(map[string]any)) string {
+func mintWith(t testing.TB, idp *mockidp.IdP, key *gojose.JSONWebKey, header map[string]any, edit func(map[string]any)) string {
 	t.Helper()
 	claims := idp.Claims(testClientID, testSubject)
 	if edit != nil {
@@ -122,6 +122,6 @@ func containsAll(s string, subs ...string) bool {
 }
 
 // hmacKey is a symmetric key, for tokens that must be refused.
-func hmacKey(kid string) *jose.JSONWebKey {
-	return &jose.JSONWebKey{Key: []byte("0123456789abcdef0123456789abcdef"), KeyID: kid, Algorithm: "HS256"}
+func hmacKey(kid string) *gojose.JSONWebKey {
+	return &gojose.JSONWebKey{Key: []byte("0123456789abcdef0123456789abcdef"), KeyID: kid, Algorithm: "HS256"}
 }

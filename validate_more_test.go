@@ -9,6 +9,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/ones-now/onesoidc/internal/jose"
 	"github.com/ones-now/onesoidc/internal/mockidp"
 	"go.uber.org/goleak"
 )
@@ -164,9 +165,9 @@ func TestVerifiedTokenCache(t *testing.T) {
 				t.Fatal("token not cached")
 			}
 		}
-		alg := parseAlg(idp.SigningKey().Algorithm)
+		alg := jose.ParseAlg(idp.SigningKey().Algorithm)
 		tok := mint(t, idp, nil, func(m map[string]any) {
-			m["nonce"], m[authReqIDClaim], m["at_hash"] = "n1", "r1", atHash(alg, "AT1")
+			m["nonce"], m[authReqIDClaim], m["at_hash"] = "n1", "r1", jose.AtHash(alg, "AT1")
 			m["iat"] = time.Now().Add(-10 * time.Minute).Unix()
 		})
 		wantAccept(t)(c.VerifyIDToken(t.Context(), tok, ExpectNonce("n1"), ExpectAuthReqID("r1"),
@@ -213,7 +214,7 @@ func TestVerifiedTokenCache(t *testing.T) {
 		res.Entity.Subject = "tampered"
 		// The cached entry shares no slice with the first result either.
 		e := c.val.cache.get(tok)
-		if slices.Contains(e.claims.aud, "tampered") || slices.Contains(e.claims.amr, "tampered") ||
+		if slices.Contains(e.claims.Aud, "tampered") || slices.Contains(e.claims.Amr, "tampered") ||
 			slices.Contains(e.result.Entity.AuthMethods, "tampered") {
 			t.Errorf("cached entry shares memory with the first result: %+v", e.claims)
 		}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ones-now/onesoidc/internal/jose"
 	"github.com/ones-now/onesoidc/internal/mockidp"
 )
 
@@ -95,7 +96,7 @@ func TestTV27OpaqueKid(t *testing.T) {
 	for name, kid := range map[string]any{
 		"path":      "../../dev/null",
 		"sql":       "' OR 1=1--",
-		"256 bytes": strings.Repeat("k", maxKidLength),
+		"256 bytes": strings.Repeat("k", jose.MaxKidLength),
 		"nul":       "\x00",
 		"empty-ish": " ",
 	} {
@@ -106,7 +107,7 @@ func TestTV27OpaqueKid(t *testing.T) {
 		}
 		wantReject(t, res, err, ErrUnknownKey, tok)
 	}
-	for _, kid := range []any{123, strings.Repeat("k", maxKidLength+1), strings.Repeat("k", 40<<10)} {
+	for _, kid := range []any{123, strings.Repeat("k", jose.MaxKidLength+1), strings.Repeat("k", 40<<10)} {
 		tok := mint(t, idp, map[string]any{"kid": kid}, nil)
 		res, err := c.ValidateToken(t.Context(), tok)
 		wantReject(t, res, err, ErrMalformedToken, tok)

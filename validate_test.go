@@ -14,7 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
+	gojose "github.com/go-jose/go-jose/v4"
+	"github.com/ones-now/onesoidc/internal/jose"
 	"github.com/ones-now/onesoidc/internal/mockidp"
 )
 
@@ -25,7 +26,7 @@ func TestValidateTokenAccepts(t *testing.T) {
 			t.Parallel()
 			idp := mockidp.NewInMemory()
 			idp.UseKey(mockidp.NewKey(alg))
-			idp.EditMetadata(func(d map[string]any) { d["id_token_signing_alg_values_supported"] = allAlgs.names() })
+			idp.EditMetadata(func(d map[string]any) { d["id_token_signing_alg_values_supported"] = jose.AllAlgs.Names() })
 			c := newValidationClient(t, idp)
 			tok := mint(t, idp, nil, func(cl map[string]any) {
 				cl["preferred_username"] = "alice"
@@ -156,7 +157,7 @@ func TestTV04BadECDSASignatures(t *testing.T) {
 	withSig := func(s []byte) string { return input + "." + base64.RawURLEncoding.EncodeToString(s) }
 	cases := map[string]string{
 		"flipped":   flip(tok, 10),
-		"DER":       withSig(asn1Signature(nil, sig[:32], sig[32:])),
+		"DER":       withSig(jose.ASN1Signature(nil, sig[:32], sig[32:])),
 		"63 bytes":  withSig(sig[:63]),
 		"65 bytes":  withSig(append(slices.Clone(sig), 0)),
 		"zeros":     withSig(make([]byte, 64)),
@@ -192,7 +193,7 @@ func TestTV05HS256WithRSAPublicKeyAsSecret(t *testing.T) {
 		"JWK n": []byte(base64.RawURLEncoding.EncodeToString(pub.N.Bytes())),
 	}
 	for name, secret := range secrets {
-		mac := &jose.JSONWebKey{Key: secret, KeyID: rsaKey.KeyID, Algorithm: "HS256"}
+		mac := &gojose.JSONWebKey{Key: secret, KeyID: rsaKey.KeyID, Algorithm: "HS256"}
 		tok := mintWith(t, idp, mac, nil, nil)
 		res, err := c.ValidateToken(t.Context(), tok)
 		if err == nil {
@@ -209,7 +210,7 @@ func TestTV06HS256Refused(t *testing.T) {
 	idp.EditMetadata(func(d map[string]any) { d["id_token_signing_alg_values_supported"] = []string{"HS256", "RS256"} })
 	c := newValidationClient(t, idp)
 	for _, alg := range []string{"HS256", "HS384", "HS512"} {
-		tok := mintWith(t, idp, &jose.JSONWebKey{Key: []byte("a shared secret of 32 bytes....."), Algorithm: alg}, nil, nil)
+		tok := mintWith(t, idp, &gojose.JSONWebKey{Key: []byte("a shared secret of 32 bytes....."), Algorithm: alg}, nil, nil)
 		res, err := c.ValidateToken(t.Context(), tok)
 		wantReject(t, res, err, ErrUnsupportedAlgorithm, tok)
 	}
@@ -491,12 +492,12 @@ func TestTV22Nonce(t *testing.T) {
 func TestTV23AtHash(t *testing.T) {
 	t.Parallel()
 	const at = "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"
-	good := atHash(algRS256, at)
+	good := jose.AtHash(jose.RS256, at)
 	if good != "77QmUPtjPfzWtF2AnpK9RQ" { // OpenID Connect Core 1.0 §A.3 example
 		t.Fatalf("at_hash of the spec example = %s", good)
 	}
 	runClaimCases(t, verifyIDToken(ExpectAccessToken(at)), []claimCase{
-		{"wrong at_hash", set("at_hash", atHash(algRS256, "other")), ErrInvalidClaim},
+		{"wrong at_hash", set("at_hash", jose.AtHash(jose.RS256, "other")), ErrInvalidClaim},
 		{"no at_hash", nil, nil},
 		{"right at_hash", set("at_hash", good), nil},
 	})

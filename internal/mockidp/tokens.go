@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"hash"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -216,4 +217,18 @@ func Sign(key *jose.JSONWebKey, alg string, input []byte) ([]byte, error) {
 		return nil, fmt.Errorf("mockidp: cannot sign with a %T", key.Key)
 	}
 	return nil, errors.New("mockidp: key cannot sign " + alg)
+}
+
+// FuzzSeeds returns malformed and edge-case compact JWS strings, some derived from the good token
+// good, as seeds for fuzzers of token parsing: wrong segment counts, padding, "crit", "none",
+// a control character in kid, JSON serialization and JWE shapes.
+func FuzzSeeds(good string) []string {
+	b64 := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	p := strings.Split(good, ".")
+	return []string{
+		good, p[0] + "." + p[1] + ".", "a.b.c", "..", ".", "", "{}", `{"payload":"x"}`,
+		p[0] + "." + p[1] + "." + p[2] + ".x.y", p[0] + "=." + p[1] + "." + p[2], "e30.e30.e30",
+		b64(`{"alg":"ES256","crit":["exp"]}`) + ".e30.AA", b64(`{"alg":"none"}`) + "." + b64(`{"iss":1}`) + ".",
+		b64(`{"alg":"ES256","kid":"\u0000"}`) + ".e30.", strings.Repeat(".", 100),
+	}
 }

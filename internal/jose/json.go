@@ -1,4 +1,4 @@
-package onesoidc
+package jose
 
 import (
 	"encoding/json"
@@ -45,7 +45,7 @@ func (v jsonValue) text() string {
 }
 
 // unescapeJSON decodes the body of a JSON string with escapes exactly as encoding/json does, so
-// that Claims and RawClaims see the same values as the validator. It is off the common path.
+// that UnmarshalClaims and ClaimsMap see the same values as ParseClaims. It is off the common path.
 func unescapeJSON(raw string) string {
 	var s string
 	if err := json.Unmarshal([]byte(`"`+raw+`"`), &s); err != nil {
@@ -368,7 +368,7 @@ type memberSet struct {
 }
 
 // add records name and reports false if a name equal to it under Unicode simple case folding
-// was already there: encoding/json, which Claims uses, fills a struct field from any member whose
+// was already there: encoding/json, which UnmarshalClaims uses, fills a struct field from any member whose
 // name folds to the field's ("SUB", "Sub" and "ſub" fill `json:"sub"`), so such names are
 // duplicates for the claims (strings.EqualFold, the rule of encoding/json).
 func (m *memberSet) add(name string) bool {
