@@ -25,6 +25,15 @@ type cibaState struct {
 	ringNext   int
 	polling    map[string]bool // ids with a poll in flight
 	seq        uint64          // registration counter, to find the oldest pending request
+	waiter     string          // the waiting method, for messages ("" is WaitForCIBA)
+}
+
+// known reports whether id is pending or ended in this client.
+func (s *cibaState) known(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ended := s.finished[id]
+	return ended || s.pending[id] != nil
 }
 
 // errPollInFlight is the error of a poll for an auth_req_id that another poll is waiting on.
@@ -97,7 +106,7 @@ func (s *cibaState) reserve(now time.Time) error {
 		}
 	}
 	if len(s.pending) >= limit {
-		return &RequestError{Field: "auth_req_id", Reason: fmt.Sprintf("%d CIBA requests are pending; refusing another", len(s.pending))}
+		return &RequestError{Field: "auth_req_id", Reason: fmt.Sprintf("%d login requests are pending; refusing another", len(s.pending))}
 	}
 	return nil
 }
@@ -176,7 +185,11 @@ func (s *cibaState) startWait(r *CIBAResponse) (*cibaPending, error) {
 		s.pending[r.AuthReqID] = p
 	}
 	if p.waiting {
-		return nil, &RequestError{Field: "auth_req_id", Reason: "another WaitForCIBA is waiting for this request"}
+		waiter := s.waiter
+		if waiter == "" {
+			waiter = "WaitForCIBA"
+		}
+		return nil, &RequestError{Field: "auth_req_id", Reason: "another " + waiter + " is waiting for this request"}
 	}
 	p.waiting = true
 	return p, nil

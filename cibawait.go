@@ -9,19 +9,21 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// LoginResult holds the tokens of an approved CIBA request (CIBA Core §10.1.1).
+// LoginResult holds the tokens of an approved login: a CIBA request (CIBA Core §10.1.1) or a QR
+// login (ONES, or RFC 8628).
 type LoginResult struct {
 	// Token holds the access token, its expiry and the refresh token, if any. Token.Extra("scope")
 	// and Token.Extra("id_token") give Scope and IDToken as well, and RefreshToken accepts it.
 	Token *oauth2.Token
-	// IDToken is the raw ID token.
+	// IDToken is the raw ID token ("" for an ONES QR login, which returns none).
 	IDToken string
 	// Scope is the granted scope: the token response's scope, or the requested scope when the
 	// response has none (RFC 6749 §5.1).
 	Scope string
-	// AuthReqID is the CIBA request the tokens answer ("" for QR login).
+	// AuthReqID is the CIBA request or the ONES QR session the tokens answer ("" for RFC 8628).
 	AuthReqID string
-	// Identity is the validated ID token: who logged in (Identity.Entity) and all its claims.
+	// Identity is who logged in (Identity.Entity) and all the claims: the validated ID token, or
+	// for an ONES QR login the introspection of the access token (Kind KindAccessToken).
 	Identity *AuthenticationResult
 }
 

@@ -63,6 +63,13 @@ type OpenIDConnectClient struct {
 	cibaCfg cibaConfig // CIBA options (ciba.go)
 	ciba    cibaState  // pending and finished CIBA requests (ciba.go)
 
+	host       string     // device.yml host without a trailing "/": the base of the ONES QR endpoints
+	deviceID   string     // device.yml id, encoded in ONES QR codes
+	qrProtocol QRProtocol // WithQRProtocol (qr.go)
+	qr         cibaState  // pending and finished ONES QR sessions (qrones.go)
+
+	apps applicationsCache // the ONES application list (applications.go)
+
 	val *validator // validate.go
 }
 
@@ -85,6 +92,10 @@ type options struct {
 	tokenResource     string
 	tokenMargin       time.Duration
 	ciba              cibaConfig
+	qrProtocol        QRProtocol
+
+	applicationsURL    string
+	applicationsMaxAge time.Duration
 }
 
 func (o *options) fail(field, format string, args ...any) {
@@ -229,6 +240,8 @@ func buildOptions(opts []Option) (*options, error) {
 
 		assertionLifetime: DefaultAssertionLifetime,
 		tokenMargin:       DefaultTokenRefreshMargin,
+
+		applicationsMaxAge: DefaultApplicationsMaxAge,
 	}
 	for _, opt := range opts {
 		if opt != nil {
@@ -296,6 +309,12 @@ func NewClientFromMetadata(cfg *DeviceConfig, signer Signer, meta *ProviderMetad
 		tokenResource:     o.tokenResource,
 		tokenMargin:       o.tokenMargin,
 		cibaCfg:           o.ciba,
+
+		host:       strings.TrimSuffix(cfg.Host, "/"),
+		deviceID:   cfg.ID,
+		qrProtocol: o.qrProtocol,
+		qr:         cibaState{waiter: "WaitForQRLogin"},
+		apps:       applicationsCache{url: o.applicationsURL, maxAge: o.applicationsMaxAge},
 	}
 	if err := c.initValidation(o); err != nil {
 		return nil, err
@@ -359,11 +378,12 @@ func defaultTransport() *http.Transport {
 	return t
 }
 
-// checkRedirect follows a redirect only for GET and HEAD, at most three times, on the same host
-// and without a downgrade from https to http (SECURITY-CASES HF-11, HF-12). The redirect response
-// is otherwise returned as is, and exchange reports it.
+// checkRedirect follows a redirect only for GET and HEAD without an Authorization header, at
+// most three times, on the same host and without a downgrade from https to http (SECURITY-CASES
+// HF-11, HF-12): a bearer token goes to the URL it was meant for and nowhere else. The redirect
+// response is otherwise returned as is, and exchange reports it.
 func checkRedirect(req *http.Request, via []*http.Request) error {
-	if first := via[0]; first.Method != http.MethodGet && first.Method != http.MethodHead {
+	if first := via[0]; (first.Method != http.MethodGet && first.Method != http.MethodHead) || first.Header.Get("Authorization") != "" {
 		return http.ErrUseLastResponse
 	}
 	return sameOriginRedirect(req, via)

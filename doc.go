@@ -63,11 +63,39 @@
 //
 // # QR login
 //
-// [OpenIDConnectClient.StartQRLogin] starts an OAuth 2.0 device authorization grant (RFC 8628)
-// and returns a [QRSession] whose [QRCode] renders as PNG, SVG or terminal text; the user scans
-// it with their phone and approves there, and [OpenIDConnectClient.WaitForQRLogin] returns the
-// tokens with the same polling rules as CIBA. Only https URLs on the issuer's origin are ever
-// rendered, the code holds no credential, and a session is single-use.
+// The ONES QR login is the default ([QRProtocolONES]): [OpenIDConnectClient.StartQRLogin] sends
+// GET {host}/auth/qr with the device access token as bearer token ({host} is the device.yml host,
+// not the issuer; https only, or http on loopback) and returns a [QRSession] whose [QRCode] holds
+// the JSON {"auth_req_id":…,"deviceId":…} that the ONES app scans. It renders as PNG, SVG or
+// terminal text that decodes on light and dark terminals alike.
+//
+//	s, err := client.StartQRLogin(ctx)
+//	fmt.Print(s.QR.Terminal())
+//	res, err := client.WaitForQRLogin(ctx, s) // res.Token: the user's access token
+//
+// [OpenIDConnectClient.WaitForQRLogin] polls GET {host}/auth/qr/{auth_req_id} with the polling
+// rules of CIBA (5 s interval, expiry from the session's exp, Retry-After, backoff, an immediate
+// return when ctx ends); [OpenIDConnectClient.CheckQRStatus] polls once, for servers that poll on
+// behalf of a browser. The approved answer carries the user's access token; it is validated by
+// introspection (RFC 7662), which gives [LoginResult.Identity]. Any status other than pending or
+// approved ends the login with a [*QRStatusError] that carries it. A session is single-use, dies
+// at its expiry, and is polled by one caller at a time.
+//
+// For providers that advertise device_authorization_endpoint, [WithQRProtocol]
+// ([QRProtocolDeviceAuthorization]) switches to the OAuth 2.0 device authorization grant
+// (RFC 8628): the QR code holds the provider's verification URL (only https URLs on the issuer's
+// origin are ever rendered), the device code never leaves the session, and the ID token is
+// validated.
+//
+// # Well-known applications
+//
+// [OpenIDConnectClient.Applications] reads the provider's list of ONES applications (types
+// server, server_matrix, server_discourse, server_oauth2, server_blockchain, client, client_oidc,
+// client_kyc; members in snake_case or camelCase), cached per client for
+// [WithApplicationsMaxAge]. Its URL is the provider metadata member "ones_applications_uri"
+// ([ApplicationsURIMetadataKey]), else [WithApplicationsURL]. [OpenIDConnectClient.ApplicationByClientID]
+// finds an application by client identifier and [OpenIDConnectClient.ApplicationURL] builds its
+// URL from its hostname and the issuer's scheme.
 //
 // # Validation
 //

@@ -175,7 +175,7 @@ func waitUntil(ctx context.Context, now func() time.Time, at time.Time, wake <-c
 
 // endsRequest reports whether the outcome of a poll or a wait ends a login request (a CIBA
 // auth_req_id or a QR session), which is then never polled again: success, expiry, a terminal
-// provider error, or a token response that was received but refused. Pending, slow_down, the
+// provider error or ONES QR status, or a token that was received but refused. Pending, slow_down, the
 // provider's temporary trouble, transport failures and cancellation leave it open.
 func endsRequest(err error) bool {
 	var (
@@ -183,8 +183,10 @@ func endsRequest(err error) bool {
 		he *HTTPError
 	)
 	switch {
-	case err == nil, errors.Is(err, ErrExpiredToken), errors.As(err, new(*CIBATokenError)):
+	case err == nil, errors.Is(err, ErrExpiredToken), errors.As(err, new(*CIBATokenError)), errors.As(err, new(*QRTokenError)):
 		return true
+	case errors.As(err, new(*QRStatusError)):
+		return !errors.Is(err, ErrAuthorizationPending)
 	case errors.As(err, &oe):
 		return !transientOAuthError(oe)
 	case errors.As(err, &he):

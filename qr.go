@@ -18,28 +18,91 @@ import (
 // maxQRURL caps the length of a URL rendered as a QR code (SECURITY-CASES QR-01, QR-10).
 const maxQRURL = 1024
 
-// QRCode is a QR code for a login URL on the provider's origin, rendered as PNG, SVG or terminal
-// text. It holds only the URL: never a credential, a token or a polling handle (SECURITY-CASES
-// QR-04). Build it with OpenIDConnectClient.NewQRCode. A QRCode is immutable and safe for
-// concurrent use.
+// QRProtocol selects the QR login protocol of a client (WithQRProtocol).
+type QRProtocol int
+
+const (
+	// QRProtocolONES is the ONES QR login, the default: GET {host}/auth/qr with the device access
+	// token starts a session, the QR code holds {"auth_req_id","deviceId"} for the ONES app, and
+	// GET {host}/auth/qr/{auth_req_id} is polled until the status carries the user's access token.
+	// {host} is the device.yml host, not the issuer.
+	QRProtocolONES QRProtocol = iota
+	// QRProtocolDeviceAuthorization is the OAuth 2.0 device authorization grant (RFC 8628), for
+	// providers that advertise device_authorization_endpoint: the QR code holds the provider's
+	// verification URL.
+	QRProtocolDeviceAuthorization
+)
+
+// String returns "ones" or "device_authorization".
+func (p QRProtocol) String() string {
+	switch p {
+	case QRProtocolONES:
+		return "ones"
+	case QRProtocolDeviceAuthorization:
+		return "device_authorization"
+	}
+	return "QRProtocol(" + strconv.Itoa(int(p)) + ")"
+}
+
+// WithQRProtocol selects the protocol of StartQRLogin, WaitForQRLogin and CheckQRStatus (default
+// QRProtocolONES, what the ONES app scans; QRProtocolDeviceAuthorization for RFC 8628).
+func WithQRProtocol(p QRProtocol) Option {
+	return func(o *options) {
+		if p != QRProtocolONES && p != QRProtocolDeviceAuthorization {
+			o.fail("WithQRProtocol", "unknown protocol %d", p)
+			return
+		}
+		o.qrProtocol = p
+	}
+}
+
+// QRCode is a QR code for a login, rendered as PNG, SVG or terminal text. It holds either a URL
+// on the provider's origin (RFC 8628) or the ONES payload {"auth_req_id","deviceId"} that
+// StartQRLogin builds itself: never a credential, a token or a polling secret (SECURITY-CASES
+// QR-04). A QRCode is immutable and safe for concurrent use.
 type QRCode struct {
-	url  string
-	code *qrcode.QRCode
+	url     string // the URL of a URL code, "" for the ONES payload
+	payload string // the encoded text
+	code    *qrcode.QRCode
 }
 
 // NewQRCode returns the QR code of rawURL, which must be an https URL (http only on a loopback
 // host) on the same origin (scheme, host and port) as the issuer, without user info, of at most
 // 1024 bytes (SECURITY-CASES QR-01: a phone that scans it opens the provider, nothing else).
-// RFC 8628's verification_uri_complete and the ONES QR login URL both qualify.
+// RFC 8628's verification_uri_complete qualifies. The ONES QR code is not a URL: StartQRLogin
+// builds it (the JSON {"auth_req_id","deviceId"}) and puts it in QRSession.QR.
 func (c *OpenIDConnectClient) NewQRCode(rawURL string) (*QRCode, error) {
 	if err := checkQRURL(c.issuer, rawURL); err != nil {
 		return nil, err
 	}
-	code, err := qrcode.New(rawURL, qrcode.Medium)
-	if err != nil {
-		return nil, &ConfigError{Field: "QR URL", Reason: "cannot encode as a QR code", Err: err}
+	return newQRCode(rawURL, rawURL)
+}
+
+// newONESQRCode returns the ONES QR code: the JSON text {"auth_req_id":…,"deviceId":…}, built
+// here from a checked session id and the device id, never from provider text.
+func newONESQRCode(authReqID, deviceID string) (*QRCode, error) {
+	if err := checkQRSessionID(authReqID); err != nil {
+		return nil, err
 	}
-	return &QRCode{url: rawURL, code: code}, nil
+	if !isUUID(deviceID) {
+		return nil, &ConfigError{Field: "id", Reason: "the device id must be a UUID"}
+	}
+	payload, err := json.Marshal(struct {
+		AuthReqID string `json:"auth_req_id"`
+		DeviceID  string `json:"deviceId"`
+	}{authReqID, deviceID})
+	if err != nil {
+		return nil, &ConfigError{Field: "QR payload", Reason: "cannot encode", Err: err}
+	}
+	return newQRCode("", string(payload))
+}
+
+func newQRCode(rawURL, payload string) (*QRCode, error) {
+	code, err := qrcode.New(payload, qrcode.Medium)
+	if err != nil {
+		return nil, &ConfigError{Field: "QR payload", Reason: "cannot encode as a QR code", Err: err}
+	}
+	return &QRCode{url: rawURL, payload: payload, code: code}, nil
 }
 
 // checkQRURL enforces QR-01 against the issuer's origin.
@@ -72,8 +135,12 @@ func checkQRURL(issuer, raw string) error {
 	return nil
 }
 
-// URL returns the encoded URL, for showing as text next to the code (RFC 8628 §3.3.1).
+// URL returns the encoded URL, for showing as text next to the code (RFC 8628 §3.3.1), or ""
+// for the ONES payload, which is no URL.
 func (q *QRCode) URL() string { return q.url }
+
+// Payload returns the encoded text: the URL, or the ONES JSON {"auth_req_id":…,"deviceId":…}.
+func (q *QRCode) Payload() string { return q.payload }
 
 // PNG returns the code as a PNG image of size × size pixels (at least 64).
 func (q *QRCode) PNG(size int) ([]byte, error) {
@@ -110,10 +177,41 @@ func (q *QRCode) SVG() string {
 }
 
 // Terminal returns the code as text for a terminal, two modules per character row (Unicode
-// half blocks), dark on a light background.
+// half blocks "▀", "▄", "█" and spaces), quiet zone included. Every line sets its own colours
+// with ANSI escape codes, black foreground (SGR 30) on a white background (SGR 47, then 107 for
+// terminals that know bright white), and resets them at its end: the code carries its own light
+// background and decodes on light and dark terminals alike, whatever their colour scheme. Write it
+// to a terminal that interprets ANSI colours; for anything else use PNG or SVG.
 func (q *QRCode) Terminal() string {
-	return q.code.ToSmallString(false)
+	bm := q.code.Bitmap()
+	var b strings.Builder
+	b.Grow((len(bm) + 1) / 2 * (len(bm)*3 + len(termColours) + len(termReset) + 1))
+	for y := 0; y < len(bm); y += 2 {
+		b.WriteString(termColours)
+		for x := range bm[y] {
+			top := bm[y][x]
+			bottom := y+1 < len(bm) && bm[y+1][x] // below an odd last row: more quiet zone
+			switch {
+			case top && bottom:
+				b.WriteString("█")
+			case top:
+				b.WriteString("▀")
+			case bottom:
+				b.WriteString("▄")
+			default:
+				b.WriteByte(' ')
+			}
+		}
+		b.WriteString(termReset + "\n")
+	}
+	return b.String()
 }
+
+// ANSI SGR sequences of Terminal: black on white (bright white where supported), and reset.
+const (
+	termColours = "\x1b[30;47;107m"
+	termReset   = "\x1b[0m"
+)
 
 // deviceCodeGrantType is the grant of RFC 8628 §3.4.
 const deviceCodeGrantType = "urn:ietf:params:oauth:grant-type:device_code"
@@ -123,47 +221,72 @@ const deviceCodeGrantType = "urn:ietf:params:oauth:grant-type:device_code"
 // new session (SECURITY-CASES QR-08). The error also matches how the session ended.
 var ErrQRSessionFinished = errors.New("onesoidc: QR login session already finished")
 
-// QRSession is a QR login in progress, over the OAuth 2.0 device authorization grant
-// (RFC 8628): show QR (and UserCode) on the screen, the user scans it with their phone and
-// approves, and WaitForQRLogin returns their tokens. The device code that polls for the tokens
-// stays inside the session and is never shown, encoded or logged (SECURITY-CASES QR-04, QR-06).
-// A session is single-use and dies at its expiry (QR-02, QR-08). Its methods are safe for
+// QRSession is a QR login in progress: show QR on the screen, the user scans it with their
+// phone and approves, and WaitForQRLogin returns the login. With the ONES protocol (the default)
+// the code holds the session id and the device id, and the user's ONES app approves; with RFC 8628
+// it holds the provider's verification URL, and the device code that polls for the tokens stays
+// inside the session and is never shown, encoded or logged (SECURITY-CASES QR-04, QR-06). A
+// session is single-use and dies at its expiry (QR-02, QR-08). Its methods are safe for
 // concurrent use, but only one WaitForQRLogin runs at a time.
 type QRSession struct {
 	// UserCode is the code the user confirms on their phone (RFC 8628 §3.2); show it next to the
-	// QR code so that both screens show the same value (QR-05).
+	// QR code so that both screens show the same value (QR-05). Empty for ONES sessions.
 	UserCode string
-	// VerificationURI is where the user can type UserCode, for users who cannot scan.
+	// VerificationURI is where the user can type UserCode, for users who cannot scan (RFC 8628
+	// only).
 	VerificationURI string
-	// VerificationURIComplete is VerificationURI with the user code, if the provider sent one.
+	// VerificationURIComplete is VerificationURI with the user code, if the provider sent one
+	// (RFC 8628 only).
 	VerificationURIComplete string
-	// QR encodes VerificationURIComplete, or VerificationURI when there is none.
+	// QR encodes the ONES payload {"auth_req_id","deviceId"}; for RFC 8628
+	// VerificationURIComplete, or VerificationURI when there is none.
 	QR *QRCode
-	// ReceivedAt is when the provider answered; ExpiresIn and Interval are its expires_in and
-	// interval (DefaultPollInterval when absent).
+	// ReceivedAt is when the provider answered; ExpiresIn is how long the session lives (ONES
+	// "exp", RFC 8628 expires_in) and Interval the polling interval (RFC 8628 interval;
+	// DefaultPollInterval when absent, and always for ONES, which sends none).
 	ReceivedAt time.Time
 	ExpiresIn  time.Duration
 	Interval   time.Duration
-	// Scope is the requested scope.
+	// Scope is the requested scope (RFC 8628 only: the ONES protocol takes no scope).
 	Scope string
 
-	deviceCode string
+	authReqID  string // ONES
+	deviceCode string // RFC 8628
 	waiting    atomic.Bool
 	ended      atomic.Pointer[error]
 }
+
+// ID returns the ONES session id (auth_req_id), which CheckQRStatus takes. It is no secret: the
+// QR code shows it. For RFC 8628 sessions it returns "": the device code never leaves the session.
+func (s *QRSession) ID() string { return s.authReqID }
 
 // Expiry returns when the session dies: ReceivedAt plus ExpiresIn.
 func (s *QRSession) Expiry() time.Time { return s.ReceivedAt.Add(s.ExpiresIn) }
 
 // String describes the session without its device code.
 func (s *QRSession) String() string {
+	if s.authReqID != "" {
+		return fmt.Sprintf("QRSession{auth_req_id: %s, expires: %s}", s.authReqID, s.Expiry().UTC().Format(time.RFC3339))
+	}
 	return fmt.Sprintf("QRSession{user_code: %s, expires: %s}", s.UserCode, s.Expiry().UTC().Format(time.RFC3339))
 }
 
-// StartQRLogin starts a QR login: a device authorization request (RFC 8628 §3.1) for scope
-// ("openid" is added when missing) authenticated with a client assertion. The QR code encodes
-// the provider's verification URL, which must be on the issuer's origin (QR-01).
+// StartQRLogin starts a QR login with the client's protocol (WithQRProtocol).
+//
+// ONES (the default): GET {host}/auth/qr with the device access token as bearer token (sent only
+// over https, or http to a loopback host) → {"auth_req_id","exp"}; the session lives exp seconds
+// and its QR code holds the JSON {"auth_req_id":…,"deviceId":…} with the device.yml id, which must
+// be set. The auth_req_id must be 1 to 256 letters, digits or -._~, else the answer is refused.
+// The ONES protocol takes no scope: scope is ignored, and the scope of the login is what the
+// token's introspection says.
+//
+// RFC 8628: a device authorization request (§3.1) for scope ("openid" is added when missing)
+// authenticated with a client assertion. The QR code encodes the provider's verification URL,
+// which must be on the issuer's origin (QR-01).
 func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string) (*QRSession, error) {
+	if c.qrProtocol == QRProtocolONES {
+		return c.startONESQRLogin(ctx)
+	}
 	if c.meta.DeviceAuthorizationEndpoint == "" {
 		return nil, &ConfigError{Field: "device_authorization_endpoint", Reason: "the provider metadata has no device authorization endpoint"}
 	}
@@ -229,15 +352,22 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 	return s, nil
 }
 
-// WaitForQRLogin polls the token endpoint for the session (RFC 8628 §3.4, §3.5) until the user
-// approves, denies, the session expires or ctx ends, with the rules of WaitForCIBA: the
-// interval, slow_down adding SlowDownStep, backoff on transport failures, no poll after the
-// expiry (a *ExpiredError, errors.Is(err, ErrExpiredToken)), ctx.Err() at once on
-// cancellation (QR-09). The ID token is validated as VerifyIDToken does. A finished
+// WaitForQRLogin polls for the session until the user approves, denies, the session expires or
+// ctx ends, with the rules of WaitForCIBA: the interval, slow_down adding SlowDownStep, backoff on
+// transport failures and Retry-After, no poll after the expiry (a *ExpiredError,
+// errors.Is(err, ErrExpiredToken)), ctx.Err() at once on cancellation (QR-09). A finished
 // session is never polled again: the error matches ErrQRSessionFinished.
+//
+// ONES sessions poll GET {host}/auth/qr/{auth_req_id} as CheckQRStatus does, and return the
+// user's access token with the identity its introspection gives; a status other than pending or
+// approved ends the wait with a *QRStatusError. RFC 8628 sessions poll the token endpoint
+// (§3.4, §3.5) and validate the ID token as VerifyIDToken does.
 func (c *OpenIDConnectClient) WaitForQRLogin(ctx context.Context, s *QRSession, opts ...WaitOption) (*LoginResult, error) {
-	if s == nil || s.deviceCode == "" {
+	if s == nil || (s.deviceCode == "" && s.authReqID == "") {
 		return nil, &RequestError{Field: "session", Reason: "not a session from StartQRLogin"}
+	}
+	if s.authReqID != "" {
+		return c.waitONESQRLogin(ctx, s, newPollOptions(opts))
 	}
 	if end := s.ended.Load(); end != nil {
 		return nil, fmt.Errorf("%w: %w", ErrQRSessionFinished, *end)

@@ -14,10 +14,16 @@ import (
 	"github.com/ones-now/onesoidc/internal/mockidp"
 )
 
+// deviceFlowSetup is cibaSetup for a client whose QR login speaks RFC 8628.
+func deviceFlowSetup(t *testing.T, opts ...Option) (*mockidp.IdP, *OpenIDConnectClient) {
+	t.Helper()
+	return cibaSetup(t, append([]Option{WithQRProtocol(QRProtocolDeviceAuthorization)}, opts...)...)
+}
+
 func TestQR05QRLoginApprovedShowsTheUserCode(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp, c := cibaSetup(t)
+		idp, c := deviceFlowSetup(t)
 		idp.ScriptDeviceFlow(mockidp.CIBAScript{PendingPolls: 2, Subject: "bob"})
 		start := time.Now()
 		s, err := c.StartQRLogin(t.Context(), "profile")
@@ -54,7 +60,7 @@ func TestQR05QRLoginApprovedShowsTheUserCode(t *testing.T) {
 func TestQR03SlowDownAndTerminalErrors(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp, c := cibaSetup(t)
+		idp, c := deviceFlowSetup(t)
 		idp.ScriptDeviceFlow(mockidp.CIBAScript{PendingPolls: 1, SlowDownPolls: []int{1}, Outcome: mockidp.CIBADeny})
 		s, err := c.StartQRLogin(t.Context())
 		if err != nil {
@@ -71,79 +77,133 @@ func TestQR03SlowDownAndTerminalErrors(t *testing.T) {
 	})
 }
 
+// qrFlow adapts the QR login tests that hold for both protocols to one of them.
+type qrFlow struct {
+	name string
+	// setup returns an in-memory IdP and a client speaking the protocol (in a synctest bubble).
+	setup func(t *testing.T) (*mockidp.IdP, *OpenIDConnectClient)
+	// script makes the sessions that follow stay pending until decide; expiresIn > 0 sets their
+	// lifetime in seconds.
+	script func(idp *mockidp.IdP, expiresIn int)
+	// decide approves the session s.
+	decide func(idp *mockidp.IdP, s *QRSession) error
+	// polls counts the polls of the first session.
+	polls func(idp *mockidp.IdP) int
+}
+
+var qrFlows = []qrFlow{
+	{
+		name:  "ONES",
+		setup: func(t *testing.T) (*mockidp.IdP, *OpenIDConnectClient) { return onesQRSetup(t) },
+		script: func(idp *mockidp.IdP, exp int) {
+			idp.ScriptQR(mockidp.QRScript{Outcome: mockidp.CIBAManual, ExpiresIn: exp})
+		},
+		decide: func(idp *mockidp.IdP, s *QRSession) error { return idp.DecideQR(s.ID(), mockidp.CIBAApprove) },
+		polls:  func(idp *mockidp.IdP) int { return idp.QRSessions()[0].Polls },
+	},
+	{
+		name:  "RFC 8628",
+		setup: func(t *testing.T) (*mockidp.IdP, *OpenIDConnectClient) { return deviceFlowSetup(t) },
+		script: func(idp *mockidp.IdP, exp int) {
+			idp.ScriptDeviceFlow(mockidp.CIBAScript{Outcome: mockidp.CIBAManual, ExpiresIn: exp})
+		},
+		decide: func(idp *mockidp.IdP, _ *QRSession) error {
+			return idp.Decide(idp.CIBARequests()[0].AuthReqID, mockidp.CIBAApprove)
+		},
+		polls: func(idp *mockidp.IdP) int { return idp.CIBARequests()[0].Polls },
+	},
+}
+
 func TestQR02SessionDiesAtExpiry(t *testing.T) {
 	t.Parallel()
-	synctest.Test(t, func(t *testing.T) {
-		idp, c := cibaSetup(t)
-		idp.ScriptDeviceFlow(mockidp.CIBAScript{Outcome: mockidp.CIBAManual, ExpiresIn: 12})
-		s, err := c.StartQRLogin(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		start := time.Now()
-		_, err = c.WaitForQRLogin(t.Context(), s)
-		var expired *ExpiredError
-		if !errors.As(err, &expired) || !errors.Is(err, ErrExpiredToken) || time.Since(start) != 12*time.Second {
-			t.Fatalf("err = %v after %v, want a local expiry after 12s", err, time.Since(start))
-		}
-		if n := idp.CIBARequests()[0].Polls; n != 2 {
-			t.Errorf("%d polls, want 2 (at 5s and 10s, none at expiry)", n)
-		}
-	})
+	for _, f := range qrFlows {
+		t.Run(f.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				idp, c := f.setup(t)
+				f.script(idp, 12)
+				s, err := c.StartQRLogin(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				start := time.Now()
+				_, err = c.WaitForQRLogin(t.Context(), s)
+				var expired *ExpiredError
+				if !errors.As(err, &expired) || !errors.Is(err, ErrExpiredToken) || time.Since(start) != 12*time.Second {
+					t.Fatalf("err = %v after %v, want a local expiry after 12s", err, time.Since(start))
+				}
+				if _, err := c.WaitForQRLogin(t.Context(), s); !errors.Is(err, ErrQRSessionFinished) {
+					t.Errorf("wait after expiry: %v, want ErrQRSessionFinished", err)
+				}
+				if n := f.polls(idp); n != 2 {
+					t.Errorf("%d polls, want 2 (at 5s and 10s, none at or after expiry)", n)
+				}
+			})
+		})
+	}
 }
 
 func TestQR08SessionIsSingleUse(t *testing.T) {
 	t.Parallel()
-	synctest.Test(t, func(t *testing.T) {
-		idp, c := cibaSetup(t)
-		s, err := c.StartQRLogin(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.WaitForQRLogin(t.Context(), s); err != nil {
-			t.Fatal(err)
-		}
-		_, err = c.WaitForQRLogin(t.Context(), s)
-		if !errors.Is(err, ErrQRSessionFinished) {
-			t.Errorf("second wait: %v, want ErrQRSessionFinished", err)
-		}
-		if n := idp.CIBARequests()[0].Polls; n != 1 {
-			t.Errorf("%d polls, want 1", n)
-		}
-	})
+	for _, f := range qrFlows {
+		t.Run(f.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				idp, c := f.setup(t)
+				s, err := c.StartQRLogin(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := c.WaitForQRLogin(t.Context(), s); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := c.WaitForQRLogin(t.Context(), s); !errors.Is(err, ErrQRSessionFinished) {
+					t.Errorf("second wait: %v, want ErrQRSessionFinished", err)
+				}
+				if n := f.polls(idp); n != 1 {
+					t.Errorf("%d polls, want 1", n)
+				}
+			})
+		})
+	}
 }
 
 func TestQR09CancelStopsPollingAtOnce(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	synctest.Test(t, func(t *testing.T) {
-		idp, c := cibaSetup(t)
-		idp.ScriptDeviceFlow(mockidp.CIBAScript{Outcome: mockidp.CIBAManual})
-		s, err := c.StartQRLogin(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(t.Context())
-		time.AfterFunc(7*time.Second, cancel)
-		start := time.Now()
-		_, err = c.WaitForQRLogin(ctx, s)
-		if !errors.Is(err, context.Canceled) || time.Since(start) != 7*time.Second {
-			t.Fatalf("err = %v after %v, want context.Canceled after 7s", err, time.Since(start))
-		}
-		if n := idp.CIBARequests()[0].Polls; n != 1 {
-			t.Errorf("%d polls, want 1", n)
-		}
-		// Cancellation does not end the session: the user may come back to the screen.
-		idp.Decide(idp.CIBARequests()[0].AuthReqID, mockidp.CIBAApprove)
-		if _, err := c.WaitForQRLogin(t.Context(), s); err != nil {
-			t.Errorf("wait after cancel: %v", err)
-		}
-	})
+	for _, f := range qrFlows {
+		t.Run(f.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				idp, c := f.setup(t)
+				f.script(idp, 0)
+				s, err := c.StartQRLogin(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				ctx, cancel := context.WithCancel(t.Context())
+				time.AfterFunc(7*time.Second, cancel)
+				start := time.Now()
+				if _, err = c.WaitForQRLogin(ctx, s); !errors.Is(err, context.Canceled) || time.Since(start) != 7*time.Second {
+					t.Fatalf("err = %v after %v, want context.Canceled after 7s", err, time.Since(start))
+				}
+				if n := f.polls(idp); n != 1 {
+					t.Errorf("%d polls, want 1", n)
+				}
+				// Cancellation does not end the session: the user may come back to the screen.
+				if err := f.decide(idp, s); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := c.WaitForQRLogin(t.Context(), s); err != nil {
+					t.Errorf("wait after cancel: %v", err)
+				}
+			})
+		})
+	}
 }
 
 func TestQR01ProviderURLOnAnotherOriginRefused(t *testing.T) {
 	t.Parallel()
 	idp := startIdP(t)
-	c := newTestClient(t, idp, testKey(t, "EdDSA"))
+	c := newTestClient(t, idp, testKey(t, "EdDSA"), WithQRProtocol(QRProtocolDeviceAuthorization))
 	idp.Inject(mockidp.EndpointDeviceAuthorization, mockidp.Fault{Status: 200, ContentType: "application/json",
 		Body: []byte(`{"device_code":"dc-1","user_code":"ABCD","verification_uri":"https://evil.example/device","expires_in":600}`)})
 	if s, err := c.StartQRLogin(t.Context()); s != nil || !errors.As(err, new(*ConfigError)) {
@@ -162,7 +222,7 @@ func TestQRLoginRejectsMalformedAnswers(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			idp := startIdP(t)
-			c := newTestClient(t, idp, testKey(t, "EdDSA"))
+			c := newTestClient(t, idp, testKey(t, "EdDSA"), WithQRProtocol(QRProtocolDeviceAuthorization))
 			idp.Inject(mockidp.EndpointDeviceAuthorization, mockidp.Fault{Status: 200, ContentType: "application/json",
 				Body: []byte(strings.Replace(body, "%s", idp.Issuer, 1))})
 			if s, err := c.StartQRLogin(t.Context()); s != nil || !errors.As(err, new(*HTTPError)) {
@@ -175,7 +235,7 @@ func TestQRLoginRejectsMalformedAnswers(t *testing.T) {
 func TestQR04QR06DeviceCodeNeverLeavesTheSession(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp, c := cibaSetup(t)
+		idp, c := deviceFlowSetup(t)
 		s, err := c.StartQRLogin(t.Context())
 		if err != nil {
 			t.Fatal(err)
@@ -202,7 +262,7 @@ func TestQR04QR06DeviceCodeNeverLeavesTheSession(t *testing.T) {
 
 func TestStartQRLoginNeedsDeviceEndpoint(t *testing.T) {
 	t.Parallel()
-	if _, err := qrTestClient(t).StartQRLogin(t.Context()); !errors.As(err, new(*ConfigError)) {
+	if _, err := qrTestClient(t, WithQRProtocol(QRProtocolDeviceAuthorization)).StartQRLogin(t.Context()); !errors.As(err, new(*ConfigError)) {
 		t.Errorf("err = %v, want a ConfigError", err)
 	}
 }

@@ -120,19 +120,21 @@ func run(ctx context.Context, out io.Writer, idp *mockidp.IdP) error {
 	fmt.Fprintf(out, "   logged in: %s %q, ID token validated (%s, key %s)\n", who.Kind, who.Subject,
 		res.Identity.Algorithm, res.Identity.KeyID)
 
-	// QR login: show a QR code; the user scans it with their phone and approves there.
-	idp.ScriptDeviceFlow(mockidp.CIBAScript{PendingPolls: 1, Interval: 1, Subject: "bob"})
-	qr, err := client.StartQRLogin(ctx, "profile")
+	// ONES QR login: show a QR code; the user scans it with the ONES app and approves there.
+	idp.SetDeviceID(cfg.ClientID, cfg.ID)
+	idp.ScriptQR(mockidp.QRScript{Subject: "bob"})
+	qr, err := client.StartQRLogin(ctx)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "7. QR login: scan the code or open %s and enter %s\n", qr.VerificationURI, qr.UserCode)
+	fmt.Fprintf(out, "7. QR login: scan the code with the ONES app (session %s, expires in %v)\n", qr.ID(), qr.ExpiresIn)
 	fmt.Fprint(out, qr.QR.Terminal())
 	qres, err := client.WaitForQRLogin(ctx, qr)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "   approved on the phone by %q: scope %q\n", qres.Identity.Entity.Subject, qres.Scope)
+	fmt.Fprintf(out, "   approved on the phone by %q: scope %q, access token validated by introspection\n",
+		qres.Identity.Entity.Subject, qres.Scope)
 
 	// A resource server: RequireToken validates bearer tokens against the provider's keys.
 	handler := client.RequireToken(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

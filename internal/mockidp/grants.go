@@ -11,6 +11,7 @@ type issued struct {
 	exp                      time.Time
 	revoked                  bool
 	refresh                  bool
+	device                   bool // a client_credentials token
 }
 
 // RefreshBehaviour scripts the answers of the refresh_token grant.

@@ -1,6 +1,7 @@
 // Package mockidp is a fake ONES identity provider for tests and examples: an OpenID Provider at
 // {URL}/oidc with discovery, a JWKS that can rotate, and a token endpoint that really verifies
-// private_key_jwt client assertions (RFC 7523 §3) before it issues tokens. Faults (status codes,
+// private_key_jwt client assertions (RFC 7523 §3) before it issues tokens, and the ONES QR login
+// at {URL}/auth/qr. Faults (status codes,
 // raw bodies, delays, redirects, hangs) can be injected per endpoint, and every request is
 // recorded so that tests can check what the client sent.
 //
@@ -50,6 +51,9 @@ var paths = map[string]string{
 	EndpointRevocation:          "/oidc/token/revocation",
 	EndpointBackchannel:         "/oidc/backchannel",
 	EndpointDeviceAuthorization: "/oidc/device/auth",
+	EndpointQRStart:             "/auth/qr",
+	EndpointQRStatus:            "/auth/qr/",
+	EndpointApplications:        "/api/applications",
 }
 
 // Audience says which "aud" values the token endpoint accepts in client assertions.
@@ -88,9 +92,11 @@ type Fault struct {
 type Request struct {
 	Endpoint string
 	Method   string
-	Header   http.Header
-	Form     url.Values
-	Time     time.Time
+	// Path is the request's escaped path, as sent.
+	Path   string
+	Header http.Header
+	Form   url.Values
+	Time   time.Time
 }
 
 // Option configures an IdP.
@@ -125,6 +131,8 @@ type IdP struct {
 	log     []Request
 	meta    func(map[string]any)
 	ciba    cibaState
+	qr      qrState
+	apps    *string           // the application list's body; nil for DefaultApplications
 	extra   []json.RawMessage // raw JWKs published after the keys (tokens.go)
 }
 
@@ -275,7 +283,7 @@ func (m *IdP) serve(name string, h http.HandlerFunc, w http.ResponseWriter, r *h
 		_ = r.ParseForm()
 	}
 	m.mu.Lock()
-	m.log = append(m.log, Request{Endpoint: name, Method: r.Method, Header: r.Header.Clone(),
+	m.log = append(m.log, Request{Endpoint: name, Method: r.Method, Path: r.URL.EscapedPath(), Header: r.Header.Clone(),
 		Form: maps.Clone(r.PostForm), Time: m.now()})
 	var fault *Fault
 	if fs := m.faults[name]; len(fs) > 0 {
@@ -342,6 +350,12 @@ func (m *IdP) handlerFor(name string) http.HandlerFunc {
 		return m.backchannel
 	case EndpointDeviceAuthorization:
 		return m.deviceAuthorization
+	case EndpointQRStart:
+		return m.qrStart
+	case EndpointQRStatus:
+		return m.qrStatus
+	case EndpointApplications:
+		return m.applications
 	}
 	panic("mockidp: unknown endpoint " + name)
 }
@@ -367,6 +381,7 @@ func (m *IdP) discovery(w http.ResponseWriter, r *http.Request) {
 		"device_authorization_endpoint":                    m.endpointURL(EndpointDeviceAuthorization),
 		"backchannel_token_delivery_modes_supported":       []string{"poll", "ping"},
 		"backchannel_user_code_parameter_supported":        true,
+		"ones_applications_uri":                            m.endpointURL(EndpointApplications),
 		"backchannel_authentication_request_signing_alg_values_supported": []string{"RS256", "PS256", "ES256", "ES384", "ES512", "EdDSA"},
 	}
 	m.mu.Lock()
@@ -455,7 +470,7 @@ func (m *IdP) issueClientCredentials(w http.ResponseWriter, r *http.Request, cli
 		OAuthError(w, http.StatusInternalServerError, "server_error", err.Error())
 		return
 	}
-	m.track(tok, issued{clientID: clientID, subject: clientID, scope: scope, exp: now.Add(m.tokenTTL)})
+	m.track(tok, issued{clientID: clientID, subject: clientID, scope: scope, exp: now.Add(m.tokenTTL), device: true})
 	resp := map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": int(m.tokenTTL / time.Second)}
 	if scope != "" {
 		resp["scope"] = scope

@@ -22,6 +22,22 @@
 //                        "expired_token"), error_description?
 //   A failed ping delivery answers 502 {"error":"delivery_failed"}; the decision is saved anyway.
 //
+// ONES QR login (the vendor's routes beside the provider; ONES-WIRE.md "QR login"), on the host,
+// not under /oidc:
+//   GET  /auth/qr              Authorization: Bearer <device access token> -> {auth_req_id, exp}
+//   GET  /auth/qr/:auth_req_id same bearer -> {status: "pending", deviceId}; once approved
+//                              {status: "approved", deviceId, access_token, issue_time} exactly
+//                              once, after which the session is gone (404); expired sessions answer
+//                              {status: "expired"}
+//   The bearer token must be a live client_credentials token of the provider (its own
+//   ClientCredentials model, as its introspection finds it); sessions belong to that client.
+//   POST /admin/qr-device      {client_id, device_id}: the device id the status answers carry
+//   POST /admin/approve-qr     {auth_req_id, account, scope?} -> a real AccessToken of the
+//                              provider for the account (a Grant of scope, default "openid
+//                              profile"), so that introspection of it works
+//   POST /admin/deny-qr        {auth_req_id, status?} ("denied" default): the status answered
+//   config.qrTtl: session lifetime in seconds (default 300, as the vendor's examples).
+//
 // CIBA hooks: login_hint is an account id or preferred_username; login_hint_token is a JWT (not
 // verified: sub or preferred_username, exp honoured) or a plain account id; user_code is checked
 // only for clients registered with backchannel_user_code_parameter.
@@ -39,6 +55,7 @@ import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { EventEmitter } from 'node:events';
+import * as crypto from 'node:crypto';
 
 import Provider, { errors } from 'oidc-provider';
 
@@ -390,6 +407,13 @@ function handler(provider) {
       callback(req, res);
       return;
     }
+    if (path === '/auth/qr' || path.startsWith('/auth/qr/')) {
+      onesQR(provider, req, res, path).catch((err) => {
+        logLine('ones_qr.error', { path, error: err.message });
+        sendJSON(res, 500, { error: 'server_error' });
+      });
+      return;
+    }
     if (path.startsWith('/admin/')) {
       admin(provider, req, res, path).catch((err) => {
         logLine('admin.error', { path, error: err.message });
@@ -495,7 +519,116 @@ async function takePending(sel) {
   return pending.splice(i, 1)[0];
 }
 
+// ONES QR sessions by auth_req_id: {clientId, expiresAt, status, accessToken?, issueTime?}.
+const qrSessions = new Map();
+const qrDevices = new Map(); // client id -> device id
+const qrTtl = Number.isInteger(config.qrTtl) && config.qrTtl > 0 ? config.qrTtl : 300;
+
+// qrBearer returns the client id of the live client_credentials token in the request's
+// Authorization header, or answers 401 and returns undefined.
+async function qrBearer(provider, req, res) {
+  const refuse = (desc) => {
+    res.setHeader('www-authenticate', 'Bearer error="invalid_token"');
+    sendJSON(res, 401, { error: 'invalid_token', error_description: desc });
+    return undefined;
+  };
+  const auth = req.headers.authorization;
+  if (typeof auth !== 'string' || !auth.startsWith('Bearer ')) return refuse('Bearer token required');
+  let token;
+  try {
+    token = await provider.ClientCredentials.find(auth.slice('Bearer '.length));
+  } catch {
+    token = undefined;
+  }
+  if (!token?.isValid) return refuse('not a valid device access token');
+  const client = await provider.Client.find(token.clientId);
+  if (!client) return refuse('unknown client');
+  return token.clientId;
+}
+
+async function onesQR(provider, req, res, path) {
+  if (req.method !== 'GET') {
+    res.setHeader('allow', 'GET');
+    sendJSON(res, 405, { error: 'invalid_request', error_description: 'GET required' });
+    return;
+  }
+  if (req.url !== path) {
+    sendJSON(res, 400, { error: 'invalid_request', error_description: 'no query expected' });
+    return;
+  }
+  const clientId = await qrBearer(provider, req, res);
+  if (!clientId) return;
+  if (path === '/auth/qr') {
+    const id = crypto.randomUUID();
+    qrSessions.set(id, { clientId, expiresAt: Date.now() + qrTtl * 1000, status: 'pending' });
+    logLine('ones_qr.start', { client: clientId, auth_req_id: id });
+    sendJSON(res, 200, { auth_req_id: id, exp: qrTtl });
+    return;
+  }
+  const id = path.slice('/auth/qr/'.length);
+  const session = qrSessions.get(id);
+  if (!session || session.clientId !== clientId) {
+    sendJSON(res, 404, { error: 'not_found', error_description: 'unknown QR session' });
+    return;
+  }
+  const body = { status: session.status, deviceId: qrDevices.get(clientId) };
+  if (Date.now() >= session.expiresAt) {
+    body.status = 'expired';
+  } else if (session.status === 'approved') {
+    body.access_token = session.accessToken;
+    body.issue_time = session.issueTime;
+    qrSessions.delete(id); // handed out once
+  } else if (session.status !== 'pending') {
+    qrSessions.delete(id);
+  }
+  sendJSON(res, 200, body);
+}
+
+async function qrAdmin(provider, req, res, path) {
+  const sel = await readJSON(req);
+  if (path === '/admin/qr-device') {
+    if (typeof sel.client_id !== 'string' || typeof sel.device_id !== 'string') {
+      sendJSON(res, 400, { error: 'invalid_request', error_description: 'client_id and device_id required' });
+      return;
+    }
+    qrDevices.set(sel.client_id, sel.device_id);
+    res.writeHead(204).end();
+    return;
+  }
+  const session = qrSessions.get(sel.auth_req_id);
+  if (!session || session.status !== 'pending') {
+    sendJSON(res, 404, { error: 'not_found', error_description: 'no pending QR session matches' });
+    return;
+  }
+  if (path === '/admin/deny-qr') {
+    session.status = typeof sel.status === 'string' && sel.status ? sel.status : 'denied';
+    sendJSON(res, 200, { auth_req_id: sel.auth_req_id, status: session.status });
+    return;
+  }
+  const accountId = accountIdForHint(sel.account);
+  if (!accountId) {
+    sendJSON(res, 400, { error: 'invalid_request', error_description: 'unknown account' });
+    return;
+  }
+  const scope = typeof sel.scope === 'string' && sel.scope ? sel.scope : 'openid profile';
+  const client = await provider.Client.find(session.clientId);
+  const grant = new provider.Grant({ accountId, clientId: client.clientId });
+  grant.addOIDCScope(scope);
+  const grantId = await grant.save();
+  const token = new provider.AccessToken({
+    accountId, client, grantId, scope, gty: 'ones_qr', expiresIn: ttl('AccessToken', 3600),
+  });
+  session.accessToken = await token.save();
+  session.issueTime = Math.floor(Date.now() / 1000);
+  session.status = 'approved';
+  sendJSON(res, 200, { auth_req_id: sel.auth_req_id, status: 'approved', account: accountId, scope });
+}
+
 async function admin(provider, req, res, path) {
+  if (req.method === 'POST' && ['/admin/qr-device', '/admin/approve-qr', '/admin/deny-qr'].includes(path)) {
+    await qrAdmin(provider, req, res, path);
+    return;
+  }
   if (req.method === 'POST' && path === '/admin/sync') {
     // The Go harness waits for this line to know that earlier stderr lines have been read.
     const { id } = await readJSON(req);
