@@ -58,8 +58,8 @@ func writeError(w http.ResponseWriter, e *Error) {
 // Classify maps an error of the SDK or of a Store to the answer a browser gets:
 //
 //   - a *Error: itself;
-//   - the user refused (access_denied): 403; the request expired or ended (expired_token,
-//     a redeemed or finished request): 410;
+//   - the user refused (access_denied, QR status "denied"): 403; the request expired or ended
+//     (expired_token, a redeemed or finished request, another QR status): 410;
 //   - other OAuth errors of the provider about the request (unknown_user_id, invalid_binding_message,
 //     invalid_request ...): 400 with the provider's code;
 //   - the provider refused this client (invalid_client ...), answered nonsense, or sent a token
@@ -77,6 +77,7 @@ func Classify(err error) *Error {
 		te   *onesoidc.CIBATokenError
 		ve   *onesoidc.ValidationError
 		conf *onesoidc.ConfigError
+		qs   *onesoidc.QRStatusError
 	)
 	switch {
 	case err == nil:
@@ -87,11 +88,13 @@ func Classify(err error) *Error {
 		return &Error{Status: http.StatusForbidden, Code: "access_denied", Description: "the user refused the login", Err: err}
 	case errors.Is(err, onesoidc.ErrExpiredToken):
 		return &Error{Status: http.StatusGone, Code: "expired_token", Description: "the login expired", Err: err}
-	case errors.Is(err, onesoidc.ErrCIBARedeemed), errors.As(err, new(*onesoidc.CIBAFinishedError)):
+	case errors.Is(err, onesoidc.ErrCIBARedeemed), errors.As(err, new(*onesoidc.CIBAFinishedError)), errors.Is(err, onesoidc.ErrQRSessionFinished):
 		return &Error{Status: http.StatusGone, Code: "invalid_grant", Description: "the login already ended", Err: err}
 	case errors.Is(err, onesoidc.ErrKeySetUnavailable):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the provider's keys cannot be fetched", RetryAfter: 5 * time.Second, Err: err}
-	case errors.As(err, &te), errors.As(err, &ve):
+	case errors.As(err, &qs):
+		return &Error{Status: http.StatusGone, Code: "login_ended", Description: "the QR login ended with status " + clip(qs.Status, 40), Err: err}
+	case errors.As(err, &te), errors.As(err, &ve), errors.As(err, new(*onesoidc.QRTokenError)):
 		return &Error{Status: http.StatusBadGateway, Code: "server_error", Description: "the provider's tokens failed validation", Err: err}
 	case errors.As(err, &conf) && conf.Field == "id_token":
 		return &Error{Status: http.StatusBadGateway, Code: "server_error", Description: "the provider's tokens failed validation", Err: err}

@@ -37,10 +37,10 @@ func (h *Handler) startQR(w http.ResponseWriter, r *http.Request) {
 		writeError(w, Classify(err))
 		return
 	}
-	id := qrSessionID(qs)
-	if id == "" {
+	id := qs.ID()
+	if id == "" { // an RFC 8628 session (onesoidc.WithQRProtocol): not served here
 		h.unreserve(l)
-		writeError(w, &Error{Status: http.StatusInternalServerError, Code: "server_error", Description: "QR login needs the ONES QR protocol"})
+		writeError(w, &Error{Status: http.StatusInternalServerError, Code: "server_error", Description: "QR login needs the ONES QR protocol (onesoidc.QRProtocolONES)"})
 		return
 	}
 	l.AuthReqID = id
@@ -61,8 +61,10 @@ func (h *Handler) startQR(w http.ResponseWriter, r *http.Request) {
 		ExpiresIn: seconds(l.Expiry.Sub(h.now())), Interval: seconds(l.Interval), QRSVG: qs.QR.SVG()})
 }
 
-// qrCode is the short code shown beside a QR code: the last 8 characters of the session id,
-// which the ONES app shows after the scan, upper-cased for reading.
+// qrCode is the short code shown beside a QR code: the last 8 letters and digits of the session
+// id that the QR code holds, upper-cased. The ONES QR protocol carries no binding message; an
+// app that scans the code knows the session id and can show the same code, and a person
+// comparing a photo of the screen with the page can tell two sessions apart.
 func qrCode(id string) string {
 	s := strings.ToUpper(strings.ReplaceAll(id, "-", ""))
 	if len(s) > 8 {

@@ -225,7 +225,7 @@ func (h *Handler) pollOnce(ctx context.Context, l *Login) (bool, *Error) {
 	defer cancel()
 	var res *onesoidc.LoginResult
 	if cur.Kind == KindQR {
-		res, err = checkQRStatus(pctx, h.client, cur.AuthReqID)
+		res, err = h.client.CheckQRStatus(pctx, cur.AuthReqID)
 	} else {
 		res, err = h.client.CheckCIBAStatus(pctx, cur.AuthReqID)
 	}
