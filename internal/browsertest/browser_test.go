@@ -4,7 +4,6 @@ package browsertest
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"net/http/httptest"
 	"os"
@@ -197,4 +196,52 @@ func pollTrue(expr string) chromedp.Action[chromedp.Void] {
 	}
 }
 
-var _ = base64.StdEncoding
+
+// TestBrowserQRLogin starts an ONES QR login on the page: the QR code the page shows decodes to
+// {"auth_req_id","deviceId"} of the session the fake IdP opened, the code beside it is shown
+// with a countdown, and the fake IdP's approval signs the page in.
+func TestBrowserQRLogin(t *testing.T) {
+	s := startSite(t)
+	ctx := browser(t)
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(s.url),
+		chromedp.WaitVisible(chromedp.ID("qr-start")),
+		chromedp.Click(chromedp.ID("qr-start")),
+		chromedp.WaitVisible(chromedp.ID("qr-image")),
+		pollTrue(`document.getElementById("qr-image").complete && document.getElementById("qr-image").naturalWidth > 0`),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessions := s.idp.QRSessions()
+	if len(sessions) != 1 {
+		t.Fatalf("%d QR sessions", len(sessions))
+	}
+	code, countdown := text(t, ctx, "qr-code"), text(t, ctx, "qr-countdown")
+	if len(code) != 8 || !strings.HasSuffix(strings.ToUpper(strings.ReplaceAll(sessions[0].AuthReqID, "-", "")), code) ||
+		!strings.HasSuffix(countdown, "s left") {
+		t.Fatalf("code %q, countdown %q", code, countdown)
+	}
+	png, err := chromedp.Run(ctx, chromedp.Screenshot(chromedp.ID("qr-image")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	screenshot(t, ctx, "qr-pending.png")
+	payload, ok := decodeQR(t, png)
+	if !ok {
+		t.Fatal("zbarimg is not on PATH: install the Debian package zbar-tools (.ci/run does)")
+	}
+	var got struct {
+		AuthReqID string `json:"auth_req_id"`
+		DeviceID  string `json:"deviceId"`
+	}
+	if err := json.Unmarshal([]byte(payload), &got); err != nil || got.AuthReqID != sessions[0].AuthReqID || got.DeviceID != app.FakeDeviceID {
+		t.Fatalf("QR code holds %q", payload)
+	}
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.ID("signed-in"))); err != nil {
+		t.Fatal(err)
+	}
+	if who := text(t, ctx, "who"); who != "alice" {
+		t.Fatalf("identity shown: %q", who)
+	}
+}

@@ -194,7 +194,8 @@ func (a *App) hello(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *App) logout(w http.ResponseWriter, r *http.Request) {
-	if o := r.Header.Get("Origin"); o != "" && !sameHost(o, r.Host) {
+	// Same-origin requests only, as weblogin's endpoints.
+	if o := r.Header.Get("Origin"); (o == "" && r.Header.Get("Sec-Fetch-Site") != "same-origin") || (o != "" && !sameHost(o, r.Host)) {
 		writeJSON(w, http.StatusForbidden, map[string]string{"error": "cross-origin"})
 		return
 	}

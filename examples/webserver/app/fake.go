@@ -17,8 +17,9 @@ const (
 )
 
 // StartFakeIdP starts the SDK's fake ONES identity provider on loopback, registers a fresh
-// device key with it and returns a client of it. Users are approved at their first poll;
-// "alice" after one pending poll, with the display name "Alice". Close the IdP when done.
+// device key with it and returns a client of it. CIBA users are approved at their first poll,
+// "alice" after one pending poll, with the display name "Alice"; QR logins are approved by
+// "alice" at the first poll. Close the IdP when done.
 func StartFakeIdP(ctx context.Context) (*mockidp.IdP, *onesoidc.OpenIDConnectClient, error) {
 	idp := mockidp.Start()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -32,6 +33,7 @@ func StartFakeIdP(ctx context.Context) (*mockidp.IdP, *onesoidc.OpenIDConnectCli
 		return nil, nil, err
 	}
 	idp.RegisterClient(FakeClientID, key.Public(), key.Algorithm())
+	idp.SetDeviceID(FakeClientID, FakeDeviceID) // QR status answers name the device
 	idp.ScriptCIBA("alice", mockidp.CIBAScript{PendingPolls: 1, Interval: 2, IDTokenClaims: map[string]any{"preferred_username": "Alice"}})
 	cfg := &onesoidc.DeviceConfig{ID: FakeDeviceID, ClientID: FakeClientID, Host: idp.URL, KeySecurity: "default"}
 	client, err := onesoidc.NewClient(ctx, cfg, key, onesoidc.WithHTTPClient(idp.HTTPClient()))
