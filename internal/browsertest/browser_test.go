@@ -196,7 +196,6 @@ func pollTrue(expr string) chromedp.Action[chromedp.Void] {
 	}
 }
 
-
 // TestBrowserQRLogin starts an ONES QR login on the page: the QR code the page shows decodes to
 // {"auth_req_id","deviceId"} of the session the fake IdP opened, the code beside it is shown
 // with a countdown, and the fake IdP's approval signs the page in.
