@@ -122,11 +122,17 @@ type browser struct {
 	t       testing.TB
 	mu      sync.Mutex
 	cookies map[string]*http.Cookie
+	loginID string // of the last start, sent by status requests with a nil body
 }
 
 func newBrowser(t testing.TB) *browser { return &browser{t: t, cookies: map[string]*http.Cookie{}} }
 
 func (b *browser) post(h http.Handler, path string, body any) *httptest.ResponseRecorder {
+	if body == nil {
+		b.mu.Lock()
+		body = map[string]string{"loginId": b.loginID}
+		b.mu.Unlock()
+	}
 	var buf bytes.Buffer
 	if body != nil {
 		_ = json.NewEncoder(&buf).Encode(body)
@@ -145,6 +151,12 @@ func (b *browser) post(h http.Handler, path string, body any) *httptest.Response
 	defer b.mu.Unlock()
 	for _, c := range w.Result().Cookies() {
 		b.cookies[c.Name] = c
+	}
+	var ans struct {
+		LoginID string `json:"loginId"`
+	}
+	if strings.HasSuffix(path, "/start") && json.Unmarshal(w.Body.Bytes(), &ans) == nil && ans.LoginID != "" {
+		b.loginID = ans.LoginID
 	}
 	return w
 }
@@ -250,7 +262,13 @@ func TestPingOnBWakesWaiterOnA(t *testing.T) {
 
 	done := make(chan *httptest.ResponseRecorder, 1)
 	go func() { done <- br.post(a.h, "/auth/ciba/status", nil) }()
-	<-subscribed
+	select {
+	case <-subscribed:
+	case w := <-done:
+		t.Fatalf("the status request did not wait: %d %s", w.Code, w.Body)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the status request did not subscribe")
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	for c.idp.Count(mockidp.EndpointToken) < 1 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond) // until A's first poll is done

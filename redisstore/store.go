@@ -18,7 +18,6 @@
 //
 //	{prefix}login:<session>:<id>     the login record (JSON, no token)
 //	{prefix}result:<session>:<id>    the sealed result of an approved login (AES-256-GCM, sealed by weblogin)
-//	{prefix}logins:<session>         the set of the session's login ids
 //	{prefix}spending:<session>       the session's pending logins (sorted by expiry)
 //	{prefix}pending                  all pending logins (sorted by expiry), for the global limit
 //	{prefix}poll:<pollkey>           <session>:<id> of a provider request (pollkey: SHA-256 of its auth_req_id)
@@ -102,7 +101,7 @@ func ttl(l *weblogin.Login, now time.Time) time.Duration {
 }
 
 // createScript stores a pending login unless a limit is reached.
-// KEYS: pending, spending, login, logins. ARGV: now ms, per session, total, member, id, json,
+// KEYS: pending, spending, login. ARGV: now ms, per session, total, member, id, json,
 // ttl ms, expiry ms.
 var createScript = redis.NewScript(`
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
@@ -113,8 +112,6 @@ redis.call('ZADD', KEYS[1], ARGV[8], ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[8], ARGV[5])
 if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[7]) then redis.call('PEXPIRE', KEYS[2], ARGV[7]) end
 redis.call('SET', KEYS[3], ARGV[6], 'PX', ARGV[7])
-redis.call('SADD', KEYS[4], ARGV[5])
-if redis.call('PTTL', KEYS[4]) < tonumber(ARGV[7]) then redis.call('PEXPIRE', KEYS[4], ARGV[7]) end
 return 0
 `)
 
@@ -126,7 +123,7 @@ func (s *Store) CreateLogin(ctx context.Context, l *weblogin.Login, now time.Tim
 	}
 	member := l.Session + ":" + l.ID
 	res, err := createScript.Run(ctx, s.rdb,
-		[]string{s.key("pending"), s.key("spending", l.Session), s.key("login", l.Session, l.ID), s.key("logins", l.Session)},
+		[]string{s.key("pending"), s.key("spending", l.Session), s.key("login", l.Session, l.ID)},
 		now.UnixMilli(), lim.PerSession, lim.Total, member, l.ID, data, ttl(l, now).Milliseconds(), l.Expiry.UnixMilli()).Int()
 	if err != nil {
 		return fmt.Errorf("redisstore: create login: %w", err)
@@ -216,43 +213,6 @@ func (s *Store) GetLogin(ctx context.Context, session, id string) (*weblogin.Log
 	return s.get(ctx, s.key("login", session, id))
 }
 
-// ListLogins implements weblogin.Store.
-func (s *Store) ListLogins(ctx context.Context, session string) ([]*weblogin.Login, error) {
-	ids, err := s.rdb.SMembers(ctx, s.key("logins", session)).Result()
-	if err != nil {
-		return nil, fmt.Errorf("redisstore: list logins: %w", err)
-	}
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	keys := make([]string, len(ids))
-	for i, id := range ids {
-		keys[i] = s.key("login", session, id)
-	}
-	vals, err := s.rdb.MGet(ctx, keys...).Result()
-	if err != nil {
-		return nil, fmt.Errorf("redisstore: list logins: %w", err)
-	}
-	var out []*weblogin.Login
-	var gone []any
-	for i, v := range vals {
-		str, ok := v.(string)
-		if !ok {
-			gone = append(gone, ids[i])
-			continue
-		}
-		var l weblogin.Login
-		if err := json.Unmarshal([]byte(str), &l); err != nil {
-			return nil, fmt.Errorf("redisstore: login record: %w", err)
-		}
-		out = append(out, &l)
-	}
-	if len(gone) > 0 {
-		_ = s.rdb.SRem(ctx, s.key("logins", session), gone...).Err() // expired records: tidy up
-	}
-	return out, nil
-}
-
 // LoginByPollKey implements weblogin.Store.
 func (s *Store) LoginByPollKey(ctx context.Context, pollKey string) (*weblogin.Login, error) {
 	member, err := s.rdb.Get(ctx, s.key("poll", pollKey)).Result()
@@ -281,19 +241,18 @@ func (s *Store) TakeResult(ctx context.Context, session, id string) ([]byte, err
 	return data, nil
 }
 
-// deleteScript removes a login. KEYS: login, result, pending, spending, logins. ARGV: member, id.
+// deleteScript removes a login. KEYS: login, result, pending, spending. ARGV: member, id.
 var deleteScript = redis.NewScript(`
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[2])
-redis.call('SREM', KEYS[5], ARGV[2])
 return 0
 `)
 
 // DeleteLogin implements weblogin.Store.
 func (s *Store) DeleteLogin(ctx context.Context, session, id string) error {
 	err := deleteScript.Run(ctx, s.rdb,
-		[]string{s.key("login", session, id), s.key("result", session, id), s.key("pending"), s.key("spending", session), s.key("logins", session)},
+		[]string{s.key("login", session, id), s.key("result", session, id), s.key("pending"), s.key("spending", session)},
 		session+":"+id, id).Err()
 	if err != nil {
 		return fmt.Errorf("redisstore: delete login: %w", err)

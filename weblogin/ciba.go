@@ -50,7 +50,8 @@ type startRequest struct {
 // startAnswer is the answer to a start request.
 type startAnswer struct {
 	Status string `json:"status"`
-	// LoginID names the login within the browser's session (not the provider's auth_req_id).
+	// LoginID names the login within the browser's session (not the provider's auth_req_id);
+	// status and cancel requests must send it.
 	LoginID string `json:"loginId"`
 	// BindingCode is shown on the page; the user's phone shows the same (CIBA).
 	BindingCode string `json:"bindingCode,omitempty"`
@@ -170,7 +171,7 @@ func (h *Handler) startCIBA(w http.ResponseWriter, r *http.Request) {
 // handler refuses without sending anything: 429 for a full session, 503 when full overall.
 func (h *Handler) reserve(ctx context.Context, session string, kind Kind) (*Login, *Error) {
 	now := h.now()
-	l := &Login{Session: session, ID: randomString(12), Kind: kind, State: StatePending, Created: now,
+	l := &Login{Session: session, ID: randomString(16), Kind: kind, State: StatePending, Created: now,
 		Expiry: now.Add(time.Minute), KeepUntil: now.Add(time.Minute), NextPoll: now.Add(time.Minute)}
 	err := h.store.CreateLogin(ctx, l, now, Limits{PerSession: h.cfg.MaxPerSession, Total: h.cfg.MaxPending})
 	switch {

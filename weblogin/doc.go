@@ -16,10 +16,9 @@
 //	/auth/ciba/start   {"userIdentifier", "loginHintKind", "scope", "resource", "sessionId"}
 //	                   → 200 {"status": "pending", "loginId", "bindingCode", "expiresIn", "interval"}
 //	/auth/qr/start     {"scope"} → 200 {... "qrSvg"}: the QR code as SVG, its code and expiry
-//	/auth/ciba/status, /auth/qr/status   {"loginId"} (optional; "authRequestId" is an alias)
+//	/auth/ciba/status, /auth/qr/status   {"loginId"} ("authRequestId" is an alias)
 //	                   → 202 {"status": "pending", ...}, 200 {"status": "approved", "name"}, or an error
-//	/auth/ciba/cancel, /auth/qr/cancel   {"loginId"} (optional: all logins of the flow)
-//	                   → 200 {"status": "cancelled"}
+//	/auth/ciba/cancel, /auth/qr/cancel   {"loginId"} → 200 {"status": "cancelled"}
 //
 // The body fields are those the Rust crate ones-oidc's frontend sends. "resource" is "idp" or
 // "device" there; what the ONES provider does with it is not published, so both are accepted
@@ -38,8 +37,11 @@
 //
 // A login belongs to the browser that started it. The start endpoint sets a session cookie of
 // its own (256 random bits, HttpOnly, SameSite=Lax, Secure unless the origin is plain http on a
-// loopback host, Path the prefix) when the browser has none; status and cancel answer only
-// about that session's logins. The Store keeps the cookie's SHA-256, never the cookie.
+// loopback host, Path the prefix) when the browser has none, and answers a loginId of 128 random
+// bits to the page. Status and cancel find a login only by both: the cookie, which scripts
+// cannot read, and the loginId, which only the page that started the login knows — so a session
+// cookie planted in a victim's browser (session fixation) does not give the planter the victim's
+// login. The Store keeps the cookie's SHA-256, never the cookie.
 //
 // # Tokens stay on the server
 //

@@ -106,15 +106,23 @@ type browser struct {
 	origin  string
 	mu      sync.Mutex
 	cookies map[string]*http.Cookie
+	logins  map[string]string // flow ("ciba", "qr") -> the loginId of its last start
 }
 
 func newBrowser(t testing.TB) *browser {
-	return &browser{t: t, origin: testOrigin, cookies: map[string]*http.Cookie{}}
+	return &browser{t: t, origin: testOrigin, cookies: map[string]*http.Cookie{}, logins: map[string]string{}}
 }
 
-// post sends a JSON POST to path on h, as a same-origin fetch does.
+// post sends a JSON POST to path on h, as a same-origin fetch does. A nil body to a status or
+// cancel endpoint sends the loginId of the flow's last start, as the page does.
 func (b *browser) post(h http.Handler, path string, body any) *httptest.ResponseRecorder {
 	b.t.Helper()
+	flow, action, _ := strings.Cut(strings.TrimPrefix(path, "/auth/"), "/")
+	if body == nil && (action == "status" || action == "cancel") {
+		b.mu.Lock()
+		body = map[string]any{"loginId": b.logins[flow]}
+		b.mu.Unlock()
+	}
 	var buf bytes.Buffer
 	if s, ok := body.(string); ok {
 		buf.WriteString(s)
@@ -137,6 +145,12 @@ func (b *browser) post(h http.Handler, path string, body any) *httptest.Response
 	defer b.mu.Unlock()
 	for _, c := range w.Result().Cookies() {
 		b.cookies[c.Name] = c
+	}
+	var ans struct {
+		LoginID string `json:"loginId"`
+	}
+	if action == "start" && json.Unmarshal(w.Body.Bytes(), &ans) == nil && ans.LoginID != "" {
+		b.logins[flow] = ans.LoginID
 	}
 	return w
 }
@@ -195,3 +209,20 @@ func (s *syncBuffer) String() string {
 var _ = io.Discard
 
 func tokenWithRefresh(rt string) *oauth2.Token { return &oauth2.Token{RefreshToken: rt} }
+
+// login returns the stored record of b's last login of flow.
+func (b *browser) login(e *env, flow string) *Login {
+	b.t.Helper()
+	b.mu.Lock()
+	id := b.logins[flow]
+	b.mu.Unlock()
+	r := httptest.NewRequest(http.MethodPost, "http://localhost/auth/x", nil)
+	for _, c := range b.cookies {
+		r.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	}
+	l, err := e.h.store.GetLogin(context.Background(), e.h.session(r), id)
+	if err != nil {
+		b.t.Fatalf("login of %s: %v", flow, err)
+	}
+	return l
+}

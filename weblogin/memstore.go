@@ -99,20 +99,6 @@ func (s *MemoryStore) GetLogin(_ context.Context, session, id string) (*Login, e
 	return &l, nil
 }
 
-// ListLogins implements Store.
-func (s *MemoryStore) ListLogins(_ context.Context, session string) ([]*Login, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []*Login
-	for k, e := range s.logins {
-		if k.session == session {
-			l := e.login
-			out = append(out, &l)
-		}
-	}
-	return out, nil
-}
-
 // LoginByPollKey implements Store.
 func (s *MemoryStore) LoginByPollKey(_ context.Context, pollKey string) (*Login, error) {
 	s.mu.Lock()

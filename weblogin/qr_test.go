@@ -43,7 +43,7 @@ func TestQRLoginApproved(t *testing.T) {
 		}
 		assertNoTokens(t, w.Body.String(), res[0].Token.AccessToken, id)
 		// The CIBA endpoints do not know the QR login.
-		wantStatus(t, b.post(e.h, "/auth/ciba/status", nil), http.StatusNotFound)
+		wantStatus(t, b.post(e.h, "/auth/ciba/status", map[string]any{"loginId": b.logins["qr"]}), http.StatusNotFound)
 		if n := e.idp.QRSessions()[0].Polls; n != 2 {
 			t.Fatalf("%d polls", n)
 		}

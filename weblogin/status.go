@@ -9,9 +9,8 @@ import (
 	"github.com/ones-now/onesoidc"
 )
 
-// statusRequest is the body of status and cancel requests. Both fields name a login of the
-// browser's own session by the loginId its start answered; without one, the session's newest
-// login of the endpoint's flow is meant.
+// statusRequest is the body of status and cancel requests: the loginId the start answered, which
+// names a login of the browser's own session (required).
 type statusRequest struct {
 	LoginID string `json:"loginId"`
 	// AuthRequestID is accepted for pages written for the Rust crate, which send the handle
@@ -41,35 +40,26 @@ type statusAnswer struct {
 
 var errNoSession = &Error{Status: http.StatusNotFound, Code: "not_found", Description: "no login in this browser session"}
 
-// findLogin returns the login of the request's session that body names.
+// findLogin returns the login of the request's session that body names. A login is found only
+// with both the session cookie and its loginId, which only the page that started it knows: a
+// session cookie planted in a victim's browser (session fixation) does not let the planter
+// collect the victim's login.
 func (h *Handler) findLogin(ctx context.Context, session string, kind Kind, body *statusRequest) (*Login, *Error) {
 	if session == "" {
 		return nil, errNoSession
 	}
-	if id := body.id(); id != "" {
-		l, err := h.store.GetLogin(ctx, session, id)
-		switch {
-		case errors.Is(err, ErrNotFound) || (err == nil && l.Kind != kind):
-			return nil, errNoSession
-		case err != nil:
-			return nil, storeError(err)
-		}
-		return l, nil
+	id := body.id()
+	if id == "" {
+		return nil, &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "loginId is required"}
 	}
-	list, err := h.store.ListLogins(ctx, session)
-	if err != nil {
+	l, err := h.store.GetLogin(ctx, session, id)
+	switch {
+	case errors.Is(err, ErrNotFound) || (err == nil && l.Kind != kind):
+		return nil, errNoSession
+	case err != nil:
 		return nil, storeError(err)
 	}
-	var newest *Login
-	for _, l := range list {
-		if l.Kind == kind && (newest == nil || l.Created.After(newest.Created)) {
-			newest = l
-		}
-	}
-	if newest == nil {
-		return nil, errNoSession
-	}
-	return newest, nil
+	return l, nil
 }
 
 // status answers the state of the session's login, polling the provider when a poll is due
@@ -394,7 +384,7 @@ func (h *Handler) openResult(ctx context.Context, l *Login, sealed []byte) (*one
 	return res, nil
 }
 
-// cancel ends the session's login (or all of the flow's, without a loginId). CIBA has no
+// cancel ends the session's login. CIBA has no
 // cancellation at the provider: the request is forgotten here and expires there; tokens of an
 // approval that races the cancel are revoked.
 func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, kind Kind) {
@@ -409,26 +399,12 @@ func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, kind Kind) {
 		writeError(w, errNoSession)
 		return
 	}
-	var targets []*Login
-	if body.id() != "" {
-		l, e := h.findLogin(ctx, session, kind, &body)
-		if e != nil {
-			writeError(w, e)
-			return
-		}
-		targets = []*Login{l}
-	} else {
-		list, err := h.store.ListLogins(ctx, session)
-		if err != nil {
-			writeError(w, storeError(err))
-			return
-		}
-		for _, l := range list {
-			if l.Kind == kind {
-				targets = append(targets, l)
-			}
-		}
+	l, e := h.findLogin(ctx, session, kind, &body)
+	if e != nil {
+		writeError(w, e)
+		return
 	}
+	targets := []*Login{l}
 	for _, l := range targets {
 		if l.State == StateApproved {
 			// Approved but not collected: the tokens are revoked, never dropped silently.

@@ -40,7 +40,8 @@ type Login struct {
 	// Session is the hex SHA-256 of the browser's login session cookie: the store never holds
 	// the cookie itself.
 	Session string `json:"session"`
-	// ID is the login's handle, random, unique within the session; the browser may know it.
+	// ID is the login's handle: 128 random bits, given only to the page that started the login,
+	// which names it in status requests together with the session cookie.
 	ID string `json:"id"`
 	// Kind is the flow.
 	Kind Kind `json:"kind"`
@@ -105,8 +106,6 @@ type Store interface {
 	CreateLogin(ctx context.Context, l *Login, now time.Time, lim Limits) error
 	// GetLogin returns the login id of session, or ErrNotFound.
 	GetLogin(ctx context.Context, session, id string) (*Login, error)
-	// ListLogins returns the logins of session, in any order.
-	ListLogins(ctx context.Context, session string) ([]*Login, error)
 	// LoginByPollKey returns the login whose PollKey is pollKey, or ErrNotFound.
 	LoginByPollKey(ctx context.Context, pollKey string) (*Login, error)
 	// UpdateLogin replaces the stored record of l, which must still exist (else ErrNotFound:

@@ -97,12 +97,12 @@ func TestSessionCookie(t *testing.T) {
 			if c.Name != tc.name || !c.HttpOnly || c.Secure != tc.secure || c.SameSite != http.SameSiteLaxMode || c.Path != "/auth/" || len(c.Value) != 43 {
 				t.Fatalf("cookie %+v", c)
 			}
-			list, _ := e.h.store.ListLogins(t.Context(), hashHex(c.Value))
-			if len(list) != 1 {
-				t.Fatalf("store does not key the login by the cookie's hash")
+			l, err := e.h.store.GetLogin(t.Context(), hashHex(c.Value), b.logins["ciba"])
+			if err != nil {
+				t.Fatalf("store does not key the login by the cookie's hash: %v", err)
 			}
-			if list[0].Session == c.Value {
-				t.Fatal("store holds the cookie itself")
+			if l.Session == c.Value || len(b.logins["ciba"]) != 22 {
+				t.Fatalf("store holds the cookie itself, or the loginId %q is not 128 bits", b.logins["ciba"])
 			}
 		}
 	})
@@ -176,10 +176,31 @@ func TestFindingStatusLeaksTokensByAuthReqID(t *testing.T) {
 		if n := e.idp.Count(mockidp.EndpointToken); n != 0 {
 			t.Fatalf("attacker caused %d polls", n)
 		}
+		// Session fixation: the attacker planted its own cookie in the victim's browser before
+		// the victim started; with that cookie, but without the loginId that only the victim's
+		// page got, it cannot collect the victim's login.
+		fixated := newBrowser(t)
+		fixated.cookies = map[string]*http.Cookie{}
+		for k, c := range attacker.cookies {
+			fixated.cookies[k] = c
+		}
+		victim2 := &browser{t: t, origin: testOrigin, cookies: fixated.cookies, logins: map[string]string{}}
+		wantStatus(t, victim2.post(e.h, "/auth/ciba/start", map[string]any{"userIdentifier": "victim"}), http.StatusOK)
+		time.Sleep(5 * time.Second)
+		for _, body := range []map[string]any{{}, {"authRequestId": e.idp.CIBARequests()[2].AuthReqID}} {
+			w := fixated.post(e.h, "/auth/ciba/status", body)
+			if w.Code != http.StatusBadRequest && w.Code != http.StatusNotFound {
+				t.Fatalf("fixated session, body %v: %d %s", body, w.Code, w.Body)
+			}
+		}
+		if n := e.idp.Count(mockidp.EndpointToken); n != 0 {
+			t.Fatalf("attacker caused %d polls", n)
+		}
+		wantStatus(t, victim2.post(e.h, "/auth/ciba/status", nil), http.StatusOK)
 		w := victim.post(e.h, "/auth/ciba/status", nil)
 		wantStatus(t, w, http.StatusOK)
 		assertNoTokens(t, w.Body.String(), authReqID)
-		if len(e.app.logins()) != 1 || e.app.logins()[0].Identity.Entity.Subject != "victim" {
+		if len(e.app.logins()) != 2 || e.app.logins()[1].Identity.Entity.Subject != "victim" {
 			t.Fatal("victim's login not delivered to the application")
 		}
 	})
@@ -417,8 +438,7 @@ func TestLoginOutcomes(t *testing.T) {
 					if got["error"] != tc.code {
 						t.Fatalf("start: %v", got)
 					}
-					list, _ := e.h.store.ListLogins(t.Context(), e.h.session(reqWithCookies(b)))
-					if len(list) != 0 {
+					if n := len(e.h.store.(*MemoryStore).logins); n != 0 {
 						t.Fatal("a refused start left a reservation")
 					}
 					return
@@ -637,8 +657,7 @@ func TestCancel(t *testing.T) {
 		// Approved, not collected, then cancelled: revoked.
 		wantStatus(t, b.post(e.h, "/auth/ciba/start", map[string]any{"userIdentifier": "alice"}), http.StatusOK)
 		time.Sleep(5 * time.Second)
-		list, _ := e.h.store.ListLogins(t.Context(), e.h.session(reqWithCookies(b)))
-		if _, err := e.h.pollOnce(t.Context(), list[0]); err != nil {
+		if _, err := e.h.pollOnce(t.Context(), b.login(e, "ciba")); err != nil {
 			t.Fatal(err)
 		}
 		wantStatus(t, b.post(e.h, "/auth/ciba/cancel", nil), http.StatusOK)

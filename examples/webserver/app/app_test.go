@@ -44,12 +44,16 @@ func TestAppLoginAndAPI(t *testing.T) {
 		_, _ = b.ReadFrom(resp.Body)
 		return resp.StatusCode, b.String()
 	}
-	if code, body := post("/auth/ciba/start", `{"userIdentifier":"bob"}`); code != 200 {
+	code, body := post("/auth/ciba/start", `{"userIdentifier":"bob"}`)
+	var start struct {
+		LoginID string `json:"loginId"`
+	}
+	if code != 200 || json.Unmarshal([]byte(body), &start) != nil {
 		t.Fatalf("start: %d %s", code, body)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		code, body := post("/auth/ciba/status", `{}`)
+		code, body := post("/auth/ciba/status", `{"loginId":"`+start.LoginID+`"}`)
 		if code == 200 {
 			break
 		}
