@@ -53,7 +53,7 @@ type Store struct {
 
 	mu     sync.Mutex
 	pubsub *redis.PubSub
-	subs   map[string]map[chan struct{}]struct{}
+	wake   weblogin.Wakeups
 	done   chan struct{}
 	closed bool
 }
@@ -81,7 +81,7 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 	if rdb == nil {
 		return nil, errors.New("redisstore: nil Redis client")
 	}
-	s := &Store{rdb: rdb, prefix: DefaultPrefix, subs: map[string]map[chan struct{}]struct{}{}}
+	s := &Store{rdb: rdb, prefix: DefaultPrefix}
 	for _, o := range opts {
 		if o == nil {
 			continue
@@ -321,24 +321,8 @@ func (s *Store) Subscribe(ctx context.Context, pollKey string) (<-chan struct{},
 	if err := s.ensureSubscribed(ctx); err != nil {
 		return nil, nil, err
 	}
-	ch := make(chan struct{}, 1)
-	s.mu.Lock()
-	if s.subs[pollKey] == nil {
-		s.subs[pollKey] = map[chan struct{}]struct{}{}
-	}
-	s.subs[pollKey][ch] = struct{}{}
-	s.mu.Unlock()
-	var once sync.Once
-	return ch, func() {
-		once.Do(func() {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			delete(s.subs[pollKey], ch)
-			if len(s.subs[pollKey]) == 0 {
-				delete(s.subs, pollKey)
-			}
-		})
-	}, nil
+	ch, stop := s.wake.Subscribe(pollKey)
+	return ch, stop, nil
 }
 
 func (s *Store) ensureSubscribed(ctx context.Context) error {
@@ -364,14 +348,7 @@ func (s *Store) ensureSubscribed(ctx context.Context) error {
 func (s *Store) dispatch(msgs <-chan *redis.Message, done chan struct{}) {
 	defer close(done)
 	for m := range msgs {
-		s.mu.Lock()
-		for ch := range s.subs[m.Payload] {
-			select {
-			case ch <- struct{}{}:
-			default: // a wake-up is already waiting
-			}
-		}
-		s.mu.Unlock()
+		s.wake.Wake(m.Payload)
 	}
 }
 

@@ -144,27 +144,30 @@ func (h *Handler) startCIBA(w http.ResponseWriter, r *http.Request) {
 		writeError(w, Classify(err))
 		return
 	}
-	l.AuthReqID = resp.AuthReqID
-	l.PollKey = hashHex(resp.AuthReqID)
 	if tok := resp.NotificationToken(); tok != "" {
 		sum := sha256.Sum256([]byte(tok))
 		l.NotifyHash = sum[:]
 	}
-	l.Binding = req.BindingMessage
-	l.Scope = resp.Scope
-	received := h.now() // times on the handler's clock, which every replica shares
-	l.Expiry = received.Add(resp.ExpiresIn)
+	l.Binding, l.Scope = req.BindingMessage, resp.Scope
+	h.begin(w, r, l, resp.AuthReqID, resp.ExpiresIn, resp.Interval, "")
+}
+
+// begin records the provider's request of a reserved login and answers the start: times on the
+// handler's clock, which every replica shares.
+func (h *Handler) begin(w http.ResponseWriter, r *http.Request, l *Login, authReqID string, expiresIn, interval time.Duration, svg string) {
+	received := h.now()
+	l.AuthReqID, l.PollKey = authReqID, hashHex(authReqID)
+	l.Expiry = received.Add(expiresIn)
 	l.KeepUntil = l.Expiry.Add(h.cfg.ResultTTL)
-	l.Interval = resp.Interval
-	l.NextPoll = received.Add(resp.Interval)
-	if err := h.store.UpdateLogin(r.Context(), l, h.now()); err != nil {
+	l.Interval, l.NextPoll = interval, received.Add(interval)
+	if err := h.store.UpdateLogin(r.Context(), l, received); err != nil {
 		// The request exists at the provider but nobody can poll it: it expires unused.
 		h.log.ErrorContext(r.Context(), "weblogin: login state could not be stored", "error", err)
 		writeError(w, storeError(err))
 		return
 	}
 	writeJSON(w, http.StatusOK, startAnswer{Status: string(StatePending), LoginID: l.ID, BindingCode: l.Binding,
-		ExpiresIn: seconds(l.Expiry.Sub(h.now())), Interval: seconds(l.Interval)})
+		ExpiresIn: seconds(l.Expiry.Sub(received)), Interval: seconds(l.Interval), QRSVG: svg})
 }
 
 // reserve makes room for a new login of session before the provider is asked, so that a full

@@ -14,8 +14,8 @@ type MemoryStore struct {
 	logins  map[memKey]*memEntry
 	byPoll  map[string]memKey
 	leases  map[string]memLease
-	pinged  map[string]time.Time // poll key -> flag expiry (clock of SetPinged's caller)
-	subs    map[string]map[chan struct{}]struct{}
+	pinged  map[string]time.Time // poll key -> flag expiry
+	wake    Wakeups
 	lastNow time.Time // the latest now a caller passed, for expiring leases and flags
 }
 
@@ -38,7 +38,6 @@ func NewMemoryStore() *MemoryStore {
 		byPoll: map[string]memKey{},
 		leases: map[string]memLease{},
 		pinged: map[string]time.Time{},
-		subs:   map[string]map[chan struct{}]struct{}{},
 	}
 }
 
@@ -220,35 +219,12 @@ func (s *MemoryStore) TakePinged(_ context.Context, pollKey string) (bool, error
 
 // Publish implements Store.
 func (s *MemoryStore) Publish(_ context.Context, pollKey string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for ch := range s.subs[pollKey] {
-		select {
-		case ch <- struct{}{}:
-		default: // a wake-up is already waiting
-		}
-	}
+	s.wake.Wake(pollKey)
 	return nil
 }
 
 // Subscribe implements Store.
 func (s *MemoryStore) Subscribe(_ context.Context, pollKey string) (<-chan struct{}, func(), error) {
-	ch := make(chan struct{}, 1)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.subs[pollKey] == nil {
-		s.subs[pollKey] = map[chan struct{}]struct{}{}
-	}
-	s.subs[pollKey][ch] = struct{}{}
-	var once sync.Once
-	return ch, func() {
-		once.Do(func() {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			delete(s.subs[pollKey], ch)
-			if len(s.subs[pollKey]) == 0 {
-				delete(s.subs, pollKey)
-			}
-		})
-	}, nil
+	ch, stop := s.wake.Subscribe(pollKey)
+	return ch, stop, nil
 }

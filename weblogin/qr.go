@@ -43,22 +43,8 @@ func (h *Handler) startQR(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Status: http.StatusInternalServerError, Code: "server_error", Description: "QR login needs the ONES QR protocol (onesoidc.QRProtocolONES)"})
 		return
 	}
-	l.AuthReqID = id
-	l.PollKey = hashHex(id)
-	l.Binding = qrCode(id)
-	l.Scope = strings.Join(scope, " ")
-	received := h.now()
-	l.Expiry = received.Add(qs.ExpiresIn)
-	l.KeepUntil = l.Expiry.Add(h.cfg.ResultTTL)
-	l.Interval = qs.Interval
-	l.NextPoll = received.Add(qs.Interval)
-	if err := h.store.UpdateLogin(r.Context(), l, h.now()); err != nil {
-		h.log.ErrorContext(r.Context(), "weblogin: login state could not be stored", "error", err)
-		writeError(w, storeError(err))
-		return
-	}
-	writeJSON(w, http.StatusOK, startAnswer{Status: string(StatePending), LoginID: l.ID, BindingCode: l.Binding,
-		ExpiresIn: seconds(l.Expiry.Sub(h.now())), Interval: seconds(l.Interval), QRSVG: qs.QR.SVG()})
+	l.Binding, l.Scope = qrCode(id), strings.Join(scope, " ")
+	h.begin(w, r, l, id, qs.ExpiresIn, qs.Interval, qs.QR.SVG())
 }
 
 // qrCode is the short code shown beside a QR code: the last 8 letters and digits of the session

@@ -62,21 +62,31 @@ func (h *Handler) findLogin(ctx context.Context, session string, kind Kind, body
 	return l, nil
 }
 
+// requestedLogin reads a status or cancel request and finds its login, answering the error
+// itself when there is none.
+func (h *Handler) requestedLogin(w http.ResponseWriter, r *http.Request, kind Kind) (*Login, bool) {
+	var body statusRequest
+	if e := readJSON(w, r, &body); e != nil {
+		writeError(w, e)
+		return nil, false
+	}
+	l, e := h.findLogin(r.Context(), h.session(r), kind, &body)
+	if e != nil {
+		writeError(w, e)
+		return nil, false
+	}
+	return l, true
+}
+
 // status answers the state of the session's login, polling the provider when a poll is due
 // (at most one poll in flight across all replicas, at most one per interval, at once after a
 // ping) and handing an approved result to Config.OnLogin.
 func (h *Handler) status(w http.ResponseWriter, r *http.Request, kind Kind) {
-	var body statusRequest
-	if e := readJSON(w, r, &body); e != nil {
-		writeError(w, e)
+	l, ok := h.requestedLogin(w, r, kind)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
-	l, e := h.findLogin(ctx, h.session(r), kind, &body)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
 	var wake <-chan struct{}
 	if h.cfg.LongPoll > 0 && l.PollKey != "" && l.State == StatePending {
 		ch, unsubscribe, err := h.store.Subscribe(ctx, l.PollKey)
@@ -384,44 +394,29 @@ func (h *Handler) openResult(ctx context.Context, l *Login, sealed []byte) (*one
 	return res, nil
 }
 
-// cancel ends the session's login. CIBA has no
-// cancellation at the provider: the request is forgotten here and expires there; tokens of an
-// approval that races the cancel are revoked.
+// cancel ends the session's login. CIBA has no cancellation at the provider: the request is
+// forgotten here and expires there. The tokens of an approval that was not collected, or that
+// races the cancel (FinishLogin then finds no login), are revoked.
 func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, kind Kind) {
-	var body statusRequest
-	if e := readJSON(w, r, &body); e != nil {
-		writeError(w, e)
+	l, ok := h.requestedLogin(w, r, kind)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
-	session := h.session(r)
-	if session == "" {
-		writeError(w, errNoSession)
-		return
-	}
-	l, e := h.findLogin(ctx, session, kind, &body)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	targets := []*Login{l}
-	for _, l := range targets {
-		if l.State == StateApproved {
-			// Approved but not collected: the tokens are revoked, never dropped silently.
-			if sealed, err := h.store.TakeResult(ctx, session, l.ID); err == nil && sealed != nil {
-				if plain, err := h.seal.open(sealed, l); err == nil {
-					if _, tok, err := decodeResult(plain); err == nil {
-						h.revoke(context.WithoutCancel(ctx), &onesoidc.LoginResult{Token: tok})
-					}
+	if l.State == StateApproved {
+		if sealed, err := h.store.TakeResult(ctx, l.Session, l.ID); err == nil && sealed != nil {
+			if plain, err := h.seal.open(sealed, l); err == nil {
+				if _, tok, err := decodeResult(plain); err == nil {
+					h.revoke(context.WithoutCancel(ctx), &onesoidc.LoginResult{Token: tok})
 				}
 			}
 		}
-		if err := h.store.DeleteLogin(ctx, session, l.ID); err != nil {
-			writeError(w, storeError(err))
-			return
-		}
-		h.publish(ctx, l)
 	}
+	if err := h.store.DeleteLogin(ctx, l.Session, l.ID); err != nil {
+		writeError(w, storeError(err))
+		return
+	}
+	h.publish(ctx, l)
 	writeJSON(w, http.StatusOK, struct {
 		Status string `json:"status"`
 	}{"cancelled"})

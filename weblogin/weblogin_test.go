@@ -732,12 +732,3 @@ func TestNewConfig(t *testing.T) {
 		}
 	})
 }
-
-// reqWithCookies returns a request carrying b's cookies.
-func reqWithCookies(b *browser) *http.Request {
-	r := httptest.NewRequest(http.MethodPost, "http://localhost/auth/x", nil)
-	for _, c := range b.cookies {
-		r.AddCookie(c)
-	}
-	return r
-}
