@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"mime"
 	"net/http"
 	"strings"
 )
@@ -35,7 +36,7 @@ func (h *Handler) NotificationHandler() http.Handler {
 			writeError(w, &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "bearer token required"})
 			return
 		}
-		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), "application/json") {
+		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 			writeError(w, &Error{Status: http.StatusUnsupportedMediaType, Code: "invalid_request", Description: "Content-Type must be application/json"})
 			return
 		}

@@ -732,3 +732,39 @@ func TestNewConfig(t *testing.T) {
 		}
 	})
 }
+
+// TestNotificationHandlerRefusals: the ping endpoint takes only a POST of JSON with a bearer
+// token; a request of a poll-mode login (no notification token) is refused like a wrong token.
+func TestNotificationHandlerRefusals(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, nil, nil)
+		b := newBrowser(t)
+		wantStatus(t, b.post(e.h, "/auth/ciba/start", map[string]any{"userIdentifier": "alice"}), http.StatusOK)
+		id := e.idp.CIBARequests()[0].AuthReqID
+		body := `{"auth_req_id":"` + id + `"}`
+		for _, tc := range []struct {
+			name, method, ctype, auth, body string
+			status                          int
+		}{
+			{"GET", http.MethodGet, "application/json", "Bearer x", body, 405},
+			{"no token", http.MethodPost, "application/json", "", body, 401},
+			{"basic auth", http.MethodPost, "application/json", "Basic eDp5", body, 401},
+			{"text/plain", http.MethodPost, "text/plain", "Bearer x", body, 415},
+			{"json prefix", http.MethodPost, "application/jsonx", "Bearer x", body, 415},
+			{"huge", http.MethodPost, "application/json", "Bearer x", `{"auth_req_id":"` + strings.Repeat("a", 5000) + `"}`, 413},
+			{"no id", http.MethodPost, "application/json", "Bearer x", `{}`, 400},
+			{"poll-mode login", http.MethodPost, "application/json", "Bearer x", body, 401},
+		} {
+			r := httptest.NewRequest(tc.method, "/ciba/notify", strings.NewReader(tc.body))
+			r.Header.Set("Content-Type", tc.ctype)
+			if tc.auth != "" {
+				r.Header.Set("Authorization", tc.auth)
+			}
+			w := httptest.NewRecorder()
+			e.h.NotificationHandler().ServeHTTP(w, r)
+			if w.Code != tc.status {
+				t.Errorf("%s: %d, want %d", tc.name, w.Code, tc.status)
+			}
+		}
+	})
+}
