@@ -171,7 +171,8 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request, l *Login, authRe
 }
 
 // reserve makes room for a new login of session before the provider is asked, so that a full
-// handler refuses without sending anything: 429 for a full session, 503 when full overall.
+// handler refuses without sending anything: 503 with Retry-After when the session or the handler
+// is full.
 func (h *Handler) reserve(ctx context.Context, session string, kind Kind) (*Login, *Error) {
 	now := h.now()
 	l := &Login{Session: session, ID: randomString(16), Kind: kind, State: StatePending, Created: now,
@@ -179,7 +180,7 @@ func (h *Handler) reserve(ctx context.Context, session string, kind Kind) (*Logi
 	err := h.store.CreateLogin(ctx, l, now, Limits{PerSession: h.cfg.MaxPerSession, Total: h.cfg.MaxPending})
 	switch {
 	case errors.Is(err, ErrSessionFull):
-		return nil, &Error{Status: http.StatusTooManyRequests, Code: "slow_down", Description: "this browser has too many pending logins; cancel one or wait", RetryAfter: h.cfg.RetryAfter, Err: err}
+		return nil, &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "this browser has too many pending logins; cancel one or try again later", RetryAfter: h.cfg.RetryAfter, Err: err}
 	case errors.Is(err, ErrStoreFull):
 		h.log.WarnContext(ctx, "weblogin: pending login limit reached, refusing a new login", "limit", h.cfg.MaxPending)
 		return nil, &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "too many logins in progress; try again later", RetryAfter: h.cfg.RetryAfter, Err: err}

@@ -78,7 +78,7 @@ type Config struct {
 	ResourceIndicators map[string][]string
 
 	// MaxPerSession is the most pending logins one browser session may have (default
-	// DefaultMaxPerSession); one more is refused with 429 and Retry-After.
+	// DefaultMaxPerSession); one more is refused with 503 and Retry-After.
 	MaxPerSession int
 	// MaxPending is the most pending logins of all sessions (default DefaultMaxPending); one
 	// more is refused with 503 and Retry-After. Pending logins are never evicted.

@@ -28,10 +28,10 @@
 //
 // Errors are JSON {"error", "error_description"} (Classify lists the statuses): 400 for a bad
 // request, 403 for a cross-origin request or a refused login, 404 for a login this browser
-// session does not have, 410 for an expired or ended login, 413, 415, 429 (this session has
-// Config.MaxPerSession pending logins) and 503 (Config.MaxPending pending logins overall, or
-// the provider or the Store is unavailable) with Retry-After, 502 when the provider's answer or
-// its tokens fail validation.
+// session does not have, 410 for an expired or ended login, 413, 415, 503 with Retry-After when
+// the session has Config.MaxPerSession pending logins, when Config.MaxPending are pending
+// overall, or when the provider or the Store is unavailable, and 502 when the provider's answer
+// or its tokens fail validation.
 //
 // # Sessions
 //

@@ -256,7 +256,8 @@ func TestFindingAnonymousLoginsEvictPendingLogins(t *testing.T) {
 	})
 }
 
-// TestPerSessionLimit: one browser session has at most MaxPerSession pending logins: 429.
+// TestPerSessionLimit: one browser session has at most MaxPerSession pending logins; one more is
+// refused with 503 and Retry-After without reaching the provider.
 func TestPerSessionLimit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, nil, nil)
@@ -265,9 +266,9 @@ func TestPerSessionLimit(t *testing.T) {
 			wantStatus(t, b.post(e.h, "/auth/ciba/start", map[string]any{"userIdentifier": "alice"}), http.StatusOK)
 		}
 		w := b.post(e.h, "/auth/ciba/start", map[string]any{"userIdentifier": "alice"})
-		wantStatus(t, w, http.StatusTooManyRequests)
-		if w.Header().Get("Retry-After") == "" {
-			t.Fatal("no Retry-After")
+		wantStatus(t, w, http.StatusServiceUnavailable)
+		if w.Header().Get("Retry-After") == "" || len(e.idp.CIBARequests()) != DefaultMaxPerSession {
+			t.Fatal("no Retry-After, or the provider was asked")
 		}
 		// Cancelling makes room.
 		wantStatus(t, b.post(e.h, "/auth/ciba/cancel", nil), http.StatusOK)
