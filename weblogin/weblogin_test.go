@@ -769,3 +769,37 @@ func TestNotificationHandlerRefusals(t *testing.T) {
 		}
 	})
 }
+
+// TestLongPollWaitsForTheNextPoll: with LongPoll, one status request waits for the poll that is
+// due and answers its outcome; without news it answers pending at the end of LongPoll.
+func TestLongPollWaitsForTheNextPoll(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, nil, func(c *Config) { c.LongPoll = 20 * time.Second })
+		e.idp.ScriptCIBA("alice", mockidp.CIBAScript{PendingPolls: 4})
+		b := newBrowser(t)
+		wantStatus(t, b.post(e.h, "/auth/ciba/start", map[string]any{"userIdentifier": "alice"}), http.StatusOK)
+		t0 := time.Now()
+		wantStatus(t, b.post(e.h, "/auth/ciba/status", nil), http.StatusAccepted)
+		if d := time.Since(t0); d != 20*time.Second || e.idp.Count(mockidp.EndpointToken) != 4 {
+			t.Fatalf("answered after %v with %d polls", d, e.idp.Count(mockidp.EndpointToken))
+		}
+		wantStatus(t, b.post(e.h, "/auth/ciba/status", nil), http.StatusOK)
+		if d := time.Since(t0); d != 25*time.Second {
+			t.Fatalf("approved after %v", d)
+		}
+	})
+}
+
+// TestResourceIndicators: a mapped "resource" becomes RFC 8707 resource indicators.
+func TestResourceIndicators(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, nil, func(c *Config) {
+			c.ResourceIndicators = map[string][]string{"device": {"https://device.example/"}}
+		})
+		wantStatus(t, newBrowser(t).post(e.h, "/auth/ciba/start", map[string]any{"userIdentifier": "a", "resource": "device"}), http.StatusOK)
+		if got := e.idp.CIBARequests()[0].Params["resource"]; got != "https://device.example/" {
+			t.Fatalf("resource %q", got)
+		}
+		wantStatus(t, newBrowser(t).post(e.h, "/auth/ciba/start", map[string]any{"userIdentifier": "a", "resource": "idp"}), http.StatusBadRequest)
+	})
+}
