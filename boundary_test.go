@@ -28,7 +28,7 @@ func TestTokenBytesOnlyInJOSE(t *testing.T) {
 	t.Parallel()
 	allowed := map[string]string{
 		"ciba.go:OpenIDConnectClient.parseBackchannelAnswer:json.Unmarshal": "backchannel authentication answer body",
-		"cibahandlers.go:decodeJSONBody:json.NewDecoder":                    "CIBA notification request body",
+		"cibanotify.go:decodeJSONBody:json.NewDecoder":                      "CIBA notification request body",
 		"client.go:parseOAuthError:json.Unmarshal":                          "OAuth error answer body",
 		"discovery.go:parseMetadata:json.Unmarshal":                         "discovery document",
 		"handlers.go:bearerToken:strings.Cut":                               "Authorization header: scheme and credentials",

@@ -146,9 +146,6 @@ func (c *OpenIDConnectClient) pollCIBA(ctx context.Context, authReqID, scope str
 	resp, err := c.postAuthenticated(ctx, "CIBA token", c.meta.TokenEndpoint, form, false)
 	if err != nil {
 		err = asExpired(err, c.now())
-		if errors.Is(err, ErrSlowDown) {
-			c.ciba.slowDown(authReqID, c.now())
-		}
 		if endsRequest(err) {
 			c.ciba.finish(authReqID, err)
 		}

@@ -60,8 +60,8 @@
 // Pending and terminal answers are errors that match [ErrAuthorizationPending],
 // [ErrAccessDenied], [ErrExpiredToken] and the other sentinels. In ping mode ([WithCIBAPing]),
 // [OpenIDConnectClient.CIBANotificationHandler] serves the client notification endpoint and
-// wakes the waiter. [OpenIDConnectClient.MountCIBAHandlers] adds JSON endpoints for a login
-// page (login, status, refresh).
+// wakes the waiter. The package weblogin serves the browser side of a login (start, status,
+// cancel), bound to the browser's session and keeping the tokens on the server.
 //
 // # QR login
 //

@@ -38,11 +38,6 @@ func TestCB15OnePollInFlightPerRequest(t *testing.T) {
 		if _, err := c.CheckCIBAStatus(t.Context(), resp.AuthReqID); !errors.Is(err, errPollInFlight) {
 			t.Errorf("second CheckCIBAStatus: %v, want errPollInFlight", err)
 		}
-		rec := httptest.NewRecorder()
-		c.CIBAStatusHandler().ServeHTTP(rec, jsonRequest(`{"authRequestId":"`+resp.AuthReqID+`"}`))
-		if rec.Code != http.StatusAccepted {
-			t.Errorf("status handler during the poll: %d, want 202 pending", rec.Code)
-		}
 		wg.Wait()
 		if firstErr != nil || first == nil {
 			t.Fatalf("first poll: %v", firstErr)
@@ -51,12 +46,6 @@ func TestCB15OnePollInFlightPerRequest(t *testing.T) {
 			t.Errorf("%d token requests, want 1", n)
 		}
 	})
-}
-
-func jsonRequest(body string) *http.Request {
-	r := httptest.NewRequest(http.MethodPost, "/status", strings.NewReader(body))
-	r.Header.Set("Content-Type", "application/json")
-	return r
 }
 
 // TestPollIntervalFloor: an interval under 1 s from the provider is refused (KF-10), as is a
