@@ -63,7 +63,9 @@ func writeError(w http.ResponseWriter, e *Error) {
 //   - other OAuth errors of the provider about the request (unknown_user_id, invalid_binding_message,
 //     invalid_request ...): 400 with the provider's code;
 //   - the provider refused this client (invalid_client ...), answered nonsense, or sent a token
-//     or an ID token that fails validation — at login or at refresh: 502 server_error;
+//     or an ID token that fails validation — at login or at refresh: 502 server_error; an
+//     approved login that could not be completed (*onesoidc.LoginIncompleteError, its tokens
+//     revoked) is 502 whatever the cause, never a temporary failure to retry;
 //   - the provider or the Store cannot be reached, or the provider is overloaded: 503
 //     temporarily_unavailable with Retry-After;
 //   - a *onesoidc.RequestError: 400 invalid_request;
@@ -84,6 +86,10 @@ func Classify(err error) *Error {
 		return nil
 	case errors.As(err, &we):
 		return we
+	case errors.As(err, new(*onesoidc.LoginIncompleteError)):
+		// Before the causes below: whatever failed, the login has ended and its tokens are revoked.
+		return &Error{Status: http.StatusBadGateway, Code: "server_error",
+			Description: "the login was approved but could not be completed; start a new login", Err: err}
 	case errors.Is(err, onesoidc.ErrAccessDenied):
 		return &Error{Status: http.StatusForbidden, Code: "access_denied", Description: "the user refused the login", Err: err}
 	case errors.Is(err, onesoidc.ErrExpiredToken):
