@@ -142,10 +142,29 @@ type CIBAResponse struct {
 	// Scope is the requested scope, space separated: the scope of the tokens when the token
 	// response does not name one.
 	Scope string
+
+	// notify holds the client_notification_token of a ping-mode request behind a pointer, so
+	// that printing the response (fmt %+v) shows an address, never the secret.
+	notify *notificationSecret
 }
+
+type notificationSecret struct{ token string }
 
 // Expiry returns when the request expires: ReceivedAt + ExpiresIn.
 func (r *CIBAResponse) Expiry() time.Time { return r.ReceivedAt.Add(r.ExpiresIn) }
+
+// NotificationToken returns the client_notification_token sent with the request when the client
+// is in ping mode (WithCIBAPing; CIBA Core §7.1), or "" in poll mode. The provider presents it
+// as Bearer token when it notifies the client notification endpoint (§10.2). It is a secret:
+// keep it on the server and never log it. CIBANotificationHandler checks it for requests of its
+// own process; an application that serves the notification endpoint on several processes
+// stores it, or better a hash of it, where every process can compare it in constant time.
+func (r *CIBAResponse) NotificationToken() string {
+	if r == nil || r.notify == nil {
+		return ""
+	}
+	return r.notify.token
+}
 
 // RequestError reports a CIBA request, or a request to one of the CIBA handlers, that is invalid
 // before anything was sent: a missing hint, a scope without openid, a binding message that
@@ -306,6 +325,9 @@ func (c *OpenIDConnectClient) MakeCIBARequest(ctx context.Context, req CIBAReque
 		return nil, err
 	}
 	out.Scope = params.scope
+	if notifyToken != "" {
+		out.notify = &notificationSecret{notifyToken}
+	}
 	c.ciba.add(out, notifyToken)
 	return out, nil
 }

@@ -1404,7 +1404,10 @@ func TestCIBAPendingRegistryIsBounded(t *testing.T) {
 		if err != nil {
 			t.Fatalf("third request: %v", err)
 		}
-		if known, _, _ := c.ciba.pace(first.AuthReqID, time.Now()); known {
+		c.ciba.mu.Lock()
+		_, known := c.ciba.pending[first.AuthReqID]
+		c.ciba.mu.Unlock()
+		if known {
 			t.Errorf("the oldest unwaited request was kept")
 		}
 		// Full of requests that are waited for: a new one is refused before it is sent.
@@ -1721,6 +1724,38 @@ func TestLoginResultCarriesTheValidatedIdentity(t *testing.T) {
 		id := res.Identity
 		if id == nil || id.Kind != KindIDToken || id.Entity.Subject != "alice-sub" || id.Entity.Kind != EntityUser {
 			t.Fatalf("identity = %+v", id)
+		}
+	})
+}
+
+// TestCIBAResponseNotificationToken: in ping mode the response gives the client_notification_token
+// the provider received (so that another process can check the provider's ping), and printing
+// the response never shows it; in poll mode there is none.
+func TestCIBAResponseNotificationToken(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		idp, c := pingSetup(t)
+		resp, err := c.MakeCIBARequest(t.Context(), aliceRequest())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, _ := idp.CIBARequest(resp.AuthReqID)
+		tok := resp.NotificationToken()
+		if tok == "" || tok != rec.Params["client_notification_token"] {
+			t.Fatalf("NotificationToken() does not match what the provider received")
+		}
+		for _, s := range []string{fmt.Sprintf("%v", resp), fmt.Sprintf("%+v", *resp), fmt.Sprintf("%#v", resp)} {
+			if strings.Contains(s, tok) {
+				t.Fatalf("printed response shows the notification token: %s", s)
+			}
+		}
+		_, poll := cibaSetup(t)
+		presp, err := poll.MakeCIBARequest(t.Context(), aliceRequest())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if presp.NotificationToken() != "" {
+			t.Fatal("poll mode: NotificationToken() is not empty")
 		}
 	})
 }

@@ -88,7 +88,8 @@ func (e *CIBAFinishedError) Unwrap() error { return e.Err }
 
 // CIBATokenError reports a token response to a CIBA poll that was rejected: its ID token is
 // missing or names another issuer, audience or auth_req_id (CIBA Core §10.1.1, SECURITY-CASES
-// CB-18). The tokens of such a response are never returned.
+// CB-18). The tokens of such a response are never returned: they are revoked, and the
+// *CIBATokenError comes wrapped in a *LoginIncompleteError.
 type CIBATokenError struct {
 	// Reason says what is wrong.
 	Reason string
@@ -114,8 +115,9 @@ func (e *CIBATokenError) Unwrap() error { return e.Err }
 // request matches ErrAccessDenied, ErrExpiredToken, ErrTransactionFailed or ErrInvalidGrant
 // (*OAuthError, CIBA Core §11; expired_token comes as a *ExpiredError wrapping it). On success it returns the tokens; the ID token must name this
 // client's issuer and client id, and its urn:openid:params:jwt:claim:auth_req_id claim, when
-// present, must equal authReqID (§10.1.1), else the tokens are dropped and a *CIBATokenError is
-// returned.
+// present, must equal authReqID (§10.1.1), else the tokens are revoked (RFC 7009) and a
+// *LoginIncompleteError wrapping a *CIBATokenError is returned. An ID token signed with a key id
+// the client does not know yet refetches the provider's JWKS, whatever the miss cooldown.
 //
 // An auth_req_id that already ended in this client (redeemed, denied, expired ...) is never sent
 // again: the answer is a *CIBAFinishedError at once. A request started by MakeCIBARequest that
@@ -144,26 +146,19 @@ func (c *OpenIDConnectClient) pollCIBA(ctx context.Context, authReqID, scope str
 	resp, err := c.postAuthenticated(ctx, "CIBA token", c.meta.TokenEndpoint, form, false)
 	if err != nil {
 		err = asExpired(err, c.now())
-		if errors.Is(err, ErrSlowDown) {
-			c.ciba.slowDown(authReqID, c.now())
-		}
 		if endsRequest(err) {
 			c.ciba.finish(authReqID, err)
 		}
 		return nil, err
 	}
 	// From here on the provider considers the auth_req_id redeemed (CB-15).
-	tok, tr, err := c.parseTokenResponse("CIBA token", resp, scope)
-	var id *AuthenticationResult
-	if err == nil {
-		id, err = c.verifyLoginIDToken(ctx, tr.IDToken, authReqID, tok.AccessToken)
-	}
+	res, err := c.completeTokenLogin(ctx, "CIBA token", resp, scope, authReqID)
 	if err != nil {
 		c.ciba.finish(authReqID, err)
 		return nil, err
 	}
 	c.ciba.finish(authReqID, ErrCIBARedeemed)
-	return &LoginResult{Token: tok, IDToken: tr.IDToken, Scope: tr.Scope, AuthReqID: authReqID, Identity: id}, nil
+	return res, nil
 }
 
 // transientOAuthError reports OAuth errors that do not end a CIBA request: pending, slow_down,
@@ -180,11 +175,13 @@ func transientOAuthError(oe *OAuthError) bool {
 // OpenID Connect Core §3.1.3.7) with VerifyIDToken: signature by a provider key, issuer,
 // audience, times, at_hash against accessToken when present, and, for CIBA, the auth_req_id
 // claim when present (SECURITY-CASES CB-17, CB-18). A response without an ID token is refused.
+// The ID token comes from the client's own token request, so an unknown kid refetches the
+// provider's JWKS whatever the miss cooldown (fromOwnRequest).
 func (c *OpenIDConnectClient) verifyLoginIDToken(ctx context.Context, raw, authReqID, accessToken string) (*AuthenticationResult, error) {
 	if raw == "" {
 		return nil, &CIBATokenError{Reason: "no id_token (CIBA Core §10.1.1)"}
 	}
-	opts := []VerifyOption{ExpectAccessToken(accessToken)}
+	opts := []VerifyOption{ExpectAccessToken(accessToken), fromOwnRequest()}
 	if authReqID != "" {
 		opts = append(opts, ExpectAuthReqID(authReqID))
 	}

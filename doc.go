@@ -67,8 +67,8 @@
 // Pending and terminal answers are errors that match [ErrAuthorizationPending],
 // [ErrAccessDenied], [ErrExpiredToken] and the other sentinels. In ping mode ([WithCIBAPing]),
 // [OpenIDConnectClient.CIBANotificationHandler] serves the client notification endpoint and
-// wakes the waiter. [OpenIDConnectClient.MountCIBAHandlers] adds JSON endpoints for a login
-// page (login, status, refresh).
+// wakes the waiter. The package weblogin serves the browser side of a login (start, status,
+// cancel), bound to the browser's session and keeping the tokens on the server.
 //
 // # QR login
 //
@@ -124,6 +124,15 @@
 // middleware for bearer access tokens (never ID tokens unless [InsecureAcceptIDTokens]); the
 // handler reads the result with [AuthenticationFromContext].
 //
+// Every NumericDate — exp, nbf, iat and auth_time of a token, exp, iat and nbf of an
+// introspection answer — must lie within 0 … 253402300799 (year 9999, fractions allowed, RFC 7519
+// §2); none is clamped, and a lifetime (exp - iat) beyond [MaxTokenLifetime] is refused. A key
+// listed twice in the JWKS is one key; a token whose kid names a key skipped as unusable (an RSA
+// key under 2048 bits, a point off its curve, "use" enc ...) is refused saying why. An ID token
+// from the client's own token request (CIBA and RFC 8628 polls, refresh) refetches the JWKS on an
+// unknown kid whatever the cooldown, so that a rotation never loses an approved login;
+// [OpenIDConnectClient.RefreshKeys] fetches the set on demand.
+//
 // # Errors
 //
 // Errors are typed. An error answer of the provider is an [*OAuthError] that matches the
@@ -133,6 +142,10 @@
 //
 // A token that fails validation is a [*ValidationError] whose Reason says why, and that matches
 // sentinels such as [ErrTokenExpired], [ErrInvalidSignature] and [ErrInvalidAudience].
+//
+// A login the user approved whose tokens then fail validation ends with a
+// [*LoginIncompleteError]: the tokens were revoked at the provider (RFC 7009) — or it says that
+// revoking them failed — and it wraps why they were refused.
 //
 // A failed exchange (connection refused, HTML instead of JSON, an oversized body) is an
 // [*HTTPError] with the status, content type and the server's Retry-After as given;

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -39,8 +38,6 @@ const (
 	// tokens are 43 characters, and a longer string is refused as malformed without a request,
 	// so that junk does not reach the provider.
 	MaxOpaqueTokenSize = 4096
-
-	maxNumericDate = 253402300799 // 9999-12-31T23:59:59Z
 )
 
 // WithIntrospectionMaxAge sets how long an active introspection answer is reused at most
@@ -345,12 +342,4 @@ func ExpectScope(scopes ...string) VerifyOption {
 			o.atOnly = "ExpectScope"
 		}
 	}
-}
-
-// NumericDate bounds (RFC 7519 §2): whole seconds within 0 … 253402300799 (year 9999).
-func checkNumericDate(f float64) error {
-	if f != float64(int64(f)) || f < 0 || f > maxNumericDate {
-		return errors.New("not whole seconds within 0 and 253402300799")
-	}
-	return nil
 }

@@ -172,7 +172,7 @@ func (c *OpenIDConnectClient) pollUntil(ctx context.Context, s pollSpec, w pollO
 		due := time.Time{} // when the server allows the next poll, if later than next
 		switch {
 		case errors.Is(err, ErrAuthorizationPending), errors.Is(err, errPollInFlight):
-			// errPollInFlight: the status handler or CheckCIBAStatus is polling right now; its
+			// errPollInFlight: CheckCIBAStatus (called by the application) is polling right now; its
 			// answer ends the request or not, and the next poll here finds out.
 			failures = 0
 			next = now.Add(interval)

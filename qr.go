@@ -366,6 +366,9 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 // user's access token with the identity its introspection gives; a status other than pending or
 // approved ends the wait with a *QRStatusError. RFC 8628 sessions poll the token endpoint
 // (§3.4, §3.5) and validate the ID token as VerifyIDToken does.
+//
+// Approved tokens that fail validation are revoked (RFC 7009) and the wait ends with a
+// *LoginIncompleteError saying why; they are never returned.
 func (c *OpenIDConnectClient) WaitForQRLogin(ctx context.Context, s *QRSession, opts ...WaitOption) (*LoginResult, error) {
 	if s == nil || (s.authReqID == "" && (s.st == nil || s.st.deviceCode == "")) {
 		return nil, &RequestError{Field: "session", Reason: "not a session from StartQRLogin"}
@@ -391,15 +394,7 @@ func (c *OpenIDConnectClient) WaitForQRLogin(ctx context.Context, s *QRSession, 
 			if err != nil {
 				return nil, asExpired(err, c.now())
 			}
-			tok, tr, err := c.parseTokenResponse("device token", resp, s.Scope)
-			if err != nil {
-				return nil, err
-			}
-			id, err := c.verifyLoginIDToken(ctx, tr.IDToken, "", tok.AccessToken)
-			if err != nil {
-				return nil, err
-			}
-			return &LoginResult{Token: tok, IDToken: tr.IDToken, Scope: tr.Scope, Identity: id}, nil
+			return c.completeTokenLogin(ctx, "device token", resp, s.Scope, "")
 		})
 	if endsRequest(err) {
 		end := err

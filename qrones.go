@@ -65,7 +65,8 @@ func (e *QRStatusError) Is(target error) bool {
 
 // QRTokenError reports an approved ONES QR login whose access token was refused: missing or
 // malformed in the answer, not active at introspection (RFC 7662 §2.2), issued by another issuer,
-// already expired, or not a user's token. The token is never returned; the session ends.
+// already expired, or not a user's token. The token is never returned; the session ends. A token
+// that the answer held is revoked, and the *QRTokenError comes wrapped in a *LoginIncompleteError.
 type QRTokenError struct {
 	// Reason says what is wrong.
 	Reason string
@@ -212,7 +213,8 @@ func (s *QRSession) cibaResponse() *CIBAResponse {
 // ErrAuthorizationPending. When approved, it returns a *LoginResult whose Token holds the user's
 // access token (Bearer, expiring at the token's introspected exp) and whose Identity comes from
 // validating that token by introspection (RFC 7662 §2.2): it must be active, of this issuer,
-// unexpired and a user's (*QRTokenError otherwise). Any other status is a *QRStatusError carrying
+// unexpired and a user's; otherwise it is revoked (RFC 7009) and the error is a
+// *LoginIncompleteError wrapping a *QRTokenError. Any other status is a *QRStatusError carrying
 // it. An answer that names another device than this one is refused.
 //
 // authReqID must be 1 to 256 letters, digits or -._~ (*RequestError otherwise); it is
@@ -287,7 +289,9 @@ func (c *OpenIDConnectClient) qrApproved(ctx context.Context, resp *response, id
 	case ans.AccessToken == nil || !isBearerToken(*ans.AccessToken):
 		return nil, &QRTokenError{Reason: "access_token missing or not a bearer token (RFC 6750 §2.1)"}
 	}
-	identity, err := c.qrIdentity(ctx, *ans.AccessToken)
+	identity, err := c.completeLogin(ctx, &oauth2.Token{AccessToken: *ans.AccessToken}, func(ctx context.Context) (*AuthenticationResult, error) {
+		return c.qrIdentity(ctx, *ans.AccessToken)
+	})
 	if err != nil {
 		return nil, err
 	}

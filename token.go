@@ -3,10 +3,11 @@ package onesoidc
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"net/url"
+	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -121,22 +122,23 @@ type IntrospectionResult struct {
 	Raw json.RawMessage `json:"-"`
 }
 
-// NumericDate is a JSON NumericDate (RFC 7519 §2) of an introspection answer (RFC 7662 §2.2):
-// whole seconds since the epoch within 0 … 253402300799 (year 9999). Other values (fractions,
-// negative numbers, later years, non-numbers) fail decoding; they are refused, never clamped.
+// NumericDate is a JSON NumericDate (RFC 7519 §2): seconds since the epoch, possibly with a
+// fraction, as in introspection answers (RFC 7662 §2.2). Decoding accepts only numbers within
+// 0 … 253402300799 (year 9999), as token validation does.
 type NumericDate float64
 
-// UnmarshalJSON accepts a JSON number of whole seconds within 0 … 253402300799, or null (zero).
+// UnmarshalJSON accepts a JSON number within 0 … 253402300799 (9999-12-31T23:59:59Z), fractions
+// allowed (RFC 7519 §2). Anything else — a negative or later number, one out of float64 range, a
+// string, a boolean, null — is refused, never clamped, with a *json.UnmarshalTypeError, so that
+// json.Unmarshal names the member ("exp", "iat", "nbf") in its error.
 func (d *NumericDate) UnmarshalJSON(data []byte) error {
-	if string(data) == "null" {
-		return nil
+	f, err := -1.0, error(nil)
+	if len(data) > 0 && (data[0] == '-' || '0' <= data[0] && data[0] <= '9') { // a JSON number
+		f, err = strconv.ParseFloat(string(data), 64)
 	}
-	var f float64
-	if err := json.Unmarshal(data, &f); err != nil {
-		return errors.New("NumericDate must be a number")
-	}
-	if err := checkNumericDate(f); err != nil {
-		return fmt.Errorf("NumericDate %s", err)
+	if err != nil || !jose.ValidNumericDate(f) {
+		return &json.UnmarshalTypeError{Value: "value outside the NumericDate range 0 … 253402300799",
+			Type: reflect.TypeFor[NumericDate]()}
 	}
 	*d = NumericDate(f)
 	return nil
@@ -191,7 +193,9 @@ func (a Audience) Contains(aud string) bool {
 
 // IntrospectToken asks the provider's introspection endpoint about token (RFC 7662 §2.1),
 // authenticated with a client assertion. tokenTypeHint ("access_token", "refresh_token" or "")
-// is passed along when set.
+// is passed along when set. The answer's exp, iat and nbf must be NumericDates within
+// 0 … 253402300799 (see NumericDate), and exp - iat at most MaxTokenLifetime, else it is refused
+// with an *HTTPError.
 func (c *OpenIDConnectClient) IntrospectToken(ctx context.Context, token, tokenTypeHint string) (*IntrospectionResult, error) {
 	if c.meta.IntrospectionEndpoint == "" {
 		return nil, &ConfigError{Field: "introspection_endpoint", Reason: "the provider metadata has no introspection endpoint", Err: ErrNotSupportedByProvider}
@@ -207,6 +211,9 @@ func (c *OpenIDConnectClient) IntrospectToken(ctx context.Context, token, tokenT
 	var res IntrospectionResult
 	if err := json.Unmarshal(resp.body, &res); err != nil {
 		return nil, resp.invalid("invalid introspection answer", err)
+	}
+	if res.Expiry != 0 && res.IssuedAt != 0 && float64(res.Expiry-res.IssuedAt) > MaxTokenLifetime.Seconds() {
+		return nil, resp.invalid("introspection answer with a lifetime (exp - iat) beyond MaxTokenLifetime (366 days)", nil)
 	}
 	res.Raw = json.RawMessage(resp.body)
 	return &res, nil
@@ -263,11 +270,12 @@ func (c *OpenIDConnectClient) RevokeToken(ctx context.Context, token, tokenTypeH
 }
 
 // checkRefreshedIDToken validates a refreshed ID token with VerifyIDToken and requires the
-// subject of the previous ID token (OpenID Connect Core §12.2, SECURITY-CASES TV-36); the issuer
-// is the client's by validation. The previous token was validated when it was received, so only
-// its subject is read here.
+// subject of the previous ID token (OpenID Connect Core §12.2); the issuer is the client's by
+// validation. The token comes from the client's own token request, so an unknown kid refetches
+// the JWKS whatever the miss cooldown (fromOwnRequest). The previous token was validated when it
+// was received, so only its subject is read here.
 func (c *OpenIDConnectClient) checkRefreshedIDToken(ctx context.Context, prevRaw, newRaw, accessToken string) error {
-	opts := []VerifyOption{ExpectAccessToken(accessToken)}
+	opts := []VerifyOption{ExpectAccessToken(accessToken), fromOwnRequest()}
 	if prevRaw != "" {
 		var prev struct {
 			Sub string `json:"sub"`

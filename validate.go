@@ -14,6 +14,12 @@ import (
 // tokens fresh from the token endpoint (SECURITY-CASES TV-19; OpenID conformance uses 5 minutes).
 const DefaultMaxTokenAge = 5 * time.Minute
 
+// MaxTokenLifetime is the longest lifetime, "exp" minus "iat", that a token may claim: 366 days.
+// RFC 7519 §4.1.4 and §4.1.6 set no bound, but ID tokens and access tokens live minutes or hours;
+// a token valid for more than a year is far beyond any real one (a date in milliseconds by
+// mistake, or a forgery meant to live forever) and is refused with ErrInvalidClaim naming "exp".
+const MaxTokenLifetime = 366 * 24 * time.Hour
+
 // validationOptions are the client options of token validation; zero values mean the defaults.
 type validationOptions struct {
 	algs        jose.AlgSet
@@ -173,6 +179,9 @@ type verifyOptions struct {
 	// idOnly and atOnly name the first option given that fits only ID tokens, only access
 	// tokens.
 	idOnly, atOnly string
+
+	// trusted marks a token from the client's own token request (fromOwnRequest).
+	trusted bool
 }
 
 func (o *verifyOptions) forIDTokens(option string) {
@@ -232,6 +241,13 @@ func ExpectAccessToken(accessToken string) VerifyOption {
 // ID tokens only, even with 0: ValidateToken then rejects access tokens (see VerifyOption).
 func MaxTokenAge(d time.Duration) VerifyOption {
 	return func(o *verifyOptions) { o.maxAge = max(d, 0); o.forIDTokens("MaxTokenAge") }
+}
+
+// fromOwnRequest marks a token that came back from the client's own token request (a CIBA or
+// RFC 8628 poll, a refresh): an unknown kid there refetches the provider's JWKS whatever the miss
+// cooldown (see jwksCache.key). Never for tokens that reach the client from outside.
+func fromOwnRequest() VerifyOption {
+	return func(o *verifyOptions) { o.trusted = true }
 }
 
 // applyOptions returns the options of a call in mode m and the mode they fix.
@@ -414,7 +430,9 @@ func (r *AuthenticationResult) RawClaims() map[string]any {
 // claims: "iss" exactly the issuer; "aud" contains the client id (for access tokens:
 // ExpectAudience, default the client id); "azp", when present, the client id, and required with
 // several audiences (ID tokens); "sub" a non-empty string of at most 255 bytes; "exp" and "iat"
-// required, "nbf" and "iat" checked with the client's leeway (WithLeeway); for access tokens also
+// required, "nbf" and "iat" checked with the client's leeway (WithLeeway), every NumericDate
+// (exp, nbf, iat, auth_time) within 0 … 253402300799 (year 9999, fractions allowed, RFC 7519
+// §2), and exp - iat at most MaxTokenLifetime; for access tokens also
 // "client_id" and "jti" required (RFC 9068 §2.2). No claim is returned with an error, and errors
 // never contain the token.
 //
@@ -558,7 +576,7 @@ func (v *validator) verify(ctx context.Context, raw string, m mode, o *verifyOpt
 	if !ok {
 		return nil, nil, nil, invalid(ReasonMalformed, "", "signature is not unpadded base64url")
 	}
-	key, err := v.keys.key(ctx, &hdr)
+	key, err := v.keys.key(ctx, &hdr, o.trusted)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -636,6 +654,10 @@ func (v *validator) check(cl *jose.Claims, kind TokenKind, alg jose.Alg, m mode,
 		}
 	} else {
 		return invalid(ReasonInvalidClaim, "iat", "iat missing")
+	}
+	if life := cl.Exp - cl.Iat; life > MaxTokenLifetime.Seconds() {
+		return invalid(ReasonInvalidClaim, "exp", fmt.Sprintf("lifetime (exp - iat) of %s beyond MaxTokenLifetime (366 days)",
+			secondsText(life)))
 	}
 	if kind == KindAccessToken { // RFC 9068 §2.2: also REQUIRED in JWT access tokens
 		if cl.ClientID == "" {

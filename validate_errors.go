@@ -66,7 +66,8 @@ var (
 	// at+jwt access token offered as an ID token (RFC 8725 §3.11, RFC 9068 §4).
 	ErrInvalidTokenType = newValidationSentinel(ReasonInvalidType)
 	// ErrUnknownKey means that no key of the provider's JWKS fits the token's "kid" and "alg", or more than
-	// one does.
+	// one does, or the key with that "kid" was skipped as unusable (the message says why: an RSA
+	// key under 2048 bits, a point off its curve, "use" enc ...).
 	ErrUnknownKey = newValidationSentinel(ReasonUnknownKey)
 	// ErrKeySetUnavailable means that the provider's JWKS could not be fetched and no keys are cached. Err
 	// of the *ValidationError holds the cause (an *HTTPError, or the context's error).
