@@ -8,7 +8,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 func TestApplicationsBothSpellingsAndLookup(t *testing.T) {
@@ -42,8 +42,8 @@ func TestApplicationsBothSpellingsAndLookup(t *testing.T) {
 		// Cached: three calls, one request; the caller's slice is its own.
 		list[0].Name = "changed"
 		again, _ := c.Applications(t.Context())
-		if again[0].Name != "Accounts" || idp.Count(mockidp.EndpointApplications) != 1 {
-			t.Errorf("cache: name %q, %d requests", again[0].Name, idp.Count(mockidp.EndpointApplications))
+		if again[0].Name != "Accounts" || idp.Count(onesoidctest.EndpointApplications) != 1 {
+			t.Errorf("cache: name %q, %d requests", again[0].Name, idp.Count(onesoidctest.EndpointApplications))
 		}
 	})
 }
@@ -74,7 +74,7 @@ func TestApplicationsCacheHasABoundedMaxAge(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		if n := idp.Count(mockidp.EndpointApplications); n != 1 {
+		if n := idp.Count(onesoidctest.EndpointApplications); n != 1 {
 			t.Errorf("50 concurrent callers: %d requests, want 1", n)
 		}
 		time.Sleep(59 * time.Second)
@@ -82,8 +82,8 @@ func TestApplicationsCacheHasABoundedMaxAge(t *testing.T) {
 		time.Sleep(time.Second)
 		idp.SetApplications(`[{"id":"3","type":"client","name":"New","client_identifier":"c"}]`)
 		list, err := c.Applications(t.Context())
-		if err != nil || len(list) != 1 || list[0].Name != "New" || idp.Count(mockidp.EndpointApplications) != 2 {
-			t.Errorf("after the max age: %+v, %v, %d requests", list, err, idp.Count(mockidp.EndpointApplications))
+		if err != nil || len(list) != 1 || list[0].Name != "New" || idp.Count(onesoidctest.EndpointApplications) != 2 {
+			t.Errorf("after the max age: %+v, %v, %d requests", list, err, idp.Count(onesoidctest.EndpointApplications))
 		}
 	})
 	for _, d := range []time.Duration{0, time.Millisecond, 25 * time.Hour} {
@@ -97,7 +97,7 @@ func TestApplicationsURLFromMetadataElseOption(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		// Neither: a ConfigError that says how to configure it, and no request.
-		idp := mockidp.NewInMemory()
+		idp := onesoidctest.NewInMemory()
 		idp.EditMetadata(func(doc map[string]any) { delete(doc, ApplicationsURIMetadataKey) })
 		c := newTestClient(t, idp, testKey(t, "ES256"))
 		_, err := c.Applications(t.Context())
@@ -122,7 +122,7 @@ func TestApplicationsURLFromMetadataElseOption(t *testing.T) {
 		if _, err := c.Applications(t.Context()); !errors.As(err, new(*ConfigError)) {
 			t.Errorf("http member: %v", err)
 		}
-		if n := idp.Count(mockidp.EndpointApplications); n != 2 {
+		if n := idp.Count(onesoidctest.EndpointApplications); n != 2 {
 			t.Errorf("%d requests, want 2", n)
 		}
 	})

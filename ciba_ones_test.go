@@ -14,12 +14,12 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 // onesClient returns a client with default CIBA options (the ONES encoding) of an in-memory IdP
 // in ONES mode; jwk is the registered key.
-func onesClient(t *testing.T, idp *mockidp.IdP, key *DeviceKey, opts ...Option) *OpenIDConnectClient {
+func onesClient(t *testing.T, idp *onesoidctest.Server, key *DeviceKey, opts ...Option) *OpenIDConnectClient {
 	t.Helper()
 	idp.RegisterClientJWK(testClientID, jose.JSONWebKey{Key: key.Public(), Algorithm: key.Algorithm(), KeyID: key.KeyID()})
 	c, err := NewClient(t.Context(), testConfig(idp), key, append([]Option{WithHTTPClient(idp.HTTPClient())}, opts...)...)
@@ -53,7 +53,7 @@ func jwsParts(t *testing.T, raw string) (header, payload string) {
 // ONES mode checks the same and the login completes.
 func TestCIBAONESRequestIsWhatTheONESClientsSend(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		idp := mockidp.NewInMemory(mockidp.WithONES())
+		idp := onesoidctest.NewInMemory(onesoidctest.WithONES())
 		c := onesClient(t, idp, testKey(t, "ES256"))
 		if got, want := c.Metadata().BackchannelAuthenticationEndpoint, idp.Issuer+"/bc-authorize"; got != want {
 			t.Fatalf("backchannel endpoint %q, want %q", got, want)
@@ -63,7 +63,7 @@ func TestCIBAONESRequestIsWhatTheONESClientsSend(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		reqs := idp.Requests(mockidp.EndpointBackchannel)
+		reqs := idp.Requests(onesoidctest.EndpointBackchannel)
 		if len(reqs) != 1 || reqs[0].Method != "POST" {
 			t.Fatalf("requests %+v", reqs)
 		}
@@ -104,7 +104,7 @@ func TestCIBAONESRequestIsWhatTheONESClientsSend(t *testing.T) {
 // when there is one, and the options the caller set.
 func TestCIBAONESRequestCarriesTheRegisteredKeyID(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		idp := mockidp.NewInMemory(mockidp.WithONES())
+		idp := onesoidctest.NewInMemory(onesoidctest.WithONES())
 		k := testKey(t, "EdDSA")
 		key, err := NewDeviceKey(k.signer, WithKeyID("registered-1"))
 		if err != nil {
@@ -116,7 +116,7 @@ func TestCIBAONESRequestCarriesTheRegisteredKeyID(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		header, payload := jwsParts(t, idp.Requests(mockidp.EndpointBackchannel)[0].Form.Get("request"))
+		header, payload := jwsParts(t, idp.Requests(onesoidctest.EndpointBackchannel)[0].Form.Get("request"))
 		if want := `{"alg":"EdDSA","typ":"JWT","kid":"registered-1"}`; header != want {
 			t.Errorf("header %s, want %s", header, want)
 		}
@@ -133,7 +133,7 @@ func TestCIBAONESRequestCarriesTheRegisteredKeyID(t *testing.T) {
 // request object (typ oauth-authz-req+jwt, aud = issuer, iat, nbf, jti), and the old route.
 func TestMockONESRefusesTheStandardShapes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		idp := mockidp.NewInMemory(mockidp.WithONES())
+		idp := onesoidctest.NewInMemory(onesoidctest.WithONES())
 		key := testKey(t, "ES256")
 		for _, enc := range []CIBAEncoding{CIBAEncodingForm, CIBAEncodingRequestObject} {
 			c := onesClient(t, idp, key, WithCIBAEncoding(enc))
@@ -158,7 +158,7 @@ func TestMockONESRefusesTheStandardShapes(t *testing.T) {
 // stock oidc-provider rule refuses; the stock rule stays available as an option.
 func TestCIBAONESBindingMessageIsNotTheStockRule(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		idp := mockidp.NewInMemory(mockidp.WithONES())
+		idp := onesoidctest.NewInMemory(onesoidctest.WithONES())
 		key := testKey(t, "ES256")
 		req := CIBARequest{Hint: LoginHint{Value: "alice"}, BindingMessage: "Authorize login to Example.com?"}
 		if _, err := onesClient(t, idp, key).MakeCIBARequest(t.Context(), req); err != nil {
@@ -176,13 +176,13 @@ func TestCIBAONESBindingMessageIsNotTheStockRule(t *testing.T) {
 // backchannel endpoint is asked at {issuer}/bc-authorize, the vendor clients' route.
 func TestCIBAONESWithoutDiscoveredEndpointUsesBCAuthorize(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		idp := mockidp.NewInMemory(mockidp.WithONES())
+		idp := onesoidctest.NewInMemory(onesoidctest.WithONES())
 		idp.EditMetadata(func(doc map[string]any) { delete(doc, "backchannel_authentication_endpoint") })
 		c := onesClient(t, idp, testKey(t, "ES256"))
 		if _, err := c.MakeCIBARequest(t.Context(), aliceRequest()); err != nil {
 			t.Fatal(err)
 		}
-		if n := idp.Count(mockidp.EndpointBackchannel); n != 1 {
+		if n := idp.Count(onesoidctest.EndpointBackchannel); n != 1 {
 			t.Errorf("%d requests to bc-authorize", n)
 		}
 	})
@@ -192,7 +192,7 @@ func TestCIBAONESWithoutDiscoveredEndpointUsesBCAuthorize(t *testing.T) {
 // client_notification_token and acr_values "ping".
 func TestCIBAONESPingModeCarriesItsToken(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		idp := mockidp.NewInMemory(mockidp.WithONES())
+		idp := onesoidctest.NewInMemory(onesoidctest.WithONES())
 		idp.SetCIBANotificationEndpoint(testClientID, notifyURL)
 		c := onesClient(t, idp, testKey(t, "ES256"), WithCIBAPing())
 		if _, err := c.MakeCIBARequest(t.Context(), CIBARequest{Hint: LoginHint{Value: "alice"}}); err != nil {

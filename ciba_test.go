@@ -21,21 +21,21 @@ import (
 
 	gojose "github.com/go-jose/go-jose/v4"
 
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 // notifyURL is the client notification endpoint registered at the mock IdP in ping tests.
 const notifyURL = "http://localhost/ciba/notify"
 
 // cibaSetup returns an in-memory IdP and a client of it; call it inside a synctest bubble.
-func cibaSetup(t *testing.T, opts ...Option) (*mockidp.IdP, *OpenIDConnectClient) {
+func cibaSetup(t *testing.T, opts ...Option) (*onesoidctest.Server, *OpenIDConnectClient) {
 	t.Helper()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	return idp, newTestClient(t, idp, testKey(t, "ES256"), opts...)
 }
 
 // pingSetup is cibaSetup for a client in ping mode.
-func pingSetup(t *testing.T, opts ...Option) (*mockidp.IdP, *OpenIDConnectClient) {
+func pingSetup(t *testing.T, opts ...Option) (*onesoidctest.Server, *OpenIDConnectClient) {
 	t.Helper()
 	idp, c := cibaSetup(t, append([]Option{WithCIBAPing()}, opts...)...)
 	idp.SetCIBANotificationEndpoint(testClientID, notifyURL)
@@ -64,9 +64,9 @@ func secs(ns ...int) []time.Duration {
 }
 
 // tokenRequestTimes returns when the token endpoint was called, relative to start.
-func tokenRequestTimes(idp *mockidp.IdP, start time.Time) []time.Duration {
+func tokenRequestTimes(idp *onesoidctest.Server, start time.Time) []time.Duration {
 	var ts []time.Time
-	for _, r := range idp.Requests(mockidp.EndpointToken) {
+	for _, r := range idp.Requests(onesoidctest.EndpointToken) {
 		ts = append(ts, r.Time)
 	}
 	return since(start, ts)
@@ -74,7 +74,7 @@ func tokenRequestTimes(idp *mockidp.IdP, start time.Time) []time.Duration {
 
 // waitScripted starts a request for user with script and waits for it, returning the result,
 // the acknowledgement, the start time and the error.
-func waitScripted(t *testing.T, idp *mockidp.IdP, c *OpenIDConnectClient, script mockidp.CIBAScript) (*LoginResult, *CIBAResponse, time.Time, error) {
+func waitScripted(t *testing.T, idp *onesoidctest.Server, c *OpenIDConnectClient, script onesoidctest.CIBAScript) (*LoginResult, *CIBAResponse, time.Time, error) {
 	t.Helper()
 	idp.ScriptCIBA("alice", script)
 	start := time.Now()
@@ -90,7 +90,7 @@ func TestCB03DefaultIntervalIsFiveSeconds(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := cibaSetup(t)
-		res, resp, start, err := waitScripted(t, idp, c, mockidp.CIBAScript{PendingPolls: 3})
+		res, resp, start, err := waitScripted(t, idp, c, onesoidctest.CIBAScript{PendingPolls: 3})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,7 +117,7 @@ func TestCB04IntervalThirtyOneRespected(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := cibaSetup(t)
-		_, resp, start, err := waitScripted(t, idp, c, mockidp.CIBAScript{PendingPolls: 2, Interval: 31})
+		_, resp, start, err := waitScripted(t, idp, c, onesoidctest.CIBAScript{PendingPolls: 2, Interval: 31})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -135,7 +135,7 @@ func TestCB05SlowDownAddsFiveSeconds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := cibaSetup(t)
 		// Poll 2 and poll 4 answer slow_down; polls 1, 3 and 5 are pending; poll 6 approves.
-		_, _, start, err := waitScripted(t, idp, c, mockidp.CIBAScript{PendingPolls: 3, SlowDownPolls: []int{2, 4}})
+		_, _, start, err := waitScripted(t, idp, c, onesoidctest.CIBAScript{PendingPolls: 3, SlowDownPolls: []int{2, 4}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,7 +152,7 @@ func TestCB06ExpiryStopsWithoutExtraRequest(t *testing.T) {
 		t.Run(fmt.Sprintf("expires_in=%d", expiresIn), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				idp, c := cibaSetup(t)
-				_, resp, start, err := waitScripted(t, idp, c, mockidp.CIBAScript{Outcome: mockidp.CIBAManual, ExpiresIn: expiresIn})
+				_, resp, start, err := waitScripted(t, idp, c, onesoidctest.CIBAScript{Outcome: onesoidctest.AwaitDecision, ExpiresIn: expiresIn})
 				elapsed := time.Since(start)
 				var exp *ExpiredError
 				if !errors.Is(err, ErrExpiredToken) || !errors.As(err, &exp) || !exp.Expiry.Equal(resp.Expiry()) {
@@ -174,7 +174,7 @@ func TestCB06ExpiryStopsWithoutExtraRequest(t *testing.T) {
 				if !errors.Is(err, ErrExpiredToken) || !errors.As(err, new(*CIBAFinishedError)) {
 					t.Errorf("CheckCIBAStatus after expiry: %v", err)
 				}
-				if n := idp.Count(mockidp.EndpointToken); n != 5 {
+				if n := idp.Count(onesoidctest.EndpointToken); n != 5 {
 					t.Errorf("%d token requests, want 5", n)
 				}
 			})
@@ -186,7 +186,7 @@ func TestCB07AccessDeniedIsTypedAndFinal(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := cibaSetup(t)
-		res, resp, start, err := waitScripted(t, idp, c, mockidp.CIBAScript{PendingPolls: 2, Outcome: mockidp.CIBADeny})
+		res, resp, start, err := waitScripted(t, idp, c, onesoidctest.CIBAScript{PendingPolls: 2, Outcome: onesoidctest.Deny})
 		var oe *OAuthError
 		if res != nil || !errors.Is(err, ErrAccessDenied) || !errors.As(err, &oe) || oe.StatusCode != 400 {
 			t.Fatalf("got %v, %v; want access_denied", res, err)
@@ -201,7 +201,7 @@ func TestCB07AccessDeniedIsTypedAndFinal(t *testing.T) {
 		if _, err := c.WaitForCIBA(t.Context(), resp); !errors.Is(err, ErrAccessDenied) {
 			t.Errorf("WaitForCIBA after denial: %v", err)
 		}
-		if n := idp.Count(mockidp.EndpointToken); n != 3 {
+		if n := idp.Count(onesoidctest.EndpointToken); n != 3 {
 			t.Errorf("%d token requests, want 3", n)
 		}
 	})
@@ -211,7 +211,7 @@ func TestCB08ExpiredTokenIsTypedAndFinal(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := cibaSetup(t)
-		_, _, start, err := waitScripted(t, idp, c, mockidp.CIBAScript{PendingPolls: 2, Outcome: mockidp.CIBAExpire})
+		_, _, start, err := waitScripted(t, idp, c, onesoidctest.CIBAScript{PendingPolls: 2, Outcome: onesoidctest.Expire})
 		var oe *OAuthError
 		if !errors.Is(err, ErrExpiredToken) || !errors.As(err, &oe) {
 			t.Fatalf("err = %v, want the provider's expired_token", err)
@@ -219,7 +219,7 @@ func TestCB08ExpiredTokenIsTypedAndFinal(t *testing.T) {
 		if got, want := tokenRequestTimes(idp, start), secs(5, 10, 15); !slices.Equal(got, want) {
 			t.Errorf("polls at %v, want %v", got, want)
 		}
-		if n := idp.Count(mockidp.EndpointBackchannel); n != 1 {
+		if n := idp.Count(onesoidctest.EndpointBackchannel); n != 1 {
 			t.Errorf("%d backchannel requests, want 1 (no automatic new request)", n)
 		}
 	})
@@ -233,11 +233,11 @@ func TestCB09CB10TerminalErrorsStopAtOnce(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
 				idp, c := cibaSetup(t)
-				outcome := mockidp.CIBAErrorCode
+				outcome := onesoidctest.FailWithCode
 				if code == "transaction_failed" {
-					outcome = mockidp.CIBATransactionFailed
+					outcome = onesoidctest.TransactionFailed
 				}
-				_, resp, start, err := waitScripted(t, idp, c, mockidp.CIBAScript{PendingPolls: 2, Outcome: outcome, ErrorCode: code})
+				_, resp, start, err := waitScripted(t, idp, c, onesoidctest.CIBAScript{PendingPolls: 2, Outcome: outcome, ErrorCode: code})
 				var oe *OAuthError
 				if !errors.As(err, &oe) || oe.Code != code || !errors.Is(err, &OAuthError{Code: code}) {
 					t.Fatalf("err = %v, want %s", err, code)
@@ -251,7 +251,7 @@ func TestCB09CB10TerminalErrorsStopAtOnce(t *testing.T) {
 				if _, err := c.CheckCIBAStatus(t.Context(), resp.AuthReqID); !errors.As(err, new(*CIBAFinishedError)) {
 					t.Errorf("CheckCIBAStatus after %s: %v", code, err)
 				}
-				if n := idp.Count(mockidp.EndpointToken); n != 3 {
+				if n := idp.Count(onesoidctest.EndpointToken); n != 3 {
 					t.Errorf("%d token requests, want 3", n)
 				}
 			})
@@ -263,7 +263,7 @@ func TestCB27CancelDuringIntervalWait(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := pingSetup(t)
-		idp.ScriptCIBA("alice", mockidp.CIBAScript{Outcome: mockidp.CIBAManual})
+		idp.ScriptCIBA("alice", onesoidctest.CIBAScript{Outcome: onesoidctest.AwaitDecision})
 		resp, err := c.MakeCIBARequest(t.Context(), aliceRequest())
 		if err != nil {
 			t.Fatal(err)
@@ -284,19 +284,19 @@ func TestCB27CancelDuringIntervalWait(t *testing.T) {
 			t.Errorf("got %v after %v, want context.Canceled after 7s", err, returnedAt)
 		}
 		time.Sleep(time.Minute)
-		if n := idp.Count(mockidp.EndpointToken); n != 1 {
+		if n := idp.Count(onesoidctest.EndpointToken); n != 1 {
 			t.Errorf("%d token requests, want 1 (none after cancellation)", n)
 		}
 		// The request stays pending until it expires: a ping is accepted but polls nothing while
 		// nobody waits, and a new wait polls at once because of it.
-		status, err := idp.Ping(t.Context(), mockidp.HandlerClient(c.CIBANotificationHandler()), resp.AuthReqID)
+		status, err := idp.Ping(t.Context(), onesoidctest.HandlerClient(c.CIBANotificationHandler()), resp.AuthReqID)
 		if err != nil || status != http.StatusNoContent {
 			t.Errorf("ping after cancellation: %d, %v; want 204", status, err)
 		}
-		if n := idp.Count(mockidp.EndpointToken); n != 1 {
+		if n := idp.Count(onesoidctest.EndpointToken); n != 1 {
 			t.Errorf("%d token requests after the ping, want 1", n)
 		}
-		if err := idp.Decide(resp.AuthReqID, mockidp.CIBAApprove); err != nil {
+		if err := idp.Decide(resp.AuthReqID, onesoidctest.Approve); err != nil {
 			t.Fatal(err)
 		}
 		again := time.Now()
@@ -310,12 +310,12 @@ func TestCB27CancelDuringInFlightPoll(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := cibaSetup(t)
-		idp.ScriptCIBA("alice", mockidp.CIBAScript{Outcome: mockidp.CIBAManual})
+		idp.ScriptCIBA("alice", onesoidctest.CIBAScript{Outcome: onesoidctest.AwaitDecision})
 		resp, err := c.MakeCIBARequest(t.Context(), aliceRequest())
 		if err != nil {
 			t.Fatal(err)
 		}
-		idp.Inject(mockidp.EndpointToken, mockidp.Fault{Times: 1, Hang: true})
+		idp.Inject(onesoidctest.EndpointToken, onesoidctest.Fault{Times: 1, Hang: true})
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error, 1)
 		start := time.Now()
@@ -327,7 +327,7 @@ func TestCB27CancelDuringInFlightPoll(t *testing.T) {
 		}()
 		time.Sleep(6 * time.Second) // the poll at 5 s hangs
 		synctest.Wait()
-		if n := idp.Count(mockidp.EndpointToken); n != 1 {
+		if n := idp.Count(onesoidctest.EndpointToken); n != 1 {
 			t.Fatalf("%d token requests in flight, want 1", n)
 		}
 		cancel()
@@ -336,7 +336,7 @@ func TestCB27CancelDuringInFlightPoll(t *testing.T) {
 			t.Errorf("got %v after %v, want context.Canceled after 6s", err, returnedAt)
 		}
 		time.Sleep(time.Minute)
-		if n := idp.Count(mockidp.EndpointToken); n != 1 {
+		if n := idp.Count(onesoidctest.EndpointToken); n != 1 {
 			t.Errorf("%d token requests, want 1", n)
 		}
 	})
@@ -344,7 +344,7 @@ func TestCB27CancelDuringInFlightPoll(t *testing.T) {
 
 func TestCB27CancelOverLoopbackLeavesNoGoroutine(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	idp := mockidp.Start()
+	idp := onesoidctest.NewServer()
 	defer idp.Close()
 	arrived := make(chan struct{})
 	var once sync.Once
@@ -357,14 +357,14 @@ func TestCB27CancelOverLoopbackLeavesNoGoroutine(t *testing.T) {
 	})}
 	c := newTestClient(t, idp, testKey(t, "ES256"), WithCIBAPing(), WithHTTPClient(hc))
 	idp.SetCIBANotificationEndpoint(testClientID, notifyURL)
-	idp.ScriptCIBA("alice", mockidp.CIBAScript{Outcome: mockidp.CIBAManual})
+	idp.ScriptCIBA("alice", onesoidctest.CIBAScript{Outcome: onesoidctest.AwaitDecision})
 	resp, err := c.MakeCIBARequest(t.Context(), aliceRequest())
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A ping makes the waiter poll at once (no real sleeping); the poll hangs until cancelled.
-	idp.Inject(mockidp.EndpointToken, mockidp.Fault{Times: 1, Hang: true})
-	if status, err := idp.Ping(t.Context(), mockidp.HandlerClient(c.CIBANotificationHandler()), resp.AuthReqID); status != 204 {
+	idp.Inject(onesoidctest.EndpointToken, onesoidctest.Fault{Times: 1, Hang: true})
+	if status, err := idp.Ping(t.Context(), onesoidctest.HandlerClient(c.CIBANotificationHandler()), resp.AuthReqID); status != 204 {
 		t.Fatalf("ping: %d, %v", status, err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
@@ -383,7 +383,7 @@ func TestCB27CancelOverLoopbackLeavesNoGoroutine(t *testing.T) {
 	case <-time.After(5 * time.Second): // a failure bound only; the wait ends in microseconds
 		t.Fatal("WaitForCIBA did not return after cancellation")
 	}
-	if n := idp.Count(mockidp.EndpointToken); n > 1 {
+	if n := idp.Count(onesoidctest.EndpointToken); n > 1 {
 		t.Errorf("%d token requests, want at most 1", n)
 	}
 }
@@ -396,7 +396,7 @@ func TestCB21PingWakesWaiterForOneImmediatePoll(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := pingSetup(t)
-		idp.ScriptCIBA("alice", mockidp.CIBAScript{Outcome: mockidp.CIBAManual, Interval: 30})
+		idp.ScriptCIBA("alice", onesoidctest.CIBAScript{Outcome: onesoidctest.AwaitDecision, Interval: 30})
 		start := time.Now()
 		resp, err := c.MakeCIBARequest(t.Context(), aliceRequest())
 		if err != nil {
@@ -411,10 +411,10 @@ func TestCB21PingWakesWaiterForOneImmediatePoll(t *testing.T) {
 			done <- res
 		}()
 		time.Sleep(2 * time.Second)
-		if err := idp.Decide(resp.AuthReqID, mockidp.CIBAApprove); err != nil {
+		if err := idp.Decide(resp.AuthReqID, onesoidctest.Approve); err != nil {
 			t.Fatal(err)
 		}
-		status, err := idp.Ping(t.Context(), mockidp.HandlerClient(c.CIBANotificationHandler()), resp.AuthReqID)
+		status, err := idp.Ping(t.Context(), onesoidctest.HandlerClient(c.CIBANotificationHandler()), resp.AuthReqID)
 		if err != nil || status != http.StatusNoContent {
 			t.Fatalf("ping answered %d, %v; want 204", status, err)
 		}
@@ -432,7 +432,7 @@ func TestCB22DuplicatePingsCauseNoExtraPoll(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := pingSetup(t)
-		idp.ScriptCIBA("alice", mockidp.CIBAScript{Outcome: mockidp.CIBAManual})
+		idp.ScriptCIBA("alice", onesoidctest.CIBAScript{Outcome: onesoidctest.AwaitDecision})
 		start := time.Now()
 		resp, err := c.MakeCIBARequest(t.Context(), aliceRequest())
 		if err != nil {
@@ -442,7 +442,7 @@ func TestCB22DuplicatePingsCauseNoExtraPoll(t *testing.T) {
 		defer cancel()
 		go func() { _, _ = c.WaitForCIBA(ctx, resp) }()
 		time.Sleep(time.Second)
-		hc := mockidp.HandlerClient(c.CIBANotificationHandler())
+		hc := onesoidctest.HandlerClient(c.CIBANotificationHandler())
 		for range 5 {
 			if status, _ := idp.Ping(t.Context(), hc, resp.AuthReqID); status != http.StatusNoContent {
 				t.Fatalf("ping answered %d", status)
@@ -465,7 +465,7 @@ func TestCB20PingWithWrongTokenIs401(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := pingSetup(t)
-		idp.ScriptCIBA("alice", mockidp.CIBAScript{Outcome: mockidp.CIBAManual})
+		idp.ScriptCIBA("alice", onesoidctest.CIBAScript{Outcome: onesoidctest.AwaitDecision})
 		resp, err := c.MakeCIBARequest(t.Context(), aliceRequest())
 		if err != nil {
 			t.Fatal(err)
@@ -489,7 +489,7 @@ func TestCB20PingWithWrongTokenIs401(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 7*time.Second)
 		defer cancel()
 		_, _ = c.WaitForCIBA(ctx, resp)
-		if n := idp.Count(mockidp.EndpointToken); n != 1 {
+		if n := idp.Count(onesoidctest.EndpointToken); n != 1 {
 			t.Errorf("%d token requests, want 1 (the poll at 5 s)", n)
 		}
 	})
@@ -512,7 +512,7 @@ func TestCB22PingEdgeCases(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := pingSetup(t)
-		idp.ScriptCIBA("alice", mockidp.CIBAScript{Outcome: mockidp.CIBAManual, ExpiresIn: 60})
+		idp.ScriptCIBA("alice", onesoidctest.CIBAScript{Outcome: onesoidctest.AwaitDecision, ExpiresIn: 60})
 		resp, err := c.MakeCIBARequest(t.Context(), aliceRequest())
 		if err != nil {
 			t.Fatal(err)
@@ -557,7 +557,7 @@ func TestCB22PingEdgeCases(t *testing.T) {
 		if w.Code != http.StatusNoContent {
 			t.Errorf("valid ping: status %d, want 204", w.Code)
 		}
-		if n := idp.Count(mockidp.EndpointToken); n != 0 {
+		if n := idp.Count(onesoidctest.EndpointToken); n != 0 {
 			t.Errorf("%d token requests, want 0 (no waiter, no poll)", n)
 		}
 	})
@@ -576,7 +576,7 @@ func TestCB22PingForPollModeRequestRefused(t *testing.T) {
 		if w.Code != http.StatusUnauthorized {
 			t.Errorf("status %d, want 401", w.Code)
 		}
-		if n := idp.Count(mockidp.EndpointToken); n != 0 {
+		if n := idp.Count(onesoidctest.EndpointToken); n != 0 {
 			t.Errorf("%d token requests", n)
 		}
 	})
@@ -585,7 +585,7 @@ func TestCB22PingForPollModeRequestRefused(t *testing.T) {
 func TestCB23NotificationTokenEntropy(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp := mockidp.NewInMemory()
+		idp := onesoidctest.NewInMemory()
 		logger, logs := logBuffer()
 		c := newTestClient(t, idp, testKey(t, "ES256"), WithCIBAPing(), WithLogger(logger))
 		idp.SetCIBANotificationEndpoint(testClientID, notifyURL)
@@ -663,7 +663,7 @@ func TestCB24RequestValidatedBeforeSending(t *testing.T) {
 				if !errors.As(err, &re) || re.Field != tc.field {
 					t.Fatalf("err = %v, want a *RequestError for %s", err, tc.field)
 				}
-				if n := idp.Count(mockidp.EndpointBackchannel); n != 0 {
+				if n := idp.Count(onesoidctest.EndpointBackchannel); n != 0 {
 					t.Errorf("%d backchannel requests, want 0", n)
 				}
 			})
@@ -685,14 +685,14 @@ func TestCB24BindingMessageRules(t *testing.T) {
 		}
 		strict := newTestClient(t, idp, testKey(t, "ES256"),
 			WithCIBABindingMessagePattern(regexp.MustCompile(BindingMessagePatternOIDCProvider)))
-		before := idp.Count(mockidp.EndpointBackchannel)
+		before := idp.Count(onesoidctest.EndpointBackchannel)
 		for _, msg := range []string{"hello world", "A1,B2", strings.Repeat("x", 21)} {
 			req.BindingMessage = msg
 			if _, err := strict.MakeCIBARequest(t.Context(), req); !errors.As(err, new(*RequestError)) {
 				t.Errorf("%q: err = %v, want a *RequestError", msg, err)
 			}
 		}
-		if n := idp.Count(mockidp.EndpointBackchannel); n != before {
+		if n := idp.Count(onesoidctest.EndpointBackchannel); n != before {
 			t.Errorf("strict client sent %d requests", n-before)
 		}
 		req.BindingMessage = "Login-42/#A+b.c?!_"
@@ -761,7 +761,7 @@ func TestCIBAFormEncoding(t *testing.T) {
 		if resp.ExpiresIn != 120*time.Second || resp.Scope != "openid email" {
 			t.Errorf("response = %+v", resp)
 		}
-		form := idp.Requests(mockidp.EndpointBackchannel)[0].Form
+		form := idp.Requests(onesoidctest.EndpointBackchannel)[0].Form
 		want := url.Values{
 			"login_hint": {"alice"}, "scope": {"openid email"}, "binding_message": {"A1B2"}, "user_code": {"1234"},
 			"requested_expiry": {"120"}, "acr_values": {"urn:ones:acr:phone pwd"},
@@ -787,7 +787,7 @@ func TestCIBARequestObjectEncoding(t *testing.T) {
 		idp, c := pingSetup(t, WithCIBAEncoding(CIBAEncodingRequestObject))
 		req := aliceRequest()
 		req.Hint = LoginHint{Kind: LoginHintKindLoginHintToken, Value: "lht-alice"}
-		idp.ScriptCIBA("lht-alice", mockidp.CIBAScript{Subject: "alice"})
+		idp.ScriptCIBA("lht-alice", onesoidctest.CIBAScript{Subject: "alice"})
 		req.ACRValues = []string{"phone"}
 		req.Resource = []string{"https://api.example/"}
 		req.RequestedExpiry = 90 * time.Second
@@ -796,7 +796,7 @@ func TestCIBARequestObjectEncoding(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		form := idp.Requests(mockidp.EndpointBackchannel)[0].Form
+		form := idp.Requests(onesoidctest.EndpointBackchannel)[0].Form
 		for k := range form {
 			if !slices.Contains([]string{"request", "client_id", "client_assertion", "client_assertion_type"}, k) {
 				t.Errorf("parameter %s outside the request object", k)
@@ -860,7 +860,7 @@ func TestDS13CIBAFailsFastOnProviderMetadata(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				idp := mockidp.NewInMemory()
+				idp := onesoidctest.NewInMemory()
 				idp.EditMetadata(tc.edit)
 				c := newTestClient(t, idp, testKey(t, "ES256"), tc.opts...)
 				req := aliceRequest()
@@ -872,7 +872,7 @@ func TestDS13CIBAFailsFastOnProviderMetadata(t *testing.T) {
 				if !errors.As(err, &ce) || ce.Field != tc.field {
 					t.Fatalf("err = %v, want a *ConfigError for %s", err, tc.field)
 				}
-				if n := idp.Count(mockidp.EndpointBackchannel); n != 0 {
+				if n := idp.Count(onesoidctest.EndpointBackchannel); n != 0 {
 					t.Errorf("%d backchannel requests", n)
 				}
 			})
@@ -883,14 +883,14 @@ func TestDS13CIBAFailsFastOnProviderMetadata(t *testing.T) {
 func TestCB25FreshAssertionAtBackchannelEndpoint(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp := mockidp.NewInMemory(mockidp.WithAudience(mockidp.AudienceCalledEndpoint))
+		idp := onesoidctest.NewInMemory(onesoidctest.WithAudience(onesoidctest.AudienceCalledEndpoint))
 		c := newTestClient(t, idp, testKey(t, "ES256"), WithAssertionAudience(AudienceCalledEndpoint))
-		_, _, _, err := waitScripted(t, idp, c, mockidp.CIBAScript{PendingPolls: 1})
+		_, _, _, err := waitScripted(t, idp, c, onesoidctest.CIBAScript{PendingPolls: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
-		bc := idp.Requests(mockidp.EndpointBackchannel)
-		tok := idp.Requests(mockidp.EndpointToken)
+		bc := idp.Requests(onesoidctest.EndpointBackchannel)
+		tok := idp.Requests(onesoidctest.EndpointToken)
 		if len(bc) != 1 || len(tok) != 2 {
 			t.Fatalf("%d backchannel and %d token requests", len(bc), len(tok))
 		}
@@ -913,10 +913,10 @@ func TestCB26ConcurrentTransactionsNeverCross(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := cibaSetup(t)
-		users := map[string]mockidp.CIBAScript{
+		users := map[string]onesoidctest.CIBAScript{
 			"alice": {PendingPolls: 3, Subject: "sub-alice"},
 			"bob":   {PendingPolls: 1, Subject: "sub-bob", SlowDownPolls: []int{1}},
-			"carol": {Outcome: mockidp.CIBADeny},
+			"carol": {Outcome: onesoidctest.Deny},
 		}
 		var wg sync.WaitGroup
 		results := map[string]*LoginResult{}
@@ -979,18 +979,18 @@ func (f *flakyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 func TestCB28TransportFailuresBackOff(t *testing.T) {
 	t.Parallel()
-	html := mockidp.Fault{Times: 1, Status: 502, ContentType: "text/html", Body: []byte("<html>bad gateway</html>")}
+	html := onesoidctest.Fault{Times: 1, Status: 502, ContentType: "text/html", Body: []byte("<html>bad gateway</html>")}
 	tests := []struct {
 		name   string
-		faults []mockidp.Fault
+		faults []onesoidctest.Fault
 		resets int
 		want   []time.Duration
 	}{
-		{"503 with Retry-After 20", []mockidp.Fault{{Times: 1, Status: 503, ContentType: "text/html",
+		{"503 with Retry-After 20", []onesoidctest.Fault{{Times: 1, Status: 503, ContentType: "text/html",
 			Header: http.Header{"Retry-After": {"20"}}}}, 0, secs(5, 25, 30)},
-		{"HTML 502 doubles the interval", []mockidp.Fault{html}, 0, secs(5, 15, 20)},
-		{"two HTML 502 in a row", []mockidp.Fault{html, html}, 0, secs(5, 15, 35, 40)},
-		{"429 with Retry-After 2 (shorter than the backoff)", []mockidp.Fault{{Times: 1, Status: 429, ContentType: "application/json",
+		{"HTML 502 doubles the interval", []onesoidctest.Fault{html}, 0, secs(5, 15, 20)},
+		{"two HTML 502 in a row", []onesoidctest.Fault{html, html}, 0, secs(5, 15, 35, 40)},
+		{"429 with Retry-After 2 (shorter than the backoff)", []onesoidctest.Fault{{Times: 1, Status: 429, ContentType: "application/json",
 			Body: []byte(`{}`), Header: http.Header{"Retry-After": {"2"}}}}, 0, secs(5, 15, 20)},
 		{"two connection resets", nil, 2, secs(5, 15, 35, 40)},
 	}
@@ -998,14 +998,14 @@ func TestCB28TransportFailuresBackOff(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				idp := mockidp.NewInMemory()
+				idp := onesoidctest.NewInMemory()
 				ft := &flakyTransport{base: idp.HTTPClient().Transport, fails: tc.resets}
 				c := newTestClient(t, idp, testKey(t, "ES256"), WithHTTPClient(&http.Client{Transport: ft}))
 				for _, f := range tc.faults {
-					idp.Inject(mockidp.EndpointToken, f)
+					idp.Inject(onesoidctest.EndpointToken, f)
 				}
 				var progress []PollProgress
-				idp.ScriptCIBA("alice", mockidp.CIBAScript{PendingPolls: 1})
+				idp.ScriptCIBA("alice", onesoidctest.CIBAScript{PendingPolls: 1})
 				start := time.Now()
 				resp, err := c.MakeCIBARequest(t.Context(), aliceRequest())
 				if err != nil {
@@ -1030,7 +1030,7 @@ func TestCB28ConsecutiveFailuresCapped(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := cibaSetup(t)
-		idp.Inject(mockidp.EndpointToken, mockidp.Fault{Status: 503, ContentType: "text/html"})
+		idp.Inject(onesoidctest.EndpointToken, onesoidctest.Fault{Status: 503, ContentType: "text/html"})
 		start := time.Now()
 		resp, err := c.MakeCIBARequest(t.Context(), aliceRequest())
 		if err != nil {
@@ -1047,26 +1047,26 @@ func TestCB28ConsecutiveFailuresCapped(t *testing.T) {
 		}
 
 		// A high cap over two hours: the wait stays at 60 s and never overflows into a tight loop.
-		idp.ScriptCIBA("alice", mockidp.CIBAScript{ExpiresIn: 7200})
+		idp.ScriptCIBA("alice", onesoidctest.CIBAScript{ExpiresIn: 7200})
 		resp, _ = c.MakeCIBARequest(t.Context(), aliceRequest())
-		before := idp.Count(mockidp.EndpointToken)
+		before := idp.Count(onesoidctest.EndpointToken)
 		start = time.Now()
 		if _, err := c.WaitForCIBA(t.Context(), resp, WithMaxFailures(1000)); !errors.As(err, &he) || he.StatusCode != 503 {
 			t.Errorf("err = %v, want the last 503", err)
 		}
 		// 5, 15, 35, 75, then every 60 s: 135 ... 7155; the next backoff would end at 7215 s,
 		// past the expiry at 7200 s, so the wait ends with the 503 at 7155 s.
-		if n := idp.Count(mockidp.EndpointToken) - before; n != 122 || time.Since(start) != 7155*time.Second {
+		if n := idp.Count(onesoidctest.EndpointToken) - before; n != 122 || time.Since(start) != 7155*time.Second {
 			t.Errorf("%d polls in %v, want 122 in 7155s", n, time.Since(start))
 		}
 
 		// A lower cap.
 		resp, _ = c.MakeCIBARequest(t.Context(), aliceRequest())
-		before = idp.Count(mockidp.EndpointToken)
+		before = idp.Count(onesoidctest.EndpointToken)
 		if _, err := c.WaitForCIBA(t.Context(), resp, WithMaxFailures(2)); !errors.As(err, &he) {
 			t.Errorf("err = %v", err)
 		}
-		if n := idp.Count(mockidp.EndpointToken) - before; n != 2 {
+		if n := idp.Count(onesoidctest.EndpointToken) - before; n != 2 {
 			t.Errorf("%d polls with WithMaxFailures(2)", n)
 		}
 	})
@@ -1092,14 +1092,14 @@ func TestCB01CB02MalformedBackchannelAnswers(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
 				idp, c := cibaSetup(t)
-				idp.Inject(mockidp.EndpointBackchannel, mockidp.Fault{Status: 200, ContentType: "application/json", Body: []byte(tc.body)})
+				idp.Inject(onesoidctest.EndpointBackchannel, onesoidctest.Fault{Status: 200, ContentType: "application/json", Body: []byte(tc.body)})
 				resp, err := c.MakeCIBARequest(t.Context(), aliceRequest())
 				var he *HTTPError
 				if resp != nil || !errors.As(err, &he) || !strings.Contains(he.Reason, tc.reason) {
 					t.Fatalf("got %v, %v; want an *HTTPError %q", resp, err, tc.reason)
 				}
 				time.Sleep(time.Hour)
-				if n := idp.Count(mockidp.EndpointToken); n != 0 {
+				if n := idp.Count(onesoidctest.EndpointToken); n != 0 {
 					t.Errorf("%d token requests, want none", n)
 				}
 			})
@@ -1126,13 +1126,13 @@ func TestCB11BackchannelErrorsAreTyped(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
 				idp, c := cibaSetup(t)
-				idp.ScriptCIBA("alice", mockidp.CIBAScript{Reject: tc.code})
+				idp.ScriptCIBA("alice", onesoidctest.CIBAScript{Reject: tc.code})
 				_, err := c.MakeCIBARequest(t.Context(), aliceRequest())
 				var oe *OAuthError
 				if !errors.Is(err, tc.want) || !errors.As(err, &oe) || oe.Op != "backchannel authentication" {
 					t.Fatalf("err = %v, want %v", err, tc.want)
 				}
-				if n := idp.Count(mockidp.EndpointBackchannel) + idp.Count(mockidp.EndpointToken); n != 1 {
+				if n := idp.Count(onesoidctest.EndpointBackchannel) + idp.Count(onesoidctest.EndpointToken); n != 1 {
 					t.Errorf("%d requests, want 1", n)
 				}
 			})
@@ -1142,7 +1142,7 @@ func TestCB11BackchannelErrorsAreTyped(t *testing.T) {
 		t.Parallel()
 		synctest.Test(t, func(t *testing.T) {
 			idp, c := cibaSetup(t)
-			idp.ScriptCIBA("alice", mockidp.CIBAScript{UserCode: "4711"})
+			idp.ScriptCIBA("alice", onesoidctest.CIBAScript{UserCode: "4711"})
 			if _, err := c.MakeCIBARequest(t.Context(), aliceRequest()); !errors.Is(err, ErrMissingUserCode) {
 				t.Errorf("without user code: %v", err)
 			}
@@ -1163,7 +1163,7 @@ func TestCB12BackchannelHTTPErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name  string
-		fault *mockidp.Fault
+		fault *onesoidctest.Fault
 		check func(t *testing.T, err error)
 	}{
 		{"401 invalid_client", nil, func(t *testing.T, err error) {
@@ -1172,18 +1172,18 @@ func TestCB12BackchannelHTTPErrors(t *testing.T) {
 				t.Errorf("err = %v", err)
 			}
 		}},
-		{"403 access_denied", &mockidp.Fault{Status: 403, ContentType: "application/json", Body: []byte(`{"error":"access_denied"}`)}, func(t *testing.T, err error) {
+		{"403 access_denied", &onesoidctest.Fault{Status: 403, ContentType: "application/json", Body: []byte(`{"error":"access_denied"}`)}, func(t *testing.T, err error) {
 			if !errors.Is(err, ErrAccessDenied) {
 				t.Errorf("err = %v", err)
 			}
 		}},
-		{"502 HTML is a transport error", &mockidp.Fault{Status: 502, ContentType: "text/html", Body: []byte("<html>oops</html>")}, func(t *testing.T, err error) {
+		{"502 HTML is a transport error", &onesoidctest.Fault{Status: 502, ContentType: "text/html", Body: []byte("<html>oops</html>")}, func(t *testing.T, err error) {
 			var he *HTTPError
 			if !errors.As(err, &he) || he.StatusCode != 502 || errors.As(err, new(*OAuthError)) {
 				t.Errorf("err = %v", err)
 			}
 		}},
-		{"302 redirect not followed", &mockidp.Fault{Status: 307, Redirect: "http://localhost/elsewhere"}, func(t *testing.T, err error) {
+		{"302 redirect not followed", &onesoidctest.Fault{Status: 307, Redirect: "http://localhost/elsewhere"}, func(t *testing.T, err error) {
 			var he *HTTPError
 			if !errors.As(err, &he) || he.StatusCode != 307 {
 				t.Errorf("err = %v", err)
@@ -1196,14 +1196,14 @@ func TestCB12BackchannelHTTPErrors(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				idp, c := cibaSetup(t)
 				if tc.fault != nil {
-					idp.Inject(mockidp.EndpointBackchannel, *tc.fault)
+					idp.Inject(onesoidctest.EndpointBackchannel, *tc.fault)
 				} else {
 					idp.RegisterClient(testClientID, testKey(t, "ES256").Public(), "ES256") // another key
 				}
 				_, err := c.MakeCIBARequest(t.Context(), aliceRequest())
 				tc.check(t, err)
 				time.Sleep(time.Hour)
-				if n, m := idp.Count(mockidp.EndpointBackchannel), idp.Count(mockidp.EndpointToken); n != 1 || m != 0 {
+				if n, m := idp.Count(onesoidctest.EndpointBackchannel), idp.Count(onesoidctest.EndpointToken); n != 1 || m != 0 {
 					t.Errorf("%d backchannel and %d token requests, want 1 and 0", n, m)
 				}
 			})
@@ -1215,7 +1215,7 @@ func TestCB15RedeemedAuthReqIDNeverSentAgain(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := cibaSetup(t)
-		res, resp, _, err := waitScripted(t, idp, c, mockidp.CIBAScript{})
+		res, resp, _, err := waitScripted(t, idp, c, onesoidctest.CIBAScript{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1226,7 +1226,7 @@ func TestCB15RedeemedAuthReqIDNeverSentAgain(t *testing.T) {
 			t.Errorf("WaitForCIBA after success: %v", err)
 		}
 		rec, _ := idp.CIBARequest(resp.AuthReqID)
-		if rec.Polls != 1 || idp.Count(mockidp.EndpointToken) != 1 {
+		if rec.Polls != 1 || idp.Count(onesoidctest.EndpointToken) != 1 {
 			t.Errorf("auth_req_id polled %d times", rec.Polls)
 		}
 		// The tokens stay valid: the provider would revoke them had the id been replayed.
@@ -1255,7 +1255,7 @@ func TestCB16NoScopeInTokenResponseMeansRequested(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := cibaSetup(t)
-		res, _, _, err := waitScripted(t, idp, c, mockidp.CIBAScript{OmitScope: true})
+		res, _, _, err := waitScripted(t, idp, c, onesoidctest.CIBAScript{OmitScope: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1269,19 +1269,19 @@ func TestCB18AuthReqIDClaim(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name   string
-		script mockidp.CIBAScript
+		script onesoidctest.CIBAScript
 		ok     bool
 	}{
-		{"claim absent", mockidp.CIBAScript{IDTokenClaims: map[string]any{cibaAuthReqClaim: nil}}, true},
-		{"claim equal", mockidp.CIBAScript{}, true},
-		{"nonce ignored", mockidp.CIBAScript{IDTokenClaims: map[string]any{"nonce": "n-0S6_WzA2Mj"}}, true},
-		{"aud array with client", mockidp.CIBAScript{IDTokenClaims: map[string]any{"aud": []string{testClientID}}}, true},
-		{"claim different", mockidp.CIBAScript{IDTokenClaims: map[string]any{cibaAuthReqClaim: "other-request"}}, false},
-		{"claim not a string", mockidp.CIBAScript{IDTokenClaims: map[string]any{cibaAuthReqClaim: 42}}, false},
-		{"other issuer", mockidp.CIBAScript{IDTokenClaims: map[string]any{"iss": "https://evil.example/oidc"}}, false},
-		{"other audience", mockidp.CIBAScript{IDTokenClaims: map[string]any{"aud": "someone-else"}}, false},
-		{"no audience", mockidp.CIBAScript{IDTokenClaims: map[string]any{"aud": nil}}, false},
-		{"no ID token", mockidp.CIBAScript{OmitIDToken: true}, false},
+		{"claim absent", onesoidctest.CIBAScript{IDTokenClaims: map[string]any{cibaAuthReqClaim: nil}}, true},
+		{"claim equal", onesoidctest.CIBAScript{}, true},
+		{"nonce ignored", onesoidctest.CIBAScript{IDTokenClaims: map[string]any{"nonce": "n-0S6_WzA2Mj"}}, true},
+		{"aud array with client", onesoidctest.CIBAScript{IDTokenClaims: map[string]any{"aud": []string{testClientID}}}, true},
+		{"claim different", onesoidctest.CIBAScript{IDTokenClaims: map[string]any{cibaAuthReqClaim: "other-request"}}, false},
+		{"claim not a string", onesoidctest.CIBAScript{IDTokenClaims: map[string]any{cibaAuthReqClaim: 42}}, false},
+		{"other issuer", onesoidctest.CIBAScript{IDTokenClaims: map[string]any{"iss": "https://evil.example/oidc"}}, false},
+		{"other audience", onesoidctest.CIBAScript{IDTokenClaims: map[string]any{"aud": "someone-else"}}, false},
+		{"no audience", onesoidctest.CIBAScript{IDTokenClaims: map[string]any{"aud": nil}}, false},
+		{"no ID token", onesoidctest.CIBAScript{OmitIDToken: true}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1302,7 +1302,7 @@ func TestCB18AuthReqIDClaim(t *testing.T) {
 				if _, err := c.CheckCIBAStatus(t.Context(), resp.AuthReqID); !errors.As(err, &te) || !errors.As(err, new(*CIBAFinishedError)) {
 					t.Errorf("CheckCIBAStatus after rejection: %v", err)
 				}
-				if n := idp.Count(mockidp.EndpointToken); n != 1 {
+				if n := idp.Count(onesoidctest.EndpointToken); n != 1 {
 					t.Errorf("%d token requests, want 1", n)
 				}
 			})
@@ -1314,7 +1314,7 @@ func TestCheckCIBAStatus(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := cibaSetup(t)
-		idp.ScriptCIBA("alice", mockidp.CIBAScript{PendingPolls: 1, SlowDownPolls: []int{2}})
+		idp.ScriptCIBA("alice", onesoidctest.CIBAScript{PendingPolls: 1, SlowDownPolls: []int{2}})
 		resp, err := c.MakeCIBARequest(t.Context(), aliceRequest())
 		if err != nil {
 			t.Fatal(err)
@@ -1326,7 +1326,7 @@ func TestCheckCIBAStatus(t *testing.T) {
 				t.Errorf("poll %d: %v, %v; want %v", i+1, res, err, want)
 			}
 		}
-		f := idp.Requests(mockidp.EndpointToken)[0].Form
+		f := idp.Requests(onesoidctest.EndpointToken)[0].Form
 		if f.Get("grant_type") != "urn:openid:params:grant-type:ciba" || f.Get("auth_req_id") != resp.AuthReqID || f.Get("client_assertion") == "" {
 			t.Errorf("poll form = %v", f)
 		}
@@ -1335,7 +1335,7 @@ func TestCheckCIBAStatus(t *testing.T) {
 				t.Errorf("auth_req_id %q: %v", bad, err)
 			}
 		}
-		if n := idp.Count(mockidp.EndpointToken); n != 3 {
+		if n := idp.Count(onesoidctest.EndpointToken); n != 3 {
 			t.Errorf("%d token requests, want 3", n)
 		}
 	})
@@ -1345,7 +1345,7 @@ func TestWaitForCIBAProgressAndSingleWaiter(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := cibaSetup(t)
-		idp.ScriptCIBA("alice", mockidp.CIBAScript{PendingPolls: 2})
+		idp.ScriptCIBA("alice", onesoidctest.CIBAScript{PendingPolls: 2})
 		start := time.Now()
 		resp, err := c.MakeCIBARequest(t.Context(), aliceRequest())
 		if err != nil {
@@ -1388,7 +1388,7 @@ func TestCIBAPendingRegistryIsBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := cibaSetup(t)
 		c.ciba.maxPending = 2
-		idp.ScriptCIBA("alice", mockidp.CIBAScript{ExpiresIn: 60})
+		idp.ScriptCIBA("alice", onesoidctest.CIBAScript{ExpiresIn: 60})
 		var first *CIBAResponse
 		for i := range 2 {
 			resp, err := c.MakeCIBARequest(t.Context(), aliceRequest())
@@ -1424,11 +1424,11 @@ func TestCIBAPendingRegistryIsBounded(t *testing.T) {
 		}
 		wg.Go(func() { _, _ = c.WaitForCIBA(ctx, second) })
 		synctest.Wait()
-		before := idp.Count(mockidp.EndpointBackchannel)
+		before := idp.Count(onesoidctest.EndpointBackchannel)
 		if _, err := c.MakeCIBARequest(t.Context(), aliceRequest()); !errors.As(err, new(*RequestError)) {
 			t.Errorf("request while all pending ones are waited for: %v, want a *RequestError", err)
 		}
-		if n := idp.Count(mockidp.EndpointBackchannel); n != before {
+		if n := idp.Count(onesoidctest.EndpointBackchannel); n != before {
 			t.Errorf("%d backchannel requests sent for a refused request", n-before)
 		}
 		cancel()
@@ -1477,11 +1477,11 @@ func TestCIBAOptionsRejectBadValues(t *testing.T) {
 func TestCIBAFlowLeaksNoSecretsToLogsOrErrors(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp := mockidp.NewInMemory()
+		idp := onesoidctest.NewInMemory()
 		logger, logs := logBuffer()
 		c := newTestClient(t, idp, testKey(t, "ES256"), WithLogger(logger), WithCIBAEncoding(CIBAEncodingRequestObject))
-		idp.ScriptCIBA("alice", mockidp.CIBAScript{PendingPolls: 1})
-		idp.Inject(mockidp.EndpointToken, mockidp.Fault{Times: 1, Status: 503, ContentType: "text/html"})
+		idp.ScriptCIBA("alice", onesoidctest.CIBAScript{PendingPolls: 1})
+		idp.Inject(onesoidctest.EndpointToken, onesoidctest.Fault{Times: 1, Status: 503, ContentType: "text/html"})
 		resp, err := c.MakeCIBARequest(t.Context(), aliceRequest())
 		if err != nil {
 			t.Fatal(err)
@@ -1496,7 +1496,7 @@ func TestCIBAFlowLeaksNoSecretsToLogsOrErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		secrets := []string{res.Token.AccessToken, res.Token.RefreshToken, res.IDToken,
-			idp.Requests(mockidp.EndpointBackchannel)[0].Form.Get("request"), "eyJ"}
+			idp.Requests(onesoidctest.EndpointBackchannel)[0].Form.Get("request"), "eyJ"}
 		all := logs.String() + strings.Join(errs, "\n")
 		if !strings.Contains(all, "503") {
 			t.Fatalf("nothing logged; the check would pass vacuously: %q", all)
@@ -1605,8 +1605,8 @@ func TestCIBAQuickstartFlow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// The quickstart's CIBA step: a mock IdP that approves alice after two polls, a request
 		// with a binding message, and a wait that prints each poll.
-		idp := mockidp.NewInMemory()
-		idp.ScriptCIBA("alice", mockidp.CIBAScript{PendingPolls: 2})
+		idp := onesoidctest.NewInMemory()
+		idp.ScriptCIBA("alice", onesoidctest.CIBAScript{PendingPolls: 2})
 		c := newTestClient(t, idp, testKey(t, "EdDSA"))
 		resp, err := c.MakeCIBARequest(t.Context(), CIBARequest{
 			Hint:           LoginHint{Kind: LoginHintKindLoginHint, Value: "alice"},
@@ -1639,11 +1639,11 @@ func TestCB29RefreshAfterCIBAKeepsNewestRefreshToken(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := cibaSetup(t)
-		res, _, _, err := waitScripted(t, idp, c, mockidp.CIBAScript{})
+		res, _, _, err := waitScripted(t, idp, c, onesoidctest.CIBAScript{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		idp.SetRefreshBehaviour(mockidp.RefreshBehaviour{Rotate: true})
+		idp.SetRefreshBehaviour(onesoidctest.RefreshBehaviour{Rotate: true})
 		tok, err := c.RefreshToken(t.Context(), res.Token)
 		if err != nil {
 			t.Fatal(err)
@@ -1659,7 +1659,7 @@ func TestCB29RefreshAfterCIBAKeepsNewestRefreshToken(t *testing.T) {
 			t.Errorf("refresh with the rotated-out token: %v", err)
 		}
 		// The provider's refreshed ID token must keep the subject of the CIBA ID token.
-		idp.SetRefreshBehaviour(mockidp.RefreshBehaviour{IDTokenSubject: "mallory"})
+		idp.SetRefreshBehaviour(onesoidctest.RefreshBehaviour{IDTokenSubject: "mallory"})
 		if _, err := c.RefreshToken(t.Context(), newest); err == nil || errors.Is(err, ErrInvalidGrant) {
 			t.Errorf("refreshed ID token with another subject: %v, want a subject mismatch", err)
 		}
@@ -1676,7 +1676,7 @@ func TestCB17IDTokenFaultsRejectTheResponse(t *testing.T) {
 		claims func(now time.Time) map[string]any
 		key    *gojose.JSONWebKey
 	}{
-		{name: "signed by an unpublished key", key: mockidp.NewKey("RS256")},
+		{name: "signed by an unpublished key", key: onesoidctest.NewKey("RS256")},
 		{name: "bad signature with the provider's kid", key: forgedKID},
 		{name: "other issuer", claims: func(time.Time) map[string]any { return map[string]any{"iss": "https://evil.example/oidc"} }},
 		{name: "other audience", claims: func(time.Time) map[string]any { return map[string]any{"aud": "someone-else"} }},
@@ -1691,13 +1691,13 @@ func TestCB17IDTokenFaultsRejectTheResponse(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
 				idp, c := cibaSetup(t)
-				script := mockidp.CIBAScript{}
+				script := onesoidctest.CIBAScript{}
 				if tc.claims != nil {
 					script.IDTokenClaims = tc.claims(time.Now())
 				}
 				if tc.key == forgedKID {
 					// Another key that announces the provider's key id: the signature fails.
-					k := mockidp.NewKey("RS256")
+					k := onesoidctest.NewKey("RS256")
 					k.KeyID = idp.SigningKey().KeyID
 					script.IDTokenKey = k
 				} else {
@@ -1717,7 +1717,7 @@ func TestLoginResultCarriesTheValidatedIdentity(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := cibaSetup(t)
-		res, _, _, err := waitScripted(t, idp, c, mockidp.CIBAScript{Subject: "alice-sub"})
+		res, _, _, err := waitScripted(t, idp, c, onesoidctest.CIBAScript{Subject: "alice-sub"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1776,9 +1776,9 @@ func TestCB01AuthReqIDTooShortForEntropyRefused(t *testing.T) {
 	} {
 		t.Run(fmt.Sprint(len(tc.id)), func(t *testing.T) {
 			t.Parallel()
-			idp := mockidp.NewInMemory()
+			idp := onesoidctest.NewInMemory()
 			c := newTestClient(t, idp, testKey(t, "ES256"))
-			idp.Inject(mockidp.EndpointBackchannel, mockidp.Fault{Status: 200, ContentType: "application/json",
+			idp.Inject(onesoidctest.EndpointBackchannel, onesoidctest.Fault{Status: 200, ContentType: "application/json",
 				Body: []byte(`{"auth_req_id":"` + tc.id + `","expires_in":600}`)})
 			resp, err := c.MakeCIBARequest(t.Context(), aliceRequest())
 			if tc.ok {
@@ -1794,17 +1794,17 @@ func TestCB01AuthReqIDTooShortForEntropyRefused(t *testing.T) {
 			if _, err := c.CheckCIBAStatus(t.Context(), tc.id); !errors.As(err, new(*RequestError)) {
 				t.Errorf("CheckCIBAStatus(%q) = %v, want a *RequestError", tc.id, err)
 			}
-			if n := idp.Count(mockidp.EndpointToken); n != 0 {
+			if n := idp.Count(onesoidctest.EndpointToken); n != 0 {
 				t.Errorf("%d token requests, want 0", n)
 			}
 		})
 	}
 	t.Run("ONES QR auth_req_id", func(t *testing.T) {
 		t.Parallel()
-		idp := mockidp.NewInMemory()
+		idp := onesoidctest.NewInMemory()
 		c := newTestClient(t, idp, testKey(t, "ES256"))
 		idp.SetDeviceID(testClientID, testDeviceID)
-		idp.Inject(mockidp.EndpointQRStart, mockidp.Fault{Status: 200, ContentType: "application/json",
+		idp.Inject(onesoidctest.EndpointQRStart, onesoidctest.Fault{Status: 200, ContentType: "application/json",
 			Body: []byte(`{"auth_req_id":"` + strings.Repeat("q", MinAuthReqIDLength-1) + `","exp":300}`)})
 		if s, err := c.StartQRLogin(t.Context()); s != nil || !errors.As(err, new(*HTTPError)) || !strings.Contains(err.Error(), "128 bits") {
 			t.Fatalf("StartQRLogin = %v, %v; want the short auth_req_id refused", s, err)
@@ -1815,9 +1815,9 @@ func TestCB01AuthReqIDTooShortForEntropyRefused(t *testing.T) {
 	})
 	t.Run("device_code", func(t *testing.T) {
 		t.Parallel()
-		idp := mockidp.NewInMemory()
+		idp := onesoidctest.NewInMemory()
 		c := newTestClient(t, idp, testKey(t, "ES256"), WithQRProtocol(QRProtocolDeviceAuthorization))
-		idp.Inject(mockidp.EndpointDeviceAuthorization, mockidp.Fault{Status: 200, ContentType: "application/json",
+		idp.Inject(onesoidctest.EndpointDeviceAuthorization, onesoidctest.Fault{Status: 200, ContentType: "application/json",
 			Body: []byte(`{"device_code":"` + strings.Repeat("d", MinAuthReqIDLength-1) + `","user_code":"ABCD","verification_uri":"` + idp.Issuer + `/device","expires_in":600}`)})
 		if s, err := c.StartQRLogin(t.Context()); s != nil || !errors.As(err, new(*HTTPError)) || !strings.Contains(err.Error(), "device_code") {
 			t.Fatalf("StartQRLogin = %v, %v; want the short device_code refused", s, err)

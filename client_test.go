@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 func TestHF02PermanentAndTemporaryDNSFailures(t *testing.T) {
@@ -86,22 +86,22 @@ func TestHF09OAuthErrorBodyParsedOnAnyStatus(t *testing.T) {
 	jsonErr := func(code string) []byte { return []byte(`{"error":"` + code + `","error_description":"try later"}`) }
 	cases := []struct {
 		name     string
-		fault    mockidp.Fault
+		fault    onesoidctest.Fault
 		sentinel error
 		wantHTTP bool
 	}{
-		{"503 temporarily_unavailable", mockidp.Fault{Status: 503, ContentType: "application/json", Body: jsonErr("temporarily_unavailable"),
+		{"503 temporarily_unavailable", onesoidctest.Fault{Status: 503, ContentType: "application/json", Body: jsonErr("temporarily_unavailable"),
 			Header: http.Header{"Retry-After": {"7"}}}, ErrTemporarilyUnavailable, true},
-		{"500 server_error", mockidp.Fault{Status: 500, ContentType: "application/json", Body: jsonErr("server_error")}, ErrServerError, true},
-		{"400 invalid_client", mockidp.Fault{Status: 400, ContentType: "application/json", Body: jsonErr("invalid_client")}, ErrInvalidClient, false},
-		{"502 HTML", mockidp.Fault{Status: 502, ContentType: "text/html", Body: []byte(`<html>{"error":"server_error"}</html>`)}, nil, true},
+		{"500 server_error", onesoidctest.Fault{Status: 500, ContentType: "application/json", Body: jsonErr("server_error")}, ErrServerError, true},
+		{"400 invalid_client", onesoidctest.Fault{Status: 400, ContentType: "application/json", Body: jsonErr("invalid_client")}, ErrInvalidClient, false},
+		{"502 HTML", onesoidctest.Fault{Status: 502, ContentType: "text/html", Body: []byte(`<html>{"error":"server_error"}</html>`)}, nil, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			idp := mockidp.NewInMemory()
+			idp := onesoidctest.NewInMemory()
 			c := newTestClient(t, idp, testKey(t, "ES256"))
-			idp.Inject(mockidp.EndpointToken, tc.fault)
+			idp.Inject(onesoidctest.EndpointToken, tc.fault)
 			_, err := c.RequestDeviceAccessToken(t.Context())
 			var oe *OAuthError
 			var he *HTTPError

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 func deviceFile(name string) string { return filepath.Join("testdata", "device", name) }
@@ -425,7 +425,7 @@ func TestDeviceConfigKeyTypeMustMatchKey(t *testing.T) {
 		{"ECC:p384", "RSA 2048", "RSA of 2048 bits"},
 		{"ECC:p256", "Ed25519", "Ed25519"},
 	}
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	meta, err := Discover(t.Context(), idp.Issuer, WithHTTPClient(idp.HTTPClient()))
 	if err != nil {
 		t.Fatal(err)

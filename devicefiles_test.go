@@ -11,11 +11,11 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 // writeDeviceYML writes device.yml into dir for the mock IdP idp.
-func writeDeviceYML(t *testing.T, dir string, idp *mockidp.IdP, keySecurity, keyType string) string {
+func writeDeviceYML(t *testing.T, dir string, idp *onesoidctest.Server, keySecurity, keyType string) string {
 	t.Helper()
 	path := filepath.Join(dir, "device.yml")
 	yml := fmt.Sprintf("id: %s\nclient_id: %s\nhost: %s\nis_managed: true\nkey_security: %s\nkey_type: %s\n",
@@ -34,7 +34,7 @@ func TestNewClientFromDeviceLocalKey(t *testing.T) {
 	for _, kid := range []string{"", "dev-1"} {
 		t.Run("kid="+kid, func(t *testing.T) {
 			t.Parallel()
-			idp := startIdP(t, mockidp.WithONES())
+			idp := startIdP(t, onesoidctest.WithONES())
 			key := newECKey(t, elliptic.P256())
 			keyPath := writeKeyDir(t, key, publicJWKMap(t, key.Public(), "ES256", kid))
 			cfgPath := writeDeviceYML(t, t.TempDir(), idp, "DEFAULT", "ECC:p256")
@@ -48,7 +48,7 @@ func TestNewClientFromDeviceLocalKey(t *testing.T) {
 			if _, err := c.DeviceAccessToken(t.Context()); err != nil {
 				t.Fatal(err)
 			}
-			header, _ := decodeJWT(t, idp.Requests(mockidp.EndpointToken)[0].Form.Get("client_assertion"))
+			header, _ := decodeJWT(t, idp.Requests(onesoidctest.EndpointToken)[0].Form.Get("client_assertion"))
 			if got, _ := header["kid"].(string); got != kid {
 				t.Errorf("assertion kid %q, want %q", got, kid)
 			}
@@ -68,7 +68,7 @@ func TestNewClientFromDeviceLocalKey(t *testing.T) {
 // read.
 func TestNewClientFromDeviceTPMUsesTheRemoteSigner(t *testing.T) {
 	t.Parallel()
-	idp := startIdP(t, mockidp.WithONES())
+	idp := startIdP(t, onesoidctest.WithONES())
 	key := testKey(t, "RS256")
 	svc := fakeSigningService(t, key, jsonSignature)
 	keyDir := t.TempDir()
@@ -90,7 +90,7 @@ func TestNewClientFromDeviceTPMUsesTheRemoteSigner(t *testing.T) {
 	if _, err := c.DeviceAccessToken(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	header, _ := decodeJWT(t, idp.Requests(mockidp.EndpointToken)[0].Form.Get("client_assertion"))
+	header, _ := decodeJWT(t, idp.Requests(onesoidctest.EndpointToken)[0].Form.Get("client_assertion"))
 	if header["kid"] != "tpm-key" || header["alg"] != "RS256" {
 		t.Errorf("assertion header %v", header)
 	}
@@ -100,7 +100,7 @@ func TestNewClientFromDeviceTPMUsesTheRemoteSigner(t *testing.T) {
 // JWK of another key and a missing device.yml are *ConfigError values.
 func TestNewClientFromDeviceRefusesMismatches(t *testing.T) {
 	t.Parallel()
-	idp := startIdP(t, mockidp.WithONES())
+	idp := startIdP(t, onesoidctest.WithONES())
 	key := newECKey(t, elliptic.P256())
 	cases := map[string]struct {
 		keyType string
@@ -135,7 +135,7 @@ func TestNewClientFromDeviceRefusesMismatches(t *testing.T) {
 // WithInsecureKeyFilePermissions.
 func TestNewClientFromDeviceKeyOptionsReachTheKey(t *testing.T) {
 	t.Parallel()
-	idp := startIdP(t, mockidp.WithONES())
+	idp := startIdP(t, onesoidctest.WithONES())
 	key := newECKey(t, elliptic.P256())
 	keyPath := writeKeyDir(t, key, nil)
 	if err := os.Chmod(keyPath, 0o644); err != nil {

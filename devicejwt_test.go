@@ -10,7 +10,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 // TestDeviceJWTVerifiesWithGoJOSE: DeviceJWT is a JWT signed by the device key that go-jose
@@ -21,7 +21,7 @@ func TestDeviceJWTVerifiesWithGoJOSE(t *testing.T) {
 	for _, alg := range []string{"RS256", "ES256", "EdDSA"} {
 		t.Run(alg, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				idp := mockidp.NewInMemory()
+				idp := onesoidctest.NewInMemory()
 				key := testKey(t, alg)
 				c := newTestClient(t, idp, key)
 				const aud = "https://api.ones.example/v1/devices"

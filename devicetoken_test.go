@@ -16,7 +16,7 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 func TestCA01CA04CA06CA07CA08AssertionForEveryKeyKind(t *testing.T) {
@@ -34,7 +34,7 @@ func TestCA01CA04CA06CA07CA08AssertionForEveryKeyKind(t *testing.T) {
 			if tok.AccessToken == "" || tok.TokenType != "Bearer" || tok.Expiry.IsZero() || tok.Extra("scope") != "device profile" {
 				t.Errorf("token = %+v", tok)
 			}
-			reqs := idp.Requests(mockidp.EndpointToken)
+			reqs := idp.Requests(onesoidctest.EndpointToken)
 			if len(reqs) != 1 {
 				t.Fatalf("%d token requests", len(reqs))
 			}
@@ -74,7 +74,7 @@ func TestCA03AssertionJTIIsFreshPerRequest(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, r := range idp.Requests(mockidp.EndpointToken) {
+	for _, r := range idp.Requests(onesoidctest.EndpointToken) {
 		_, claims := decodeJWT(t, r.Form.Get("client_assertion"))
 		jti, _ := claims["jti"].(string)
 		if len(jti) < 22 || seen[jti] { // 22 base64 or 26 base32 characters hold 128 bits
@@ -92,21 +92,21 @@ func TestCA02AssertionAudienceOptions(t *testing.T) {
 	tests := []struct {
 		name     string
 		client   AssertionAudience
-		idp      mockidp.Audience
-		wantAud  func(idp *mockidp.IdP) string
+		idp      onesoidctest.Audience
+		wantAud  func(idp *onesoidctest.Server) string
 		endpoint string
 	}{
-		{"issuer", AudienceIssuer, mockidp.AudienceIssuer, func(idp *mockidp.IdP) string { return idp.Issuer }, mockidp.EndpointToken},
-		{"token endpoint", AudienceTokenEndpoint, mockidp.AudienceTokenEndpoint, func(idp *mockidp.IdP) string { return idp.URL + "/oidc/token" }, mockidp.EndpointIntrospection},
-		{"called endpoint", AudienceCalledEndpoint, mockidp.AudienceCalledEndpoint, func(idp *mockidp.IdP) string { return idp.URL + "/oidc/token/introspection" }, mockidp.EndpointIntrospection},
+		{"issuer", AudienceIssuer, onesoidctest.AudienceIssuer, func(idp *onesoidctest.Server) string { return idp.Issuer }, onesoidctest.EndpointToken},
+		{"token endpoint", AudienceTokenEndpoint, onesoidctest.AudienceTokenEndpoint, func(idp *onesoidctest.Server) string { return idp.URL + "/oidc/token" }, onesoidctest.EndpointIntrospection},
+		{"called endpoint", AudienceCalledEndpoint, onesoidctest.AudienceCalledEndpoint, func(idp *onesoidctest.Server) string { return idp.URL + "/oidc/token/introspection" }, onesoidctest.EndpointIntrospection},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			idp := startIdP(t, mockidp.WithAudience(tc.idp))
+			idp := startIdP(t, onesoidctest.WithAudience(tc.idp))
 			c := newTestClient(t, idp, testKey(t, "EdDSA"), WithAssertionAudience(tc.client))
 			var err error
-			if tc.endpoint == mockidp.EndpointToken {
+			if tc.endpoint == onesoidctest.EndpointToken {
 				_, err = c.RequestDeviceAccessToken(t.Context())
 			} else {
 				_, err = c.IntrospectToken(t.Context(), "x", "")
@@ -138,7 +138,7 @@ func TestCA13DeviceTokenConcurrentColdCacheOneRequest(t *testing.T) {
 			t.Fatalf("caller %d: %v, token %p vs %p", i, errs[i], tokens[i], tokens[0])
 		}
 	}
-	if n := idp.Count(mockidp.EndpointToken); n != 1 {
+	if n := idp.Count(onesoidctest.EndpointToken); n != 1 {
 		t.Errorf("%d token requests, want 1", n)
 	}
 }
@@ -158,7 +158,7 @@ func TestDeviceAccessTokenRenewedBeforeExpiry(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				idp := mockidp.NewInMemory(mockidp.WithTokenLifetime(tc.lifetime))
+				idp := onesoidctest.NewInMemory(onesoidctest.WithTokenLifetime(tc.lifetime))
 				c := newTestClient(t, idp, testKey(t, "EdDSA"), WithTokenRefreshMargin(tc.margin))
 				first, err := c.DeviceAccessToken(t.Context())
 				if err != nil {
@@ -176,7 +176,7 @@ func TestDeviceAccessTokenRenewedBeforeExpiry(t *testing.T) {
 				if second == first || second.AccessToken == first.AccessToken {
 					t.Errorf("token not renewed at expiry - margin")
 				}
-				if n := idp.Count(mockidp.EndpointToken); n != 2 {
+				if n := idp.Count(onesoidctest.EndpointToken); n != 2 {
 					t.Errorf("%d token requests, want 2", n)
 				}
 			})
@@ -187,9 +187,9 @@ func TestDeviceAccessTokenRenewedBeforeExpiry(t *testing.T) {
 func TestDeviceAccessTokenMissingExpiresInGetsShortLifetime(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp := mockidp.NewInMemory()
+		idp := onesoidctest.NewInMemory()
 		c := newTestClient(t, idp, testKey(t, "EdDSA"))
-		idp.Inject(mockidp.EndpointToken, mockidp.Fault{Times: 1, Status: 200, ContentType: "application/json",
+		idp.Inject(onesoidctest.EndpointToken, onesoidctest.Fault{Times: 1, Status: 200, ContentType: "application/json",
 			Body: []byte(`{"access_token":"opaque-1","token_type":"bearer"}`)})
 		tok, err := c.DeviceAccessToken(t.Context())
 		if err != nil {
@@ -219,7 +219,7 @@ func TestCA11InvalidClientIsTyped(t *testing.T) {
 	if !errors.As(err, &oe) || oe.StatusCode != 401 || !strings.Contains(oe.Description, "signature") {
 		t.Errorf("err = %#v, want status 401 with the IdP's description", err)
 	}
-	assertion := idp.Requests(mockidp.EndpointToken)[0].Form.Get("client_assertion")
+	assertion := idp.Requests(onesoidctest.EndpointToken)[0].Form.Get("client_assertion")
 	for _, s := range []string{err.Error(), logs.String()} {
 		if strings.Contains(s, assertion) || strings.Contains(s, "eyJ") {
 			t.Errorf("HF-19: assertion leaked: %s", s)
@@ -231,34 +231,34 @@ func TestDeviceAccessTokenResponseFaults(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name  string
-		fault mockidp.Fault
+		fault onesoidctest.Fault
 		check func(*testing.T, error)
 	}{
-		{"HF-08 missing access_token", mockidp.Fault{Status: 200, ContentType: "application/json", Body: []byte(`{"token_type":"Bearer","expires_in":60}`)}, wantHTTPError(200, "without access_token")},
-		{"HF-08 missing token_type", mockidp.Fault{Status: 200, ContentType: "application/json", Body: []byte(`{"access_token":"a","expires_in":60}`)}, wantHTTPError(200, "token_type")},
-		{"HF-08 expires_in string", mockidp.Fault{Status: 200, ContentType: "application/json", Body: []byte(`{"access_token":"a","token_type":"Bearer","expires_in":"60"}`)}, wantHTTPError(200, "invalid token response")},
-		{"HF-08 null body", mockidp.Fault{Status: 200, ContentType: "application/json", Body: []byte(`null`)}, wantHTTPError(200, "without access_token")},
-		{"negative expires_in", mockidp.Fault{Status: 200, ContentType: "application/json", Body: []byte(`{"access_token":"a","token_type":"Bearer","expires_in":-5}`)}, wantHTTPError(200, "out-of-range")},
-		{"HF-05 HTML 502 is not an OAuth error", mockidp.Fault{Status: 502, ContentType: "text/html", Body: []byte("<html>bad gateway</html>")}, func(t *testing.T, err error) {
+		{"HF-08 missing access_token", onesoidctest.Fault{Status: 200, ContentType: "application/json", Body: []byte(`{"token_type":"Bearer","expires_in":60}`)}, wantHTTPError(200, "without access_token")},
+		{"HF-08 missing token_type", onesoidctest.Fault{Status: 200, ContentType: "application/json", Body: []byte(`{"access_token":"a","expires_in":60}`)}, wantHTTPError(200, "token_type")},
+		{"HF-08 expires_in string", onesoidctest.Fault{Status: 200, ContentType: "application/json", Body: []byte(`{"access_token":"a","token_type":"Bearer","expires_in":"60"}`)}, wantHTTPError(200, "invalid token response")},
+		{"HF-08 null body", onesoidctest.Fault{Status: 200, ContentType: "application/json", Body: []byte(`null`)}, wantHTTPError(200, "without access_token")},
+		{"negative expires_in", onesoidctest.Fault{Status: 200, ContentType: "application/json", Body: []byte(`{"access_token":"a","token_type":"Bearer","expires_in":-5}`)}, wantHTTPError(200, "out-of-range")},
+		{"HF-05 HTML 502 is not an OAuth error", onesoidctest.Fault{Status: 502, ContentType: "text/html", Body: []byte("<html>bad gateway</html>")}, func(t *testing.T, err error) {
 			wantHTTPError(502, "unexpected status")(t, err)
 			if errors.As(err, new(*OAuthError)) {
 				t.Errorf("HTML answer parsed as an OAuth error")
 			}
 		}},
-		{"HF-09 400 with non-JSON body", mockidp.Fault{Status: 400, ContentType: "text/plain", Body: []byte("invalid_grant")}, wantHTTPError(400, "unexpected status")},
-		{"HF-09 invalid_grant", mockidp.Fault{Status: 400, ContentType: "application/json", Body: []byte(`{"error":"invalid_grant","error_description":"no\u0007bell"}`)}, func(t *testing.T, err error) {
+		{"HF-09 400 with non-JSON body", onesoidctest.Fault{Status: 400, ContentType: "text/plain", Body: []byte("invalid_grant")}, wantHTTPError(400, "unexpected status")},
+		{"HF-09 invalid_grant", onesoidctest.Fault{Status: 400, ContentType: "application/json", Body: []byte(`{"error":"invalid_grant","error_description":"no\u0007bell"}`)}, func(t *testing.T, err error) {
 			var oe *OAuthError
 			if !errors.Is(err, ErrInvalidGrant) || !errors.As(err, &oe) || oe.Description != "nobell" {
 				t.Errorf("err = %v, want sanitized invalid_grant", err)
 			}
 		}},
-		{"HF-11 CA-09 307 redirect not followed", mockidp.Fault{Status: 307, Redirect: "http://127.0.0.1:1/steal"}, wantHTTPError(307, "not followed")},
-		{"HF-14 token response over 64 KiB", mockidp.Fault{Status: 200, ContentType: "application/json", Body: []byte(`{"access_token":"` + strings.Repeat("a", 70<<10) + `"}`)}, func(t *testing.T, err error) {
+		{"HF-11 CA-09 307 redirect not followed", onesoidctest.Fault{Status: 307, Redirect: "http://127.0.0.1:1/steal"}, wantHTTPError(307, "not followed")},
+		{"HF-14 token response over 64 KiB", onesoidctest.Fault{Status: 200, ContentType: "application/json", Body: []byte(`{"access_token":"` + strings.Repeat("a", 70<<10) + `"}`)}, func(t *testing.T, err error) {
 			if !errors.Is(err, ErrResponseTooLarge) {
 				t.Errorf("err = %v, want ErrResponseTooLarge", err)
 			}
 		}},
-		{"HF-14 error body over 8 KiB", mockidp.Fault{Status: 400, ContentType: "application/json", Body: []byte(`{"error":"invalid_request","error_description":"` + strings.Repeat("a", 9<<10) + `"}`)}, func(t *testing.T, err error) {
+		{"HF-14 error body over 8 KiB", onesoidctest.Fault{Status: 400, ContentType: "application/json", Body: []byte(`{"error":"invalid_request","error_description":"` + strings.Repeat("a", 9<<10) + `"}`)}, func(t *testing.T, err error) {
 			if !errors.Is(err, ErrResponseTooLarge) {
 				t.Errorf("err = %v, want ErrResponseTooLarge", err)
 			}
@@ -269,13 +269,13 @@ func TestDeviceAccessTokenResponseFaults(t *testing.T) {
 			t.Parallel()
 			idp := startIdP(t)
 			c := newTestClient(t, idp, testKey(t, "EdDSA"))
-			idp.Inject(mockidp.EndpointToken, tc.fault)
+			idp.Inject(onesoidctest.EndpointToken, tc.fault)
 			tok, err := c.DeviceAccessToken(t.Context())
 			if tok != nil || err == nil {
 				t.Fatalf("got %v, %v; want an error", tok, err)
 			}
 			tc.check(t, err)
-			if n := idp.Count(mockidp.EndpointToken); n != 1 {
+			if n := idp.Count(onesoidctest.EndpointToken); n != 1 {
 				t.Errorf("%d token requests, want 1 (no retry of a token POST)", n)
 			}
 		})
@@ -285,9 +285,9 @@ func TestDeviceAccessTokenResponseFaults(t *testing.T) {
 func TestDeviceAccessTokenHF16CancelledWaiterDoesNotSpoilFetch(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp := mockidp.NewInMemory()
+		idp := onesoidctest.NewInMemory()
 		c := newTestClient(t, idp, testKey(t, "EdDSA"))
-		idp.Inject(mockidp.EndpointToken, mockidp.Fault{Times: 1, Delay: 5 * time.Second})
+		idp.Inject(onesoidctest.EndpointToken, onesoidctest.Fault{Times: 1, Delay: 5 * time.Second})
 		ctx, cancel := context.WithCancel(t.Context())
 		var wg sync.WaitGroup
 		var cancelledAt time.Duration
@@ -308,7 +308,7 @@ func TestDeviceAccessTokenHF16CancelledWaiterDoesNotSpoilFetch(t *testing.T) {
 		if otherErr != nil || other == nil {
 			t.Errorf("other waiter: %v", otherErr)
 		}
-		if n := idp.Count(mockidp.EndpointToken); n != 1 {
+		if n := idp.Count(onesoidctest.EndpointToken); n != 1 {
 			t.Errorf("%d token requests, want 1", n)
 		}
 	})
@@ -317,25 +317,25 @@ func TestDeviceAccessTokenHF16CancelledWaiterDoesNotSpoilFetch(t *testing.T) {
 func TestDeviceAccessTokenFailedRenewalKeepsValidToken(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp := mockidp.NewInMemory()
+		idp := onesoidctest.NewInMemory()
 		c := newTestClient(t, idp, testKey(t, "EdDSA"))
 		first, err := c.DeviceAccessToken(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
-		idp.Inject(mockidp.EndpointToken, mockidp.Fault{Status: 503, ContentType: "text/html"})
+		idp.Inject(onesoidctest.EndpointToken, onesoidctest.Fault{Status: 503, ContentType: "text/html"})
 		time.Sleep(510 * time.Second) // inside the margin, 90 s before expiry
 		for range 3 {
 			if tok, err := c.DeviceAccessToken(t.Context()); err != nil || tok != first {
 				t.Fatalf("got %v, %v; want the still-valid token", tok, err)
 			}
 		}
-		if n := idp.Count(mockidp.EndpointToken); n != 2 {
+		if n := idp.Count(onesoidctest.EndpointToken); n != 2 {
 			t.Errorf("%d token requests, want 2 (one failed renewal, then a pause)", n)
 		}
 		time.Sleep(retryAfterFailedRefresh)
 		_, _ = c.DeviceAccessToken(t.Context())
-		if n := idp.Count(mockidp.EndpointToken); n != 3 {
+		if n := idp.Count(onesoidctest.EndpointToken); n != 3 {
 			t.Errorf("%d token requests, want 3 (renewal retried after the pause)", n)
 		}
 		time.Sleep(100 * time.Second) // past expiry
@@ -355,7 +355,7 @@ func TestInvalidateDeviceAccessToken(t *testing.T) {
 	if err != nil || second == first {
 		t.Fatalf("got %v, %v; want a new token", second, err)
 	}
-	if n := idp.Count(mockidp.EndpointToken); n != 2 {
+	if n := idp.Count(onesoidctest.EndpointToken); n != 2 {
 		t.Errorf("%d token requests, want 2", n)
 	}
 }
@@ -370,7 +370,7 @@ func TestTokenSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := ts.Token()
-	if a != b || idp.Count(mockidp.EndpointToken) != 1 {
+	if a != b || idp.Count(onesoidctest.EndpointToken) != 1 {
 		t.Errorf("TokenSource does not use the cache")
 	}
 }
@@ -405,7 +405,7 @@ func TestDeviceHTTPClientRetriesOnceAfter401(t *testing.T) {
 	if resp.StatusCode != 200 || len(seen) != 2 || seen[1] == seen[0] || bodies[1] != "payload" {
 		t.Errorf("status %d, authorizations %d, bodies %q", resp.StatusCode, len(seen), bodies)
 	}
-	if n := idp.Count(mockidp.EndpointToken); n != 2 {
+	if n := idp.Count(onesoidctest.EndpointToken); n != 2 {
 		t.Errorf("%d token requests, want 2", n)
 	}
 }
@@ -451,9 +451,9 @@ func TestDeviceHTTPClientHF12NoDowngrade(t *testing.T) {
 		t.Errorf("status %d, %d requests to the http URL; want the redirect not followed", resp.StatusCode, plainHits.Load())
 	}
 	// A remote plain-http URL is refused before any request or token fetch.
-	tokens := idp.Count(mockidp.EndpointToken)
+	tokens := idp.Count(onesoidctest.EndpointToken)
 	_, err = c.DeviceHTTPClient(&http.Client{Transport: failTransport{t}}).Get("http://api.example/resource")
-	if !errors.As(err, new(*ConfigError)) || idp.Count(mockidp.EndpointToken) != tokens {
+	if !errors.As(err, new(*ConfigError)) || idp.Count(onesoidctest.EndpointToken) != tokens {
 		t.Errorf("plain http: %v, want a ConfigError and no token request", err)
 	}
 }
@@ -463,13 +463,13 @@ func TestDeviceHTTPClientHF12NoDowngrade(t *testing.T) {
 func TestCA05AssertionTimesFollowTheClock(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp := mockidp.NewInMemory()
+		idp := onesoidctest.NewInMemory()
 		c := newTestClient(t, idp, testKey(t, "EdDSA"))
 		time.Sleep(42 * time.Second)
 		if _, err := c.RequestDeviceAccessToken(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		_, claims := decodeJWT(t, idp.Requests(mockidp.EndpointToken)[0].Form.Get("client_assertion"))
+		_, claims := decodeJWT(t, idp.Requests(onesoidctest.EndpointToken)[0].Form.Get("client_assertion"))
 		if iat := int64(claims["iat"].(float64)); iat != time.Now().Unix() || time.Unix(iat, 0).Year() != 2000 {
 			t.Errorf("iat %v, want the client clock %v", iat, time.Now().Unix())
 		}
@@ -486,14 +486,14 @@ func TestCA05AssertionTimesFollowTheClock(t *testing.T) {
 func TestDeviceHTTPClient401RenewsAtMostOncePerToken(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp := mockidp.NewInMemory()
+		idp := onesoidctest.NewInMemory()
 		c := newTestClient(t, idp, testKey(t, "ES256"))
 		var calls atomic.Int32
 		api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			calls.Add(1)
 			w.WriteHeader(http.StatusUnauthorized)
 		})
-		hc := c.DeviceHTTPClient(mockidp.HandlerClient(api))
+		hc := c.DeviceHTTPClient(onesoidctest.HandlerClient(api))
 		for range 20 {
 			resp, err := hc.Get("http://localhost/api")
 			if err != nil {
@@ -504,7 +504,7 @@ func TestDeviceHTTPClient401RenewsAtMostOncePerToken(t *testing.T) {
 				t.Fatalf("status %d, want the 401", resp.StatusCode)
 			}
 		}
-		if n := idp.Count(mockidp.EndpointToken); n != 2 {
+		if n := idp.Count(onesoidctest.EndpointToken); n != 2 {
 			t.Errorf("%d token requests for 20 calls, want 2", n)
 		}
 		if n := calls.Load(); n != 21 {
@@ -519,7 +519,7 @@ func TestDeviceHTTPClient401RenewsAtMostOncePerToken(t *testing.T) {
 			}
 			resp.Body.Close()
 		}
-		if n := idp.Count(mockidp.EndpointToken); n != 4 {
+		if n := idp.Count(onesoidctest.EndpointToken); n != 4 {
 			t.Errorf("%d token requests after the age renewal, want 4", n)
 		}
 	})

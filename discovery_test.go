@@ -15,12 +15,12 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 func TestDiscover(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.Start()
+	idp := onesoidctest.NewServer()
 	t.Cleanup(idp.Close)
 	meta, err := Discover(t.Context(), idp.Issuer, WithHTTPClient(idp.HTTPClient()))
 	if err != nil {
@@ -32,7 +32,7 @@ func TestDiscover(t *testing.T) {
 	if !bytes.Contains(meta.Raw, []byte(`"scopes_supported"`)) {
 		t.Errorf("Raw does not hold the document: %s", meta.Raw)
 	}
-	reqs := idp.Requests(mockidp.EndpointDiscovery)
+	reqs := idp.Requests(onesoidctest.EndpointDiscovery)
 	if len(reqs) != 1 || reqs[0].Method != http.MethodGet {
 		t.Fatalf("requests = %+v", reqs)
 	}
@@ -43,7 +43,7 @@ func TestDiscover(t *testing.T) {
 
 func TestDS09DiscoverKeepsCIBAAndDeviceFieldsAndIgnoresUnknownMembers(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.Start()
+	idp := onesoidctest.NewServer()
 	t.Cleanup(idp.Close)
 	idp.EditMetadata(func(doc map[string]any) {
 		doc["backchannel_authentication_endpoint"] = idp.URL + "/oidc/backchannel"
@@ -77,48 +77,48 @@ func TestDiscoverRejects(t *testing.T) {
 
 	tests := []struct {
 		name  string
-		setup func(idp *mockidp.IdP)
+		setup func(idp *onesoidctest.Server)
 		check func(t *testing.T, err error)
 	}{
 		{
 			name: "issuer mismatch trailing slash",
-			setup: func(idp *mockidp.IdP) {
+			setup: func(idp *onesoidctest.Server) {
 				idp.EditMetadata(func(d map[string]any) { d["issuer"] = idp.Issuer + "/" })
 			},
 			check: wantConfigErrorOn("issuer", "expected exactly"),
 		},
 		{
 			name: "DS-01 issuer of another host",
-			setup: func(idp *mockidp.IdP) {
+			setup: func(idp *onesoidctest.Server) {
 				idp.EditMetadata(func(d map[string]any) { d["issuer"] = "https://evil.example/oidc" })
 			},
 			check: wantConfigErrorOn("issuer", "evil.example"),
 		},
 		{
 			name: "DS-06 missing jwks_uri",
-			setup: func(idp *mockidp.IdP) {
+			setup: func(idp *onesoidctest.Server) {
 				idp.EditMetadata(func(d map[string]any) { delete(d, "jwks_uri") })
 			},
 			check: wantConfigErrorOn("jwks_uri", "missing"),
 		},
 		{
 			name: "DS-05 endpoint on plain http to a remote host",
-			setup: func(idp *mockidp.IdP) {
+			setup: func(idp *onesoidctest.Server) {
 				idp.EditMetadata(func(d map[string]any) { d["token_endpoint"] = "http://idp.example/token" })
 			},
 			check: wantConfigErrorOn("token_endpoint", "must use https"),
 		},
 		{
 			name: "DS-10 HF-06 HTML with status 200",
-			setup: func(idp *mockidp.IdP) {
-				idp.Inject(mockidp.EndpointDiscovery, mockidp.Fault{Status: 200, ContentType: "text/html", Body: []byte("<html>login</html>")})
+			setup: func(idp *onesoidctest.Server) {
+				idp.Inject(onesoidctest.EndpointDiscovery, onesoidctest.Fault{Status: 200, ContentType: "text/html", Body: []byte("<html>login</html>")})
 			},
 			check: wantHTTPError(200, "expected a JSON body"),
 		},
 		{
 			name: "DS-12 HF-14 20 MiB body",
-			setup: func(idp *mockidp.IdP) {
-				idp.Inject(mockidp.EndpointDiscovery, mockidp.Fault{Status: 200, ContentType: "application/json", Body: bytes.Repeat([]byte(" "), 20<<20)})
+			setup: func(idp *onesoidctest.Server) {
+				idp.Inject(onesoidctest.EndpointDiscovery, onesoidctest.Fault{Status: 200, ContentType: "application/json", Body: bytes.Repeat([]byte(" "), 20<<20)})
 			},
 			check: func(t *testing.T, err error) {
 				wantHTTPError(200, "body over")(t, err)
@@ -129,8 +129,8 @@ func TestDiscoverRejects(t *testing.T) {
 		},
 		{
 			name: "DS-12 HF-14 gzip bomb",
-			setup: func(idp *mockidp.IdP) {
-				idp.Inject(mockidp.EndpointDiscovery, mockidp.Fault{Status: 200, ContentType: "application/json",
+			setup: func(idp *onesoidctest.Server) {
+				idp.Inject(onesoidctest.EndpointDiscovery, onesoidctest.Fault{Status: 200, ContentType: "application/json",
 					Header: http.Header{"Content-Encoding": {"gzip"}}, Body: gz.Bytes()})
 			},
 			check: func(t *testing.T, err error) {
@@ -141,43 +141,43 @@ func TestDiscoverRejects(t *testing.T) {
 		},
 		{
 			name: "HF-07 truncated JSON",
-			setup: func(idp *mockidp.IdP) {
-				idp.Inject(mockidp.EndpointDiscovery, mockidp.Fault{Status: 200, ContentType: "application/json", Body: []byte(`{"issuer":"http://127.0.0.1`)})
+			setup: func(idp *onesoidctest.Server) {
+				idp.Inject(onesoidctest.EndpointDiscovery, onesoidctest.Fault{Status: 200, ContentType: "application/json", Body: []byte(`{"issuer":"http://127.0.0.1`)})
 			},
 			check: wantHTTPError(200, "invalid provider metadata"),
 		},
 		{
 			name: "DS-07 issuer of the wrong type",
-			setup: func(idp *mockidp.IdP) {
+			setup: func(idp *onesoidctest.Server) {
 				idp.EditMetadata(func(d map[string]any) { d["issuer"] = 1 })
 			},
 			check: wantHTTPError(200, "invalid provider metadata"),
 		},
 		{
 			name: "DS-07 jwks_uri as an array",
-			setup: func(idp *mockidp.IdP) {
+			setup: func(idp *onesoidctest.Server) {
 				idp.EditMetadata(func(d map[string]any) { d["jwks_uri"] = []string{idp.URL + "/oidc/jwks"} })
 			},
 			check: wantHTTPError(200, "invalid provider metadata"),
 		},
 		{
 			name: "DS-10 top-level array",
-			setup: func(idp *mockidp.IdP) {
-				idp.Inject(mockidp.EndpointDiscovery, mockidp.Fault{Status: 200, ContentType: "application/json", Body: []byte(`[{"issuer":"x"}]`)})
+			setup: func(idp *onesoidctest.Server) {
+				idp.Inject(onesoidctest.EndpointDiscovery, onesoidctest.Fault{Status: 200, ContentType: "application/json", Body: []byte(`[{"issuer":"x"}]`)})
 			},
 			check: wantHTTPError(200, "invalid provider metadata"),
 		},
 		{
 			name: "DS-10 JSON null body",
-			setup: func(idp *mockidp.IdP) {
-				idp.Inject(mockidp.EndpointDiscovery, mockidp.Fault{Status: 200, ContentType: "application/json", Body: []byte(`null`)})
+			setup: func(idp *onesoidctest.Server) {
+				idp.Inject(onesoidctest.EndpointDiscovery, onesoidctest.Fault{Status: 200, ContentType: "application/json", Body: []byte(`null`)})
 			},
 			check: wantConfigErrorOn("issuer", "expected exactly"),
 		},
 		{
 			name: "DS-11 404 is not retried",
-			setup: func(idp *mockidp.IdP) {
-				idp.Inject(mockidp.EndpointDiscovery, mockidp.Fault{Status: 404, ContentType: "text/plain", Body: []byte("not found")})
+			setup: func(idp *onesoidctest.Server) {
+				idp.Inject(onesoidctest.EndpointDiscovery, onesoidctest.Fault{Status: 404, ContentType: "text/plain", Body: []byte("not found")})
 			},
 			check: wantHTTPError(404, "unexpected status"),
 		},
@@ -185,7 +185,7 @@ func TestDiscoverRejects(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			idp := mockidp.Start()
+			idp := onesoidctest.NewServer()
 			t.Cleanup(idp.Close)
 			tc.setup(idp)
 			meta, err := Discover(t.Context(), idp.Issuer, WithHTTPClient(idp.HTTPClient()))
@@ -193,7 +193,7 @@ func TestDiscoverRejects(t *testing.T) {
 				t.Fatalf("Discover = %+v, %v; want an error", meta, err)
 			}
 			tc.check(t, err)
-			if n := idp.Count(mockidp.EndpointDiscovery); n != 1 {
+			if n := idp.Count(onesoidctest.EndpointDiscovery); n != 1 {
 				t.Errorf("%d discovery requests, want 1 (no retry)", n)
 			}
 		})
@@ -224,9 +224,9 @@ func TestDS11HF12DiscoverRedirectToOtherHostNotFollowed(t *testing.T) {
 	var otherHits int
 	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { otherHits++ }))
 	t.Cleanup(other.Close)
-	idp := mockidp.Start()
+	idp := onesoidctest.NewServer()
 	t.Cleanup(idp.Close)
-	idp.Inject(mockidp.EndpointDiscovery, mockidp.Fault{Redirect: other.URL + "/oidc/.well-known/openid-configuration?secret=1"})
+	idp.Inject(onesoidctest.EndpointDiscovery, onesoidctest.Fault{Redirect: other.URL + "/oidc/.well-known/openid-configuration?secret=1"})
 	_, err := Discover(t.Context(), idp.Issuer, WithHTTPClient(idp.HTTPClient()))
 	wantHTTPError(302, "not followed")(t, err)
 	if strings.Contains(err.Error(), "secret") {
@@ -239,13 +239,13 @@ func TestDS11HF12DiscoverRedirectToOtherHostNotFollowed(t *testing.T) {
 
 func TestDiscoverRedirectOnSameHostFollowed(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.Start()
+	idp := onesoidctest.NewServer()
 	t.Cleanup(idp.Close)
-	idp.Inject(mockidp.EndpointDiscovery, mockidp.Fault{Times: 1, Redirect: idp.Issuer + "/.well-known/openid-configuration"})
+	idp.Inject(onesoidctest.EndpointDiscovery, onesoidctest.Fault{Times: 1, Redirect: idp.Issuer + "/.well-known/openid-configuration"})
 	if _, err := Discover(t.Context(), idp.Issuer, WithHTTPClient(idp.HTTPClient())); err != nil {
 		t.Fatal(err)
 	}
-	if n := idp.Count(mockidp.EndpointDiscovery); n != 2 {
+	if n := idp.Count(onesoidctest.EndpointDiscovery); n != 2 {
 		t.Errorf("%d requests, want 2", n)
 	}
 }
@@ -256,13 +256,13 @@ func TestDiscoverRetries(t *testing.T) {
 	t.Parallel()
 	t.Run("503 then success", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			idp := mockidp.NewInMemory()
-			idp.Inject(mockidp.EndpointDiscovery, mockidp.Fault{Times: 2, Status: 503, ContentType: "text/html", Body: []byte("<h1>busy</h1>")})
+			idp := onesoidctest.NewInMemory()
+			idp.Inject(onesoidctest.EndpointDiscovery, onesoidctest.Fault{Times: 2, Status: 503, ContentType: "text/html", Body: []byte("<h1>busy</h1>")})
 			start := time.Now()
 			if _, err := Discover(t.Context(), idp.Issuer, WithHTTPClient(idp.HTTPClient())); err != nil {
 				t.Fatal(err)
 			}
-			reqs := idp.Requests(mockidp.EndpointDiscovery)
+			reqs := idp.Requests(onesoidctest.EndpointDiscovery)
 			if len(reqs) != 3 {
 				t.Fatalf("%d requests, want 3", len(reqs))
 			}
@@ -277,12 +277,12 @@ func TestDiscoverRetries(t *testing.T) {
 	})
 	t.Run("Retry-After honoured", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			idp := mockidp.NewInMemory()
-			idp.Inject(mockidp.EndpointDiscovery, mockidp.Fault{Times: 1, Status: 503, Header: http.Header{"Retry-After": {"20"}}})
+			idp := onesoidctest.NewInMemory()
+			idp.Inject(onesoidctest.EndpointDiscovery, onesoidctest.Fault{Times: 1, Status: 503, Header: http.Header{"Retry-After": {"20"}}})
 			if _, err := Discover(t.Context(), idp.Issuer, WithHTTPClient(idp.HTTPClient())); err != nil {
 				t.Fatal(err)
 			}
-			reqs := idp.Requests(mockidp.EndpointDiscovery)
+			reqs := idp.Requests(onesoidctest.EndpointDiscovery)
 			if len(reqs) != 2 || reqs[1].Time.Sub(reqs[0].Time) != 20*time.Second {
 				t.Errorf("requests %+v, want a retry after exactly 20s", reqs)
 			}
@@ -290,19 +290,19 @@ func TestDiscoverRetries(t *testing.T) {
 	})
 	t.Run("attempts are bounded", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			idp := mockidp.NewInMemory()
-			idp.Inject(mockidp.EndpointDiscovery, mockidp.Fault{Status: 502, ContentType: "text/html"})
+			idp := onesoidctest.NewInMemory()
+			idp.Inject(onesoidctest.EndpointDiscovery, onesoidctest.Fault{Status: 502, ContentType: "text/html"})
 			_, err := Discover(t.Context(), idp.Issuer, WithHTTPClient(idp.HTTPClient()), WithDiscoveryAttempts(3))
 			wantHTTPError(502, "unexpected status")(t, err)
-			if n := idp.Count(mockidp.EndpointDiscovery); n != 3 {
+			if n := idp.Count(onesoidctest.EndpointDiscovery); n != 3 {
 				t.Errorf("%d requests, want 3", n)
 			}
 		})
 	})
 	t.Run("context cancelled mid-retry", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			idp := mockidp.NewInMemory()
-			idp.Inject(mockidp.EndpointDiscovery, mockidp.Fault{Status: 503, Header: http.Header{"Retry-After": {"25"}}})
+			idp := onesoidctest.NewInMemory()
+			idp.Inject(onesoidctest.EndpointDiscovery, onesoidctest.Fault{Status: 503, Header: http.Header{"Retry-After": {"25"}}})
 			ctx, cancel := context.WithCancel(t.Context())
 			time.AfterFunc(3*time.Second, cancel)
 			start := time.Now()
@@ -313,7 +313,7 @@ func TestDiscoverRetries(t *testing.T) {
 			if d := time.Since(start); d != 3*time.Second {
 				t.Errorf("returned after %v, want 3s", d)
 			}
-			if n := idp.Count(mockidp.EndpointDiscovery); n != 1 {
+			if n := idp.Count(onesoidctest.EndpointDiscovery); n != 1 {
 				t.Errorf("%d requests, want 1", n)
 			}
 		})
@@ -349,8 +349,8 @@ func TestDiscoverHF13BadCertificateIsPermanent(t *testing.T) {
 func TestDiscoverHF03HangingServerTimesOut(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp := mockidp.NewInMemory()
-		idp.Inject(mockidp.EndpointDiscovery, mockidp.Fault{Hang: true})
+		idp := onesoidctest.NewInMemory()
+		idp.Inject(onesoidctest.EndpointDiscovery, onesoidctest.Fault{Hang: true})
 		start := time.Now()
 		_, err := Discover(t.Context(), idp.Issuer, WithHTTPClient(idp.HTTPClient()), WithDiscoveryAttempts(1),
 			WithRequestTimeout(2*time.Second))
@@ -412,7 +412,7 @@ func TestDS03TrailingSlashIssuer(t *testing.T) {
 	idp := startIdP(t)
 	_, err := Discover(t.Context(), idp.Issuer+"/", WithHTTPClient(idp.HTTPClient()))
 	wantConfigErrorOn("issuer", "expected exactly")(t, err)
-	if n := idp.Count(mockidp.EndpointDiscovery); n != 1 {
+	if n := idp.Count(onesoidctest.EndpointDiscovery); n != 1 {
 		t.Errorf("%d requests reached the discovery endpoint, want 1 (no // in the path)", n)
 	}
 }
@@ -435,7 +435,7 @@ func TestDS14ProviderWithoutPrivateKeyJWTFailsFast(t *testing.T) {
 			if c != nil || !errors.As(err, new(*ConfigError)) {
 				t.Fatalf("NewClient = %v, %v; want a ConfigError", c, err)
 			}
-			if n := idp.Count(mockidp.EndpointToken); n != 0 {
+			if n := idp.Count(onesoidctest.EndpointToken); n != 0 {
 				t.Errorf("%d token requests", n)
 			}
 		})

@@ -9,12 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 func TestRequireToken(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	c := newValidationClient(t, idp)
 	at := map[string]any{"typ": "at+jwt"}
 	good := mint(t, idp, at, func(m map[string]any) {
@@ -92,8 +92,8 @@ func TestRequireToken(t *testing.T) {
 
 func TestRequireTokenProviderDown(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
-	idp.Inject(mockidp.EndpointJWKS, mockidp.Fault{Status: 502, ContentType: "text/html"})
+	idp := onesoidctest.NewInMemory()
+	idp.Inject(onesoidctest.EndpointJWKS, onesoidctest.Fault{Status: 502, ContentType: "text/html"})
 	c := newValidationClient(t, idp)
 	called := false
 	h := c.RequireToken(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called = true }))
@@ -111,7 +111,7 @@ func TestRequireTokenProviderDown(t *testing.T) {
 // (RFC 8725 §3.11, RFC 9068 §4). Options of both kinds answer 500.
 func TestRequireTokenExpectAudienceRefusesIDTokens(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	c := newValidationClient(t, idp)
 	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })
 	serve := serveBearer

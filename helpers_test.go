@@ -15,7 +15,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 const (
@@ -69,15 +69,15 @@ func testKey(t testing.TB, alg string) *DeviceKey {
 	return dk
 }
 
-func testConfig(idp *mockidp.IdP) *DeviceConfig {
+func testConfig(idp *onesoidctest.Server) *DeviceConfig {
 	return &DeviceConfig{ID: testDeviceID, ClientID: testClientID, Host: idp.URL, KeySecurity: "default"}
 }
 
 // newTestClient registers key with idp and returns a client that discovered it.
-func newTestClient(t testing.TB, idp *mockidp.IdP, key *DeviceKey, opts ...Option) *OpenIDConnectClient {
+func newTestClient(t testing.TB, idp *onesoidctest.Server, key *DeviceKey, opts ...Option) *OpenIDConnectClient {
 	t.Helper()
 	idp.RegisterClient(testClientID, key.Public(), key.Algorithm())
-	// The mock IdP speaks the standard CIBA shapes unless mockidp.WithONES: the tests of those
+	// The mock IdP speaks the standard CIBA shapes unless onesoidctest.WithONES: the tests of those
 	// shapes pick the form encoding here, the ONES tests override it.
 	opts = append([]Option{WithHTTPClient(idp.HTTPClient()), WithCIBAEncoding(CIBAEncodingForm)}, opts...)
 	c, err := NewClient(t.Context(), testConfig(idp), key, opts...)
@@ -88,8 +88,8 @@ func newTestClient(t testing.TB, idp *mockidp.IdP, key *DeviceKey, opts ...Optio
 }
 
 // startIdP starts a loopback mock IdP, closed when the test ends.
-func startIdP(t testing.TB, opts ...mockidp.Option) *mockidp.IdP {
-	idp := mockidp.Start(opts...)
+func startIdP(t testing.TB, opts ...onesoidctest.Option) *onesoidctest.Server {
+	idp := onesoidctest.NewServer(opts...)
 	t.Cleanup(idp.Close)
 	return idp
 }

@@ -13,13 +13,13 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 // opaqueClient returns a client of an in-memory IdP that issues opaque access tokens.
-func opaqueClient(t *testing.T, opts ...Option) (*OpenIDConnectClient, *mockidp.IdP) {
+func opaqueClient(t *testing.T, opts ...Option) (*OpenIDConnectClient, *onesoidctest.Server) {
 	t.Helper()
-	idp := mockidp.NewInMemory(mockidp.WithOpaqueAccessTokens())
+	idp := onesoidctest.NewInMemory(onesoidctest.WithOpaqueAccessTokens())
 	return newTestClient(t, idp, testKey(t, "EdDSA"), opts...), idp
 }
 
@@ -56,10 +56,10 @@ func TestValidateTokenIntrospectsOpaqueDeviceTokens(t *testing.T) {
 				t.Errorf("%s: Claims: %v %+v", name, err, raw)
 			}
 		}
-		if n := idp.Count(mockidp.EndpointIntrospection); n != 1 {
+		if n := idp.Count(onesoidctest.EndpointIntrospection); n != 1 {
 			t.Errorf("%d introspections for two validations, want 1 (cached)", n)
 		}
-		reqs := idp.Requests(mockidp.EndpointIntrospection)
+		reqs := idp.Requests(onesoidctest.EndpointIntrospection)
 		if f := reqs[0].Form; f.Get("token") != tok.AccessToken || f.Get("token_type_hint") != "access_token" || f.Get("client_assertion") == "" {
 			t.Errorf("introspection form = %v", f)
 		}
@@ -120,7 +120,7 @@ func TestIntrospectionCacheIsKeyedByTokenHash(t *testing.T) {
 func TestIntrospectionPositiveEntryEndsAtExpOrMaxAge(t *testing.T) {
 	t.Run("max age", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			idp := mockidp.NewInMemory(mockidp.WithOpaqueAccessTokens(), mockidp.WithTokenLifetime(time.Hour))
+			idp := onesoidctest.NewInMemory(onesoidctest.WithOpaqueAccessTokens(), onesoidctest.WithTokenLifetime(time.Hour))
 			c := newTestClient(t, idp, testKey(t, "EdDSA"), WithIntrospectionMaxAge(10*time.Second))
 			tok, _ := c.DeviceAccessToken(t.Context())
 			if _, err := c.ValidateToken(t.Context(), tok.AccessToken); err != nil {
@@ -137,14 +137,14 @@ func TestIntrospectionPositiveEntryEndsAtExpOrMaxAge(t *testing.T) {
 			if _, err := c.ValidateToken(t.Context(), tok.AccessToken); !errors.Is(err, ErrTokenInactive) {
 				t.Fatalf("past the max age after revocation: %v, want ErrTokenInactive", err)
 			}
-			if n := idp.Count(mockidp.EndpointIntrospection); n != 2 {
+			if n := idp.Count(onesoidctest.EndpointIntrospection); n != 2 {
 				t.Errorf("%d introspections, want 2", n)
 			}
 		})
 	})
 	t.Run("exp", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			idp := mockidp.NewInMemory(mockidp.WithOpaqueAccessTokens(), mockidp.WithTokenLifetime(60*time.Second))
+			idp := onesoidctest.NewInMemory(onesoidctest.WithOpaqueAccessTokens(), onesoidctest.WithTokenLifetime(60*time.Second))
 			c := newTestClient(t, idp, testKey(t, "EdDSA"))
 			tok, _ := c.DeviceAccessToken(t.Context())
 			if _, err := c.ValidateToken(t.Context(), tok.AccessToken); err != nil {
@@ -154,7 +154,7 @@ func TestIntrospectionPositiveEntryEndsAtExpOrMaxAge(t *testing.T) {
 			if _, err := c.ValidateToken(t.Context(), tok.AccessToken); !errors.Is(err, ErrTokenInactive) {
 				t.Fatalf("past exp: %v, want ErrTokenInactive from a new introspection", err)
 			}
-			if n := idp.Count(mockidp.EndpointIntrospection); n != 2 {
+			if n := idp.Count(onesoidctest.EndpointIntrospection); n != 2 {
 				t.Errorf("%d introspections, want 2", n)
 			}
 		})
@@ -177,12 +177,12 @@ func TestIntrospectionInactiveIsCachedBriefly(t *testing.T) {
 				t.Fatal("the error holds the token")
 			}
 		}
-		if n := idp.Count(mockidp.EndpointIntrospection); n != 1 {
+		if n := idp.Count(onesoidctest.EndpointIntrospection); n != 1 {
 			t.Errorf("%d introspections, want 1", n)
 		}
 		time.Sleep(IntrospectionNegativeTTL)
 		_, _ = c.ValidateToken(t.Context(), unknown)
-		if n := idp.Count(mockidp.EndpointIntrospection); n != 2 {
+		if n := idp.Count(onesoidctest.EndpointIntrospection); n != 2 {
 			t.Errorf("%d introspections after the negative TTL, want 2", n)
 		}
 	})
@@ -194,10 +194,10 @@ func TestIntrospectionFailuresAreNotCached(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c, idp := opaqueClient(t)
 		tok, _ := c.DeviceAccessToken(t.Context())
-		idp.Inject(mockidp.EndpointIntrospection, mockidp.Fault{Times: 1, Status: 502, ContentType: "text/html", Body: []byte("<html>")})
-		idp.Inject(mockidp.EndpointIntrospection, mockidp.Fault{Times: 1, Status: 401, ContentType: "application/json",
+		idp.Inject(onesoidctest.EndpointIntrospection, onesoidctest.Fault{Times: 1, Status: 502, ContentType: "text/html", Body: []byte("<html>")})
+		idp.Inject(onesoidctest.EndpointIntrospection, onesoidctest.Fault{Times: 1, Status: 401, ContentType: "application/json",
 			Body: []byte(`{"error":"invalid_client"}`)})
-		idp.Inject(mockidp.EndpointIntrospection, mockidp.Fault{Times: 1, Status: 200, ContentType: "application/json",
+		idp.Inject(onesoidctest.EndpointIntrospection, onesoidctest.Fault{Times: 1, Status: 200, ContentType: "application/json",
 			Body: []byte(`{"active":"yes"}`)})
 		for i := range 3 {
 			if _, err := c.ValidateToken(t.Context(), tok.AccessToken); !errors.Is(err, ErrIntrospectionUnavailable) {
@@ -207,7 +207,7 @@ func TestIntrospectionFailuresAreNotCached(t *testing.T) {
 		if _, err := c.ValidateToken(t.Context(), tok.AccessToken); err != nil {
 			t.Fatalf("after the provider recovered: %v", err)
 		}
-		if n := idp.Count(mockidp.EndpointIntrospection); n != 4 {
+		if n := idp.Count(onesoidctest.EndpointIntrospection); n != 4 {
 			t.Errorf("%d introspections, want 4", n)
 		}
 	})
@@ -219,7 +219,7 @@ func TestIntrospectionOneRequestForConcurrentCallers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c, idp := opaqueClient(t)
 		tok, _ := c.DeviceAccessToken(t.Context())
-		idp.Inject(mockidp.EndpointIntrospection, mockidp.Fault{Times: 1, Delay: 100 * time.Millisecond})
+		idp.Inject(onesoidctest.EndpointIntrospection, onesoidctest.Fault{Times: 1, Delay: 100 * time.Millisecond})
 		var wg sync.WaitGroup
 		errs := make([]error, 1000)
 		for i := range errs {
@@ -231,7 +231,7 @@ func TestIntrospectionOneRequestForConcurrentCallers(t *testing.T) {
 				t.Fatalf("caller %d: %v", i, err)
 			}
 		}
-		if n := idp.Count(mockidp.EndpointIntrospection); n != 1 {
+		if n := idp.Count(onesoidctest.EndpointIntrospection); n != 1 {
 			t.Errorf("%d introspections for 1000 concurrent callers, want exactly 1", n)
 		}
 	})
@@ -243,7 +243,7 @@ func TestIntrospectionCallerGivingUpDoesNotFailOthers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c, idp := opaqueClient(t)
 		tok, _ := c.DeviceAccessToken(t.Context())
-		idp.Inject(mockidp.EndpointIntrospection, mockidp.Fault{Times: 1, Delay: time.Second})
+		idp.Inject(onesoidctest.EndpointIntrospection, onesoidctest.Fault{Times: 1, Delay: time.Second})
 		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 		defer cancel()
 		var other error
@@ -256,7 +256,7 @@ func TestIntrospectionCallerGivingUpDoesNotFailOthers(t *testing.T) {
 		if other != nil {
 			t.Errorf("patient caller: %v", other)
 		}
-		if n := idp.Count(mockidp.EndpointIntrospection); n != 1 {
+		if n := idp.Count(onesoidctest.EndpointIntrospection); n != 1 {
 			t.Errorf("%d introspections, want 1", n)
 		}
 	})
@@ -287,9 +287,9 @@ func TestIntrospectionAnswerChecks(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			idp := mockidp.NewInMemory(mockidp.WithOpaqueAccessTokens())
+			idp := onesoidctest.NewInMemory(onesoidctest.WithOpaqueAccessTokens())
 			c := newTestClient(t, idp, testKey(t, "EdDSA"))
-			idp.Inject(mockidp.EndpointIntrospection, mockidp.Fault{Status: 200, ContentType: "application/json", Body: []byte(tc.body)})
+			idp.Inject(onesoidctest.EndpointIntrospection, onesoidctest.Fault{Status: 200, ContentType: "application/json", Body: []byte(tc.body)})
 			res, err := c.ValidateToken(t.Context(), "opaque-token-"+strings.ReplaceAll(tc.name, " ", "-"))
 			if res != nil || !errors.Is(err, tc.want) {
 				t.Errorf("err = %v, want %v", err, tc.want)
@@ -298,9 +298,9 @@ func TestIntrospectionAnswerChecks(t *testing.T) {
 	}
 	t.Run("matching issuer", func(t *testing.T) {
 		t.Parallel()
-		idp := mockidp.NewInMemory(mockidp.WithOpaqueAccessTokens())
+		idp := onesoidctest.NewInMemory(onesoidctest.WithOpaqueAccessTokens())
 		c := newTestClient(t, idp, testKey(t, "EdDSA"))
-		idp.Inject(mockidp.EndpointIntrospection, mockidp.Fault{Status: 200, ContentType: "application/json",
+		idp.Inject(onesoidctest.EndpointIntrospection, onesoidctest.Fault{Status: 200, ContentType: "application/json",
 			Body: fmt.Appendf(nil, `{"active":true,"token_type":"Bearer","iss":%q,"sub":"alice","username":"alice","client_id":"app","exp":%d,"role":"admin"}`, idp.Issuer, far)})
 		res, err := c.ValidateToken(t.Context(), "opaque")
 		if err != nil || res.Entity.Kind != EntityUser || res.Entity.Username != "alice" || res.Entity.Role != "admin" {
@@ -314,7 +314,7 @@ func TestIntrospectionAnswerChecks(t *testing.T) {
 // and VerifyIDToken, refuse an opaque token without asking the provider.
 func TestIntrospectionExpectOptions(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		idp := mockidp.NewInMemory(mockidp.WithOpaqueAccessTokens())
+		idp := onesoidctest.NewInMemory(onesoidctest.WithOpaqueAccessTokens())
 		key := testKey(t, "EdDSA")
 		c := newTestClient(t, idp, key, WithDeviceTokenScope("read"))
 		plain, _ := c.RequestDeviceAccessToken(t.Context())
@@ -341,13 +341,13 @@ func TestIntrospectionExpectOptions(t *testing.T) {
 		fails(ErrInvalidAudience, withAud.AccessToken, ExpectAudience("https://other.example"))
 		fails(ErrInvalidAudience, withAud.AccessToken) // default audience: the client id
 
-		before := idp.Count(mockidp.EndpointIntrospection)
+		before := idp.Count(onesoidctest.EndpointIntrospection)
 		fails(ErrInvalidTokenType, "fresh-opaque-token", ExpectNonce("n"))
 		if _, err := c.VerifyIDToken(t.Context(), "fresh-opaque-token"); !errors.Is(err, ErrInvalidTokenType) {
 			t.Errorf("VerifyIDToken: %v", err)
 		}
 		fails(ErrMalformedToken, "not a token")
-		if n := idp.Count(mockidp.EndpointIntrospection); n != before {
+		if n := idp.Count(onesoidctest.EndpointIntrospection); n != before {
 			t.Errorf("%d introspections for tokens refused locally", n-before)
 		}
 	})
@@ -357,7 +357,7 @@ func TestIntrospectionExpectOptions(t *testing.T) {
 // opaque token cannot be validated.
 func TestOpaqueTokenWithoutIntrospectionEndpointIsMalformed(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	idp.EditMetadata(func(doc map[string]any) { delete(doc, "introspection_endpoint") })
 	c := newTestClient(t, idp, testKey(t, "EdDSA"))
 	if _, err := c.ValidateToken(t.Context(), "opaque"); !errors.Is(err, ErrMalformedToken) {
@@ -370,7 +370,7 @@ func TestIntrospectionCacheIsBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c, idp := opaqueClient(t)
 		c.val.intro.maxEntries = 8
-		idp.Inject(mockidp.EndpointIntrospection, mockidp.Fault{Status: 200, ContentType: "application/json",
+		idp.Inject(onesoidctest.EndpointIntrospection, onesoidctest.Fault{Status: 200, ContentType: "application/json",
 			Body: []byte(`{"active":true,"token_type":"Bearer","client_id":"x","exp":4102444800}`)})
 		for i := range 100 {
 			if _, err := c.ValidateToken(t.Context(), fmt.Sprintf("token-%d", i)); err != nil {
@@ -400,7 +400,7 @@ func TestRequireTokenAcceptsOpaqueAccessTokens(t *testing.T) {
 		if rec.Code != 403 || rec.Header().Get("WWW-Authenticate") != `Bearer error="insufficient_scope", error_description="the token lacks a required scope"` {
 			t.Errorf("missing scope: %d %q", rec.Code, rec.Header().Get("WWW-Authenticate"))
 		}
-		idp.Inject(mockidp.EndpointIntrospection, mockidp.Fault{Status: 503})
+		idp.Inject(onesoidctest.EndpointIntrospection, onesoidctest.Fault{Status: 503})
 		if rec := serve(c.RequireToken(next), "another-opaque-token"); rec.Code != 503 {
 			t.Errorf("provider down: %d, want 503", rec.Code)
 		}
@@ -411,7 +411,7 @@ func TestRequireTokenAcceptsOpaqueAccessTokens(t *testing.T) {
 // access token; an ID token passes only with InsecureAcceptIDTokens (RFC 8725 §3.11).
 func TestRequireTokenRefusesIDTokensUnlessInsecureAcceptIDTokens(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	c := newValidationClient(t, idp)
 	id := mint(t, idp, nil, nil)
 	serve := func(h http.Handler) int { return serveBearer(h, id).Code }
@@ -427,7 +427,7 @@ func TestRequireTokenRefusesIDTokensUnlessInsecureAcceptIDTokens(t *testing.T) {
 // BenchmarkIntrospectionCacheHit measures ValidateToken of an opaque token whose introspection
 // answer is cached (target: under 1 µs, at most 2 allocations).
 func BenchmarkIntrospectionCacheHit(b *testing.B) {
-	idp := mockidp.NewInMemory(mockidp.WithOpaqueAccessTokens(), mockidp.WithTokenLifetime(time.Hour))
+	idp := onesoidctest.NewInMemory(onesoidctest.WithOpaqueAccessTokens(), onesoidctest.WithTokenLifetime(time.Hour))
 	c := newTestClient(b, idp, testKey(b, "EdDSA"))
 	tok, err := c.DeviceAccessToken(b.Context())
 	if err != nil {
@@ -458,7 +458,7 @@ func serveBearer(h http.Handler, token string) *httptest.ResponseRecorder {
 // kind: an ID token is then refused.
 func TestExpectScopeOnJWTAccessTokens(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	c := newValidationClient(t, idp)
 	at := mint(t, idp, map[string]any{"typ": "at+jwt"}, atClaims(idp, testClientID)) // scope "read write"
 	if _, err := c.ValidateToken(t.Context(), at, ExpectScope("read", "write")); err != nil {
@@ -482,7 +482,7 @@ func TestOversizedOpaqueTokenNeverReachesTheProvider(t *testing.T) {
 			t.Errorf("%.10q…: err = %v, want ErrMalformedToken", tok, err)
 		}
 	}
-	if n := idp.Count(mockidp.EndpointIntrospection); n != 0 {
+	if n := idp.Count(onesoidctest.EndpointIntrospection); n != 0 {
 		t.Errorf("%d introspections", n)
 	}
 }

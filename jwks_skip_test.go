@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	gojose "github.com/go-jose/go-jose/v4"
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 // TestIdenticalDuplicateKeysAreOneKey: a JWKS that lists the same key twice (same kid, kty, alg
@@ -16,8 +16,8 @@ import (
 func TestIdenticalDuplicateKeysAreOneKey(t *testing.T) {
 	t.Parallel()
 	for _, alg := range []string{"RS256", "ES256", "EdDSA"} {
-		idp := mockidp.NewInMemory()
-		k := mockidp.NewKey(alg)
+		idp := onesoidctest.NewInMemory()
+		k := onesoidctest.NewKey(alg)
 		idp.UseKey(k)
 		serveJWKS(idp, jwkJSON(t, k, nil), jwkJSON(t, k, func(m map[string]any) { m["use"] = "sig" }), jwkJSON(t, k, nil))
 		c := newValidationClient(t, idp)
@@ -26,15 +26,15 @@ func TestIdenticalDuplicateKeysAreOneKey(t *testing.T) {
 			t.Errorf("%s: %d keys, %d under the kid; want 1", alg, len(s.keys), len(s.byKid[k.KeyID]))
 		}
 		// Without kid: the token has none, the set lists the key twice without one.
-		idp2 := mockidp.NewInMemory()
+		idp2 := onesoidctest.NewInMemory()
 		serveJWKS(idp2, jwkJSON(t, k, noKid), jwkJSON(t, k, noKid))
 		c2 := newValidationClient(t, idp2)
-		wantAccept(t)(c2.ValidateToken(t.Context(), mintWith(t, idp2, k, map[string]any{"kid": mockidp.Omit}, nil)))
+		wantAccept(t)(c2.ValidateToken(t.Context(), mintWith(t, idp2, k, map[string]any{"kid": onesoidctest.Omit}, nil)))
 	}
 	// Two different keys under one kid are still ambiguous.
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	k := idp.SigningKey()
-	other := mockidp.NewKey(k.Algorithm)
+	other := onesoidctest.NewKey(k.Algorithm)
 	serveJWKS(idp, jwkJSON(t, k, nil), jwkJSON(t, other, func(m map[string]any) { m["kid"] = k.KeyID }))
 	c := newValidationClient(t, idp)
 	tok := mint(t, idp, nil, nil)
@@ -55,7 +55,7 @@ func TestSkippedKeyReasonInError(t *testing.T) {
 		t.Fatal(err)
 	}
 	smallJWK := &gojose.JSONWebKey{Key: small, KeyID: "rsa1024", Algorithm: "RS256"}
-	ec := mockidp.NewKey("ES256")
+	ec := onesoidctest.NewKey("ES256")
 	tests := []struct {
 		name, entry, kid, alg, want string
 	}{
@@ -71,7 +71,7 @@ func TestSkippedKeyReasonInError(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			idp := mockidp.NewInMemory()
+			idp := onesoidctest.NewInMemory()
 			serveJWKS(idp, tc.entry, jwkJSON(t, idp.SigningKey(), nil))
 			c := newValidationClient(t, idp)
 			wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, nil, nil)))
@@ -90,7 +90,7 @@ func TestSkippedKeyReasonInError(t *testing.T) {
 					t.Errorf("error %q holds the unprintable %U", err, r)
 				}
 			}
-			if n := idp.Count(mockidp.EndpointJWKS); n != 1 {
+			if n := idp.Count(onesoidctest.EndpointJWKS); n != 1 {
 				t.Errorf("%d JWKS requests, want 1: a skipped kid is listed, not unknown", n)
 			}
 		})
@@ -101,11 +101,11 @@ func TestSkippedKeyReasonInError(t *testing.T) {
 // without kid was skipped.
 func TestSkippedKeyWithoutKidReasonInError(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
-	k := mockidp.NewKey("ES256")
+	idp := onesoidctest.NewInMemory()
+	k := onesoidctest.NewKey("ES256")
 	serveJWKS(idp, jwkJSON(t, k, func(m map[string]any) { noKid(m); m["use"] = "enc" }), jwkJSON(t, idp.SigningKey(), nil))
 	c := newValidationClient(t, idp)
-	tok := mintWith(t, idp, k, map[string]any{"kid": mockidp.Omit}, nil)
+	tok := mintWith(t, idp, k, map[string]any{"kid": onesoidctest.Omit}, nil)
 	res, err := c.ValidateToken(t.Context(), tok)
 	wantReject(t, res, err, ErrUnknownKey, tok)
 	if err == nil || !strings.Contains(err.Error(), `a key without kid was skipped: "use" is "enc"`) {
@@ -117,7 +117,7 @@ func TestSkippedKeyWithoutKidReasonInError(t *testing.T) {
 // token may carry, and their kids are copies that do not keep the document alive.
 func TestSkipReasonsBounded(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	var entries []string
 	for i := range maxJWKSKeys - 1 {
 		kid := randB64(8)

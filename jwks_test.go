@@ -20,7 +20,7 @@ import (
 
 	gojose "github.com/go-jose/go-jose/v4"
 	"github.com/ones-now/onesoidc/internal/jose"
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 // jwkJSON is the public JWK of k as JSON, changed by edit.
@@ -50,9 +50,9 @@ func randB64(n int) string {
 }
 
 // serveJWKS makes the IdP answer every JWKS request with a set of these raw entries.
-func serveJWKS(idp *mockidp.IdP, entries ...string) {
-	idp.ClearFaults(mockidp.EndpointJWKS)
-	idp.Inject(mockidp.EndpointJWKS, mockidp.Fault{Status: 200, ContentType: "application/jwk-set+json",
+func serveJWKS(idp *onesoidctest.Server, entries ...string) {
+	idp.ClearFaults(onesoidctest.EndpointJWKS)
+	idp.Inject(onesoidctest.EndpointJWKS, onesoidctest.Fault{Status: 200, ContentType: "application/jwk-set+json",
 		Body: []byte(`{"keys":[` + strings.Join(entries, ",") + `]}`)})
 }
 
@@ -60,21 +60,21 @@ func secp256k1JWK() string {
 	return `{"kty":"EC","crv":"secp256k1","x":"` + randB64(32) + `","y":"` + randB64(32) + `"}`
 }
 
-func ed25519JWK(t testing.TB) string { return jwkJSON(t, mockidp.NewKey("EdDSA"), noKid) }
+func ed25519JWK(t testing.TB) string { return jwkJSON(t, onesoidctest.NewKey("EdDSA"), noKid) }
 
 // TestJW01NoKidSingleFittingKey: without kid, the only key that fits the alg is used.
 func TestJW01NoKidSingleFittingKey(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
-	rsaKey, ecKey := idp.SigningKey(), mockidp.NewKey("ES256")
+	idp := onesoidctest.NewInMemory()
+	rsaKey, ecKey := idp.SigningKey(), onesoidctest.NewKey("ES256")
 	serveJWKS(idp, jwkJSON(t, rsaKey, noKid), jwkJSON(t, ecKey, noKid), secp256k1JWK(), ed25519JWK(t))
 	c := newValidationClient(t, idp)
-	res := wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, map[string]any{"kid": mockidp.Omit}, nil)))
+	res := wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, map[string]any{"kid": onesoidctest.Omit}, nil)))
 	if res.KeyID != "" || res.Algorithm != "RS256" {
 		t.Errorf("result %+v", res)
 	}
-	wantAccept(t)(c.ValidateToken(t.Context(), mintWith(t, idp, ecKey, map[string]any{"kid": mockidp.Omit}, nil)))
-	if n := idp.Count(mockidp.EndpointJWKS); n != 1 {
+	wantAccept(t)(c.ValidateToken(t.Context(), mintWith(t, idp, ecKey, map[string]any{"kid": onesoidctest.Omit}, nil)))
+	if n := idp.Count(onesoidctest.EndpointJWKS); n != 1 {
 		t.Errorf("%d JWKS requests", n)
 	}
 }
@@ -83,22 +83,22 @@ func TestJW01NoKidSingleFittingKey(t *testing.T) {
 // refused ("kid required"); trying each key is not done (documented choice).
 func TestJW02NoKidSeveralFittingKeys(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	signer := idp.SigningKey()
 	var entries []string
-	entries = append(entries, jwkJSON(t, signer, noKid), jwkJSON(t, mockidp.NewKey("RS256"), noKid), jwkJSON(t, mockidp.NewKey("RS256"), noKid))
+	entries = append(entries, jwkJSON(t, signer, noKid), jwkJSON(t, onesoidctest.NewKey("RS256"), noKid), jwkJSON(t, onesoidctest.NewKey("RS256"), noKid))
 	for range 3 {
-		entries = append(entries, jwkJSON(t, mockidp.NewKey("ES256"), noKid), secp256k1JWK(), ed25519JWK(t))
+		entries = append(entries, jwkJSON(t, onesoidctest.NewKey("ES256"), noKid), secp256k1JWK(), ed25519JWK(t))
 	}
 	serveJWKS(idp, entries...)
 	c := newValidationClient(t, idp)
-	tok := mint(t, idp, map[string]any{"kid": mockidp.Omit}, nil)
+	tok := mint(t, idp, map[string]any{"kid": onesoidctest.Omit}, nil)
 	res, err := c.ValidateToken(t.Context(), tok)
 	wantReject(t, res, err, ErrUnknownKey, tok)
 	if !strings.Contains(err.Error(), "kid required") {
 		t.Errorf("err = %v", err)
 	}
-	if n := idp.Count(mockidp.EndpointJWKS); n != 1 {
+	if n := idp.Count(onesoidctest.EndpointJWKS); n != 1 {
 		t.Errorf("%d JWKS requests, want 1 (ambiguity is no reason to refetch)", n)
 	}
 }
@@ -107,8 +107,8 @@ func TestJW02NoKidSeveralFittingKeys(t *testing.T) {
 // refetch, also for 1000 concurrent callers; A's cached tokens are dropped.
 func TestJW03Rotation(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
-	idp.UseKey(mockidp.NewKey("ES256"))
+	idp := onesoidctest.NewInMemory()
+	idp.UseKey(onesoidctest.NewKey("ES256"))
 	c := newValidationClient(t, idp)
 	tokA := mint(t, idp, nil, nil)
 	wantAccept(t)(c.ValidateToken(t.Context(), tokA))
@@ -132,12 +132,12 @@ func TestJW03Rotation(t *testing.T) {
 	if failed.Load() != 0 {
 		t.Errorf("%d of 1000 tokens signed with the new key failed", failed.Load())
 	}
-	if n := idp.Count(mockidp.EndpointJWKS); n != 2 {
+	if n := idp.Count(onesoidctest.EndpointJWKS); n != 2 {
 		t.Errorf("%d JWKS requests, want 2 (load + one refetch)", n)
 	}
 	res, err := c.ValidateToken(t.Context(), tokA)
 	wantReject(t, res, err, ErrUnknownKey, tokA)
-	if n := idp.Count(mockidp.EndpointJWKS); n != 2 {
+	if n := idp.Count(onesoidctest.EndpointJWKS); n != 2 {
 		t.Errorf("%d JWKS requests after the retired kid, want 2", n)
 	}
 }
@@ -147,13 +147,13 @@ func TestJW03Rotation(t *testing.T) {
 func TestJW04KeyNewerThanCache(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp := mockidp.NewInMemory()
+		idp := onesoidctest.NewInMemory()
 		c := newValidationClient(t, idp)
 		wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, nil, nil))) // t=0: load {A}
-		idp.UseKey(mockidp.NewKey("ES256"))                                 // B
+		idp.UseKey(onesoidctest.NewKey("ES256"))                                 // B
 		time.Sleep(time.Second)
 		wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, nil, nil))) // t=1: refetch
-		reqs := idp.Requests(mockidp.EndpointJWKS)
+		reqs := idp.Requests(onesoidctest.EndpointJWKS)
 		if len(reqs) != 2 {
 			t.Fatalf("%d JWKS requests, want 2", len(reqs))
 		}
@@ -162,24 +162,24 @@ func TestJW04KeyNewerThanCache(t *testing.T) {
 				reqs[0].Header.Get("Cache-Control"), reqs[1].Header.Get("Cache-Control"))
 		}
 		time.Sleep(time.Second)
-		idp.UseKey(mockidp.NewKey("ES256")) // C, t=2
+		idp.UseKey(onesoidctest.NewKey("ES256")) // C, t=2
 		tokC := mint(t, idp, nil, nil)
 		time.Sleep(8 * time.Second) // t=10: inside the cooldown of the refetch at t=1
 		res, err := c.ValidateToken(t.Context(), tokC)
 		wantReject(t, res, err, ErrUnknownKey, tokC)
-		if n := idp.Count(mockidp.EndpointJWKS); n != 2 {
+		if n := idp.Count(onesoidctest.EndpointJWKS); n != 2 {
 			t.Errorf("%d JWKS requests inside the cooldown, want 2", n)
 		}
 		time.Sleep(21 * time.Second) // t=31
 		wantAccept(t)(c.ValidateToken(t.Context(), tokC))
-		if n := idp.Count(mockidp.EndpointJWKS); n != 3 {
+		if n := idp.Count(onesoidctest.EndpointJWKS); n != 3 {
 			t.Errorf("%d JWKS requests after the cooldown, want 3", n)
 		}
 	})
 }
 
 // randomKidTokens mints n tokens with made-up kids.
-func randomKidTokens(t testing.TB, idp *mockidp.IdP, n int) []string {
+func randomKidTokens(t testing.TB, idp *onesoidctest.Server, n int) []string {
 	toks := make([]string, n)
 	for i := range toks {
 		toks[i] = mint(t, idp, map[string]any{"kid": randB64(12)}, nil)
@@ -192,8 +192,8 @@ func randomKidTokens(t testing.TB, idp *mockidp.IdP, n int) []string {
 // 1000 tokens with 45 KiB kids must not pin 45 MiB).
 func TestTV27LongKidRefused(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
-	idp.UseKey(mockidp.NewKey("ES256"))
+	idp := onesoidctest.NewInMemory()
+	idp.UseKey(onesoidctest.NewKey("ES256"))
 	c := newValidationClient(t, idp)
 	long := []string{strings.Repeat("k", 46<<10), strings.Repeat("k", 8<<10), strings.Repeat("k", jose.MaxKidLength+1)}
 	refuseLong := func() {
@@ -205,7 +205,7 @@ func TestTV27LongKidRefused(t *testing.T) {
 		}
 	}
 	refuseLong() // cold: not even the initial load
-	if n := idp.Count(mockidp.EndpointJWKS); n != 0 {
+	if n := idp.Count(onesoidctest.EndpointJWKS); n != 0 {
 		t.Fatalf("%d JWKS requests for long kids, want 0", n)
 	}
 	wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, nil, nil)))
@@ -215,7 +215,7 @@ func TestTV27LongKidRefused(t *testing.T) {
 		res, err := c.ValidateToken(t.Context(), tok)
 		wantReject(t, res, err, ErrUnknownKey, tok)
 	}
-	if n := idp.Count(mockidp.EndpointJWKS); n != 2 {
+	if n := idp.Count(onesoidctest.EndpointJWKS); n != 2 {
 		t.Errorf("%d JWKS requests, want 2 (the load, one refetch for a 256-byte kid)", n)
 	}
 	c.val.keys.mu.Lock()
@@ -250,8 +250,8 @@ func TestJW05NegativeCacheClonesKid(t *testing.T) {
 // sequential ones at most one per cooldown.
 func TestJW05UnknownKidFlood(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
-	idp.UseKey(mockidp.NewKey("ES256"))
+	idp := onesoidctest.NewInMemory()
+	idp.UseKey(onesoidctest.NewKey("ES256"))
 	toks := randomKidTokens(t, idp, 1000)
 	flood := func(c *OpenIDConnectClient) {
 		var wg sync.WaitGroup
@@ -271,24 +271,24 @@ func TestJW05UnknownKidFlood(t *testing.T) {
 	t.Run("warm cache", func(t *testing.T) {
 		c := newValidationClient(t, idp)
 		wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, nil, nil)))
-		before := idp.Count(mockidp.EndpointJWKS)
+		before := idp.Count(onesoidctest.EndpointJWKS)
 		flood(c)
-		if n := idp.Count(mockidp.EndpointJWKS) - before; n != 1 {
+		if n := idp.Count(onesoidctest.EndpointJWKS) - before; n != 1 {
 			t.Errorf("%d JWKS requests for 1000 unknown kids, want 1", n)
 		}
 	})
 	t.Run("cold cache", func(t *testing.T) {
-		before := idp.Count(mockidp.EndpointJWKS)
+		before := idp.Count(onesoidctest.EndpointJWKS)
 		flood(newValidationClient(t, idp))
 		// The initial load, plus at most one refetch for callers that came after it.
-		if n := idp.Count(mockidp.EndpointJWKS) - before; n < 1 || n > 2 {
+		if n := idp.Count(onesoidctest.EndpointJWKS) - before; n < 1 || n > 2 {
 			t.Errorf("%d JWKS requests, want 1 or 2", n)
 		}
 	})
 	t.Run("sequential", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			idp := mockidp.NewInMemory()
-			idp.UseKey(mockidp.NewKey("ES256"))
+			idp := onesoidctest.NewInMemory()
+			idp.UseKey(onesoidctest.NewKey("ES256"))
 			c := newValidationClient(t, idp)
 			wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, nil, nil)))
 			toks := randomKidTokens(t, idp, 100)
@@ -297,7 +297,7 @@ func TestJW05UnknownKidFlood(t *testing.T) {
 				wantReject(t, res, err, ErrUnknownKey, tok)
 				time.Sleep(100 * time.Millisecond) // 100 tokens over 10 s
 			}
-			if n := idp.Count(mockidp.EndpointJWKS); n != 2 {
+			if n := idp.Count(onesoidctest.EndpointJWKS); n != 2 {
 				t.Errorf("%d JWKS requests, want 2 (load + 1)", n)
 			}
 			time.Sleep(25 * time.Second)
@@ -305,7 +305,7 @@ func TestJW05UnknownKidFlood(t *testing.T) {
 				_, _ = c.ValidateToken(t.Context(), tok)
 			}
 			_, _ = c.ValidateToken(t.Context(), randomKidTokens(t, idp, 1)[0])
-			if n := idp.Count(mockidp.EndpointJWKS); n != 3 {
+			if n := idp.Count(onesoidctest.EndpointJWKS); n != 3 {
 				t.Errorf("%d JWKS requests, want 3 (one more after the cooldown)", n)
 			}
 		})
@@ -315,7 +315,7 @@ func TestJW05UnknownKidFlood(t *testing.T) {
 // TestJW06KnownKidBadSignatureNeverRefetches: 1000 bad signatures with a known kid.
 func TestJW06KnownKidBadSignatureNeverRefetches(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	c := newValidationClient(t, idp)
 	tok := mint(t, idp, nil, nil)
 	wantAccept(t)(c.ValidateToken(t.Context(), tok))
@@ -324,7 +324,7 @@ func TestJW06KnownKidBadSignatureNeverRefetches(t *testing.T) {
 			t.Fatalf("err = %v", err)
 		}
 	}
-	if n := idp.Count(mockidp.EndpointJWKS); n != 1 {
+	if n := idp.Count(onesoidctest.EndpointJWKS); n != 1 {
 		t.Errorf("%d JWKS requests, want 1", n)
 	}
 }
@@ -333,7 +333,7 @@ func TestJW06KnownKidBadSignatureNeverRefetches(t *testing.T) {
 // after the cooldown, also when the max age forced it.
 func TestJW07FailedRefreshKeepsKeys(t *testing.T) {
 	t.Parallel()
-	faults := map[string]mockidp.Fault{
+	faults := map[string]onesoidctest.Fault{
 		"500":          {Status: 500, ContentType: "text/plain", Body: []byte("oops")},
 		"HTML":         {Status: 200, ContentType: "text/html", Body: []byte("<html>login</html>")},
 		"invalid JSON": {Status: 200, ContentType: "application/json", Body: []byte(`{"keys":[`)},
@@ -343,12 +343,12 @@ func TestJW07FailedRefreshKeepsKeys(t *testing.T) {
 	for name, f := range faults {
 		t.Run(name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				idp := mockidp.NewInMemory()
+				idp := onesoidctest.NewInMemory()
 				c := newValidationClient(t, idp, WithRequestTimeout(2*time.Second))
 				n := 0
 				fresh := func() string { n++; return mint(t, idp, nil, set("jti", fmt.Sprint(n))) }
 				wantAccept(t)(c.ValidateToken(t.Context(), fresh()))
-				idp.Inject(mockidp.EndpointJWKS, f)
+				idp.Inject(onesoidctest.EndpointJWKS, f)
 				time.Sleep(time.Second)
 				unknown := randomKidTokens(t, idp, 3)
 				res, err := c.ValidateToken(t.Context(), unknown[0]) // refetch fails
@@ -356,17 +356,17 @@ func TestJW07FailedRefreshKeepsKeys(t *testing.T) {
 				wantAccept(t)(c.ValidateToken(t.Context(), fresh()))
 				time.Sleep(10 * time.Second)
 				_, _ = c.ValidateToken(t.Context(), unknown[1]) // inside the cooldown
-				if got := idp.Count(mockidp.EndpointJWKS); got != 2 {
+				if got := idp.Count(onesoidctest.EndpointJWKS); got != 2 {
 					t.Errorf("%d JWKS requests, want 2", got)
 				}
 				time.Sleep(25 * time.Second)
 				_, _ = c.ValidateToken(t.Context(), unknown[2]) // retried after the cooldown
-				if got := idp.Count(mockidp.EndpointJWKS); got != 3 {
+				if got := idp.Count(onesoidctest.EndpointJWKS); got != 3 {
 					t.Errorf("%d JWKS requests, want 3", got)
 				}
 				time.Sleep(DefaultJWKSMaxAge) // the max-age refresh fails too
 				wantAccept(t)(c.ValidateToken(t.Context(), fresh()))
-				if got := idp.Count(mockidp.EndpointJWKS); got != 4 {
+				if got := idp.Count(onesoidctest.EndpointJWKS); got != 4 {
 					t.Errorf("%d JWKS requests, want 4", got)
 				}
 				if s := c.val.keys.set.Load(); s == nil || len(s.keys) != 1 {
@@ -380,20 +380,20 @@ func TestJW07FailedRefreshKeepsKeys(t *testing.T) {
 // TestJW08ForeignKeysSkipped: keys of unknown or unusable kinds are skipped, not fatal.
 func TestJW08ForeignKeysSkipped(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	signer := idp.SigningKey()
-	ec := mockidp.NewKey("ES256")
+	ec := onesoidctest.NewKey("ES256")
 	idp.PublishRaw( // after the IdP's own key
 		`{"kty":"AKP","alg":"ML-DSA-44","kid":"pq","pub":"`+randB64(1312)+`"}`,
 		`{"kty":"XYZ","kid":"x","foo":"bar"}`,
-		jwkJSON(t, mockidp.NewKey("RS256"), func(m map[string]any) { m["alg"] = "RS999" }),
+		jwkJSON(t, onesoidctest.NewKey("RS256"), func(m map[string]any) { m["alg"] = "RS999" }),
 		jwkJSON(t, ec, func(m map[string]any) { m["alg"] = "ES999" }),
 		jwkJSON(t, ec, func(m map[string]any) { m["crv"] = "P-999"; m["kid"] = "p999" }),
 		`{"kty":"OKP","crv":"Ed448","kid":"ed448","x":"`+randB64(57)+`"}`,
 		`{"kty":"OKP","crv":"X448","kid":"x448","x":"`+randB64(56)+`"}`,
 		`{"kty":"OKP","crv":"X25519","kid":"x25519","x":"`+randB64(32)+`"}`,
 		secp256k1JWK(),
-		jwkJSON(t, mockidp.NewKey("RS256"), func(m map[string]any) { m["n"] = randB64(128); m["kid"] = "rsa1024" }),
+		jwkJSON(t, onesoidctest.NewKey("RS256"), func(m map[string]any) { m["n"] = randB64(128); m["kid"] = "rsa1024" }),
 		jwkJSON(t, signer, func(m map[string]any) { m["n"] = randB64(1025); m["kid"] = "rsa8200" }),
 	)
 	c := newValidationClient(t, idp)
@@ -416,8 +416,8 @@ func TestJW10EncryptionKeyNotUsed(t *testing.T) {
 		"key_ops sign only":   func(m map[string]any) { delete(m, "use"); m["key_ops"] = []string{"sign"} },
 		"key_ops not strings": func(m map[string]any) { delete(m, "use"); m["key_ops"] = []int{1} },
 	} {
-		idp := mockidp.NewInMemory()
-		other := mockidp.NewKey("ES256")
+		idp := onesoidctest.NewInMemory()
+		other := onesoidctest.NewKey("ES256")
 		serveJWKS(idp, jwkJSON(t, idp.SigningKey(), edit), jwkJSON(t, other, nil))
 		c := newValidationClient(t, idp)
 		tok := mint(t, idp, nil, nil)
@@ -427,7 +427,7 @@ func TestJW10EncryptionKeyNotUsed(t *testing.T) {
 		}
 		wantReject(t, res, err, ErrUnknownKey, tok)
 	}
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	serveJWKS(idp, jwkJSON(t, idp.SigningKey(), func(m map[string]any) { delete(m, "use"); m["key_ops"] = []string{"verify"} }))
 	wantAccept(t)(newValidationClient(t, idp).ValidateToken(t.Context(), mint(t, idp, nil, nil)))
 }
@@ -435,7 +435,7 @@ func TestJW10EncryptionKeyNotUsed(t *testing.T) {
 // TestJW11SymmetricKeyNeverUsed: an oct key in the JWKS is skipped; HS256 stays refused.
 func TestJW11SymmetricKeyNeverUsed(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	secret := []byte("0123456789abcdef0123456789abcdef")
 	serveJWKS(idp, `{"kty":"oct","kid":"hmac","alg":"HS256","k":"`+base64.RawURLEncoding.EncodeToString(secret)+`"}`,
 		jwkJSON(t, idp.SigningKey(), nil))
@@ -455,7 +455,7 @@ func TestJW11SymmetricKeyNeverUsed(t *testing.T) {
 // TestJW13InvalidECKeys: off-curve points and wrong coordinate lengths are skipped, no panic.
 func TestJW13InvalidECKeys(t *testing.T) {
 	t.Parallel()
-	key := mockidp.NewKey("ES256")
+	key := onesoidctest.NewKey("ES256")
 	pub := key.Public().Key.(*ecdsa.PublicKey)
 	point, err := pub.Bytes() // 0x04 || X || Y, 32 bytes each
 	if err != nil {
@@ -480,7 +480,7 @@ func TestJW13InvalidECKeys(t *testing.T) {
 		if k, _, _ := parseJWK([]byte(b)); k != nil {
 			t.Errorf("%s: key accepted", name)
 		}
-		idp := mockidp.NewInMemory()
+		idp := onesoidctest.NewInMemory()
 		serveJWKS(idp, b, jwkJSON(t, idp.SigningKey(), nil))
 		c := newValidationClient(t, idp)
 		tok := mintWith(t, idp, key, nil, nil)
@@ -514,11 +514,11 @@ func TestJW14MalformedJWKS(t *testing.T) {
 	for name, body := range badJWKSBodies {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			idp := mockidp.NewInMemory()
+			idp := onesoidctest.NewInMemory()
 			body := strings.ReplaceAll(body, "KEY", jwkJSON(t, idp.SigningKey(), nil))
-			bad := mockidp.Fault{Status: 200, ContentType: "application/json", Body: []byte(body)}
+			bad := onesoidctest.Fault{Status: 200, ContentType: "application/json", Body: []byte(body)}
 			// Cold: no keys at all.
-			idp.Inject(mockidp.EndpointJWKS, bad)
+			idp.Inject(onesoidctest.EndpointJWKS, bad)
 			c := newValidationClient(t, idp)
 			tok := mint(t, idp, nil, nil)
 			res, err := c.ValidateToken(t.Context(), tok)
@@ -528,11 +528,11 @@ func TestJW14MalformedJWKS(t *testing.T) {
 				t.Errorf("err = %v, want an HTTPError of the jwks fetch", err)
 			}
 			// Warm: the cached keys stay.
-			idp.ClearFaults(mockidp.EndpointJWKS)
+			idp.ClearFaults(onesoidctest.EndpointJWKS)
 			c = newValidationClient(t, idp)
 			wantAccept(t)(c.ValidateToken(t.Context(), tok))
 			before := c.val.keys.set.Load()
-			idp.Inject(mockidp.EndpointJWKS, bad)
+			idp.Inject(onesoidctest.EndpointJWKS, bad)
 			unknown := randomKidTokens(t, idp, 1)[0]
 			res, err = c.ValidateToken(t.Context(), unknown)
 			wantReject(t, res, err, ErrUnknownKey, unknown)
@@ -540,7 +540,7 @@ func TestJW14MalformedJWKS(t *testing.T) {
 				t.Errorf("cached keys changed")
 			}
 			wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, nil, set("jti", "2"))))
-			if n := idp.Count(mockidp.EndpointJWKS); n != 3 {
+			if n := idp.Count(onesoidctest.EndpointJWKS); n != 3 {
 				t.Errorf("%d JWKS requests, want 3", n)
 			}
 		})
@@ -550,7 +550,7 @@ func TestJW14MalformedJWKS(t *testing.T) {
 // TestJW15OversizedJWKS: a body over 1 MiB or a set of more than 100 keys is refused.
 func TestJW15OversizedJWKS(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	entry := jwkJSON(t, idp.SigningKey(), nil)
 	// 50,000 entries small enough to stay under the 1 MiB body cap, so the key-count cap refuses
 	// them.
@@ -564,8 +564,8 @@ func TestJW15OversizedJWKS(t *testing.T) {
 		t.Fatalf("50,000 keys: %d bytes, over the body cap", n)
 	}
 	for name, body := range bodies {
-		idp := mockidp.NewInMemory()
-		idp.Inject(mockidp.EndpointJWKS, mockidp.Fault{Status: 200, ContentType: "application/json", Body: []byte(body)})
+		idp := onesoidctest.NewInMemory()
+		idp.Inject(onesoidctest.EndpointJWKS, onesoidctest.Fault{Status: 200, ContentType: "application/json", Body: []byte(body)})
 		c := newValidationClient(t, idp)
 		tok := mint(t, idp, nil, nil)
 		res, err := c.ValidateToken(t.Context(), tok)
@@ -582,7 +582,7 @@ func TestJW15OversizedJWKS(t *testing.T) {
 		}
 	}
 	// 100 keys are fine.
-	idp2 := mockidp.NewInMemory()
+	idp2 := onesoidctest.NewInMemory()
 	serveJWKS(idp2, strings.Split(strings.TrimSuffix(strings.Repeat(jwkJSON(t, idp2.SigningKey(), nil)+"\n", 100), "\n"), "\n")...)
 	// 100 copies of one key: parsed, and one key (TestIdenticalDuplicateKeysAreOneKey).
 	wantAccept(t)(newValidationClient(t, idp2).ValidateToken(t.Context(), mint(t, idp2, nil, nil)))
@@ -593,7 +593,7 @@ func TestJW15OversizedJWKS(t *testing.T) {
 func TestJW16MaxAge(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp := mockidp.NewInMemory()
+		idp := onesoidctest.NewInMemory()
 		c := newValidationClient(t, idp)
 		long := set("exp", time.Now().Add(time.Hour).Unix())
 		tokA := mint(t, idp, nil, long)
@@ -602,7 +602,7 @@ func TestJW16MaxAge(t *testing.T) {
 		idp.RetireOldKeys() // the provider drops A
 		time.Sleep(5 * time.Minute)
 		wantAccept(t)(c.ValidateToken(t.Context(), tokA)) // cached
-		if n := idp.Count(mockidp.EndpointJWKS); n != 1 {
+		if n := idp.Count(onesoidctest.EndpointJWKS); n != 1 {
 			t.Fatalf("%d JWKS requests before the max age", n)
 		}
 		time.Sleep(5*time.Minute + time.Second)
@@ -610,7 +610,7 @@ func TestJW16MaxAge(t *testing.T) {
 		// is validated first.
 		res, err := c.ValidateToken(t.Context(), tokA)
 		wantReject(t, res, err, ErrUnknownKey, tokA)
-		reqs := idp.Requests(mockidp.EndpointJWKS)
+		reqs := idp.Requests(onesoidctest.EndpointJWKS)
 		if len(reqs) != 2 || reqs[1].Header.Get("Cache-Control") != "no-cache" {
 			t.Fatalf("requests %d, want a no-cache refresh", len(reqs))
 		}
@@ -618,7 +618,7 @@ func TestJW16MaxAge(t *testing.T) {
 			t.Errorf("%d cached tokens, want 0 (A's dropped)", c.val.cache.len())
 		}
 		wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, nil, nil))) // B, with the refreshed set
-		if n := idp.Count(mockidp.EndpointJWKS); n != 2 {
+		if n := idp.Count(onesoidctest.EndpointJWKS); n != 2 {
 			t.Errorf("%d JWKS requests, want 2", n)
 		}
 	})
@@ -629,7 +629,7 @@ func TestJW16MaxAge(t *testing.T) {
 func TestJW16CachedTokenAfterKeyRemoved(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp := mockidp.NewInMemory()
+		idp := onesoidctest.NewInMemory()
 		c := newValidationClient(t, idp)
 		tok := mint(t, idp, nil, set("exp", time.Now().Add(24*time.Hour).Unix()))
 		wantAccept(t)(c.ValidateToken(t.Context(), tok))
@@ -639,7 +639,7 @@ func TestJW16CachedTokenAfterKeyRemoved(t *testing.T) {
 		time.Sleep(DefaultJWKSMaxAge + time.Hour)
 		res, err := c.ValidateToken(t.Context(), tok)
 		wantReject(t, res, err, ErrUnknownKey, tok)
-		if n := idp.Count(mockidp.EndpointJWKS); n != 2 {
+		if n := idp.Count(onesoidctest.EndpointJWKS); n != 2 {
 			t.Errorf("%d JWKS requests, want 2 (the max-age refetch)", n)
 		}
 		if n := c.val.cache.len(); n != 0 {
@@ -651,7 +651,7 @@ func TestJW16CachedTokenAfterKeyRemoved(t *testing.T) {
 		time.Sleep(DefaultJWKSMaxAge + time.Second)
 		wantAccept(t)(c.ValidateToken(t.Context(), tokB)) // past the max age: refetch, still valid
 		wantAccept(t)(c.ValidateToken(t.Context(), tokB))
-		if n := idp.Count(mockidp.EndpointJWKS); n != 3 {
+		if n := idp.Count(onesoidctest.EndpointJWKS); n != 3 {
 			t.Errorf("%d JWKS requests, want 3", n)
 		}
 	})
@@ -660,7 +660,7 @@ func TestJW16CachedTokenAfterKeyRemoved(t *testing.T) {
 // TestJW17JWKSURIFromDiscovery: the keys come from the jwks_uri of the validated discovery.
 func TestJW17JWKSURIFromDiscovery(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.Start()
+	idp := onesoidctest.NewServer()
 	t.Cleanup(idp.Close)
 	var hits atomic.Int32
 	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -672,8 +672,8 @@ func TestJW17JWKSURIFromDiscovery(t *testing.T) {
 	idp.EditMetadata(func(d map[string]any) { d["jwks_uri"] = other.URL + "/keys/v2" })
 	c := newValidationClient(t, idp)
 	wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, nil, nil)))
-	if hits.Load() != 1 || idp.Count(mockidp.EndpointJWKS) != 0 {
-		t.Errorf("hits at the discovered jwks_uri %d, at the usual path %d", hits.Load(), idp.Count(mockidp.EndpointJWKS))
+	if hits.Load() != 1 || idp.Count(onesoidctest.EndpointJWKS) != 0 {
+		t.Errorf("hits at the discovered jwks_uri %d, at the usual path %d", hits.Load(), idp.Count(onesoidctest.EndpointJWKS))
 	}
 }
 
@@ -689,8 +689,8 @@ func TestJW18ContentType(t *testing.T) {
 		"text/plain":                              false,
 		"":                                        false,
 	} {
-		idp := mockidp.NewInMemory()
-		idp.Inject(mockidp.EndpointJWKS, mockidp.Fault{Status: 200, ContentType: ctype, Body: idp.JWKS()})
+		idp := onesoidctest.NewInMemory()
+		idp.Inject(onesoidctest.EndpointJWKS, onesoidctest.Fault{Status: 200, ContentType: ctype, Body: idp.JWKS()})
 		c := newValidationClient(t, idp)
 		tok := mint(t, idp, nil, nil)
 		res, err := c.ValidateToken(t.Context(), tok)
@@ -707,8 +707,8 @@ func TestJW18ContentType(t *testing.T) {
 func TestHF16CancelledWaiter(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp := mockidp.NewInMemory()
-		idp.Inject(mockidp.EndpointJWKS, mockidp.Fault{Times: 1, Delay: 5 * time.Second})
+		idp := onesoidctest.NewInMemory()
+		idp.Inject(onesoidctest.EndpointJWKS, onesoidctest.Fault{Times: 1, Delay: 5 * time.Second})
 		c := newValidationClient(t, idp)
 		tok := mint(t, idp, nil, nil)
 		start := time.Now()
@@ -732,7 +732,7 @@ func TestHF16CancelledWaiter(t *testing.T) {
 		})
 		wg.Wait()
 		wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, nil, set("jti", "x"))))
-		if n := idp.Count(mockidp.EndpointJWKS); n != 1 {
+		if n := idp.Count(onesoidctest.EndpointJWKS); n != 1 {
 			t.Errorf("%d JWKS requests, want 1", n)
 		}
 	})
@@ -741,8 +741,8 @@ func TestHF16CancelledWaiter(t *testing.T) {
 // TestHF17ColdCacheConcurrentCallers: 100 goroutines with an empty cache cause one fetch.
 func TestHF17ColdCacheConcurrentCallers(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
-	idp.UseKey(mockidp.NewKey("ES256"))
+	idp := onesoidctest.NewInMemory()
+	idp.UseKey(onesoidctest.NewKey("ES256"))
 	c := newValidationClient(t, idp)
 	toks := make([]string, 100)
 	for i := range toks {
@@ -758,8 +758,8 @@ func TestHF17ColdCacheConcurrentCallers(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if failed.Load() != 0 || idp.Count(mockidp.EndpointJWKS) != 1 {
-		t.Errorf("%d failures, %d JWKS requests; want 0 and 1", failed.Load(), idp.Count(mockidp.EndpointJWKS))
+	if failed.Load() != 0 || idp.Count(onesoidctest.EndpointJWKS) != 1 {
+		t.Errorf("%d failures, %d JWKS requests; want 0 and 1", failed.Load(), idp.Count(onesoidctest.EndpointJWKS))
 	}
 }
 
@@ -768,47 +768,47 @@ func TestHF17ColdCacheConcurrentCallers(t *testing.T) {
 // the maximum age.
 func TestJW07RetryAfterIsTheEarliestNextFetch(t *testing.T) {
 	t.Parallel()
-	unavailable := func(retryAfter string) mockidp.Fault {
-		return mockidp.Fault{Times: 1, Status: 503, ContentType: "text/html", Header: http.Header{"Retry-After": {retryAfter}}}
+	unavailable := func(retryAfter string) onesoidctest.Fault {
+		return onesoidctest.Fault{Times: 1, Status: 503, ContentType: "text/html", Header: http.Header{"Retry-After": {retryAfter}}}
 	}
 	t.Run("no keys yet", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			idp := mockidp.NewInMemory()
+			idp := onesoidctest.NewInMemory()
 			c := newValidationClient(t, idp)
-			idp.Inject(mockidp.EndpointJWKS, unavailable("60"))
+			idp.Inject(onesoidctest.EndpointJWKS, unavailable("60"))
 			tok := mint(t, idp, nil, nil)
 			if _, err := c.ValidateToken(t.Context(), tok); !errors.Is(err, ErrKeySetUnavailable) {
 				t.Fatalf("err = %v, want the JWKS unavailable", err)
 			}
 			time.Sleep(59 * time.Second)
 			_, _ = c.ValidateToken(t.Context(), tok)
-			if n := idp.Count(mockidp.EndpointJWKS); n != 1 {
+			if n := idp.Count(onesoidctest.EndpointJWKS); n != 1 {
 				t.Errorf("%d JWKS requests within the Retry-After, want 1", n)
 			}
 			time.Sleep(time.Second)
 			wantAccept(t)(c.ValidateToken(t.Context(), tok))
-			if n := idp.Count(mockidp.EndpointJWKS); n != 2 {
+			if n := idp.Count(onesoidctest.EndpointJWKS); n != 2 {
 				t.Errorf("%d JWKS requests after the Retry-After, want 2", n)
 			}
 		})
 	})
 	t.Run("refresh with keys cached, huge Retry-After", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			idp := mockidp.NewInMemory()
+			idp := onesoidctest.NewInMemory()
 			c := newValidationClient(t, idp)
 			wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, nil, nil)))
-			idp.Inject(mockidp.EndpointJWKS, unavailable("999999"))
+			idp.Inject(onesoidctest.EndpointJWKS, unavailable("999999"))
 			unknown := randomKidTokens(t, idp, 3)
 			time.Sleep(time.Second)
 			_, _ = c.ValidateToken(t.Context(), unknown[0]) // the miss refetch gets the 503
 			time.Sleep(DefaultJWKSCooldown + time.Second)
 			_, _ = c.ValidateToken(t.Context(), unknown[1]) // past the cooldown, within Retry-After
-			if n := idp.Count(mockidp.EndpointJWKS); n != 2 {
+			if n := idp.Count(onesoidctest.EndpointJWKS); n != 2 {
 				t.Errorf("%d JWKS requests, want 2 (none before the Retry-After)", n)
 			}
 			time.Sleep(DefaultJWKSMaxAge - DefaultJWKSCooldown)
 			_, _ = c.ValidateToken(t.Context(), unknown[2]) // the max age bounds the wait
-			if n := idp.Count(mockidp.EndpointJWKS); n != 3 {
+			if n := idp.Count(onesoidctest.EndpointJWKS); n != 3 {
 				t.Errorf("%d JWKS requests, want 3 (Retry-After capped at the max age)", n)
 			}
 		})

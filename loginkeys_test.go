@@ -9,19 +9,19 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 	"golang.org/x/oauth2"
 )
 
 // armMissCooldown validates, as a resource server would, an unauthenticated token that claims
 // kid: it arms the JWKS miss cooldown and puts kid in the negative cache.
-func armMissCooldown(t *testing.T, idp *mockidp.IdP, c *OpenIDConnectClient, kid string) {
+func armMissCooldown(t *testing.T, idp *onesoidctest.Server, c *OpenIDConnectClient, kid string) {
 	t.Helper()
 	wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, nil, nil))) // the initial load
 	bogus := mint(t, idp, map[string]any{"kid": kid}, nil)
 	res, err := c.ValidateToken(t.Context(), bogus)
 	wantReject(t, res, err, ErrUnknownKey, bogus)
-	if n := idp.Count(mockidp.EndpointJWKS); n != 2 {
+	if n := idp.Count(onesoidctest.EndpointJWKS); n != 2 {
 		t.Fatalf("%d JWKS requests, want 2 (load, one refetch for the made-up kid)", n)
 	}
 }
@@ -33,12 +33,12 @@ func armMissCooldown(t *testing.T, idp *mockidp.IdP, c *OpenIDConnectClient, kid
 // kid stays refused without one.
 func TestJW04TrustedKeyMissRefetchesWithinCooldown(t *testing.T) {
 	t.Parallel()
-	flows := map[string]func(t *testing.T, idp *mockidp.IdP, c *OpenIDConnectClient, prev *oauth2.Token) error{
-		"CIBA poll": func(t *testing.T, idp *mockidp.IdP, c *OpenIDConnectClient, _ *oauth2.Token) error {
-			_, _, _, err := waitScripted(t, idp, c, mockidp.CIBAScript{})
+	flows := map[string]func(t *testing.T, idp *onesoidctest.Server, c *OpenIDConnectClient, prev *oauth2.Token) error{
+		"CIBA poll": func(t *testing.T, idp *onesoidctest.Server, c *OpenIDConnectClient, _ *oauth2.Token) error {
+			_, _, _, err := waitScripted(t, idp, c, onesoidctest.CIBAScript{})
 			return err
 		},
-		"RFC 8628 QR poll": func(t *testing.T, idp *mockidp.IdP, c *OpenIDConnectClient, _ *oauth2.Token) error {
+		"RFC 8628 QR poll": func(t *testing.T, idp *onesoidctest.Server, c *OpenIDConnectClient, _ *oauth2.Token) error {
 			s, err := c.StartQRLogin(t.Context())
 			if err != nil {
 				t.Fatal(err)
@@ -46,7 +46,7 @@ func TestJW04TrustedKeyMissRefetchesWithinCooldown(t *testing.T) {
 			_, err = c.WaitForQRLogin(t.Context(), s)
 			return err
 		},
-		"refresh": func(t *testing.T, idp *mockidp.IdP, c *OpenIDConnectClient, prev *oauth2.Token) error {
+		"refresh": func(t *testing.T, idp *onesoidctest.Server, c *OpenIDConnectClient, prev *oauth2.Token) error {
 			_, err := c.RefreshToken(t.Context(), prev)
 			return err
 		},
@@ -58,13 +58,13 @@ func TestJW04TrustedKeyMissRefetchesWithinCooldown(t *testing.T) {
 				idp, c := cibaSetup(t, WithQRProtocol(QRProtocolDeviceAuthorization))
 				var prev *oauth2.Token
 				if name == "refresh" {
-					res, _, _, err := waitScripted(t, idp, c, mockidp.CIBAScript{})
+					res, _, _, err := waitScripted(t, idp, c, onesoidctest.CIBAScript{})
 					if err != nil {
 						t.Fatal(err)
 					}
 					prev = res.Token
 				}
-				next := mockidp.NewKey("ES256")
+				next := onesoidctest.NewKey("ES256")
 				armMissCooldown(t, idp, c, next.KeyID)
 				idp.UseKey(next) // the rotation, within the cooldown
 				idp.RetireOldKeys()
@@ -72,14 +72,14 @@ func TestJW04TrustedKeyMissRefetchesWithinCooldown(t *testing.T) {
 				if err := flow(t, idp, c, prev); err != nil {
 					t.Fatalf("login after a rotation within the miss cooldown: %v", err)
 				}
-				if n := idp.Count(mockidp.EndpointJWKS); n != 3 {
+				if n := idp.Count(onesoidctest.EndpointJWKS); n != 3 {
 					t.Errorf("%d JWKS requests, want 3 (one refetch for the trusted miss)", n)
 				}
 				// A token from outside with another unknown kid, right after: no refetch.
 				outside := mint(t, idp, map[string]any{"kid": "another-made-up-kid"}, nil)
 				res, err := c.ValidateToken(t.Context(), outside)
 				wantReject(t, res, err, ErrUnknownKey, outside)
-				if n := idp.Count(mockidp.EndpointJWKS); n != 3 {
+				if n := idp.Count(onesoidctest.EndpointJWKS); n != 3 {
 					t.Errorf("%d JWKS requests after an outside miss, want still 3", n)
 				}
 			})
@@ -91,11 +91,11 @@ func TestJW04TrustedKeyMissRefetchesWithinCooldown(t *testing.T) {
 func TestTrustedKeyMissSharesFetchInFlight(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp := mockidp.NewInMemory()
+		idp := onesoidctest.NewInMemory()
 		c := newValidationClient(t, idp)
 		armMissCooldown(t, idp, c, "made-up")
-		idp.UseKey(mockidp.NewKey("ES256"))
-		idp.Inject(mockidp.EndpointJWKS, mockidp.Fault{Times: 1, Delay: time.Second})
+		idp.UseKey(onesoidctest.NewKey("ES256"))
+		idp.Inject(onesoidctest.EndpointJWKS, onesoidctest.Fault{Times: 1, Delay: time.Second})
 		tok := mint(t, idp, nil, nil)
 		errs := make(chan error, 10)
 		for range 10 {
@@ -109,15 +109,15 @@ func TestTrustedKeyMissSharesFetchInFlight(t *testing.T) {
 				t.Error(err)
 			}
 		}
-		if n := idp.Count(mockidp.EndpointJWKS); n != 3 {
+		if n := idp.Count(onesoidctest.EndpointJWKS); n != 3 {
 			t.Errorf("%d JWKS requests, want 3 (one shared refetch)", n)
 		}
 	})
 }
 
 // revokedTokens returns the tokens the IdP was asked to revoke, with their hints.
-func revokedTokens(idp *mockidp.IdP) (tokens, hints []string) {
-	for _, r := range idp.Requests(mockidp.EndpointRevocation) {
+func revokedTokens(idp *onesoidctest.Server) (tokens, hints []string) {
+	for _, r := range idp.Requests(onesoidctest.EndpointRevocation) {
 		tokens = append(tokens, r.Form.Get("token"))
 		hints = append(hints, r.Form.Get("token_type_hint"))
 	}
@@ -154,7 +154,7 @@ func TestRedeemedLoginRefusedIsRevokedAndReported(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
 				idp, c := cibaSetup(t, WithQRProtocol(QRProtocolDeviceAuthorization))
-				script := mockidp.CIBAScript{IDTokenClaims: map[string]any{"aud": "someone-else"}}
+				script := onesoidctest.CIBAScript{IDTokenClaims: map[string]any{"aud": "someone-else"}}
 				var err error
 				if flow == "CIBA" {
 					_, _, _, err = waitScripted(t, idp, c, script)
@@ -193,17 +193,17 @@ func TestRedeemedLoginRefusedIsRevokedAndReported(t *testing.T) {
 func TestRedeemedLoginRevocationFailureReported(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp := mockidp.NewInMemory()
+		idp := onesoidctest.NewInMemory()
 		idp.EditMetadata(func(d map[string]any) { delete(d, "revocation_endpoint") })
 		c := newTestClient(t, idp, testKey(t, "ES256"))
-		_, _, _, err := waitScripted(t, idp, c, mockidp.CIBAScript{OmitIDToken: true})
+		_, _, _, err := waitScripted(t, idp, c, onesoidctest.CIBAScript{OmitIDToken: true})
 		le := wantIncomplete[*CIBATokenError](t, err, false)
 		if !errors.As(le.RevokeErr, new(*ConfigError)) || !strings.Contains(err.Error(), "stay valid") {
 			t.Errorf("RevokeErr %v, message %q", le.RevokeErr, err)
 		}
 		idp2, c2 := cibaSetup(t)
-		idp2.Inject(mockidp.EndpointRevocation, mockidp.Fault{Status: 503})
-		_, _, _, err = waitScripted(t, idp2, c2, mockidp.CIBAScript{OmitIDToken: true})
+		idp2.Inject(onesoidctest.EndpointRevocation, onesoidctest.Fault{Status: 503})
+		_, _, _, err = waitScripted(t, idp2, c2, onesoidctest.CIBAScript{OmitIDToken: true})
 		if le := wantIncomplete[*CIBATokenError](t, err, false); !errors.As(le.RevokeErr, new(*HTTPError)) {
 			t.Errorf("RevokeErr %v, want the *HTTPError", le.RevokeErr)
 		}
@@ -216,12 +216,12 @@ func TestRedeemedLoginRevokedAfterCallerGaveUp(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := cibaSetup(t)
-		idp.ScriptCIBA("alice", mockidp.CIBAScript{IDTokenKey: mockidp.NewKey("ES256")}) // an unpublished key
+		idp.ScriptCIBA("alice", onesoidctest.CIBAScript{IDTokenKey: onesoidctest.NewKey("ES256")}) // an unpublished key
 		resp, err := c.MakeCIBARequest(t.Context(), aliceRequest())
 		if err != nil {
 			t.Fatal(err)
 		}
-		idp.Inject(mockidp.EndpointJWKS, mockidp.Fault{Hang: true})
+		idp.Inject(onesoidctest.EndpointJWKS, onesoidctest.Fault{Hang: true})
 		ctx, cancel := context.WithTimeout(t.Context(), resp.Interval+time.Second)
 		defer cancel()
 		_, err = c.WaitForCIBA(ctx, resp)
@@ -240,7 +240,7 @@ func TestRedeemedLoginRevokedAfterCallerGaveUp(t *testing.T) {
 func TestONESQRLoginRefusedTokenIsRevoked(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp, c, s := onesQRSession(t, mockidp.QRScript{InactiveToken: true})
+		idp, c, s := onesQRSession(t, onesoidctest.QRScript{InactiveToken: true})
 		_, err := c.WaitForQRLogin(t.Context(), s)
 		wantIncomplete[*QRTokenError](t, err, true)
 		tokens, hints := revokedTokens(idp)
@@ -256,25 +256,25 @@ func TestONESQRLoginRefusedTokenIsRevoked(t *testing.T) {
 func TestRefreshKeys(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp := mockidp.NewInMemory()
+		idp := onesoidctest.NewInMemory()
 		c := newValidationClient(t, idp)
 		armMissCooldown(t, idp, c, "made-up")
 		old := idp.SigningKey()
 		oldTok := mint(t, idp, nil, nil)
-		idp.UseKey(mockidp.NewKey("ES256"))
+		idp.UseKey(onesoidctest.NewKey("ES256"))
 		idp.RemoveKey(old.KeyID)
 		newTok := mint(t, idp, nil, nil)
 		if err := c.RefreshKeys(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		if n := idp.Count(mockidp.EndpointJWKS); n != 3 {
+		if n := idp.Count(onesoidctest.EndpointJWKS); n != 3 {
 			t.Errorf("%d JWKS requests, want 3", n)
 		}
 		wantAccept(t)(c.ValidateToken(t.Context(), newTok))
 		res, err := c.ValidateToken(t.Context(), oldTok)
 		wantReject(t, res, err, ErrUnknownKey, oldTok)
 		// A failed refresh keeps the keys and says why.
-		idp.Inject(mockidp.EndpointJWKS, mockidp.Fault{Times: 2, Status: 500})
+		idp.Inject(onesoidctest.EndpointJWKS, onesoidctest.Fault{Times: 2, Status: 500})
 		err = c.RefreshKeys(t.Context())
 		var he *HTTPError
 		if !errors.As(err, &he) || he.StatusCode != 500 {
@@ -284,12 +284,12 @@ func TestRefreshKeys(t *testing.T) {
 		if err := c.RefreshKeys(t.Context()); !errors.As(err, &he) {
 			t.Errorf("second RefreshKeys: %v", err)
 		}
-		if n := idp.Count(mockidp.EndpointJWKS); n != 5 {
+		if n := idp.Count(onesoidctest.EndpointJWKS); n != 5 {
 			t.Errorf("%d JWKS requests, want 5", n)
 		}
 		wantAccept(t)(c.ValidateToken(t.Context(), newTok))
 		// Concurrent calls share one fetch.
-		idp.Inject(mockidp.EndpointJWKS, mockidp.Fault{Times: 1, Delay: time.Second})
+		idp.Inject(onesoidctest.EndpointJWKS, onesoidctest.Fault{Times: 1, Delay: time.Second})
 		errs := make(chan error, 5)
 		for range 5 {
 			go func() { errs <- c.RefreshKeys(t.Context()) }()
@@ -299,7 +299,7 @@ func TestRefreshKeys(t *testing.T) {
 				t.Error(err)
 			}
 		}
-		if n := idp.Count(mockidp.EndpointJWKS); n != 6 {
+		if n := idp.Count(onesoidctest.EndpointJWKS); n != 6 {
 			t.Errorf("%d JWKS requests after 5 concurrent calls, want 6", n)
 		}
 		// A context that ends first returns its error.
@@ -326,8 +326,8 @@ func TestRedeemedLoginUnusableTokenResponseRevoked(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
 				idp, c := cibaSetup(t)
-				idp.Inject(mockidp.EndpointToken, mockidp.Fault{Times: 1, Status: 200, ContentType: "application/json", Body: []byte(body)})
-				_, _, _, err := waitScripted(t, idp, c, mockidp.CIBAScript{})
+				idp.Inject(onesoidctest.EndpointToken, onesoidctest.Fault{Times: 1, Status: 200, ContentType: "application/json", Body: []byte(body)})
+				_, _, _, err := waitScripted(t, idp, c, onesoidctest.CIBAScript{})
 				wantIncomplete[*HTTPError](t, err, true)
 				want := []string{"rt-1", "at-1"}
 				if name == "refresh not string" {
@@ -346,10 +346,10 @@ func TestRedeemedLoginUnusableTokenResponseRevoked(t *testing.T) {
 func TestTrustedKeyMissAfterJoiningStaleFetch(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp := mockidp.NewInMemory()
+		idp := onesoidctest.NewInMemory()
 		c := newValidationClient(t, idp)
 		wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, nil, nil)))
-		idp.Inject(mockidp.EndpointJWKS, mockidp.Fault{Times: 1, Delay: 2 * time.Second, Status: 200,
+		idp.Inject(onesoidctest.EndpointJWKS, onesoidctest.Fault{Times: 1, Delay: 2 * time.Second, Status: 200,
 			ContentType: "application/json", Body: idp.JWKS()}) // the set before the rotation
 		done := make(chan struct{})
 		go func() {
@@ -357,10 +357,10 @@ func TestTrustedKeyMissAfterJoiningStaleFetch(t *testing.T) {
 			_, _ = c.ValidateToken(t.Context(), mint(t, idp, map[string]any{"kid": "made-up"}, nil))
 		}()
 		time.Sleep(time.Second) // the outside miss's fetch is in flight
-		idp.UseKey(mockidp.NewKey("ES256"))
+		idp.UseKey(onesoidctest.NewKey("ES256"))
 		wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, nil, nil), fromOwnRequest()))
 		<-done
-		if n := idp.Count(mockidp.EndpointJWKS); n != 3 {
+		if n := idp.Count(onesoidctest.EndpointJWKS); n != 3 {
 			t.Errorf("%d JWKS requests, want 3 (load, the stale shared fetch, one of its own)", n)
 		}
 	})
@@ -371,19 +371,19 @@ func TestTrustedKeyMissAfterJoiningStaleFetch(t *testing.T) {
 func TestTrustedLookupRetriesFailedLoadAtOnce(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp := mockidp.NewInMemory()
+		idp := onesoidctest.NewInMemory()
 		c := newValidationClient(t, idp)
-		idp.Inject(mockidp.EndpointJWKS, mockidp.Fault{Times: 1, Status: 503})
+		idp.Inject(onesoidctest.EndpointJWKS, onesoidctest.Fault{Times: 1, Status: 503})
 		tok := mint(t, idp, nil, nil)
 		res, err := c.ValidateToken(t.Context(), tok)
 		wantReject(t, res, err, ErrKeySetUnavailable, tok)
 		res, err = c.ValidateToken(t.Context(), tok)
 		wantReject(t, res, err, ErrKeySetUnavailable, tok)
-		if n := idp.Count(mockidp.EndpointJWKS); n != 1 {
+		if n := idp.Count(onesoidctest.EndpointJWKS); n != 1 {
 			t.Fatalf("%d JWKS requests within the retry delay, want 1", n)
 		}
 		wantAccept(t)(c.ValidateToken(t.Context(), tok, fromOwnRequest()))
-		if n := idp.Count(mockidp.EndpointJWKS); n != 2 {
+		if n := idp.Count(onesoidctest.EndpointJWKS); n != 2 {
 			t.Errorf("%d JWKS requests, want 2", n)
 		}
 	})

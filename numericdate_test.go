@@ -8,7 +8,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 // TestTV37NumericDatesOutOfRangeRefused: exp, nbf, iat and auth_time outside 0 … 253402300799
@@ -16,7 +16,7 @@ import (
 // naming it, never clamped to a false date (RFC 7519 §2).
 func TestTV37NumericDatesOutOfRangeRefused(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	c := newValidationClient(t, idp)
 	now := time.Now()
 	for _, name := range []string{"exp", "nbf", "iat", "auth_time"} {
@@ -39,7 +39,7 @@ func TestTV37NumericDatesOutOfRangeRefused(t *testing.T) {
 // result reports the token's own values.
 func TestTV37FractionalNumericDatesAccepted(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	c := newValidationClient(t, idp)
 	iat := float64(time.Now().Unix()) - 0.25
 	exp := iat + 600.5
@@ -57,7 +57,7 @@ func TestTV37FractionalNumericDatesAccepted(t *testing.T) {
 // (366 days); one second more is an invalid exp.
 func TestTokenLifetimeBeyondMaxTokenLifetimeRefused(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	c := newValidationClient(t, idp)
 	iat := time.Now().Unix()
 	life := int64(MaxTokenLifetime / time.Second)
@@ -77,7 +77,7 @@ func TestTokenLifetimeBeyondMaxTokenLifetimeRefused(t *testing.T) {
 // exp in 1970) read as days, never as a negative duration; the expiry reported is the token's.
 func TestTimeErrorsDoNotOverflow(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	c := newValidationClient(t, idp)
 	for _, tc := range []struct {
 		claims map[string]any
@@ -112,10 +112,10 @@ func TestTimeErrorsDoNotOverflow(t *testing.T) {
 // answer is refused naming the member.
 func TestIntrospectionNumericDatesOutOfRangeRefused(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	c := newValidationClient(t, idp)
 	answer := func(member, value string) {
-		idp.Inject(mockidp.EndpointIntrospection, mockidp.Fault{Times: 1, Status: 200, ContentType: "application/json",
+		idp.Inject(onesoidctest.EndpointIntrospection, onesoidctest.Fault{Times: 1, Status: 200, ContentType: "application/json",
 			Body: []byte(`{"active":true,"sub":"alice","` + member + `":` + value + `}`)})
 	}
 	for _, member := range []string{"exp", "iat", "nbf"} {
@@ -141,9 +141,9 @@ func TestIntrospectionNumericDatesOutOfRangeRefused(t *testing.T) {
 func TestONESQRTokenLifetimeBeyondMaxRefused(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp, c, s := onesQRSession(t, mockidp.QRScript{})
+		idp, c, s := onesQRSession(t, onesoidctest.QRScript{})
 		now := time.Now().Unix()
-		idp.Inject(mockidp.EndpointIntrospection, mockidp.Fault{Times: 1, Status: 200, ContentType: "application/json",
+		idp.Inject(onesoidctest.EndpointIntrospection, onesoidctest.Fault{Times: 1, Status: 200, ContentType: "application/json",
 			Body: []byte(`{"active":true,"sub":"alice","iss":"` + idp.Issuer + `","iat":` + itoa(now) + `,"exp":` +
 				itoa(now+int64(MaxTokenLifetime/time.Second)+1) + `}`)})
 		_, err := c.WaitForQRLogin(t.Context(), s)

@@ -9,18 +9,18 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 // waitFlow is one of the login flows that share the wait of pollUntil: CIBA, ONES QR login and
 // RFC 8628 QR login.
 type waitFlow struct {
-	setup func(t *testing.T) (*mockidp.IdP, *OpenIDConnectClient)
+	setup func(t *testing.T) (*onesoidctest.Server, *OpenIDConnectClient)
 	// polled is the endpoint the wait polls.
 	polled string
 	// run starts a login scripted by script (pending until decided, expires_in) and waits for it
 	// with ctx, returning the error and when the login began.
-	run func(t *testing.T, ctx context.Context, idp *mockidp.IdP, c *OpenIDConnectClient, script mockidp.CIBAScript) (time.Time, error)
+	run func(t *testing.T, ctx context.Context, idp *onesoidctest.Server, c *OpenIDConnectClient, script onesoidctest.CIBAScript) (time.Time, error)
 }
 
 func waitForQR(t *testing.T, ctx context.Context, c *OpenIDConnectClient) (time.Time, error) {
@@ -34,8 +34,8 @@ func waitForQR(t *testing.T, ctx context.Context, c *OpenIDConnectClient) (time.
 }
 
 var waitFlows = map[string]waitFlow{
-	"CIBA": {setup: func(t *testing.T) (*mockidp.IdP, *OpenIDConnectClient) { return cibaSetup(t) }, polled: mockidp.EndpointToken,
-		run: func(t *testing.T, ctx context.Context, idp *mockidp.IdP, c *OpenIDConnectClient, script mockidp.CIBAScript) (time.Time, error) {
+	"CIBA": {setup: func(t *testing.T) (*onesoidctest.Server, *OpenIDConnectClient) { return cibaSetup(t) }, polled: onesoidctest.EndpointToken,
+		run: func(t *testing.T, ctx context.Context, idp *onesoidctest.Server, c *OpenIDConnectClient, script onesoidctest.CIBAScript) (time.Time, error) {
 			idp.ScriptCIBA("alice", script)
 			start := time.Now()
 			resp, err := c.MakeCIBARequest(t.Context(), aliceRequest())
@@ -45,20 +45,20 @@ var waitFlows = map[string]waitFlow{
 			_, err = c.WaitForCIBA(ctx, resp)
 			return start, err
 		}},
-	"RFC 8628 QR login": {setup: func(t *testing.T) (*mockidp.IdP, *OpenIDConnectClient) { return deviceFlowSetup(t) }, polled: mockidp.EndpointToken,
-		run: func(t *testing.T, ctx context.Context, idp *mockidp.IdP, c *OpenIDConnectClient, script mockidp.CIBAScript) (time.Time, error) {
+	"RFC 8628 QR login": {setup: func(t *testing.T) (*onesoidctest.Server, *OpenIDConnectClient) { return deviceFlowSetup(t) }, polled: onesoidctest.EndpointToken,
+		run: func(t *testing.T, ctx context.Context, idp *onesoidctest.Server, c *OpenIDConnectClient, script onesoidctest.CIBAScript) (time.Time, error) {
 			idp.ScriptDeviceFlow(script)
 			return waitForQR(t, ctx, c)
 		}},
-	"ONES QR login": {setup: func(t *testing.T) (*mockidp.IdP, *OpenIDConnectClient) { return onesQRSetup(t) }, polled: mockidp.EndpointQRStatus,
-		run: func(t *testing.T, ctx context.Context, idp *mockidp.IdP, c *OpenIDConnectClient, script mockidp.CIBAScript) (time.Time, error) {
-			idp.ScriptQR(mockidp.QRScript{PendingPolls: script.PendingPolls, Outcome: script.Outcome, ExpiresIn: script.ExpiresIn})
+	"ONES QR login": {setup: func(t *testing.T) (*onesoidctest.Server, *OpenIDConnectClient) { return onesQRSetup(t) }, polled: onesoidctest.EndpointQRStatus,
+		run: func(t *testing.T, ctx context.Context, idp *onesoidctest.Server, c *OpenIDConnectClient, script onesoidctest.CIBAScript) (time.Time, error) {
+			idp.ScriptQR(onesoidctest.QRScript{PendingPolls: script.PendingPolls, Outcome: script.Outcome, ExpiresIn: script.ExpiresIn})
 			return waitForQR(t, ctx, c)
 		}},
 }
 
 // pollTimes returns when the flow's polled endpoint was called, relative to start.
-func (f waitFlow) pollTimes(idp *mockidp.IdP, start time.Time) []time.Duration {
+func (f waitFlow) pollTimes(idp *onesoidctest.Server, start time.Time) []time.Duration {
 	var ts []time.Time
 	for _, r := range idp.Requests(f.polled) {
 		ts = append(ts, r.Time)
@@ -68,7 +68,7 @@ func (f waitFlow) pollTimes(idp *mockidp.IdP, start time.Time) []time.Duration {
 
 // inEachFlow runs body as a parallel subtest per login flow, in a synctest bubble with a fresh
 // in-memory IdP and client.
-func inEachFlow(t *testing.T, prefix string, body func(t *testing.T, idp *mockidp.IdP, c *OpenIDConnectClient, flow waitFlow)) {
+func inEachFlow(t *testing.T, prefix string, body func(t *testing.T, idp *onesoidctest.Server, c *OpenIDConnectClient, flow waitFlow)) {
 	for name, flow := range waitFlows {
 		t.Run(name+prefix, func(t *testing.T) {
 			t.Parallel()
@@ -107,7 +107,7 @@ func TestCB28RetryAfterPastExpiryEndsWaitWithThe503(t *testing.T) {
 						expiresIn = 600
 					}
 					// The 503 answers the first poll, at 5 s.
-					idp.Inject(flow.polled, mockidp.Fault{Times: 1, Status: 503, ContentType: "text/html",
+					idp.Inject(flow.polled, onesoidctest.Fault{Times: 1, Status: 503, ContentType: "text/html",
 						Header: http.Header{"Retry-After": {tc.retryAfter(time.Now().Add(5 * time.Second))}}})
 					ctx := t.Context()
 					if tc.ctxDeadline > 0 {
@@ -115,7 +115,7 @@ func TestCB28RetryAfterPastExpiryEndsWaitWithThe503(t *testing.T) {
 						ctx, cancel = context.WithTimeout(ctx, tc.ctxDeadline)
 						defer cancel()
 					}
-					start, err := flow.run(t, ctx, idp, c, mockidp.CIBAScript{Outcome: mockidp.CIBAManual, ExpiresIn: expiresIn})
+					start, err := flow.run(t, ctx, idp, c, onesoidctest.CIBAScript{Outcome: onesoidctest.AwaitDecision, ExpiresIn: expiresIn})
 					var he *HTTPError
 					if !errors.As(err, &he) || he.StatusCode != 503 || he.RetryAfter != tc.want {
 						t.Fatalf("err = %v (%+v), want the 503 with Retry-After %v", err, he, tc.want)
@@ -139,10 +139,10 @@ func TestCB28RetryAfterPastExpiryEndsWaitWithThe503(t *testing.T) {
 // next poll by that much, and a wait keeps going.
 func TestCB28RetryAfterBeforeExpiryIsHonoured(t *testing.T) {
 	t.Parallel()
-	inEachFlow(t, "", func(t *testing.T, idp *mockidp.IdP, c *OpenIDConnectClient, flow waitFlow) {
-		idp.Inject(flow.polled, mockidp.Fault{Times: 1, Status: 503, ContentType: "text/html",
+	inEachFlow(t, "", func(t *testing.T, idp *onesoidctest.Server, c *OpenIDConnectClient, flow waitFlow) {
+		idp.Inject(flow.polled, onesoidctest.Fault{Times: 1, Status: 503, ContentType: "text/html",
 			Header: http.Header{"Retry-After": {"120"}}})
-		start, err := flow.run(t, t.Context(), idp, c, mockidp.CIBAScript{PendingPolls: 0, ExpiresIn: 600})
+		start, err := flow.run(t, t.Context(), idp, c, onesoidctest.CIBAScript{PendingPolls: 0, ExpiresIn: 600})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -157,10 +157,10 @@ func TestCB28RetryAfterBeforeExpiryIsHonoured(t *testing.T) {
 // matching context.DeadlineExceeded and the last answer.
 func TestCB03IntervalPastContextDeadlineEndsWaitAtOnce(t *testing.T) {
 	t.Parallel()
-	inEachFlow(t, "", func(t *testing.T, idp *mockidp.IdP, c *OpenIDConnectClient, flow waitFlow) {
+	inEachFlow(t, "", func(t *testing.T, idp *onesoidctest.Server, c *OpenIDConnectClient, flow waitFlow) {
 		ctx, cancel := context.WithTimeout(t.Context(), 7*time.Second)
 		defer cancel()
-		start, err := flow.run(t, ctx, idp, c, mockidp.CIBAScript{Outcome: mockidp.CIBAManual})
+		start, err := flow.run(t, ctx, idp, c, onesoidctest.CIBAScript{Outcome: onesoidctest.AwaitDecision})
 		if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrAuthorizationPending) {
 			t.Fatalf("err = %v, want the deadline and the pending answer", err)
 		}
@@ -175,8 +175,8 @@ func TestCB03IntervalPastContextDeadlineEndsWaitAtOnce(t *testing.T) {
 // *QRStatusError "expired") stays reachable.
 func TestCB08ExpiryIsOneErrorTypeWhoeverNoticed(t *testing.T) {
 	t.Parallel()
-	inEachFlow(t, "/provider", func(t *testing.T, idp *mockidp.IdP, c *OpenIDConnectClient, flow waitFlow) {
-		_, err := flow.run(t, t.Context(), idp, c, mockidp.CIBAScript{PendingPolls: 1, Outcome: mockidp.CIBAExpire})
+	inEachFlow(t, "/provider", func(t *testing.T, idp *onesoidctest.Server, c *OpenIDConnectClient, flow waitFlow) {
+		_, err := flow.run(t, t.Context(), idp, c, onesoidctest.CIBAScript{PendingPolls: 1, Outcome: onesoidctest.Expire})
 		var exp *ExpiredError
 		var oe *OAuthError
 		var qe *QRStatusError
@@ -188,8 +188,8 @@ func TestCB08ExpiryIsOneErrorTypeWhoeverNoticed(t *testing.T) {
 			t.Errorf("ExpiredError = %+v", exp)
 		}
 	})
-	inEachFlow(t, "/local clock", func(t *testing.T, idp *mockidp.IdP, c *OpenIDConnectClient, flow waitFlow) {
-		_, err := flow.run(t, t.Context(), idp, c, mockidp.CIBAScript{Outcome: mockidp.CIBAManual, ExpiresIn: 20})
+	inEachFlow(t, "/local clock", func(t *testing.T, idp *onesoidctest.Server, c *OpenIDConnectClient, flow waitFlow) {
+		_, err := flow.run(t, t.Context(), idp, c, onesoidctest.CIBAScript{Outcome: onesoidctest.AwaitDecision, ExpiresIn: 20})
 		var exp *ExpiredError
 		if !errors.Is(err, ErrExpiredToken) || !errors.As(err, &exp) || exp.Err != nil || errors.As(err, new(*OAuthError)) || errors.As(err, new(*QRStatusError)) {
 			t.Fatalf("err = %v, want a local *ExpiredError", err)
@@ -198,7 +198,7 @@ func TestCB08ExpiryIsOneErrorTypeWhoeverNoticed(t *testing.T) {
 	// CheckCIBAStatus gives the same type.
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := cibaSetup(t)
-		idp.ScriptCIBA("alice", mockidp.CIBAScript{Outcome: mockidp.CIBAExpire})
+		idp.ScriptCIBA("alice", onesoidctest.CIBAScript{Outcome: onesoidctest.Expire})
 		resp, err := c.MakeCIBARequest(t.Context(), aliceRequest())
 		if err != nil {
 			t.Fatal(err)

@@ -11,11 +11,11 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 // deviceFlowSetup is cibaSetup for a client whose QR login speaks RFC 8628.
-func deviceFlowSetup(t *testing.T, opts ...Option) (*mockidp.IdP, *OpenIDConnectClient) {
+func deviceFlowSetup(t *testing.T, opts ...Option) (*onesoidctest.Server, *OpenIDConnectClient) {
 	t.Helper()
 	return cibaSetup(t, append([]Option{WithQRProtocol(QRProtocolDeviceAuthorization)}, opts...)...)
 }
@@ -24,7 +24,7 @@ func TestQR05QRLoginApprovedShowsTheUserCode(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := deviceFlowSetup(t)
-		idp.ScriptDeviceFlow(mockidp.CIBAScript{PendingPolls: 2, Subject: "bob"})
+		idp.ScriptDeviceFlow(onesoidctest.CIBAScript{PendingPolls: 2, Subject: "bob"})
 		start := time.Now()
 		s, err := c.StartQRLogin(t.Context(), "profile")
 		if err != nil {
@@ -50,7 +50,7 @@ func TestQR05QRLoginApprovedShowsTheUserCode(t *testing.T) {
 				t.Errorf("poll %d at %v, want %v", i+1, got, want)
 			}
 		}
-		f := idp.Requests(mockidp.EndpointToken)[0].Form
+		f := idp.Requests(onesoidctest.EndpointToken)[0].Form
 		if f.Get("grant_type") != "urn:ietf:params:oauth:grant-type:device_code" || f.Get("client_assertion") == "" {
 			t.Errorf("poll form = %v", f)
 		}
@@ -61,7 +61,7 @@ func TestQR03SlowDownAndTerminalErrors(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := deviceFlowSetup(t)
-		idp.ScriptDeviceFlow(mockidp.CIBAScript{PendingPolls: 1, SlowDownPolls: []int{1}, Outcome: mockidp.CIBADeny})
+		idp.ScriptDeviceFlow(onesoidctest.CIBAScript{PendingPolls: 1, SlowDownPolls: []int{1}, Outcome: onesoidctest.Deny})
 		s, err := c.StartQRLogin(t.Context())
 		if err != nil {
 			t.Fatal(err)
@@ -81,36 +81,36 @@ func TestQR03SlowDownAndTerminalErrors(t *testing.T) {
 type qrFlow struct {
 	name string
 	// setup returns an in-memory IdP and a client speaking the protocol (in a synctest bubble).
-	setup func(t *testing.T) (*mockidp.IdP, *OpenIDConnectClient)
+	setup func(t *testing.T) (*onesoidctest.Server, *OpenIDConnectClient)
 	// script makes the sessions that follow stay pending until decide; expiresIn > 0 sets their
 	// lifetime in seconds.
-	script func(idp *mockidp.IdP, expiresIn int)
+	script func(idp *onesoidctest.Server, expiresIn int)
 	// decide approves the session s.
-	decide func(idp *mockidp.IdP, s *QRSession) error
+	decide func(idp *onesoidctest.Server, s *QRSession) error
 	// polls counts the polls of the first session.
-	polls func(idp *mockidp.IdP) int
+	polls func(idp *onesoidctest.Server) int
 }
 
 var qrFlows = []qrFlow{
 	{
 		name:  "ONES",
-		setup: func(t *testing.T) (*mockidp.IdP, *OpenIDConnectClient) { return onesQRSetup(t) },
-		script: func(idp *mockidp.IdP, exp int) {
-			idp.ScriptQR(mockidp.QRScript{Outcome: mockidp.CIBAManual, ExpiresIn: exp})
+		setup: func(t *testing.T) (*onesoidctest.Server, *OpenIDConnectClient) { return onesQRSetup(t) },
+		script: func(idp *onesoidctest.Server, exp int) {
+			idp.ScriptQR(onesoidctest.QRScript{Outcome: onesoidctest.AwaitDecision, ExpiresIn: exp})
 		},
-		decide: func(idp *mockidp.IdP, s *QRSession) error { return idp.DecideQR(s.ID(), mockidp.CIBAApprove) },
-		polls:  func(idp *mockidp.IdP) int { return idp.QRSessions()[0].Polls },
+		decide: func(idp *onesoidctest.Server, s *QRSession) error { return idp.DecideQR(s.ID(), onesoidctest.Approve) },
+		polls:  func(idp *onesoidctest.Server) int { return idp.QRSessions()[0].Polls },
 	},
 	{
 		name:  "RFC 8628",
-		setup: func(t *testing.T) (*mockidp.IdP, *OpenIDConnectClient) { return deviceFlowSetup(t) },
-		script: func(idp *mockidp.IdP, exp int) {
-			idp.ScriptDeviceFlow(mockidp.CIBAScript{Outcome: mockidp.CIBAManual, ExpiresIn: exp})
+		setup: func(t *testing.T) (*onesoidctest.Server, *OpenIDConnectClient) { return deviceFlowSetup(t) },
+		script: func(idp *onesoidctest.Server, exp int) {
+			idp.ScriptDeviceFlow(onesoidctest.CIBAScript{Outcome: onesoidctest.AwaitDecision, ExpiresIn: exp})
 		},
-		decide: func(idp *mockidp.IdP, _ *QRSession) error {
-			return idp.Decide(idp.CIBARequests()[0].AuthReqID, mockidp.CIBAApprove)
+		decide: func(idp *onesoidctest.Server, _ *QRSession) error {
+			return idp.Decide(idp.CIBARequests()[0].AuthReqID, onesoidctest.Approve)
 		},
-		polls: func(idp *mockidp.IdP) int { return idp.CIBARequests()[0].Polls },
+		polls: func(idp *onesoidctest.Server) int { return idp.CIBARequests()[0].Polls },
 	},
 }
 
@@ -206,7 +206,7 @@ func TestQR01ProviderURLOnAnotherOriginRefused(t *testing.T) {
 	t.Parallel()
 	idp := startIdP(t)
 	c := newTestClient(t, idp, testKey(t, "EdDSA"), WithQRProtocol(QRProtocolDeviceAuthorization))
-	idp.Inject(mockidp.EndpointDeviceAuthorization, mockidp.Fault{Status: 200, ContentType: "application/json",
+	idp.Inject(onesoidctest.EndpointDeviceAuthorization, onesoidctest.Fault{Status: 200, ContentType: "application/json",
 		Body: []byte(`{"device_code":"dc-abcdefghijklmnopqrstuvwxyz","user_code":"ABCD","verification_uri":"https://evil.example/device","expires_in":600}`)})
 	if s, err := c.StartQRLogin(t.Context()); s != nil || !errors.As(err, new(*ConfigError)) {
 		t.Fatalf("StartQRLogin = %v, %v; want a ConfigError", s, err)
@@ -225,7 +225,7 @@ func TestQRLoginRejectsMalformedAnswers(t *testing.T) {
 			t.Parallel()
 			idp := startIdP(t)
 			c := newTestClient(t, idp, testKey(t, "EdDSA"), WithQRProtocol(QRProtocolDeviceAuthorization))
-			idp.Inject(mockidp.EndpointDeviceAuthorization, mockidp.Fault{Status: 200, ContentType: "application/json",
+			idp.Inject(onesoidctest.EndpointDeviceAuthorization, onesoidctest.Fault{Status: 200, ContentType: "application/json",
 				Body: []byte(strings.Replace(body, "%s", idp.Issuer, 1))})
 			if s, err := c.StartQRLogin(t.Context()); s != nil || !errors.As(err, new(*HTTPError)) {
 				t.Fatalf("StartQRLogin = %v, %v; want an HTTPError", s, err)
@@ -250,7 +250,7 @@ func TestQR04QR06DeviceCodeNeverLeavesTheSession(t *testing.T) {
 		}
 		// A second waiter on the same session is refused while the first waits.
 		var wg sync.WaitGroup
-		idp.ScriptDeviceFlow(mockidp.CIBAScript{})
+		idp.ScriptDeviceFlow(onesoidctest.CIBAScript{})
 		ctx, cancel := context.WithCancel(t.Context())
 		wg.Go(func() { _, _ = c.WaitForQRLogin(ctx, s) })
 		synctest.Wait()

@@ -11,12 +11,12 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 // onesQRSetup returns an in-memory IdP that knows the test device's id and a client of it that
 // speaks the ONES QR login (the default); call it inside a synctest bubble.
-func onesQRSetup(t *testing.T, opts ...Option) (*mockidp.IdP, *OpenIDConnectClient) {
+func onesQRSetup(t *testing.T, opts ...Option) (*onesoidctest.Server, *OpenIDConnectClient) {
 	t.Helper()
 	idp, c := cibaSetup(t, opts...)
 	idp.SetDeviceID(testClientID, testDeviceID)
@@ -24,7 +24,7 @@ func onesQRSetup(t *testing.T, opts ...Option) (*mockidp.IdP, *OpenIDConnectClie
 }
 
 // onesQRSession is onesQRSetup with the sessions scripted by script, and one started.
-func onesQRSession(t *testing.T, script mockidp.QRScript) (*mockidp.IdP, *OpenIDConnectClient, *QRSession) {
+func onesQRSession(t *testing.T, script onesoidctest.QRScript) (*onesoidctest.Server, *OpenIDConnectClient, *QRSession) {
 	t.Helper()
 	idp, c := onesQRSetup(t)
 	idp.ScriptQR(script)
@@ -41,7 +41,7 @@ func TestONESQRLoginApprovedWireAndIdentity(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		start := time.Now()
-		idp, c, s := onesQRSession(t, mockidp.QRScript{PendingPolls: 2, Subject: "bob", Scope: "openid contact profile"})
+		idp, c, s := onesQRSession(t, onesoidctest.QRScript{PendingPolls: 2, Subject: "bob", Scope: "openid contact profile"})
 		id := s.ID()
 		if !uuidPattern.MatchString(id) || !s.Expiry().Equal(start.Add(300*time.Second)) || s.Interval != DefaultPollInterval {
 			t.Errorf("session = %v, id %q", s, id)
@@ -72,13 +72,13 @@ func TestONESQRLoginApprovedWireAndIdentity(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		starts, polls := idp.Requests(mockidp.EndpointQRStart), idp.Requests(mockidp.EndpointQRStatus)
+		starts, polls := idp.Requests(onesoidctest.EndpointQRStart), idp.Requests(onesoidctest.EndpointQRStatus)
 		if len(starts) != 1 || len(polls) != 3 {
 			t.Fatalf("%d starts, %d polls", len(starts), len(polls))
 		}
 		for _, r := range append(starts, polls...) {
 			want := "/auth/qr"
-			if r.Endpoint == mockidp.EndpointQRStatus {
+			if r.Endpoint == onesoidctest.EndpointQRStatus {
 				want += "/" + id
 			}
 			if r.Method != http.MethodGet || r.Path != want || r.Header.Values("Authorization")[0] != "Bearer "+dev.AccessToken ||
@@ -88,7 +88,7 @@ func TestONESQRLoginApprovedWireAndIdentity(t *testing.T) {
 			}
 		}
 		// The user's token was validated by introspection, once.
-		intro := idp.Requests(mockidp.EndpointIntrospection)
+		intro := idp.Requests(onesoidctest.EndpointIntrospection)
 		if len(intro) != 1 || intro[0].Form.Get("token") != rec.AccessToken || intro[0].Form.Get("token_type_hint") != "access_token" {
 			t.Errorf("introspection requests: %d", len(intro))
 		}
@@ -99,15 +99,15 @@ func TestONESQRStatusErrorsCarryTheStatus(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name     string
-		script   mockidp.QRScript
+		script   onesoidctest.QRScript
 		status   string
 		sentinel error
 	}{
-		{"denied", mockidp.QRScript{Outcome: mockidp.CIBADeny}, "denied", ErrAccessDenied},
-		{"expired", mockidp.QRScript{Outcome: mockidp.CIBAExpire}, "expired", ErrExpiredToken},
-		{"failed", mockidp.QRScript{Outcome: mockidp.CIBATransactionFailed}, "failed", nil},
-		{"unknown status", mockidp.QRScript{Outcome: mockidp.CIBAErrorCode, Status: "cancelled_by_user"}, "cancelled_by_user", nil},
-		{"control characters stripped", mockidp.QRScript{Outcome: mockidp.CIBAErrorCode, Status: "bad\x1b[31m"}, "bad[31m", nil},
+		{"denied", onesoidctest.QRScript{Outcome: onesoidctest.Deny}, "denied", ErrAccessDenied},
+		{"expired", onesoidctest.QRScript{Outcome: onesoidctest.Expire}, "expired", ErrExpiredToken},
+		{"failed", onesoidctest.QRScript{Outcome: onesoidctest.TransactionFailed}, "failed", nil},
+		{"unknown status", onesoidctest.QRScript{Outcome: onesoidctest.FailWithCode, Status: "cancelled_by_user"}, "cancelled_by_user", nil},
+		{"control characters stripped", onesoidctest.QRScript{Outcome: onesoidctest.FailWithCode, Status: "bad\x1b[31m"}, "bad[31m", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -138,7 +138,7 @@ func TestONESQRStatusErrorsCarryTheStatus(t *testing.T) {
 func TestONESQRCheckStatusPendingMatchesErrAuthorizationPending(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp, c, s := onesQRSession(t, mockidp.QRScript{PendingPolls: 1})
+		idp, c, s := onesQRSession(t, onesoidctest.QRScript{PendingPolls: 1})
 		if _, err := c.CheckQRStatus(t.Context(), s.ID()); !errors.Is(err, ErrAuthorizationPending) {
 			t.Fatalf("first check: %v, want pending", err)
 		}
@@ -149,7 +149,7 @@ func TestONESQRCheckStatusPendingMatchesErrAuthorizationPending(t *testing.T) {
 		if _, err := c.CheckQRStatus(t.Context(), s.ID()); !errors.Is(err, ErrQRSessionFinished) {
 			t.Errorf("third check: %v, want ErrQRSessionFinished", err)
 		}
-		if n := idp.Count(mockidp.EndpointQRStatus); n != 2 {
+		if n := idp.Count(onesoidctest.EndpointQRStatus); n != 2 {
 			t.Errorf("%d status requests, want 2", n)
 		}
 	})
@@ -158,12 +158,12 @@ func TestONESQRCheckStatusPendingMatchesErrAuthorizationPending(t *testing.T) {
 func TestQR02ONESCheckAfterExpirySendsNothing(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp, c, s := onesQRSession(t, mockidp.QRScript{Outcome: mockidp.CIBAManual, ExpiresIn: 30})
+		idp, c, s := onesQRSession(t, onesoidctest.QRScript{Outcome: onesoidctest.AwaitDecision, ExpiresIn: 30})
 		time.Sleep(30 * time.Second)
 		if _, err := c.CheckQRStatus(t.Context(), s.ID()); !errors.As(err, new(*ExpiredError)) {
 			t.Errorf("check at expiry: %v, want an ExpiredError", err)
 		}
-		if n := idp.Count(mockidp.EndpointQRStatus); n != 0 {
+		if n := idp.Count(onesoidctest.EndpointQRStatus); n != 0 {
 			t.Errorf("%d status requests, want none", n)
 		}
 	})
@@ -172,7 +172,7 @@ func TestQR02ONESCheckAfterExpirySendsNothing(t *testing.T) {
 func TestONESQRInactiveTokenIsRefused(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp, c, s := onesQRSession(t, mockidp.QRScript{InactiveToken: true})
+		idp, c, s := onesQRSession(t, onesoidctest.QRScript{InactiveToken: true})
 		res, err := c.WaitForQRLogin(t.Context(), s)
 		var te *QRTokenError
 		if res != nil || !errors.As(err, &te) || !strings.Contains(err.Error(), "not active") {
@@ -190,11 +190,11 @@ func TestONESQRInactiveTokenIsRefused(t *testing.T) {
 func TestONESQRStatusOfAnotherDeviceIsRefused(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp, c, s := onesQRSession(t, mockidp.QRScript{DeviceID: "b2dfd845-74eb-4674-8545-4da597e487ad"})
+		idp, c, s := onesQRSession(t, onesoidctest.QRScript{DeviceID: "b2dfd845-74eb-4674-8545-4da597e487ad"})
 		if res, err := c.WaitForQRLogin(t.Context(), s); res != nil || !errors.As(err, new(*HTTPError)) {
 			t.Fatalf("WaitForQRLogin = %v, %v; want an HTTPError", res, err)
 		}
-		if n := idp.Count(mockidp.EndpointIntrospection); n != 0 {
+		if n := idp.Count(onesoidctest.EndpointIntrospection); n != 0 {
 			t.Errorf("%d introspections of a token meant for another device", n)
 		}
 	})
@@ -237,7 +237,7 @@ func TestONESQRSessionIDsOutsideTheSafeSetAreRefused(t *testing.T) {
 				t.Errorf("CheckQRStatus(%q): %v, want a RequestError", id, err)
 			}
 		}
-		if n := idp.Count(mockidp.EndpointQRStatus) + idp.Count(mockidp.EndpointToken); n != 0 {
+		if n := idp.Count(onesoidctest.EndpointQRStatus) + idp.Count(onesoidctest.EndpointToken); n != 0 {
 			t.Errorf("%d requests sent", n)
 		}
 	})
@@ -261,7 +261,7 @@ func TestONESQRStartAnswerIsChecked(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
 				idp, c := onesQRSetup(t)
-				idp.Inject(mockidp.EndpointQRStart, mockidp.Fault{Status: 200, ContentType: "application/json", Body: []byte(body)})
+				idp.Inject(onesoidctest.EndpointQRStart, onesoidctest.Fault{Status: 200, ContentType: "application/json", Body: []byte(body)})
 				if s, err := c.StartQRLogin(t.Context()); s != nil || !errors.As(err, new(*HTTPError)) {
 					t.Fatalf("StartQRLogin = %v, %v; want an HTTPError", s, err)
 				}
@@ -287,12 +287,12 @@ func TestONESQRStatusAnswerIsChecked(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				idp, c, s := onesQRSession(t, mockidp.QRScript{})
-				idp.Inject(mockidp.EndpointQRStatus, mockidp.Fault{Status: 200, ContentType: "application/json", Body: []byte(tc.body)})
+				idp, c, s := onesQRSession(t, onesoidctest.QRScript{})
+				idp.Inject(onesoidctest.EndpointQRStatus, onesoidctest.Fault{Status: 200, ContentType: "application/json", Body: []byte(tc.body)})
 				if res, err := c.CheckQRStatus(t.Context(), s.ID()); res != nil || !errors.As(err, tc.want) {
 					t.Fatalf("CheckQRStatus = %v, %v; want %T", res, err, tc.want)
 				}
-				if n := idp.Count(mockidp.EndpointIntrospection); n != 0 {
+				if n := idp.Count(onesoidctest.EndpointIntrospection); n != 0 {
 					t.Errorf("%d introspections", n)
 				}
 			})
@@ -303,8 +303,8 @@ func TestONESQRStatusAnswerIsChecked(t *testing.T) {
 func TestONESQROnePollInFlightPerSession(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp, c, s := onesQRSession(t, mockidp.QRScript{})
-		idp.Inject(mockidp.EndpointQRStatus, mockidp.Fault{Times: 1, Delay: time.Second})
+		idp, c, s := onesQRSession(t, onesoidctest.QRScript{})
+		idp.Inject(onesoidctest.EndpointQRStatus, onesoidctest.Fault{Times: 1, Delay: time.Second})
 		var wg sync.WaitGroup
 		var first error
 		wg.Go(func() { _, first = c.CheckQRStatus(t.Context(), s.ID()) })
@@ -316,11 +316,11 @@ func TestONESQROnePollInFlightPerSession(t *testing.T) {
 		if first != nil {
 			t.Errorf("first check: %v", first)
 		}
-		if n := idp.Count(mockidp.EndpointQRStatus); n != 1 {
+		if n := idp.Count(onesoidctest.EndpointQRStatus); n != 1 {
 			t.Errorf("%d status requests, want 1", n)
 		}
 		// A second waiter on the same session is refused while the first waits.
-		idp.ScriptQR(mockidp.QRScript{Outcome: mockidp.CIBAManual})
+		idp.ScriptQR(onesoidctest.QRScript{Outcome: onesoidctest.AwaitDecision})
 		s2, err := c.StartQRLogin(t.Context())
 		if err != nil {
 			t.Fatal(err)
@@ -340,16 +340,16 @@ func TestONESQRRetryAfterAndBackoff(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		start := time.Now()
-		idp, c, s := onesQRSession(t, mockidp.QRScript{PendingPolls: 1})
-		idp.Inject(mockidp.EndpointQRStatus, mockidp.Fault{Times: 1, Status: 503, Header: http.Header{"Retry-After": {"40"}}})
-		idp.Inject(mockidp.EndpointQRStatus, mockidp.Fault{Times: 1, Status: 502})
+		idp, c, s := onesQRSession(t, onesoidctest.QRScript{PendingPolls: 1})
+		idp.Inject(onesoidctest.EndpointQRStatus, onesoidctest.Fault{Times: 1, Status: 503, Header: http.Header{"Retry-After": {"40"}}})
+		idp.Inject(onesoidctest.EndpointQRStatus, onesoidctest.Fault{Times: 1, Status: 502})
 		if _, err := c.WaitForQRLogin(t.Context(), s); err != nil {
 			t.Fatal(err)
 		}
 		// 5s: 503 (Retry-After 40 s beats the doubled 10 s) → 45s: 502 (doubled twice: 20 s) →
 		// 65s: pending → 70s: approved.
 		var got []time.Duration
-		for _, r := range idp.Requests(mockidp.EndpointQRStatus) {
+		for _, r := range idp.Requests(onesoidctest.EndpointQRStatus) {
 			got = append(got, r.Time.Sub(start))
 		}
 		want := []time.Duration{5 * time.Second, 45 * time.Second, 65 * time.Second, 70 * time.Second}
@@ -371,18 +371,18 @@ func TestONESQRRenewsARejectedDeviceToken(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := onesQRSetup(t)
-		idp.Inject(mockidp.EndpointQRStart, mockidp.Fault{Times: 1, Status: 401, ContentType: "application/json",
+		idp.Inject(onesoidctest.EndpointQRStart, onesoidctest.Fault{Times: 1, Status: 401, ContentType: "application/json",
 			Header: http.Header{"Www-Authenticate": {`Bearer error="invalid_token"`}}, Body: []byte(`{"error":"invalid_token"}`)})
 		if _, err := c.StartQRLogin(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		starts := idp.Requests(mockidp.EndpointQRStart)
-		if len(starts) != 2 || idp.Count(mockidp.EndpointToken) != 2 ||
+		starts := idp.Requests(onesoidctest.EndpointQRStart)
+		if len(starts) != 2 || idp.Count(onesoidctest.EndpointToken) != 2 ||
 			starts[0].Header.Get("Authorization") == starts[1].Header.Get("Authorization") {
-			t.Errorf("%d starts, %d token requests; want 2 and 2 with a new token", len(starts), idp.Count(mockidp.EndpointToken))
+			t.Errorf("%d starts, %d token requests; want 2 and 2 with a new token", len(starts), idp.Count(onesoidctest.EndpointToken))
 		}
 		// Twice in a row is an error, not a loop.
-		idp.Inject(mockidp.EndpointQRStart, mockidp.Fault{Times: 2, Status: 401, ContentType: "application/json", Body: []byte(`{"error":"invalid_token"}`)})
+		idp.Inject(onesoidctest.EndpointQRStart, onesoidctest.Fault{Times: 2, Status: 401, ContentType: "application/json", Body: []byte(`{"error":"invalid_token"}`)})
 		if _, err := c.StartQRLogin(t.Context()); !errors.As(err, new(*OAuthError)) {
 			t.Errorf("two 401s: %v, want an OAuthError", err)
 		}
@@ -395,11 +395,11 @@ func TestONESQRBearerNeverFollowsARedirect(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := onesQRSetup(t)
-		idp.Inject(mockidp.EndpointQRStart, mockidp.Fault{Times: 1, Redirect: idp.URL + "/oidc/jwks"})
+		idp.Inject(onesoidctest.EndpointQRStart, onesoidctest.Fault{Times: 1, Redirect: idp.URL + "/oidc/jwks"})
 		if _, err := c.StartQRLogin(t.Context()); !errors.As(err, new(*HTTPError)) {
 			t.Errorf("redirect: %v, want an HTTPError", err)
 		}
-		for _, r := range idp.Requests(mockidp.EndpointJWKS) {
+		for _, r := range idp.Requests(onesoidctest.EndpointJWKS) {
 			if r.Header.Get("Authorization") != "" {
 				t.Error("the device token followed the redirect")
 			}
@@ -410,7 +410,7 @@ func TestONESQRBearerNeverFollowsARedirect(t *testing.T) {
 func TestONESQRNeedsTheDeviceID(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp := mockidp.NewInMemory()
+		idp := onesoidctest.NewInMemory()
 		key := testKey(t, "ES256")
 		idp.RegisterClient(testClientID, key.Public(), key.Algorithm())
 		cfg := testConfig(idp)
@@ -422,7 +422,7 @@ func TestONESQRNeedsTheDeviceID(t *testing.T) {
 		if _, err := c.StartQRLogin(t.Context()); !errors.As(err, new(*ConfigError)) {
 			t.Errorf("StartQRLogin without a device id: %v, want a ConfigError", err)
 		}
-		if n := idp.Count(mockidp.EndpointQRStart); n != 0 {
+		if n := idp.Count(onesoidctest.EndpointQRStart); n != 0 {
 			t.Errorf("%d requests", n)
 		}
 	})
@@ -431,7 +431,7 @@ func TestONESQRNeedsTheDeviceID(t *testing.T) {
 func TestQR04ONESQRCodeHoldsNoCredential(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		_, c, s := onesQRSession(t, mockidp.QRScript{})
+		_, c, s := onesQRSession(t, onesoidctest.QRScript{})
 		dev, err := c.DeviceAccessToken(t.Context())
 		if err != nil {
 			t.Fatal(err)
@@ -531,9 +531,9 @@ func mustStartQR(t *testing.T, c *OpenIDConnectClient) *QRSession {
 func TestONESQRDeviceTokenFailureLeavesTheSessionOpen(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp, c, s := onesQRSession(t, mockidp.QRScript{})
+		idp, c, s := onesQRSession(t, onesoidctest.QRScript{})
 		c.InvalidateDeviceAccessToken()
-		idp.Inject(mockidp.EndpointToken, mockidp.Fault{Times: 1, Status: 401, ContentType: "application/json",
+		idp.Inject(onesoidctest.EndpointToken, onesoidctest.Fault{Times: 1, Status: 401, ContentType: "application/json",
 			Body: []byte(`{"error":"invalid_client"}`)})
 		if _, err := c.CheckQRStatus(t.Context(), s.ID()); !errors.Is(err, ErrInvalidClient) || errors.Is(err, ErrQRSessionFinished) {
 			t.Fatalf("check without a device token: %v, want invalid_client", err)
@@ -549,7 +549,7 @@ func TestONESQRDeviceTokenFailureLeavesTheSessionOpen(t *testing.T) {
 func TestQR06ONESSessionIDAloneCannotPoll(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp, victim, s := onesQRSession(t, mockidp.QRScript{})
+		idp, victim, s := onesQRSession(t, onesoidctest.QRScript{})
 		const otherClient, otherDevice = "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d", "6b7c8d9e-0f1a-4b2c-9d3e-4f5a6b7c8d9e"
 		key := testKey(t, "ES256")
 		idp.RegisterClient(otherClient, key.Public(), key.Algorithm())

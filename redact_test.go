@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 	"golang.org/x/oauth2"
 )
 
@@ -25,7 +25,7 @@ func secretForms(secret string) []string {
 // secret appears (SECURITY-CASES KF-09, HF-19; QR-04 for the device code).
 func TestKF09HF19EveryVerbHidesSecrets(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	c := newTestClient(t, idp, testKey(t, "ES256"), WithCIBAPing(), WithQRProtocol(QRProtocolDeviceAuthorization))
 	idp.SetCIBANotificationEndpoint(testClientID, notifyURL)
 	tok, err := c.DeviceAccessToken(t.Context())

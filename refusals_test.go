@@ -4,14 +4,14 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 // TestDS01IssuerMismatchMatchesSentinel: discovery of a document naming another issuer is a
 // *ConfigError matching ErrIssuerMismatch, so callers need not compare Field strings.
 func TestDS01IssuerMismatchMatchesSentinel(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	idp.EditMetadata(func(doc map[string]any) { doc["issuer"] = "https://evil.example/oidc" })
 	_, err := Discover(t.Context(), idp.Issuer, WithHTTPClient(idp.HTTPClient()))
 	var ce *ConfigError
@@ -30,9 +30,9 @@ func TestHF08TokenTypeNotBearerMatchesSentinel(t *testing.T) {
 	for _, tt := range []string{"DPoP", "N_A", ""} {
 		t.Run(tt, func(t *testing.T) {
 			t.Parallel()
-			idp := mockidp.NewInMemory()
+			idp := onesoidctest.NewInMemory()
 			c := newTestClient(t, idp, testKey(t, "ES256"))
-			idp.Inject(mockidp.EndpointToken, mockidp.Fault{Status: 200, ContentType: "application/json",
+			idp.Inject(onesoidctest.EndpointToken, onesoidctest.Fault{Status: 200, ContentType: "application/json",
 				Body: []byte(`{"access_token":"a","token_type":"` + tt + `","expires_in":60}`)})
 			_, err := c.RequestDeviceAccessToken(t.Context())
 			if !errors.Is(err, ErrTokenTypeNotBearer) || !errors.Is(err, ErrInvalidResponse) || !errors.As(err, new(*HTTPError)) {
@@ -41,13 +41,13 @@ func TestHF08TokenTypeNotBearerMatchesSentinel(t *testing.T) {
 		})
 	}
 	// A refused 2xx answer of another kind matches ErrInvalidResponse only; a 5xx never does.
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	c := newTestClient(t, idp, testKey(t, "ES256"))
-	idp.Inject(mockidp.EndpointToken, mockidp.Fault{Times: 1, Status: 200, ContentType: "application/json", Body: []byte(`{"token_type":"Bearer"}`)})
+	idp.Inject(onesoidctest.EndpointToken, onesoidctest.Fault{Times: 1, Status: 200, ContentType: "application/json", Body: []byte(`{"token_type":"Bearer"}`)})
 	if _, err := c.RequestDeviceAccessToken(t.Context()); !errors.Is(err, ErrInvalidResponse) || errors.Is(err, ErrTokenTypeNotBearer) {
 		t.Errorf("missing access_token: %v", err)
 	}
-	idp.Inject(mockidp.EndpointToken, mockidp.Fault{Times: 1, Status: 503, ContentType: "text/html"})
+	idp.Inject(onesoidctest.EndpointToken, onesoidctest.Fault{Times: 1, Status: 503, ContentType: "text/html"})
 	if _, err := c.RequestDeviceAccessToken(t.Context()); errors.Is(err, ErrInvalidResponse) {
 		t.Errorf("503 matches ErrInvalidResponse: %v", err)
 	}
@@ -57,7 +57,7 @@ func TestHF08TokenTypeNotBearerMatchesSentinel(t *testing.T) {
 // *ConfigError matching ErrNotSupportedByProvider, before any request.
 func TestDS13DS14MissingFeatureMatchesSentinel(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	idp.EditMetadata(func(doc map[string]any) {
 		for _, k := range []string{"backchannel_authentication_endpoint", "device_authorization_endpoint", "introspection_endpoint", "revocation_endpoint"} {
 			delete(doc, k)
@@ -75,7 +75,7 @@ func TestDS13DS14MissingFeatureMatchesSentinel(t *testing.T) {
 		}
 	}
 
-	idp2 := mockidp.NewInMemory()
+	idp2 := onesoidctest.NewInMemory()
 	idp2.EditMetadata(func(doc map[string]any) {
 		doc["token_endpoint_auth_methods_supported"] = []string{"client_secret_basic"}
 	})
@@ -84,7 +84,7 @@ func TestDS13DS14MissingFeatureMatchesSentinel(t *testing.T) {
 	if _, err := NewClient(t.Context(), testConfig(idp2), key, WithHTTPClient(idp2.HTTPClient())); !errors.Is(err, ErrNotSupportedByProvider) {
 		t.Errorf("no private_key_jwt: %v, want ErrNotSupportedByProvider", err)
 	}
-	if n := idp.Count(mockidp.EndpointBackchannel) + idp.Count(mockidp.EndpointDeviceAuthorization); n != 0 {
+	if n := idp.Count(onesoidctest.EndpointBackchannel) + idp.Count(onesoidctest.EndpointDeviceAuthorization); n != 0 {
 		t.Errorf("%d requests, want none", n)
 	}
 }

@@ -16,7 +16,7 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 // TestCB15OnePollInFlightPerRequest: a second poll for an auth_req_id while the first is in flight
@@ -29,7 +29,7 @@ func TestCB15OnePollInFlightPerRequest(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		idp.Inject(mockidp.EndpointToken, mockidp.Fault{Times: 1, Delay: 8 * time.Second}) // a slow provider
+		idp.Inject(onesoidctest.EndpointToken, onesoidctest.Fault{Times: 1, Delay: 8 * time.Second}) // a slow provider
 		var wg sync.WaitGroup
 		var first *LoginResult
 		var firstErr error
@@ -42,7 +42,7 @@ func TestCB15OnePollInFlightPerRequest(t *testing.T) {
 		if firstErr != nil || first == nil {
 			t.Fatalf("first poll: %v", firstErr)
 		}
-		if n := idp.Count(mockidp.EndpointToken); n != 1 {
+		if n := idp.Count(onesoidctest.EndpointToken); n != 1 {
 			t.Errorf("%d token requests, want 1", n)
 		}
 	})
@@ -54,17 +54,17 @@ func TestPollIntervalFloor(t *testing.T) {
 	t.Parallel()
 	idp := startIdP(t)
 	c := newTestClient(t, idp, testKey(t, "EdDSA"), WithQRProtocol(QRProtocolDeviceAuthorization))
-	idp.Inject(mockidp.EndpointBackchannel, mockidp.Fault{Times: 1, Status: 200, ContentType: "application/json",
+	idp.Inject(onesoidctest.EndpointBackchannel, onesoidctest.Fault{Times: 1, Status: 200, ContentType: "application/json",
 		Body: []byte(`{"auth_req_id":"abcdefghijklmnopqrstuv","expires_in":600,"interval":0.01}`)})
 	if _, err := c.MakeCIBARequest(t.Context(), aliceRequest()); !errors.As(err, new(*HTTPError)) {
 		t.Errorf("interval 0.01 in a backchannel answer: %v, want an HTTPError", err)
 	}
-	idp.Inject(mockidp.EndpointDeviceAuthorization, mockidp.Fault{Times: 1, Status: 200, ContentType: "application/json",
+	idp.Inject(onesoidctest.EndpointDeviceAuthorization, onesoidctest.Fault{Times: 1, Status: 200, ContentType: "application/json",
 		Body: []byte(`{"device_code":"dc-abcdefghijklmnopqrstuvwxyz","user_code":"ABCD","verification_uri":"` + idp.Issuer + `/device","expires_in":600,"interval":0.5}`)})
 	if _, err := c.StartQRLogin(t.Context()); !errors.As(err, new(*HTTPError)) {
 		t.Errorf("interval 0.5 in a device authorization answer: %v, want an HTTPError", err)
 	}
-	idp.Inject(mockidp.EndpointToken, mockidp.Fault{Times: 1, Status: 200, ContentType: "application/json",
+	idp.Inject(onesoidctest.EndpointToken, onesoidctest.Fault{Times: 1, Status: 200, ContentType: "application/json",
 		Body: []byte(`{"access_token":"a","token_type":"Bearer","expires_in":0}`)})
 	if _, err := c.RequestDeviceAccessToken(t.Context()); !errors.As(err, new(*HTTPError)) {
 		t.Errorf("expires_in 0: %v, want an HTTPError", err)
@@ -85,7 +85,7 @@ func TestQR01VerificationURIAlsoChecked(t *testing.T) {
 			c := newTestClient(t, idp, testKey(t, "EdDSA"), WithQRProtocol(QRProtocolDeviceAuthorization))
 			body := `{"device_code":"dc-abcdefghijklmnopqrstuvwxyz","user_code":"ABCD","verification_uri":"` + strings.Replace(uri, "%s", idp.Issuer, 1) +
 				`","verification_uri_complete":"` + idp.Issuer + `/device?user_code=ABCD","expires_in":600}`
-			idp.Inject(mockidp.EndpointDeviceAuthorization, mockidp.Fault{Status: 200, ContentType: "application/json", Body: []byte(body)})
+			idp.Inject(onesoidctest.EndpointDeviceAuthorization, onesoidctest.Fault{Status: 200, ContentType: "application/json", Body: []byte(body)})
 			if s, err := c.StartQRLogin(t.Context()); s != nil || !errors.As(err, new(*ConfigError)) {
 				t.Errorf("StartQRLogin = %v, %v; want a ConfigError", s, err)
 			}
@@ -116,7 +116,7 @@ func TestRefreshWithoutIDTokenKeepsThePreviousOne(t *testing.T) {
 	t.Parallel()
 	idp := startIdP(t)
 	c := newTestClient(t, idp, testKey(t, "ES256"))
-	idp.SetRefreshBehaviour(mockidp.RefreshBehaviour{OmitIDToken: true})
+	idp.SetRefreshBehaviour(onesoidctest.RefreshBehaviour{OmitIDToken: true})
 	idt, _ := idp.MintIDToken(testClientID, "alice", nil)
 	prev := (&oauth2.Token{AccessToken: "old", RefreshToken: idp.IssueRefreshToken(testClientID, "alice", "openid")}).
 		WithExtra(map[string]any{"id_token": idt})
@@ -128,7 +128,7 @@ func TestRefreshWithoutIDTokenKeepsThePreviousOne(t *testing.T) {
 		t.Errorf("refreshed token extra: id_token kept %v, scope %v", tok.Extra("id_token") == idt, tok.Extra("scope"))
 	}
 	// The next refresh still checks the subject against it.
-	idp.SetRefreshBehaviour(mockidp.RefreshBehaviour{IDTokenSubject: "mallory"})
+	idp.SetRefreshBehaviour(onesoidctest.RefreshBehaviour{IDTokenSubject: "mallory"})
 	if _, err := c.RefreshToken(t.Context(), tok); !errors.As(err, new(*ValidationError)) {
 		t.Errorf("refresh with another subject after an answer without ID token: %v", err)
 	}
@@ -137,7 +137,7 @@ func TestRefreshWithoutIDTokenKeepsThePreviousOne(t *testing.T) {
 func TestHF05ContentTypeIsSanitized(t *testing.T) {
 	t.Parallel()
 	idp := startIdP(t)
-	idp.Inject(mockidp.EndpointDiscovery, mockidp.Fault{Status: 502, ContentType: "text/html\x1b[31m; " + strings.Repeat("x", 500)})
+	idp.Inject(onesoidctest.EndpointDiscovery, onesoidctest.Fault{Status: 502, ContentType: "text/html\x1b[31m; " + strings.Repeat("x", 500)})
 	_, err := Discover(t.Context(), idp.Issuer, WithHTTPClient(idp.HTTPClient()), WithDiscoveryAttempts(1))
 	var he *HTTPError
 	if !errors.As(err, &he) || len(he.ContentType) > 100 || strings.ContainsRune(err.Error(), 0x1b) {

@@ -6,7 +6,7 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 func TestIntrospectToken(t *testing.T) {
@@ -24,7 +24,7 @@ func TestIntrospectToken(t *testing.T) {
 	if !res.Active || res.ClientID != testClientID || res.Scope != "device" || !res.Audience.Contains(idp.Issuer) || len(res.Raw) == 0 {
 		t.Errorf("introspection = %+v", res)
 	}
-	f := idp.Requests(mockidp.EndpointIntrospection)[0].Form
+	f := idp.Requests(onesoidctest.EndpointIntrospection)[0].Form
 	if f.Get("token_type_hint") != "access_token" || f.Get("client_assertion") == "" {
 		t.Errorf("introspection request form = %v", f)
 	}
@@ -53,14 +53,14 @@ func TestRefreshToken(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name      string
-		behaviour mockidp.RefreshBehaviour
+		behaviour onesoidctest.RefreshBehaviour
 		wantErr   bool
 		rotated   bool
 	}{
-		{"without rotation keeps the refresh token", mockidp.RefreshBehaviour{}, false, false},
-		{"CB-29 rotation keeps the newest refresh token", mockidp.RefreshBehaviour{Rotate: true}, false, true},
-		{"TV-36 refreshed ID token with another subject", mockidp.RefreshBehaviour{IDTokenSubject: "mallory"}, true, false},
-		{"TV-36 refreshed ID token with another issuer", mockidp.RefreshBehaviour{IDTokenIssuer: "https://evil.example/oidc"}, true, false},
+		{"without rotation keeps the refresh token", onesoidctest.RefreshBehaviour{}, false, false},
+		{"CB-29 rotation keeps the newest refresh token", onesoidctest.RefreshBehaviour{Rotate: true}, false, true},
+		{"TV-36 refreshed ID token with another subject", onesoidctest.RefreshBehaviour{IDTokenSubject: "mallory"}, true, false},
+		{"TV-36 refreshed ID token with another issuer", onesoidctest.RefreshBehaviour{IDTokenIssuer: "https://evil.example/oidc"}, true, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/ones-now/onesoidc/internal/jose"
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 // BenchmarkVerify measures, per algorithm and in the same run:
@@ -30,8 +30,8 @@ import (
 func BenchmarkVerify(b *testing.B) {
 	for _, alg := range []string{"RS256", "ES256", "EdDSA"} {
 		b.Run("alg="+alg, func(b *testing.B) {
-			idp := mockidp.NewInMemory()
-			key := mockidp.NewKey(alg)
+			idp := onesoidctest.NewInMemory()
+			key := onesoidctest.NewKey(alg)
 			idp.UseKey(key)
 			claims := idp.Claims(testClientID, testSubject)
 			claims["exp"] = claims["exp"].(int64) + 3600
@@ -40,7 +40,7 @@ func BenchmarkVerify(b *testing.B) {
 			claims["auth_time"] = claims["iat"]
 			claims["amr"] = []string{"pwd"}
 			claims["sid"] = "a0f8b1e4-5c7d-4e2a-9b3f-6d1c8e7a2b90"
-			tok, err := mockidp.MintWith(key, nil, claims)
+			tok, err := onesoidctest.MintWith(key, nil, claims)
 			if err != nil {
 				b.Fatal(err)
 			}

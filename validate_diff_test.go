@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 // TestDifferentialGoOIDC runs a corpus of valid and invalid ID tokens through VerifyIDToken and
@@ -18,8 +18,8 @@ import (
 // nbf, onesoidc one leeway of 60 s.
 func TestDifferentialGoOIDC(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
-	key := mockidp.NewKey("ES256")
+	idp := onesoidctest.NewInMemory()
+	key := onesoidctest.NewKey("ES256")
 	idp.UseKey(key)
 	c := newValidationClient(t, idp)
 	gooidc := oidc.NewVerifier(idp.Issuer, &oidc.StaticKeySet{PublicKeys: []crypto.PublicKey{key.Public().Key}},
@@ -72,7 +72,7 @@ func TestDifferentialGoOIDC(t *testing.T) {
 			return `{"protected":"` + p[0] + `","payload":"` + p[1] + `","signature":"` + p[2] + `"}`
 		}, false, "go-jose parses the flattened JSON serialization too (onesoidc: compact only, TV-30)"},
 		{"jwk in header, attacker key", func(t *testing.T) string {
-			att := mockidp.NewKey("ES256")
+			att := onesoidctest.NewKey("ES256")
 			return mintWith(t, idp, att, map[string]any{"jwk": map[string]any{"kty": "EC"}}, nil)
 		}, false, ""},
 		{"crit", header(map[string]any{"crit": []string{"exp"}}), false, ""},

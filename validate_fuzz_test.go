@@ -6,12 +6,12 @@ import (
 	"time"
 
 	"github.com/ones-now/onesoidc/internal/jose"
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 // staticValidator is a validator with a pre-loaded key set that never fetches: a miss falls in
 // the cooldown of a refetch that "just happened".
-func staticValidator(t testing.TB, idp *mockidp.IdP) *validator {
+func staticValidator(t testing.TB, idp *onesoidctest.Server) *validator {
 	t.Helper()
 	set, _, err := parseJWKS(idp.JWKS(), nil)
 	if err != nil {
@@ -30,13 +30,13 @@ func staticValidator(t testing.TB, idp *mockidp.IdP) *validator {
 // signature check, but never the claim checks after the signature (only the seed token gets
 // there). The parsers themselves are fuzzed in internal/jose (FuzzParseJWS, FuzzParseClaims).
 func FuzzValidateToken(f *testing.F) {
-	idp := mockidp.NewInMemory()
-	idp.UseKey(mockidp.NewKey("ES256"))
-	good, err := mockidp.MintWith(idp.SigningKey(), nil, idp.Claims(testClientID, testSubject))
+	idp := onesoidctest.NewInMemory()
+	idp.UseKey(onesoidctest.NewKey("ES256"))
+	good, err := onesoidctest.MintWith(idp.SigningKey(), nil, idp.Claims(testClientID, testSubject))
 	if err != nil {
 		f.Fatal(err)
 	}
-	for _, s := range mockidp.FuzzSeeds(good) {
+	for _, s := range onesoidctest.FuzzSeeds(good) {
 		f.Add(s)
 	}
 	v := staticValidator(f, idp)

@@ -8,37 +8,37 @@ import (
 	"testing"
 
 	gojose "github.com/go-jose/go-jose/v4"
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 const testSubject = "user-1"
 
 // newValidationClient returns a client of idp for testClientID (newTestClient with an EdDSA
 // device key; validation never signs).
-func newValidationClient(t testing.TB, idp *mockidp.IdP, opts ...Option) *OpenIDConnectClient {
+func newValidationClient(t testing.TB, idp *onesoidctest.Server, opts ...Option) *OpenIDConnectClient {
 	t.Helper()
 	return newTestClient(t, idp, testKey(t, "EdDSA"), opts...)
 }
 
 // tryTestClient builds a client of idp through discovery and returns the constructor's error.
-func tryTestClient(t testing.TB, idp *mockidp.IdP, opts ...Option) (*OpenIDConnectClient, error) {
+func tryTestClient(t testing.TB, idp *onesoidctest.Server, opts ...Option) (*OpenIDConnectClient, error) {
 	opts = append([]Option{WithHTTPClient(idp.HTTPClient())}, opts...)
 	return NewClient(t.Context(), testConfig(idp), testKey(t, "EdDSA"), opts...)
 }
 
 // mint signs an ID token for testClientID with the IdP's current key; edit changes the claims.
-func mint(t testing.TB, idp *mockidp.IdP, header map[string]any, edit func(map[string]any)) string {
+func mint(t testing.TB, idp *onesoidctest.Server, header map[string]any, edit func(map[string]any)) string {
 	t.Helper()
 	return mintWith(t, idp, idp.SigningKey(), header, edit)
 }
 
-func mintWith(t testing.TB, idp *mockidp.IdP, key *gojose.JSONWebKey, header map[string]any, edit func(map[string]any)) string {
+func mintWith(t testing.TB, idp *onesoidctest.Server, key *gojose.JSONWebKey, header map[string]any, edit func(map[string]any)) string {
 	t.Helper()
 	claims := idp.Claims(testClientID, testSubject)
 	if edit != nil {
 		edit(claims)
 	}
-	tok, err := mockidp.MintWith(key, header, claims)
+	tok, err := onesoidctest.MintWith(key, header, claims)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,10 +46,10 @@ func mintWith(t testing.TB, idp *mockidp.IdP, key *gojose.JSONWebKey, header map
 }
 
 // signRaw signs exact header and payload bytes with the IdP's current key.
-func signRaw(t testing.TB, idp *mockidp.IdP, header, payload string) string {
+func signRaw(t testing.TB, idp *onesoidctest.Server, header, payload string) string {
 	t.Helper()
 	k := idp.SigningKey()
-	tok, err := mockidp.SignRaw(k, k.Algorithm, []byte(header), []byte(payload))
+	tok, err := onesoidctest.SignRaw(k, k.Algorithm, []byte(header), []byte(payload))
 	if err != nil {
 		t.Fatal(err)
 	}

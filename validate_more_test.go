@@ -10,12 +10,12 @@ import (
 	"time"
 
 	"github.com/ones-now/onesoidc/internal/jose"
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 	"go.uber.org/goleak"
 )
 
 // atClaims are RFC 9068 §2.2 claims of a device's client_credentials token for aud.
-func atClaims(idp *mockidp.IdP, aud any) func(map[string]any) {
+func atClaims(idp *onesoidctest.Server, aud any) func(map[string]any) {
 	return func(m map[string]any) {
 		m["sub"] = testClientID
 		m["client_id"] = testClientID
@@ -27,7 +27,7 @@ func atClaims(idp *mockidp.IdP, aud any) func(map[string]any) {
 
 func TestVerifyAccessToken(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	c := newValidationClient(t, idp)
 	at := map[string]any{"typ": "at+jwt"}
 	tok := mint(t, idp, at, atClaims(idp, "https://api.example"))
@@ -61,7 +61,7 @@ func TestVerifyAccessToken(t *testing.T) {
 // no client_id or jti.
 func TestRFC9068RequiredClaims(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	c := newValidationClient(t, idp)
 	at := map[string]any{"typ": "at+jwt"}
 	edit := func(e func(map[string]any)) func(map[string]any) {
@@ -107,7 +107,7 @@ func TestAuthReqIDBinding(t *testing.T) {
 
 func TestEntityKindAndRole(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	c := newValidationClient(t, idp)
 	cases := []struct {
 		name string
@@ -141,7 +141,7 @@ func TestVerifiedTokenCache(t *testing.T) {
 	t.Parallel()
 	t.Run("expiry checked on hits", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			idp := mockidp.NewInMemory()
+			idp := onesoidctest.NewInMemory()
 			c := newValidationClient(t, idp)
 			tok := mint(t, idp, nil, set("exp", time.Now().Add(2*time.Minute).Unix()))
 			wantAccept(t)(c.ValidateToken(t.Context(), tok))
@@ -151,13 +151,13 @@ func TestVerifiedTokenCache(t *testing.T) {
 			if n := c.val.cache.len(); n != 0 {
 				t.Errorf("%d entries, want the expired one dropped", n)
 			}
-			if n := idp.Count(mockidp.EndpointJWKS); n != 1 {
+			if n := idp.Count(onesoidctest.EndpointJWKS); n != 1 {
 				t.Errorf("%d JWKS requests", n)
 			}
 		})
 	})
 	t.Run("per-call options checked on hits", func(t *testing.T) {
-		idp := mockidp.NewInMemory()
+		idp := onesoidctest.NewInMemory()
 		c := newValidationClient(t, idp)
 		cached := func(tok string) {
 			t.Helper()
@@ -205,7 +205,7 @@ func TestVerifiedTokenCache(t *testing.T) {
 		wantReject(t, res, err, ErrInvalidAudience, at)
 	})
 	t.Run("results are copies", func(t *testing.T) {
-		idp := mockidp.NewInMemory()
+		idp := onesoidctest.NewInMemory()
 		c := newValidationClient(t, idp)
 		tok := mint(t, idp, nil, set("amr", []string{"pwd"}))
 		res := wantAccept(t)(c.ValidateToken(t.Context(), tok))
@@ -226,8 +226,8 @@ func TestVerifiedTokenCache(t *testing.T) {
 		}
 	})
 	t.Run("bounded", func(t *testing.T) {
-		idp := mockidp.NewInMemory()
-		idp.UseKey(mockidp.NewKey("EdDSA"))
+		idp := onesoidctest.NewInMemory()
+		idp.UseKey(onesoidctest.NewKey("EdDSA"))
 		c := newValidationClient(t, idp)
 		c.val.cache = newTokenCache(10, 1<<20)
 		for i := range 50 {
@@ -262,7 +262,7 @@ func TestHF18ClockSkew(t *testing.T) {
 		{"provider 10 min ahead", fresh(10 * time.Minute), ErrTokenNotYetValid},
 		{"provider 10 min behind", fresh(-10 * time.Minute), ErrTokenExpired},
 	}, WithLeeway(5*time.Minute))
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	c := newValidationClient(t, idp)
 	_, err := c.VerifyIDToken(t.Context(), mint(t, idp, nil, fresh(10*time.Minute)))
 	if err == nil || !errorsIsAny(err, ErrTokenNotYetValid) || !containsAll(err.Error(), "clock skew?") {
@@ -274,9 +274,9 @@ func TestHF18ClockSkew(t *testing.T) {
 // running once the fetch ends.
 func TestValidationNoGoroutineLeak(t *testing.T) { // not parallel: goleak
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	idp := mockidp.Start()
+	idp := onesoidctest.NewServer()
 	defer idp.Close()
-	idp.Inject(mockidp.EndpointJWKS, mockidp.Fault{Times: 1, Delay: 200 * time.Millisecond})
+	idp.Inject(onesoidctest.EndpointJWKS, onesoidctest.Fault{Times: 1, Delay: 200 * time.Millisecond})
 	c := newValidationClient(t, idp)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
@@ -285,7 +285,7 @@ func TestValidationNoGoroutineLeak(t *testing.T) { // not parallel: goleak
 	}
 	// This call joins the fetch still in flight and returns when it is done.
 	wantAccept(t)(c.ValidateToken(context.Background(), mint(t, idp, nil, nil)))
-	if n := idp.Count(mockidp.EndpointJWKS); n != 1 {
+	if n := idp.Count(onesoidctest.EndpointJWKS); n != 1 {
 		t.Errorf("%d JWKS requests, want 1", n)
 	}
 	c.http.client.CloseIdleConnections()
@@ -297,7 +297,7 @@ func TestValidationNoGoroutineLeak(t *testing.T) { // not parallel: goleak
 // hits too.
 func TestKindSpecificOptionsFixTheKind(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	c := newValidationClient(t, idp)
 	const api = "https://api.example"
 	at := mint(t, idp, map[string]any{"typ": "at+jwt"}, atClaims(idp, []string{api, testClientID}))
@@ -335,7 +335,7 @@ func TestKindSpecificOptionsFixTheKind(t *testing.T) {
 // token and not a panic.
 func TestKindSpecificOptionsConflict(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	c := newValidationClient(t, idp)
 	at := mint(t, idp, map[string]any{"typ": "at+jwt"}, atClaims(idp, testClientID))
 	id := mint(t, idp, nil, set("nonce", "n"))

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/ones-now/onesoidc/internal/jose"
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
@@ -23,7 +23,7 @@ func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s
 // TestTV25Crit: any crit header is refused, whatever it lists.
 func TestTV25Crit(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	c := newValidationClient(t, idp)
 	for name, h := range map[string]map[string]any{
 		"exp":       {"crit": []string{"exp"}},
@@ -49,9 +49,9 @@ func TestTV26KeysInHeader(t *testing.T) {
 	var hits atomic.Int32
 	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
 	t.Cleanup(evil.Close)
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	c := newValidationClient(t, idp)
-	attacker := mockidp.NewKey("ES256")
+	attacker := onesoidctest.NewKey("ES256")
 	pubJWK, _ := attacker.Public().MarshalJSON()
 	var jwkHeader map[string]any
 	if err := jsonUnmarshal(pubJWK, &jwkHeader); err != nil {
@@ -65,11 +65,11 @@ func TestTV26KeysInHeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, h := range map[string]map[string]any{
-		"jwk":          {"jwk": jwkHeader, "kid": mockidp.Omit},
+		"jwk":          {"jwk": jwkHeader, "kid": onesoidctest.Omit},
 		"jwk with kid": {"jwk": jwkHeader, "kid": idp.SigningKey().KeyID},
 		"jku":          {"jku": evil.URL + "/jwks"},
 		"x5u":          {"x5u": evil.URL + "/cert.pem"},
-		"x5c":          {"x5c": []string{base64.StdEncoding.EncodeToString(cert)}, "kid": mockidp.Omit},
+		"x5c":          {"x5c": []string{base64.StdEncoding.EncodeToString(cert)}, "kid": onesoidctest.Omit},
 	} {
 		tok := mintWith(t, idp, attacker, h, nil)
 		res, err := c.ValidateToken(t.Context(), tok)
@@ -81,7 +81,7 @@ func TestTV26KeysInHeader(t *testing.T) {
 	if hits.Load() != 0 {
 		t.Errorf("%d requests to the attacker's URLs", hits.Load())
 	}
-	if n := idp.Count(mockidp.EndpointJWKS); n != 0 {
+	if n := idp.Count(onesoidctest.EndpointJWKS); n != 0 {
 		t.Errorf("%d JWKS requests, want 0", n)
 	}
 }
@@ -90,7 +90,7 @@ func TestTV26KeysInHeader(t *testing.T) {
 // refetch together; kids over 256 bytes are refused as malformed without any.
 func TestTV27OpaqueKid(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	c := newValidationClient(t, idp)
 	wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, nil, nil))) // loads the JWKS
 	for name, kid := range map[string]any{
@@ -115,13 +115,13 @@ func TestTV27OpaqueKid(t *testing.T) {
 	tok := mint(t, idp, map[string]any{"kid": strings.Repeat("k", 64<<10)}, nil)
 	res, err := c.ValidateToken(t.Context(), tok)
 	wantReject(t, res, err, ErrTokenTooLarge, tok)
-	if n := idp.Count(mockidp.EndpointJWKS); n != 2 {
+	if n := idp.Count(onesoidctest.EndpointJWKS); n != 2 {
 		t.Errorf("%d JWKS requests, want 2 (load + one refetch for all unknown kids)", n)
 	}
 	// A provider key whose kid looks like a path works as any other kid.
-	odd := mockidp.NewKey("ES256")
+	odd := onesoidctest.NewKey("ES256")
 	odd.KeyID = "../../dev/null"
-	idp2 := mockidp.NewInMemory()
+	idp2 := onesoidctest.NewInMemory()
 	idp2.UseKey(odd)
 	c2 := newValidationClient(t, idp2)
 	wantAccept(t)(c2.ValidateToken(t.Context(), mint(t, idp2, nil, nil)))
@@ -130,7 +130,7 @@ func TestTV27OpaqueKid(t *testing.T) {
 // TestTV28Segments: anything but three strict base64url segments is malformed.
 func TestTV28Segments(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	c := newValidationClient(t, idp)
 	tok := mint(t, idp, nil, nil)
 	p := strings.Split(tok, ".")
@@ -170,7 +170,7 @@ func TestTV28Segments(t *testing.T) {
 // TestTV29OversizedInput: huge input is refused before any splitting or decoding, with O(1)
 // allocation.
 func TestTV29OversizedInput(t *testing.T) { // not parallel: AllocsPerRun
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	c := newValidationClient(t, idp)
 	tok := mint(t, idp, nil, nil)
 	cases := map[string]string{
@@ -196,7 +196,7 @@ func TestTV29OversizedInput(t *testing.T) { // not parallel: AllocsPerRun
 	if allocs := testing.AllocsPerRun(20, func() { _, _ = c.ValidateToken(t.Context(), dots) }); allocs > 1 {
 		t.Errorf("64 KiB of dots: %v allocations", allocs)
 	}
-	if n := idp.Count(mockidp.EndpointJWKS); n != 0 {
+	if n := idp.Count(onesoidctest.EndpointJWKS); n != 0 {
 		t.Errorf("%d JWKS requests", n)
 	}
 }
@@ -204,7 +204,7 @@ func TestTV29OversizedInput(t *testing.T) { // not parallel: AllocsPerRun
 // TestTV30JSONSerialization: only compact JWS is accepted.
 func TestTV30JSONSerialization(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	c := newValidationClient(t, idp)
 	tok := mint(t, idp, nil, nil)
 	p := strings.Split(tok, ".")
@@ -227,7 +227,7 @@ func TestTV30JSONSerialization(t *testing.T) {
 // TestTV31JWERefused: encrypted tokens are refused outright; nothing is decrypted or inflated.
 func TestTV31JWERefused(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	c := newValidationClient(t, idp)
 	jweHeaders := []string{
 		`{"alg":"RSA-OAEP","enc":"A256GCM","zip":"DEF"}`,
@@ -254,7 +254,7 @@ func TestTV31JWERefused(t *testing.T) {
 // numbers. Payload cases are validly signed, so they reach the payload parser.
 func TestTV33JSONShape(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	c := newValidationClient(t, idp)
 	kid := idp.SigningKey().KeyID
 	now := time.Now().Unix()
@@ -320,7 +320,7 @@ func TestTV33JSONShape(t *testing.T) {
 // TestTV34SignatureBeforeClaims: the signature error wins, and no claim leaks with any error.
 func TestTV34SignatureBeforeClaims(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	c := newValidationClient(t, idp)
 	expiredBadSig := flip(mint(t, idp, nil, set("exp", time.Now().Add(-time.Hour).Unix())), 3)
 	res, err := c.ValidateToken(t.Context(), expiredBadSig)
@@ -368,7 +368,7 @@ func TestTV37NumericDates(t *testing.T) {
 		{"nbf array", set("nbf", []int{1}), ErrInvalidClaim},
 		{"unknown claims", func(m map[string]any) { m["x-vendor"] = map[string]any{"a": []any{1, true, nil}}; m["n"] = 1e300 }, nil},
 	})
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	c := newValidationClient(t, idp)
 	tok := mint(t, idp, nil, set("exp", now+600.75))
 	res := wantAccept(t)(c.ValidateToken(t.Context(), tok))
@@ -384,7 +384,7 @@ func TestTV37NumericDates(t *testing.T) {
 // names that differ from a claim the validator reads only in case ("AZP" would fill `json:"azp"`).
 func TestClaimsCaseFoldedDuplicate(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	c := newValidationClient(t, idp)
 	now := time.Now().Unix()
 	good := `{"iss":"` + idp.Issuer + `","sub":"u","aud":"` + testClientID + `","iat":` + itoa(now) + `,"exp":` + itoa(now+600)

@@ -16,7 +16,7 @@ import (
 
 	gojose "github.com/go-jose/go-jose/v4"
 	"github.com/ones-now/onesoidc/internal/jose"
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 func TestValidateTokenAccepts(t *testing.T) {
@@ -24,8 +24,8 @@ func TestValidateTokenAccepts(t *testing.T) {
 	for _, alg := range []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"} {
 		t.Run(alg, func(t *testing.T) {
 			t.Parallel()
-			idp := mockidp.NewInMemory()
-			idp.UseKey(mockidp.NewKey(alg))
+			idp := onesoidctest.NewInMemory()
+			idp.UseKey(onesoidctest.NewKey(alg))
 			idp.EditMetadata(func(d map[string]any) { d["id_token_signing_alg_values_supported"] = jose.AllAlgs.Names() })
 			c := newValidationClient(t, idp)
 			tok := mint(t, idp, nil, func(cl map[string]any) {
@@ -71,11 +71,11 @@ func TestValidateTokenAccepts(t *testing.T) {
 // lists it.
 func TestTV01AlgNone(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	idp.EditMetadata(func(d map[string]any) { d["id_token_signing_alg_values_supported"] = []string{"none", "RS256"} })
 	c := newValidationClient(t, idp)
 	for _, alg := range []string{"none", "None", "NONE", "nOnE"} {
-		tok := mint(t, idp, map[string]any{"alg": alg, "kid": mockidp.Omit}, nil)
+		tok := mint(t, idp, map[string]any{"alg": alg, "kid": onesoidctest.Omit}, nil)
 		if !strings.HasSuffix(tok, ".") {
 			t.Fatalf("unsigned token expected: %s", tok)
 		}
@@ -86,7 +86,7 @@ func TestTV01AlgNone(t *testing.T) {
 		res, err = c.VerifyIDToken(t.Context(), tok)
 		wantReject(t, res, err, ErrUnsupportedAlgorithm, tok)
 	}
-	if n := idp.Count(mockidp.EndpointJWKS); n != 0 {
+	if n := idp.Count(onesoidctest.EndpointJWKS); n != 0 {
 		t.Errorf("%d JWKS requests for unsigned tokens, want 0", n)
 	}
 }
@@ -94,7 +94,7 @@ func TestTV01AlgNone(t *testing.T) {
 // TestTV02EmptyOrWrongLengthSignature: RS256 with an empty, short or long signature.
 func TestTV02EmptyOrWrongLengthSignature(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	c := newValidationClient(t, idp)
 	tok := mint(t, idp, nil, nil)
 	input := tok[:strings.LastIndexByte(tok, '.')]
@@ -125,7 +125,7 @@ func flip(tok string, i int) string {
 // JWKS refetch.
 func TestTV03FlippedSignatureRS256(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	c := newValidationClient(t, idp)
 	tok := mint(t, idp, nil, nil)
 	wantAccept(t)(c.ValidateToken(t.Context(), tok))
@@ -136,7 +136,7 @@ func TestTV03FlippedSignatureRS256(t *testing.T) {
 		res, err = c.ValidateToken(t.Context(), bad)
 		wantReject(t, res, err, ErrInvalidSignature, bad)
 	}
-	if n := idp.Count(mockidp.EndpointJWKS); n != 1 {
+	if n := idp.Count(onesoidctest.EndpointJWKS); n != 1 {
 		t.Errorf("%d JWKS requests, want 1", n)
 	}
 }
@@ -144,8 +144,8 @@ func TestTV03FlippedSignatureRS256(t *testing.T) {
 // TestTV04BadECDSASignatures: flipped byte, DER encoding, 63/65 bytes, r = s = 0, r = n.
 func TestTV04BadECDSASignatures(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
-	key := mockidp.NewKey("ES256")
+	idp := onesoidctest.NewInMemory()
+	key := onesoidctest.NewKey("ES256")
 	idp.UseKey(key)
 	c := newValidationClient(t, idp)
 	tok := mint(t, idp, nil, nil)
@@ -179,7 +179,7 @@ func TestTV04BadECDSASignatures(t *testing.T) {
 // unsupported algorithm.
 func TestTV05HS256WithRSAPublicKeyAsSecret(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	c := newValidationClient(t, idp)
 	rsaKey := idp.SigningKey()
 	pub := rsaKey.Public().Key.(*rsa.PublicKey)
@@ -206,7 +206,7 @@ func TestTV05HS256WithRSAPublicKeyAsSecret(t *testing.T) {
 // TestTV06HS256Refused: this SDK has no client secret; HS* is never accepted.
 func TestTV06HS256Refused(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	idp.EditMetadata(func(d map[string]any) { d["id_token_signing_alg_values_supported"] = []string{"HS256", "RS256"} })
 	c := newValidationClient(t, idp)
 	for _, alg := range []string{"HS256", "HS384", "HS512"} {
@@ -222,7 +222,7 @@ func TestTV06HS256Refused(t *testing.T) {
 // TestTV07AlternateAlgorithm: the allow-list is configured ∩ discovery ∩ supported.
 func TestTV07AlternateAlgorithm(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	tok := mint(t, idp, nil, nil) // RS256 by a real provider key
 	for _, alg := range []string{"PS256", "ES256"} {
 		c := newValidationClient(t, idp, WithSigningAlgorithms(alg))
@@ -230,7 +230,7 @@ func TestTV07AlternateAlgorithm(t *testing.T) {
 		wantReject(t, res, err, ErrUnsupportedAlgorithm, tok)
 	}
 	// The provider announces ES256 only.
-	idp2 := mockidp.NewInMemory()
+	idp2 := onesoidctest.NewInMemory()
 	idp2.EditMetadata(func(d map[string]any) { d["id_token_signing_alg_values_supported"] = []string{"ES256"} })
 	c := newValidationClient(t, idp2)
 	tok2 := mint(t, idp2, nil, nil)
@@ -238,7 +238,7 @@ func TestTV07AlternateAlgorithm(t *testing.T) {
 	wantReject(t, res, err, ErrUnsupportedAlgorithm, tok2)
 	// No algorithm in common, or none/HS* only: the client is not built (DS-08).
 	for _, list := range [][]string{{"none"}, {"HS256"}, {"none", "HS256"}} {
-		idp3 := mockidp.NewInMemory()
+		idp3 := onesoidctest.NewInMemory()
 		idp3.EditMetadata(func(d map[string]any) { d["id_token_signing_alg_values_supported"] = list })
 		var ce *ConfigError
 		if _, err := tryTestClient(t, idp3); !errors.As(err, &ce) {
@@ -258,19 +258,19 @@ func TestTV07AlternateAlgorithm(t *testing.T) {
 // TestTV08KeyAlgorithmMismatch: the header alg must fit the key its kid selects.
 func TestTV08KeyAlgorithmMismatch(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	rsaKey := idp.SigningKey()
-	ps := mockidp.NewKey("PS256") // an RSA key registered for PS256 only
-	p384 := mockidp.NewKey("ES384")
+	ps := onesoidctest.NewKey("PS256") // an RSA key registered for PS256 only
+	p384 := onesoidctest.NewKey("ES384")
 	idp.AddKey(ps)
 	idp.AddKey(p384)
 	c := newValidationClient(t, idp)
-	attacker := mockidp.NewKey("ES256")
+	attacker := onesoidctest.NewKey("ES256")
 	cases := map[string]string{
 		"ES256 with the RSA key's kid":   mintWith(t, idp, attacker, map[string]any{"kid": rsaKey.KeyID}, nil),
 		"RS256 with a PS256 key":         mintWith(t, idp, ps, map[string]any{"alg": "RS256"}, nil),
 		"ES256 with a P-384 key":         mintWith(t, idp, p384, map[string]any{"alg": "ES256"}, nil),
-		"EdDSA with the RSA key's kid":   mintWith(t, idp, mockidp.NewKey("EdDSA"), map[string]any{"kid": rsaKey.KeyID}, nil),
+		"EdDSA with the RSA key's kid":   mintWith(t, idp, onesoidctest.NewKey("EdDSA"), map[string]any{"kid": rsaKey.KeyID}, nil),
 		"RS256 with the P-384 key's kid": mintWith(t, idp, ps, map[string]any{"alg": "RS256", "kid": p384.KeyID}, nil),
 	}
 	for name, tok := range cases {
@@ -280,7 +280,7 @@ func TestTV08KeyAlgorithmMismatch(t *testing.T) {
 		}
 		wantReject(t, res, err, ErrUnknownKey, tok)
 	}
-	if n := idp.Count(mockidp.EndpointJWKS); n != 1 {
+	if n := idp.Count(onesoidctest.EndpointJWKS); n != 1 {
 		t.Errorf("%d JWKS requests, want 1 (a known kid never refetches)", n)
 	}
 	// Positive control: the PS256 key verifies PS256.
@@ -296,7 +296,7 @@ type claimCase struct {
 
 func runClaimCases(t *testing.T, verify func(c *OpenIDConnectClient, tok string) (*AuthenticationResult, error), cases []claimCase, opts ...Option) {
 	t.Helper()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	c := newValidationClient(t, idp, opts...)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -326,7 +326,7 @@ func del(k string) func(map[string]any)        { return func(m map[string]any) {
 
 func TestTV09IssuerMismatch(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory() // issuer http://localhost/oidc
+	idp := onesoidctest.NewInMemory() // issuer http://localhost/oidc
 	runClaimCases(t, validateToken, []claimCase{
 		{"other issuer", set("iss", "https://evil.example/oidc"), ErrInvalidIssuer},
 		{"trailing slash", set("iss", idp.Issuer+"/"), ErrInvalidIssuer},
@@ -409,7 +409,7 @@ func TestTV16Expiry(t *testing.T) {
 		{"31s ago, 30s leeway", set("exp", now()-31), ErrTokenExpired},
 	}, WithLeeway(30*time.Second))
 
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	c := newValidationClient(t, idp)
 	exp := time.Now().Add(-2 * time.Minute).Truncate(time.Second)
 	tok := mint(t, idp, nil, set("exp", exp.Unix()))
@@ -505,14 +505,14 @@ func TestTV23AtHash(t *testing.T) {
 
 func TestTV24TypOfIDToken(t *testing.T) {
 	t.Parallel()
-	idp := mockidp.NewInMemory()
+	idp := onesoidctest.NewInMemory()
 	c := newValidationClient(t, idp)
 	for _, typ := range []string{"at+jwt", "application/at+jwt", "AT+JWT", "logout+jwt", "client-authentication+jwt", "jwt+other"} {
 		tok := mint(t, idp, map[string]any{"typ": typ}, nil)
 		res, err := c.VerifyIDToken(t.Context(), tok)
 		wantReject(t, res, err, ErrInvalidTokenType, tok)
 	}
-	for _, typ := range []any{mockidp.Omit, "JWT", "jwt", "application/jwt"} {
+	for _, typ := range []any{onesoidctest.Omit, "JWT", "jwt", "application/jwt"} {
 		tok := mint(t, idp, map[string]any{"typ": typ}, nil)
 		res := wantAccept(t)(c.VerifyIDToken(t.Context(), tok))
 		if res.Kind != KindIDToken {

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/ones-now/onesoidc"
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 	"github.com/ones-now/onesoidc/weblogin"
 )
 
@@ -69,7 +69,7 @@ func (r *replica) delivered() []*onesoidc.LoginResult {
 }
 
 type cluster struct {
-	idp      *mockidp.IdP
+	idp      *onesoidctest.Server
 	clock    *fakeClock
 	replicas []*replica
 }
@@ -79,7 +79,7 @@ type cluster struct {
 func newCluster(t *testing.T, n int, rs *redisServer, edit func(*weblogin.Config), wrap func(int, *Store) weblogin.Store, opts ...onesoidc.Option) *cluster {
 	t.Helper()
 	clk := &fakeClock{t: time.Now()}
-	idp := mockidp.NewInMemory(mockidp.WithClock(clk.Now))
+	idp := onesoidctest.NewInMemory(onesoidctest.WithClock(clk.Now))
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +96,7 @@ func newCluster(t *testing.T, n int, rs *redisServer, edit func(*weblogin.Config
 	for i := range n {
 		cfg := &onesoidc.DeviceConfig{ID: testDeviceID, ClientID: testClientID, Host: idp.URL, KeySecurity: "default"}
 		client, err := onesoidc.NewClient(t.Context(), cfg, dk, append([]onesoidc.Option{onesoidc.WithHTTPClient(idp.HTTPClient()),
-			onesoidc.WithCIBAEncoding(onesoidc.CIBAEncodingForm)}, opts...)...) // the mock speaks the standard CIBA shapes (no mockidp.WithONES)
+			onesoidc.WithCIBAEncoding(onesoidc.CIBAEncodingForm)}, opts...)...) // the mock speaks the standard CIBA shapes (no onesoidctest.WithONES)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -185,7 +185,7 @@ func TestLoginStartedOnACollectedOnB(t *testing.T) {
 	c := newCluster(t, 2, rs, nil, func(_ int, s *Store) weblogin.Store {
 		return &recordingStore{Store: s, finish: func(b []byte) { mu.Lock(); sealed = append(sealed, b); mu.Unlock() }}
 	})
-	c.idp.ScriptCIBA("alice", mockidp.CIBAScript{IDTokenClaims: map[string]any{"preferred_username": "Alice"}})
+	c.idp.ScriptCIBA("alice", onesoidctest.CIBAScript{IDTokenClaims: map[string]any{"preferred_username": "Alice"}})
 	a, b := c.replicas[0], c.replicas[1]
 	br := newBrowser(t)
 	want(t, br.post(a.h, "/auth/ciba/start", alice), http.StatusOK)
@@ -254,7 +254,7 @@ func TestPingOnBWakesWaiterOnA(t *testing.T) {
 			return s
 		}, onesoidc.WithCIBAPing())
 	c.idp.SetCIBANotificationEndpoint(testClientID, "http://localhost/ciba/notify")
-	c.idp.ScriptCIBA("alice", mockidp.CIBAScript{Outcome: mockidp.CIBAManual})
+	c.idp.ScriptCIBA("alice", onesoidctest.CIBAScript{Outcome: onesoidctest.AwaitDecision})
 	a, b := c.replicas[0], c.replicas[1]
 	br := newBrowser(t)
 	want(t, br.post(a.h, "/auth/ciba/start", alice), http.StatusOK)
@@ -271,14 +271,14 @@ func TestPingOnBWakesWaiterOnA(t *testing.T) {
 		t.Fatal("the status request did not subscribe")
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for c.idp.Count(mockidp.EndpointToken) < 1 && time.Now().Before(deadline) {
+	for c.idp.Count(onesoidctest.EndpointToken) < 1 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond) // until A's first poll is done
 	}
-	if err := c.idp.Decide(id, mockidp.CIBAApprove); err != nil {
+	if err := c.idp.Decide(id, onesoidctest.Approve); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	code, err := c.idp.Ping(t.Context(), mockidp.HandlerClient(b.h.NotificationHandler()), id)
+	code, err := c.idp.Ping(t.Context(), onesoidctest.HandlerClient(b.h.NotificationHandler()), id)
 	if err != nil || code != http.StatusNoContent {
 		t.Fatalf("ping to B: %d %v", code, err)
 	}
@@ -293,7 +293,7 @@ func TestPingOnBWakesWaiterOnA(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the waiter on A was not woken")
 	}
-	if n := c.idp.Count(mockidp.EndpointToken); n != 2 {
+	if n := c.idp.Count(onesoidctest.EndpointToken); n != 2 {
 		t.Fatalf("%d polls, want 2 (one due, one after the ping)", n)
 	}
 	if len(a.delivered()) != 1 {
@@ -306,7 +306,7 @@ func TestPingOnBWakesWaiterOnA(t *testing.T) {
 func TestTwoReplicasConcurrentStatusOnePollPerInterval(t *testing.T) {
 	rs := startRedis(t, false)
 	c := newCluster(t, 2, rs, nil, nil)
-	c.idp.ScriptCIBA("alice", mockidp.CIBAScript{PendingPolls: 3})
+	c.idp.ScriptCIBA("alice", onesoidctest.CIBAScript{PendingPolls: 3})
 	br := newBrowser(t)
 	want(t, br.post(c.replicas[0].h, "/auth/ciba/start", alice), http.StatusOK)
 	for round := range 4 {
@@ -321,7 +321,7 @@ func TestTwoReplicasConcurrentStatusOnePollPerInterval(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		if n := c.idp.Count(mockidp.EndpointToken); n != round+1 {
+		if n := c.idp.Count(onesoidctest.EndpointToken); n != round+1 {
 			t.Fatalf("interval %d: %d token-endpoint polls, want %d", round+1, n, round+1)
 		}
 	}
@@ -370,7 +370,7 @@ func TestRedisStoppedMidLogin(t *testing.T) {
 	}
 	// A new login cannot start either, and says so.
 	want(t, newBrowser(t).post(c.replicas[1].h, "/auth/ciba/start", alice), http.StatusServiceUnavailable)
-	if n := c.idp.Count(mockidp.EndpointToken); n != 0 {
+	if n := c.idp.Count(onesoidctest.EndpointToken); n != 0 {
 		t.Fatalf("%d polls while the lease could not be taken", n)
 	}
 	rs.restart()
@@ -404,7 +404,7 @@ func TestApprovedButNotStoredIsRevoked(t *testing.T) {
 	if !strings.Contains(got["error_description"].(string), "revoked") {
 		t.Fatalf("answer %v", got)
 	}
-	revs := c.idp.Requests(mockidp.EndpointRevocation)
+	revs := c.idp.Requests(onesoidctest.EndpointRevocation)
 	if len(revs) != 2 || revs[0].Form.Get("token_type_hint") != "refresh_token" || revs[1].Form.Get("token_type_hint") != "access_token" {
 		t.Fatalf("%d revocations", len(revs))
 	}

@@ -18,7 +18,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/ones-now/onesoidc"
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 const (
@@ -28,7 +28,7 @@ const (
 )
 
 // newClient registers a fresh ES256 device key with idp and returns a client of it.
-func newClient(t testing.TB, idp *mockidp.IdP, opts ...onesoidc.Option) *onesoidc.OpenIDConnectClient {
+func newClient(t testing.TB, idp *onesoidctest.Server, opts ...onesoidc.Option) *onesoidc.OpenIDConnectClient {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -41,7 +41,7 @@ func newClient(t testing.TB, idp *mockidp.IdP, opts ...onesoidc.Option) *onesoid
 	idp.RegisterClient(testClientID, dk.Public(), dk.Algorithm())
 	cfg := &onesoidc.DeviceConfig{ID: testDeviceID, ClientID: testClientID, Host: idp.URL, KeySecurity: "default"}
 	c, err := onesoidc.NewClient(t.Context(), cfg, dk, append([]onesoidc.Option{onesoidc.WithHTTPClient(idp.HTTPClient()),
-		onesoidc.WithCIBAEncoding(onesoidc.CIBAEncodingForm)}, opts...)...) // the mock speaks the standard CIBA shapes (no mockidp.WithONES)
+		onesoidc.WithCIBAEncoding(onesoidc.CIBAEncodingForm)}, opts...)...) // the mock speaks the standard CIBA shapes (no onesoidctest.WithONES)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func (a *app) logins() []*onesoidc.LoginResult {
 
 // env is one replica: a client of the IdP, a Handler and the application behind it.
 type env struct {
-	idp    *mockidp.IdP
+	idp    *onesoidctest.Server
 	client *onesoidc.OpenIDConnectClient
 	h      *Handler
 	app    *app
@@ -82,10 +82,10 @@ type env struct {
 }
 
 // newEnv builds a replica on idp (a new in-memory IdP when nil); edit changes the Config.
-func newEnv(t testing.TB, idp *mockidp.IdP, edit func(*Config), opts ...onesoidc.Option) *env {
+func newEnv(t testing.TB, idp *onesoidctest.Server, edit func(*Config), opts ...onesoidc.Option) *env {
 	t.Helper()
 	if idp == nil {
-		idp = mockidp.NewInMemory()
+		idp = onesoidctest.NewInMemory()
 	}
 	e := &env{idp: idp, client: newClient(t, idp, opts...), app: &app{}, logs: &syncBuffer{}}
 	cfg := Config{Client: e.client, OnLogin: e.app.onLogin,

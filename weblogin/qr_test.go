@@ -7,7 +7,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 // TestQRLoginApproved: the QR start answers the SVG, its code and expiry; the phone's approval
@@ -16,7 +16,7 @@ func TestQRLoginApproved(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, nil, nil)
 		e.idp.SetDeviceID(testClientID, testDeviceID)
-		e.idp.ScriptQR(mockidp.QRScript{PendingPolls: 1})
+		e.idp.ScriptQR(onesoidctest.QRScript{PendingPolls: 1})
 		b := newBrowser(t)
 		w := b.post(e.h, "/auth/qr/start", map[string]any{})
 		start := wantStatus(t, w, http.StatusOK)
@@ -26,7 +26,7 @@ func TestQRLoginApproved(t *testing.T) {
 		}
 		id := sessions[0].AuthReqID
 		svg, _ := start["qrSvg"].(string)
-		if !strings.HasPrefix(svg, "<svg") || start["bindingCode"] != qrCode(id) || start["expiresIn"] != float64(mockidp.DefaultQRExpiresIn) {
+		if !strings.HasPrefix(svg, "<svg") || start["bindingCode"] != qrCode(id) || start["expiresIn"] != float64(onesoidctest.DefaultQRExpiresIn) {
 			t.Fatalf("start answer %v", start)
 		}
 		time.Sleep(5 * time.Second)
@@ -54,7 +54,7 @@ func TestQRLoginApproved(t *testing.T) {
 func TestQRLoginDeniedAndCancelled(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, nil, nil)
-		e.idp.ScriptQR(mockidp.QRScript{Outcome: mockidp.CIBADeny})
+		e.idp.ScriptQR(onesoidctest.QRScript{Outcome: onesoidctest.Deny})
 		b := newBrowser(t)
 		wantStatus(t, b.post(e.h, "/auth/qr/start", nil), http.StatusOK)
 		time.Sleep(5 * time.Second)

@@ -14,11 +14,11 @@ import (
 	"time"
 
 	"github.com/ones-now/onesoidc"
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
-func aliceScript() mockidp.CIBAScript {
-	return mockidp.CIBAScript{IDTokenClaims: map[string]any{"preferred_username": "Alice"}}
+func aliceScript() onesoidctest.CIBAScript {
+	return onesoidctest.CIBAScript{IDTokenClaims: map[string]any{"preferred_username": "Alice"}}
 }
 
 // TestCIBALoginApproved: the whole login; the browser gets the binding code, the status and
@@ -46,7 +46,7 @@ func TestCIBALoginApproved(t *testing.T) {
 		// Before the interval: pending, without a poll.
 		w = b.post(e.h, "/auth/ciba/status", map[string]any{"loginId": start["loginId"]})
 		wantStatus(t, w, http.StatusAccepted)
-		if n := e.idp.Count(mockidp.EndpointToken); n != 0 {
+		if n := e.idp.Count(onesoidctest.EndpointToken); n != 0 {
 			t.Fatalf("%d polls before the interval", n)
 		}
 		time.Sleep(5 * time.Second)
@@ -67,8 +67,8 @@ func TestCIBALoginApproved(t *testing.T) {
 		// Collected once: a later status says approved without a second OnLogin.
 		w = b.post(e.h, "/auth/ciba/status", nil)
 		wantStatus(t, w, http.StatusOK)
-		if len(e.app.logins()) != 1 || e.idp.Count(mockidp.EndpointToken) != 1 {
-			t.Fatalf("collected %d times, %d polls", len(e.app.logins()), e.idp.Count(mockidp.EndpointToken))
+		if len(e.app.logins()) != 1 || e.idp.Count(onesoidctest.EndpointToken) != 1 {
+			t.Fatalf("collected %d times, %d polls", len(e.app.logins()), e.idp.Count(onesoidctest.EndpointToken))
 		}
 	})
 }
@@ -173,7 +173,7 @@ func TestFindingStatusLeaksTokensByAuthReqID(t *testing.T) {
 			w := attacker.post(e.h, "/auth/ciba/status", body)
 			wantStatus(t, w, http.StatusNotFound)
 		}
-		if n := e.idp.Count(mockidp.EndpointToken); n != 0 {
+		if n := e.idp.Count(onesoidctest.EndpointToken); n != 0 {
 			t.Fatalf("attacker caused %d polls", n)
 		}
 		// Session fixation: the attacker planted its own cookie in the victim's browser before
@@ -193,7 +193,7 @@ func TestFindingStatusLeaksTokensByAuthReqID(t *testing.T) {
 				t.Fatalf("fixated session, body %v: %d %s", body, w.Code, w.Body)
 			}
 		}
-		if n := e.idp.Count(mockidp.EndpointToken); n != 0 {
+		if n := e.idp.Count(onesoidctest.EndpointToken); n != 0 {
 			t.Fatalf("attacker caused %d polls", n)
 		}
 		wantStatus(t, victim2.post(e.h, "/auth/ciba/status", nil), http.StatusOK)
@@ -218,7 +218,7 @@ func TestFindingOpenRefreshOracle(t *testing.T) {
 			wantStatus(t, w, http.StatusNotFound)
 			assertNoTokens(t, w.Body.String())
 		}
-		if n := e.idp.Count(mockidp.EndpointToken); n != 0 {
+		if n := e.idp.Count(onesoidctest.EndpointToken); n != 0 {
 			t.Fatalf("%d token requests", n)
 		}
 	})
@@ -281,7 +281,7 @@ func TestPerSessionLimit(t *testing.T) {
 func TestFinding500Instead502(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, nil, nil)
-		e.idp.ScriptCIBA("alice", mockidp.CIBAScript{IDTokenClaims: map[string]any{"aud": "someone-else"}})
+		e.idp.ScriptCIBA("alice", onesoidctest.CIBAScript{IDTokenClaims: map[string]any{"aud": "someone-else"}})
 		b := newBrowser(t)
 		wantStatus(t, b.post(e.h, "/auth/ciba/start", map[string]any{"userIdentifier": "alice"}), http.StatusOK)
 		time.Sleep(5 * time.Second)
@@ -292,13 +292,13 @@ func TestFinding500Instead502(t *testing.T) {
 		// The login ended: no second poll.
 		time.Sleep(5 * time.Second)
 		wantStatus(t, b.post(e.h, "/auth/ciba/status", nil), http.StatusBadGateway)
-		if n := e.idp.Count(mockidp.EndpointToken); n != 1 {
+		if n := e.idp.Count(onesoidctest.EndpointToken); n != 1 {
 			t.Fatalf("%d polls", n)
 		}
 
 		// Refresh: the refreshed ID token names another issuer.
 		rt := e.idp.IssueRefreshToken(testClientID, "alice", "openid")
-		e.idp.SetRefreshBehaviour(mockidp.RefreshBehaviour{IDTokenIssuer: "https://evil.example/oidc"})
+		e.idp.SetRefreshBehaviour(onesoidctest.RefreshBehaviour{IDTokenIssuer: "https://evil.example/oidc"})
 		tok, err := e.h.Refresh(t.Context(), tokenWithRefresh(rt))
 		var we *Error
 		if tok != nil || !errors.As(err, &we) || we.Status != http.StatusBadGateway {
@@ -322,7 +322,7 @@ func TestRefreshOnServer(t *testing.T) {
 		if err != nil || tok.AccessToken == "" {
 			t.Fatalf("Refresh: %v", err)
 		}
-		e.idp.SetRefreshBehaviour(mockidp.RefreshBehaviour{Rotate: true})
+		e.idp.SetRefreshBehaviour(onesoidctest.RefreshBehaviour{Rotate: true})
 		if _, err := e.h.Refresh(t.Context(), tokenWithRefresh(rt)); err != nil {
 			t.Fatal(err)
 		}
@@ -419,15 +419,15 @@ func TestBadBodies(t *testing.T) {
 func TestLoginOutcomes(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		script mockidp.CIBAScript
+		script onesoidctest.CIBAScript
 		start  int
 		status int
 		code   string
 	}{
-		{"denied", mockidp.CIBAScript{Outcome: mockidp.CIBADeny}, 200, 403, "access_denied"},
-		{"expired at provider", mockidp.CIBAScript{Outcome: mockidp.CIBAExpire}, 200, 410, "expired_token"},
-		{"unknown user", mockidp.CIBAScript{Reject: "unknown_user_id"}, 400, 0, "unknown_user_id"},
-		{"transaction failed", mockidp.CIBAScript{Outcome: mockidp.CIBATransactionFailed}, 200, 400, "transaction_failed"},
+		{"denied", onesoidctest.CIBAScript{Outcome: onesoidctest.Deny}, 200, 403, "access_denied"},
+		{"expired at provider", onesoidctest.CIBAScript{Outcome: onesoidctest.Expire}, 200, 410, "expired_token"},
+		{"unknown user", onesoidctest.CIBAScript{Reject: "unknown_user_id"}, 400, 0, "unknown_user_id"},
+		{"transaction failed", onesoidctest.CIBAScript{Outcome: onesoidctest.TransactionFailed}, 200, 400, "transaction_failed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -451,7 +451,7 @@ func TestLoginOutcomes(t *testing.T) {
 				}
 				time.Sleep(10 * time.Second)
 				wantStatus(t, b.post(e.h, "/auth/ciba/status", nil), tc.status)
-				if n := e.idp.Count(mockidp.EndpointToken); n != 1 {
+				if n := e.idp.Count(onesoidctest.EndpointToken); n != 1 {
 					t.Fatalf("%d polls of an ended login", n)
 				}
 			})
@@ -463,13 +463,13 @@ func TestLoginOutcomes(t *testing.T) {
 func TestExpiryOnLocalClock(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, nil, nil)
-		e.idp.ScriptCIBA("alice", mockidp.CIBAScript{Outcome: mockidp.CIBAManual, ExpiresIn: 30})
+		e.idp.ScriptCIBA("alice", onesoidctest.CIBAScript{Outcome: onesoidctest.AwaitDecision, ExpiresIn: 30})
 		b := newBrowser(t)
 		wantStatus(t, b.post(e.h, "/auth/ciba/start", map[string]any{"userIdentifier": "alice"}), http.StatusOK)
 		time.Sleep(30 * time.Second)
 		got := wantStatus(t, b.post(e.h, "/auth/ciba/status", nil), http.StatusGone)
-		if got["error"] != "expired_token" || e.idp.Count(mockidp.EndpointToken) != 0 {
-			t.Fatalf("answer %v, %d polls", got, e.idp.Count(mockidp.EndpointToken))
+		if got["error"] != "expired_token" || e.idp.Count(onesoidctest.EndpointToken) != 0 {
+			t.Fatalf("answer %v, %d polls", got, e.idp.Count(onesoidctest.EndpointToken))
 		}
 	})
 }
@@ -479,7 +479,7 @@ func TestExpiryOnLocalClock(t *testing.T) {
 func TestSlowDownPacing(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, nil, nil)
-		e.idp.ScriptCIBA("alice", mockidp.CIBAScript{SlowDownPolls: []int{1}, PendingPolls: 1})
+		e.idp.ScriptCIBA("alice", onesoidctest.CIBAScript{SlowDownPolls: []int{1}, PendingPolls: 1})
 		b := newBrowser(t)
 		wantStatus(t, b.post(e.h, "/auth/ciba/start", map[string]any{"userIdentifier": "alice"}), http.StatusOK)
 		t0 := time.Now()
@@ -490,7 +490,7 @@ func TestSlowDownPacing(t *testing.T) {
 			}
 		}
 		var at []time.Duration
-		for _, r := range e.idp.Requests(mockidp.EndpointToken) {
+		for _, r := range e.idp.Requests(onesoidctest.EndpointToken) {
 			at = append(at, r.Time.Sub(t0).Round(time.Second))
 		}
 		if fmt.Sprint(at) != "[5s 15s 25s]" {
@@ -504,7 +504,7 @@ func TestSlowDownPacing(t *testing.T) {
 func TestConcurrentStatusOnePollPerInterval(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, nil, nil)
-		e.idp.ScriptCIBA("alice", mockidp.CIBAScript{PendingPolls: 3})
+		e.idp.ScriptCIBA("alice", onesoidctest.CIBAScript{PendingPolls: 3})
 		b := newBrowser(t)
 		wantStatus(t, b.post(e.h, "/auth/ciba/start", map[string]any{"userIdentifier": "alice"}), http.StatusOK)
 		approved := 0
@@ -523,7 +523,7 @@ func TestConcurrentStatusOnePollPerInterval(t *testing.T) {
 				})
 			}
 			wg.Wait()
-			if n := e.idp.Count(mockidp.EndpointToken); n != round+1 {
+			if n := e.idp.Count(onesoidctest.EndpointToken); n != round+1 {
 				t.Fatalf("round %d: %d polls", round, n)
 			}
 		}
@@ -539,7 +539,7 @@ func TestPingWakesWaiter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, nil, func(c *Config) { c.LongPoll = 30 * time.Second }, onesoidc.WithCIBAPing())
 		e.idp.SetCIBANotificationEndpoint(testClientID, "http://localhost/ciba/notify")
-		e.idp.ScriptCIBA("alice", mockidp.CIBAScript{Outcome: mockidp.CIBAManual})
+		e.idp.ScriptCIBA("alice", onesoidctest.CIBAScript{Outcome: onesoidctest.AwaitDecision})
 		b := newBrowser(t)
 		wantStatus(t, b.post(e.h, "/auth/ciba/start", map[string]any{"userIdentifier": "alice"}), http.StatusOK)
 		id := e.idp.CIBARequests()[0].AuthReqID
@@ -547,14 +547,14 @@ func TestPingWakesWaiter(t *testing.T) {
 		done := make(chan *httptest.ResponseRecorder)
 		go func() { done <- b.post(e.h, "/auth/ciba/status", nil) }()
 		synctest.Wait()
-		if n := e.idp.Count(mockidp.EndpointToken); n != 1 {
+		if n := e.idp.Count(onesoidctest.EndpointToken); n != 1 {
 			t.Fatalf("%d polls", n)
 		}
 		time.Sleep(2 * time.Second)
-		if err := e.idp.Decide(id, mockidp.CIBAApprove); err != nil {
+		if err := e.idp.Decide(id, onesoidctest.Approve); err != nil {
 			t.Fatal(err)
 		}
-		notify := mockidp.HandlerClient(e.h.NotificationHandler())
+		notify := onesoidctest.HandlerClient(e.h.NotificationHandler())
 		t0 := time.Now()
 		if code, err := e.idp.Ping(t.Context(), notify, id); err != nil || code != http.StatusNoContent {
 			t.Fatalf("ping: %d %v", code, err)
@@ -606,7 +606,7 @@ func TestApprovedButNotStoredIsRevoked(t *testing.T) {
 		time.Sleep(5 * time.Second)
 		w := b.post(e.h, "/auth/ciba/status", nil)
 		wantStatus(t, w, http.StatusServiceUnavailable)
-		revs := e.idp.Requests(mockidp.EndpointRevocation)
+		revs := e.idp.Requests(onesoidctest.EndpointRevocation)
 		if len(revs) != 2 || !strings.HasPrefix(revs[0].Form.Get("token"), "rt-") || revs[1].Form.Get("token_type_hint") != "access_token" {
 			t.Fatalf("revocations: %d", len(revs))
 		}
@@ -621,7 +621,7 @@ func TestApprovedButNotStoredIsRevoked(t *testing.T) {
 		// The login ended; it is not polled again (the auth_req_id was redeemed).
 		time.Sleep(10 * time.Second)
 		wantStatus(t, b.post(e.h, "/auth/ciba/status", nil), http.StatusServiceUnavailable)
-		if n := e.idp.Count(mockidp.EndpointToken); n != 1 {
+		if n := e.idp.Count(onesoidctest.EndpointToken); n != 1 {
 			t.Fatalf("%d polls", n)
 		}
 	})
@@ -636,7 +636,7 @@ func TestOnLoginErrorRevokes(t *testing.T) {
 		wantStatus(t, b.post(e.h, "/auth/ciba/start", map[string]any{"userIdentifier": "alice"}), http.StatusOK)
 		time.Sleep(5 * time.Second)
 		wantStatus(t, b.post(e.h, "/auth/ciba/status", nil), http.StatusInternalServerError)
-		if n := e.idp.Count(mockidp.EndpointRevocation); n != 2 {
+		if n := e.idp.Count(onesoidctest.EndpointRevocation); n != 2 {
 			t.Fatalf("%d revocations", n)
 		}
 	})
@@ -652,7 +652,7 @@ func TestCancel(t *testing.T) {
 		wantStatus(t, b.post(e.h, "/auth/ciba/cancel", map[string]any{"loginId": start["loginId"]}), http.StatusOK)
 		time.Sleep(5 * time.Second)
 		wantStatus(t, b.post(e.h, "/auth/ciba/status", nil), http.StatusNotFound)
-		if n := e.idp.Count(mockidp.EndpointToken); n != 0 {
+		if n := e.idp.Count(onesoidctest.EndpointToken); n != 0 {
 			t.Fatalf("%d polls", n)
 		}
 		// Approved, not collected, then cancelled: revoked.
@@ -662,7 +662,7 @@ func TestCancel(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantStatus(t, b.post(e.h, "/auth/ciba/cancel", nil), http.StatusOK)
-		if n := e.idp.Count(mockidp.EndpointRevocation); n != 2 {
+		if n := e.idp.Count(onesoidctest.EndpointRevocation); n != 2 {
 			t.Fatalf("%d revocations", n)
 		}
 		if len(e.app.logins()) != 0 {
@@ -707,7 +707,7 @@ func TestSealing(t *testing.T) {
 // TestNewConfig: required fields and bad values fail in New.
 func TestNewConfig(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newClient(t, mockidp.NewInMemory())
+		c := newClient(t, onesoidctest.NewInMemory())
 		on := func(http.ResponseWriter, *http.Request, *onesoidc.LoginResult) error { return nil }
 		for _, tc := range []struct {
 			name  string
@@ -775,13 +775,13 @@ func TestNotificationHandlerRefusals(t *testing.T) {
 func TestLongPollWaitsForTheNextPoll(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, nil, func(c *Config) { c.LongPoll = 20 * time.Second })
-		e.idp.ScriptCIBA("alice", mockidp.CIBAScript{PendingPolls: 4})
+		e.idp.ScriptCIBA("alice", onesoidctest.CIBAScript{PendingPolls: 4})
 		b := newBrowser(t)
 		wantStatus(t, b.post(e.h, "/auth/ciba/start", map[string]any{"userIdentifier": "alice"}), http.StatusOK)
 		t0 := time.Now()
 		wantStatus(t, b.post(e.h, "/auth/ciba/status", nil), http.StatusAccepted)
-		if d := time.Since(t0); d != 20*time.Second || e.idp.Count(mockidp.EndpointToken) != 4 {
-			t.Fatalf("answered after %v with %d polls", d, e.idp.Count(mockidp.EndpointToken))
+		if d := time.Since(t0); d != 20*time.Second || e.idp.Count(onesoidctest.EndpointToken) != 4 {
+			t.Fatalf("answered after %v with %d polls", d, e.idp.Count(onesoidctest.EndpointToken))
 		}
 		wantStatus(t, b.post(e.h, "/auth/ciba/status", nil), http.StatusOK)
 		if d := time.Since(t0); d != 25*time.Second {

@@ -13,11 +13,11 @@ import (
 	"testing"
 
 	"github.com/ones-now/onesoidc"
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 func TestDeviceToken(t *testing.T) {
-	idp := mockidp.Start()
+	idp := onesoidctest.NewServer()
 	t.Cleanup(idp.Close)
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {

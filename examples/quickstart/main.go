@@ -24,11 +24,11 @@ import (
 	"time"
 
 	"github.com/ones-now/onesoidc"
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 func main() {
-	idp := mockidp.Start(mockidp.WithONES())
+	idp := onesoidctest.NewServer(onesoidctest.WithONES())
 	defer idp.Close()
 	if err := run(context.Background(), os.Stdout, idp); err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
@@ -38,7 +38,7 @@ func main() {
 }
 
 // run walks through every step against idp.
-func run(ctx context.Context, out io.Writer, idp *mockidp.IdP) error {
+func run(ctx context.Context, out io.Writer, idp *onesoidctest.Server) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	fmt.Fprintln(out, "1. mock ONES identity provider at", idp.URL)
@@ -95,7 +95,7 @@ func run(ctx context.Context, out io.Writer, idp *mockidp.IdP) error {
 
 	// CIBA: ask the IdP to push "approve this login" to alice's phone, then wait. The mock IdP
 	// approves after two polls, one second apart.
-	idp.ScriptCIBA("alice", mockidp.CIBAScript{PendingPolls: 2, Interval: 1})
+	idp.ScriptCIBA("alice", onesoidctest.CIBAScript{PendingPolls: 2, Interval: 1})
 	resp, err := client.MakeCIBARequest(ctx, onesoidc.CIBARequest{
 		Hint:           onesoidc.LoginHint{Kind: onesoidc.LoginHintKindLoginHint, Value: "alice"},
 		Scope:          []string{"openid", "profile"},
@@ -122,7 +122,7 @@ func run(ctx context.Context, out io.Writer, idp *mockidp.IdP) error {
 
 	// ONES QR login: show a QR code; the user scans it with the ONES app and approves there.
 	idp.SetDeviceID(cfg.ClientID, cfg.ID)
-	idp.ScriptQR(mockidp.QRScript{Subject: "bob"})
+	idp.ScriptQR(onesoidctest.QRScript{Subject: "bob"})
 	qr, err := client.StartQRLogin(ctx)
 	if err != nil {
 		return err

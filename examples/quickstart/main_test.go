@@ -6,7 +6,7 @@ import (
 	"testing"
 	"testing/synctest"
 
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 // TestQuickstart runs the README's first command in-process, against the in-memory mock IdP in
@@ -14,7 +14,7 @@ import (
 func TestQuickstart(t *testing.T) {
 	var out bytes.Buffer
 	synctest.Test(t, func(t *testing.T) {
-		if err := run(t.Context(), &out, mockidp.NewInMemory(mockidp.WithONES())); err != nil {
+		if err := run(t.Context(), &out, onesoidctest.NewInMemory(onesoidctest.WithONES())); err != nil {
 			t.Fatalf("quickstart failed: %v\n%s", err, &out)
 		}
 	})

@@ -16,12 +16,12 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/ones-now/onesoidc/examples/webserver/app"
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 // site is the example server on loopback, against the fake IdP.
 type site struct {
-	idp *mockidp.IdP
+	idp *onesoidctest.Server
 	url string
 }
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 // FuzzParseJWS feeds arbitrary strings to every parser of a compact JWS: nothing may panic,
@@ -16,8 +16,8 @@ import (
 // (the fuzzer cannot forge one). ParseHeader and ParseClaims are called on every decodable
 // segment, so that the claim reader sees what a verified payload could hold.
 func FuzzParseJWS(f *testing.F) {
-	key := mockidp.NewKey("ES256")
-	good, err := mockidp.MintWith(key, nil, map[string]any{"iss": "https://idp.example", "sub": "user-1",
+	key := onesoidctest.NewKey("ES256")
+	good, err := onesoidctest.MintWith(key, nil, map[string]any{"iss": "https://idp.example", "sub": "user-1",
 		"aud": "client", "iat": 1700000000, "exp": 1700000600})
 	if err != nil {
 		f.Fatal(err)
@@ -25,7 +25,7 @@ func FuzzParseJWS(f *testing.F) {
 	priv := key.Key.(*ecdsa.PrivateKey)
 	pub := &PublicKey{EC: &priv.PublicKey, ECOrder: priv.Curve.Params().N.FillBytes(make([]byte, 32))}
 	goodInput := good[:strings.LastIndexByte(good, '.')]
-	for _, s := range mockidp.FuzzSeeds(good) {
+	for _, s := range onesoidctest.FuzzSeeds(good) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {

@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	gojose "github.com/go-jose/go-jose/v4"
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 // TestB64DecodeAgreesWithStrictStdlib: the strict base64url decoder of token segments accepts
@@ -100,7 +100,7 @@ func TestDifferentialGoJOSE(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			alg := ParseAlg(name)
-			key := mockidp.NewKey(name)
+			key := onesoidctest.NewKey(name)
 			pub := publicKey(t, key.Key.(crypto.Signer).Public())
 			payload := []byte(`{"iss":"https://idp.example","sub":"user-1"}`)
 
@@ -126,7 +126,7 @@ func TestDifferentialGoJOSE(t *testing.T) {
 			}
 
 			in := SigningInput(EncodeHeader(name, "JWT", "k1"), payload)
-			sig, err := mockidp.Sign(key, name, in)
+			sig, err := onesoidctest.Sign(key, name, in)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -7,7 +7,7 @@ import (
 	"crypto/rand"
 
 	"github.com/ones-now/onesoidc"
-	"github.com/ones-now/onesoidc/internal/mockidp"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 // Fake device identity of the example, registered with the fake IdP.
@@ -20,8 +20,8 @@ const (
 // device key with it and returns a client of it. CIBA users are approved at their first poll,
 // "alice" after one pending poll, with the display name "Alice"; QR logins are approved by
 // "alice" at the first poll. Close the IdP when done.
-func StartFakeIdP(ctx context.Context) (*mockidp.IdP, *onesoidc.OpenIDConnectClient, error) {
-	idp := mockidp.Start()
+func StartFakeIdP(ctx context.Context) (*onesoidctest.Server, *onesoidc.OpenIDConnectClient, error) {
+	idp := onesoidctest.NewServer()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		idp.Close()
@@ -34,10 +34,10 @@ func StartFakeIdP(ctx context.Context) (*mockidp.IdP, *onesoidc.OpenIDConnectCli
 	}
 	idp.RegisterClient(FakeClientID, key.Public(), key.Algorithm())
 	idp.SetDeviceID(FakeClientID, FakeDeviceID) // QR status answers name the device
-	idp.ScriptCIBA("alice", mockidp.CIBAScript{PendingPolls: 1, Interval: 2, IDTokenClaims: map[string]any{"preferred_username": "Alice"}})
+	idp.ScriptCIBA("alice", onesoidctest.CIBAScript{PendingPolls: 1, Interval: 2, IDTokenClaims: map[string]any{"preferred_username": "Alice"}})
 	cfg := &onesoidc.DeviceConfig{ID: FakeDeviceID, ClientID: FakeClientID, Host: idp.URL, KeySecurity: "default"}
 	// The fake speaks the standard CIBA shapes and issues JWT access tokens (it is not started
-	// with mockidp.WithONES), so the client picks the standard form encoding.
+	// with onesoidctest.WithONES), so the client picks the standard form encoding.
 	client, err := onesoidc.NewClient(ctx, cfg, key, onesoidc.WithHTTPClient(idp.HTTPClient()),
 		onesoidc.WithCIBAEncoding(onesoidc.CIBAEncodingForm))
 	if err != nil {

@@ -1,4 +1,4 @@
-package mockidp
+package onesoidctest
 
 import (
 	"crypto"
@@ -34,28 +34,28 @@ type omitted struct{}
 func NewKey(alg string) *jose.JSONWebKey { return newSigningKey(alg) }
 
 // UseKey publishes k and makes it the signing key of Mint.
-func (m *IdP) UseKey(k *jose.JSONWebKey) {
+func (m *Server) UseKey(k *jose.JSONWebKey) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.keys = append([]*jose.JSONWebKey{k}, m.keys...)
 }
 
 // AddKey publishes k after the current keys; Mint does not sign with it.
-func (m *IdP) AddKey(k *jose.JSONWebKey) {
+func (m *Server) AddKey(k *jose.JSONWebKey) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.keys = append(m.keys, k)
 }
 
 // RemoveKey unpublishes the key with kid (the signing key included, if it is the one).
-func (m *IdP) RemoveKey(kid string) {
+func (m *Server) RemoveKey(kid string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.keys = slices.DeleteFunc(m.keys, func(k *jose.JSONWebKey) bool { return k.KeyID == kid })
 }
 
 // PublishRaw appends raw JWK objects (or any JSON values) to the "keys" array served.
-func (m *IdP) PublishRaw(entries ...string) {
+func (m *Server) PublishRaw(entries ...string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, e := range entries {
@@ -64,14 +64,14 @@ func (m *IdP) PublishRaw(entries ...string) {
 }
 
 // ClearFaults removes the pending faults of an endpoint.
-func (m *IdP) ClearFaults(endpoint string) {
+func (m *Server) ClearFaults(endpoint string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.faults, endpoint)
 }
 
 // JWKS returns the JWK Set the jwks endpoint serves: the public keys, then the raw entries.
-func (m *IdP) JWKS() []byte {
+func (m *Server) JWKS() []byte {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	entries := make([]json.RawMessage, 0, len(m.keys)+len(m.extra))
@@ -89,7 +89,7 @@ func (m *IdP) JWKS() []byte {
 
 // Claims returns the claims of a fresh ID token for clientID about subject: iss, sub, aud,
 // iat = now, exp = now + 10 minutes.
-func (m *IdP) Claims(clientID, subject string) map[string]any {
+func (m *Server) Claims(clientID, subject string) map[string]any {
 	now := m.now()
 	return map[string]any{
 		"iss": m.Issuer,
@@ -150,7 +150,7 @@ func Sign(key *jose.JSONWebKey, alg string, input []byte) ([]byte, error) {
 		return nil, nil
 	}
 	if len(alg) < 5 {
-		return nil, errors.New("mockidp: unsupported alg " + alg)
+		return nil, errors.New("onesoidctest: unsupported alg " + alg)
 	}
 	var h crypto.Hash
 	switch alg[len(alg)-3:] {
@@ -214,9 +214,9 @@ func Sign(key *jose.JSONWebKey, alg string, input []byte) ([]byte, error) {
 			return mac.Sum(nil), nil
 		}
 	default:
-		return nil, fmt.Errorf("mockidp: cannot sign with a %T", key.Key)
+		return nil, fmt.Errorf("onesoidctest: cannot sign with a %T", key.Key)
 	}
-	return nil, errors.New("mockidp: key cannot sign " + alg)
+	return nil, errors.New("onesoidctest: key cannot sign " + alg)
 }
 
 // FuzzSeeds returns malformed and edge-case compact JWS strings, some derived from the good token

@@ -5,10 +5,10 @@
 // raw bodies, delays, redirects, hangs) can be injected per endpoint, and every request is
 // recorded so that tests can check what the client sent.
 //
-// It runs either on a loopback listener (Start) or in memory (NewInMemory), where HTTPClient
+// It runs either on a loopback listener (NewServer) or in memory (NewInMemory), where HTTPClient
 // calls the handler directly: the in-memory form works inside testing/synctest bubbles, where
 // fake time advances only while every goroutine is blocked on something other than the network.
-package mockidp
+package onesoidctest
 
 import (
 	"bytes"
@@ -99,20 +99,20 @@ type Request struct {
 	Time   time.Time
 }
 
-// Option configures an IdP.
-type Option func(*IdP)
+// Option configures an Server.
+type Option func(*Server)
 
-// WithClock sets the IdP's clock (default time.Now).
-func WithClock(now func() time.Time) Option { return func(m *IdP) { m.now = now } }
+// WithClock sets the Server's clock (default time.Now).
+func WithClock(now func() time.Time) Option { return func(m *Server) { m.now = now } }
 
 // WithTokenLifetime sets expires_in of issued access tokens (default 600 s).
-func WithTokenLifetime(d time.Duration) Option { return func(m *IdP) { m.tokenTTL = d } }
+func WithTokenLifetime(d time.Duration) Option { return func(m *Server) { m.tokenTTL = d } }
 
 // WithAudience sets which client assertion audiences are accepted.
-func WithAudience(a Audience) Option { return func(m *IdP) { m.audience = a } }
+func WithAudience(a Audience) Option { return func(m *Server) { m.audience = a } }
 
-// IdP is a fake ONES identity provider. Its methods are safe for concurrent use.
-type IdP struct {
+// Server is a fake ONES identity provider. Its methods are safe for concurrent use.
+type Server struct {
 	// URL is the base URL (the device.yml "host"); Issuer is URL + "/oidc".
 	URL, Issuer string
 
@@ -139,8 +139,8 @@ type IdP struct {
 	extra   []json.RawMessage // raw JWKs published after the keys (tokens.go)
 }
 
-func newIdP(base string, opts []Option) *IdP {
-	m := &IdP{
+func newIdP(base string, opts []Option) *Server {
+	m := &Server{
 		URL:      base,
 		Issuer:   base + "/oidc",
 		now:      time.Now,
@@ -166,9 +166,9 @@ func newIdP(base string, opts []Option) *IdP {
 	return m
 }
 
-// Start runs an IdP on a loopback listener. Close it when done.
-func Start(opts ...Option) *IdP {
-	var m *IdP
+// Start runs an Server on a loopback listener. Close it when done.
+func NewServer(opts ...Option) *Server {
+	var m *Server
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m.handler.ServeHTTP(w, r)
 	}))
@@ -178,22 +178,22 @@ func Start(opts ...Option) *IdP {
 	return m
 }
 
-// NewInMemory returns an IdP at http://localhost that has no listener: only HTTPClient reaches it.
-func NewInMemory(opts ...Option) *IdP { return newIdP("http://localhost", opts) }
+// NewInMemory returns an Server at http://localhost that has no listener: only HTTPClient reaches it.
+func NewInMemory(opts ...Option) *Server { return newIdP("http://localhost", opts) }
 
 // Close stops the listener, if any.
-func (m *IdP) Close() {
+func (m *Server) Close() {
 	if m.srv != nil {
 		m.srv.Close()
 	}
 }
 
-// Handler returns the IdP's HTTP handler.
-func (m *IdP) Handler() http.Handler { return m.handler }
+// Handler returns the Server's HTTP handler.
+func (m *Server) Handler() http.Handler { return m.handler }
 
-// HTTPClient returns a client that reaches the IdP: in memory for NewInMemory, through loopback
+// HTTPClient returns a client that reaches the Server: in memory for NewInMemory, through loopback
 // otherwise.
-func (m *IdP) HTTPClient() *http.Client {
+func (m *Server) HTTPClient() *http.Client {
 	if m.srv != nil {
 		return m.srv.Client()
 	}
@@ -225,30 +225,30 @@ func (t inMemory) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // RegisterClient registers a client whose assertions verify with pub and alg (e.g. "ES256"); the
 // key has no "kid", so signatures must announce none (see RegisterClientJWK).
-func (m *IdP) RegisterClient(clientID string, pub crypto.PublicKey, alg string) {
+func (m *Server) RegisterClient(clientID string, pub crypto.PublicKey, alg string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.clients[clientID] = &jose.JSONWebKey{Key: pub, Algorithm: alg, Use: "sig"}
 }
 
 // RegisterClientJWK registers a client by its public JWK, as a provider stores a client's
-// "jwks": Key, Algorithm and KeyID count. Like oidc-provider, the IdP then accepts a signature
+// "jwks": Key, Algorithm and KeyID count. Like oidc-provider, the Server then accepts a signature
 // whose header names no "kid", or exactly this KeyID; any other "kid" fails.
-func (m *IdP) RegisterClientJWK(clientID string, jwk jose.JSONWebKey) {
+func (m *Server) RegisterClientJWK(clientID string, jwk jose.JSONWebKey) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.clients[clientID] = &jwk
 }
 
 // Inject adds a fault to an endpoint; faults apply in the order they were added.
-func (m *IdP) Inject(endpoint string, f Fault) {
+func (m *Server) Inject(endpoint string, f Fault) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.faults[endpoint] = append(m.faults[endpoint], &f)
 }
 
 // EditMetadata sets a function that edits the discovery document before it is sent.
-func (m *IdP) EditMetadata(edit func(doc map[string]any)) {
+func (m *Server) EditMetadata(edit func(doc map[string]any)) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.meta = edit
@@ -256,7 +256,7 @@ func (m *IdP) EditMetadata(edit func(doc map[string]any)) {
 
 // RotateKeys puts a new signing key (of the given alg) in front; older keys stay published until
 // RetireOldKeys. It returns the new key id.
-func (m *IdP) RotateKeys(alg string) string {
+func (m *Server) RotateKeys(alg string) string {
 	k := newSigningKey(alg)
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -265,21 +265,21 @@ func (m *IdP) RotateKeys(alg string) string {
 }
 
 // RetireOldKeys unpublishes every key but the current one.
-func (m *IdP) RetireOldKeys() {
+func (m *Server) RetireOldKeys() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.keys = m.keys[:1]
 }
 
 // SigningKey returns the current signing key (private).
-func (m *IdP) SigningKey() *jose.JSONWebKey {
+func (m *Server) SigningKey() *jose.JSONWebKey {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.keys[0]
 }
 
 // Requests returns the recorded requests to an endpoint.
-func (m *IdP) Requests(endpoint string) []Request {
+func (m *Server) Requests(endpoint string) []Request {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []Request
@@ -292,9 +292,9 @@ func (m *IdP) Requests(endpoint string) []Request {
 }
 
 // Count returns how many requests reached an endpoint.
-func (m *IdP) Count(endpoint string) int { return len(m.Requests(endpoint)) }
+func (m *Server) Count(endpoint string) int { return len(m.Requests(endpoint)) }
 
-func (m *IdP) serve(name string, h http.HandlerFunc, w http.ResponseWriter, r *http.Request) {
+func (m *Server) serve(name string, h http.HandlerFunc, w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost {
 		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 		_ = r.ParseForm()
@@ -351,7 +351,7 @@ func (m *IdP) serve(name string, h http.HandlerFunc, w http.ResponseWriter, r *h
 	h(w, r)
 }
 
-func (m *IdP) handlerFor(name string) http.HandlerFunc {
+func (m *Server) handlerFor(name string) http.HandlerFunc {
 	switch name {
 	case EndpointDiscovery:
 		return m.discovery
@@ -374,13 +374,13 @@ func (m *IdP) handlerFor(name string) http.HandlerFunc {
 	case EndpointApplications:
 		return m.applications
 	}
-	panic("mockidp: unknown endpoint " + name)
+	panic("onesoidctest: unknown endpoint " + name)
 }
 
 // endpointURL is the absolute URL of an endpoint.
-func (m *IdP) endpointURL(name string) string { return m.URL + m.paths[name] }
+func (m *Server) endpointURL(name string) string { return m.URL + m.paths[name] }
 
-func (m *IdP) discovery(w http.ResponseWriter, r *http.Request) {
+func (m *Server) discovery(w http.ResponseWriter, r *http.Request) {
 	doc := map[string]any{
 		"issuer":                                           m.Issuer,
 		"token_endpoint":                                   m.endpointURL(EndpointToken),
@@ -410,7 +410,7 @@ func (m *IdP) discovery(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, doc)
 }
 
-func (m *IdP) jwks(w http.ResponseWriter, r *http.Request) {
+func (m *Server) jwks(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/jwk-set+json")
 	_, _ = w.Write(m.JWKS())
 }
@@ -443,7 +443,7 @@ func formPost(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-func (m *IdP) token(w http.ResponseWriter, r *http.Request) {
+func (m *Server) token(w http.ResponseWriter, r *http.Request) {
 	if !formPost(w, r) {
 		return
 	}
@@ -467,7 +467,7 @@ func (m *IdP) token(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (m *IdP) issueClientCredentials(w http.ResponseWriter, r *http.Request, clientID string) {
+func (m *Server) issueClientCredentials(w http.ResponseWriter, r *http.Request, clientID string) {
 	scope := r.PostForm.Get("scope")
 	now := m.now()
 	claims := map[string]any{
@@ -496,7 +496,7 @@ func (m *IdP) issueClientCredentials(w http.ResponseWriter, r *http.Request, cli
 	writeJSON(w, http.StatusOK, resp)
 }
 
-func (m *IdP) audienceOf(r *http.Request) string {
+func (m *Server) audienceOf(r *http.Request) string {
 	if res := r.PostForm.Get("resource"); res != "" {
 		return res
 	}
@@ -505,7 +505,7 @@ func (m *IdP) audienceOf(r *http.Request) string {
 
 // Mint signs claims with the current signing key (RS256 unless rotated to another alg), adding
 // the extra header fields.
-func (m *IdP) Mint(claims map[string]any, header map[string]any) (string, error) {
+func (m *Server) Mint(claims map[string]any, header map[string]any) (string, error) {
 	key := m.SigningKey()
 	payload, err := json.Marshal(claims)
 	if err != nil {
@@ -535,7 +535,7 @@ var assertionAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.PS256, jose.ES256
 
 // authenticate verifies the private_key_jwt client assertion of r (RFC 7523 §3) for the endpoint
 // being called and returns the client id.
-func (m *IdP) authenticate(r *http.Request, endpoint string) (string, error) {
+func (m *Server) authenticate(r *http.Request, endpoint string) (string, error) {
 	f := r.PostForm
 	if got := f.Get("client_assertion_type"); got != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
 		return "", fmt.Errorf("client_assertion_type %q", got)
@@ -636,7 +636,7 @@ func audList(raw json.RawMessage) ([]string, error) {
 	return nil, fmt.Errorf("assertion aud missing or malformed")
 }
 
-func (m *IdP) acceptsAudience(aud, endpoint string) bool {
+func (m *Server) acceptsAudience(aud, endpoint string) bool {
 	switch m.audience {
 	case AudienceTokenEndpoint:
 		return aud == m.endpointURL(EndpointToken)
@@ -648,7 +648,7 @@ func (m *IdP) acceptsAudience(aud, endpoint string) bool {
 	return aud == m.endpointURL(EndpointToken) || aud == m.Issuer
 }
 
-// defaultKey is the first signing key of every IdP: RSA generation is slow, so it is made once
+// defaultKey is the first signing key of every Server: RSA generation is slow, so it is made once
 // per process and never changed.
 var defaultKey = sync.OnceValue(func() *jose.JSONWebKey { return newSigningKey("RS256") })
 

@@ -1,4 +1,4 @@
-package mockidp
+package onesoidctest
 
 import (
 	"bytes"
@@ -13,12 +13,12 @@ import (
 	"github.com/go-jose/go-jose/v4"
 )
 
-// WithONES makes the IdP behave as the ONES provider, a customised oidc-provider: its CIBA route
+// WithONES makes the Server behave as the ONES provider, a customised oidc-provider: its CIBA route
 // is {issuer}/bc-authorize (listed in discovery; /backchannel is gone), which takes only the
 // request object the ONES clients send, byte for byte (see onesRequestObject), and it issues
 // opaque access tokens (WithOpaqueAccessTokens). Binding messages need not match stock
 // oidc-provider's rule: the ONES provider accepts spaces and more than 20 characters.
-func WithONES() Option { return func(m *IdP) { m.ones, m.opaque = true, true } }
+func WithONES() Option { return func(m *Server) { m.ones, m.opaque = true, true } }
 
 // onesBackchannelPath is the ONES provider's CIBA route.
 const onesBackchannelPath = "/oidc/bc-authorize"
@@ -39,7 +39,7 @@ var (
 // one, kid; the claims only those of onesClaims, with iss = client_id, aud = the string
 // {issuer}/bc-authorize, exp within (now, now + 300 s], login_hint_token or id_token_hint, scope
 // and acr_values — and no iat, nbf, jti or sub.
-func (m *IdP) onesRequest(r *http.Request, clientID string, rec *CIBARecord) (code string, err error) {
+func (m *Server) onesRequest(r *http.Request, clientID string, rec *CIBARecord) (code string, err error) {
 	if r.URL.RawQuery != "" {
 		return "invalid_request", fmt.Errorf("ONES: no query parameters allowed")
 	}

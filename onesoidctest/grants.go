@@ -1,11 +1,11 @@
-package mockidp
+package onesoidctest
 
 import (
 	"net/http"
 	"time"
 )
 
-// issued is what the IdP remembers of a token it issued, for introspection and revocation.
+// issued is what the Server remembers of a token it issued, for introspection and revocation.
 type issued struct {
 	clientID, subject, scope string
 	exp, iat                 time.Time
@@ -32,13 +32,13 @@ type grantState struct {
 }
 
 // SetRefreshBehaviour scripts the refresh_token grant.
-func (m *IdP) SetRefreshBehaviour(b RefreshBehaviour) {
+func (m *Server) SetRefreshBehaviour(b RefreshBehaviour) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.grants.refresh = b
 }
 
-func (m *IdP) track(token string, it issued) {
+func (m *Server) track(token string, it issued) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.grants.tokens == nil {
@@ -51,14 +51,14 @@ func (m *IdP) track(token string, it issued) {
 }
 
 // IssueRefreshToken creates a refresh token for clientID and subject, as a login would.
-func (m *IdP) IssueRefreshToken(clientID, subject, scope string) string {
+func (m *Server) IssueRefreshToken(clientID, subject, scope string) string {
 	rt := "rt-" + randomID()
 	m.track(rt, issued{clientID: clientID, subject: subject, scope: scope, exp: m.now().Add(24 * time.Hour), refresh: true})
 	return rt
 }
 
 // MintIDToken returns an ID token for clientID and subject signed by the current key.
-func (m *IdP) MintIDToken(clientID, subject string, extra map[string]any) (string, error) {
+func (m *Server) MintIDToken(clientID, subject string, extra map[string]any) (string, error) {
 	now := m.now()
 	claims := map[string]any{"iss": m.Issuer, "sub": subject, "aud": clientID, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
 	for k, v := range extra {
@@ -67,7 +67,7 @@ func (m *IdP) MintIDToken(clientID, subject string, extra map[string]any) (strin
 	return m.Mint(claims, nil)
 }
 
-func (m *IdP) refresh(w http.ResponseWriter, r *http.Request, clientID string) {
+func (m *Server) refresh(w http.ResponseWriter, r *http.Request, clientID string) {
 	rt := r.PostForm.Get("refresh_token")
 	now := m.now()
 	m.mu.Lock()
@@ -108,7 +108,7 @@ func (m *IdP) refresh(w http.ResponseWriter, r *http.Request, clientID string) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-func (m *IdP) introspection(w http.ResponseWriter, r *http.Request) {
+func (m *Server) introspection(w http.ResponseWriter, r *http.Request) {
 	if !formPost(w, r) {
 		return
 	}
@@ -144,7 +144,7 @@ func (m *IdP) introspection(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-func (m *IdP) revocation(w http.ResponseWriter, r *http.Request) {
+func (m *Server) revocation(w http.ResponseWriter, r *http.Request) {
 	if !formPost(w, r) {
 		return
 	}

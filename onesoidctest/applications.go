@@ -1,4 +1,4 @@
-package mockidp
+package onesoidctest
 
 import "net/http"
 
@@ -14,13 +14,13 @@ const DefaultApplications = `[
 ]`
 
 // SetApplications replaces the raw JSON body of the application list.
-func (m *IdP) SetApplications(body string) {
+func (m *Server) SetApplications(body string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.apps = &body
 }
 
-func (m *IdP) applications(w http.ResponseWriter, r *http.Request) {
+func (m *Server) applications(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		OAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "GET required")
 		return

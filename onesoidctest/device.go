@@ -1,4 +1,4 @@
-package mockidp
+package onesoidctest
 
 import (
 	"net/http"
@@ -15,11 +15,11 @@ const deviceFlowUser = "\x00device"
 // ScriptDeviceFlow scripts the device authorization requests (RFC 8628) that follow: the same
 // outcomes as CIBA (pending polls, slow_down, approve, deny, expire); Subject is the user who
 // approves (default "alice"). UserCode, when set, is the user code shown.
-func (m *IdP) ScriptDeviceFlow(s CIBAScript) { m.ScriptCIBA(deviceFlowUser, s) }
+func (m *Server) ScriptDeviceFlow(s CIBAScript) { m.ScriptCIBA(deviceFlowUser, s) }
 
 // deviceAuthorization serves RFC 8628 §3.1-3.2. Requests are recorded as CIBA records with
 // Encoding "device" and the device code as AuthReqID.
-func (m *IdP) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
+func (m *Server) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 	if !formPost(w, r) {
 		return
 	}

@@ -1,4 +1,4 @@
-package mockidp
+package onesoidctest
 
 import (
 	"crypto/rand"
@@ -28,11 +28,11 @@ const DefaultQRExpiresIn = 300
 type QRScript struct {
 	// PendingPolls polls are answered "pending" before Outcome applies.
 	PendingPolls int
-	// Outcome says how the session ends: CIBAApprove (status "approved" with an access token),
-	// CIBADeny ("denied"), CIBAExpire ("expired"), CIBATransactionFailed ("failed"),
-	// CIBAErrorCode (Status), CIBAManual (pending until DecideQR).
-	Outcome CIBAOutcome
-	// Status is the status of CIBAErrorCode.
+	// Outcome says how the session ends: Approve (status "approved" with an access token),
+	// Deny ("denied"), Expire ("expired"), TransactionFailed ("failed"),
+	// FailWithCode (Status), AwaitDecision (pending until DecideQR).
+	Outcome Outcome
+	// Status is the status of FailWithCode.
 	Status string
 	// ExpiresIn, when positive, is the exp of the start answer (default DefaultQRExpiresIn);
 	// from then on the status is "expired".
@@ -46,7 +46,7 @@ type QRScript struct {
 	InactiveToken bool
 }
 
-// QRRecord is what the IdP recorded of an ONES QR session.
+// QRRecord is what the Server recorded of an ONES QR session.
 type QRRecord struct {
 	AuthReqID string
 	ClientID  string
@@ -73,11 +73,11 @@ type qrSession struct {
 	expires  time.Time
 	pending  int
 	decided  bool
-	decision CIBAOutcome
+	decision Outcome
 }
 
 // ScriptQR scripts the ONES QR sessions that follow (default: approved by alice at the first poll).
-func (m *IdP) ScriptQR(s QRScript) {
+func (m *Server) ScriptQR(s QRScript) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.qr.script = s
@@ -85,7 +85,7 @@ func (m *IdP) ScriptQR(s QRScript) {
 
 // SetDeviceID records the device id of clientID, which the QR status answers carry as deviceId
 // (omitted when unknown).
-func (m *IdP) SetDeviceID(clientID, deviceID string) {
+func (m *Server) SetDeviceID(clientID, deviceID string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.qr.devices == nil {
@@ -95,7 +95,7 @@ func (m *IdP) SetDeviceID(clientID, deviceID string) {
 }
 
 // QRSessions returns the ONES QR sessions, oldest first.
-func (m *IdP) QRSessions() []QRRecord {
+func (m *Server) QRSessions() []QRRecord {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make([]QRRecord, 0, len(m.qr.order))
@@ -107,13 +107,13 @@ func (m *IdP) QRSessions() []QRRecord {
 	return out
 }
 
-// DecideQR ends a CIBAManual QR session with outcome at its next poll.
-func (m *IdP) DecideQR(authReqID string, outcome CIBAOutcome) error {
+// DecideQR ends a AwaitDecision QR session with outcome at its next poll.
+func (m *Server) DecideQR(authReqID string, outcome Outcome) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.qr.sessions[authReqID]
 	if s == nil {
-		return fmt.Errorf("mockidp: unknown QR session")
+		return fmt.Errorf("onesoidctest: unknown QR session")
 	}
 	s.decided, s.decision = true, outcome
 	return nil
@@ -123,7 +123,7 @@ func (m *IdP) DecideQR(authReqID string, outcome CIBAOutcome) error {
 // no body, exactly one "Authorization: Bearer <token>" whose token is an unexpired, unrevoked
 // device access token (client_credentials) of a registered client. It answers the error itself
 // and returns "" when the request is refused.
-func (m *IdP) deviceBearer(w http.ResponseWriter, r *http.Request) string {
+func (m *Server) deviceBearer(w http.ResponseWriter, r *http.Request) string {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
 		OAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "GET required")
@@ -153,7 +153,7 @@ func (m *IdP) deviceBearer(w http.ResponseWriter, r *http.Request) string {
 }
 
 // qrStart serves GET /auth/qr: {"auth_req_id": <uuid>, "exp": <seconds>}.
-func (m *IdP) qrStart(w http.ResponseWriter, r *http.Request) {
+func (m *Server) qrStart(w http.ResponseWriter, r *http.Request) {
 	if r.URL.EscapedPath() != paths[EndpointQRStart] {
 		OAuthError(w, http.StatusNotFound, "not_found", "unknown path")
 		return
@@ -182,7 +182,7 @@ func (m *IdP) qrStart(w http.ResponseWriter, r *http.Request) {
 // qrStatus serves GET /auth/qr/{auth_req_id}: {"status","deviceId"}, and when approved also
 // "access_token" and "issue_time". The path must be exactly /auth/qr/ followed by the id of a
 // session of the same client; a session whose token was handed out is gone (404).
-func (m *IdP) qrStatus(w http.ResponseWriter, r *http.Request) {
+func (m *Server) qrStatus(w http.ResponseWriter, r *http.Request) {
 	clientID := m.deviceBearer(w, r)
 	if clientID == "" {
 		return
@@ -207,24 +207,24 @@ func (m *IdP) qrStatus(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case !now.Before(s.expires):
 		status = "expired"
-	case outcome == CIBAManual && !s.decided:
+	case outcome == AwaitDecision && !s.decided:
 		status = "pending"
-	case outcome != CIBAManual && s.pending < s.script.PendingPolls:
+	case outcome != AwaitDecision && s.pending < s.script.PendingPolls:
 		s.pending++
 		status = "pending"
 	}
-	if outcome == CIBAManual {
+	if outcome == AwaitDecision {
 		outcome = s.decision
 	}
 	if status == "" {
 		switch outcome {
-		case CIBAApprove:
+		case Approve:
 			status = "approved"
-		case CIBADeny:
+		case Deny:
 			status = "denied"
-		case CIBAExpire:
+		case Expire:
 			status = "expired"
-		case CIBATransactionFailed:
+		case TransactionFailed:
 			status = "failed"
 		default:
 			status = s.script.Status

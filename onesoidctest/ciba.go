@@ -1,4 +1,4 @@
-package mockidp
+package onesoidctest
 
 import (
 	"bytes"
@@ -29,26 +29,26 @@ const (
 // bindingMessageRule is oidc-provider's binding message rule.
 var bindingMessageRule = regexp.MustCompile(`^[a-zA-Z0-9-._+/!?#]{1,20}$`)
 
-// cibaParamNames are the authentication request parameters the IdP reads (CIBA Core §7.1).
+// cibaParamNames are the authentication request parameters the Server reads (CIBA Core §7.1).
 var cibaParamNames = []string{"login_hint", "login_hint_token", "id_token_hint", "scope", "binding_message",
 	"user_code", "requested_expiry", "acr_values", "client_notification_token", "resource", "qr_session_id"}
 
-// CIBAOutcome is how a scripted CIBA request ends.
-type CIBAOutcome int
+// Outcome is how a scripted CIBA request ends.
+type Outcome int
 
 const (
-	// CIBAApprove issues tokens (the default).
-	CIBAApprove CIBAOutcome = iota
-	// CIBADeny answers access_denied.
-	CIBADeny
-	// CIBAExpire answers expired_token.
-	CIBAExpire
-	// CIBATransactionFailed answers transaction_failed.
-	CIBATransactionFailed
-	// CIBAErrorCode answers CIBAScript.ErrorCode (any code, e.g. "invalid_request").
-	CIBAErrorCode
-	// CIBAManual stays pending until Decide is called.
-	CIBAManual
+	// Approve issues tokens (the default).
+	Approve Outcome = iota
+	// Deny answers access_denied.
+	Deny
+	// Expire answers expired_token.
+	Expire
+	// TransactionFailed answers transaction_failed.
+	TransactionFailed
+	// FailWithCode answers CIBAScript.ErrorCode (any code, e.g. "invalid_request").
+	FailWithCode
+	// AwaitDecision stays pending until Decide is called.
+	AwaitDecision
 )
 
 // CIBAScript scripts the CIBA requests of one user (the hint value; for id_token_hint the
@@ -60,8 +60,8 @@ type CIBAScript struct {
 	// PendingPolls polls are answered authorization_pending before Outcome applies.
 	PendingPolls int
 	// Outcome says how the request ends.
-	Outcome CIBAOutcome
-	// ErrorCode is the error of CIBAErrorCode.
+	Outcome Outcome
+	// ErrorCode is the error of FailWithCode.
 	ErrorCode string
 	// SlowDownPolls lists poll numbers (1 for the first poll) answered slow_down; they do not
 	// count towards PendingPolls.
@@ -87,7 +87,7 @@ type CIBAScript struct {
 	IDTokenKey *jose.JSONWebKey
 }
 
-// CIBARecord is what the IdP recorded of an accepted CIBA request.
+// CIBARecord is what the Server recorded of an accepted CIBA request.
 type CIBARecord struct {
 	AuthReqID string
 	ClientID  string
@@ -99,7 +99,7 @@ type CIBARecord struct {
 	// RequestHeader and RequestClaims are the request object's, for the "request" encoding.
 	RequestHeader map[string]any
 	RequestClaims map[string]any
-	// ExpiresIn is the expires_in the IdP answered, in seconds.
+	// ExpiresIn is the expires_in the Server answered, in seconds.
 	ExpiresIn int
 	// Polls counts the token requests for the auth_req_id, PollTimes says when they came.
 	Polls     int
@@ -123,13 +123,13 @@ type cibaRequest struct {
 	expires  time.Time
 	pending  int
 	decided  bool
-	decision CIBAOutcome
+	decision Outcome
 	issued   []string // tokens, revoked when the auth_req_id is replayed
 }
 
 // ScriptCIBA scripts the CIBA requests for user; requests for users without a script are
 // approved at the first poll.
-func (m *IdP) ScriptCIBA(user string, s CIBAScript) {
+func (m *Server) ScriptCIBA(user string, s CIBAScript) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.ciba.scripts == nil {
@@ -141,7 +141,7 @@ func (m *IdP) ScriptCIBA(user string, s CIBAScript) {
 // SetCIBANotificationEndpoint registers the client notification endpoint of clientID, which
 // puts the client in ping mode: its requests must then carry client_notification_token, which
 // requests of poll clients must not.
-func (m *IdP) SetCIBANotificationEndpoint(clientID, endpoint string) {
+func (m *Server) SetCIBANotificationEndpoint(clientID, endpoint string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.ciba.notify == nil {
@@ -151,7 +151,7 @@ func (m *IdP) SetCIBANotificationEndpoint(clientID, endpoint string) {
 }
 
 // CIBARequests returns the accepted CIBA requests, oldest first.
-func (m *IdP) CIBARequests() []CIBARecord {
+func (m *Server) CIBARequests() []CIBARecord {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make([]CIBARecord, 0, len(m.ciba.order))
@@ -162,7 +162,7 @@ func (m *IdP) CIBARequests() []CIBARecord {
 }
 
 // CIBARequest returns the record of one CIBA request.
-func (m *IdP) CIBARequest(authReqID string) (CIBARecord, bool) {
+func (m *Server) CIBARequest(authReqID string) (CIBARecord, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r := m.ciba.requests[authReqID]
@@ -179,13 +179,13 @@ func (r *cibaRequest) recordCopy() CIBARecord {
 	return c
 }
 
-// Decide ends a CIBAManual request with outcome at its next poll.
-func (m *IdP) Decide(authReqID string, outcome CIBAOutcome) error {
+// Decide ends a AwaitDecision request with outcome at its next poll.
+func (m *Server) Decide(authReqID string, outcome Outcome) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r := m.ciba.requests[authReqID]
 	if r == nil {
-		return fmt.Errorf("mockidp: unknown auth_req_id")
+		return fmt.Errorf("onesoidctest: unknown auth_req_id")
 	}
 	r.decided, r.decision = true, outcome
 	return nil
@@ -194,7 +194,7 @@ func (m *IdP) Decide(authReqID string, outcome CIBAOutcome) error {
 // Ping sends the ping notification of CIBA Core §10.2 for authReqID to the client's
 // notification endpoint with hc: POST {"auth_req_id"} with the request's
 // client_notification_token as Bearer token. It returns the status of the answer.
-func (m *IdP) Ping(ctx context.Context, hc *http.Client, authReqID string) (int, error) {
+func (m *Server) Ping(ctx context.Context, hc *http.Client, authReqID string) (int, error) {
 	m.mu.Lock()
 	r := m.ciba.requests[authReqID]
 	var endpoint, token string
@@ -203,7 +203,7 @@ func (m *IdP) Ping(ctx context.Context, hc *http.Client, authReqID string) (int,
 	}
 	m.mu.Unlock()
 	if r == nil || endpoint == "" || token == "" {
-		return 0, fmt.Errorf("mockidp: no ping request for this auth_req_id")
+		return 0, fmt.Errorf("onesoidctest: no ping request for this auth_req_id")
 	}
 	body, _ := json.Marshal(map[string]string{"auth_req_id": authReqID})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
@@ -226,7 +226,7 @@ func HandlerClient(h http.Handler) *http.Client { return &http.Client{Transport:
 
 // backchannel serves the backchannel authentication endpoint (CIBA Core §7): client
 // authentication, the request (form or signed request object), its checks and the answer.
-func (m *IdP) backchannel(w http.ResponseWriter, r *http.Request) {
+func (m *Server) backchannel(w http.ResponseWriter, r *http.Request) {
 	if !formPost(w, r) {
 		return
 	}
@@ -351,7 +351,7 @@ func (m *IdP) backchannel(w http.ResponseWriter, r *http.Request) {
 }
 
 // addCIBARequest registers a CIBA request, or a device authorization request, by its id.
-func (m *IdP) addCIBARequest(req *cibaRequest) {
+func (m *Server) addCIBARequest(req *cibaRequest) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.ciba.requests == nil {
@@ -364,7 +364,7 @@ func (m *IdP) addCIBARequest(req *cibaRequest) {
 // verifyRequestObject verifies a CIBA signed request object (CIBA Core §7.1.1) with the client's
 // registered key and checks its claims: iss = client_id, aud = issuer, iat, nbf and exp present
 // and sane (lifetime at most 1 hour), jti present and unused.
-func (m *IdP) verifyRequestObject(raw, clientID string) (header, claims map[string]any, err error) {
+func (m *Server) verifyRequestObject(raw, clientID string) (header, claims map[string]any, err error) {
 	jws, err := jose.ParseSignedCompact(raw, assertionAlgs)
 	if err != nil {
 		return nil, nil, fmt.Errorf("request object: %v", err)
@@ -494,7 +494,7 @@ func paramsFromClaims(claims map[string]any, p map[string]string) error {
 
 // cibaToken serves the CIBA grant of the token endpoint (CIBA Core §10.1, §11), and, with the
 // device code as id, the device code grant (RFC 8628 §3.4, §3.5), which follows the same rules.
-func (m *IdP) cibaToken(w http.ResponseWriter, r *http.Request, clientID, id string) {
+func (m *Server) cibaToken(w http.ResponseWriter, r *http.Request, clientID, id string) {
 	now := m.now()
 	m.mu.Lock()
 	req := m.ciba.requests[id]
@@ -524,24 +524,24 @@ func (m *IdP) cibaToken(w http.ResponseWriter, r *http.Request, clientID, id str
 		code = "expired_token"
 	case slices.Contains(s.SlowDownPolls, req.rec.Polls):
 		code = "slow_down"
-	case outcome == CIBAManual && !req.decided:
+	case outcome == AwaitDecision && !req.decided:
 		code = "authorization_pending"
-	case outcome != CIBAManual && req.pending < s.PendingPolls:
+	case outcome != AwaitDecision && req.pending < s.PendingPolls:
 		req.pending++
 		code = "authorization_pending"
 	}
-	if outcome == CIBAManual {
+	if outcome == AwaitDecision {
 		outcome = req.decision
 	}
 	if code == "" {
 		switch outcome {
-		case CIBADeny:
+		case Deny:
 			code = "access_denied"
-		case CIBAExpire:
+		case Expire:
 			code = "expired_token"
-		case CIBATransactionFailed:
+		case TransactionFailed:
 			code = "transaction_failed"
-		case CIBAErrorCode:
+		case FailWithCode:
 			code = s.ErrorCode
 		}
 	}
@@ -587,7 +587,7 @@ func (m *IdP) cibaToken(w http.ResponseWriter, r *http.Request, clientID, id str
 
 // mintCIBAIDToken mints the ID token of a CIBA token response: iss, sub, aud, iat, exp and the
 // auth_req_id claim, then overrides (a nil value removes the claim).
-func (m *IdP) mintCIBAIDToken(clientID, subject, authReqID string, overrides map[string]any, key *jose.JSONWebKey) (string, error) {
+func (m *Server) mintCIBAIDToken(clientID, subject, authReqID string, overrides map[string]any, key *jose.JSONWebKey) (string, error) {
 	now := m.now()
 	claims := map[string]any{"iss": m.Issuer, "sub": subject, "aud": clientID, "iat": now.Unix(),
 		"exp": now.Add(time.Hour).Unix()}
