@@ -33,21 +33,25 @@ var bindingMessageRule = regexp.MustCompile(`^[a-zA-Z0-9-._+/!?#]{1,20}$`)
 var cibaParamNames = []string{"login_hint", "login_hint_token", "id_token_hint", "scope", "binding_message",
 	"user_code", "requested_expiry", "acr_values", "client_notification_token", "resource", "qr_session_id"}
 
-// Outcome is how a scripted CIBA request ends.
+// Outcome is how a scripted login ends once its pending polls are spent: a CIBA request
+// (CIBAScript, CIBA Core §11), an RFC 8628 device authorization (ScriptDeviceFlow, RFC 8628
+// §3.5) or a ONES QR session (QRScript).
 type Outcome int
 
 const (
 	// Approve issues tokens (the default).
 	Approve Outcome = iota
-	// Deny answers access_denied.
+	// Deny answers access_denied (QR status "denied").
 	Deny
-	// Expire answers expired_token.
+	// Expire answers expired_token (QR status "expired").
 	Expire
-	// TransactionFailed answers transaction_failed.
+	// TransactionFailed answers transaction_failed (QR status "failed").
 	TransactionFailed
-	// FailWithCode answers CIBAScript.ErrorCode (any code, e.g. "invalid_request").
+	// FailWithCode answers CIBAScript.ErrorCode (any code, e.g. "invalid_request"), or the
+	// QRScript.Status.
 	FailWithCode
-	// AwaitDecision stays pending until Decide is called.
+	// AwaitDecision stays pending until the test calls Decide (DecideQR for QR sessions); the
+	// next poll after the call ends with the decided Outcome.
 	AwaitDecision
 )
 
@@ -89,8 +93,10 @@ type CIBAScript struct {
 
 // CIBARecord is what the Server recorded of an accepted CIBA request.
 type CIBARecord struct {
+	// AuthReqID is the auth_req_id answered (the device_code for RFC 8628 requests).
 	AuthReqID string
-	ClientID  string
+	// ClientID is the authenticated client that made the request.
+	ClientID string
 	// Encoding is "form", "request" or, under WithONES, "ones".
 	Encoding string
 	// Params are the authentication request parameters, from the form or the request object

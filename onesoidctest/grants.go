@@ -159,3 +159,34 @@ func (m *Server) revocation(w http.ResponseWriter, r *http.Request) {
 	m.mu.Unlock()
 	w.WriteHeader(http.StatusOK)
 }
+
+// MintAccessToken returns an RFC 9068 JWT access token (header typ "at+jwt", signed by the
+// current key) that clientID's user subject would hold: iss, sub, aud = client_id = clientID,
+// scope (left out when empty), iat = now, exp = now + the token lifetime (WithTokenLifetime,
+// default 600 s) and a fresh jti. A resource server whose client id is clientID accepts it
+// (RequireToken, VerifyAccessToken); introspection reports it active until it expires or is
+// revoked.
+func (m *Server) MintAccessToken(clientID, subject, scope string) (string, error) {
+	now := m.now()
+	claims := map[string]any{"iss": m.Issuer, "sub": subject, "aud": clientID, "client_id": clientID,
+		"iat": now.Unix(), "exp": now.Add(m.tokenTTL).Unix(), "jti": randomID()}
+	if scope != "" {
+		claims["scope"] = scope
+	}
+	tok, err := m.Mint(claims, map[string]any{"typ": "at+jwt"})
+	if err != nil {
+		return "", err
+	}
+	m.track(tok, issued{clientID: clientID, subject: subject, scope: scope, exp: now.Add(m.tokenTTL), aud: []string{clientID}})
+	return tok, nil
+}
+
+// MintOpaqueToken returns an opaque access token as the ONES provider issues them (43 base64url
+// characters, 256 random bits) for clientID's user subject with scope. Only introspection (RFC
+// 7662 §2.2) explains it: active, with client_id, sub, scope (when not empty), iss, iat and exp =
+// now + the token lifetime, until it expires or is revoked.
+func (m *Server) MintOpaqueToken(clientID, subject, scope string) string {
+	tok := opaqueToken()
+	m.track(tok, issued{clientID: clientID, subject: subject, scope: scope, exp: m.now().Add(m.tokenTTL)})
+	return tok
+}

@@ -48,8 +48,10 @@ type QRScript struct {
 
 // QRRecord is what the Server recorded of an ONES QR session.
 type QRRecord struct {
+	// AuthReqID is the session id answered.
 	AuthReqID string
-	ClientID  string
+	// ClientID is the client whose device access token started the session.
+	ClientID string
 	// ExpiresIn is the exp answered, in seconds.
 	ExpiresIn int
 	// Polls counts the status requests, PollTimes says when they came.

@@ -1,13 +1,3 @@
-// Package mockidp is a fake ONES identity provider for tests and examples: an OpenID Provider at
-// {URL}/oidc with discovery, a JWKS that can rotate, and a token endpoint that really verifies
-// private_key_jwt client assertions (RFC 7523 §3) before it issues tokens, and the ONES QR login
-// at {URL}/auth/qr. Faults (status codes,
-// raw bodies, delays, redirects, hangs) can be injected per endpoint, and every request is
-// recorded so that tests can check what the client sent.
-//
-// It runs either on a loopback listener (NewServer) or in memory (NewInMemory), where HTTPClient
-// calls the handler directly: the in-memory form works inside testing/synctest bubbles, where
-// fake time advances only while every goroutine is blocked on something other than the network.
 package onesoidctest
 
 import (
@@ -90,13 +80,18 @@ type Fault struct {
 
 // Request is a recorded request.
 type Request struct {
+	// Endpoint is the endpoint's name (EndpointToken ...).
 	Endpoint string
-	Method   string
+	// Method is the HTTP method.
+	Method string
 	// Path is the request's escaped path, as sent.
-	Path   string
+	Path string
+	// Header is a copy of the request's header (it holds credentials: never log it).
 	Header http.Header
-	Form   url.Values
-	Time   time.Time
+	// Form is the parsed body of a POST (nil for other methods).
+	Form url.Values
+	// Time is the Server's clock when the request arrived.
+	Time time.Time
 }
 
 // Option configures an Server.
