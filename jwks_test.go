@@ -150,7 +150,7 @@ func TestJW04KeyNewerThanCache(t *testing.T) {
 		idp := onesoidctest.NewInMemory()
 		c := newValidationClient(t, idp)
 		wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, nil, nil))) // t=0: load {A}
-		idp.UseKey(onesoidctest.NewKey("ES256"))                                 // B
+		idp.UseKey(onesoidctest.NewKey("ES256"))                            // B
 		time.Sleep(time.Second)
 		wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, nil, nil))) // t=1: refetch
 		reqs := idp.Requests(onesoidctest.EndpointJWKS)

@@ -209,3 +209,5 @@ func TestUserServerCIBALoginUnderASecond(t *testing.T) {
 	}
 }
 
+// TestSynctestExample runs the test that Example_synctest shows.
+func TestSynctestExample(t *testing.T) { testCIBALogin(t) }

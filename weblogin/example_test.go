@@ -1,0 +1,92 @@
+package weblogin_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/ones-now/onesoidc"
+	"github.com/ones-now/onesoidc/onesoidctest"
+	"github.com/ones-now/onesoidc/weblogin"
+)
+
+// A web application logs users in by CIBA: the page posts the user's name to /auth/ciba/start,
+// shows the binding code, and polls /auth/ciba/status; when the user approves on their phone,
+// OnLogin receives the validated result on the server and sets the application's own session.
+// The browser never sees a token. Here the provider is onesoidctest's fake, in ping mode, so
+// that the approval is noticed at once.
+func Example() {
+	ctx := context.Background()
+	idp := onesoidctest.NewInMemory(onesoidctest.WithONES())
+	dev, err := idp.RegisterDevice()
+	if err != nil {
+		log.Fatal(err)
+	}
+	cfg, err := onesoidc.ParseDeviceConfig(dev.Config)
+	if err != nil {
+		log.Fatal(err)
+	}
+	key, err := onesoidc.NewDeviceKey(dev.Key)
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := onesoidc.NewClient(ctx, cfg, key, onesoidc.WithHTTPClient(idp.HTTPClient()), onesoidc.WithCIBAPing())
+	if err != nil {
+		log.Fatal(err)
+	}
+	idp.SetCIBANotificationEndpoint(dev.ClientID, "https://app.example/ciba/notify")
+	idp.ScriptCIBA("alice", onesoidctest.CIBAScript{IDTokenClaims: map[string]any{"preferred_username": "Alice"}})
+
+	login, err := weblogin.New(weblogin.Config{
+		Client: client,
+		OnLogin: func(w http.ResponseWriter, r *http.Request, res *onesoidc.LoginResult) error {
+			fmt.Println("OnLogin:", res.Identity.Entity.Subject, "has an access token:", res.Token.AccessToken != "")
+			http.SetCookie(w, &http.Cookie{Name: "app-session", Value: "s-1", HttpOnly: true, Secure: true})
+			return nil
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/auth/", login)
+	mux.Handle("/ciba/notify", login.NotificationHandler())
+
+	// The page, in the user's browser.
+	var cookies []*http.Cookie
+	post := func(path, body string) map[string]any {
+		r := httptest.NewRequest(http.MethodPost, "https://app.example"+path, strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("Origin", "https://app.example")
+		for _, c := range cookies {
+			r.AddCookie(c)
+		}
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, r)
+		cookies = append(cookies, w.Result().Cookies()...)
+		var ans map[string]any
+		_ = json.Unmarshal(w.Body.Bytes(), &ans)
+		return ans
+	}
+	start := post("/auth/ciba/start", `{"userIdentifier": "alice"}`)
+	fmt.Println(start["status"], "- the page and the phone show the same code:",
+		start["bindingCode"] == idp.CIBARequests()[0].Params["binding_message"])
+	status := fmt.Sprintf(`{"loginId": %q}`, start["loginId"])
+	fmt.Println(post("/auth/ciba/status", status)["status"])
+
+	// The user approves on the phone; the provider pings the notification endpoint.
+	if _, err := idp.Ping(ctx, onesoidctest.HandlerClient(mux), idp.CIBARequests()[0].AuthReqID); err != nil {
+		log.Fatal(err)
+	}
+	done := post("/auth/ciba/status", status)
+	fmt.Println(done["status"], done["name"])
+	// Output:
+	// pending - the page and the phone show the same code: true
+	// pending
+	// OnLogin: alice has an access token: true
+	// approved Alice
+}
