@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/go-jose/go-jose/v4"
 )
@@ -50,7 +51,7 @@ type DeviceFiles struct {
 // DeviceOption configures RegisterDevice.
 type DeviceOption func(*deviceOptions)
 
-type deviceOptions struct{ alg, kid string }
+type deviceOptions struct{ alg, kid, deviceID, clientID string }
 
 // WithDeviceAlgorithm sets the device key's algorithm: "ES256" (the default, a P-256 key),
 // "ES384", "ES512" (P-384, P-521) or "RS256" (RSA 2048, slow to generate).
@@ -59,6 +60,12 @@ func WithDeviceAlgorithm(alg string) DeviceOption { return func(o *deviceOptions
 // WithDeviceKeyID gives the registered public JWK a "kid" (default none, as px-device-identity
 // registers keys); the Server then accepts assertions that name this kid or none.
 func WithDeviceKeyID(kid string) DeviceOption { return func(o *deviceOptions) { o.kid = kid } }
+
+// WithDeviceIdentity sets the device id and the client id (default: fresh random UUIDs), for
+// output that does not change from run to run. Registering a client id again replaces its key.
+func WithDeviceIdentity(deviceID, clientID string) DeviceOption {
+	return func(o *deviceOptions) { o.deviceID, o.clientID = deviceID, clientID }
+}
 
 // keyTypes maps the supported device key algorithms to device.yml's key_type.
 var keyTypes = map[string]string{"ES256": "ECC:p256", "ES384": "ECC:p384", "ES512": "ECC:p521", "RS256": "RSA:2048"}
@@ -77,6 +84,17 @@ func (m *Server) RegisterDevice(opts ...DeviceOption) (*Device, error) {
 	if !ok {
 		return nil, fmt.Errorf("onesoidctest: device algorithm %q not supported (ES256, ES384, ES512, RS256)", o.alg)
 	}
+	if o.deviceID == "" {
+		o.deviceID = randomUUID()
+	}
+	if o.clientID == "" {
+		o.clientID = randomUUID()
+	}
+	for _, v := range []string{o.deviceID, o.clientID, o.kid} {
+		if strings.ContainsAny(v, "\"\\\n\r") {
+			return nil, fmt.Errorf("onesoidctest: device id, client id and key id must not hold quotes, backslashes or line breaks")
+		}
+	}
 	var key crypto.Signer
 	var err error
 	switch o.alg {
@@ -92,11 +110,11 @@ func (m *Server) RegisterDevice(opts ...DeviceOption) (*Device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("onesoidctest: device key: %w", err)
 	}
-	d := &Device{ID: randomUUID(), ClientID: randomUUID(), Algorithm: o.alg, KeyID: o.kid, Key: key}
+	d := &Device{ID: o.deviceID, ClientID: o.clientID, Algorithm: o.alg, KeyID: o.kid, Key: key}
 	d.Config = fmt.Appendf(nil, `# written by onesoidctest.RegisterDevice
 config_version: 0.0.3
-id: %s
-client_id: %s
+id: "%s"
+client_id: "%s"
 domain: ones.test
 host: %s
 initiated_on: "2026-01-01T00:00:00+00:00"

@@ -1,18 +1,14 @@
-// Command quickstart shows the whole SDK working against the built-in mock ONES identity
-// provider: it writes a device identity (device.yml and key) as px-device-identity would, builds
-// a client (discovery), gets a device access token and introspects it, and logs a user in with
-// CIBA and with a QR code, and protects a handler with token validation.
+// Command quickstart shows the whole SDK working against onesoidctest, the SDK's fake ONES
+// identity provider: it registers a device and writes its files (device.yml, key, registered
+// JWK) as px-device-identity would, builds a client from them (discovery), gets a device access
+// token and introspects it, logs a user in with CIBA and with a ONES QR code, and protects a
+// handler with token validation.
 //
 //	go run ./examples/quickstart
 package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -41,31 +37,31 @@ func main() {
 func run(ctx context.Context, out io.Writer, idp *onesoidctest.Server) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	fmt.Fprintln(out, "1. mock ONES identity provider at", idp.URL)
+	fmt.Fprintln(out, "1. fake ONES identity provider (onesoidctest) at", idp.URL)
 
+	// A device registered with the provider, as px-device-identity leaves it: device.yml, the
+	// private key (0600) and the public JWK it registered, side by side.
+	const deviceID, clientID = "3f9a6c21-8d4e-4b7f-a2c5-6e1d0b9f4a87", "7c3e1f52-2b7a-4d8e-9a61-0f4b2c9d8e13"
+	dev, err := idp.RegisterDevice(onesoidctest.WithDeviceIdentity(deviceID, clientID))
+	if err != nil {
+		return err
+	}
 	dir, err := os.MkdirTemp("", "onesoidc-quickstart")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	cfgPath, keyPath, err := writeDeviceIdentity(dir, idp.URL)
+	files, err := dev.WriteFiles(dir)
 	if err != nil {
 		return err
 	}
-	cfg, err := onesoidc.LoadDeviceConfig(cfgPath)
-	if err != nil {
-		return err
-	}
-	key, err := onesoidc.LoadPrivateKey(keyPath)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "2. device %s (client %s) loaded from %s, key %s\n", cfg.ID, cfg.ClientID, filepath.Base(cfgPath), key)
-	idp.RegisterClient(cfg.ClientID, key.Public(), key.Algorithm())
+	fmt.Fprintf(out, "2. device %s (client %s) registered: %s, %s, %s\n", dev.ID, dev.ClientID,
+		filepath.Base(files.Config), filepath.Base(files.Key), filepath.Base(files.RegisteredJWK))
 
+	// One call loads the files, picks the signer and discovers the provider.
 	const api = "https://api.quickstart.test" // the resource the device token is for
-	client, err := onesoidc.NewClient(ctx, cfg, key, onesoidc.WithHTTPClient(idp.HTTPClient()),
-		onesoidc.WithDeviceTokenResource(api))
+	client, err := onesoidc.NewClientFromDevice(ctx, onesoidc.DevicePaths{Config: files.Config, Key: files.Key},
+		onesoidc.WithHTTPClient(idp.HTTPClient()), onesoidc.WithDeviceTokenResource(api))
 	if err != nil {
 		return err
 	}
@@ -121,7 +117,6 @@ func run(ctx context.Context, out io.Writer, idp *onesoidctest.Server) error {
 		res.Identity.Algorithm, res.Identity.KeyID)
 
 	// ONES QR login: show a QR code; the user scans it with the ONES app and approves there.
-	idp.SetDeviceID(cfg.ClientID, cfg.ID)
 	idp.ScriptQR(onesoidctest.QRScript{Subject: "bob"})
 	qr, err := client.StartQRLogin(ctx)
 	if err != nil {
@@ -136,7 +131,8 @@ func run(ctx context.Context, out io.Writer, idp *onesoidctest.Server) error {
 	fmt.Fprintf(out, "   approved on the phone by %q: scope %q, access token validated by introspection\n",
 		qres.Identity.Entity.Subject, qres.Scope)
 
-	// A resource server: RequireToken validates bearer tokens against the provider's keys.
+	// A resource server: RequireToken validates bearer tokens (opaque ones by introspection).
+	fmt.Fprintln(out, "8. a resource server protects GET /hello with RequireToken")
 	handler := client.RequireToken(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		auth, _ := onesoidc.AuthenticationFromContext(r.Context())
 		fmt.Fprintf(w, "hello %s %s", auth.Entity.Kind, auth.Entity.Subject)
@@ -149,38 +145,7 @@ func run(ctx context.Context, out io.Writer, idp *onesoidctest.Server) error {
 		rec := httptest.NewRecorder()
 		handler.ServeHTTP(rec, req)
 		label := map[string]string{tok.AccessToken: "device token", "not-a-token": "garbage", "": "no token"}[bearer]
-		fmt.Fprintf(out, "8. GET /hello with %-12s -> %d %s %s\n", label, rec.Code, rec.Header().Get("WWW-Authenticate"), strings.TrimSpace(rec.Body.String()))
+		fmt.Fprintf(out, "   GET /hello with %-12s -> %d %s %s\n", label, rec.Code, rec.Header().Get("WWW-Authenticate"), strings.TrimSpace(rec.Body.String()))
 	}
 	return nil
-}
-
-// writeDeviceIdentity writes device.yml and an EC P-256 key as px-device-identity would.
-func writeDeviceIdentity(dir, host string) (cfgPath, keyPath string, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return "", "", err
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return "", "", err
-	}
-	keyPath = filepath.Join(dir, "private.pem")
-	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-		return "", "", err
-	}
-	cfgPath = filepath.Join(dir, "device.yml")
-	yml := fmt.Sprintf(`id: 3f9a6c21-8d4e-4b7f-a2c5-6e1d0b9f4a87
-client_id: 7c3e1f52-2b7a-4d8e-9a61-0f4b2c9d8e13
-config_version: '1.0'
-domain: ones-now.com
-host: %s
-initiated_on: '2026-11-28 09:14:27'
-is_managed: true
-key_security: default
-key_type: ECC:p256
-location: Quickstart
-role: DESKTOP
-title: Quickstart device
-`, host)
-	return cfgPath, keyPath, os.WriteFile(cfgPath, []byte(yml), 0o600)
 }

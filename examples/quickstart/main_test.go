@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -19,6 +20,7 @@ func TestQuickstart(t *testing.T) {
 		}
 	})
 	for _, want := range []string{
+		"2. device 3f9a6c21-8d4e-4b7f-a2c5-6e1d0b9f4a87 (client 7c3e1f52-2b7a-4d8e-9a61-0f4b2c9d8e13) registered: device.yml, private.pem, public_jwk.json",
 		"3. discovered issuer http://localhost/oidc",
 		"4. device access token: Bearer",
 		"second call served from the cache: true",
@@ -30,13 +32,24 @@ func TestQuickstart(t *testing.T) {
 		"█▀▀▀▀▀█", // a finder pattern: the same in every code (the data modules vary with the session id)
 		`logged in: user "alice", ID token validated (RS256, key `,
 		`approved on the phone by "bob": scope "openid profile", access token validated by introspection`,
-		"8. GET /hello with device token -> 200  hello device 7c3e1f52-2b7a-4d8e-9a61-0f4b2c9d8e13",
-		`8. GET /hello with garbage      -> 401 Bearer error="invalid_token"`,
-		"8. GET /hello with no token     -> 401 Bearer Unauthorized",
+		"8. a resource server protects GET /hello with RequireToken\n" +
+			"   GET /hello with device token -> 200  hello device 7c3e1f52-2b7a-4d8e-9a61-0f4b2c9d8e13\n" +
+			`   GET /hello with garbage      -> 401 Bearer error="invalid_token"`,
+		"   GET /hello with no token     -> 401 Bearer Unauthorized",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, &out)
 		}
+	}
+	// Every step has its own number, once, in order.
+	lines := "\n" + out.String()
+	for step := 1; step <= 8; step++ {
+		if n := strings.Count(lines, fmt.Sprintf("\n%d. ", step)); n != 1 {
+			t.Errorf("step %d numbered %d times:\n%s", step, n, &out)
+		}
+	}
+	if strings.Contains(lines, "\n9. ") {
+		t.Errorf("a step past 8:\n%s", &out)
 	}
 	if strings.Contains(out.String(), "eyJ") {
 		t.Errorf("quickstart printed a token:\n%s", &out)
