@@ -2,9 +2,6 @@ package app
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 
 	"github.com/ones-now/onesoidc"
 	"github.com/ones-now/onesoidc/onesoidctest"
@@ -16,26 +13,28 @@ const (
 	FakeDeviceID = "0b8f4a2e-6c1d-4f3a-9e7b-5d2c1a0f8e64"
 )
 
-// StartFakeIdP starts the SDK's fake ONES identity provider on loopback, registers a fresh
-// device key with it and returns a client of it. CIBA users are approved at their first poll,
+// StartFakeIdP starts the SDK's fake ONES identity provider (onesoidctest) on loopback,
+// registers the fake device with it and returns a client of it. CIBA users are approved at their first poll,
 // "alice" after one pending poll, with the display name "Alice"; QR logins are approved by
 // "alice" at the first poll. Close the IdP when done.
 func StartFakeIdP(ctx context.Context) (*onesoidctest.Server, *onesoidc.OpenIDConnectClient, error) {
 	idp := onesoidctest.NewServer()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	dev, err := idp.RegisterDevice(onesoidctest.WithDeviceIdentity(FakeDeviceID, FakeClientID))
 	if err != nil {
 		idp.Close()
 		return nil, nil, err
 	}
-	key, err := onesoidc.NewDeviceKey(k)
-	if err != nil {
-		idp.Close()
-		return nil, nil, err
-	}
-	idp.RegisterClient(FakeClientID, key.Public(), key.Algorithm())
-	idp.SetDeviceID(FakeClientID, FakeDeviceID) // QR status answers name the device
 	idp.ScriptCIBA("alice", onesoidctest.CIBAScript{PendingPolls: 1, Interval: 2, IDTokenClaims: map[string]any{"preferred_username": "Alice"}})
-	cfg := &onesoidc.DeviceConfig{ID: FakeDeviceID, ClientID: FakeClientID, Host: idp.URL, KeySecurity: "default"}
+	cfg, err := onesoidc.ParseDeviceConfig(dev.Config)
+	if err != nil {
+		idp.Close()
+		return nil, nil, err
+	}
+	key, err := onesoidc.NewDeviceKey(dev.Key)
+	if err != nil {
+		idp.Close()
+		return nil, nil, err
+	}
 	// The fake speaks the standard CIBA shapes and issues JWT access tokens (it is not started
 	// with onesoidctest.WithONES), so the client picks the standard form encoding.
 	client, err := onesoidc.NewClient(ctx, cfg, key, onesoidc.WithHTTPClient(idp.HTTPClient()),
