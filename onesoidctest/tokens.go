@@ -25,9 +25,10 @@ import (
 
 // Omit, as a header value of MintWith, leaves out a parameter that would be set by default
 // ("alg", "kid", "typ").
-var Omit = omitted{}
+const Omit omitted = "\x00omit"
 
-type omitted struct{}
+// omitted is the type of Omit, so that no string a test means as a header value is taken for it.
+type omitted string
 
 // NewKey generates a provider signing key for alg: RSA 2048 for RS*/PS*, P-256/384/521 for
 // ES256/384/512, Ed25519 for EdDSA. Its kid is derived from its thumbprint.
