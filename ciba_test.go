@@ -1643,7 +1643,7 @@ func TestCB29RefreshAfterCIBAKeepsNewestRefreshToken(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		idp.SetRefreshBehaviour(onesoidctest.RefreshBehaviour{Rotate: true})
+		idp.ScriptRefresh(onesoidctest.RefreshScript{Rotate: true})
 		tok, err := c.RefreshToken(t.Context(), res.Token)
 		if err != nil {
 			t.Fatal(err)
@@ -1659,7 +1659,7 @@ func TestCB29RefreshAfterCIBAKeepsNewestRefreshToken(t *testing.T) {
 			t.Errorf("refresh with the rotated-out token: %v", err)
 		}
 		// The provider's refreshed ID token must keep the subject of the CIBA ID token.
-		idp.SetRefreshBehaviour(onesoidctest.RefreshBehaviour{IDTokenSubject: "mallory"})
+		idp.ScriptRefresh(onesoidctest.RefreshScript{IDTokenSubject: "mallory"})
 		if _, err := c.RefreshToken(t.Context(), newest); err == nil || errors.Is(err, ErrInvalidGrant) {
 			t.Errorf("refreshed ID token with another subject: %v, want a subject mismatch", err)
 		}

@@ -116,9 +116,9 @@ func TestRefreshWithoutIDTokenKeepsThePreviousOne(t *testing.T) {
 	t.Parallel()
 	idp := startIdP(t)
 	c := newTestClient(t, idp, testKey(t, "ES256"))
-	idp.SetRefreshBehaviour(onesoidctest.RefreshBehaviour{OmitIDToken: true})
+	idp.ScriptRefresh(onesoidctest.RefreshScript{OmitIDToken: true})
 	idt, _ := idp.MintIDToken(testClientID, "alice", nil)
-	prev := (&oauth2.Token{AccessToken: "old", RefreshToken: idp.IssueRefreshToken(testClientID, "alice", "openid")}).
+	prev := (&oauth2.Token{AccessToken: "old", RefreshToken: idp.MintRefreshToken(testClientID, "alice", "openid")}).
 		WithExtra(map[string]any{"id_token": idt})
 	tok, err := c.RefreshToken(t.Context(), prev)
 	if err != nil {
@@ -128,7 +128,7 @@ func TestRefreshWithoutIDTokenKeepsThePreviousOne(t *testing.T) {
 		t.Errorf("refreshed token extra: id_token kept %v, scope %v", tok.Extra("id_token") == idt, tok.Extra("scope"))
 	}
 	// The next refresh still checks the subject against it.
-	idp.SetRefreshBehaviour(onesoidctest.RefreshBehaviour{IDTokenSubject: "mallory"})
+	idp.ScriptRefresh(onesoidctest.RefreshScript{IDTokenSubject: "mallory"})
 	if _, err := c.RefreshToken(t.Context(), tok); !errors.As(err, new(*ValidationError)) {
 		t.Errorf("refresh with another subject after an answer without ID token: %v", err)
 	}

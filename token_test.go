@@ -53,22 +53,22 @@ func TestRefreshToken(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name      string
-		behaviour onesoidctest.RefreshBehaviour
+		behaviour onesoidctest.RefreshScript
 		wantErr   bool
 		rotated   bool
 	}{
-		{"without rotation keeps the refresh token", onesoidctest.RefreshBehaviour{}, false, false},
-		{"CB-29 rotation keeps the newest refresh token", onesoidctest.RefreshBehaviour{Rotate: true}, false, true},
-		{"TV-36 refreshed ID token with another subject", onesoidctest.RefreshBehaviour{IDTokenSubject: "mallory"}, true, false},
-		{"TV-36 refreshed ID token with another issuer", onesoidctest.RefreshBehaviour{IDTokenIssuer: "https://evil.example/oidc"}, true, false},
+		{"without rotation keeps the refresh token", onesoidctest.RefreshScript{}, false, false},
+		{"CB-29 rotation keeps the newest refresh token", onesoidctest.RefreshScript{Rotate: true}, false, true},
+		{"TV-36 refreshed ID token with another subject", onesoidctest.RefreshScript{IDTokenSubject: "mallory"}, true, false},
+		{"TV-36 refreshed ID token with another issuer", onesoidctest.RefreshScript{IDTokenIssuer: "https://evil.example/oidc"}, true, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			idp := startIdP(t)
 			c := newTestClient(t, idp, testKey(t, "ES256"))
-			idp.SetRefreshBehaviour(tc.behaviour)
-			rt := idp.IssueRefreshToken(testClientID, "alice", "openid offline_access")
+			idp.ScriptRefresh(tc.behaviour)
+			rt := idp.MintRefreshToken(testClientID, "alice", "openid offline_access")
 			idt, _ := idp.MintIDToken(testClientID, "alice", nil)
 			prev := (&oauth2.Token{AccessToken: "old", RefreshToken: rt}).WithExtra(map[string]any{"id_token": idt})
 			tok, err := c.RefreshToken(t.Context(), prev)

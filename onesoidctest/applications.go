@@ -2,10 +2,6 @@ package onesoidctest
 
 import "net/http"
 
-// EndpointApplications serves the ONES application list; the discovery document names it as
-// "ones_applications_uri".
-const EndpointApplications = "applications"
-
 // DefaultApplications is the application list served until SetApplications: one entry of each
 // spelling (snake_case and camelCase).
 const DefaultApplications = `[
@@ -22,7 +18,7 @@ func (m *Server) SetApplications(body string) {
 
 func (m *Server) applications(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
-		OAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "GET required")
+		oauthError(w, http.StatusMethodNotAllowed, "invalid_request", "GET required")
 		return
 	}
 	m.mu.Lock()

@@ -17,9 +17,6 @@ import (
 	"github.com/go-jose/go-jose/v4"
 )
 
-// EndpointBackchannel is the CIBA backchannel authentication endpoint (CIBA Core §7).
-const EndpointBackchannel = "backchannel"
-
 const (
 	cibaGrantType    = "urn:openid:params:grant-type:ciba"
 	cibaAuthReqClaim = "urn:openid:params:jwt:claim:auth_req_id"
@@ -102,13 +99,15 @@ type CIBARecord struct {
 	// Params are the authentication request parameters, from the form or the request object
 	// (resource values joined by spaces).
 	Params map[string]string
-	// RequestHeader and RequestClaims are the request object's, for the "request" encoding.
+	// RequestHeader is the request object's JOSE header, for the "request" and "ones" encodings.
 	RequestHeader map[string]any
+	// RequestClaims are the request object's claims (numbers as json.Number).
 	RequestClaims map[string]any
 	// ExpiresIn is the expires_in the Server answered, in seconds.
 	ExpiresIn int
-	// Polls counts the token requests for the auth_req_id, PollTimes says when they came.
-	Polls     int
+	// Polls counts the token requests for the auth_req_id.
+	Polls int
+	// PollTimes says when the polls came, on the Server's clock.
 	PollTimes []time.Time
 	// Redeemed says whether tokens were issued.
 	Redeemed bool
@@ -133,8 +132,9 @@ type cibaRequest struct {
 	issued   []string // tokens, revoked when the auth_req_id is replayed
 }
 
-// ScriptCIBA scripts the CIBA requests for user; requests for users without a script are
-// approved at the first poll.
+// ScriptCIBA scripts the CIBA requests for user (the login_hint or login_hint_token value, or the
+// sub of an id_token_hint) that come from now on; requests for users without a script are
+// approved at the first poll. A later call replaces the script.
 func (m *Server) ScriptCIBA(user string, s CIBAScript) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -185,7 +185,8 @@ func (r *cibaRequest) recordCopy() CIBARecord {
 	return c
 }
 
-// Decide ends a AwaitDecision request with outcome at its next poll.
+// Decide settles a CIBA request (or an RFC 8628 device code) scripted with AwaitDecision: its
+// next poll ends with outcome, as if the user had just decided. An unknown id is an error.
 func (m *Server) Decide(authReqID string, outcome Outcome) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -238,37 +239,37 @@ func (m *Server) backchannel(w http.ResponseWriter, r *http.Request) {
 	}
 	clientID, err := m.authenticate(r, EndpointBackchannel)
 	if err != nil {
-		OAuthError(w, http.StatusUnauthorized, "invalid_client", err.Error())
+		oauthError(w, http.StatusUnauthorized, "invalid_client", err.Error())
 		return
 	}
 	rec := CIBARecord{ClientID: clientID, Encoding: "form", Params: map[string]string{}}
 	if m.ones {
 		if code, err := m.onesRequest(r, clientID, &rec); err != nil {
-			OAuthError(w, http.StatusBadRequest, code, err.Error())
+			oauthError(w, http.StatusBadRequest, code, err.Error())
 			return
 		}
 	} else if raw := r.PostForm.Get("request"); raw != "" {
 		for _, k := range cibaParamNames {
 			if r.PostForm.Has(k) {
-				OAuthError(w, http.StatusBadRequest, "invalid_request", k+" outside the request object")
+				oauthError(w, http.StatusBadRequest, "invalid_request", k+" outside the request object")
 				return
 			}
 		}
 		rec.Encoding = "request"
 		rec.RequestHeader, rec.RequestClaims, err = m.verifyRequestObject(raw, clientID)
 		if err != nil {
-			OAuthError(w, http.StatusBadRequest, "invalid_request_object", err.Error())
+			oauthError(w, http.StatusBadRequest, "invalid_request_object", err.Error())
 			return
 		}
 		if err := paramsFromClaims(rec.RequestClaims, rec.Params); err != nil {
-			OAuthError(w, http.StatusBadRequest, "invalid_request_object", err.Error())
+			oauthError(w, http.StatusBadRequest, "invalid_request_object", err.Error())
 			return
 		}
 	} else {
 		for _, k := range cibaParamNames {
 			vs := r.PostForm[k]
 			if len(vs) > 1 && k != "resource" {
-				OAuthError(w, http.StatusBadRequest, "invalid_request", k+" given more than once")
+				oauthError(w, http.StatusBadRequest, "invalid_request", k+" given more than once")
 				return
 			}
 			if len(vs) > 0 {
@@ -285,7 +286,7 @@ func (m *Server) backchannel(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(hints) != 1 {
-		OAuthError(w, http.StatusBadRequest, "invalid_request", "exactly one of login_hint, login_hint_token and id_token_hint is required")
+		oauthError(w, http.StatusBadRequest, "invalid_request", "exactly one of login_hint, login_hint_token and id_token_hint is required")
 		return
 	}
 	user := p[hints[0]]
@@ -299,18 +300,18 @@ func (m *Server) backchannel(w http.ResponseWriter, r *http.Request) {
 		user = c.Sub
 	}
 	if !slices.Contains(strings.Fields(p["scope"]), "openid") {
-		OAuthError(w, http.StatusBadRequest, "invalid_request", "openid scope missing")
+		oauthError(w, http.StatusBadRequest, "invalid_request", "openid scope missing")
 		return
 	}
 	if bm, ok := p["binding_message"]; ok && !m.ones && !bindingMessageRule.MatchString(bm) {
-		OAuthError(w, http.StatusBadRequest, "invalid_binding_message", "binding_message does not match "+bindingMessageRule.String())
+		oauthError(w, http.StatusBadRequest, "invalid_binding_message", "binding_message does not match "+bindingMessageRule.String())
 		return
 	}
 	expiresIn := maxCIBAExpiry
 	if v, ok := p["requested_expiry"]; ok {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 {
-			OAuthError(w, http.StatusBadRequest, "invalid_request", "requested_expiry must be a positive integer")
+			oauthError(w, http.StatusBadRequest, "invalid_request", "requested_expiry must be a positive integer")
 			return
 		}
 		expiresIn = min(n, maxCIBAExpiry)
@@ -322,19 +323,19 @@ func (m *Server) backchannel(w http.ResponseWriter, r *http.Request) {
 	token, hasToken := p["client_notification_token"]
 	switch {
 	case ping && (!hasToken || token == "" || len(token) > 1024):
-		OAuthError(w, http.StatusBadRequest, "invalid_request", "client_notification_token required in ping mode")
+		oauthError(w, http.StatusBadRequest, "invalid_request", "client_notification_token required in ping mode")
 		return
 	case !ping && hasToken:
-		OAuthError(w, http.StatusBadRequest, "invalid_request", "client_notification_token sent by a poll client")
+		oauthError(w, http.StatusBadRequest, "invalid_request", "client_notification_token sent by a poll client")
 		return
 	case script.Reject != "":
-		OAuthError(w, http.StatusBadRequest, script.Reject, "scripted rejection")
+		oauthError(w, http.StatusBadRequest, script.Reject, "scripted rejection")
 		return
 	case script.UserCode != "" && p["user_code"] == "":
-		OAuthError(w, http.StatusBadRequest, "missing_user_code", "user_code required")
+		oauthError(w, http.StatusBadRequest, "missing_user_code", "user_code required")
 		return
 	case script.UserCode != "" && p["user_code"] != script.UserCode:
-		OAuthError(w, http.StatusBadRequest, "invalid_user_code", "wrong user_code")
+		oauthError(w, http.StatusBadRequest, "invalid_user_code", "wrong user_code")
 		return
 	}
 	if script.ExpiresIn > 0 {
@@ -506,7 +507,7 @@ func (m *Server) cibaToken(w http.ResponseWriter, r *http.Request, clientID, id 
 	req := m.ciba.requests[id]
 	if req == nil || req.rec.ClientID != clientID {
 		m.mu.Unlock()
-		OAuthError(w, http.StatusBadRequest, "invalid_grant", "unknown auth_req_id")
+		oauthError(w, http.StatusBadRequest, "invalid_grant", "unknown auth_req_id")
 		return
 	}
 	req.rec.Polls++
@@ -519,7 +520,7 @@ func (m *Server) cibaToken(w http.ResponseWriter, r *http.Request, clientID, id 
 			}
 		}
 		m.mu.Unlock()
-		OAuthError(w, http.StatusBadRequest, "invalid_grant", "auth_req_id already redeemed")
+		oauthError(w, http.StatusBadRequest, "invalid_grant", "auth_req_id already redeemed")
 		return
 	}
 	s := req.script
@@ -563,11 +564,11 @@ func (m *Server) cibaToken(w http.ResponseWriter, r *http.Request, clientID, id 
 	access, aud, err := m.accessToken(map[string]any{"iss": m.Issuer, "sub": subject, "client_id": clientID, "aud": m.Issuer,
 		"iat": now.Unix(), "exp": now.Add(m.tokenTTL).Unix(), "jti": randomID(), "scope": scope}, "")
 	if err != nil {
-		OAuthError(w, http.StatusInternalServerError, "server_error", err.Error())
+		oauthError(w, http.StatusInternalServerError, "server_error", err.Error())
 		return
 	}
 	m.track(access, issued{clientID: clientID, subject: subject, scope: scope, exp: now.Add(m.tokenTTL), aud: aud})
-	refresh := m.IssueRefreshToken(clientID, subject, scope)
+	refresh := m.MintRefreshToken(clientID, subject, scope)
 	resp := map[string]any{"access_token": access, "token_type": "Bearer", "expires_in": int(m.tokenTTL / time.Second),
 		"refresh_token": refresh}
 	if !s.OmitScope {
@@ -580,7 +581,7 @@ func (m *Server) cibaToken(w http.ResponseWriter, r *http.Request, clientID, id 
 		}
 		idt, err := m.mintCIBAIDToken(clientID, subject, claimID, s.IDTokenClaims, s.IDTokenKey)
 		if err != nil {
-			OAuthError(w, http.StatusInternalServerError, "server_error", err.Error())
+			oauthError(w, http.StatusInternalServerError, "server_error", err.Error())
 			return
 		}
 		resp["id_token"] = idt

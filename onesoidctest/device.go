@@ -6,9 +6,6 @@ import (
 	"time"
 )
 
-// EndpointDeviceAuthorization is RFC 8628's device authorization endpoint.
-const EndpointDeviceAuthorization = "device authorization"
-
 // deviceFlowUser is the script key of device authorization requests.
 const deviceFlowUser = "\x00device"
 
@@ -25,14 +22,14 @@ func (m *Server) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 	}
 	clientID, err := m.authenticate(r, EndpointDeviceAuthorization)
 	if err != nil {
-		OAuthError(w, http.StatusUnauthorized, "invalid_client", err.Error())
+		oauthError(w, http.StatusUnauthorized, "invalid_client", err.Error())
 		return
 	}
 	m.mu.Lock()
 	script := m.ciba.scripts[deviceFlowUser]
 	m.mu.Unlock()
 	if script.Reject != "" {
-		OAuthError(w, http.StatusBadRequest, script.Reject, "scripted rejection")
+		oauthError(w, http.StatusBadRequest, script.Reject, "scripted rejection")
 		return
 	}
 	expiresIn := 600

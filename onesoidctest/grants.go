@@ -15,8 +15,10 @@ type issued struct {
 	device                   bool // client_credentials: introspection has no sub, as oidc-provider
 }
 
-// RefreshBehaviour scripts the answers of the refresh_token grant.
-type RefreshBehaviour struct {
+// RefreshScript scripts the answers of the refresh_token grant (RFC 6749 §6). The zero value is
+// the default: the refresh token stays valid (no rotation) and every answer holds an ID token
+// with the original iss and sub.
+type RefreshScript struct {
 	// Rotate issues a new refresh token with every refresh (the old one stops working).
 	Rotate bool
 	// IDTokenSubject and IDTokenIssuer, when set, replace sub and iss of the refreshed ID token
@@ -28,11 +30,11 @@ type RefreshBehaviour struct {
 
 type grantState struct {
 	tokens  map[string]*issued // by token value
-	refresh RefreshBehaviour
+	refresh RefreshScript
 }
 
-// SetRefreshBehaviour scripts the refresh_token grant.
-func (m *Server) SetRefreshBehaviour(b RefreshBehaviour) {
+// ScriptRefresh scripts the refresh_token grant from now on.
+func (m *Server) ScriptRefresh(b RefreshScript) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.grants.refresh = b
@@ -50,8 +52,10 @@ func (m *Server) track(token string, it issued) {
 	m.grants.tokens[token] = &it
 }
 
-// IssueRefreshToken creates a refresh token for clientID and subject, as a login would.
-func (m *Server) IssueRefreshToken(clientID, subject, scope string) string {
+// MintRefreshToken returns a refresh token for clientID's user subject with scope, as a login
+// would issue it: clientID can redeem it with the refresh_token grant for 24 hours (ScriptRefresh
+// says how), and introspection reports it with token_type "refresh_token".
+func (m *Server) MintRefreshToken(clientID, subject, scope string) string {
 	rt := "rt-" + randomID()
 	m.track(rt, issued{clientID: clientID, subject: subject, scope: scope, exp: m.now().Add(24 * time.Hour), refresh: true})
 	return rt
@@ -79,13 +83,13 @@ func (m *Server) refresh(w http.ResponseWriter, r *http.Request, clientID string
 	}
 	m.mu.Unlock()
 	if !valid {
-		OAuthError(w, http.StatusBadRequest, "invalid_grant", "refresh token invalid, expired or revoked")
+		oauthError(w, http.StatusBadRequest, "invalid_grant", "refresh token invalid, expired or revoked")
 		return
 	}
 	access, aud, err := m.accessToken(map[string]any{"iss": m.Issuer, "sub": it.subject, "client_id": clientID, "aud": m.Issuer,
 		"iat": now.Unix(), "exp": now.Add(m.tokenTTL).Unix(), "jti": randomID(), "scope": it.scope}, "")
 	if err != nil {
-		OAuthError(w, http.StatusInternalServerError, "server_error", err.Error())
+		oauthError(w, http.StatusInternalServerError, "server_error", err.Error())
 		return
 	}
 	m.track(access, issued{clientID: clientID, subject: it.subject, scope: it.scope, exp: now.Add(m.tokenTTL), aud: aud})
@@ -103,7 +107,7 @@ func (m *Server) refresh(w http.ResponseWriter, r *http.Request, clientID string
 		delete(resp, "id_token")
 	}
 	if b.Rotate {
-		resp["refresh_token"] = m.IssueRefreshToken(clientID, it.subject, it.scope)
+		resp["refresh_token"] = m.MintRefreshToken(clientID, it.subject, it.scope)
 	}
 	writeJSON(w, http.StatusOK, resp)
 }
@@ -113,7 +117,7 @@ func (m *Server) introspection(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := m.authenticate(r, EndpointIntrospection); err != nil {
-		OAuthError(w, http.StatusUnauthorized, "invalid_client", err.Error())
+		oauthError(w, http.StatusUnauthorized, "invalid_client", err.Error())
 		return
 	}
 	m.mu.Lock()
@@ -149,7 +153,7 @@ func (m *Server) revocation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := m.authenticate(r, EndpointRevocation); err != nil {
-		OAuthError(w, http.StatusUnauthorized, "invalid_client", err.Error())
+		oauthError(w, http.StatusUnauthorized, "invalid_client", err.Error())
 		return
 	}
 	m.mu.Lock()

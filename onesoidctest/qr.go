@@ -14,12 +14,6 @@ import (
 // starts a session, GET {URL}/auth/qr/{auth_req_id} reports its status. The endpoints hang off the
 // host, not off the issuer.
 
-// Endpoint names of the ONES QR login.
-const (
-	EndpointQRStart  = "ones qr start"
-	EndpointQRStatus = "ones qr status"
-)
-
 // DefaultQRExpiresIn is the exp (session lifetime in seconds) of ONES QR sessions, as the
 // vendor's example answers show.
 const DefaultQRExpiresIn = 300
@@ -54,11 +48,13 @@ type QRRecord struct {
 	ClientID string
 	// ExpiresIn is the exp answered, in seconds.
 	ExpiresIn int
-	// Polls counts the status requests, PollTimes says when they came.
-	Polls     int
+	// Polls counts the status requests.
+	Polls int
+	// PollTimes says when the status requests came, on the Server's clock.
 	PollTimes []time.Time
-	// Redeemed says whether the access token was handed out; AccessToken is it.
-	Redeemed    bool
+	// Redeemed says whether the access token was handed out.
+	Redeemed bool
+	// AccessToken is the access token handed out, once Redeemed.
 	AccessToken string
 }
 
@@ -109,7 +105,8 @@ func (m *Server) QRSessions() []QRRecord {
 	return out
 }
 
-// DecideQR ends a AwaitDecision QR session with outcome at its next poll.
+// DecideQR settles a ONES QR session scripted with AwaitDecision: its next status request ends
+// with outcome, as if the user had just decided. An unknown session is an error.
 func (m *Server) DecideQR(authReqID string, outcome Outcome) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -128,16 +125,16 @@ func (m *Server) DecideQR(authReqID string, outcome Outcome) error {
 func (m *Server) deviceBearer(w http.ResponseWriter, r *http.Request) string {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
-		OAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "GET required")
+		oauthError(w, http.StatusMethodNotAllowed, "invalid_request", "GET required")
 		return ""
 	}
 	if r.URL.RawQuery != "" || r.URL.ForceQuery || r.ContentLength > 0 {
-		OAuthError(w, http.StatusBadRequest, "invalid_request", "no query and no body expected")
+		oauthError(w, http.StatusBadRequest, "invalid_request", "no query and no body expected")
 		return ""
 	}
 	refuse := func(desc string) string {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-		OAuthError(w, http.StatusUnauthorized, "invalid_token", desc)
+		oauthError(w, http.StatusUnauthorized, "invalid_token", desc)
 		return ""
 	}
 	auth := r.Header.Values("Authorization")
@@ -157,7 +154,7 @@ func (m *Server) deviceBearer(w http.ResponseWriter, r *http.Request) string {
 // qrStart serves GET /auth/qr: {"auth_req_id": <uuid>, "exp": <seconds>}.
 func (m *Server) qrStart(w http.ResponseWriter, r *http.Request) {
 	if r.URL.EscapedPath() != paths[EndpointQRStart] {
-		OAuthError(w, http.StatusNotFound, "not_found", "unknown path")
+		oauthError(w, http.StatusNotFound, "not_found", "unknown path")
 		return
 	}
 	clientID := m.deviceBearer(w, r)
@@ -195,7 +192,7 @@ func (m *Server) qrStatus(w http.ResponseWriter, r *http.Request) {
 	s := m.qr.sessions[id]
 	if !ok || s == nil || s.rec.ClientID != clientID || s.rec.Redeemed {
 		m.mu.Unlock()
-		OAuthError(w, http.StatusNotFound, "not_found", "unknown QR session")
+		oauthError(w, http.StatusNotFound, "not_found", "unknown QR session")
 		return
 	}
 	s.rec.Polls++

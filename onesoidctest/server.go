@@ -22,14 +22,33 @@ import (
 	"github.com/go-jose/go-jose/v4"
 )
 
-// Endpoint names, used for fault injection and the request log.
+// Endpoint names, for Inject, ClearFaults, Requests and Count. Paths are below the Server's URL.
 const (
+	// EndpointDiscovery is the discovery document, /oidc/.well-known/openid-configuration
+	// (OpenID Connect Discovery 1.0 §4).
 	EndpointDiscovery = "discovery"
-	EndpointJWKS      = "jwks"
-	EndpointToken     = "token"
-	// EndpointIntrospection is RFC 7662's, EndpointRevocation RFC 7009's.
+	// EndpointJWKS is the provider's JWK Set, /oidc/jwks (RFC 7517 §5).
+	EndpointJWKS = "jwks"
+	// EndpointToken is the token endpoint, /oidc/token (RFC 6749 §3.2): client_credentials,
+	// refresh_token, CIBA and device code grants.
+	EndpointToken = "token"
+	// EndpointIntrospection is the introspection endpoint, /oidc/token/introspection (RFC 7662).
 	EndpointIntrospection = "introspection"
-	EndpointRevocation    = "revocation"
+	// EndpointRevocation is the revocation endpoint, /oidc/token/revocation (RFC 7009).
+	EndpointRevocation = "revocation"
+	// EndpointBackchannel is the CIBA backchannel authentication endpoint (CIBA Core §7):
+	// /oidc/backchannel, or /oidc/bc-authorize under WithONES.
+	EndpointBackchannel = "backchannel"
+	// EndpointDeviceAuthorization is the device authorization endpoint, /oidc/device/auth
+	// (RFC 8628 §3.1).
+	EndpointDeviceAuthorization = "device authorization"
+	// EndpointQRStart starts a ONES QR login: GET /auth/qr with a device access token.
+	EndpointQRStart = "ones qr start"
+	// EndpointQRStatus is the status of a ONES QR login: GET /auth/qr/{auth_req_id}.
+	EndpointQRStatus = "ones qr status"
+	// EndpointApplications is the ONES application list, /api/applications, which discovery
+	// names as "ones_applications_uri".
+	EndpointApplications = "applications"
 )
 
 // Paths of the endpoints below the base URL.
@@ -68,9 +87,11 @@ type Fault struct {
 	Delay time.Duration
 	// Hang blocks until the client gives up (its context or connection ends).
 	Hang bool
-	// Status, with Body and ContentType, replaces the answer when non-zero.
-	Status      int
-	Body        []byte
+	// Status, when non-zero, replaces the answer: this status code, with Body and ContentType.
+	Status int
+	// Body is the body of the replaced answer.
+	Body []byte
+	// ContentType is the Content-Type of the replaced answer (none when empty).
 	ContentType string
 	// Header is added to the replaced answer (e.g. Retry-After).
 	Header http.Header
@@ -78,7 +99,7 @@ type Fault struct {
 	Redirect string
 }
 
-// Request is a recorded request.
+// Request is a request the Server received, as Requests reports it.
 type Request struct {
 	// Endpoint is the endpoint's name (EndpointToken ...).
 	Endpoint string
@@ -94,22 +115,29 @@ type Request struct {
 	Time time.Time
 }
 
-// Option configures an Server.
+// Option configures a Server, in NewServer and NewInMemory.
 type Option func(*Server)
 
-// WithClock sets the Server's clock (default time.Now).
+// WithClock sets the Server's clock (default time.Now, which inside a testing/synctest bubble is
+// the bubble's fake clock). It decides token lifetimes, assertion checks, CIBA and QR expiry.
 func WithClock(now func() time.Time) Option { return func(m *Server) { m.now = now } }
 
-// WithTokenLifetime sets expires_in of issued access tokens (default 600 s).
+// WithTokenLifetime sets the lifetime (expires_in) of the access tokens the Server issues and
+// mints (default 600 s, as oidc-provider).
 func WithTokenLifetime(d time.Duration) Option { return func(m *Server) { m.tokenTTL = d } }
 
-// WithAudience sets which client assertion audiences are accepted.
+// WithAudience sets which "aud" values of client assertions the Server accepts (default
+// AudienceTokenEndpointOrIssuer, as the ONES provider; RFC 7523 §3 item 3).
 func WithAudience(a Audience) Option { return func(m *Server) { m.audience = a } }
 
-// Server is a fake ONES identity provider. Its methods are safe for concurrent use.
+// Server is a fake ONES identity provider: see the package doc. Make it with NewServer or
+// NewInMemory; it is safe for concurrent use.
 type Server struct {
-	// URL is the base URL (the device.yml "host"); Issuer is URL + "/oidc".
-	URL, Issuer string
+	// URL is the base URL, what device.yml calls "host": http://127.0.0.1:port for NewServer,
+	// http://localhost for NewInMemory.
+	URL string
+	// Issuer is URL + "/oidc", the "iss" of every token the Server signs.
+	Issuer string
 
 	srv      *httptest.Server
 	handler  http.Handler
@@ -134,7 +162,7 @@ type Server struct {
 	extra   []json.RawMessage // raw JWKs published after the keys (tokens.go)
 }
 
-func newIdP(base string, opts []Option) *Server {
+func newServer(base string, opts []Option) *Server {
 	m := &Server{
 		URL:      base,
 		Issuer:   base + "/oidc",
@@ -161,33 +189,42 @@ func newIdP(base string, opts []Option) *Server {
 	return m
 }
 
-// Start runs an Server on a loopback listener. Close it when done.
+// NewServer starts a Server on a loopback listener (httptest.NewServer), reachable by any HTTP
+// client; HTTPClient returns one. Close it when done. Unscripted, it approves every CIBA, QR and
+// device login at the first poll, issues RFC 9068 JWT access tokens (opaque ones under WithONES
+// or WithOpaqueAccessTokens) valid for 600 s, and signs with an RS256 key.
 func NewServer(opts ...Option) *Server {
 	var m *Server
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m.handler.ServeHTTP(w, r)
 	}))
 	srv.Start()
-	m = newIdP(srv.URL, opts)
+	m = newServer(srv.URL, opts)
 	m.srv = srv
 	return m
 }
 
-// NewInMemory returns an Server at http://localhost that has no listener: only HTTPClient reaches it.
-func NewInMemory(opts ...Option) *Server { return newIdP("http://localhost", opts) }
+// NewInMemory returns a Server at http://localhost with no listener, as NewServer otherwise: only
+// its HTTPClient reaches it, by calling its handler in memory. Use it inside testing/synctest
+// bubbles, where goroutines blocked on real sockets would keep fake time from advancing.
+// Close is a no-op.
+func NewInMemory(opts ...Option) *Server { return newServer("http://localhost", opts) }
 
-// Close stops the listener, if any.
+// Close stops the listener of a NewServer Server and closes its connections; for NewInMemory it
+// does nothing.
 func (m *Server) Close() {
 	if m.srv != nil {
 		m.srv.Close()
 	}
 }
 
-// Handler returns the Server's HTTP handler.
+// Handler returns the Server's HTTP handler, which serves every endpoint below URL: mount it in a
+// test's own server, or call it directly.
 func (m *Server) Handler() http.Handler { return m.handler }
 
-// HTTPClient returns a client that reaches the Server: in memory for NewInMemory, through loopback
-// otherwise.
+// HTTPClient returns an HTTP client that reaches the Server: pass it to the SDK with
+// onesoidc.WithHTTPClient. For NewInMemory it calls the handler in memory whatever the URL's
+// host; for NewServer it is httptest's loopback client.
 func (m *Server) HTTPClient() *http.Client {
 	if m.srv != nil {
 		return m.srv.Client()
@@ -195,8 +232,11 @@ func (m *Server) HTTPClient() *http.Client {
 	return &http.Client{Transport: inMemory{m.handler}}
 }
 
+// inMemory is an http.RoundTripper that serves every request with h.
 type inMemory struct{ h http.Handler }
 
+// RoundTrip serves r with the handler in memory; it returns the context's error when r's
+// context ends first (the handler is then still waited for, so no goroutine outlives the call).
 func (t inMemory) RoundTrip(r *http.Request) (*http.Response, error) {
 	if err := r.Context().Err(); err != nil {
 		return nil, err
@@ -235,7 +275,9 @@ func (m *Server) RegisterClientJWK(clientID string, jwk jose.JSONWebKey) {
 	m.clients[clientID] = &jwk
 }
 
-// Inject adds a fault to an endpoint; faults apply in the order they were added.
+// Inject adds a fault to an endpoint (EndpointToken ...); faults apply in the order they were
+// added, each to Fault.Times requests (every request from now on when 0). Requests that meet a
+// fault are recorded too.
 func (m *Server) Inject(endpoint string, f Fault) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -249,8 +291,9 @@ func (m *Server) EditMetadata(edit func(doc map[string]any)) {
 	m.meta = edit
 }
 
-// RotateKeys puts a new signing key (of the given alg) in front; older keys stay published until
-// RetireOldKeys. It returns the new key id.
+// RotateKeys puts a new signing key for alg (RS256, PS256, ES256, ES384, ES512 or EdDSA; see
+// NewKey) in front, as a provider rotates its keys (OpenID Connect Core §10.1.1): it signs from
+// now on, and older keys stay published until RetireOldKeys. It returns the new key id.
 func (m *Server) RotateKeys(alg string) string {
 	k := newSigningKey(alg)
 	m.mu.Lock()
@@ -273,7 +316,7 @@ func (m *Server) SigningKey() *jose.JSONWebKey {
 	return m.keys[0]
 }
 
-// Requests returns the recorded requests to an endpoint.
+// Requests returns the requests an endpoint received, oldest first.
 func (m *Server) Requests(endpoint string) []Request {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -410,8 +453,8 @@ func (m *Server) jwks(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(m.JWKS())
 }
 
-// OAuthError writes an RFC 6749 §5.2 error.
-func OAuthError(w http.ResponseWriter, status int, code, desc string) {
+// oauthError writes an RFC 6749 §5.2 error.
+func oauthError(w http.ResponseWriter, status int, code, desc string) {
 	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
 }
 
@@ -428,11 +471,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // endpoint that authenticates clients requires (RFC 6749 §3.2, RFC 7523 §2.2).
 func formPost(w http.ResponseWriter, r *http.Request) bool {
 	if r.Method != http.MethodPost {
-		OAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "POST required")
+		oauthError(w, http.StatusMethodNotAllowed, "invalid_request", "POST required")
 		return false
 	}
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
-		OAuthError(w, http.StatusBadRequest, "invalid_request", "form body required")
+		oauthError(w, http.StatusBadRequest, "invalid_request", "form body required")
 		return false
 	}
 	return true
@@ -445,7 +488,7 @@ func (m *Server) token(w http.ResponseWriter, r *http.Request) {
 	clientID, err := m.authenticate(r, EndpointToken)
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_client"`)
-		OAuthError(w, http.StatusUnauthorized, "invalid_client", err.Error())
+		oauthError(w, http.StatusUnauthorized, "invalid_client", err.Error())
 		return
 	}
 	switch gt := r.PostForm.Get("grant_type"); gt {
@@ -458,7 +501,7 @@ func (m *Server) token(w http.ResponseWriter, r *http.Request) {
 	case "urn:ietf:params:oauth:grant-type:device_code":
 		m.cibaToken(w, r, clientID, r.PostForm.Get("device_code"))
 	default:
-		OAuthError(w, http.StatusBadRequest, "unsupported_grant_type", fmt.Sprintf("grant_type %q", gt))
+		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", fmt.Sprintf("grant_type %q", gt))
 	}
 }
 
@@ -479,7 +522,7 @@ func (m *Server) issueClientCredentials(w http.ResponseWriter, r *http.Request, 
 	}
 	tok, aud, err := m.accessToken(claims, r.PostForm.Get("resource"))
 	if err != nil {
-		OAuthError(w, http.StatusInternalServerError, "server_error", err.Error())
+		oauthError(w, http.StatusInternalServerError, "server_error", err.Error())
 		return
 	}
 	m.track(tok, issued{clientID: clientID, subject: clientID, scope: scope, exp: now.Add(m.tokenTTL), aud: aud,

@@ -212,7 +212,7 @@ func TestFindingStatusLeaksTokensByAuthReqID(t *testing.T) {
 func TestFindingOpenRefreshOracle(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, nil, nil)
-		rt := e.idp.IssueRefreshToken(testClientID, "victim", "openid")
+		rt := e.idp.MintRefreshToken(testClientID, "victim", "openid")
 		for _, path := range []string{"/auth/refresh", "/auth/ciba/refresh", "/auth/token"} {
 			w := newBrowser(t).post(e.h, path, map[string]any{"grant_type": "refresh_token", "refresh_token": rt})
 			wantStatus(t, w, http.StatusNotFound)
@@ -297,8 +297,8 @@ func TestFinding500Instead502(t *testing.T) {
 		}
 
 		// Refresh: the refreshed ID token names another issuer.
-		rt := e.idp.IssueRefreshToken(testClientID, "alice", "openid")
-		e.idp.SetRefreshBehaviour(onesoidctest.RefreshBehaviour{IDTokenIssuer: "https://evil.example/oidc"})
+		rt := e.idp.MintRefreshToken(testClientID, "alice", "openid")
+		e.idp.ScriptRefresh(onesoidctest.RefreshScript{IDTokenIssuer: "https://evil.example/oidc"})
 		tok, err := e.h.Refresh(t.Context(), tokenWithRefresh(rt))
 		var we *Error
 		if tok != nil || !errors.As(err, &we) || we.Status != http.StatusBadGateway {
@@ -317,12 +317,12 @@ func TestFinding500Instead502(t *testing.T) {
 func TestRefreshOnServer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, nil, nil)
-		rt := e.idp.IssueRefreshToken(testClientID, "alice", "openid")
+		rt := e.idp.MintRefreshToken(testClientID, "alice", "openid")
 		tok, err := e.h.Refresh(t.Context(), tokenWithRefresh(rt))
 		if err != nil || tok.AccessToken == "" {
 			t.Fatalf("Refresh: %v", err)
 		}
-		e.idp.SetRefreshBehaviour(onesoidctest.RefreshBehaviour{Rotate: true})
+		e.idp.ScriptRefresh(onesoidctest.RefreshScript{Rotate: true})
 		if _, err := e.h.Refresh(t.Context(), tokenWithRefresh(rt)); err != nil {
 			t.Fatal(err)
 		}
