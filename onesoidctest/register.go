@@ -2,10 +2,6 @@ package onesoidctest
 
 import (
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -95,18 +91,7 @@ func (m *Server) RegisterDevice(opts ...DeviceOption) (*Device, error) {
 			return nil, fmt.Errorf("onesoidctest: device id, client id and key id must not hold quotes, backslashes or line breaks")
 		}
 	}
-	var key crypto.Signer
-	var err error
-	switch o.alg {
-	case "ES256":
-		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	case "ES384":
-		key, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	case "ES512":
-		key, err = ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
-	default:
-		key, err = rsa.GenerateKey(rand.Reader, 2048)
-	}
+	key, err := generateKey(o.alg)
 	if err != nil {
 		return nil, fmt.Errorf("onesoidctest: device key: %w", err)
 	}

@@ -690,22 +690,27 @@ func (m *Server) acceptsAudience(aud, endpoint string) bool {
 // per process and never changed.
 var defaultKey = sync.OnceValue(func() *jose.JSONWebKey { return newSigningKey("RS256") })
 
-// newSigningKey generates a provider key for alg (RS256, PS256, ES256, ES384, ES512, EdDSA).
-func newSigningKey(alg string) *jose.JSONWebKey {
-	var key crypto.Signer
-	var err error
+// generateKey generates a key for alg: P-256, P-384 or P-521 for ES256, ES384 and ES512, Ed25519
+// for EdDSA, RSA 2048 for anything else (RS*, PS*).
+func generateKey(alg string) (crypto.Signer, error) {
 	switch alg {
 	case "ES256":
-		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	case "ES384":
-		key, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+		return ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	case "ES512":
-		key, err = ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+		return ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
 	case "EdDSA":
-		_, key, err = ed25519.GenerateKey(rand.Reader)
-	default:
-		key, err = rsa.GenerateKey(rand.Reader, 2048)
+		_, key, err := ed25519.GenerateKey(rand.Reader)
+		return key, err
 	}
+	return rsa.GenerateKey(rand.Reader, 2048)
+}
+
+// newSigningKey generates a provider key for alg (RS256, PS256, ES256, ES384, ES512, EdDSA). Key
+// generation fails only when the system's random source does, which it reports by a panic.
+func newSigningKey(alg string) *jose.JSONWebKey {
+	key, err := generateKey(alg)
 	if err != nil {
 		panic(err)
 	}
