@@ -52,29 +52,31 @@ const (
 	AwaitDecision
 )
 
-// CIBAScript scripts the CIBA requests of one user (the hint value; for id_token_hint the
-// token's sub).
+// CIBAScript scripts the CIBA requests of one user (see ScriptCIBA) and, through
+// ScriptDeviceFlow, RFC 8628 device authorizations. The zero value approves at the first poll:
+// the answer holds an access token, a refresh token and an ID token (CIBA Core §11).
 type CIBAScript struct {
 	// Reject, when set, answers the backchannel request with this error code (HTTP 400), e.g.
 	// "unknown_user_id".
 	Reject string
 	// PendingPolls polls are answered authorization_pending before Outcome applies.
 	PendingPolls int
-	// Outcome says how the request ends.
+	// Outcome says how the request ends once PendingPolls are spent (default Approve).
 	Outcome Outcome
 	// ErrorCode is the error of FailWithCode.
 	ErrorCode string
 	// SlowDownPolls lists poll numbers (1 for the first poll) answered slow_down; they do not
 	// count towards PendingPolls.
 	SlowDownPolls []int
-	// Interval, when positive, is sent as interval (the real provider sends none).
+	// Interval, when positive, is sent as interval, in seconds. By default none is sent, as the
+	// real provider does, and clients wait 5 s between polls (CIBA Core §7.3).
 	Interval int
 	// ExpiresIn, when positive, is the expires_in of the answer (default 600, or the
 	// requested_expiry when smaller).
 	ExpiresIn int
 	// UserCode, when set, must be sent as user_code.
 	UserCode string
-	// Subject is the sub of the issued tokens (default: the user).
+	// Subject is the sub of the issued tokens (default: the user the request named).
 	Subject string
 	// OmitScope leaves scope out of the token response.
 	OmitScope bool
@@ -198,9 +200,12 @@ func (m *Server) Decide(authReqID string, outcome Outcome) error {
 	return nil
 }
 
-// Ping sends the ping notification of CIBA Core §10.2 for authReqID to the client's
-// notification endpoint with hc: POST {"auth_req_id"} with the request's
-// client_notification_token as Bearer token. It returns the status of the answer.
+// Ping sends the ping notification of CIBA Core §10.2 for authReqID, as the provider does once
+// the user has decided: POST {"auth_req_id"} to the client notification endpoint registered with
+// SetCIBANotificationEndpoint, with the request's client_notification_token as bearer token,
+// through hc (HandlerClient of the application's handler in memory, or any client for a real
+// endpoint). It returns the status code of the answer. Script the request's outcome first:
+// Ping does not decide it.
 func (m *Server) Ping(ctx context.Context, hc *http.Client, authReqID string) (int, error) {
 	m.mu.Lock()
 	r := m.ciba.requests[authReqID]

@@ -18,7 +18,9 @@ import (
 // vendor's example answers show.
 const DefaultQRExpiresIn = 300
 
-// QRScript scripts the ONES QR sessions that follow.
+// QRScript scripts the ONES QR sessions that follow (see ScriptQR). The zero value approves at the
+// first status request: alice, scope "openid profile", an opaque access token that introspection
+// reports active.
 type QRScript struct {
 	// PendingPolls polls are answered "pending" before Outcome applies.
 	PendingPolls int
