@@ -18,9 +18,11 @@ import (
 	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
-// A device's px-device-identity files (device.yml, private.pem, public_jwk.json) make a ready
-// client in one call. Here onesoidctest registers the device and writes the files.
-func ExampleNewClientFromDevice_files() {
+// A device's px-device-identity files (device.yml, the key or the TPM signer, public_jwk.json)
+// make a ready client in one call: on the device itself,
+// onesoidc.NewClientFromDevice(ctx, onesoidc.DevicePaths{}) reads them from their default paths.
+// Here onesoidctest registers a device with its fake provider and writes the files.
+func ExampleNewClientFromDevice() {
 	ctx := context.Background()
 	idp := onesoidctest.NewInMemory(onesoidctest.WithONES())
 	dev, err := idp.RegisterDevice()
@@ -192,8 +194,9 @@ func ExampleOpenIDConnectClient_ValidateToken() {
 }
 
 // RequireToken protects an API: the bearer access token must validate (a JWT access token of
-// RFC 9068, or an opaque token by introspection); the handler finds the result in the context.
-func ExampleOpenIDConnectClient_RequireToken_flow() {
+// RFC 9068, or a ONES opaque token by introspection; never an ID token) and carry the scopes
+// asked for; the handler finds the result in the request's context.
+func ExampleOpenIDConnectClient_RequireToken() {
 	ctx := context.Background()
 	idp, dev, client := newExampleClient(ctx)
 	api := client.RequireToken(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
