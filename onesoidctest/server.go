@@ -238,6 +238,9 @@ type inMemory struct{ h http.Handler }
 // RoundTrip serves r with the handler in memory; it returns the context's error when r's
 // context ends first (the handler is then still waited for, so no goroutine outlives the call).
 func (t inMemory) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		defer r.Body.Close() // as every RoundTripper must, errors included
+	}
 	if err := r.Context().Err(); err != nil {
 		return nil, err
 	}
