@@ -418,7 +418,7 @@ func (m *Server) verifyRequestObject(raw, clientID string) (header, claims map[s
 	}
 	audJSON, _ := json.Marshal(claims["aud"])
 	if auds, err := audList(audJSON); err != nil || !slices.Contains(auds, m.Issuer) {
-		return nil, nil, fmt.Errorf("request object aud must contain the issuer")
+		return nil, nil, fmt.Errorf("request object aud must contain the issuer (a ONES-shaped request? start the Server WithONES)")
 	}
 	num := func(name string) (float64, error) {
 		n, ok := claims[name].(json.Number)

@@ -14,9 +14,9 @@ const (
 )
 
 // StartFakeIdP starts the SDK's fake ONES identity provider (onesoidctest) on loopback,
-// registers the fake device with it and returns a client of it. CIBA users are approved at their first poll,
-// "alice" after one pending poll, with the display name "Alice"; QR logins are approved by
-// "alice" at the first poll. Close the IdP when done.
+// registers the fake device with it and returns a client of it. CIBA users are approved at their
+// first poll, "alice" after one pending poll, with the display name "Alice"; QR logins are
+// approved by "alice" at the first poll. Close the IdP when done.
 func StartFakeIdP(ctx context.Context) (*onesoidctest.Server, *onesoidc.OpenIDConnectClient, error) {
 	idp := onesoidctest.NewServer()
 	dev, err := idp.RegisterDevice(onesoidctest.WithDeviceIdentity(FakeDeviceID, FakeClientID))
