@@ -11,17 +11,23 @@
 //
 // # Quick start
 //
-// Register a device, build a client from its files, and log a user in:
+// Register a device, build a client from its files, and log a user in, in a test:
 //
-//	idp := onesoidctest.NewServer(onesoidctest.WithONES())
-//	defer idp.Close()
-//	dev, _ := idp.RegisterDevice()
-//	files, _ := dev.WriteFiles(t.TempDir())
-//	client, _ := onesoidc.NewClientFromDevice(ctx, onesoidc.DevicePaths{Config: files.Config, Key: files.Key},
-//		onesoidc.WithHTTPClient(idp.HTTPClient()))
-//	idp.ScriptCIBA("alice", onesoidctest.CIBAScript{PendingPolls: 2}) // approved at the third poll
-//	ack, _ := client.MakeCIBARequest(ctx, onesoidc.CIBARequest{Hint: onesoidc.LoginHint{Value: "alice"}})
-//	tok, _ := client.WaitForCIBA(ctx, ack)
+//	synctest.Test(t, func(t *testing.T) {
+//		idp := onesoidctest.NewInMemory(onesoidctest.WithONES())
+//		dev, _ := idp.RegisterDevice()
+//		files, _ := dev.WriteFiles(t.TempDir())
+//		client, _ := onesoidc.NewClientFromDevice(t.Context(),
+//			onesoidc.DevicePaths{Config: files.Config, Key: files.Key},
+//			onesoidc.WithHTTPClient(idp.HTTPClient()))
+//		idp.ScriptCIBA("alice", onesoidctest.CIBAScript{PendingPolls: 2}) // approved at the third poll
+//		ack, _ := client.MakeCIBARequest(t.Context(), onesoidc.CIBARequest{Hint: onesoidc.LoginHint{Value: "alice"}})
+//		res, err := client.WaitForCIBA(t.Context(), ack) // 15 s on the bubble's clock, no real time
+//		...
+//	})
+//
+// NewServer(onesoidctest.WithONES()) gives the same provider on a loopback port, for code that
+// cannot take an *http.Client, at the price of real time.
 //
 // WithONES makes the Server behave as the ONES provider (its CIBA route and request object
 // shape, opaque access tokens); a client made from device files talks ONES, so use it with
