@@ -45,46 +45,49 @@ const (
 	notificationTokenSz = 32 // random bytes of a client_notification_token (256 bits)
 )
 
-// LoginHintKind selects which hint parameter of CIBA Core §7.1 carries a LoginHint's value.
-// The zero value is LoginHintKindLoginHint.
-type LoginHintKind int
+// HintKind selects which hint parameter of CIBA Core §7.1 carries a LoginHint's value.
+// The zero value is no hint: a request must name one of HintLogin, HintLoginToken or
+// HintIDToken.
+type HintKind int
 
 const (
-	// LoginHintKindLoginHint sends the value as login_hint: a user name, e-mail address or other
+	// HintLogin sends the value as login_hint: a user name, e-mail address or other
 	// identifier the provider knows.
-	LoginHintKindLoginHint LoginHintKind = iota
-	// LoginHintKindLoginHintToken sends the value as login_hint_token: a token that names the
+	HintLogin HintKind = iota + 1
+	// HintLoginToken sends the value as login_hint_token: a token that names the
 	// user, as the ONES clients do.
-	LoginHintKindLoginHintToken
-	// LoginHintKindIDTokenHint sends the value as id_token_hint: an ID token previously issued to
+	HintLoginToken
+	// HintIDToken sends the value as id_token_hint: an ID token previously issued to
 	// this client for the user.
-	LoginHintKindIDTokenHint
+	HintIDToken
 )
 
 // String returns the request parameter name of the kind ("login_hint", "login_hint_token" or
-// "id_token_hint").
-func (k LoginHintKind) String() string {
+// "id_token_hint"), or "no login hint" for the zero value.
+func (k HintKind) String() string {
 	switch k {
-	case LoginHintKindLoginHint:
+	case 0:
+		return "no login hint"
+	case HintLogin:
 		return "login_hint"
-	case LoginHintKindLoginHintToken:
+	case HintLoginToken:
 		return "login_hint_token"
-	case LoginHintKindIDTokenHint:
+	case HintIDToken:
 		return "id_token_hint"
 	}
-	return "LoginHintKind(" + strconv.Itoa(int(k)) + ")"
+	return "HintKind(" + strconv.Itoa(int(k)) + ")"
 }
 
-// ParseLoginHintKind parses the name of a hint kind: "login_hint", "login_hint_token" or
+// ParseHintKind parses the name of a hint kind: "login_hint", "login_hint_token" or
 // "id_token_hint", also written in camel case ("loginHintToken") or Pascal case ("IdTokenHint").
-func ParseLoginHintKind(s string) (LoginHintKind, error) {
+func ParseHintKind(s string) (HintKind, error) {
 	switch strings.ToLower(strings.ReplaceAll(s, "_", "")) {
 	case "loginhint":
-		return LoginHintKindLoginHint, nil
+		return HintLogin, nil
 	case "loginhinttoken":
-		return LoginHintKindLoginHintToken, nil
+		return HintLoginToken, nil
 	case "idtokenhint":
-		return LoginHintKindIDTokenHint, nil
+		return HintIDToken, nil
 	}
 	return 0, &RequestError{Field: "loginHintKind", Reason: fmt.Sprintf("unknown hint kind %q", sanitize(s, 40))}
 }
@@ -92,7 +95,7 @@ func ParseLoginHintKind(s string) (LoginHintKind, error) {
 // LoginHint names the user of a CIBA request (CIBA Core §7.1): Kind picks which of the three
 // hint parameters carries Value, so a request always has exactly one hint.
 type LoginHint struct {
-	Kind  LoginHintKind
+	Kind  HintKind
 	Value string
 }
 
@@ -377,14 +380,16 @@ type cibaParams struct {
 func (r *CIBARequest) params(bindingPattern *regexp.Regexp) (*cibaParams, error) {
 	p := &cibaParams{}
 	switch r.Hint.Kind {
-	case LoginHintKindLoginHint:
+	case HintLogin:
 		if err := checkText("login_hint", r.Hint.Value, maxHintLength, true); err != nil {
 			return nil, err
 		}
-	case LoginHintKindLoginHintToken, LoginHintKindIDTokenHint:
+	case HintLoginToken, HintIDToken:
 		if err := checkToken(r.Hint.Kind.String(), r.Hint.Value, maxHintLength); err != nil {
 			return nil, err
 		}
+	case 0:
+		return nil, &RequestError{Field: "hint", Reason: "no login hint: set Hint.Kind to HintLogin, HintLoginToken or HintIDToken (CIBA Core §7.1)"}
 	default:
 		return nil, &RequestError{Field: "hint", Reason: fmt.Sprintf("unknown hint kind %d", r.Hint.Kind)}
 	}

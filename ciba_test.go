@@ -43,7 +43,7 @@ func pingSetup(t *testing.T, opts ...Option) (*mockidp.IdP, *OpenIDConnectClient
 }
 
 func aliceRequest() CIBARequest {
-	return CIBARequest{Hint: LoginHint{Value: "alice"}, Scope: []string{"openid", "profile"}, BindingMessage: "A1B2"}
+	return CIBARequest{Hint: LoginHint{Kind: HintLogin, Value: "alice"}, Scope: []string{"openid", "profile"}, BindingMessage: "A1B2"}
 }
 
 // since returns the offsets of ts from start.
@@ -154,9 +154,9 @@ func TestCB06ExpiryStopsWithoutExtraRequest(t *testing.T) {
 				idp, c := cibaSetup(t)
 				_, resp, start, err := waitScripted(t, idp, c, mockidp.CIBAScript{Outcome: mockidp.CIBAManual, ExpiresIn: expiresIn})
 				elapsed := time.Since(start)
-				var exp *ExpiredError
-				if !errors.Is(err, ErrExpiredToken) || !errors.As(err, &exp) || !exp.Expiry.Equal(resp.Expiry()) {
-					t.Fatalf("err = %v, want a *ExpiredError matching ErrExpiredToken", err)
+				var exp *LoginExpiredError
+				if !errors.Is(err, ErrLoginExpired) || !errors.As(err, &exp) || !exp.Expiry.Equal(resp.Expiry()) {
+					t.Fatalf("err = %v, want a *LoginExpiredError matching ErrLoginExpired", err)
 				}
 				// The last pending answer comes at 25 s; with expires_in 27 the next poll (30 s)
 				// would be past the expiry, so the wait ends at once.
@@ -171,7 +171,7 @@ func TestCB06ExpiryStopsWithoutExtraRequest(t *testing.T) {
 					t.Errorf("polls at %v, want %v (none at or after expiry)", got, want)
 				}
 				_, err = c.CheckCIBAStatus(t.Context(), resp.AuthReqID)
-				if !errors.Is(err, ErrExpiredToken) || !errors.As(err, new(*CIBAFinishedError)) {
+				if !errors.Is(err, ErrLoginExpired) || !errors.As(err, new(*CIBAFinishedError)) {
 					t.Errorf("CheckCIBAStatus after expiry: %v", err)
 				}
 				if n := idp.Count(mockidp.EndpointToken); n != 5 {
@@ -213,7 +213,7 @@ func TestCB08ExpiredTokenIsTypedAndFinal(t *testing.T) {
 		idp, c := cibaSetup(t)
 		_, _, start, err := waitScripted(t, idp, c, mockidp.CIBAScript{PendingPolls: 2, Outcome: mockidp.CIBAExpire})
 		var oe *OAuthError
-		if !errors.Is(err, ErrExpiredToken) || !errors.As(err, &oe) {
+		if !errors.Is(err, ErrLoginExpired) || !errors.As(err, &oe) {
 			t.Fatalf("err = %v, want the provider's expired_token", err)
 		}
 		if got, want := tokenRequestTimes(idp, start), secs(5, 10, 15); !slices.Equal(got, want) {
@@ -635,7 +635,7 @@ func TestCB24RequestValidatedBeforeSending(t *testing.T) {
 		{"empty hint", func(r *CIBARequest) { r.Hint.Value = "" }, "login_hint"},
 		{"unknown hint kind", func(r *CIBARequest) { r.Hint.Kind = 7 }, "hint"},
 		{"hint with control character", func(r *CIBARequest) { r.Hint.Value = "al\nice" }, "login_hint"},
-		{"login_hint_token with space", func(r *CIBARequest) { r.Hint = LoginHint{Kind: LoginHintKindLoginHintToken, Value: "a b"} }, "login_hint_token"},
+		{"login_hint_token with space", func(r *CIBARequest) { r.Hint = LoginHint{Kind: HintLoginToken, Value: "a b"} }, "login_hint_token"},
 		{"no scope", func(r *CIBARequest) { r.Scope = nil }, "scope"},
 		{"scope without openid", func(r *CIBARequest) { r.Scope = []string{"profile"} }, "scope"},
 		{"scope with space", func(r *CIBARequest) { r.Scope = []string{"openid", "a b"} }, "scope"},
@@ -704,7 +704,7 @@ func TestCB24BindingMessageRules(t *testing.T) {
 
 func TestCB24ExactlyOneHintInEveryEncoding(t *testing.T) {
 	t.Parallel()
-	kinds := []LoginHintKind{LoginHintKindLoginHint, LoginHintKindLoginHintToken, LoginHintKindIDTokenHint}
+	kinds := []HintKind{HintLogin, HintLoginToken, HintIDToken}
 	for _, enc := range []CIBAEncoding{CIBAEncodingForm, CIBAEncodingRequestObject} {
 		for _, kind := range kinds {
 			t.Run(fmt.Sprintf("%d/%s", enc, kind), func(t *testing.T) {
@@ -712,7 +712,7 @@ func TestCB24ExactlyOneHintInEveryEncoding(t *testing.T) {
 				synctest.Test(t, func(t *testing.T) {
 					idp, c := cibaSetup(t, WithCIBAEncoding(enc))
 					value := "alice"
-					if kind == LoginHintKindIDTokenHint {
+					if kind == HintIDToken {
 						value, _ = idp.MintIDToken(testClientID, "alice", nil)
 					}
 					req := aliceRequest()
@@ -751,7 +751,7 @@ func TestCIBAFormEncoding(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := cibaSetup(t)
-		req := CIBARequest{Hint: LoginHint{Value: "alice"}, Scope: []string{"openid", "email"}, BindingMessage: "A1B2",
+		req := CIBARequest{Hint: LoginHint{Kind: HintLogin, Value: "alice"}, Scope: []string{"openid", "email"}, BindingMessage: "A1B2",
 			UserCode: "1234", RequestedExpiry: 120*time.Second - time.Millisecond, ACRValues: []string{"urn:ones:acr:phone", "pwd"},
 			Resource: []string{"https://api.example/", "https://other.example/"}, QRSessionID: "qr-123"}
 		resp, err := c.MakeCIBARequest(t.Context(), req)
@@ -786,7 +786,7 @@ func TestCIBARequestObjectEncoding(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := pingSetup(t, WithCIBAEncoding(CIBAEncodingRequestObject))
 		req := aliceRequest()
-		req.Hint = LoginHint{Kind: LoginHintKindLoginHintToken, Value: "lht-alice"}
+		req.Hint = LoginHint{Kind: HintLoginToken, Value: "lht-alice"}
 		idp.ScriptCIBA("lht-alice", mockidp.CIBAScript{Subject: "alice"})
 		req.ACRValues = []string{"phone"}
 		req.Resource = []string{"https://api.example/"}
@@ -926,7 +926,7 @@ func TestCB26ConcurrentTransactionsNeverCross(t *testing.T) {
 		for user, script := range users {
 			idp.ScriptCIBA(user, script)
 			wg.Go(func() {
-				resp, err := c.MakeCIBARequest(t.Context(), CIBARequest{Hint: LoginHint{Value: user}, Scope: []string{"openid"}})
+				resp, err := c.MakeCIBARequest(t.Context(), CIBARequest{Hint: LoginHint{Kind: HintLogin, Value: user}, Scope: []string{"openid"}})
 				if err != nil {
 					t.Error(err)
 					return
@@ -1440,22 +1440,40 @@ func TestCIBAPendingRegistryIsBounded(t *testing.T) {
 	})
 }
 
-func TestParseLoginHintKind(t *testing.T) {
+func TestParseHintKind(t *testing.T) {
 	t.Parallel()
-	for in, want := range map[string]LoginHintKind{
-		"login_hint": LoginHintKindLoginHint, "loginHint": LoginHintKindLoginHint,
-		"login_hint_token": LoginHintKindLoginHintToken, "LoginHintToken": LoginHintKindLoginHintToken,
-		"id_token_hint": LoginHintKindIDTokenHint, "idTokenHint": LoginHintKindIDTokenHint,
+	for in, want := range map[string]HintKind{
+		"login_hint": HintLogin, "loginHint": HintLogin,
+		"login_hint_token": HintLoginToken, "LoginHintToken": HintLoginToken,
+		"id_token_hint": HintIDToken, "idTokenHint": HintIDToken,
 	} {
-		if got, err := ParseLoginHintKind(in); err != nil || got != want {
+		if got, err := ParseHintKind(in); err != nil || got != want {
 			t.Errorf("%q: %v, %v", in, got, err)
 		}
 	}
-	if _, err := ParseLoginHintKind("email"); !errors.As(err, new(*RequestError)) {
+	if _, err := ParseHintKind("email"); !errors.As(err, new(*RequestError)) {
 		t.Errorf("unknown kind: %v", err)
 	}
-	if s := LoginHintKind(9).String(); s != "LoginHintKind(9)" {
+	if s := HintKind(9).String(); s != "HintKind(9)" {
 		t.Errorf("String = %q", s)
+	}
+}
+
+// TestCIBARequestWithoutHintSaysNoLoginHint proves that the zero HintKind is no hint at all, not
+// a silent login_hint: the request is refused before anything is sent, saying "no login hint".
+func TestCIBARequestWithoutHintSaysNoLoginHint(t *testing.T) {
+	t.Parallel()
+	for name, hint := range map[string]LoginHint{"zero": {}, "value without kind": {Value: "alice"}} {
+		req := CIBARequest{Hint: hint, Scope: []string{"openid"}}
+		_, err := req.params(nil)
+		var re *RequestError
+		if !errors.As(err, &re) || re.Field != "hint" || !strings.Contains(err.Error(), "no login hint") ||
+			strings.Contains(err.Error(), "login_hint:") {
+			t.Errorf("%s: %v, want a *RequestError on hint saying no login hint", name, err)
+		}
+	}
+	if s := HintKind(0).String(); s != "no login hint" {
+		t.Errorf("HintKind(0).String() = %q", s)
 	}
 }
 
@@ -1609,7 +1627,7 @@ func TestCIBAQuickstartFlow(t *testing.T) {
 		idp.ScriptCIBA("alice", mockidp.CIBAScript{PendingPolls: 2})
 		c := newTestClient(t, idp, testKey(t, "EdDSA"))
 		resp, err := c.MakeCIBARequest(t.Context(), CIBARequest{
-			Hint:           LoginHint{Kind: LoginHintKindLoginHint, Value: "alice"},
+			Hint:           LoginHint{Kind: HintLogin, Value: "alice"},
 			Scope:          []string{"openid", "profile"},
 			BindingMessage: "QUICKSTART-1",
 		})
@@ -1721,7 +1739,7 @@ func TestLoginResultCarriesTheValidatedIdentity(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		id := res.Identity
+		id := res.Auth
 		if id == nil || id.Kind != KindIDToken || id.Entity.Subject != "alice-sub" || id.Entity.Kind != EntityUser {
 			t.Fatalf("identity = %+v", id)
 		}

@@ -134,7 +134,7 @@ func (s *cibaState) before(id string, now time.Time) (string, error) {
 		return "", nil
 	}
 	if !now.Before(p.expiry) {
-		err := &ExpiredError{Expiry: p.expiry}
+		err := &LoginExpiredError{Expiry: p.expiry}
 		s.finishLocked(id, err)
 		return "", err
 	}

@@ -22,19 +22,19 @@ type LoginResult struct {
 	Scope string
 	// AuthReqID is the CIBA request or the ONES QR session the tokens answer ("" for RFC 8628).
 	AuthReqID string
-	// Identity is who logged in (Identity.Entity) and all the claims: the validated ID token, or
+	// Auth is who logged in (Auth.Entity) and all the claims: the validated ID token, or
 	// for an ONES QR login the introspection of the access token (Kind KindAccessToken).
-	Identity *AuthenticationResult
+	Auth *AuthenticationResult
 }
 
-// ExpiredError is the one error of a login request (a CIBA auth_req_id, or a QR login session)
+// LoginExpiredError is the one error of a login request (a CIBA auth_req_id, or a QR login session)
 // that ran out before the user decided, whoever noticed first (CIBA Core §7.3, §11; RFC 8628
 // §3.5): the provider, which answered expired_token (Err is its *OAuthError) or the ONES QR
 // status "expired" (Err is the *QRStatusError), or this package's
 // clock, which reached the request's expires_in, or found that no poll allowed by the interval
 // was left before it, so that no further poll was sent (Err is nil). errors.Is(err,
-// ErrExpiredToken) holds in both cases, and errors.As(err, &expired) finds it.
-type ExpiredError struct {
+// ErrLoginExpired) holds in both cases, and errors.As(err, &expired) finds it.
+type LoginExpiredError struct {
 	// Expiry is when the request expired: its expiry on the local clock, or, when the provider
 	// said so first, when the provider's answer arrived.
 	Expiry time.Time
@@ -43,7 +43,7 @@ type ExpiredError struct {
 }
 
 // Error says when the request expired.
-func (e *ExpiredError) Error() string {
+func (e *LoginExpiredError) Error() string {
 	s := "onesoidc: login request expired at " + e.Expiry.UTC().Format(time.RFC3339) + " without a decision"
 	if e.Err != nil {
 		s += ": " + e.Err.Error()
@@ -51,19 +51,19 @@ func (e *ExpiredError) Error() string {
 	return s
 }
 
-// Is reports whether target is ErrExpiredToken.
-func (e *ExpiredError) Is(target error) bool { return target == ErrExpiredToken }
+// Is reports whether target is ErrLoginExpired.
+func (e *LoginExpiredError) Is(target error) bool { return target == ErrLoginExpired }
 
 // Unwrap returns the provider's expired_token answer, if there was one.
-func (e *ExpiredError) Unwrap() error { return e.Err }
+func (e *LoginExpiredError) Unwrap() error { return e.Err }
 
-// asExpired turns the provider's expired_token answer into an *ExpiredError at now, the one
+// asExpired turns the provider's expired_token answer into an *LoginExpiredError at now, the one
 // expiry error; any other error is returned as it is.
 func asExpired(err error, now time.Time) error {
-	if err == nil || !errors.Is(err, ErrExpiredToken) || errors.As(err, new(*ExpiredError)) {
+	if err == nil || !errors.Is(err, ErrLoginExpired) || errors.As(err, new(*LoginExpiredError)) {
 		return err
 	}
-	return &ExpiredError{Expiry: now, Err: err}
+	return &LoginExpiredError{Expiry: now, Err: err}
 }
 
 // ErrCIBARedeemed is matched (errors.Is) by the error of CheckCIBAStatus and WaitForCIBA for an
@@ -112,8 +112,8 @@ func (e *CIBATokenError) Unwrap() error { return e.Err }
 // CheckCIBAStatus polls the token endpoint once for authReqID (CIBA Core §10.1): grant_type
 // urn:openid:params:grant-type:ciba, authenticated with a fresh client assertion. While the user
 // has not decided, the error matches ErrAuthorizationPending or ErrSlowDown; the end of the
-// request matches ErrAccessDenied, ErrExpiredToken, ErrTransactionFailed or ErrInvalidGrant
-// (*OAuthError, CIBA Core §11; expired_token comes as a *ExpiredError wrapping it). On success it returns the tokens; the ID token must name this
+// request matches ErrAccessDenied, ErrLoginExpired, ErrTransactionFailed or ErrInvalidGrant
+// (*OAuthError, CIBA Core §11; expired_token comes as a *LoginExpiredError wrapping it). On success it returns the tokens; the ID token must name this
 // client's issuer and client id, and its urn:openid:params:jwt:claim:auth_req_id claim, when
 // present, must equal authReqID (§10.1.1), else the tokens are revoked (RFC 7009) and a
 // *LoginIncompleteError wrapping a *CIBATokenError is returned. An ID token signed with a key id
@@ -121,7 +121,7 @@ func (e *CIBATokenError) Unwrap() error { return e.Err }
 //
 // An auth_req_id that already ended in this client (redeemed, denied, expired ...) is never sent
 // again: the answer is a *CIBAFinishedError at once. A request started by MakeCIBARequest that
-// passed its expiry on the local clock gives a *ExpiredError without a request. Callers that
+// passed its expiry on the local clock gives a *LoginExpiredError without a request. Callers that
 // poll in a loop must respect the interval; WaitForCIBA does.
 func (c *OpenIDConnectClient) CheckCIBAStatus(ctx context.Context, authReqID string) (*LoginResult, error) {
 	if err := checkAuthReqID(authReqID); err != nil {
@@ -181,7 +181,7 @@ func (c *OpenIDConnectClient) verifyLoginIDToken(ctx context.Context, raw, authR
 	if raw == "" {
 		return nil, &CIBATokenError{Reason: "no id_token (CIBA Core §10.1.1)"}
 	}
-	opts := []VerifyOption{ExpectAccessToken(accessToken), fromOwnRequest()}
+	opts := []VerifyOption{ExpectAtHashOf(accessToken), fromOwnRequest()}
 	if authReqID != "" {
 		opts = append(opts, ExpectAuthReqID(authReqID))
 	}
@@ -201,11 +201,11 @@ func (c *OpenIDConnectClient) verifyLoginIDToken(ctx context.Context, raw, authR
 // Retry-After, RFC 9110 §10.2.3, up to 5 minutes per wait) and counts towards WithMaxFailures.
 // A delay (interval, slow_down or Retry-After) that would put the next poll after the request's
 // expiry or ctx's deadline ends the wait at once: with the failure that asked for it (the
-// *HTTPError, its status and RetryAfter as the server gave it), with a *ExpiredError after a
+// *HTTPError, its status and RetryAfter as the server gave it), with a *LoginExpiredError after a
 // pending answer, or, when ctx's deadline comes first, with an error matching
 // context.DeadlineExceeded and the last answer; in ping mode a pending request still waits for
 // the notification. At the request's expiry the wait ends without another poll with a
-// *ExpiredError (errors.Is(err, ErrExpiredToken)), which is also what the provider's
+// *LoginExpiredError (errors.Is(err, ErrLoginExpired)), which is also what the provider's
 // expired_token answer becomes. Any other error answer ends the wait at once. When ctx ends,
 // during a wait or a poll, ctx.Err() is returned at once. In ping mode a notification received
 // by CIBANotificationHandler triggers a poll at once, whatever the interval.

@@ -52,7 +52,7 @@ func TestNewClientFromDeviceLocalKey(t *testing.T) {
 			if got, _ := header["kid"].(string); got != kid {
 				t.Errorf("assertion kid %q, want %q", got, kid)
 			}
-			ack, err := c.MakeCIBARequest(t.Context(), CIBARequest{Hint: LoginHint{Value: "alice"}, BindingMessage: "Log in to the kiosk?"})
+			ack, err := c.MakeCIBARequest(t.Context(), CIBARequest{Hint: LoginHint{Kind: HintLogin, Value: "alice"}, BindingMessage: "Log in to the kiosk?"})
 			if err != nil {
 				t.Fatalf("ONES CIBA request: %v", err)
 			}

@@ -51,7 +51,7 @@
 // example.com?"), and the device's server waits.
 //
 //	resp, err := client.MakeCIBARequest(ctx, onesoidc.CIBARequest{
-//		Hint:           onesoidc.LoginHint{Kind: onesoidc.LoginHintKindLoginHint, Value: "alice"},
+//		Hint:           onesoidc.LoginHint{Kind: onesoidc.HintLogin, Value: "alice"},
 //		Scope:          []string{"openid", "profile"},
 //		BindingMessage: "W4SCT",
 //	})
@@ -65,7 +65,7 @@
 // immediate return when ctx ends, or as soon as the next allowed poll would fall after the
 // request's expiry or ctx's deadline (with the error that asked for the delay).
 // Pending and terminal answers are errors that match [ErrAuthorizationPending],
-// [ErrAccessDenied], [ErrExpiredToken] and the other sentinels. In ping mode ([WithCIBAPing]),
+// [ErrAccessDenied], [ErrLoginExpired] and the other sentinels. In ping mode ([WithCIBAPing]),
 // [OpenIDConnectClient.CIBANotificationHandler] serves the client notification endpoint and
 // wakes the waiter. The package weblogin serves the browser side of a login (start, status,
 // cancel), bound to the browser's session and keeping the tokens on the server.
@@ -86,7 +86,7 @@
 // rules of CIBA (5 s interval, expiry from the session's exp, Retry-After, backoff, an immediate
 // return when ctx ends); [OpenIDConnectClient.CheckQRStatus] polls once, for servers that poll on
 // behalf of a browser. The approved answer carries the user's access token; it is validated by
-// introspection (RFC 7662), which gives [LoginResult.Identity]. Any status other than pending or
+// introspection (RFC 7662), which gives [LoginResult.Auth]. Any status other than pending or
 // approved ends the login with a [*QRStatusError] that carries it. A session is single-use, dies
 // at its expiry, and is polled by one caller at a time.
 //
@@ -152,7 +152,7 @@
 // [HTTPError.Temporary] says whether retrying may help. An RFC 6749 error body is parsed whatever
 // the status: on 408, 429 and 5xx the [*HTTPError] wraps the [*OAuthError], so
 // errors.Is(err, [ErrTemporarilyUnavailable]) holds for a 503 that says so. A login that ran out
-// is one [*ExpiredError] whether the provider answered expired_token (it wraps that
+// is one [*LoginExpiredError] whether the provider answered expired_token (it wraps that
 // [*OAuthError]) or the local clock ended it. A refused 2xx answer matches [ErrInvalidResponse];
 // more specific refusals match [ErrTokenTypeNotBearer], [ErrIssuerMismatch] and
 // [ErrNotSupportedByProvider]. A bad configuration value, device.yml field or key file (also

@@ -90,8 +90,11 @@ var (
 	// RFC 8628 §3.5 and CIBA Core §11 (token endpoint while polling).
 	ErrAuthorizationPending = newCode("authorization_pending")
 	ErrSlowDown             = newCode("slow_down")
-	ErrExpiredToken         = newCode("expired_token")
-	ErrTransactionFailed    = newCode("transaction_failed")
+	// ErrLoginExpired is the OAuth error code expired_token (RFC 8628 §3.5, CIBA Core §11):
+	// a login request (a CIBA auth_req_id, an RFC 8628 device code, an ONES QR session) ran
+	// out before the user decided. It is not about a JWT's "exp": that is ErrTokenExpired.
+	ErrLoginExpired      = newCode("expired_token")
+	ErrTransactionFailed = newCode("transaction_failed")
 
 	// CIBA Core §13 (backchannel authentication endpoint).
 	ErrExpiredLoginHintToken = newCode("expired_login_hint_token")

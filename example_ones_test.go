@@ -20,7 +20,7 @@ func ExampleNewClientFromDevice() {
 	// A CIBA login the ONES way: the user name travels as login_hint_token, the scope defaults
 	// to "openid contact profile".
 	resp, err := client.MakeCIBARequest(ctx, onesoidc.CIBARequest{
-		Hint:           onesoidc.LoginHint{Value: "master.user-748@OnesDiD0"},
+		Hint:           onesoidc.LoginHint{Kind: onesoidc.HintLogin, Value: "master.user-748@OnesDiD0"},
 		BindingMessage: "Authorize login to Example.com?",
 	})
 	if err != nil {
@@ -30,7 +30,7 @@ func ExampleNewClientFromDevice() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("logged in:", res.Identity.Entity.Subject)
+	fmt.Println("logged in:", res.Auth.Entity.Subject)
 }
 
 // A resource server takes ONES opaque access tokens (by introspection) and JWT access tokens,

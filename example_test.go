@@ -91,7 +91,7 @@ func ExampleOpenIDConnectClient_StartQRLogin() {
 	case err != nil:
 		log.Fatal(err)
 	default:
-		fmt.Println("logged in:", res.Identity.Entity.Subject)
+		fmt.Println("logged in:", res.Auth.Entity.Subject)
 	}
 }
 

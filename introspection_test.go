@@ -71,7 +71,7 @@ func TestValidateTokenIntrospectsOpaqueDeviceTokens(t *testing.T) {
 func TestValidateTokenIntrospectsOpaqueUserTokens(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c, _ := opaqueClient(t)
-		ack, err := c.MakeCIBARequest(t.Context(), CIBARequest{Hint: LoginHint{Value: "alice"}, Scope: []string{"openid", "profile"}})
+		ack, err := c.MakeCIBARequest(t.Context(), CIBARequest{Hint: LoginHint{Kind: HintLogin, Value: "alice"}, Scope: []string{"openid", "profile"}})
 		if err != nil {
 			t.Fatal(err)
 		}

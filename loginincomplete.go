@@ -64,7 +64,7 @@ func (c *OpenIDConnectClient) completeTokenLogin(ctx context.Context, op string,
 	if err != nil {
 		return nil, err
 	}
-	return &LoginResult{Token: tok, IDToken: tr.IDToken, Scope: tr.Scope, AuthReqID: authReqID, Identity: id}, nil
+	return &LoginResult{Token: tok, IDToken: tr.IDToken, Scope: tr.Scope, AuthReqID: authReqID, Auth: id}, nil
 }
 
 // issuedTokens returns the refresh and access tokens that a token response names, as far as it

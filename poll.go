@@ -95,11 +95,11 @@ type pollSpec struct {
 // A poll delay (the interval, slow_down or Retry-After) that would land past the request's
 // expiry or ctx's deadline ends the wait at once instead of sleeping towards a poll that can
 // never be sent (CIBA Core §7.3, RFC 8628 §3.5): with the failure that asked for the delay (an
-// *HTTPError with its status and RetryAfter), with an *ExpiredError when the request cannot be
+// *HTTPError with its status and RetryAfter), with an *LoginExpiredError when the request cannot be
 // polled again before it expires, or with an error matching context.DeadlineExceeded and the
 // last answer when ctx's deadline comes first. In ping mode (s.wake set) a pending request
 // keeps waiting for the notification until the expiry or the deadline. Expiry itself ends the
-// wait without another poll with a *ExpiredError.
+// wait without another poll with a *LoginExpiredError.
 func (c *OpenIDConnectClient) pollUntil(ctx context.Context, s pollSpec, w pollOptions, poll func(context.Context) (*LoginResult, error)) (*LoginResult, error) {
 	interval := s.interval
 	if interval <= 0 {
@@ -108,7 +108,7 @@ func (c *OpenIDConnectClient) pollUntil(ctx context.Context, s pollSpec, w pollO
 	deadline := s.deadline
 	ctxDeadline, hasCtxDeadline := ctx.Deadline()
 	expire := func() error {
-		err := &ExpiredError{Expiry: deadline}
+		err := &LoginExpiredError{Expiry: deadline}
 		if s.expired != nil {
 			s.expired(err)
 		}
@@ -232,7 +232,7 @@ func endsRequest(err error) bool {
 		he *HTTPError
 	)
 	switch {
-	case err == nil, errors.Is(err, ErrExpiredToken), errors.As(err, new(*CIBATokenError)), errors.As(err, new(*QRTokenError)):
+	case err == nil, errors.Is(err, ErrLoginExpired), errors.As(err, new(*CIBATokenError)), errors.As(err, new(*QRTokenError)):
 		return true
 	case errors.As(err, &he): // before *OAuthError: a 5xx wraps the provider's code
 		return he.StatusCode >= 200 && he.StatusCode < 300
@@ -253,7 +253,7 @@ func transientPollError(err error) bool {
 		he *HTTPError
 	)
 	switch {
-	case errors.Is(err, ErrExpiredToken):
+	case errors.Is(err, ErrLoginExpired):
 		return false
 	case errors.As(err, &he):
 		return he.Temporary()

@@ -357,8 +357,8 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 // WaitForQRLogin polls for the session until the user approves, denies, the session expires or
 // ctx ends, with the rules of WaitForCIBA: the interval, slow_down adding SlowDownStep, backoff on
 // transport failures and Retry-After, an immediate end when the next allowed poll would fall
-// after the expiry or ctx's deadline, no poll after the expiry (a *ExpiredError,
-// errors.Is(err, ErrExpiredToken), also when the provider said so first), ctx.Err() at once on
+// after the expiry or ctx's deadline, no poll after the expiry (a *LoginExpiredError,
+// errors.Is(err, ErrLoginExpired), also when the provider said so first), ctx.Err() at once on
 // cancellation. A finished
 // session is never polled again: the error matches ErrQRSessionFinished.
 //

@@ -128,10 +128,10 @@ func TestQR02SessionDiesAtExpiry(t *testing.T) {
 				}
 				start := time.Now()
 				_, err = c.WaitForQRLogin(t.Context(), s)
-				var expired *ExpiredError
+				var expired *LoginExpiredError
 				// Pending at 10 s: the next poll (15 s) would be past the expiry (12 s), so the
 				// wait ends at once.
-				if !errors.As(err, &expired) || !errors.Is(err, ErrExpiredToken) || time.Since(start) != 10*time.Second {
+				if !errors.As(err, &expired) || !errors.Is(err, ErrLoginExpired) || time.Since(start) != 10*time.Second {
 					t.Fatalf("err = %v after %v, want a local expiry after 10s", err, time.Since(start))
 				}
 				if _, err := c.WaitForQRLogin(t.Context(), s); !errors.Is(err, ErrQRSessionFinished) {

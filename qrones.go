@@ -34,7 +34,7 @@ const (
 // QRStatusError reports a status of an ONES QR login other than "approved": "pending" while the
 // user has not decided (it matches ErrAuthorizationPending with errors.Is, and only then is the
 // session still open), any other value ends the session. The ONES protocol publishes no other
-// status values; "expired" also matches ErrExpiredToken and "denied" or "rejected" also match
+// status values; "expired" also matches ErrLoginExpired and "denied" or "rejected" also match
 // ErrAccessDenied, so that callers can treat them as they treat the CIBA answers.
 type QRStatusError struct {
 	// Status is the provider's "status" member: printable ASCII, at most 64 bytes.
@@ -50,13 +50,13 @@ func (e *QRStatusError) Error() string {
 }
 
 // Is reports whether target is the sentinel that fits the status: ErrAuthorizationPending for
-// "pending", ErrExpiredToken for "expired", ErrAccessDenied for "denied" and "rejected".
+// "pending", ErrLoginExpired for "expired", ErrAccessDenied for "denied" and "rejected".
 func (e *QRStatusError) Is(target error) bool {
 	switch e.Status {
 	case qrStatusPending:
 		return target == ErrAuthorizationPending
 	case "expired":
-		return target == ErrExpiredToken
+		return target == ErrLoginExpired
 	case "denied", "rejected":
 		return target == ErrAccessDenied
 	}
@@ -220,7 +220,7 @@ func (s *QRSession) cibaResponse() *CIBAResponse {
 // authReqID must be 1 to 256 letters, digits or -._~ (*RequestError otherwise); it is
 // path-escaped. A session that ended in this client (approved, refused, expired) is never polled
 // again: the error matches ErrQRSessionFinished and how the session ended. A session started by
-// this client that passed its expiry gives a *ExpiredError without a request. Only one poll per
+// this client that passed its expiry gives a *LoginExpiredError without a request. Only one poll per
 // session is in flight at a time; a concurrent one gets a *RequestError. It needs the ONES
 // protocol (the default, WithQRProtocol).
 func (c *OpenIDConnectClient) CheckQRStatus(ctx context.Context, authReqID string) (*LoginResult, error) {
@@ -301,7 +301,7 @@ func (c *OpenIDConnectClient) qrApproved(ctx context.Context, resp *response, id
 	if !e.Expiry.IsZero() {
 		tok.ExpiresIn = int64(e.Expiry.Sub(c.now()) / time.Second)
 	}
-	return &LoginResult{Token: tok, Scope: e.Scope, AuthReqID: id, Identity: identity}, nil
+	return &LoginResult{Token: tok, Scope: e.Scope, AuthReqID: id, Auth: identity}, nil
 }
 
 // isBearerToken reports whether s is 1 to 64 KiB of the b64token syntax of RFC 6750 §2.1.

@@ -54,9 +54,9 @@ func TestONESQRLoginApprovedWireAndIdentity(t *testing.T) {
 			t.Fatal(err)
 		}
 		rec := idp.QRSessions()[0]
-		e := res.Identity.Entity
+		e := res.Auth.Entity
 		if res.Token.AccessToken != rec.AccessToken || res.Token.TokenType != "Bearer" || res.AuthReqID != id ||
-			res.IDToken != "" || res.Scope != "openid contact profile" || res.Identity.Kind != KindAccessToken {
+			res.IDToken != "" || res.Scope != "openid contact profile" || res.Auth.Kind != KindAccessToken {
 			t.Errorf("result = %+v", res)
 		}
 		if e.Kind != EntityUser || e.Subject != "bob" || e.Issuer != idp.Issuer || e.ClientID != testClientID ||
@@ -104,7 +104,7 @@ func TestONESQRStatusErrorsCarryTheStatus(t *testing.T) {
 		sentinel error
 	}{
 		{"denied", mockidp.QRScript{Outcome: mockidp.CIBADeny}, "denied", ErrAccessDenied},
-		{"expired", mockidp.QRScript{Outcome: mockidp.CIBAExpire}, "expired", ErrExpiredToken},
+		{"expired", mockidp.QRScript{Outcome: mockidp.CIBAExpire}, "expired", ErrLoginExpired},
 		{"failed", mockidp.QRScript{Outcome: mockidp.CIBATransactionFailed}, "failed", nil},
 		{"unknown status", mockidp.QRScript{Outcome: mockidp.CIBAErrorCode, Status: "cancelled_by_user"}, "cancelled_by_user", nil},
 		{"control characters stripped", mockidp.QRScript{Outcome: mockidp.CIBAErrorCode, Status: "bad\x1b[31m"}, "bad[31m", nil},
@@ -143,7 +143,7 @@ func TestONESQRCheckStatusPendingMatchesErrAuthorizationPending(t *testing.T) {
 			t.Fatalf("first check: %v, want pending", err)
 		}
 		res, err := c.CheckQRStatus(t.Context(), s.ID())
-		if err != nil || res.Identity.Entity.Subject != "alice" {
+		if err != nil || res.Auth.Entity.Subject != "alice" {
 			t.Fatalf("second check: %v, %v", res, err)
 		}
 		if _, err := c.CheckQRStatus(t.Context(), s.ID()); !errors.Is(err, ErrQRSessionFinished) {
@@ -160,8 +160,8 @@ func TestQR02ONESCheckAfterExpirySendsNothing(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		idp, c, s := onesQRSession(t, mockidp.QRScript{Outcome: mockidp.CIBAManual, ExpiresIn: 30})
 		time.Sleep(30 * time.Second)
-		if _, err := c.CheckQRStatus(t.Context(), s.ID()); !errors.As(err, new(*ExpiredError)) {
-			t.Errorf("check at expiry: %v, want an ExpiredError", err)
+		if _, err := c.CheckQRStatus(t.Context(), s.ID()); !errors.As(err, new(*LoginExpiredError)) {
+			t.Errorf("check at expiry: %v, want an LoginExpiredError", err)
 		}
 		if n := idp.Count(mockidp.EndpointQRStatus); n != 0 {
 			t.Errorf("%d status requests, want none", n)
@@ -538,7 +538,7 @@ func TestONESQRDeviceTokenFailureLeavesTheSessionOpen(t *testing.T) {
 		if _, err := c.CheckQRStatus(t.Context(), s.ID()); !errors.Is(err, ErrInvalidClient) || errors.Is(err, ErrQRSessionFinished) {
 			t.Fatalf("check without a device token: %v, want invalid_client", err)
 		}
-		if res, err := c.CheckQRStatus(t.Context(), s.ID()); err != nil || res.Identity.Entity.Subject != "alice" {
+		if res, err := c.CheckQRStatus(t.Context(), s.ID()); err != nil || res.Auth.Entity.Subject != "alice" {
 			t.Errorf("check with a device token again: %v, %v", res, err)
 		}
 	})

@@ -93,8 +93,8 @@ func (r CIBAResponse) Format(f fmt.State, verb rune) { formatSafe(f, verb, r.Str
 // String describes the result without its tokens or auth_req_id.
 func (r LoginResult) String() string {
 	subject, expiry := "", time.Time{}
-	if r.Identity != nil {
-		subject = r.Identity.Entity.Subject
+	if r.Auth != nil {
+		subject = r.Auth.Entity.Subject
 	}
 	if r.Token != nil {
 		expiry = r.Token.Expiry

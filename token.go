@@ -275,7 +275,7 @@ func (c *OpenIDConnectClient) RevokeToken(ctx context.Context, token, tokenTypeH
 // the JWKS whatever the miss cooldown (fromOwnRequest). The previous token was validated when it
 // was received, so only its subject is read here.
 func (c *OpenIDConnectClient) checkRefreshedIDToken(ctx context.Context, prevRaw, newRaw, accessToken string) error {
-	opts := []VerifyOption{ExpectAccessToken(accessToken), fromOwnRequest()}
+	opts := []VerifyOption{ExpectAtHashOf(accessToken), fromOwnRequest()}
 	if prevRaw != "" {
 		var prev struct {
 			Sub string `json:"sub"`

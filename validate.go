@@ -164,7 +164,7 @@ func (c *OpenIDConnectClient) initValidation(o *options) error {
 //
 // Most options fit one kind of token only, and giving one fixes the kind (RFC 8725 §2.8, §3.11):
 // with ExpectAudience only JWT access tokens are accepted; with ExpectNonce, ExpectAuthReqID,
-// ExpectAccessToken or MaxTokenAge only ID tokens. A token of the other kind is then rejected
+// ExpectAtHashOf or MaxTokenAge only ID tokens. A token of the other kind is then rejected
 // with ErrInvalidTokenType, never validated with the option left out. Options of both kinds in
 // one call, or options of the other kind than VerifyIDToken or VerifyAccessToken check, are a
 // usage error: a *ConfigError that matches ErrConflictingVerifyOptions. ExpectSubject fits both.
@@ -225,14 +225,14 @@ func ExpectAudience(aud string) VerifyOption {
 	}
 }
 
-// ExpectAccessToken gives the access token that came with the ID token in the same response: if
+// ExpectAtHashOf gives the access token that came with the ID token in the same response: if
 // the ID token has "at_hash", it must match it (OpenID Connect Core 1.0 §3.3.2.11); an absent
 // at_hash is accepted (SECURITY-CASES TV-23). It fits ID tokens only: ValidateToken then rejects
 // access tokens (see VerifyOption).
-func ExpectAccessToken(accessToken string) VerifyOption {
+func ExpectAtHashOf(accessToken string) VerifyOption {
 	return func(o *verifyOptions) {
 		o.accessToken, o.hasAccessToken = accessToken, true
-		o.forIDTokens("ExpectAccessToken")
+		o.forIDTokens("ExpectAtHashOf")
 	}
 }
 
@@ -418,7 +418,7 @@ func (r *AuthenticationResult) RawClaims() map[string]any {
 // returns who it speaks for. It is the Go form of the ones-oidc crate's validate_token.
 //
 // Options that fit one kind of token fix the kind (see VerifyOption): with ExpectAudience only
-// access tokens are accepted, with ExpectNonce, ExpectAuthReqID, ExpectAccessToken or MaxTokenAge
+// access tokens are accepted, with ExpectNonce, ExpectAuthReqID, ExpectAtHashOf or MaxTokenAge
 // only ID tokens; a token of the other kind fails with ErrInvalidTokenType, and options of both
 // kinds fail with a *ConfigError matching ErrConflictingVerifyOptions.
 //
@@ -475,7 +475,7 @@ func (c *OpenIDConnectClient) VerifyIDToken(ctx context.Context, raw string, opt
 // VerifyAccessToken validates a JWT access token (RFC 9068 §4): the checks of ValidateToken,
 // "typ" must be at+jwt or application/at+jwt, "aud" must contain the ExpectAudience value
 // (default the client id), and iss, exp, aud, sub, client_id, iat and jti are required (RFC 9068
-// §2.2). ExpectNonce, ExpectAuthReqID, ExpectAccessToken and MaxTokenAge are a usage error here
+// §2.2). ExpectNonce, ExpectAuthReqID, ExpectAtHashOf and MaxTokenAge are a usage error here
 // (ErrConflictingVerifyOptions). An opaque token is validated by introspection, as
 // ValidateToken says.
 func (c *OpenIDConnectClient) VerifyAccessToken(ctx context.Context, raw string, opts ...VerifyOption) (*AuthenticationResult, error) {

@@ -103,7 +103,7 @@ var (
 
 // ErrConflictingVerifyOptions is wrapped by the *ConfigError of a call given VerifyOptions that
 // fit only ID tokens together with ones that fit only access tokens, or options that do not fit
-// the method (ExpectAudience in VerifyIDToken; ExpectNonce, ExpectAuthReqID, ExpectAccessToken or
+// the method (ExpectAudience in VerifyIDToken; ExpectNonce, ExpectAuthReqID, ExpectAtHashOf or
 // MaxTokenAge in VerifyAccessToken). It is a programming error, not a rejected token.
 var ErrConflictingVerifyOptions = errors.New("onesoidc: verify options for different kinds of token")
 
@@ -168,8 +168,9 @@ func (e *ValidationError) Is(target error) bool {
 	return false
 }
 
-// TokenExpiredError is wrapped by the *ValidationError of an expired token (RFC 7519 §4.1.4), for
-// callers that want the expiry:
+// TokenExpiredError is wrapped by the *ValidationError of a token whose "exp" has passed (RFC
+// 7519 §4.1.4), for callers that want the expiry. A login request that ran out is a
+// *LoginExpiredError instead.
 //
 //	var te *onesoidc.TokenExpiredError
 //	if errors.As(err, &te) { log.Printf("expired at %v", te.Expiry) }

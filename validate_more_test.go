@@ -171,12 +171,12 @@ func TestVerifiedTokenCache(t *testing.T) {
 			m["iat"] = time.Now().Add(-10 * time.Minute).Unix()
 		})
 		wantAccept(t)(c.VerifyIDToken(t.Context(), tok, ExpectNonce("n1"), ExpectAuthReqID("r1"),
-			ExpectAccessToken("AT1"), MaxTokenAge(time.Hour)))
+			ExpectAtHashOf("AT1"), MaxTokenAge(time.Hour)))
 		for name, opt := range map[string]VerifyOption{
 			"nonce":         ExpectNonce("n2"),
 			"subject":       ExpectSubject("someone else"),
 			"auth_req_id":   ExpectAuthReqID("r2"),
-			"at_hash":       ExpectAccessToken("AT2"),
+			"at_hash":       ExpectAtHashOf("AT2"),
 			"max token age": MaxTokenAge(time.Minute),
 		} {
 			cached(tok)
@@ -190,7 +190,7 @@ func TestVerifiedTokenCache(t *testing.T) {
 		res, err := c.VerifyIDToken(t.Context(), tok) // DefaultMaxTokenAge, 5 minutes
 		wantReject(t, res, err, ErrInvalidClaim, tok)
 		cached(tok)
-		wantAccept(t)(c.ValidateToken(t.Context(), tok, ExpectAuthReqID("r1"), ExpectAccessToken("AT1")))
+		wantAccept(t)(c.ValidateToken(t.Context(), tok, ExpectAuthReqID("r1"), ExpectAtHashOf("AT1")))
 
 		const api = "https://api.example"
 		at := mint(t, idp, map[string]any{"typ": "at+jwt"}, atClaims(idp, api))
@@ -293,7 +293,7 @@ func TestValidationNoGoroutineLeak(t *testing.T) { // not parallel: goleak
 
 // TestKindSpecificOptionsFixTheKind: an option that only fits one kind of token makes
 // ValidateToken accept only that kind (RFC 8725 §2.8, §3.11; RFC 9068 §4): ExpectAudience access
-// tokens, ExpectNonce, ExpectAuthReqID, ExpectAccessToken and MaxTokenAge ID tokens. On cache
+// tokens, ExpectNonce, ExpectAuthReqID, ExpectAtHashOf and MaxTokenAge ID tokens. On cache
 // hits too.
 func TestKindSpecificOptionsFixTheKind(t *testing.T) {
 	t.Parallel()
@@ -303,10 +303,10 @@ func TestKindSpecificOptionsFixTheKind(t *testing.T) {
 	at := mint(t, idp, map[string]any{"typ": "at+jwt"}, atClaims(idp, []string{api, testClientID}))
 	id := mint(t, idp, nil, set("nonce", "n"))
 	idOnly := map[string]VerifyOption{
-		"ExpectNonce":       ExpectNonce("n"),
-		"ExpectAuthReqID":   ExpectAuthReqID("r"),
-		"ExpectAccessToken": ExpectAccessToken("x"),
-		"MaxTokenAge":       MaxTokenAge(time.Hour),
+		"ExpectNonce":     ExpectNonce("n"),
+		"ExpectAuthReqID": ExpectAuthReqID("r"),
+		"ExpectAtHashOf":  ExpectAtHashOf("x"),
+		"MaxTokenAge":     MaxTokenAge(time.Hour),
 	}
 	for _, cached := range []bool{false, true} {
 		if cached {

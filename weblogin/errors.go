@@ -92,7 +92,7 @@ func Classify(err error) *Error {
 			Description: "the login was approved but could not be completed; start a new login", Err: err}
 	case errors.Is(err, onesoidc.ErrAccessDenied):
 		return &Error{Status: http.StatusForbidden, Code: "access_denied", Description: "the user refused the login", Err: err}
-	case errors.Is(err, onesoidc.ErrExpiredToken):
+	case errors.Is(err, onesoidc.ErrLoginExpired):
 		return &Error{Status: http.StatusGone, Code: "expired_token", Description: "the login expired", Err: err}
 	case errors.Is(err, onesoidc.ErrCIBARedeemed), errors.As(err, new(*onesoidc.CIBAFinishedError)), errors.Is(err, onesoidc.ErrQRSessionFinished):
 		return &Error{Status: http.StatusGone, Code: "invalid_grant", Description: "the login already ended", Err: err}

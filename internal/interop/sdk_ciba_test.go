@@ -47,7 +47,7 @@ func aliceRequest(bindingMessage string, scope ...string) onesoidc.CIBARequest {
 		scope = []string{"openid"}
 	}
 	return onesoidc.CIBARequest{
-		Hint:           onesoidc.LoginHint{Kind: onesoidc.LoginHintKindLoginHint, Value: "alice"},
+		Hint:           onesoidc.LoginHint{Kind: onesoidc.HintLogin, Value: "alice"},
 		Scope:          scope,
 		BindingMessage: bindingMessage,
 	}
@@ -166,7 +166,7 @@ func TestInteropSDKCIBA(t *testing.T) {
 	}{
 		{"access_denied", onesoidc.ErrAccessDenied},
 		{"transaction_failed", onesoidc.ErrTransactionFailed},
-		{"expired_token", onesoidc.ErrExpiredToken},
+		{"expired_token", onesoidc.ErrLoginExpired},
 	} {
 		t.Run("deny "+tc.code, func(t *testing.T) {
 			t.Parallel()
@@ -183,9 +183,9 @@ func TestInteropSDKCIBA(t *testing.T) {
 				p.failf(t, mark, "WaitForCIBA = %+v, %v; want the provider's %s (HTTP 400)", res, err, tc.code)
 			}
 			// The provider's expired_token is the one expiry error too, wrapping the answer.
-			var exp *onesoidc.ExpiredError
+			var exp *onesoidc.LoginExpiredError
 			if isExpired := errors.As(err, &exp); isExpired != (tc.code == "expired_token") || (isExpired && exp.Err == nil) {
-				p.errorf(t, mark, "%s from the provider: %v, *ExpiredError %v", tc.code, err, isExpired)
+				p.errorf(t, mark, "%s from the provider: %v, *LoginExpiredError %v", tc.code, err, isExpired)
 			}
 			// The ended request is remembered: no second poll, same error.
 			_, err = c.CheckCIBAStatus(t.Context(), resp.AuthReqID)
@@ -215,9 +215,9 @@ func TestInteropSDKCIBA(t *testing.T) {
 		}
 		var progress progressLog
 		res, err := c.WaitForCIBA(t.Context(), resp, progress.option())
-		var exp *onesoidc.ExpiredError
-		if !errors.Is(err, onesoidc.ErrExpiredToken) || !errors.As(err, &exp) || !exp.Expiry.Equal(resp.Expiry()) {
-			p.failf(t, mark, "WaitForCIBA = %+v, %v; want a *ExpiredError at %v", res, err, resp.Expiry())
+		var exp *onesoidc.LoginExpiredError
+		if !errors.Is(err, onesoidc.ErrLoginExpired) || !errors.As(err, &exp) || !exp.Expiry.Equal(resp.Expiry()) {
+			p.failf(t, mark, "WaitForCIBA = %+v, %v; want a *LoginExpiredError at %v", res, err, resp.Expiry())
 		}
 		// The poll at 1 s is pending; the next one (interval 1 s later) would fall after the
 		// expiry, so the wait ends at once, before the expiry, without another poll.
@@ -234,7 +234,7 @@ func TestInteropSDKCIBA(t *testing.T) {
 		time.Sleep(time.Until(resp.Expiry()) + 200*time.Millisecond) // the provider's clock is real
 		_, err = other.CheckCIBAStatus(t.Context(), resp.AuthReqID)
 		var oe *onesoidc.OAuthError
-		if !errors.Is(err, onesoidc.ErrExpiredToken) || !errors.As(err, &oe) {
+		if !errors.Is(err, onesoidc.ErrLoginExpired) || !errors.As(err, &oe) {
 			p.errorf(t, mark, "CheckCIBAStatus by a client without the request = %v, want the provider's expired_token", err)
 		}
 	})

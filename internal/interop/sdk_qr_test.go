@@ -105,7 +105,7 @@ func TestInteropSDKONESQRLogin(t *testing.T) {
 		if err != nil {
 			p.failf(t, mark, "status after approval: %v", err)
 		}
-		e := res.Identity.Entity
+		e := res.Auth.Entity
 		if e.Kind != onesoidc.EntityUser || e.Subject != "alice" || e.ClientID != clientID || e.Issuer != p.Issuer() ||
 			!e.HasScope("openid") || !e.HasScope("profile") || res.Token.AccessToken == "" || res.AuthReqID != s.ID() {
 			p.failf(t, mark, "result %+v, identity %+v", res, e)
@@ -140,8 +140,8 @@ func TestInteropSDKONESQRLogin(t *testing.T) {
 		if err != nil {
 			p.failf(t, mark, "WaitForQRLogin: %v", err)
 		}
-		if res.Identity.Entity.Subject != "bob" || time.Since(start) < 4*time.Second {
-			t.Errorf("subject %q after %v; want bob after the 5 s interval", res.Identity.Entity.Subject, time.Since(start))
+		if res.Auth.Entity.Subject != "bob" || time.Since(start) < 4*time.Second {
+			t.Errorf("subject %q after %v; want bob after the 5 s interval", res.Auth.Entity.Subject, time.Since(start))
 		}
 	})
 
