@@ -18,24 +18,24 @@ import (
 
 // The ONES well-known applications: the provider's list of the applications registered with it
 // (servers, clients), as the ones-oidc crate reads it. The document's path is not published: it
-// comes from the discovery member ApplicationsURIMetadataKey, else from WithApplicationsURL.
+// comes from the discovery member applicationsURIMetadataKey, else from WithApplicationsURL.
 
-// ApplicationsURIMetadataKey is the provider metadata member (OpenID Connect Discovery 1.0 §3
+// applicationsURIMetadataKey is the provider metadata member (OpenID Connect Discovery 1.0 §3
 // allows additional members) that names the URL of the ONES application list. The name is this
 // package's choice, as ONES publishes none; WithApplicationsURL configures the URL by hand.
-const ApplicationsURIMetadataKey = "ones_applications_uri"
+const applicationsURIMetadataKey = "ones_applications_uri"
 
 // Limits of the application list.
 const (
-	// DefaultApplicationsMaxAge is how long a fetched application list is used before it is
+	// defaultApplicationsMaxAge is how long a fetched application list is used before it is
 	// fetched again (WithApplicationsMaxAge).
-	DefaultApplicationsMaxAge = 5 * time.Minute
+	defaultApplicationsMaxAge = 5 * time.Minute
 	maxApplicationsMaxAge     = 24 * time.Hour
 	maxApplications           = 10000
 )
 
 // ErrNoApplicationsURL is wrapped by the *ConfigError of Applications when neither the provider
-// metadata (ApplicationsURIMetadataKey) nor WithApplicationsURL gives the list's URL.
+// metadata (applicationsURIMetadataKey) nor WithApplicationsURL gives the list's URL.
 var ErrNoApplicationsURL = errors.New("onesoidc: no URL for the ONES application list")
 
 // ErrApplicationNotFound is returned by ApplicationByClientID when no application has the client
@@ -264,7 +264,7 @@ type applicationsCache struct {
 }
 
 // WithApplicationsURL sets the URL of the ONES application list, for providers whose metadata
-// does not name one (ApplicationsURIMetadataKey, which wins when present). It must be https, or
+// does not name one (applicationsURIMetadataKey, which wins when present). It must be https, or
 // http on a loopback host. Default: none.
 func WithApplicationsURL(u string) Option {
 	return func(o *options) {
@@ -277,7 +277,7 @@ func WithApplicationsURL(u string) Option {
 }
 
 // WithApplicationsMaxAge sets how long the fetched application list is used before it is
-// fetched again (default DefaultApplicationsMaxAge, 5 minutes; between 1 s and 24 hours).
+// fetched again (default defaultApplicationsMaxAge, 5 minutes; between 1 s and 24 hours).
 func WithApplicationsMaxAge(d time.Duration) Option {
 	return func(o *options) {
 		if d < time.Second || d > maxApplicationsMaxAge {
@@ -291,7 +291,7 @@ func WithApplicationsMaxAge(d time.Duration) Option {
 // applicationsURL returns where the list lives: the metadata member, else WithApplicationsURL.
 func (c *OpenIDConnectClient) applicationsURL() (string, error) {
 	if u := c.meta.ApplicationsURI; u != "" {
-		if err := checkEndpoint(ApplicationsURIMetadataKey, u, false); err != nil {
+		if err := checkEndpoint(applicationsURIMetadataKey, u, false); err != nil {
 			return "", err
 		}
 		return u, nil
@@ -299,12 +299,12 @@ func (c *OpenIDConnectClient) applicationsURL() (string, error) {
 	if c.apps.url != "" {
 		return c.apps.url, nil
 	}
-	return "", &ConfigError{Field: ApplicationsURIMetadataKey, Err: ErrNoApplicationsURL,
-		Reason: "the provider metadata does not list " + ApplicationsURIMetadataKey + "; pass WithApplicationsURL(url of the application list) to NewClient"}
+	return "", &ConfigError{Field: applicationsURIMetadataKey, Err: ErrNoApplicationsURL,
+		Reason: "the provider metadata does not list " + applicationsURIMetadataKey + "; pass WithApplicationsURL(url of the application list) to NewClient"}
 }
 
 // Applications returns the ONES application list (ONES well-known applications), fetched with
-// GET from the URL in the provider metadata member ApplicationsURIMetadataKey, else from
+// GET from the URL in the provider metadata member applicationsURIMetadataKey, else from
 // WithApplicationsURL; with neither, a *ConfigError that wraps ErrNoApplicationsURL and says how
 // to configure it. The request carries no credentials. The list is cached per client for
 // WithApplicationsMaxAge (default 5 minutes), fetched by one request for any number of

@@ -98,7 +98,7 @@ func TestApplicationsURLFromMetadataElseOption(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// Neither: a ConfigError that says how to configure it, and no request.
 		idp := mockidp.NewInMemory()
-		idp.EditMetadata(func(doc map[string]any) { delete(doc, ApplicationsURIMetadataKey) })
+		idp.EditMetadata(func(doc map[string]any) { delete(doc, applicationsURIMetadataKey) })
 		c := newTestClient(t, idp, testKey(t, "ES256"))
 		_, err := c.Applications(t.Context())
 		var ce *ConfigError
@@ -111,13 +111,13 @@ func TestApplicationsURLFromMetadataElseOption(t *testing.T) {
 			t.Errorf("with WithApplicationsURL: %v, %v", list, err)
 		}
 		// The metadata member wins over the option.
-		idp.EditMetadata(func(doc map[string]any) { doc[ApplicationsURIMetadataKey] = idp.URL + "/api/applications" })
+		idp.EditMetadata(func(doc map[string]any) { doc[applicationsURIMetadataKey] = idp.URL + "/api/applications" })
 		c = newTestClient(t, idp, testKey(t, "ES256"), WithApplicationsURL(idp.URL+"/elsewhere"))
 		if _, err := c.Applications(t.Context()); err != nil {
 			t.Errorf("metadata member: %v", err)
 		}
 		// A plain-http member on another host is refused before any request.
-		idp.EditMetadata(func(doc map[string]any) { doc[ApplicationsURIMetadataKey] = "http://apps.example/list" })
+		idp.EditMetadata(func(doc map[string]any) { doc[applicationsURIMetadataKey] = "http://apps.example/list" })
 		c = newTestClient(t, idp, testKey(t, "ES256"))
 		if _, err := c.Applications(t.Context()); !errors.As(err, new(*ConfigError)) {
 			t.Errorf("http member: %v", err)

@@ -94,7 +94,7 @@ func TestCB03DefaultIntervalIsFiveSeconds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if resp.Interval != DefaultPollInterval || resp.ExpiresIn != 600*time.Second || !resp.ReceivedAt.Equal(start) {
+		if resp.Interval != defaultPollInterval || resp.ExpiresIn != 600*time.Second || !resp.ReceivedAt.Equal(start) {
 			t.Errorf("response = %+v", resp)
 		}
 		if got, want := tokenRequestTimes(idp, start), secs(5, 10, 15, 20); !slices.Equal(got, want) {
@@ -680,7 +680,7 @@ func TestCB24BindingMessageRules(t *testing.T) {
 		req.BindingMessage = "Grüße " + strings.Repeat("x", 58)
 		_, err := c.MakeCIBARequest(t.Context(), req)
 		// ... which the ONES provider (like oidc-provider) refuses: a typed CIBA Core §13 error.
-		if !errors.Is(err, ErrInvalidBindingMessage) {
+		if !errors.Is(err, &OAuthError{Code: "invalid_binding_message"}) {
 			t.Errorf("err = %v, want the provider's invalid_binding_message", err)
 		}
 		strict := newTestClient(t, idp, testKey(t, "ES256"),
@@ -1113,13 +1113,13 @@ func TestCB11BackchannelErrorsAreTyped(t *testing.T) {
 		code string
 		want error
 	}{
-		{"unknown_user_id", ErrUnknownUserID},
-		{"invalid_id_token_hint", ErrInvalidIDTokenHint},
-		{"expired_id_token_hint", ErrExpiredIDTokenHint},
-		{"expired_login_hint_token", ErrExpiredLoginHintToken},
-		{"invalid_binding_message", ErrInvalidBindingMessage},
-		{"missing_user_code", ErrMissingUserCode},
-		{"invalid_user_code", ErrInvalidUserCode},
+		{"unknown_user_id", (&OAuthError{Code: "unknown_user_id"})},
+		{"invalid_id_token_hint", (&OAuthError{Code: "invalid_id_token_hint"})},
+		{"expired_id_token_hint", (&OAuthError{Code: "expired_id_token_hint"})},
+		{"expired_login_hint_token", (&OAuthError{Code: "expired_login_hint_token"})},
+		{"invalid_binding_message", (&OAuthError{Code: "invalid_binding_message"})},
+		{"missing_user_code", (&OAuthError{Code: "missing_user_code"})},
+		{"invalid_user_code", (&OAuthError{Code: "invalid_user_code"})},
 	}
 	for _, tc := range tests {
 		t.Run(tc.code, func(t *testing.T) {
@@ -1143,12 +1143,12 @@ func TestCB11BackchannelErrorsAreTyped(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			idp, c := cibaSetup(t)
 			idp.ScriptCIBA("alice", mockidp.CIBAScript{UserCode: "4711"})
-			if _, err := c.MakeCIBARequest(t.Context(), aliceRequest()); !errors.Is(err, ErrMissingUserCode) {
+			if _, err := c.MakeCIBARequest(t.Context(), aliceRequest()); !errors.Is(err, &OAuthError{Code: "missing_user_code"}) {
 				t.Errorf("without user code: %v", err)
 			}
 			req := aliceRequest()
 			req.UserCode = "1234"
-			if _, err := c.MakeCIBARequest(t.Context(), req); !errors.Is(err, ErrInvalidUserCode) {
+			if _, err := c.MakeCIBARequest(t.Context(), req); !errors.Is(err, &OAuthError{Code: "invalid_user_code"}) {
 				t.Errorf("wrong user code: %v", err)
 			}
 			req.UserCode = "4711"
@@ -1779,7 +1779,7 @@ func TestCIBAResponseNotificationToken(t *testing.T) {
 }
 
 // TestCB01AuthReqIDTooShortForEntropyRefused: an auth_req_id (or device_code) too short to carry
-// 128 bits (fewer than MinAuthReqIDLength characters) is refused in the backchannel answer itself,
+// 128 bits (fewer than minAuthReqIDLength characters) is refused in the backchannel answer itself,
 // before any poll; a UUID passes.
 func TestCB01AuthReqIDTooShortForEntropyRefused(t *testing.T) {
 	t.Parallel()
@@ -1788,8 +1788,8 @@ func TestCB01AuthReqIDTooShortForEntropyRefused(t *testing.T) {
 		ok bool
 	}{
 		{"x", false},
-		{strings.Repeat("a", MinAuthReqIDLength-1), false},
-		{strings.Repeat("a", MinAuthReqIDLength), true},
+		{strings.Repeat("a", minAuthReqIDLength-1), false},
+		{strings.Repeat("a", minAuthReqIDLength), true},
 		{"1c266114-a1be-4252-8ad1-04986c5b9ac1", true},
 	} {
 		t.Run(fmt.Sprint(len(tc.id)), func(t *testing.T) {
@@ -1823,7 +1823,7 @@ func TestCB01AuthReqIDTooShortForEntropyRefused(t *testing.T) {
 		c := newTestClient(t, idp, testKey(t, "ES256"))
 		idp.SetDeviceID(testClientID, testDeviceID)
 		idp.Inject(mockidp.EndpointQRStart, mockidp.Fault{Status: 200, ContentType: "application/json",
-			Body: []byte(`{"auth_req_id":"` + strings.Repeat("q", MinAuthReqIDLength-1) + `","exp":300}`)})
+			Body: []byte(`{"auth_req_id":"` + strings.Repeat("q", minAuthReqIDLength-1) + `","exp":300}`)})
 		if s, err := c.StartQRLogin(t.Context()); s != nil || !errors.As(err, new(*HTTPError)) || !strings.Contains(err.Error(), "128 bits") {
 			t.Fatalf("StartQRLogin = %v, %v; want the short auth_req_id refused", s, err)
 		}
@@ -1836,7 +1836,7 @@ func TestCB01AuthReqIDTooShortForEntropyRefused(t *testing.T) {
 		idp := mockidp.NewInMemory()
 		c := newTestClient(t, idp, testKey(t, "ES256"), WithQRProtocol(QRProtocolDeviceAuthorization))
 		idp.Inject(mockidp.EndpointDeviceAuthorization, mockidp.Fault{Status: 200, ContentType: "application/json",
-			Body: []byte(`{"device_code":"` + strings.Repeat("d", MinAuthReqIDLength-1) + `","user_code":"ABCD","verification_uri":"` + idp.Issuer + `/device","expires_in":600}`)})
+			Body: []byte(`{"device_code":"` + strings.Repeat("d", minAuthReqIDLength-1) + `","user_code":"ABCD","verification_uri":"` + idp.Issuer + `/device","expires_in":600}`)})
 		if s, err := c.StartQRLogin(t.Context()); s != nil || !errors.As(err, new(*HTTPError)) || !strings.Contains(err.Error(), "device_code") {
 			t.Fatalf("StartQRLogin = %v, %v; want the short device_code refused", s, err)
 		}

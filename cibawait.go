@@ -196,7 +196,7 @@ func (c *OpenIDConnectClient) verifyLoginIDToken(ctx context.Context, raw, authR
 // ctx ends (CIBA Core §7.3, §10.1, §11), and returns the tokens as CheckCIBAStatus does.
 //
 // The first poll is sent Interval after resp.ReceivedAt, later polls Interval after the previous
-// answer; every slow_down adds SlowDownStep (5 s) to the interval for all later polls. A
+// answer; every slow_down adds slowDownStep (5 s) to the interval for all later polls. A
 // transport failure, a 5xx or a 429 doubles the wait (at most 1 minute, at least the server's
 // Retry-After, RFC 9110 §10.2.3, up to 5 minutes per wait) and counts towards WithMaxFailures.
 // A delay (interval, slow_down or Retry-After) that would put the next poll after the request's

@@ -18,14 +18,14 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// DefaultDeviceConfigPath is where px-device-identity writes the device configuration
+// defaultDeviceConfigPath is where px-device-identity writes the device configuration
 // (DESIGN §4.1). LoadDeviceConfig does not fall back to it: pass it explicitly.
-const DefaultDeviceConfigPath = "/etc/px-device-identity/device.yml"
+const defaultDeviceConfigPath = "/etc/px-device-identity/device.yml"
 
-// DefaultDeviceKeyPath is where px-device-identity writes the device private key for
+// defaultDeviceKeyPath is where px-device-identity writes the device private key for
 // key_security "default" (DESIGN §4.1). LoadPrivateKey does not fall back to it: pass it
 // explicitly.
-const DefaultDeviceKeyPath = "/root/.local/share/px-device-identity/private.pem"
+const defaultDeviceKeyPath = "/root/.local/share/px-device-identity/private.pem"
 
 // maxFileSize caps every configuration and key file read (SECURITY-CASES KF-08).
 const maxFileSize = 1 << 20
@@ -104,7 +104,7 @@ func ParseDeviceConfig(data []byte) (*DeviceConfig, error) {
 }
 
 // LoadDeviceConfig reads, parses and validates the device.yml at path, usually
-// DefaultDeviceConfigPath (DESIGN §4.1). The file must be a regular file of at most 1 MiB
+// defaultDeviceConfigPath (DESIGN §4.1). The file must be a regular file of at most 1 MiB
 // (SECURITY-CASES KF-08). Errors are *ConfigError values naming the file and the field.
 func LoadDeviceConfig(path string) (*DeviceConfig, error) {
 	data, _, err := readLimitedFile(path, "device config")

@@ -12,32 +12,32 @@ import (
 // DevicePaths names the files px-device-identity writes for a device. A zero field takes its
 // default.
 type DevicePaths struct {
-	// Config is the device configuration (default DefaultDeviceConfigPath).
+	// Config is the device configuration (default defaultDeviceConfigPath).
 	Config string
 	// Key is the private key file of key_security "default" devices (default
-	// DefaultDeviceKeyPath). Devices with key_security "tpm" have none.
+	// defaultDeviceKeyPath). Devices with key_security "tpm" have none.
 	Key string
 	// RegisteredJWK is the public JWK px-device-identity registered (default:
-	// RegisteredJWKFileName in the directory of Key). It is read when it exists.
+	// registeredJWKFileName in the directory of Key). It is read when it exists.
 	RegisteredJWK string
 	// SignerURL is the signing endpoint of px-device-identity-service for key_security "tpm"
-	// devices (default DefaultRemoteSignerURL).
+	// devices (default defaultRemoteSignerURL).
 	SignerURL string
 }
 
 // withDefaults fills the zero fields.
 func (p DevicePaths) withDefaults() DevicePaths {
 	if p.Config == "" {
-		p.Config = DefaultDeviceConfigPath
+		p.Config = defaultDeviceConfigPath
 	}
 	if p.Key == "" {
-		p.Key = DefaultDeviceKeyPath
+		p.Key = defaultDeviceKeyPath
 	}
 	if p.RegisteredJWK == "" {
 		p.RegisteredJWK = registeredJWKBeside(p.Key)
 	}
 	if p.SignerURL == "" {
-		p.SignerURL = DefaultRemoteSignerURL
+		p.SignerURL = defaultRemoteSignerURL
 	}
 	return p
 }

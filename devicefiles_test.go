@@ -73,7 +73,7 @@ func TestNewClientFromDeviceTPMUsesTheRemoteSigner(t *testing.T) {
 	svc := fakeSigningService(t, key, jsonSignature)
 	keyDir := t.TempDir()
 	data, _ := jose.JSONWebKey{Key: key.Public(), KeyID: "tpm-key", Algorithm: "RS256"}.MarshalJSON()
-	if err := os.WriteFile(filepath.Join(keyDir, RegisteredJWKFileName), data, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(keyDir, registeredJWKFileName), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cfgPath := writeDeviceYML(t, t.TempDir(), idp, "TPM", "RSA:2048")

@@ -9,8 +9,8 @@
 //
 // or, step by step:
 //
-//	cfg, err := onesoidc.LoadDeviceConfig(onesoidc.DefaultDeviceConfigPath)
-//	key, err := onesoidc.LoadPrivateKey(onesoidc.DefaultDeviceKeyPath)
+//	cfg, err := onesoidc.LoadDeviceConfig("/etc/px-device-identity/device.yml")
+//	key, err := onesoidc.LoadPrivateKey("/root/.local/share/px-device-identity/private.pem")
 //	client, err := onesoidc.NewClient(ctx, cfg, key)
 //
 // A client is safe for concurrent use; build one per device and share it.
@@ -23,7 +23,7 @@
 // P-384 and P-521 in PKCS#8 or SEC1 (ES256, ES384, ES512) and Ed25519 (EdDSA). Encrypted keys,
 // RSA keys under 2048 bits and other curves are refused. Devices with key_security "tpm" sign
 // through px-device-identity-service with a [RemoteSigner]; any [crypto.Signer] works through
-// [NewDeviceKey]. The public JWK px-device-identity registered ([RegisteredJWKFileName], beside
+// [NewDeviceKey]. The public JWK px-device-identity registered ([registeredJWKFileName], beside
 // the key) decides the "kid" (or none) and "alg" the key announces; without it no "kid" is sent.
 // [NewClientFromDevice] does all of this, and discovery, in one call.
 //
@@ -102,7 +102,7 @@
 // server, server_matrix, server_discourse, server_oauth2, server_blockchain, client, client_oidc,
 // client_kyc; members in snake_case or camelCase), cached per client for
 // [WithApplicationsMaxAge]. Its URL is the provider metadata member "ones_applications_uri"
-// ([ApplicationsURIMetadataKey]), else [WithApplicationsURL]. [OpenIDConnectClient.ApplicationByClientID]
+// ([applicationsURIMetadataKey]), else [WithApplicationsURL]. [OpenIDConnectClient.ApplicationByClientID]
 // finds an application by client identifier and [OpenIDConnectClient.ApplicationURL] builds its
 // URL from its hostname and the issuer's scheme.
 //
@@ -126,7 +126,7 @@
 //
 // Every NumericDate — exp, nbf, iat and auth_time of a token, exp, iat and nbf of an
 // introspection answer — must lie within 0 … 253402300799 (year 9999, fractions allowed, RFC 7519
-// §2); none is clamped, and a lifetime (exp - iat) beyond [MaxTokenLifetime] is refused. A key
+// §2); none is clamped, and a lifetime (exp - iat) beyond [maxTokenLifetime] is refused. A key
 // listed twice in the JWKS is one key; a token whose kid names a key skipped as unusable (an RSA
 // key under 2048 bits, a point off its curve, "use" enc ...) is refused saying why. An ID token
 // from the client's own token request (CIBA and RFC 8628 polls, refresh) refetches the JWKS on an
@@ -151,7 +151,7 @@
 // [*HTTPError] with the status, content type and the server's Retry-After as given;
 // [HTTPError.Temporary] says whether retrying may help. An RFC 6749 error body is parsed whatever
 // the status: on 408, 429 and 5xx the [*HTTPError] wraps the [*OAuthError], so
-// errors.Is(err, [ErrTemporarilyUnavailable]) holds for a 503 that says so. A login that ran out
+// errors.Is(err, &OAuthError{Code: "temporarily_unavailable"}) holds for a 503 that says so. A login that ran out
 // is one [*LoginExpiredError] whether the provider answered expired_token (it wraps that
 // [*OAuthError]) or the local clock ended it. A refused 2xx answer matches [ErrInvalidResponse];
 // more specific refusals match [ErrTokenTypeNotBearer], [ErrIssuerMismatch] and

@@ -410,7 +410,7 @@ func sanitizeJOSEError(err error) string {
 	return msg
 }
 
-// LoadPrivateKey reads and parses the device private key at path, usually DefaultDeviceKeyPath
+// LoadPrivateKey reads and parses the device private key at path, usually defaultDeviceKeyPath
 // (DESIGN §4.1). The file must be a regular file of at most 1 MiB (SECURITY-CASES KF-08). A file
 // that group or others may access (mode & 0o077 != 0), that another user owns (unless the
 // process runs as root), or whose directory others may write to is refused with a *ConfigError
@@ -418,7 +418,7 @@ func sanitizeJOSEError(err error) string {
 // WithInsecureKeyFilePermissions accepts it. Parsing is as ParsePrivateKey. Errors are
 // *ConfigError values naming the file; neither errors nor log records hold key material.
 //
-// When the public JWK px-device-identity registered lies beside the key (RegisteredJWKFileName
+// When the public JWK px-device-identity registered lies beside the key (registeredJWKFileName
 // in the same directory; WithRegisteredJWK names another file or none), the key must be its
 // private half, and the key signs with the JWK's "alg" and announces its "kid", or none when it
 // has none: what the provider registered for the device.

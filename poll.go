@@ -12,15 +12,15 @@ import (
 
 // Polling defaults and limits.
 const (
-	// DefaultPollInterval is the polling interval when the provider's answer has none
+	// defaultPollInterval is the polling interval when the provider's answer has none
 	// (CIBA Core §7.3, RFC 8628 §3.2).
-	DefaultPollInterval = 5 * time.Second
-	// SlowDownStep is added to the polling interval for every slow_down answer, for all later
+	defaultPollInterval = 5 * time.Second
+	// slowDownStep is added to the polling interval for every slow_down answer, for all later
 	// polls (CIBA Core §11, RFC 8628 §3.5).
-	SlowDownStep = 5 * time.Second
-	// DefaultMaxPollFailures is how many consecutive transport failures (no answer, 5xx, 429)
+	slowDownStep = 5 * time.Second
+	// defaultMaxPollFailures is how many consecutive transport failures (no answer, 5xx, 429)
 	// a wait tolerates before it gives up (WithMaxFailures).
-	DefaultMaxPollFailures = 5
+	defaultMaxPollFailures = 5
 
 	maxPollBackoff    = time.Minute     // cap of the doubled interval after failures
 	maxPollRetryAfter = 5 * time.Minute // longest single wait for a server's Retry-After while polling
@@ -54,7 +54,7 @@ func WithProgress(f func(PollProgress)) WaitOption {
 }
 
 // WithMaxFailures sets how many consecutive transport failures (no answer, 5xx, 429)
-// a wait tolerates before it returns the last one (default DefaultMaxPollFailures, 5).
+// a wait tolerates before it returns the last one (default defaultMaxPollFailures, 5).
 // Values below 1 are ignored.
 func WithMaxFailures(n int) WaitOption {
 	return func(w *pollOptions) {
@@ -65,7 +65,7 @@ func WithMaxFailures(n int) WaitOption {
 }
 
 func newPollOptions(opts []WaitOption) pollOptions {
-	w := pollOptions{maxFailures: DefaultMaxPollFailures}
+	w := pollOptions{maxFailures: defaultMaxPollFailures}
 	for _, o := range opts {
 		if o != nil {
 			o(&w)
@@ -88,7 +88,7 @@ type pollSpec struct {
 
 // pollUntil polls until poll succeeds, fails for good, the request expires or ctx ends: the first
 // poll one interval after s.start, later polls one interval after the previous answer;
-// slow_down adds SlowDownStep for all later polls; transport failures, 5xx and 429 back off,
+// slow_down adds slowDownStep for all later polls; transport failures, 5xx and 429 back off,
 // at least as long as the server's Retry-After (RFC 9110 §10.2.3; the wait is capped at
 // maxPollRetryAfter, the error keeps the server's value).
 //
@@ -103,7 +103,7 @@ type pollSpec struct {
 func (c *OpenIDConnectClient) pollUntil(ctx context.Context, s pollSpec, w pollOptions, poll func(context.Context) (*LoginResult, error)) (*LoginResult, error) {
 	interval := s.interval
 	if interval <= 0 {
-		interval = DefaultPollInterval
+		interval = defaultPollInterval
 	}
 	deadline := s.deadline
 	ctxDeadline, hasCtxDeadline := ctx.Deadline()
@@ -178,7 +178,7 @@ func (c *OpenIDConnectClient) pollUntil(ctx context.Context, s pollSpec, w pollO
 			next = now.Add(interval)
 		case errors.Is(err, ErrSlowDown):
 			failures = 0
-			interval += SlowDownStep
+			interval += slowDownStep
 			next = now.Add(interval)
 		case transientPollError(err):
 			failures++

@@ -245,7 +245,7 @@ type QRSession struct {
 	QR *QRCode
 	// ReceivedAt is when the provider answered; ExpiresIn is how long the session lives (ONES
 	// "exp", RFC 8628 expires_in) and Interval the polling interval (RFC 8628 interval;
-	// DefaultPollInterval when absent, and always for ONES, which sends none).
+	// defaultPollInterval when absent, and always for ONES, which sends none).
 	ReceivedAt time.Time
 	ExpiresIn  time.Duration
 	Interval   time.Duration
@@ -277,7 +277,7 @@ func (s *QRSession) Expiry() time.Time { return s.ReceivedAt.Add(s.ExpiresIn) }
 // ONES (the default): GET {host}/auth/qr with the device access token as bearer token (sent only
 // over https, or http to a loopback host) → {"auth_req_id","exp"}; the session lives exp seconds
 // and its QR code holds the JSON {"auth_req_id":…,"deviceId":…} with the device.yml id, which must
-// be set. The auth_req_id must be MinAuthReqIDLength to 256 letters, digits or -._~, else the
+// be set. The auth_req_id must be minAuthReqIDLength to 256 letters, digits or -._~, else the
 // answer is refused. The ONES protocol takes no scope: scope is ignored, and the scope of the
 // login is what the token's introspection says.
 //
@@ -344,7 +344,7 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 		QR:                      qr,
 		ReceivedAt:              received,
 		ExpiresIn:               time.Duration(*ans.ExpiresIn * float64(time.Second)),
-		Interval:                DefaultPollInterval,
+		Interval:                defaultPollInterval,
 		Scope:                   sc,
 		st:                      &qrState{deviceCode: ans.DeviceCode},
 	}
@@ -355,7 +355,7 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 }
 
 // WaitForQRLogin polls for the session until the user approves, denies, the session expires or
-// ctx ends, with the rules of WaitForCIBA: the interval, slow_down adding SlowDownStep, backoff on
+// ctx ends, with the rules of WaitForCIBA: the interval, slow_down adding slowDownStep, backoff on
 // transport failures and Retry-After, an immediate end when the next allowed poll would fall
 // after the expiry or ctx's deadline, no poll after the expiry (a *LoginExpiredError,
 // errors.Is(err, ErrLoginExpired), also when the provider said so first), ctx.Err() at once on

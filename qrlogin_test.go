@@ -30,7 +30,7 @@ func TestQR05QRLoginApprovedShowsTheUserCode(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s.Scope != "openid profile" || s.UserCode != "WDJB-MJHT" || s.Interval != DefaultPollInterval ||
+		if s.Scope != "openid profile" || s.UserCode != "WDJB-MJHT" || s.Interval != defaultPollInterval ||
 			s.QR.URL() != idp.Issuer+"/device?user_code=WDJB-MJHT" || !s.Expiry().Equal(start.Add(600*time.Second)) {
 			t.Errorf("session = %+v", s)
 		}

@@ -89,16 +89,16 @@ func (e *QRTokenError) Unwrap() error { return e.Err }
 // errQRRedeemed is how a session that handed out its token ended.
 var errQRRedeemed = errors.New("onesoidc: QR login approved and its token handed out")
 
-// checkQRSessionID requires an ONES auth_req_id of MinAuthReqIDLength (128 bits) to 256 characters from the unreserved set
+// checkQRSessionID requires an ONES auth_req_id of minAuthReqIDLength (128 bits) to 256 characters from the unreserved set
 // of RFC 3986 §2.3 (letters, digits, "-", ".", "_", "~"): it goes into a URL path and into the
 // QR code, so nothing else is accepted from the provider.
 func checkQRSessionID(id string) error {
 	switch {
 	case id == "":
 		return &RequestError{Field: "auth_req_id", Reason: "empty"}
-	case len(id) < MinAuthReqIDLength:
+	case len(id) < minAuthReqIDLength:
 		return &RequestError{Field: "auth_req_id", Reason: fmt.Sprintf("%d characters, fewer than the %d that 128 bits of entropy need (CIBA Core §7.3)",
-			len(id), MinAuthReqIDLength)}
+			len(id), minAuthReqIDLength)}
 	case len(id) > maxQRSessionIDLength:
 		return &RequestError{Field: "auth_req_id", Reason: fmt.Sprintf("more than %d characters", maxQRSessionIDLength)}
 	}
@@ -196,7 +196,7 @@ func (c *OpenIDConnectClient) startONESQRLogin(ctx context.Context) (*QRSession,
 	if err != nil {
 		return nil, err
 	}
-	s := &QRSession{QR: qr, ReceivedAt: received, ExpiresIn: seconds(*ans.Exp), Interval: DefaultPollInterval,
+	s := &QRSession{QR: qr, ReceivedAt: received, ExpiresIn: seconds(*ans.Exp), Interval: defaultPollInterval,
 		authReqID: *ans.AuthReqID}
 	c.qr.add(s.cibaResponse(), "")
 	return s, nil
@@ -322,13 +322,13 @@ func (c *OpenIDConnectClient) qrIdentity(ctx context.Context, token string) (*Au
 		return res, nil
 	case !errors.As(err, &ve):
 		return nil, &QRTokenError{Reason: "the access token was refused", Err: err}
-	case ve.Reason == ReasonIntrospectionUnavailable:
+	case ve.reason == reasonIntrospectionUnavailable:
 		var he *HTTPError
 		if ctx.Err() != nil || (errors.As(err, &he) && he.Temporary()) {
 			return nil, ve.Err
 		}
 		return nil, &QRTokenError{Reason: "introspection failed", Err: ve.Err}
-	case ve.Reason == ReasonInactive:
+	case ve.reason == reasonInactive:
 		return nil, &QRTokenError{Reason: "the access token is not active (RFC 7662 §2.2)", Err: err}
 	}
 	return nil, &QRTokenError{Reason: "the access token was refused", Err: err}

@@ -43,7 +43,7 @@ func TestONESQRLoginApprovedWireAndIdentity(t *testing.T) {
 		start := time.Now()
 		idp, c, s := onesQRSession(t, mockidp.QRScript{PendingPolls: 2, Subject: "bob", Scope: "openid contact profile"})
 		id := s.ID()
-		if !uuidPattern.MatchString(id) || !s.Expiry().Equal(start.Add(300*time.Second)) || s.Interval != DefaultPollInterval {
+		if !uuidPattern.MatchString(id) || !s.Expiry().Equal(start.Add(300*time.Second)) || s.Interval != defaultPollInterval {
 			t.Errorf("session = %v, id %q", s, id)
 		}
 		if want := `{"auth_req_id":"` + id + `","deviceId":"` + testDeviceID + `"}`; s.QR.Payload() != want || s.QR.URL() != "" {

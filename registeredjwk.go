@@ -17,14 +17,14 @@ import (
 	gojose "github.com/go-jose/go-jose/v4"
 )
 
-// RegisteredJWKFileName is the file px-device-identity writes beside the device private key
-// (DefaultRegisteredJWKPath for the default key directory): the public JWK (RFC 7517 §4) it
+// registeredJWKFileName is the file px-device-identity writes beside the device private key
+// (defaultRegisteredJWKPath for the default key directory): the public JWK (RFC 7517 §4) it
 // registered with the identity provider, which LoadPrivateKey and NewClientFromDevice read to
 // announce the registered "kid" and "alg".
-const RegisteredJWKFileName = "public_jwk.json"
+const registeredJWKFileName = "public_jwk.json"
 
-// DefaultRegisteredJWKPath is RegisteredJWKFileName in the directory of DefaultDeviceKeyPath.
-const DefaultRegisteredJWKPath = "/root/.local/share/px-device-identity/" + RegisteredJWKFileName
+// defaultRegisteredJWKPath is registeredJWKFileName in the directory of defaultDeviceKeyPath.
+const defaultRegisteredJWKPath = "/root/.local/share/px-device-identity/" + registeredJWKFileName
 
 // registeredField is the ConfigError.Field of registered JWK errors.
 const registeredField = "registered JWK"
@@ -133,7 +133,7 @@ func registeredAlgs(pub any) ([]string, string) {
 }
 
 // LoadRegisteredJWK reads and parses the registered JWK at path, usually
-// DefaultRegisteredJWKPath (see ParseRegisteredJWK). The file must be a regular file of at
+// defaultRegisteredJWKPath (see ParseRegisteredJWK). The file must be a regular file of at
 // most 1 MiB; errors are *ConfigError values naming it.
 func LoadRegisteredJWK(path string) (*RegisteredKey, error) {
 	data, _, err := readLimitedFile(path, registeredField+" file")
@@ -162,11 +162,11 @@ func loadRegisteredIfPresent(path string) (*RegisteredKey, error) {
 
 // registeredJWKBeside is the path of the registered JWK beside the key file keyPath.
 func registeredJWKBeside(keyPath string) string {
-	return filepath.Join(filepath.Dir(keyPath), RegisteredJWKFileName)
+	return filepath.Join(filepath.Dir(keyPath), registeredJWKFileName)
 }
 
 // WithRegisteredJWK sets the file of the public JWK px-device-identity registered for the key
-// (default for LoadPrivateKey: RegisteredJWKFileName beside the key file, used when it exists;
+// (default for LoadPrivateKey: registeredJWKFileName beside the key file, used when it exists;
 // for ParsePrivateKey and NewDeviceKey: none). A file given here must exist. An empty path
 // reads none. See DeviceKey.KeyID and DeviceKey.Algorithm for what the JWK decides.
 func WithRegisteredJWK(path string) KeyOption {

@@ -32,7 +32,7 @@ func writeKeyDir(t *testing.T, key crypto.Signer, jwk map[string]any) string {
 	}
 	if jwk != nil {
 		data, _ := json.Marshal(jwk)
-		if err := os.WriteFile(filepath.Join(dir, RegisteredJWKFileName), data, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, registeredJWKFileName), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -146,7 +146,7 @@ const (
 
 // Defaults and bounds of client assertions.
 const (
-	DefaultAssertionLifetime = 300 * time.Second
+	defaultAssertionLifetime = 300 * time.Second
 	clientAssertionType      = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 )
 
@@ -169,9 +169,9 @@ func signCompact(ctx context.Context, s Signer, header string, payload []byte) (
 // newJTI returns a fresh JWT ID of 128 random bits (RFC 7519 §4.1.7).
 func newJTI() string { return rand.Text() }
 
-// DefaultRemoteSignerURL is the signing endpoint of the local px-device-identity-service, which
+// defaultRemoteSignerURL is the signing endpoint of the local px-device-identity-service, which
 // holds the key of devices with key_security "tpm".
-const DefaultRemoteSignerURL = "http://localhost:8000/sign"
+const defaultRemoteSignerURL = "http://localhost:8000/sign"
 
 // RemoteSigner signs through the local px-device-identity-service: POST {"deviceId", "message"}
 // with the JWS signing input as message, answered by {"signature": <base64url JWS signature>}. It
@@ -189,7 +189,7 @@ type RemoteSigner struct {
 // RemoteSignerOption configures a RemoteSigner.
 type RemoteSignerOption func(*RemoteSigner, *options)
 
-// WithSignerURL sets the signing endpoint (default DefaultRemoteSignerURL). It must be http on a
+// WithSignerURL sets the signing endpoint (default defaultRemoteSignerURL). It must be http on a
 // loopback host or https.
 func WithSignerURL(u string) RemoteSignerOption {
 	return func(s *RemoteSigner, o *options) {
@@ -222,7 +222,7 @@ func WithSignerClientOptions(opts ...Option) RemoteSignerOption {
 // "PS256", "ES256", "ES384", "ES512" or "EdDSA"); DeviceConfig.KeyAlgorithm gives alg from the
 // device's key_type.
 func NewRemoteSigner(deviceID, alg string, opts ...RemoteSignerOption) (*RemoteSigner, error) {
-	s := &RemoteSigner{url: DefaultRemoteSignerURL, deviceID: deviceID, alg: alg}
+	s := &RemoteSigner{url: defaultRemoteSignerURL, deviceID: deviceID, alg: alg}
 	sizes := map[string]int{"RS256": 0, "PS256": 0, "ES256": 32, "ES384": 48, "ES512": 66, "EdDSA": 0}
 	size, ok := sizes[alg]
 	if !ok {

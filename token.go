@@ -194,7 +194,7 @@ func (a Audience) Contains(aud string) bool {
 // IntrospectToken asks the provider's introspection endpoint about token (RFC 7662 §2.1),
 // authenticated with a client assertion. tokenTypeHint ("access_token", "refresh_token" or "")
 // is passed along when set. The answer's exp, iat and nbf must be NumericDates within
-// 0 … 253402300799 (see NumericDate), and exp - iat at most MaxTokenLifetime, else it is refused
+// 0 … 253402300799 (see NumericDate), and exp - iat at most maxTokenLifetime, else it is refused
 // with an *HTTPError.
 func (c *OpenIDConnectClient) IntrospectToken(ctx context.Context, token, tokenTypeHint string) (*IntrospectionResult, error) {
 	if c.meta.IntrospectionEndpoint == "" {
@@ -212,8 +212,8 @@ func (c *OpenIDConnectClient) IntrospectToken(ctx context.Context, token, tokenT
 	if err := json.Unmarshal(resp.body, &res); err != nil {
 		return nil, resp.invalid("invalid introspection answer", err)
 	}
-	if res.Expiry != 0 && res.IssuedAt != 0 && float64(res.Expiry-res.IssuedAt) > MaxTokenLifetime.Seconds() {
-		return nil, resp.invalid("introspection answer with a lifetime (exp - iat) beyond MaxTokenLifetime (366 days)", nil)
+	if res.Expiry != 0 && res.IssuedAt != 0 && float64(res.Expiry-res.IssuedAt) > maxTokenLifetime.Seconds() {
+		return nil, resp.invalid("introspection answer with a lifetime (exp - iat) beyond maxTokenLifetime (366 days)", nil)
 	}
 	res.Raw = json.RawMessage(resp.body)
 	return &res, nil

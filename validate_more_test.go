@@ -187,7 +187,7 @@ func TestVerifiedTokenCache(t *testing.T) {
 			wantReject(t, res, err, ErrInvalidClaim, tok)
 		}
 		cached(tok)
-		res, err := c.VerifyIDToken(t.Context(), tok) // DefaultMaxTokenAge, 5 minutes
+		res, err := c.VerifyIDToken(t.Context(), tok) // defaultMaxTokenAge, 5 minutes
 		wantReject(t, res, err, ErrInvalidClaim, tok)
 		cached(tok)
 		wantAccept(t)(c.ValidateToken(t.Context(), tok, ExpectAuthReqID("r1"), ExpectAtHashOf("AT1")))

@@ -237,7 +237,7 @@ func (h *Handler) pollOnce(ctx context.Context, l *Login) (bool, *Error) {
 	case errors.Is(err, onesoidc.ErrAuthorizationPending):
 		cur.NextPoll = now.Add(cur.Interval)
 	case errors.Is(err, onesoidc.ErrSlowDown):
-		cur.Interval += onesoidc.SlowDownStep
+		cur.Interval += 5 * time.Second // RFC 8628 §3.5
 		cur.NextPoll = now.Add(cur.Interval)
 	case errors.As(err, &re) && re.Field == "auth_req_id" && !errors.As(err, new(*onesoidc.CIBAFinishedError)):
 		return false, nil // another poll of this process is in flight

@@ -247,7 +247,7 @@ func TestInteropSDKCIBA(t *testing.T) {
 		req.Hint.Value = "mallory"
 		resp, err := c.MakeCIBARequest(t.Context(), req)
 		var oe *onesoidc.OAuthError
-		if !errors.Is(err, onesoidc.ErrUnknownUserID) || !errors.As(err, &oe) || oe.StatusCode != http.StatusBadRequest {
+		if !errors.Is(err, (&onesoidc.OAuthError{Code: "unknown_user_id"})) || !errors.As(err, &oe) || oe.StatusCode != http.StatusBadRequest {
 			p.failf(t, mark, "MakeCIBARequest for mallory = %+v, %v; want unknown_user_id (HTTP 400)", resp, err)
 		}
 	})
@@ -264,7 +264,7 @@ func TestInteropSDKCIBA(t *testing.T) {
 			c := client(t, formES)
 			mark := p.Mark()
 			resp, err := c.MakeCIBARequest(t.Context(), aliceRequest(msg))
-			if !errors.Is(err, onesoidc.ErrInvalidBindingMessage) {
+			if !errors.Is(err, (&onesoidc.OAuthError{Code: "invalid_binding_message"})) {
 				p.failf(t, mark, "MakeCIBARequest(%q) = %+v, %v; want the provider's invalid_binding_message", msg, resp, err)
 			}
 
@@ -297,8 +297,8 @@ func TestInteropSDKCIBA(t *testing.T) {
 			want       error // nil: accepted
 		}{
 			{"right", userCode, nil},
-			{"wrong", "0000", onesoidc.ErrInvalidUserCode},
-			{"missing", "", onesoidc.ErrMissingUserCode},
+			{"wrong", "0000", (&onesoidc.OAuthError{Code: "invalid_user_code"})},
+			{"missing", "", (&onesoidc.OAuthError{Code: "missing_user_code"})},
 		} {
 			mark := p.Mark()
 			req := aliceRequest("UC-" + strings.ToUpper(tc.name))
@@ -328,7 +328,7 @@ func TestInteropSDKCIBA(t *testing.T) {
 		c := client(t, roES)
 		mark := p.Mark()
 		_, err := c.MakeCIBARequest(t.Context(), aliceRequest("RO-FORM"))
-		if !errors.Is(err, onesoidc.ErrInvalidRequest) {
+		if !errors.Is(err, (&onesoidc.OAuthError{Code: "invalid_request"})) {
 			p.failf(t, mark, "form request from a request-object client: %v, want invalid_request", err)
 		}
 	})
@@ -503,7 +503,7 @@ func TestInteropSDKCIBASlowDown(t *testing.T) {
 		p.errorf(t, mark, "first NextPoll = %v, want ReceivedAt + %v", progress.events[0].NextPoll, resp.Interval)
 	}
 	second := progress.events[1]
-	want := resp.Interval + onesoidc.SlowDownStep
+	want := resp.Interval + 5*time.Second // RFC 8628 §3.5
 	if got := second.NextPoll.Sub(progress.at[1]); !errors.Is(second.LastErr, onesoidc.ErrSlowDown) || got > want || got < want-500*time.Millisecond {
 		p.errorf(t, mark, "after slow_down: LastErr %v, next poll in %v; want slow_down and %v", second.LastErr, got, want)
 	}
