@@ -212,7 +212,7 @@ func (c *OpenIDConnectClient) verifyLoginIDToken(ctx context.Context, raw, authR
 //
 // Each auth_req_id may have one waiter at a time; a second concurrent WaitForCIBA for the same
 // auth_req_id fails with a *RequestError.
-func (c *OpenIDConnectClient) WaitForCIBA(ctx context.Context, resp *CIBAResponse, opts ...WaitOption) (*LoginResult, error) {
+func (c *OpenIDConnectClient) WaitForCIBA(ctx context.Context, resp *CIBAResponse, opts ...Option) (*LoginResult, error) {
 	if resp == nil {
 		return nil, &RequestError{Field: "auth_req_id", Reason: "nil *CIBAResponse"}
 	}

@@ -74,7 +74,13 @@ type OpenIDConnectClient struct {
 	val *validator // validate.go
 }
 
-// Option configures an OpenIDConnectClient or Discover.
+// Option configures this package's constructors and waits: NewClient, NewClientFromMetadata,
+// NewClientFromDevice and Discover (the client options), NewDeviceKey, ParsePrivateKey and
+// LoadPrivateKey (the key options WithRSAPSS, WithKeyID, WithRegisteredJWK,
+// WithInsecureKeyFilePermissions, and WithLogger), NewRemoteSigner (the WithSigner... options,
+// and WithHTTPClient, WithLogger, WithUserAgent, WithRequestTimeout), WaitForCIBA and
+// WaitForQRLogin (WithProgress, WithMaxFailures). Each option's documentation says what it
+// concerns; elsewhere it has no effect. NewClientFromDevice passes its options to every step.
 type Option func(*options)
 
 type options struct {
@@ -98,8 +104,9 @@ type options struct {
 	applicationsURL    string
 	applicationsMaxAge time.Duration
 
-	keyOpts    []KeyOption          // NewClientFromDevice (devicefiles.go)
-	signerOpts []RemoteSignerOption // NewClientFromDevice
+	poll   pollOptions                     // WaitForCIBA, WaitForQRLogin (poll.go)
+	key    keyOptions                      // NewDeviceKey, ParsePrivateKey, LoadPrivateKey (keys.go)
+	signer []func(*RemoteSigner, *options) // NewRemoteSigner (signer.go)
 }
 
 func (o *options) fail(field, format string, args ...any) {

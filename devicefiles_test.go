@@ -130,7 +130,7 @@ func TestNewClientFromDeviceRefusesMismatches(t *testing.T) {
 	}
 }
 
-// TestNewClientFromDeviceKeyOptionsReachTheKey: WithDeviceKeyOptions reaches the key loading: a
+// TestNewClientFromDeviceKeyOptionsReachTheKey: a key option given to NewClientFromDevice reaches the key loading: a
 // key file others may read is refused by default and accepted with
 // WithInsecureKeyFilePermissions.
 func TestNewClientFromDeviceKeyOptionsReachTheKey(t *testing.T) {
@@ -148,7 +148,7 @@ func TestNewClientFromDeviceKeyOptionsReachTheKey(t *testing.T) {
 		t.Fatalf("mode 0644: err = %v, want a *ConfigError", err)
 	}
 	if _, err := NewClientFromDevice(t.Context(), paths, WithHTTPClient(idp.HTTPClient()),
-		WithDeviceKeyOptions(WithInsecureKeyFilePermissions())); err != nil {
+		WithInsecureKeyFilePermissions()); err != nil {
 		t.Fatalf("WithInsecureKeyFilePermissions: %v", err)
 	}
 }

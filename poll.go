@@ -39,9 +39,8 @@ type PollProgress struct {
 	LastErr error
 }
 
-// WaitOption configures WaitForCIBA and WaitForQRLogin.
-type WaitOption func(*pollOptions)
-
+// pollOptions are the settings of WaitForCIBA and WaitForQRLogin (WithProgress,
+// WithMaxFailures).
 type pollOptions struct {
 	progress    func(PollProgress)
 	maxFailures int
@@ -49,29 +48,31 @@ type pollOptions struct {
 
 // WithProgress calls f before every wait of WaitForCIBA or WaitForQRLogin, on the waiting goroutine: f must
 // return quickly. Default: none.
-func WithProgress(f func(PollProgress)) WaitOption {
-	return func(w *pollOptions) { w.progress = f }
+func WithProgress(f func(PollProgress)) Option {
+	return func(o *options) { o.poll.progress = f }
 }
 
 // WithMaxFailures sets how many consecutive transport failures (no answer, 5xx, 429)
-// a wait tolerates before it returns the last one (default defaultMaxPollFailures, 5).
-// Values below 1 are ignored.
-func WithMaxFailures(n int) WaitOption {
-	return func(w *pollOptions) {
+// WaitForCIBA or WaitForQRLogin tolerates before it returns the last one (default 5). Values
+// below 1 are ignored.
+func WithMaxFailures(n int) Option {
+	return func(o *options) {
 		if n >= 1 {
-			w.maxFailures = n
+			o.poll.maxFailures = n
 		}
 	}
 }
 
-func newPollOptions(opts []WaitOption) pollOptions {
-	w := pollOptions{maxFailures: defaultMaxPollFailures}
-	for _, o := range opts {
-		if o != nil {
-			o(&w)
+// newPollOptions applies opts and returns the wait settings; options that do not concern a wait
+// have no effect there.
+func newPollOptions(opts []Option) pollOptions {
+	o := options{poll: pollOptions{maxFailures: defaultMaxPollFailures}}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
 		}
 	}
-	return w
+	return o.poll
 }
 
 // pollSpec describes one wait: when the acknowledgement came, the interval it asked for (0 for

@@ -369,7 +369,7 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 //
 // Approved tokens that fail validation are revoked (RFC 7009) and the wait ends with a
 // *LoginIncompleteError saying why; they are never returned.
-func (c *OpenIDConnectClient) WaitForQRLogin(ctx context.Context, s *QRSession, opts ...WaitOption) (*LoginResult, error) {
+func (c *OpenIDConnectClient) WaitForQRLogin(ctx context.Context, s *QRSession, opts ...Option) (*LoginResult, error) {
 	if s == nil || (s.authReqID == "" && (s.st == nil || s.st.deviceCode == "")) {
 		return nil, &RequestError{Field: "session", Reason: "not a session from StartQRLogin"}
 	}

@@ -169,8 +169,8 @@ func registeredJWKBeside(keyPath string) string {
 // (default for LoadPrivateKey: registeredJWKFileName beside the key file, used when it exists;
 // for ParsePrivateKey and NewDeviceKey: none). A file given here must exist. An empty path
 // reads none. See DeviceKey.KeyID and DeviceKey.Algorithm for what the JWK decides.
-func WithRegisteredJWK(path string) KeyOption {
-	return func(o *keyOptions) { o.registeredPath, o.registeredSet = path, true }
+func WithRegisteredJWK(path string) Option {
+	return func(o *options) { o.key.registeredPath, o.key.registeredSet = path, true }
 }
 
 // applyRegistered makes k sign as the registered JWK says: the public keys must be equal, the

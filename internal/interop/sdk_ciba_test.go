@@ -61,7 +61,7 @@ type progressLog struct {
 	onAttempt func(onesoidc.PollProgress)
 }
 
-func (l *progressLog) option() onesoidc.WaitOption {
+func (l *progressLog) option() onesoidc.Option {
 	return onesoidc.WithProgress(func(pr onesoidc.PollProgress) {
 		l.events = append(l.events, pr)
 		l.at = append(l.at, time.Now())
