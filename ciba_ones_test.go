@@ -91,8 +91,8 @@ func TestCIBAONESRequestIsWhatTheONESClientsSend(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Auth.Entity.Subject != user || IsJWT(res.Token.AccessToken) {
-			t.Errorf("login of %q, access token JWT-shaped: %v", res.Auth.Entity.Subject, IsJWT(res.Token.AccessToken))
+		if res.Auth.Entity.Subject != user || isJWT(res.Token.AccessToken) {
+			t.Errorf("login of %q, access token JWT-shaped: %v", res.Auth.Entity.Subject, isJWT(res.Token.AccessToken))
 		}
 		if _, err := c.ValidateToken(t.Context(), res.Token.AccessToken); err != nil {
 			t.Errorf("the user's opaque access token: %v", err)

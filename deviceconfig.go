@@ -68,12 +68,12 @@ type DeviceConfig struct {
 	path string
 }
 
-// KeySecurityDefault and KeySecurityTPM are the values of DeviceConfig.KeySecurity defined by
+// keySecurityDefault and keySecurityTPM are the values of DeviceConfig.KeySecurity defined by
 // px-device-identity (DESIGN §4.1), compared case-insensitively: a key in a PEM file, or a TPM2
 // key used through px-device-identity-service.
 const (
-	KeySecurityDefault = "default"
-	KeySecurityTPM     = "tpm"
+	keySecurityDefault = "default"
+	keySecurityTPM     = "tpm"
 )
 
 // keyTypeAlgs maps each supported key_type to the JWS algorithm (RFC 7518 §3.1) it implies.
@@ -244,7 +244,7 @@ func (c *DeviceConfig) Validate() error {
 	if c.ID != "" && !isUUID(c.ID) {
 		return fail("id", "must be a UUID such as b2dfd845-74eb-4674-8545-4da597e487ad")
 	}
-	if c.KeySecurity != "" && !strings.EqualFold(c.KeySecurity, KeySecurityDefault) && !strings.EqualFold(c.KeySecurity, KeySecurityTPM) {
+	if c.KeySecurity != "" && !strings.EqualFold(c.KeySecurity, keySecurityDefault) && !strings.EqualFold(c.KeySecurity, keySecurityTPM) {
 		return fail("key_security", fmt.Sprintf("unsupported value %q; expected \"default\" or \"tpm\"", c.KeySecurity))
 	}
 	if c.KeyType != "" {

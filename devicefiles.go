@@ -66,7 +66,7 @@ func NewClientFromDevice(ctx context.Context, paths DevicePaths, opts ...Option)
 		return nil, err
 	}
 	var signer Signer
-	if strings.EqualFold(cfg.KeySecurity, KeySecurityTPM) {
+	if strings.EqualFold(cfg.KeySecurity, keySecurityTPM) {
 		signer, err = remoteDeviceSigner(cfg, paths, opts)
 	} else {
 		signer, err = localDeviceKey(cfg, paths, opts)

@@ -120,7 +120,7 @@
 // refetches, and a failed refresh keeps the last good keys. A token that validated once is
 // answered from memory until it expires. Opaque access tokens, which the ONES provider issues,
 // are validated by introspection (RFC 7662) into the same result, cached by the SHA-256 of the
-// token ([IsJWT] says which way a token goes). [OpenIDConnectClient.RequireToken] is net/http
+// token ([isJWT] says which way a token goes). [OpenIDConnectClient.RequireToken] is net/http
 // middleware for bearer access tokens (never ID tokens unless [InsecureAcceptIDTokens]); the
 // handler reads the result with [AuthenticationFromContext].
 //

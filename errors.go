@@ -51,21 +51,24 @@ func (e *OAuthError) Error() string {
 // Is reports whether target is the sentinel error of e's Code, or an *OAuthError with the same
 // Code.
 func (e *OAuthError) Is(target error) bool {
+	if target != nil && target == codeSentinels[e.Code] {
+		return true
+	}
 	switch t := target.(type) {
-	case *oauthCode:
-		return t.code == e.Code
 	case *OAuthError:
 		return t.Code == e.Code
 	}
 	return false
 }
 
-// oauthCode is the type of the sentinel errors for OAuth error codes.
-type oauthCode struct{ code string }
+func newCode(code string) error { return errors.New("onesoidc: " + code) }
 
-func (c *oauthCode) Error() string { return "onesoidc: " + c.code }
-
-func newCode(code string) error { return &oauthCode{code} }
+// codeSentinels maps the OAuth error codes to their sentinel errors, for OAuthError.Is.
+var codeSentinels = map[string]error{
+	"invalid_client": ErrInvalidClient, "invalid_grant": ErrInvalidGrant, "access_denied": ErrAccessDenied,
+	"authorization_pending": ErrAuthorizationPending, "slow_down": ErrSlowDown, "expired_token": ErrLoginExpired,
+	"transaction_failed": ErrTransactionFailed,
+}
 
 // Sentinel errors for the OAuth error codes a caller of this package branches on. An *OAuthError
 // with the same code matches them with errors.Is. Every other code (invalid_request,

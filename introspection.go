@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -53,7 +54,7 @@ func WithIntrospectionMaxAge(d time.Duration) Option {
 	}
 }
 
-// IsJWT reports whether token has the shape of a JWT, which ValidateToken, VerifyAccessToken and
+// isJWT reports whether token has the shape of a JWT, which ValidateToken, VerifyAccessToken and
 // RequireToken validate locally rather than by introspection: a compact JWS is three
 // dot-separated segments whose first is the base64url of a JSON object, so it starts with "eyJ"
 // (RFC 7515 §7.1). Tokens that start with "eyJ" and hold any dot, and tokens of exactly three or
@@ -62,7 +63,7 @@ func WithIntrospectionMaxAge(d time.Duration) Option {
 // is an opaque token, validated by introspection (RFC 7662): ONES and oidc-provider access
 // tokens are base64url strings without dots. A one-segment token that happens to start with
 // "eyJ" is opaque: a random 43-character token does so once in 262,144.
-func IsJWT(token string) bool { return jose.IsJWTShaped(token) }
+func isJWT(token string) bool { return jose.IsJWTShaped(token) }
 
 // tokenHash is the SHA-256 of the token, the cache key. Tokens up to 256 bytes are copied on
 // the stack rather than converted on the heap.
@@ -181,13 +182,13 @@ func (in *introspector) entry(res *IntrospectionResult) *introEntry {
 	case !strings.EqualFold(res.TokenType, "Bearer") && !strings.EqualFold(res.TokenType, "access_token"):
 		return reject(invalid(reasonInvalidType, "token_type", fmt.Sprintf("token_type %q is not a bearer access token",
 			sanitize(res.TokenType, 40))))
-	case res.Expiry != 0 && now.After(res.Expiry.Time().Add(lw)):
+	case !res.Expiry.IsZero() && now.After(res.Expiry.Add(lw)):
 		e := invalid(reasonExpired, "exp", "the provider answered active for a token past its exp")
-		e.Err = &TokenExpiredError{Expiry: res.Expiry.Time()}
+		e.Err = &TokenExpiredError{Expiry: res.Expiry}
 		return reject(e)
-	case res.NotBefore != 0 && res.NotBefore.Time().After(now.Add(lw)):
+	case !res.NotBefore.IsZero() && res.NotBefore.After(now.Add(lw)):
 		return &introEntry{until: now, reject: invalid(reasonNotYetValid, "nbf", "not valid yet")}
-	case res.IssuedAt != 0 && res.IssuedAt.Time().After(now.Add(lw)):
+	case !res.IssuedAt.IsZero() && res.IssuedAt.After(now.Add(lw)):
 		return &introEntry{until: now, reject: invalid(reasonNotYetValid, "iat", "issued in the future")}
 	case res.Subject == "" && res.ClientID == "":
 		return reject(invalid(reasonInvalidClaim, "sub", "the answer names neither sub nor client_id"))
@@ -205,14 +206,14 @@ func (in *introspector) entry(res *IntrospectionResult) *introEntry {
 		Kind:     EntityUser,
 		Issuer:   in.issuer,
 		Subject:  res.Subject,
-		Audience: []string(res.Audience),
+		Audience: slices.Clone(res.Audience),
 		Scope:    res.Scope,
 		Username: res.Username,
 		ClientID: res.ClientID,
 		Role:     extra.Role,
 		ACR:      extra.ACR,
-		IssuedAt: res.IssuedAt.Time(),
-		Expiry:   res.Expiry.Time(),
+		IssuedAt: res.IssuedAt,
+		Expiry:   res.Expiry,
 	}
 	if ent.Username == "" {
 		ent.Username = extra.Name
@@ -224,13 +225,13 @@ func (in *introspector) entry(res *IntrospectionResult) *introEntry {
 		ent.Kind, ent.Subject = EntityDevice, ent.ClientID
 	}
 	until := now.Add(in.maxAge)
-	if res.Expiry != 0 && res.Expiry.Time().Before(until) {
-		until = res.Expiry.Time()
+	if !res.Expiry.IsZero() && res.Expiry.Before(until) {
+		until = res.Expiry
 	}
 	return &introEntry{
 		until:  until,
 		hasAud: len(res.Audience) > 0,
-		exp:    int64(res.Expiry),
+		exp:    unixOrZero(res.Expiry),
 		result: AuthenticationResult{Entity: ent, Kind: KindAccessToken, payload: string(res.Raw)},
 		size:   len(res.Raw) + 256,
 	}
@@ -342,4 +343,12 @@ func ExpectScope(scopes ...string) VerifyOption {
 			o.atOnly = "ExpectScope"
 		}
 	}
+}
+
+// unixOrZero is t in Unix seconds, or 0 for the zero time.
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
 }

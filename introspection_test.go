@@ -33,7 +33,7 @@ func TestValidateTokenIntrospectsOpaqueDeviceTokens(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if IsJWT(tok.AccessToken) {
+		if isJWT(tok.AccessToken) {
 			t.Fatalf("the mock issued a JWT")
 		}
 		for name, validate := range map[string]func() (*AuthenticationResult, error){

@@ -165,7 +165,7 @@ func newDeviceKey(key crypto.Signer, jwkKID string, o *keyOptions) (*DeviceKey, 
 		dk.kid = o.kid
 	}
 	if o.registeredSet && o.registeredPath != "" {
-		reg, err := LoadRegisteredJWK(o.registeredPath)
+		reg, err := loadRegisteredJWK(o.registeredPath)
 		if err != nil {
 			return nil, err
 		}

@@ -202,7 +202,7 @@ func FuzzParseRegisteredJWK(f *testing.F) {
 	f.Add(good)
 	f.Add([]byte(`{"kty":"RSA","n":"AQAB","e":"AQAB","d":"x"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		reg, err := ParseRegisteredJWK(data)
+		reg, err := parseRegisteredJWK(data)
 		if err != nil {
 			var ce *ConfigError
 			if !errors.As(err, &ce) || reg != nil {

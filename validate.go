@@ -167,7 +167,7 @@ func (c *OpenIDConnectClient) initValidation(o *options) error {
 // ExpectAtHashOf or MaxTokenAge only ID tokens. A token of the other kind is then rejected
 // with ErrInvalidTokenType, never validated with the option left out. Options of both kinds in
 // one call, or options of the other kind than VerifyIDToken or VerifyAccessToken check, are a
-// usage error: a *ConfigError that matches ErrConflictingVerifyOptions. ExpectSubject fits both.
+// usage error: a *ConfigError that matches errConflictingVerifyOptions. ExpectSubject fits both.
 type VerifyOption func(*verifyOptions)
 
 type verifyOptions struct {
@@ -262,7 +262,7 @@ func applyOptions(m mode, opts []VerifyOption) (*verifyOptions, mode, error) {
 		}
 	}
 	conflict := func(option, reason string) error {
-		return &ConfigError{Field: option, Reason: reason, Err: ErrConflictingVerifyOptions}
+		return &ConfigError{Field: option, Reason: reason, Err: errConflictingVerifyOptions}
 	}
 	switch {
 	case o.idOnly != "" && o.atOnly != "":
@@ -420,7 +420,7 @@ func (r *AuthenticationResult) RawClaims() map[string]any {
 // Options that fit one kind of token fix the kind (see VerifyOption): with ExpectAudience only
 // access tokens are accepted, with ExpectNonce, ExpectAuthReqID, ExpectAtHashOf or MaxTokenAge
 // only ID tokens; a token of the other kind fails with ErrInvalidTokenType, and options of both
-// kinds fail with a *ConfigError matching ErrConflictingVerifyOptions.
+// kinds fail with a *ConfigError matching errConflictingVerifyOptions.
 //
 // Checks, in order (OpenID Connect Core 1.0 §3.1.3.7, RFC 9068 §4, RFC 8725): at most 64 KiB;
 // compact JWS of three strict base64url segments whose header (at most 8 KiB) and payload are
@@ -441,7 +441,7 @@ func (r *AuthenticationResult) RawClaims() map[string]any {
 // it leaves the provider's JWKS. A cached token is never answered past the key set's max age
 // (WithJWKSMaxAge): then the set is fetched again first.
 //
-// A token that is not JWT-shaped (IsJWT) is an opaque access token, as the ONES provider issues
+// A token that is not JWT-shaped (isJWT) is an opaque access token, as the ONES provider issues
 // (RFC 6750 b64token syntax, at most maxOpaqueTokenSize bytes, else ErrMalformedToken without a
 // request): it is validated by the provider's introspection endpoint (RFC 7662 §2, authenticated with a
 // client assertion, token_type_hint access_token) into the same result, Kind KindAccessToken.
@@ -466,7 +466,7 @@ func (c *OpenIDConnectClient) ValidateToken(ctx context.Context, raw string, opt
 // Connect Core 1.0 §3.1.3.7, CIBA Core §10.1.1): the checks of ValidateToken, "typ" must be
 // absent or JWT (never at+jwt, RFC 8725 §3.11), and "iat" must be at most MaxTokenAge old
 // (default defaultMaxTokenAge, 5 minutes). Options add the nonce, auth_req_id, subject and
-// at_hash checks; ExpectAudience is a usage error here (ErrConflictingVerifyOptions). An
+// at_hash checks; ExpectAudience is a usage error here (errConflictingVerifyOptions). An
 // opaque token is never an ID token: ErrInvalidTokenType, without asking the provider.
 func (c *OpenIDConnectClient) VerifyIDToken(ctx context.Context, raw string, opts ...VerifyOption) (*AuthenticationResult, error) {
 	return c.val.validate(ctx, raw, modeIDToken, opts)
@@ -476,7 +476,7 @@ func (c *OpenIDConnectClient) VerifyIDToken(ctx context.Context, raw string, opt
 // "typ" must be at+jwt or application/at+jwt, "aud" must contain the ExpectAudience value
 // (default the client id), and iss, exp, aud, sub, client_id, iat and jti are required (RFC 9068
 // §2.2). ExpectNonce, ExpectAuthReqID, ExpectAtHashOf and MaxTokenAge are a usage error here
-// (ErrConflictingVerifyOptions). An opaque token is validated by introspection, as
+// (errConflictingVerifyOptions). An opaque token is validated by introspection, as
 // ValidateToken says.
 func (c *OpenIDConnectClient) VerifyAccessToken(ctx context.Context, raw string, opts ...VerifyOption) (*AuthenticationResult, error) {
 	return c.val.validate(ctx, raw, modeAccessToken, opts)
@@ -500,7 +500,7 @@ func (v *validator) validate(ctx context.Context, raw string, m mode, opts []Ver
 		}
 		o, m = *p, fixed
 	}
-	if !IsJWT(raw) {
+	if !isJWT(raw) {
 		return v.intro.validate(ctx, raw, m, &o, v.clientID)
 	}
 	now := v.now()

@@ -39,9 +39,8 @@ const (
 //
 //	if errors.Is(err, onesoidc.ErrTokenExpired) { ... }
 var (
-	// ErrTokenTooLarge means that the token is longer than 64 KiB (DESIGN §5); nothing was parsed.
-	ErrTokenTooLarge = newValidationSentinel(reasonTooLarge)
-	// ErrMalformedToken means that the token is not a compact JWS (RFC 7515 §7.1) with a JSON object header and payload,
+	// ErrMalformedToken means that the token is longer than 64 KiB (nothing was parsed then), or
+	// is not a compact JWS (RFC 7515 §7.1) with a JSON object header and payload,
 	// is a JWE, has a header parameter this package refuses (crit, jwk, jku, x5u, x5c, b64), or has
 	// a header over 8 KiB or a "kid" over 256 bytes.
 	ErrMalformedToken = newValidationSentinel(reasonMalformed)
@@ -87,18 +86,50 @@ var (
 	ErrInsufficientScope = newValidationSentinel(reasonInsufficientScope)
 )
 
-// ErrConflictingVerifyOptions is wrapped by the *ConfigError of a call given VerifyOptions that
+// errConflictingVerifyOptions is wrapped by the *ConfigError of a call given VerifyOptions that
 // fit only ID tokens together with ones that fit only access tokens, or options that do not fit
 // the method (ExpectAudience in VerifyIDToken; ExpectNonce, ExpectAuthReqID, ExpectAtHashOf or
 // MaxTokenAge in VerifyAccessToken). It is a programming error, not a rejected token.
-var ErrConflictingVerifyOptions = errors.New("onesoidc: verify options for different kinds of token")
+var errConflictingVerifyOptions = errors.New("onesoidc: verify options for different kinds of token")
 
-// validationSentinel is the type of the sentinel errors above.
-type validationSentinel struct{ reason validationReason }
+func newValidationSentinel(r validationReason) error {
+	return errors.New("onesoidc: token rejected: " + string(r))
+}
 
-func newValidationSentinel(r validationReason) error { return &validationSentinel{r} }
-
-func (s *validationSentinel) Error() string { return "onesoidc: token rejected: " + string(s.reason) }
+// sentinelOf returns the sentinel error of a validation reason.
+func sentinelOf(r validationReason) error {
+	switch r {
+	case reasonTooLarge, reasonMalformed:
+		return ErrMalformedToken
+	case reasonUnsupportedAlgorithm:
+		return ErrUnsupportedAlgorithm
+	case reasonInvalidType:
+		return ErrInvalidTokenType
+	case reasonUnknownKey:
+		return ErrUnknownKey
+	case reasonKeySetUnavailable:
+		return ErrKeySetUnavailable
+	case reasonInvalidSignature:
+		return ErrInvalidSignature
+	case reasonInvalidIssuer:
+		return ErrInvalidIssuer
+	case reasonInvalidAudience:
+		return ErrInvalidAudience
+	case reasonExpired:
+		return ErrTokenExpired
+	case reasonNotYetValid:
+		return ErrTokenNotYetValid
+	case reasonInvalidClaim:
+		return ErrInvalidClaim
+	case reasonInactive:
+		return ErrTokenInactive
+	case reasonIntrospectionUnavailable:
+		return ErrIntrospectionUnavailable
+	case reasonInsufficientScope:
+		return ErrInsufficientScope
+	}
+	return nil
+}
 
 // ValidationError reports why a token was rejected. It never contains the token and no claim is
 // returned along with it. Match it with errors.Is against the sentinels (ErrTokenExpired ...) or
@@ -144,9 +175,10 @@ func (e *ValidationError) Unwrap() error { return e.Err }
 // Is reports whether target is the sentinel of e's failure (ErrTokenExpired ...), or a
 // *ValidationError of the same failure.
 func (e *ValidationError) Is(target error) bool {
+	if target != nil && target == sentinelOf(e.reason) {
+		return true
+	}
 	switch t := target.(type) {
-	case *validationSentinel:
-		return t.reason == e.reason
 	case *ValidationError:
 		return t.reason == e.reason
 	}

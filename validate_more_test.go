@@ -331,7 +331,7 @@ func TestKindSpecificOptionsFixTheKind(t *testing.T) {
 }
 
 // TestKindSpecificOptionsConflict: options of both kinds, or of the other kind than the method,
-// are a usage error (a *ConfigError matching ErrConflictingVerifyOptions), not a rejection of the
+// are a usage error (a *ConfigError matching errConflictingVerifyOptions), not a rejection of the
 // token and not a panic.
 func TestKindSpecificOptionsConflict(t *testing.T) {
 	t.Parallel()
@@ -362,8 +362,8 @@ func TestKindSpecificOptionsConflict(t *testing.T) {
 	for _, tc := range cases {
 		res, err := tc.call()
 		var ce *ConfigError
-		if res != nil || !errors.As(err, &ce) || !errors.Is(err, ErrConflictingVerifyOptions) {
-			t.Errorf("%s: %v, %v; want a *ConfigError matching ErrConflictingVerifyOptions", tc.name, res, err)
+		if res != nil || !errors.As(err, &ce) || !errors.Is(err, errConflictingVerifyOptions) {
+			t.Errorf("%s: %v, %v; want a *ConfigError matching errConflictingVerifyOptions", tc.name, res, err)
 			continue
 		}
 		var ve *ValidationError
