@@ -171,7 +171,7 @@ func TestCB06ExpiryStopsWithoutExtraRequest(t *testing.T) {
 					t.Errorf("polls at %v, want %v (none at or after expiry)", got, want)
 				}
 				_, err = c.CheckCIBAStatus(t.Context(), resp.AuthReqID)
-				if !errors.Is(err, ErrLoginExpired) || !errors.As(err, new(*CIBAFinishedError)) {
+				if !errors.Is(err, ErrLoginExpired) || !errors.Is(err, ErrLoginFinished) {
 					t.Errorf("CheckCIBAStatus after expiry: %v", err)
 				}
 				if n := idp.Count(mockidp.EndpointToken); n != 5 {
@@ -248,7 +248,7 @@ func TestCB09CB10TerminalErrorsStopAtOnce(t *testing.T) {
 				if got, want := tokenRequestTimes(idp, start), secs(5, 10, 15); !slices.Equal(got, want) {
 					t.Errorf("polls at %v, want %v", got, want)
 				}
-				if _, err := c.CheckCIBAStatus(t.Context(), resp.AuthReqID); !errors.As(err, new(*CIBAFinishedError)) {
+				if _, err := c.CheckCIBAStatus(t.Context(), resp.AuthReqID); !errors.Is(err, ErrLoginFinished) {
 					t.Errorf("CheckCIBAStatus after %s: %v", code, err)
 				}
 				if n := idp.Count(mockidp.EndpointToken); n != 3 {
@@ -1219,10 +1219,10 @@ func TestCB15RedeemedAuthReqIDNeverSentAgain(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.CheckCIBAStatus(t.Context(), resp.AuthReqID); !errors.Is(err, ErrCIBARedeemed) || !errors.As(err, new(*CIBAFinishedError)) {
+		if _, err := c.CheckCIBAStatus(t.Context(), resp.AuthReqID); !errors.Is(err, errRedeemed) || !errors.Is(err, ErrLoginFinished) {
 			t.Errorf("CheckCIBAStatus after success: %v", err)
 		}
-		if _, err := c.WaitForCIBA(t.Context(), resp); !errors.Is(err, ErrCIBARedeemed) {
+		if _, err := c.WaitForCIBA(t.Context(), resp); !errors.Is(err, errRedeemed) {
 			t.Errorf("WaitForCIBA after success: %v", err)
 		}
 		rec, _ := idp.CIBARequest(resp.AuthReqID)
@@ -1241,7 +1241,7 @@ func TestCB15RedeemedSetIsBounded(t *testing.T) {
 	t.Parallel()
 	var s cibaState
 	for i := range maxFinishedCIBA + 10 {
-		s.finish("id-"+string(rune('a'+i%26))+strings.Repeat("x", i/26), ErrCIBARedeemed)
+		s.finish("id-"+string(rune('a'+i%26))+strings.Repeat("x", i/26), errRedeemed)
 	}
 	if len(s.finished) != maxFinishedCIBA || len(s.ring) != maxFinishedCIBA {
 		t.Errorf("%d remembered ids, want %d", len(s.finished), maxFinishedCIBA)
@@ -1295,11 +1295,11 @@ func TestCB18AuthReqIDClaim(t *testing.T) {
 					}
 					return
 				}
-				var te *CIBATokenError
+				var te *LoginTokenError
 				if res != nil || !errors.As(err, &te) {
-					t.Fatalf("got %v, %v; want a *CIBATokenError", res, err)
+					t.Fatalf("got %v, %v; want a *LoginTokenError", res, err)
 				}
-				if _, err := c.CheckCIBAStatus(t.Context(), resp.AuthReqID); !errors.As(err, &te) || !errors.As(err, new(*CIBAFinishedError)) {
+				if _, err := c.CheckCIBAStatus(t.Context(), resp.AuthReqID); !errors.As(err, &te) || !errors.Is(err, ErrLoginFinished) {
 					t.Errorf("CheckCIBAStatus after rejection: %v", err)
 				}
 				if n := idp.Count(mockidp.EndpointToken); n != 1 {
@@ -1722,9 +1722,9 @@ func TestCB17IDTokenFaultsRejectTheResponse(t *testing.T) {
 					script.IDTokenKey = tc.key
 				}
 				res, _, _, err := waitScripted(t, idp, c, script)
-				var te *CIBATokenError
+				var te *LoginTokenError
 				if res != nil || !errors.As(err, &te) || !errors.As(err, new(*ValidationError)) {
-					t.Fatalf("got %+v, %v; want a CIBATokenError wrapping a ValidationError", res, err)
+					t.Fatalf("got %+v, %v; want a LoginTokenError wrapping a ValidationError", res, err)
 				}
 			})
 		})

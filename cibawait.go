@@ -3,6 +3,7 @@ package onesoidc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"time"
 
@@ -66,40 +67,38 @@ func asExpired(err error, now time.Time) error {
 	return &LoginExpiredError{Expiry: now, Err: err}
 }
 
-// ErrCIBARedeemed is matched (errors.Is) by the error of CheckCIBAStatus and WaitForCIBA for an
-// auth_req_id whose tokens were already issued: it is never sent again (SECURITY-CASES CB-15).
-var ErrCIBARedeemed = errors.New("onesoidc: CIBA auth_req_id already redeemed")
+// ErrLoginFinished is matched (errors.Is) by the error of CheckCIBAStatus, WaitForCIBA,
+// CheckQRStatus and WaitForQRLogin for a login request (a CIBA auth_req_id, a QR session) that
+// already ended in this client, returned without any request: its codes are single-use, and a
+// new login needs a new request (CIBA Core §10.1, RFC 8628 §3.5). The error also matches how the
+// request ended (ErrAccessDenied, ErrLoginExpired, a *LoginTokenError ...); a request whose
+// tokens were already handed out matches ErrLoginFinished only, and its auth_req_id is never
+// sent again (CIBA Core §11 forbids a second redemption). The client remembers the last 4096
+// ended requests.
+var ErrLoginFinished = errors.New("onesoidc: login request already finished")
 
-// CIBAFinishedError is returned without any request by CheckCIBAStatus and WaitForCIBA for an
-// auth_req_id that already ended in this client: redeemed (Err is ErrCIBARedeemed), denied,
-// expired or failed (Err is the error it ended with, so errors.Is(err, ErrAccessDenied) still
-// holds). The client remembers the last 4096 ended requests.
-type CIBAFinishedError struct {
-	Err error
-}
+// errRedeemed is how a request whose tokens were handed out ended.
+var errRedeemed = errors.New("onesoidc: login already redeemed: its tokens were issued")
 
-// Error names the error the request ended with.
-func (e *CIBAFinishedError) Error() string {
-	return "onesoidc: CIBA request already finished: " + e.Err.Error()
-}
+// finishedError is the error of a request that ended with err.
+func finishedError(err error) error { return fmt.Errorf("%w: %w", ErrLoginFinished, err) }
 
-// Unwrap returns the error the request ended with.
-func (e *CIBAFinishedError) Unwrap() error { return e.Err }
-
-// CIBATokenError reports a token response to a CIBA poll that was rejected: its ID token is
-// missing or names another issuer, audience or auth_req_id (CIBA Core §10.1.1, SECURITY-CASES
-// CB-18). The tokens of such a response are never returned: they are revoked, and the
-// *CIBATokenError comes wrapped in a *LoginIncompleteError.
-type CIBATokenError struct {
+// LoginTokenError reports the tokens of an approved login that were refused: the ID token of a
+// CIBA poll missing or naming another issuer, audience or auth_req_id (CIBA Core §10.1.1), or the
+// access token of an ONES QR login missing or malformed, not active at introspection (RFC 7662
+// §2.2), issued by another issuer, already expired, or not a user's token. The tokens are never
+// returned: they are revoked, and the *LoginTokenError comes wrapped in a *LoginIncompleteError.
+type LoginTokenError struct {
 	// Reason says what is wrong.
 	Reason string
-	// Err is the underlying error, if any.
+	// Err is the underlying error, if any (a *ValidationError, the introspection's *OAuthError
+	// or *HTTPError).
 	Err error
 }
 
-// Error says why the token response was rejected.
-func (e *CIBATokenError) Error() string {
-	s := "onesoidc: CIBA token response rejected: " + e.Reason
+// Error says why the tokens were refused.
+func (e *LoginTokenError) Error() string {
+	s := "onesoidc: login token rejected: " + e.Reason
 	if e.Err != nil {
 		s += ": " + e.Err.Error()
 	}
@@ -107,7 +106,7 @@ func (e *CIBATokenError) Error() string {
 }
 
 // Unwrap returns the underlying error, if any.
-func (e *CIBATokenError) Unwrap() error { return e.Err }
+func (e *LoginTokenError) Unwrap() error { return e.Err }
 
 // CheckCIBAStatus polls the token endpoint once for authReqID (CIBA Core §10.1): grant_type
 // urn:openid:params:grant-type:ciba, authenticated with a fresh client assertion. While the user
@@ -116,11 +115,11 @@ func (e *CIBATokenError) Unwrap() error { return e.Err }
 // (*OAuthError, CIBA Core §11; expired_token comes as a *LoginExpiredError wrapping it). On success it returns the tokens; the ID token must name this
 // client's issuer and client id, and its urn:openid:params:jwt:claim:auth_req_id claim, when
 // present, must equal authReqID (§10.1.1), else the tokens are revoked (RFC 7009) and a
-// *LoginIncompleteError wrapping a *CIBATokenError is returned. An ID token signed with a key id
+// *LoginIncompleteError wrapping a *LoginTokenError is returned. An ID token signed with a key id
 // the client does not know yet refetches the provider's JWKS, whatever the miss cooldown.
 //
 // An auth_req_id that already ended in this client (redeemed, denied, expired ...) is never sent
-// again: the answer is a *CIBAFinishedError at once. A request started by MakeCIBARequest that
+// again: the answer is a ErrLoginFinished at once. A request started by MakeCIBARequest that
 // passed its expiry on the local clock gives a *LoginExpiredError without a request. Callers that
 // poll in a loop must respect the interval; WaitForCIBA does.
 func (c *OpenIDConnectClient) CheckCIBAStatus(ctx context.Context, authReqID string) (*LoginResult, error) {
@@ -157,7 +156,7 @@ func (c *OpenIDConnectClient) pollCIBA(ctx context.Context, authReqID, scope str
 		c.ciba.finish(authReqID, err)
 		return nil, err
 	}
-	c.ciba.finish(authReqID, ErrCIBARedeemed)
+	c.ciba.finish(authReqID, errRedeemed)
 	return res, nil
 }
 
@@ -179,7 +178,7 @@ func transientOAuthError(oe *OAuthError) bool {
 // provider's JWKS whatever the miss cooldown (fromOwnRequest).
 func (c *OpenIDConnectClient) verifyLoginIDToken(ctx context.Context, raw, authReqID, accessToken string) (*AuthenticationResult, error) {
 	if raw == "" {
-		return nil, &CIBATokenError{Reason: "no id_token (CIBA Core §10.1.1)"}
+		return nil, &LoginTokenError{Reason: "no id_token (CIBA Core §10.1.1)"}
 	}
 	opts := []VerifyOption{ExpectAtHashOf(accessToken), fromOwnRequest()}
 	if authReqID != "" {
@@ -187,7 +186,7 @@ func (c *OpenIDConnectClient) verifyLoginIDToken(ctx context.Context, raw, authR
 	}
 	res, err := c.VerifyIDToken(ctx, raw, opts...)
 	if err != nil {
-		return nil, &CIBATokenError{Reason: "id_token rejected", Err: err}
+		return nil, &LoginTokenError{Reason: "id_token rejected", Err: err}
 	}
 	return res, nil
 }

@@ -147,9 +147,9 @@ func TestONESQRTokenLifetimeBeyondMaxRefused(t *testing.T) {
 			Body: []byte(`{"active":true,"sub":"alice","iss":"` + idp.Issuer + `","iat":` + itoa(now) + `,"exp":` +
 				itoa(now+int64(maxTokenLifetime/time.Second)+1) + `}`)})
 		_, err := c.WaitForQRLogin(t.Context(), s)
-		var te *QRTokenError
+		var te *LoginTokenError
 		if !errors.As(err, &te) || !strings.Contains(err.Error(), "lifetime") {
-			t.Errorf("err = %v, want a *QRTokenError about the lifetime", err)
+			t.Errorf("err = %v, want a *LoginTokenError about the lifetime", err)
 		}
 	})
 }

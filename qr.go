@@ -217,12 +217,6 @@ const (
 // deviceCodeGrantType is the grant of RFC 8628 §3.4.
 const deviceCodeGrantType = "urn:ietf:params:oauth:grant-type:device_code"
 
-// ErrQRSessionFinished is matched (errors.Is) by the error of WaitForQRLogin and CheckQRStatus
-// for a session that already ended in this client (approved, refused or expired), sent without
-// any request: its codes are single-use, and a new login needs a new session (RFC 8628 §3.5).
-// The error also matches how the session ended.
-var ErrQRSessionFinished = errors.New("onesoidc: QR login session already finished")
-
 // QRSession is a QR login in progress: show QR on the screen, the user scans it with their
 // phone and approves, and WaitForQRLogin returns the login. With the ONES protocol (the default)
 // the code holds the session id and the device id, and the user's ONES app approves; with RFC 8628
@@ -360,7 +354,7 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 // after the expiry or ctx's deadline, no poll after the expiry (a *LoginExpiredError,
 // errors.Is(err, ErrLoginExpired), also when the provider said so first), ctx.Err() at once on
 // cancellation. A finished
-// session is never polled again: the error matches ErrQRSessionFinished.
+// session is never polled again: the error matches ErrLoginFinished.
 //
 // ONES sessions poll GET {host}/auth/qr/{auth_req_id} as CheckQRStatus does, and return the
 // user's access token with the identity its introspection gives; a status other than pending or
@@ -378,14 +372,14 @@ func (c *OpenIDConnectClient) WaitForQRLogin(ctx context.Context, s *QRSession, 
 	}
 	st := s.st
 	if end := st.ended.Load(); end != nil {
-		return nil, fmt.Errorf("%w: %w", ErrQRSessionFinished, *end)
+		return nil, finishedError(*end)
 	}
 	if !st.waiting.CompareAndSwap(false, true) {
 		return nil, &RequestError{Field: "session", Reason: "another WaitForQRLogin is waiting for this session"}
 	}
 	defer st.waiting.Store(false)
 	if end := st.ended.Load(); end != nil { // ended while we took the slot
-		return nil, fmt.Errorf("%w: %w", ErrQRSessionFinished, *end)
+		return nil, finishedError(*end)
 	}
 	res, err := c.pollUntil(ctx, pollSpec{name: "QR login", start: s.ReceivedAt, interval: s.Interval, deadline: s.Expiry()},
 		newPollOptions(opts), func(ctx context.Context) (*LoginResult, error) {

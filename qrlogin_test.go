@@ -134,8 +134,8 @@ func TestQR02SessionDiesAtExpiry(t *testing.T) {
 				if !errors.As(err, &expired) || !errors.Is(err, ErrLoginExpired) || time.Since(start) != 10*time.Second {
 					t.Fatalf("err = %v after %v, want a local expiry after 10s", err, time.Since(start))
 				}
-				if _, err := c.WaitForQRLogin(t.Context(), s); !errors.Is(err, ErrQRSessionFinished) {
-					t.Errorf("wait after expiry: %v, want ErrQRSessionFinished", err)
+				if _, err := c.WaitForQRLogin(t.Context(), s); !errors.Is(err, ErrLoginFinished) {
+					t.Errorf("wait after expiry: %v, want ErrLoginFinished", err)
 				}
 				if n := f.polls(idp); n != 2 {
 					t.Errorf("%d polls, want 2 (at 5s and 10s, none at or after expiry)", n)
@@ -159,8 +159,8 @@ func TestQR08SessionIsSingleUse(t *testing.T) {
 				if _, err := c.WaitForQRLogin(t.Context(), s); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := c.WaitForQRLogin(t.Context(), s); !errors.Is(err, ErrQRSessionFinished) {
-					t.Errorf("second wait: %v, want ErrQRSessionFinished", err)
+				if _, err := c.WaitForQRLogin(t.Context(), s); !errors.Is(err, ErrLoginFinished) {
+					t.Errorf("second wait: %v, want ErrLoginFinished", err)
 				}
 				if n := f.polls(idp); n != 1 {
 					t.Errorf("%d polls, want 1", n)

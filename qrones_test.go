@@ -121,10 +121,10 @@ func TestONESQRStatusErrorsCarryTheStatus(t *testing.T) {
 					t.Fatalf("err = %v, want a QRStatusError %q", err, tc.status)
 				}
 				// The session ended: no further request, for a wait or a single check.
-				if _, err := c.CheckQRStatus(t.Context(), s.ID()); !errors.Is(err, ErrQRSessionFinished) || !errors.As(err, &se) {
+				if _, err := c.CheckQRStatus(t.Context(), s.ID()); !errors.Is(err, ErrLoginFinished) || !errors.As(err, &se) {
 					t.Errorf("CheckQRStatus after the end: %v", err)
 				}
-				if _, err := c.WaitForQRLogin(t.Context(), s); !errors.Is(err, ErrQRSessionFinished) {
+				if _, err := c.WaitForQRLogin(t.Context(), s); !errors.Is(err, ErrLoginFinished) {
 					t.Errorf("WaitForQRLogin after the end: %v", err)
 				}
 				if n := idp.QRSessions()[0].Polls; n != 2 {
@@ -146,8 +146,8 @@ func TestONESQRCheckStatusPendingMatchesErrAuthorizationPending(t *testing.T) {
 		if err != nil || res.Auth.Entity.Subject != "alice" {
 			t.Fatalf("second check: %v, %v", res, err)
 		}
-		if _, err := c.CheckQRStatus(t.Context(), s.ID()); !errors.Is(err, ErrQRSessionFinished) {
-			t.Errorf("third check: %v, want ErrQRSessionFinished", err)
+		if _, err := c.CheckQRStatus(t.Context(), s.ID()); !errors.Is(err, ErrLoginFinished) {
+			t.Errorf("third check: %v, want ErrLoginFinished", err)
 		}
 		if n := idp.Count(mockidp.EndpointQRStatus); n != 2 {
 			t.Errorf("%d status requests, want 2", n)
@@ -174,14 +174,14 @@ func TestONESQRInactiveTokenIsRefused(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		idp, c, s := onesQRSession(t, mockidp.QRScript{InactiveToken: true})
 		res, err := c.WaitForQRLogin(t.Context(), s)
-		var te *QRTokenError
+		var te *LoginTokenError
 		if res != nil || !errors.As(err, &te) || !strings.Contains(err.Error(), "not active") {
-			t.Fatalf("WaitForQRLogin = %v, %v; want a QRTokenError", res, err)
+			t.Fatalf("WaitForQRLogin = %v, %v; want a LoginTokenError", res, err)
 		}
 		if tok := idp.QRSessions()[0].AccessToken; strings.Contains(err.Error(), tok) {
 			t.Error("the error holds the token")
 		}
-		if _, err := c.CheckQRStatus(t.Context(), s.ID()); !errors.Is(err, ErrQRSessionFinished) || !errors.As(err, &te) {
+		if _, err := c.CheckQRStatus(t.Context(), s.ID()); !errors.Is(err, ErrLoginFinished) || !errors.As(err, &te) {
 			t.Errorf("check after refusal: %v", err)
 		}
 	})
@@ -278,9 +278,9 @@ func TestONESQRStatusAnswerIsChecked(t *testing.T) {
 	}{
 		"no status":                 {`{"deviceId":"` + testDeviceID + `"}`, new(*HTTPError)},
 		"status not a string":       {`{"status":1}`, new(*HTTPError)},
-		"approved without token":    {`{"status":"approved"}`, new(*QRTokenError)},
-		"approved with empty token": {`{"status":"approved","access_token":""}`, new(*QRTokenError)},
-		"token with a space":        {`{"status":"approved","access_token":"a b"}`, new(*QRTokenError)},
+		"approved without token":    {`{"status":"approved"}`, new(*LoginTokenError)},
+		"approved with empty token": {`{"status":"approved","access_token":""}`, new(*LoginTokenError)},
+		"token with a space":        {`{"status":"approved","access_token":"a b"}`, new(*LoginTokenError)},
 		"token not a string":        {`{"status":"approved","access_token":{}}`, new(*HTTPError)},
 		"not JSON":                  {`pending`, new(*HTTPError)},
 	} {
@@ -535,7 +535,7 @@ func TestONESQRDeviceTokenFailureLeavesTheSessionOpen(t *testing.T) {
 		c.InvalidateDeviceAccessToken()
 		idp.Inject(mockidp.EndpointToken, mockidp.Fault{Times: 1, Status: 401, ContentType: "application/json",
 			Body: []byte(`{"error":"invalid_client"}`)})
-		if _, err := c.CheckQRStatus(t.Context(), s.ID()); !errors.Is(err, ErrInvalidClient) || errors.Is(err, ErrQRSessionFinished) {
+		if _, err := c.CheckQRStatus(t.Context(), s.ID()); !errors.Is(err, ErrInvalidClient) || errors.Is(err, ErrLoginFinished) {
 			t.Fatalf("check without a device token: %v, want invalid_client", err)
 		}
 		if res, err := c.CheckQRStatus(t.Context(), s.ID()); err != nil || res.Auth.Entity.Subject != "alice" {

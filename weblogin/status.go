@@ -239,7 +239,7 @@ func (h *Handler) pollOnce(ctx context.Context, l *Login) (bool, *Error) {
 	case errors.Is(err, onesoidc.ErrSlowDown):
 		cur.Interval += 5 * time.Second // RFC 8628 §3.5
 		cur.NextPoll = now.Add(cur.Interval)
-	case errors.As(err, &re) && re.Field == "auth_req_id" && !errors.As(err, new(*onesoidc.CIBAFinishedError)):
+	case errors.As(err, &re) && re.Field == "auth_req_id" && !errors.Is(err, onesoidc.ErrLoginFinished):
 		return false, nil // another poll of this process is in flight
 	default:
 		e := Classify(err)

@@ -189,9 +189,8 @@ func TestInteropSDKCIBA(t *testing.T) {
 			}
 			// The ended request is remembered: no second poll, same error.
 			_, err = c.CheckCIBAStatus(t.Context(), resp.AuthReqID)
-			var fe *onesoidc.CIBAFinishedError
-			if !errors.As(err, &fe) || !errors.Is(err, tc.want) {
-				p.errorf(t, mark, "CheckCIBAStatus after %s = %v, want a *CIBAFinishedError matching it", tc.code, err)
+			if !errors.Is(err, onesoidc.ErrLoginFinished) || !errors.Is(err, tc.want) {
+				p.errorf(t, mark, "CheckCIBAStatus after %s = %v, want ErrLoginFinished matching it", tc.code, err)
 			}
 		})
 	}
@@ -225,9 +224,8 @@ func TestInteropSDKCIBA(t *testing.T) {
 			p.errorf(t, mark, "WaitForCIBA ended at %v with %v after %d polls, want a local expiry after 1 pending poll", time.Now(), err, len(progress.events))
 		}
 		_, err = c.CheckCIBAStatus(t.Context(), resp.AuthReqID)
-		var fe *onesoidc.CIBAFinishedError
-		if !errors.As(err, &fe) || !errors.As(err, &exp) {
-			p.errorf(t, mark, "CheckCIBAStatus after the expiry = %v, want a *CIBAFinishedError of the local expiry", err)
+		if !errors.Is(err, onesoidc.ErrLoginFinished) || !errors.As(err, &exp) {
+			p.errorf(t, mark, "CheckCIBAStatus after the expiry = %v, want ErrLoginFinished of the local expiry", err)
 		}
 
 		other := client(t, formES)
@@ -404,9 +402,8 @@ func testSDKCIBAApprove(t *testing.T, p *Provider, clientID string, c *onesoidc.
 	// that no poll went out.
 	mark = p.Mark()
 	_, err = c.CheckCIBAStatus(ctx, resp.AuthReqID)
-	var fe *onesoidc.CIBAFinishedError
-	if !errors.As(err, &fe) || !errors.Is(err, onesoidc.ErrCIBARedeemed) {
-		p.errorf(t, mark, "CheckCIBAStatus of a redeemed auth_req_id = %v, want *CIBAFinishedError, ErrCIBARedeemed", err)
+	if !errors.Is(err, onesoidc.ErrLoginFinished) {
+		p.errorf(t, mark, "CheckCIBAStatus of a redeemed auth_req_id = %v, want ErrLoginFinished", err)
 	}
 	if log := p.StderrSince(mark); strings.Contains(log, "grant.error") {
 		t.Errorf("the provider saw a poll of the redeemed auth_req_id:\n%s", log)

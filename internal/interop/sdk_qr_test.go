@@ -121,7 +121,7 @@ func TestInteropSDKONESQRLogin(t *testing.T) {
 		if info, err := c.IntrospectToken(t.Context(), res.Token.AccessToken, ""); err != nil || info.Active {
 			p.failf(t, mark, "introspection after revocation = %+v, %v", info, err)
 		}
-		if _, err := c.CheckQRStatus(t.Context(), s.ID()); !errors.Is(err, onesoidc.ErrQRSessionFinished) {
+		if _, err := c.CheckQRStatus(t.Context(), s.ID()); !errors.Is(err, onesoidc.ErrLoginFinished) {
 			t.Errorf("status after the end: %v", err)
 		}
 	})
