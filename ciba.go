@@ -20,9 +20,9 @@ import (
 
 // CIBA constants of CIBA Core 1.0 and the limits this package applies to provider answers.
 const (
-	// DefaultBindingMessageMaxLength is the longest binding message the default check accepts, in
+	// defaultBindingMessageMaxLength is the longest binding message the default check accepts, in
 	// characters.
-	DefaultBindingMessageMaxLength = 64
+	defaultBindingMessageMaxLength = 64
 	// BindingMessagePatternOIDCProvider is the binding message rule of stock oidc-provider: 1 to
 	// 20 ASCII letters, digits and -._+/!?#. It is not the rule of the ONES provider, a customised
 	// oidc-provider that accepts messages with spaces and over 20 characters (the ONES clients send
@@ -45,46 +45,49 @@ const (
 	notificationTokenSz = 32 // random bytes of a client_notification_token (256 bits)
 )
 
-// LoginHintKind selects which hint parameter of CIBA Core §7.1 carries a LoginHint's value.
-// The zero value is LoginHintKindLoginHint.
-type LoginHintKind int
+// HintKind selects which hint parameter of CIBA Core §7.1 carries a LoginHint's value.
+// The zero value is no hint: a request must name one of HintLogin, HintLoginToken or
+// HintIDToken.
+type HintKind int
 
 const (
-	// LoginHintKindLoginHint sends the value as login_hint: a user name, e-mail address or other
+	// HintLogin sends the value as login_hint: a user name, e-mail address or other
 	// identifier the provider knows.
-	LoginHintKindLoginHint LoginHintKind = iota
-	// LoginHintKindLoginHintToken sends the value as login_hint_token: a token that names the
+	HintLogin HintKind = iota + 1
+	// HintLoginToken sends the value as login_hint_token: a token that names the
 	// user, as the ONES clients do.
-	LoginHintKindLoginHintToken
-	// LoginHintKindIDTokenHint sends the value as id_token_hint: an ID token previously issued to
+	HintLoginToken
+	// HintIDToken sends the value as id_token_hint: an ID token previously issued to
 	// this client for the user.
-	LoginHintKindIDTokenHint
+	HintIDToken
 )
 
 // String returns the request parameter name of the kind ("login_hint", "login_hint_token" or
-// "id_token_hint").
-func (k LoginHintKind) String() string {
+// "id_token_hint"), or "no login hint" for the zero value.
+func (k HintKind) String() string {
 	switch k {
-	case LoginHintKindLoginHint:
+	case 0:
+		return "no login hint"
+	case HintLogin:
 		return "login_hint"
-	case LoginHintKindLoginHintToken:
+	case HintLoginToken:
 		return "login_hint_token"
-	case LoginHintKindIDTokenHint:
+	case HintIDToken:
 		return "id_token_hint"
 	}
-	return "LoginHintKind(" + strconv.Itoa(int(k)) + ")"
+	return "HintKind(" + strconv.Itoa(int(k)) + ")"
 }
 
-// ParseLoginHintKind parses the name of a hint kind: "login_hint", "login_hint_token" or
+// ParseHintKind parses the name of a hint kind: "login_hint", "login_hint_token" or
 // "id_token_hint", also written in camel case ("loginHintToken") or Pascal case ("IdTokenHint").
-func ParseLoginHintKind(s string) (LoginHintKind, error) {
+func ParseHintKind(s string) (HintKind, error) {
 	switch strings.ToLower(strings.ReplaceAll(s, "_", "")) {
 	case "loginhint":
-		return LoginHintKindLoginHint, nil
+		return HintLogin, nil
 	case "loginhinttoken":
-		return LoginHintKindLoginHintToken, nil
+		return HintLoginToken, nil
 	case "idtokenhint":
-		return LoginHintKindIDTokenHint, nil
+		return HintIDToken, nil
 	}
 	return 0, &RequestError{Field: "loginHintKind", Reason: fmt.Sprintf("unknown hint kind %q", sanitize(s, 40))}
 }
@@ -92,7 +95,7 @@ func ParseLoginHintKind(s string) (LoginHintKind, error) {
 // LoginHint names the user of a CIBA request (CIBA Core §7.1): Kind picks which of the three
 // hint parameters carries Value, so a request always has exactly one hint.
 type LoginHint struct {
-	Kind  LoginHintKind
+	Kind  HintKind
 	Value string
 }
 
@@ -102,7 +105,7 @@ type CIBARequest struct {
 	// Hint names the user (required).
 	Hint LoginHint
 	// Scope is the requested scope; it must include "openid". With CIBAEncodingONES an empty
-	// Scope sends DefaultONESScope, as the ONES clients do.
+	// Scope sends defaultONESScope, as the ONES clients do.
 	Scope []string
 	// BindingMessage is shown on both the consumption device and the authentication device, so
 	// that the user can tell this request from others. By default it may hold up to 64
@@ -134,7 +137,7 @@ type CIBAResponse struct {
 	AuthReqID string
 	// ExpiresIn is the lifetime of the request (expires_in).
 	ExpiresIn time.Duration
-	// Interval is the minimum time between polls (interval; DefaultPollInterval when absent
+	// Interval is the minimum time between polls (interval; defaultPollInterval when absent
 	// or 0).
 	Interval time.Duration
 	// ReceivedAt is when the acknowledgement arrived.
@@ -201,7 +204,7 @@ const (
 	// object is a JWT signed by the device key with the header of client assertions (alg, typ
 	// JWT, and the registered kid when there is one) and the claims, in this order:
 	// login_hint_token (the user name; a LoginHint of kind login_hint travels here too, as the
-	// ONES clients send it; id_token_hint stays id_token_hint), scope (DefaultONESScope when
+	// ONES clients send it; id_token_hint stays id_token_hint), scope (defaultONESScope when
 	// CIBARequest.Scope is empty), acr_values ("poll" when CIBARequest.ACRValues is empty;
 	// "ping" in ping mode), binding_message, the other parameters when set (user_code,
 	// requested_expiry, client_notification_token, resource, qr_session_id), iss (the client
@@ -211,9 +214,9 @@ const (
 	CIBAEncodingONES
 )
 
-// DefaultONESScope is the scope CIBAEncodingONES requests when CIBARequest.Scope is empty: what
+// defaultONESScope is the scope CIBAEncodingONES requests when CIBARequest.Scope is empty: what
 // the ONES clients request.
-var DefaultONESScope = []string{"openid", "contact", "profile"}
+var defaultONESScope = []string{"openid", "contact", "profile"}
 
 // onesBackchannelPath is the ONES provider's CIBA route below the issuer.
 const onesBackchannelPath = "/bc-authorize"
@@ -247,7 +250,7 @@ func WithCIBAPing() Option {
 }
 
 // WithCIBABindingMessagePattern replaces the default binding message check (at most
-// DefaultBindingMessageMaxLength printable characters) with re, which the whole message must
+// defaultBindingMessageMaxLength printable characters) with re, which the whole message must
 // match. regexp.MustCompile(BindingMessagePatternOIDCProvider) gives the rule of stock
 // oidc-provider, so that a bad message fails before it is sent; the ONES provider accepts more.
 func WithCIBABindingMessagePattern(re *regexp.Regexp) Option {
@@ -268,16 +271,16 @@ func WithCIBABindingMessagePattern(re *regexp.Regexp) Option {
 // Before anything is sent, req is checked (a *RequestError), and so is the provider metadata: a
 // missing backchannel endpoint, a delivery mode or request-object algorithm the provider does not
 // list, a user code the provider does not support, or grant_types_supported without the CIBA
-// grant are a *ConfigError. The answer must carry auth_req_id (visible ASCII, MinAuthReqIDLength
+// grant are a *ConfigError. The answer must carry auth_req_id (visible ASCII, minAuthReqIDLength
 // to 1024 characters) and expires_in (1 s to 24 h); interval, when present, must be at most 5 minutes.
-// Error answers (§13) come back as *OAuthError: errors.Is(err, ErrUnknownUserID) and so on.
+// Error answers (§13) come back as *OAuthError: errors.Is(err, &OAuthError{Code: "unknown_user_id"}) and so on.
 func (c *OpenIDConnectClient) MakeCIBARequest(ctx context.Context, req CIBARequest) (*CIBAResponse, error) {
 	if err := c.cibaPreflight(&req); err != nil {
 		return nil, err
 	}
 	ones := c.cibaCfg.encoding == CIBAEncodingONES
 	if ones && len(req.Scope) == 0 {
-		req.Scope = DefaultONESScope
+		req.Scope = defaultONESScope
 	}
 	if ones && len(req.ACRValues) == 0 {
 		// The ONES clients (poll mode) send the delivery mode as acr_values; ping mode follows suit.
@@ -377,14 +380,16 @@ type cibaParams struct {
 func (r *CIBARequest) params(bindingPattern *regexp.Regexp) (*cibaParams, error) {
 	p := &cibaParams{}
 	switch r.Hint.Kind {
-	case LoginHintKindLoginHint:
+	case HintLogin:
 		if err := checkText("login_hint", r.Hint.Value, maxHintLength, true); err != nil {
 			return nil, err
 		}
-	case LoginHintKindLoginHintToken, LoginHintKindIDTokenHint:
+	case HintLoginToken, HintIDToken:
 		if err := checkToken(r.Hint.Kind.String(), r.Hint.Value, maxHintLength); err != nil {
 			return nil, err
 		}
+	case 0:
+		return nil, &RequestError{Field: "hint", Reason: "no login hint: set Hint.Kind to HintLogin, HintLoginToken or HintIDToken (CIBA Core §7.1)"}
 	default:
 		return nil, &RequestError{Field: "hint", Reason: fmt.Sprintf("unknown hint kind %d", r.Hint.Kind)}
 	}
@@ -405,7 +410,7 @@ func (r *CIBARequest) params(bindingPattern *regexp.Regexp) (*cibaParams, error)
 			if !bindingPattern.MatchString(r.BindingMessage) {
 				return nil, &RequestError{Field: "binding_message", Reason: "does not match " + bindingPattern.String()}
 			}
-		} else if err := checkText("binding_message", r.BindingMessage, DefaultBindingMessageMaxLength, true); err != nil {
+		} else if err := checkText("binding_message", r.BindingMessage, defaultBindingMessageMaxLength, true); err != nil {
 			return nil, err
 		}
 		p.bindingMessage = r.BindingMessage
@@ -600,7 +605,7 @@ func (c *OpenIDConnectClient) parseBackchannelAnswer(resp *response, endpoint st
 	out := &CIBAResponse{
 		AuthReqID:  *a.AuthReqID,
 		ExpiresIn:  seconds(*a.ExpiresIn),
-		Interval:   DefaultPollInterval,
+		Interval:   defaultPollInterval,
 		ReceivedAt: c.now(),
 	}
 	if a.Interval != nil && *a.Interval > 0 {
@@ -611,15 +616,15 @@ func (c *OpenIDConnectClient) parseBackchannelAnswer(resp *response, endpoint st
 
 func seconds(f float64) time.Duration { return time.Duration(math.Round(f * float64(time.Second))) }
 
-// MinAuthReqIDLength is the shortest auth_req_id, and RFC 8628 device_code, this package
+// minAuthReqIDLength is the shortest auth_req_id, and RFC 8628 device_code, this package
 // accepts: 22 characters, the base64url encoding of 128 bits. CIBA Core §7.3 asks for at least
 // 128 bits of entropy in an auth_req_id (and RFC 8628 §5.2 for device codes that cannot be
 // guessed); an id shorter than 22 characters cannot carry that much in the base64url alphabet
 // providers draw ids from, and so is refused as soon as the provider's answer arrives. A UUID
 // (36 characters) or 32 hexadecimal digits pass.
-const MinAuthReqIDLength = 22
+const minAuthReqIDLength = 22
 
-// checkAuthReqID requires MinAuthReqIDLength to 1024 visible ASCII characters (a polling
+// checkAuthReqID requires minAuthReqIDLength to 1024 visible ASCII characters (a polling
 // handle: auth_req_id or device_code).
 func checkAuthReqID(id string) error {
 	return checkPollingHandle("auth_req_id", id)
@@ -630,9 +635,9 @@ func checkPollingHandle(field, id string) error {
 	switch {
 	case id == "":
 		return &RequestError{Field: field, Reason: "empty"}
-	case len(id) < MinAuthReqIDLength:
+	case len(id) < minAuthReqIDLength:
 		return &RequestError{Field: field, Reason: fmt.Sprintf("%d characters, fewer than the %d that 128 bits of entropy need (CIBA Core §7.3)",
-			len(id), MinAuthReqIDLength)}
+			len(id), minAuthReqIDLength)}
 	case len(id) > maxAuthReqIDLength:
 		return &RequestError{Field: field, Reason: fmt.Sprintf("more than %d characters", maxAuthReqIDLength)}
 	}

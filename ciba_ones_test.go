@@ -59,7 +59,7 @@ func TestCIBAONESRequestIsWhatTheONESClientsSend(t *testing.T) {
 			t.Fatalf("backchannel endpoint %q, want %q", got, want)
 		}
 		const user, message = "master.user-748@OnesDiD0", "Authorize login to Example.com?"
-		ack, err := c.MakeCIBARequest(t.Context(), CIBARequest{Hint: LoginHint{Value: user}, BindingMessage: message})
+		ack, err := c.MakeCIBARequest(t.Context(), CIBARequest{Hint: LoginHint{Kind: HintLogin, Value: user}, BindingMessage: message})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,8 +91,8 @@ func TestCIBAONESRequestIsWhatTheONESClientsSend(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Identity.Entity.Subject != user || IsJWT(res.Token.AccessToken) {
-			t.Errorf("login of %q, access token JWT-shaped: %v", res.Identity.Entity.Subject, IsJWT(res.Token.AccessToken))
+		if res.Auth.Entity.Subject != user || isJWT(res.Token.AccessToken) {
+			t.Errorf("login of %q, access token JWT-shaped: %v", res.Auth.Entity.Subject, isJWT(res.Token.AccessToken))
 		}
 		if _, err := c.ValidateToken(t.Context(), res.Token.AccessToken); err != nil {
 			t.Errorf("the user's opaque access token: %v", err)
@@ -111,7 +111,7 @@ func TestCIBAONESRequestCarriesTheRegisteredKeyID(t *testing.T) {
 			t.Fatal(err)
 		}
 		c := onesClient(t, idp, key)
-		_, err = c.MakeCIBARequest(t.Context(), CIBARequest{Hint: LoginHint{Kind: LoginHintKindLoginHintToken, Value: "bob"},
+		_, err = c.MakeCIBARequest(t.Context(), CIBARequest{Hint: LoginHint{Kind: HintLoginToken, Value: "bob"},
 			Scope: []string{"openid"}, ACRValues: []string{"urn:ones:acr:1"}, QRSessionID: "qr-1", RequestedExpiry: 120 * time.Second})
 		if err != nil {
 			t.Fatal(err)
@@ -160,7 +160,7 @@ func TestCIBAONESBindingMessageIsNotTheStockRule(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		idp := onesoidctest.NewInMemory(onesoidctest.WithONES())
 		key := testKey(t, "ES256")
-		req := CIBARequest{Hint: LoginHint{Value: "alice"}, BindingMessage: "Authorize login to Example.com?"}
+		req := CIBARequest{Hint: LoginHint{Kind: HintLogin, Value: "alice"}, BindingMessage: "Authorize login to Example.com?"}
 		if _, err := onesClient(t, idp, key).MakeCIBARequest(t.Context(), req); err != nil {
 			t.Errorf("ONES default: %v", err)
 		}
@@ -195,7 +195,7 @@ func TestCIBAONESPingModeCarriesItsToken(t *testing.T) {
 		idp := onesoidctest.NewInMemory(onesoidctest.WithONES())
 		idp.SetCIBANotificationEndpoint(testClientID, notifyURL)
 		c := onesClient(t, idp, testKey(t, "ES256"), WithCIBAPing())
-		if _, err := c.MakeCIBARequest(t.Context(), CIBARequest{Hint: LoginHint{Value: "alice"}}); err != nil {
+		if _, err := c.MakeCIBARequest(t.Context(), CIBARequest{Hint: LoginHint{Kind: HintLogin, Value: "alice"}}); err != nil {
 			t.Fatal(err)
 		}
 		rec := idp.CIBARequests()[0]

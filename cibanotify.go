@@ -40,12 +40,12 @@ func (s *cibaState) known(id string) bool {
 var errPollInFlight = &RequestError{Field: "auth_req_id", Reason: "another poll for this request is in flight"}
 
 // startPoll takes the poll slot of id. It fails with errPollInFlight while another poll for id
-// is in flight, and with a *CIBAFinishedError when id ended while this caller was on its way.
+// is in flight, and with a ErrLoginFinished when id ended while this caller was on its way.
 func (s *cibaState) startPoll(id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err, ended := s.finished[id]; ended {
-		return &CIBAFinishedError{Err: err}
+		return finishedError(err)
 	}
 	if s.polling[id] {
 		return errPollInFlight
@@ -127,14 +127,14 @@ func (s *cibaState) before(id string, now time.Time) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err, ok := s.finished[id]; ok {
-		return "", &CIBAFinishedError{Err: err}
+		return "", finishedError(err)
 	}
 	p := s.pending[id]
 	if p == nil {
 		return "", nil
 	}
 	if !now.Before(p.expiry) {
-		err := &ExpiredError{Expiry: p.expiry}
+		err := &LoginExpiredError{Expiry: p.expiry}
 		s.finishLocked(id, err)
 		return "", err
 	}
@@ -173,7 +173,7 @@ func (s *cibaState) startWait(r *CIBAResponse) (*cibaPending, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err, ok := s.finished[r.AuthReqID]; ok {
-		return nil, &CIBAFinishedError{Err: err}
+		return nil, finishedError(err)
 	}
 	p := s.pending[r.AuthReqID]
 	if p == nil {

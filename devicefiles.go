@@ -12,48 +12,34 @@ import (
 // DevicePaths names the files px-device-identity writes for a device. A zero field takes its
 // default.
 type DevicePaths struct {
-	// Config is the device configuration (default DefaultDeviceConfigPath).
+	// Config is the device configuration (default defaultDeviceConfigPath).
 	Config string
 	// Key is the private key file of key_security "default" devices (default
-	// DefaultDeviceKeyPath). Devices with key_security "tpm" have none.
+	// defaultDeviceKeyPath). Devices with key_security "tpm" have none.
 	Key string
 	// RegisteredJWK is the public JWK px-device-identity registered (default:
-	// RegisteredJWKFileName in the directory of Key). It is read when it exists.
+	// registeredJWKFileName in the directory of Key). It is read when it exists.
 	RegisteredJWK string
 	// SignerURL is the signing endpoint of px-device-identity-service for key_security "tpm"
-	// devices (default DefaultRemoteSignerURL).
+	// devices (default defaultRemoteSignerURL).
 	SignerURL string
 }
 
 // withDefaults fills the zero fields.
 func (p DevicePaths) withDefaults() DevicePaths {
 	if p.Config == "" {
-		p.Config = DefaultDeviceConfigPath
+		p.Config = defaultDeviceConfigPath
 	}
 	if p.Key == "" {
-		p.Key = DefaultDeviceKeyPath
+		p.Key = defaultDeviceKeyPath
 	}
 	if p.RegisteredJWK == "" {
 		p.RegisteredJWK = registeredJWKBeside(p.Key)
 	}
 	if p.SignerURL == "" {
-		p.SignerURL = DefaultRemoteSignerURL
+		p.SignerURL = defaultRemoteSignerURL
 	}
 	return p
-}
-
-// WithDeviceKeyOptions passes key options (WithInsecureKeyFilePermissions, WithKeyID, WithRSAPSS ...)
-// to the key loading of NewClientFromDevice. The key logger defaults to the client's logger.
-// Other constructors ignore it.
-func WithDeviceKeyOptions(opts ...KeyOption) Option {
-	return func(o *options) { o.keyOpts = append(o.keyOpts, opts...) }
-}
-
-// WithDeviceSignerOptions passes options (WithSignerClientOptions, WithSignerKeyID ...) to the
-// RemoteSigner NewClientFromDevice makes for key_security "tpm" devices; by default the signer
-// logs to the client's logger. Other constructors ignore it.
-func WithDeviceSignerOptions(opts ...RemoteSignerOption) Option {
-	return func(o *options) { o.signerOpts = append(o.signerOpts, opts...) }
 }
 
 // NewClientFromDevice builds a ready client from the files px-device-identity wrote, in one call:
@@ -62,13 +48,15 @@ func WithDeviceSignerOptions(opts ...RemoteSignerOption) Option {
 // (NewRemoteSigner, with the device id and the algorithm of key_type) — reads the public JWK
 // registered for the key when it exists, so that assertions carry its "kid" (or none) and "alg",
 // discovers the provider at the device's issuer (NewClient) and returns the client. The client
-// talks ONES (CIBAEncodingONES). opts are client options; WithDeviceKeyOptions and
-// WithDeviceSignerOptions reach the key loading and the remote signer.
+// talks ONES (CIBAEncodingONES). opts reach every step: the key options (WithKeyID,
+// WithInsecureKeyFilePermissions ...) the key loading, the signer options (WithSignerPublicJWK
+// ...) the remote signer, and the client options the client; the key file warnings and the
+// signer log to the client's logger.
 //
 // A key_type that does not fit the key (or the registered JWK of a "tpm" device) is a
 // *ConfigError, as are every error of the steps above.
 func NewClientFromDevice(ctx context.Context, paths DevicePaths, opts ...Option) (*OpenIDConnectClient, error) {
-	o, err := buildOptions(opts)
+	_, err := buildOptions(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -78,10 +66,10 @@ func NewClientFromDevice(ctx context.Context, paths DevicePaths, opts ...Option)
 		return nil, err
 	}
 	var signer Signer
-	if strings.EqualFold(cfg.KeySecurity, KeySecurityTPM) {
-		signer, err = remoteDeviceSigner(cfg, paths, o)
+	if strings.EqualFold(cfg.KeySecurity, keySecurityTPM) {
+		signer, err = remoteDeviceSigner(cfg, paths, opts)
 	} else {
-		signer, err = localDeviceKey(cfg, paths, o)
+		signer, err = localDeviceKey(cfg, paths, opts)
 	}
 	if err != nil {
 		return nil, err
@@ -91,13 +79,12 @@ func NewClientFromDevice(ctx context.Context, paths DevicePaths, opts ...Option)
 
 // localDeviceKey loads the private key of a key_security "default" device and checks it
 // against key_type.
-func localDeviceKey(cfg *DeviceConfig, paths DevicePaths, o *options) (*DeviceKey, error) {
+func localDeviceKey(cfg *DeviceConfig, paths DevicePaths, opts []Option) (*DeviceKey, error) {
 	regPath := paths.RegisteredJWK
 	if _, err := os.Stat(regPath); errors.Is(err, fs.ErrNotExist) {
 		regPath = "" // px-device-identity registered no JWK file here: nothing to go on
 	}
-	keyOpts := append([]KeyOption{WithKeyLogger(o.logger), WithRegisteredJWK(regPath)}, o.keyOpts...)
-	key, err := LoadPrivateKey(paths.Key, keyOpts...)
+	key, err := LoadPrivateKey(paths.Key, append([]Option{WithRegisteredJWK(regPath)}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +97,7 @@ func localDeviceKey(cfg *DeviceConfig, paths DevicePaths, o *options) (*DeviceKe
 // remoteDeviceSigner makes the px-device-identity-service signer of a key_security "tpm"
 // device: the algorithm and kid of the registered JWK when there is one, else the algorithm of
 // key_type and no kid.
-func remoteDeviceSigner(cfg *DeviceConfig, paths DevicePaths, o *options) (*RemoteSigner, error) {
+func remoteDeviceSigner(cfg *DeviceConfig, paths DevicePaths, opts []Option) (*RemoteSigner, error) {
 	reg, err := loadRegisteredIfPresent(paths.RegisteredJWK)
 	if err != nil {
 		return nil, err
@@ -130,9 +117,7 @@ func remoteDeviceSigner(cfg *DeviceConfig, paths DevicePaths, o *options) (*Remo
 	} else if err := checkKeyType(cfg, alg); err != nil {
 		return nil, err
 	}
-	signerOpts := append([]RemoteSignerOption{WithSignerURL(paths.SignerURL), WithSignerKeyID(kid),
-		WithSignerClientOptions(WithLogger(o.logger))}, o.signerOpts...)
-	return NewRemoteSigner(cfg.ID, alg, signerOpts...)
+	return NewRemoteSigner(cfg.ID, alg, append([]Option{WithSignerURL(paths.SignerURL), WithSignerKeyID(kid)}, opts...)...)
 }
 
 // checkKeyType reports a key_type that does not fit a key signing alg (RSA keys may sign PS256).

@@ -52,7 +52,7 @@ func TestNewClientFromDeviceLocalKey(t *testing.T) {
 			if got, _ := header["kid"].(string); got != kid {
 				t.Errorf("assertion kid %q, want %q", got, kid)
 			}
-			ack, err := c.MakeCIBARequest(t.Context(), CIBARequest{Hint: LoginHint{Value: "alice"}, BindingMessage: "Log in to the kiosk?"})
+			ack, err := c.MakeCIBARequest(t.Context(), CIBARequest{Hint: LoginHint{Kind: HintLogin, Value: "alice"}, BindingMessage: "Log in to the kiosk?"})
 			if err != nil {
 				t.Fatalf("ONES CIBA request: %v", err)
 			}
@@ -73,7 +73,7 @@ func TestNewClientFromDeviceTPMUsesTheRemoteSigner(t *testing.T) {
 	svc := fakeSigningService(t, key, jsonSignature)
 	keyDir := t.TempDir()
 	data, _ := jose.JSONWebKey{Key: key.Public(), KeyID: "tpm-key", Algorithm: "RS256"}.MarshalJSON()
-	if err := os.WriteFile(filepath.Join(keyDir, RegisteredJWKFileName), data, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(keyDir, registeredJWKFileName), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cfgPath := writeDeviceYML(t, t.TempDir(), idp, "TPM", "RSA:2048")
@@ -130,7 +130,7 @@ func TestNewClientFromDeviceRefusesMismatches(t *testing.T) {
 	}
 }
 
-// TestNewClientFromDeviceKeyOptionsReachTheKey: WithDeviceKeyOptions reaches the key loading: a
+// TestNewClientFromDeviceKeyOptionsReachTheKey: a key option given to NewClientFromDevice reaches the key loading: a
 // key file others may read is refused by default and accepted with
 // WithInsecureKeyFilePermissions.
 func TestNewClientFromDeviceKeyOptionsReachTheKey(t *testing.T) {
@@ -148,7 +148,7 @@ func TestNewClientFromDeviceKeyOptionsReachTheKey(t *testing.T) {
 		t.Fatalf("mode 0644: err = %v, want a *ConfigError", err)
 	}
 	if _, err := NewClientFromDevice(t.Context(), paths, WithHTTPClient(idp.HTTPClient()),
-		WithDeviceKeyOptions(WithInsecureKeyFilePermissions())); err != nil {
+		WithInsecureKeyFilePermissions()); err != nil {
 		t.Fatalf("WithInsecureKeyFilePermissions: %v", err)
 	}
 }

@@ -9,9 +9,9 @@ import (
 	"github.com/ones-now/onesoidc/internal/jose"
 )
 
-// DeviceJWTLifetime is exp - iat of the JWTs DeviceJWT signs: 300 s, as the ONES clients'
+// deviceJWTLifetime is exp - iat of the JWTs DeviceJWT signs: 300 s, as the ONES clients'
 // makeDeviceJwt.
-const DeviceJWTLifetime = 300 * time.Second
+const deviceJWTLifetime = 300 * time.Second
 
 // maxDeviceJWTAudience bounds the audience DeviceJWT accepts, in bytes.
 const maxDeviceJWTAudience = 2048
@@ -29,7 +29,7 @@ func (c *OpenIDConnectClient) DeviceJWT(ctx context.Context, audience string) (s
 	now := c.now()
 	var buf [512]byte
 	payload := jose.AppendClaims(buf[:0], c.clientID, c.clientID, audience, newJTI(), now.Unix(),
-		now.Add(DeviceJWTLifetime).Unix())
+		now.Add(deviceJWTLifetime).Unix())
 	tok, err := signCompact(ctx, c.signer, c.assertionHeader, payload)
 	if err != nil {
 		return "", fmt.Errorf("onesoidc: device JWT: %w", err)

@@ -151,8 +151,8 @@ func TestDeviceAccessTokenRenewedBeforeExpiry(t *testing.T) {
 		margin    time.Duration
 		renewFrom time.Duration
 	}{
-		{"default margin 100s", 600 * time.Second, DefaultTokenRefreshMargin, 500 * time.Second},
-		{"margin bounded to half of a 60s token", 60 * time.Second, DefaultTokenRefreshMargin, 30 * time.Second},
+		{"default margin 100s", 600 * time.Second, defaultTokenRefreshMargin, 500 * time.Second},
+		{"margin bounded to half of a 60s token", 60 * time.Second, defaultTokenRefreshMargin, 30 * time.Second},
 		{"custom margin", 600 * time.Second, 10 * time.Second, 590 * time.Second},
 	}
 	for _, tc := range tests {

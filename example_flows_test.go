@@ -125,7 +125,7 @@ func ExampleOpenIDConnectClient_WaitForCIBA() {
 	idp.ScriptCIBA("alice", onesoidctest.CIBAScript{IDTokenClaims: map[string]any{"preferred_username": "Alice"}})
 
 	ack, err := client.MakeCIBARequest(ctx, onesoidc.CIBARequest{
-		Hint:           onesoidc.LoginHint{Value: "alice"},
+		Hint:           onesoidc.LoginHint{Kind: onesoidc.HintLogin, Value: "alice"},
 		BindingMessage: "Log in to the kiosk?",
 	})
 	if err != nil {
@@ -139,7 +139,7 @@ func ExampleOpenIDConnectClient_WaitForCIBA() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("logged in:", res.Identity.Entity.Subject, "-", res.Identity.Entity.Username)
+	fmt.Println("logged in:", res.Auth.Entity.Subject, "-", res.Auth.Entity.Username)
 	fmt.Println("scope:", res.Scope)
 	// Output:
 	// logged in: alice - Alice
@@ -164,7 +164,7 @@ func ExampleOpenIDConnectClient_CheckQRStatus() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("logged in:", res.Identity.Entity.Subject)
+	fmt.Println("logged in:", res.Auth.Entity.Subject)
 	// Output:
 	// true
 	// logged in: bob

@@ -23,7 +23,7 @@ type authResultKey struct{}
 // scope, and 400 `error="invalid_request"` for a malformed Authorization header. When the
 // provider's keys cannot be fetched or its introspection endpoint cannot be asked, it answers
 // 503. The token is never echoed or logged. Options of both kinds of token
-// (ErrConflictingVerifyOptions, see VerifyOption) are a programming error: it is logged once,
+// (errConflictingVerifyOptions, see VerifyOption) are a programming error: it is logged once,
 // here, and every request is answered 500.
 func (c *OpenIDConnectClient) RequireToken(next http.Handler, opts ...VerifyOption) http.Handler {
 	m := modeAccessToken
@@ -51,7 +51,7 @@ func (c *OpenIDConnectClient) RequireToken(next http.Handler, opts ...VerifyOpti
 			var ve *ValidationError
 			reason := "invalid"
 			if errors.As(err, &ve) {
-				reason = string(ve.Reason)
+				reason = string(ve.reason)
 			}
 			c.logger.DebugContext(r.Context(), "onesoidc: bearer token refused", "reason", reason, "error", err)
 			if errors.Is(err, ErrKeySetUnavailable) || errors.Is(err, ErrIntrospectionUnavailable) {
@@ -122,18 +122,18 @@ func bearerChallenge(w http.ResponseWriter, status int, code, description string
 
 // describeReason is a fixed, token-free error_description per reason.
 func describeReason(reason string) string {
-	switch ValidationReason(reason) {
-	case ReasonExpired:
+	switch validationReason(reason) {
+	case reasonExpired:
 		return "the token expired"
-	case ReasonNotYetValid:
+	case reasonNotYetValid:
 		return "the token is not valid yet"
-	case ReasonInvalidAudience:
+	case reasonInvalidAudience:
 		return "the token is not meant for this service"
-	case ReasonInactive:
+	case reasonInactive:
 		return "the token is not active"
-	case ReasonInvalidType:
+	case reasonInvalidType:
 		return "the token is not an access token"
-	case ReasonInvalidSignature, ReasonUnknownKey, ReasonUnsupportedAlgorithm:
+	case reasonInvalidSignature, reasonUnknownKey, reasonUnsupportedAlgorithm:
 		return "the token signature is not valid"
 	}
 	return "the token is not valid"

@@ -38,13 +38,13 @@ func testKey(t testing.TB, alg string) *DeviceKey {
 	var (
 		k    crypto.Signer
 		err  error
-		opts []KeyOption
+		opts []Option
 	)
 	switch alg {
 	case "RS256":
 		k = testRSAKey()
 	case "PS256":
-		k, opts = testRSAKey(), []KeyOption{WithRSAPSS()}
+		k, opts = testRSAKey(), []Option{WithRSAPSS()}
 	case "ES256":
 		k, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	case "ES384":

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -20,28 +21,28 @@ import (
 
 // Bounds of the introspection cache.
 const (
-	// DefaultIntrospectionMaxAge is how long an active answer is reused at most (WithIntrospectionMaxAge):
+	// defaultIntrospectionMaxAge is how long an active answer is reused at most (WithIntrospectionMaxAge):
 	// a token revoked at the provider may pass for this long. An answer is never reused past the
 	// token's "exp".
-	DefaultIntrospectionMaxAge = 5 * time.Minute
-	// IntrospectionNegativeTTL is how long a refusal (an inactive token, or an answer with
+	defaultIntrospectionMaxAge = 5 * time.Minute
+	// introspectionNegativeTTL is how long a refusal (an inactive token, or an answer with
 	// another issuer) is reused, so that replaying a dead token costs one introspection per 30 s.
 	// Failures to reach the provider are never cached.
-	IntrospectionNegativeTTL = 30 * time.Second
-	// IntrospectionCacheEntries and IntrospectionCacheBytes bound the cache: at most 10,000
+	introspectionNegativeTTL = 30 * time.Second
+	// introspectionCacheEntries and introspectionCacheBytes bound the cache: at most 10,000
 	// answers, of at most 16 MiB of answer bodies in all. When full, expired entries go first,
 	// then arbitrary ones.
-	IntrospectionCacheEntries = 10_000
-	IntrospectionCacheBytes   = 16 << 20
+	introspectionCacheEntries = 10_000
+	introspectionCacheBytes   = 16 << 20
 
-	// MaxOpaqueTokenSize bounds the opaque tokens sent to introspection: ONES and oidc-provider
+	// maxOpaqueTokenSize bounds the opaque tokens sent to introspection: ONES and oidc-provider
 	// tokens are 43 characters, and a longer string is refused as malformed without a request,
 	// so that junk does not reach the provider.
-	MaxOpaqueTokenSize = 4096
+	maxOpaqueTokenSize = 4096
 )
 
 // WithIntrospectionMaxAge sets how long an active introspection answer is reused at most
-// (default DefaultIntrospectionMaxAge, 5 minutes; between 1 second and 1 hour). Shorter means a
+// (default defaultIntrospectionMaxAge, 5 minutes; between 1 second and 1 hour). Shorter means a
 // token revoked at the provider stops working sooner, at the cost of more introspections.
 func WithIntrospectionMaxAge(d time.Duration) Option {
 	return func(o *options) {
@@ -53,7 +54,7 @@ func WithIntrospectionMaxAge(d time.Duration) Option {
 	}
 }
 
-// IsJWT reports whether token has the shape of a JWT, which ValidateToken, VerifyAccessToken and
+// isJWT reports whether token has the shape of a JWT, which ValidateToken, VerifyAccessToken and
 // RequireToken validate locally rather than by introspection: a compact JWS is three
 // dot-separated segments whose first is the base64url of a JSON object, so it starts with "eyJ"
 // (RFC 7515 §7.1). Tokens that start with "eyJ" and hold any dot, and tokens of exactly three or
@@ -62,7 +63,7 @@ func WithIntrospectionMaxAge(d time.Duration) Option {
 // is an opaque token, validated by introspection (RFC 7662): ONES and oidc-provider access
 // tokens are base64url strings without dots. A one-segment token that happens to start with
 // "eyJ" is opaque: a random 43-character token does so once in 262,144.
-func IsJWT(token string) bool { return jose.IsJWTShaped(token) }
+func isJWT(token string) bool { return jose.IsJWTShaped(token) }
 
 // tokenHash is the SHA-256 of the token, the cache key. Tokens up to 256 bytes are copied on
 // the stack rather than converted on the heap.
@@ -103,13 +104,13 @@ type introspector struct {
 // validate answers an opaque token (RFC 7662 §2), from the cache when it can.
 func (in *introspector) validate(ctx context.Context, raw string, m mode, o *verifyOptions, clientID string) (*AuthenticationResult, error) {
 	if m == modeIDToken {
-		return nil, invalid(ReasonInvalidType, "typ", "not a JWT: an opaque token is an access token, never an ID token")
+		return nil, invalid(reasonInvalidType, "typ", "not a JWT: an opaque token is an access token, never an ID token")
 	}
-	if len(raw) > MaxOpaqueTokenSize {
-		return nil, invalid(ReasonMalformed, "", "not a JWT, and longer than an opaque token may be (4 KiB)")
+	if len(raw) > maxOpaqueTokenSize {
+		return nil, invalid(reasonMalformed, "", "not a JWT, and longer than an opaque token may be (4 KiB)")
 	}
 	if in == nil || !in.enabled {
-		return nil, invalid(ReasonMalformed, "", "not a JWT, and the provider has no introspection endpoint for opaque tokens")
+		return nil, invalid(reasonMalformed, "", "not a JWT, and the provider has no introspection endpoint for opaque tokens")
 	}
 	key := tokenHash(raw)
 	now := in.now()
@@ -119,7 +120,7 @@ func (in *introspector) validate(ctx context.Context, raw string, m mode, o *ver
 	if e == nil || !now.Before(e.until) {
 		// Only tokens that passed this check are ever cached, so a hit skips it.
 		if !jose.IsB64Token(raw) {
-			return nil, invalid(ReasonMalformed, "", "neither a JWT nor an opaque bearer token (RFC 6750 §2.1 b64token)")
+			return nil, invalid(reasonMalformed, "", "neither a JWT nor an opaque bearer token (RFC 6750 §2.1 b64token)")
 		}
 		var err error
 		if e, err = in.fetch(ctx, raw, key); err != nil {
@@ -143,7 +144,7 @@ func (in *introspector) fetch(ctx context.Context, raw string, key [sha256.Size]
 	ch := in.sf.DoChan(string(key[:]), func() (any, error) {
 		res, err := in.introspect(fctx, raw)
 		if err != nil {
-			return nil, &ValidationError{Reason: ReasonIntrospectionUnavailable, detail: "introspection failed", Err: err}
+			return nil, &ValidationError{reason: reasonIntrospectionUnavailable, detail: "introspection failed", Err: err}
 		}
 		e := in.entry(res)
 		in.put(key, e)
@@ -151,7 +152,7 @@ func (in *introspector) fetch(ctx context.Context, raw string, key [sha256.Size]
 	})
 	select {
 	case <-ctx.Done():
-		return nil, &ValidationError{Reason: ReasonIntrospectionUnavailable, detail: "gave up waiting for introspection", Err: ctx.Err()}
+		return nil, &ValidationError{reason: reasonIntrospectionUnavailable, detail: "gave up waiting for introspection", Err: ctx.Err()}
 	case r := <-ch:
 		if r.Err != nil {
 			ve := *r.Err.(*ValidationError) // each waiter its own copy
@@ -162,37 +163,37 @@ func (in *introspector) fetch(ctx context.Context, raw string, key [sha256.Size]
 }
 
 // entry turns an introspection answer into a cache entry: the result, or why the token is
-// refused (kept for IntrospectionNegativeTTL).
+// refused (kept for introspectionNegativeTTL).
 func (in *introspector) entry(res *IntrospectionResult) *introEntry {
 	now := in.now()
 	reject := func(err *ValidationError) *introEntry {
-		return &introEntry{until: now.Add(min(IntrospectionNegativeTTL, in.maxAge)), reject: err}
+		return &introEntry{until: now.Add(min(introspectionNegativeTTL, in.maxAge)), reject: err}
 	}
 	lw := in.leeway
 	switch {
 	case !res.Active:
-		return reject(invalid(ReasonInactive, "active", "the provider says the token is not active"))
+		return reject(invalid(reasonInactive, "active", "the provider says the token is not active"))
 	case res.Issuer != "" && res.Issuer != in.issuer:
-		return reject(invalid(ReasonInvalidIssuer, "iss", fmt.Sprintf("iss %q is not %q", sanitize(res.Issuer, 200), in.issuer)))
+		return reject(invalid(reasonInvalidIssuer, "iss", fmt.Sprintf("iss %q is not %q", sanitize(res.Issuer, 200), in.issuer)))
 	case res.TokenType == "":
 		// RFC 7662 §2.2 makes token_type optional, but oidc-provider leaves it out exactly for
 		// refresh tokens: without it a refresh token would pass as an access token.
-		return reject(invalid(ReasonInvalidType, "token_type", "the answer has no token_type: not known to be an access token"))
+		return reject(invalid(reasonInvalidType, "token_type", "the answer has no token_type: not known to be an access token"))
 	case !strings.EqualFold(res.TokenType, "Bearer") && !strings.EqualFold(res.TokenType, "access_token"):
-		return reject(invalid(ReasonInvalidType, "token_type", fmt.Sprintf("token_type %q is not a bearer access token",
+		return reject(invalid(reasonInvalidType, "token_type", fmt.Sprintf("token_type %q is not a bearer access token",
 			sanitize(res.TokenType, 40))))
-	case res.Expiry != 0 && now.After(res.Expiry.Time().Add(lw)):
-		e := invalid(ReasonExpired, "exp", "the provider answered active for a token past its exp")
-		e.Err = &TokenExpiredError{Expiry: res.Expiry.Time()}
+	case !res.Expiry.IsZero() && now.After(res.Expiry.Add(lw)):
+		e := invalid(reasonExpired, "exp", "the provider answered active for a token past its exp")
+		e.Err = &TokenExpiredError{Expiry: res.Expiry}
 		return reject(e)
-	case res.NotBefore != 0 && res.NotBefore.Time().After(now.Add(lw)):
-		return &introEntry{until: now, reject: invalid(ReasonNotYetValid, "nbf", "not valid yet")}
-	case res.IssuedAt != 0 && res.IssuedAt.Time().After(now.Add(lw)):
-		return &introEntry{until: now, reject: invalid(ReasonNotYetValid, "iat", "issued in the future")}
+	case !res.NotBefore.IsZero() && res.NotBefore.After(now.Add(lw)):
+		return &introEntry{until: now, reject: invalid(reasonNotYetValid, "nbf", "not valid yet")}
+	case !res.IssuedAt.IsZero() && res.IssuedAt.After(now.Add(lw)):
+		return &introEntry{until: now, reject: invalid(reasonNotYetValid, "iat", "issued in the future")}
 	case res.Subject == "" && res.ClientID == "":
-		return reject(invalid(ReasonInvalidClaim, "sub", "the answer names neither sub nor client_id"))
+		return reject(invalid(reasonInvalidClaim, "sub", "the answer names neither sub nor client_id"))
 	case len(res.Subject) > maxSubjectLength:
-		return reject(invalid(ReasonInvalidClaim, "sub", "sub longer than 255 characters"))
+		return reject(invalid(reasonInvalidClaim, "sub", "sub longer than 255 characters"))
 	}
 	var extra struct {
 		Role    string `json:"role"`
@@ -205,14 +206,14 @@ func (in *introspector) entry(res *IntrospectionResult) *introEntry {
 		Kind:     EntityUser,
 		Issuer:   in.issuer,
 		Subject:  res.Subject,
-		Audience: []string(res.Audience),
+		Audience: slices.Clone(res.Audience),
 		Scope:    res.Scope,
 		Username: res.Username,
 		ClientID: res.ClientID,
 		Role:     extra.Role,
 		ACR:      extra.ACR,
-		IssuedAt: res.IssuedAt.Time(),
-		Expiry:   res.Expiry.Time(),
+		IssuedAt: res.IssuedAt,
+		Expiry:   res.Expiry,
 	}
 	if ent.Username == "" {
 		ent.Username = extra.Name
@@ -224,13 +225,13 @@ func (in *introspector) entry(res *IntrospectionResult) *introEntry {
 		ent.Kind, ent.Subject = EntityDevice, ent.ClientID
 	}
 	until := now.Add(in.maxAge)
-	if res.Expiry != 0 && res.Expiry.Time().Before(until) {
-		until = res.Expiry.Time()
+	if !res.Expiry.IsZero() && res.Expiry.Before(until) {
+		until = res.Expiry
 	}
 	return &introEntry{
 		until:  until,
 		hasAud: len(res.Audience) > 0,
-		exp:    int64(res.Expiry),
+		exp:    unixOrZero(res.Expiry),
 		result: AuthenticationResult{Entity: ent, Kind: KindAccessToken, payload: string(res.Raw)},
 		size:   len(res.Raw) + 256,
 	}
@@ -241,18 +242,18 @@ func (in *introspector) entry(res *IntrospectionResult) *introEntry {
 func (in *introspector) check(e *introEntry, o *verifyOptions, now time.Time, clientID string) *ValidationError {
 	ent := &e.result.Entity
 	if e.exp != 0 && now.After(ent.Expiry.Add(in.leeway)) {
-		x := invalid(ReasonExpired, "exp", "the token expired")
+		x := invalid(reasonExpired, "exp", "the token expired")
 		x.Err = &TokenExpiredError{Expiry: ent.Expiry}
 		return x
 	}
 	switch want := cmpOr(o.audience, clientID); {
 	case e.hasAud && !containsString(ent.Audience, want):
-		return invalid(ReasonInvalidAudience, "aud", fmt.Sprintf("aud does not contain %q", sanitize(want, 200)))
+		return invalid(reasonInvalidAudience, "aud", fmt.Sprintf("aud does not contain %q", sanitize(want, 200)))
 	case !e.hasAud && o.audience != "":
-		return invalid(ReasonInvalidAudience, "aud", "the introspection answer has no aud to check ExpectAudience against")
+		return invalid(reasonInvalidAudience, "aud", "the introspection answer has no aud to check ExpectAudience against")
 	}
 	if o.hasSubject && ent.Subject != o.subject {
-		return invalid(ReasonInvalidClaim, "sub", "sub is not the expected subject")
+		return invalid(reasonInvalidClaim, "sub", "sub is not the expected subject")
 	}
 	return checkScopes(ent.Scope, o.scopes)
 }
@@ -325,7 +326,7 @@ func checkScopes(scope string, want []string) *ValidationError {
 			}
 		}
 		if !found {
-			return invalid(ReasonInsufficientScope, "scope", fmt.Sprintf("scope lacks %q", sanitize(w, 100)))
+			return invalid(reasonInsufficientScope, "scope", fmt.Sprintf("scope lacks %q", sanitize(w, 100)))
 		}
 	}
 	return nil
@@ -342,4 +343,12 @@ func ExpectScope(scopes ...string) VerifyOption {
 			o.atOnly = "ExpectScope"
 		}
 	}
+}
+
+// unixOrZero is t in Unix seconds, or 0 for the zero time.
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
 }

@@ -33,7 +33,7 @@ func TestValidateTokenIntrospectsOpaqueDeviceTokens(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if IsJWT(tok.AccessToken) {
+		if isJWT(tok.AccessToken) {
 			t.Fatalf("the mock issued a JWT")
 		}
 		for name, validate := range map[string]func() (*AuthenticationResult, error){
@@ -71,7 +71,7 @@ func TestValidateTokenIntrospectsOpaqueDeviceTokens(t *testing.T) {
 func TestValidateTokenIntrospectsOpaqueUserTokens(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c, _ := opaqueClient(t)
-		ack, err := c.MakeCIBARequest(t.Context(), CIBARequest{Hint: LoginHint{Value: "alice"}, Scope: []string{"openid", "profile"}})
+		ack, err := c.MakeCIBARequest(t.Context(), CIBARequest{Hint: LoginHint{Kind: HintLogin, Value: "alice"}, Scope: []string{"openid", "profile"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -162,7 +162,7 @@ func TestIntrospectionPositiveEntryEndsAtExpOrMaxAge(t *testing.T) {
 }
 
 // TestIntrospectionInactiveIsCachedBriefly: an inactive answer is a typed error matching
-// ErrTokenInactive, reused for IntrospectionNegativeTTL, then asked again.
+// ErrTokenInactive, reused for introspectionNegativeTTL, then asked again.
 func TestIntrospectionInactiveIsCachedBriefly(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c, idp := opaqueClient(t)
@@ -170,7 +170,7 @@ func TestIntrospectionInactiveIsCachedBriefly(t *testing.T) {
 		for range 3 {
 			res, err := c.ValidateToken(t.Context(), unknown)
 			var ve *ValidationError
-			if res != nil || !errors.Is(err, ErrTokenInactive) || !errors.As(err, &ve) || ve.Reason != ReasonInactive {
+			if res != nil || !errors.Is(err, ErrTokenInactive) || !errors.As(err, &ve) || ve.reason != reasonInactive {
 				t.Fatalf("err = %v, want ErrTokenInactive", err)
 			}
 			if strings.Contains(err.Error(), unknown) {
@@ -180,7 +180,7 @@ func TestIntrospectionInactiveIsCachedBriefly(t *testing.T) {
 		if n := idp.Count(onesoidctest.EndpointIntrospection); n != 1 {
 			t.Errorf("%d introspections, want 1", n)
 		}
-		time.Sleep(IntrospectionNegativeTTL)
+		time.Sleep(introspectionNegativeTTL)
 		_, _ = c.ValidateToken(t.Context(), unknown)
 		if n := idp.Count(onesoidctest.EndpointIntrospection); n != 2 {
 			t.Errorf("%d introspections after the negative TTL, want 2", n)
@@ -472,12 +472,12 @@ func TestExpectScopeOnJWTAccessTokens(t *testing.T) {
 	}
 }
 
-// TestOversizedOpaqueTokenNeverReachesTheProvider: a non-JWT string over MaxOpaqueTokenSize, or
+// TestOversizedOpaqueTokenNeverReachesTheProvider: a non-JWT string over maxOpaqueTokenSize, or
 // outside the b64token syntax, is malformed without an introspection.
 func TestOversizedOpaqueTokenNeverReachesTheProvider(t *testing.T) {
 	t.Parallel()
 	c, idp := opaqueClient(t)
-	for _, tok := range []string{strings.Repeat("A", MaxOpaqueTokenSize+1), strings.Repeat(".", 64<<10), "a b", "a\x00"} {
+	for _, tok := range []string{strings.Repeat("A", maxOpaqueTokenSize+1), strings.Repeat(".", 64<<10), "a b", "a\x00"} {
 		if _, err := c.ValidateToken(t.Context(), tok); !errors.Is(err, ErrMalformedToken) {
 			t.Errorf("%.10q…: err = %v, want ErrMalformedToken", tok, err)
 		}

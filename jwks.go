@@ -29,12 +29,12 @@ import (
 
 // Defaults of the JWKS cache.
 const (
-	// DefaultJWKSCooldown is the least time between two JWKS fetches caused by tokens whose key
+	// defaultJWKSCooldown is the least time between two JWKS fetches caused by tokens whose key
 	// is unknown (WithJWKSCooldown).
-	DefaultJWKSCooldown = 30 * time.Second
-	// DefaultJWKSMaxAge is how long a fetched JWKS is used before it is fetched again
+	defaultJWKSCooldown = 30 * time.Second
+	// defaultJWKSMaxAge is how long a fetched JWKS is used before it is fetched again
 	// (WithJWKSMaxAge).
-	DefaultJWKSMaxAge = 10 * time.Minute
+	defaultJWKSMaxAge = 10 * time.Minute
 
 	maxJWKSKeys      = 100  // JW-15
 	maxNegativeKids  = 1024 // bound of the negative cache
@@ -402,7 +402,7 @@ func (c *jwksCache) slow(ctx context.Context, h *jose.Header, trusted bool) (*jw
 			} else if s == nil {
 				err := c.lastErr
 				c.mu.Unlock()
-				return nil, &ValidationError{Reason: ReasonKeySetUnavailable, detail: "provider JWKS unavailable", Err: err}
+				return nil, &ValidationError{reason: reasonKeySetUnavailable, detail: "provider JWKS unavailable", Err: err}
 			}
 		}
 		if !start {
@@ -441,7 +441,7 @@ func (c *jwksCache) slow(ctx context.Context, h *jose.Header, trusted bool) (*jw
 		c.mu.Unlock()
 		select {
 		case <-ctx.Done():
-			return nil, &ValidationError{Reason: ReasonKeySetUnavailable, detail: "gave up waiting for the JWKS", Err: ctx.Err()}
+			return nil, &ValidationError{reason: reasonKeySetUnavailable, detail: "gave up waiting for the JWKS", Err: ctx.Err()}
 		case <-ch:
 		}
 		waited = true
@@ -584,14 +584,14 @@ func lookupError(res lookupResult, h *jose.Header, s *keySet) *ValidationError {
 	switch res {
 	case keyAmbiguous:
 		if !h.HasKid {
-			return invalid(ReasonUnknownKey, "kid", fmt.Sprintf("kid required: several keys of the provider fit %s", h.Alg))
+			return invalid(reasonUnknownKey, "kid", fmt.Sprintf("kid required: several keys of the provider fit %s", h.Alg))
 		}
-		return invalid(ReasonUnknownKey, "kid", fmt.Sprintf("several keys with this kid fit %s", h.Alg))
+		return invalid(reasonUnknownKey, "kid", fmt.Sprintf("several keys with this kid fit %s", h.Alg))
 	case keySkipped:
-		return invalid(ReasonUnknownKey, "kid", fmt.Sprintf("kid %s was skipped: %s",
+		return invalid(reasonUnknownKey, "kid", fmt.Sprintf("kid %s was skipped: %s",
 			strconv.Quote(sanitize(h.Kid, 64)), s.skipped[h.Kid]))
 	}
-	return invalid(ReasonUnknownKey, "kid", fmt.Sprintf("the key with this kid does not fit %s", h.Alg))
+	return invalid(reasonUnknownKey, "kid", fmt.Sprintf("the key with this kid does not fit %s", h.Alg))
 }
 
 // missingError reports a kid (or, without kid, a fitting key) that the set s lacks, and why keys
@@ -602,7 +602,7 @@ func missingError(h *jose.Header, s *keySet, why string) *ValidationError {
 		if reason, ok := s.skipped[""]; ok {
 			msg += "; a key without kid was skipped: " + reason
 		}
-		return invalid(ReasonUnknownKey, "kid", msg)
+		return invalid(reasonUnknownKey, "kid", msg)
 	}
-	return invalid(ReasonUnknownKey, "kid", "kid "+why)
+	return invalid(reasonUnknownKey, "kid", "kid "+why)
 }

@@ -28,9 +28,9 @@ const minRSABits = 2048
 // expectedKeyTypes lists the accepted PEM types for error messages.
 const expectedKeyTypes = `expected an unencrypted PEM "PRIVATE KEY" (PKCS#8), "RSA PRIVATE KEY" (PKCS#1) or "EC PRIVATE KEY" (SEC1) block`
 
-// KeyOption configures NewDeviceKey, ParsePrivateKey and LoadPrivateKey.
-type KeyOption func(*keyOptions)
-
+// keyOptions are the settings of NewDeviceKey, ParsePrivateKey and LoadPrivateKey, set by the
+// key options (WithRSAPSS, WithKeyID, WithInsecureKeyFilePermissions, WithRegisteredJWK) and
+// WithLogger.
 type keyOptions struct {
 	pss           bool
 	kid           string
@@ -43,24 +43,23 @@ type keyOptions struct {
 	registeredSet  bool
 }
 
-func newKeyOptions(opts []KeyOption) *keyOptions {
-	o := &keyOptions{}
-	for _, opt := range opts {
-		if opt != nil {
-			opt(o)
-		}
+// newKeyOptions applies opts and returns the key settings: options that do not concern keys
+// are checked but have no effect here.
+func newKeyOptions(opts []Option) (*keyOptions, error) {
+	o, err := buildOptions(opts)
+	if err != nil {
+		return nil, err
 	}
-	if o.logger == nil {
-		o.logger = slog.New(slog.DiscardHandler)
-	}
-	return o
+	k := o.key
+	k.logger = o.logger
+	return &k, nil
 }
 
 // WithRSAPSS makes RSA keys sign with PS256 (RSASSA-PSS with SHA-256, RFC 7518 §3.5) instead of
 // the default RS256 (RFC 7518 §3.3). Using it with a non-RSA key is an error (SECURITY-CASES
 // KF-06).
-func WithRSAPSS() KeyOption {
-	return func(o *keyOptions) { o.pss = true }
+func WithRSAPSS() Option {
+	return func(o *options) { o.key.pss = true }
 }
 
 // WithKeyID sets the JWS "kid" the key announces (RFC 7515 §4.1.4), overriding the registered
@@ -68,31 +67,18 @@ func WithRSAPSS() KeyOption {
 // of a private JWK, else none: a provider that finds no "kid" in the header tries every key
 // registered for the client that fits "alg" (oidc-provider does), while a "kid" the
 // registration lacks fails. An empty kid announces none.
-func WithKeyID(kid string) KeyOption {
-	return func(o *keyOptions) { o.kid, o.kidSet = kid, true }
+func WithKeyID(kid string) Option {
+	return func(o *options) { o.key.kid, o.key.kidSet = kid, true }
 }
 
 // WithInsecureKeyFilePermissions makes LoadPrivateKey accept a key file it refuses by default: one
 // that group or others may access (mode & 0o077 != 0), owned by another user than the process's
 // effective user (root excepted), or in a directory others may write to (as OpenSSH refuses an
-// unprotected private key file). Each such finding is logged as a warning
-// to WithKeyLogger. Use it only where the file system is protected otherwise, as in some
-// containers.
-func WithInsecureKeyFilePermissions() KeyOption {
-	return func(o *keyOptions) { o.insecurePerms = true }
-}
-
-// WithStrictKeyPermissions is what LoadPrivateKey does by default now.
-//
-// Deprecated: key files that others may access are refused unless WithInsecureKeyFilePermissions
-// is given; this option has no effect.
-func WithStrictKeyPermissions() KeyOption { return func(*keyOptions) {} }
-
-// WithKeyLogger sets where LoadPrivateKey reports a key file accepted under
-// WithInsecureKeyFilePermissions. The default discards the warning; the global slog logger is
-// never used.
-func WithKeyLogger(logger *slog.Logger) KeyOption {
-	return func(o *keyOptions) { o.logger = logger }
+// unprotected private key file). Each such finding is logged as a warning to the logger of
+// WithLogger (by default nowhere). Use it only where the file system is protected otherwise, as
+// in some containers.
+func WithInsecureKeyFilePermissions() Option {
+	return func(o *options) { o.key.insecurePerms = true }
 }
 
 // NewDeviceKey wraps an in-memory key or any other crypto.Signer (HSM, TPM) as a *DeviceKey.
@@ -101,8 +87,12 @@ func WithKeyLogger(logger *slog.Logger) KeyOption {
 // and Ed25519 EdDSA. Smaller RSA keys, other curves and other key types are refused with a
 // *ConfigError (SECURITY-CASES KF-05). The key announces no key id unless WithKeyID or
 // WithRegisteredJWK gives one.
-func NewDeviceKey(key crypto.Signer, opts ...KeyOption) (*DeviceKey, error) {
-	return newDeviceKey(key, "", newKeyOptions(opts))
+func NewDeviceKey(key crypto.Signer, opts ...Option) (*DeviceKey, error) {
+	o, err := newKeyOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	return newDeviceKey(key, "", o)
 }
 
 func keyErr(reason string, err error) *ConfigError {
@@ -175,7 +165,7 @@ func newDeviceKey(key crypto.Signer, jwkKID string, o *keyOptions) (*DeviceKey, 
 		dk.kid = o.kid
 	}
 	if o.registeredSet && o.registeredPath != "" {
-		reg, err := LoadRegisteredJWK(o.registeredPath)
+		reg, err := loadRegisteredJWK(o.registeredPath)
 		if err != nil {
 			return nil, err
 		}
@@ -196,8 +186,12 @@ func newDeviceKey(key crypto.Signer, jwkKID string, o *keyOptions) (*DeviceKey, 
 // data after the last END line are refused with a *ConfigError, which never holds key material.
 // The resulting key is checked as by NewDeviceKey; its key id is the WithKeyID value, else the
 // "kid" of the registered JWK (WithRegisteredJWK), else the JWK "kid" member, else none.
-func ParsePrivateKey(pemBytes []byte, opts ...KeyOption) (*DeviceKey, error) {
-	return parsePrivateKey(pemBytes, newKeyOptions(opts))
+func ParsePrivateKey(pemBytes []byte, opts ...Option) (*DeviceKey, error) {
+	o, err := newKeyOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	return parsePrivateKey(pemBytes, o)
 }
 
 func parsePrivateKey(data []byte, o *keyOptions) (*DeviceKey, error) {
@@ -410,7 +404,7 @@ func sanitizeJOSEError(err error) string {
 	return msg
 }
 
-// LoadPrivateKey reads and parses the device private key at path, usually DefaultDeviceKeyPath
+// LoadPrivateKey reads and parses the device private key at path, usually defaultDeviceKeyPath
 // (DESIGN §4.1). The file must be a regular file of at most 1 MiB (SECURITY-CASES KF-08). A file
 // that group or others may access (mode & 0o077 != 0), that another user owns (unless the
 // process runs as root), or whose directory others may write to is refused with a *ConfigError
@@ -418,12 +412,15 @@ func sanitizeJOSEError(err error) string {
 // WithInsecureKeyFilePermissions accepts it. Parsing is as ParsePrivateKey. Errors are
 // *ConfigError values naming the file; neither errors nor log records hold key material.
 //
-// When the public JWK px-device-identity registered lies beside the key (RegisteredJWKFileName
+// When the public JWK px-device-identity registered lies beside the key (registeredJWKFileName
 // in the same directory; WithRegisteredJWK names another file or none), the key must be its
 // private half, and the key signs with the JWK's "alg" and announces its "kid", or none when it
 // has none: what the provider registered for the device.
-func LoadPrivateKey(path string, opts ...KeyOption) (*DeviceKey, error) {
-	o := newKeyOptions(opts)
+func LoadPrivateKey(path string, opts ...Option) (*DeviceKey, error) {
+	o, err := newKeyOptions(opts)
+	if err != nil {
+		return nil, err
+	}
 	if !o.registeredSet && path != "" {
 		reg := registeredJWKBeside(path)
 		if _, err := os.Stat(reg); err == nil {

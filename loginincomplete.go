@@ -16,7 +16,7 @@ import (
 // handed out, so they are revoked (RFC 7009 §2.1): the refresh token, then the access token.
 // The login request has ended; a new one is needed.
 //
-// Err says why the login failed: errors.As finds the *CIBATokenError or *QRTokenError and the
+// Err says why the login failed: errors.As finds the *LoginTokenError or *LoginTokenError and the
 // *ValidationError under it, and errors.Is the validation sentinel (ErrUnknownKey ...).
 type LoginIncompleteError struct {
 	// Err is why the tokens were refused.
@@ -64,7 +64,7 @@ func (c *OpenIDConnectClient) completeTokenLogin(ctx context.Context, op string,
 	if err != nil {
 		return nil, err
 	}
-	return &LoginResult{Token: tok, IDToken: tr.IDToken, Scope: tr.Scope, AuthReqID: authReqID, Identity: id}, nil
+	return &LoginResult{Token: tok, IDToken: tr.IDToken, Scope: tr.Scope, AuthReqID: authReqID, Auth: id}, nil
 }
 
 // issuedTokens returns the refresh and access tokens that a token response names, as far as it

@@ -166,7 +166,7 @@ func TestRedeemedLoginRefusedIsRevokedAndReported(t *testing.T) {
 					}
 					_, err = c.WaitForQRLogin(t.Context(), s)
 				}
-				wantIncomplete[*CIBATokenError](t, err, true)
+				wantIncomplete[*LoginTokenError](t, err, true)
 				if !errors.Is(err, ErrInvalidAudience) {
 					t.Errorf("err = %v, want it to say why (ErrInvalidAudience)", err)
 				}
@@ -197,14 +197,14 @@ func TestRedeemedLoginRevocationFailureReported(t *testing.T) {
 		idp.EditMetadata(func(d map[string]any) { delete(d, "revocation_endpoint") })
 		c := newTestClient(t, idp, testKey(t, "ES256"))
 		_, _, _, err := waitScripted(t, idp, c, onesoidctest.CIBAScript{OmitIDToken: true})
-		le := wantIncomplete[*CIBATokenError](t, err, false)
+		le := wantIncomplete[*LoginTokenError](t, err, false)
 		if !errors.As(le.RevokeErr, new(*ConfigError)) || !strings.Contains(err.Error(), "stay valid") {
 			t.Errorf("RevokeErr %v, message %q", le.RevokeErr, err)
 		}
 		idp2, c2 := cibaSetup(t)
 		idp2.Inject(onesoidctest.EndpointRevocation, onesoidctest.Fault{Status: 503})
 		_, _, _, err = waitScripted(t, idp2, c2, onesoidctest.CIBAScript{OmitIDToken: true})
-		if le := wantIncomplete[*CIBATokenError](t, err, false); !errors.As(le.RevokeErr, new(*HTTPError)) {
+		if le := wantIncomplete[*LoginTokenError](t, err, false); !errors.As(le.RevokeErr, new(*HTTPError)) {
 			t.Errorf("RevokeErr %v, want the *HTTPError", le.RevokeErr)
 		}
 	})
@@ -242,7 +242,7 @@ func TestONESQRLoginRefusedTokenIsRevoked(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		idp, c, s := onesQRSession(t, onesoidctest.QRScript{InactiveToken: true})
 		_, err := c.WaitForQRLogin(t.Context(), s)
-		wantIncomplete[*QRTokenError](t, err, true)
+		wantIncomplete[*LoginTokenError](t, err, true)
 		tokens, hints := revokedTokens(idp)
 		recs := idp.QRSessions()
 		if len(recs) != 1 || !slices.Equal(tokens, []string{recs[0].AccessToken}) || hints[0] != "access_token" {

@@ -17,22 +17,22 @@ import (
 	gojose "github.com/go-jose/go-jose/v4"
 )
 
-// RegisteredJWKFileName is the file px-device-identity writes beside the device private key
-// (DefaultRegisteredJWKPath for the default key directory): the public JWK (RFC 7517 §4) it
+// registeredJWKFileName is the file px-device-identity writes beside the device private key
+// (defaultRegisteredJWKPath for the default key directory): the public JWK (RFC 7517 §4) it
 // registered with the identity provider, which LoadPrivateKey and NewClientFromDevice read to
 // announce the registered "kid" and "alg".
-const RegisteredJWKFileName = "public_jwk.json"
+const registeredJWKFileName = "public_jwk.json"
 
-// DefaultRegisteredJWKPath is RegisteredJWKFileName in the directory of DefaultDeviceKeyPath.
-const DefaultRegisteredJWKPath = "/root/.local/share/px-device-identity/" + RegisteredJWKFileName
+// defaultRegisteredJWKPath is registeredJWKFileName in the directory of defaultDeviceKeyPath.
+const defaultRegisteredJWKPath = "/root/.local/share/px-device-identity/" + registeredJWKFileName
 
 // registeredField is the ConfigError.Field of registered JWK errors.
 const registeredField = "registered JWK"
 
-// RegisteredKey is the public JWK px-device-identity registered for the device (RFC 7517 §4):
+// registeredKey is the public JWK px-device-identity registered for the device (RFC 7517 §4):
 // the provider knows the device by this key, so client assertions and request objects are
 // signed with its "alg" and announce its "kid", or no "kid" when it has none.
-type RegisteredKey struct {
+type registeredKey struct {
 	// KeyID is the JWK "kid", or "" when the JWK has none (what px-device-identity writes).
 	KeyID string
 	// Algorithm is the JWK "alg" as a JWS algorithm, or "" when the JWK has none.
@@ -42,12 +42,12 @@ type RegisteredKey struct {
 	Public crypto.PublicKey
 }
 
-// ParseRegisteredJWK parses the public JWK px-device-identity registered for the device. It
+// parseRegisteredJWK parses the public JWK px-device-identity registered for the device. It
 // must be a public key (no "d"), of a kind this package signs with (RSA, EC P-256/P-384/P-521,
 // Ed25519), and its "alg", when present, must be one of RS256, PS256, ES256, ES384, ES512 (or
 // "ES521", read as ES512) and EdDSA and fit the key. Errors are *ConfigError values without key
 // material.
-func ParseRegisteredJWK(data []byte) (*RegisteredKey, error) {
+func parseRegisteredJWK(data []byte) (*registeredKey, error) {
 	fail := func(reason string) error { return &ConfigError{Field: registeredField, Reason: reason} }
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 || data[0] != '{' || !json.Valid(data) {
@@ -88,7 +88,7 @@ func ParseRegisteredJWK(data []byte) (*RegisteredKey, error) {
 			return nil, fail(fmt.Sprintf("\"alg\" %q does not fit its %s key", sanitize(alg, 32), kind))
 		}
 	}
-	return &RegisteredKey{KeyID: jwk.KeyID, Algorithm: alg, Public: jwk.Key}, nil
+	return &registeredKey{KeyID: jwk.KeyID, Algorithm: alg, Public: jwk.Key}, nil
 }
 
 // withoutAlg returns the JSON object data without its "alg" member.
@@ -132,15 +132,15 @@ func registeredAlgs(pub any) ([]string, string) {
 	return nil, fmt.Sprintf("%T", pub)
 }
 
-// LoadRegisteredJWK reads and parses the registered JWK at path, usually
-// DefaultRegisteredJWKPath (see ParseRegisteredJWK). The file must be a regular file of at
+// loadRegisteredJWK reads and parses the registered JWK at path, usually
+// defaultRegisteredJWKPath (see parseRegisteredJWK). The file must be a regular file of at
 // most 1 MiB; errors are *ConfigError values naming it.
-func LoadRegisteredJWK(path string) (*RegisteredKey, error) {
+func loadRegisteredJWK(path string) (*registeredKey, error) {
 	data, _, err := readLimitedFile(path, registeredField+" file")
 	if err != nil {
 		return nil, err
 	}
-	reg, err := ParseRegisteredJWK(data)
+	reg, err := parseRegisteredJWK(data)
 	if err != nil {
 		var ce *ConfigError
 		if errors.As(err, &ce) {
@@ -153,30 +153,30 @@ func LoadRegisteredJWK(path string) (*RegisteredKey, error) {
 
 // loadRegisteredIfPresent loads the registered JWK at path; a file that does not exist is
 // (nil, nil): px-device-identity registered no JWK file there.
-func loadRegisteredIfPresent(path string) (*RegisteredKey, error) {
+func loadRegisteredIfPresent(path string) (*registeredKey, error) {
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
-	return LoadRegisteredJWK(path)
+	return loadRegisteredJWK(path)
 }
 
 // registeredJWKBeside is the path of the registered JWK beside the key file keyPath.
 func registeredJWKBeside(keyPath string) string {
-	return filepath.Join(filepath.Dir(keyPath), RegisteredJWKFileName)
+	return filepath.Join(filepath.Dir(keyPath), registeredJWKFileName)
 }
 
 // WithRegisteredJWK sets the file of the public JWK px-device-identity registered for the key
-// (default for LoadPrivateKey: RegisteredJWKFileName beside the key file, used when it exists;
+// (default for LoadPrivateKey: registeredJWKFileName beside the key file, used when it exists;
 // for ParsePrivateKey and NewDeviceKey: none). A file given here must exist. An empty path
 // reads none. See DeviceKey.KeyID and DeviceKey.Algorithm for what the JWK decides.
-func WithRegisteredJWK(path string) KeyOption {
-	return func(o *keyOptions) { o.registeredPath, o.registeredSet = path, true }
+func WithRegisteredJWK(path string) Option {
+	return func(o *options) { o.key.registeredPath, o.key.registeredSet = path, true }
 }
 
 // applyRegistered makes k sign as the registered JWK says: the public keys must be equal, the
 // JWK's "alg" (when present) becomes the algorithm, and its "kid" (or none) the key id unless
 // WithKeyID gave one. A mismatch is a *ConfigError naming file.
-func (k *DeviceKey) applyRegistered(reg *RegisteredKey, o *keyOptions, file string) error {
+func (k *DeviceKey) applyRegistered(reg *registeredKey, o *keyOptions, file string) error {
 	fail := func(reason string) error { return &ConfigError{File: file, Field: registeredField, Reason: reason} }
 	pub, ok := k.signer.Public().(interface{ Equal(crypto.PublicKey) bool })
 	if !ok || !pub.Equal(reg.Public) {

@@ -32,7 +32,7 @@ func writeKeyDir(t *testing.T, key crypto.Signer, jwk map[string]any) string {
 	}
 	if jwk != nil {
 		data, _ := json.Marshal(jwk)
-		if err := os.WriteFile(filepath.Join(dir, RegisteredJWKFileName), data, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, registeredJWKFileName), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -79,7 +79,7 @@ func TestKF06CA14LoadPrivateKeyTakesKeyIDAndAlgorithmFromRegisteredJWK(t *testin
 		name    string
 		key     crypto.Signer
 		jwk     map[string]any
-		opts    []KeyOption
+		opts    []Option
 		alg     string
 		kid     string
 		wantErr string
@@ -91,15 +91,15 @@ func TestKF06CA14LoadPrivateKeyTakesKeyIDAndAlgorithmFromRegisteredJWK(t *testin
 		{name: "ES521 is ES512", key: p521, jwk: publicJWKMap(t, p521.Public(), "ES521", ""), alg: "ES512"},
 		{name: "PS256 registered", key: rsaKey, jwk: publicJWKMap(t, rsaKey.Public(), "PS256", ""), alg: "PS256"},
 		{name: "WithKeyID overrides", key: p256, jwk: publicJWKMap(t, p256.Public(), "ES256", "device-1"),
-			opts: []KeyOption{WithKeyID("explicit")}, alg: "ES256", kid: "explicit"},
+			opts: []Option{WithKeyID("explicit")}, alg: "ES256", kid: "explicit"},
 		{name: "WithRegisteredJWK empty reads none", key: p256, jwk: publicJWKMap(t, p256.Public(), "ES256", "device-1"),
-			opts: []KeyOption{WithRegisteredJWK("")}, alg: "ES256"},
+			opts: []Option{WithRegisteredJWK("")}, alg: "ES256"},
 		{name: "another key registered", key: p256, jwk: publicJWKMap(t, newECKey(t, elliptic.P256()).Public(), "ES256", ""),
 			wantErr: "is not the public key of the device private key"},
 		{name: "alg of another curve", key: p256, jwk: publicJWKMap(t, p256.Public(), "ES384", ""),
 			wantErr: `"alg" "ES384" does not fit its EC P-256 key`},
 		{name: "RS256 registered but PSS asked", key: rsaKey, jwk: publicJWKMap(t, rsaKey.Public(), "RS256", ""),
-			opts: []KeyOption{WithRSAPSS()}, wantErr: "registered for RS256 but WithRSAPSS asks for PS256"},
+			opts: []Option{WithRSAPSS()}, wantErr: "registered for RS256 but WithRSAPSS asks for PS256"},
 		{name: "private key in the public file", key: p256, jwk: func() map[string]any {
 			m := publicJWKMap(t, p256.Public(), "ES256", "")
 			m["d"] = "AAAA"
@@ -202,7 +202,7 @@ func FuzzParseRegisteredJWK(f *testing.F) {
 	f.Add(good)
 	f.Add([]byte(`{"kty":"RSA","n":"AQAB","e":"AQAB","d":"x"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		reg, err := ParseRegisteredJWK(data)
+		reg, err := parseRegisteredJWK(data)
 		if err != nil {
 			var ce *ConfigError
 			if !errors.As(err, &ce) || reg != nil {

@@ -21,7 +21,7 @@
 //			onesoidc.DevicePaths{Config: files.Config, Key: files.Key},
 //			onesoidc.WithHTTPClient(idp.HTTPClient()))
 //		idp.ScriptCIBA("alice", onesoidctest.CIBAScript{PendingPolls: 2}) // approved at the third poll
-//		ack, _ := client.MakeCIBARequest(t.Context(), onesoidc.CIBARequest{Hint: onesoidc.LoginHint{Value: "alice"}})
+//		ack, _ := client.MakeCIBARequest(t.Context(), onesoidc.CIBARequest{Hint: onesoidc.LoginHint{Kind: onesoidc.HintLogin, Value: "alice"}})
 //		res, err := client.WaitForCIBA(t.Context(), ack) // 15 s on the bubble's clock, no real time
 //		...
 //	})

@@ -36,7 +36,7 @@ func testCIBALogin(t *testing.T) {
 		idp.ScriptCIBA("alice", onesoidctest.CIBAScript{PendingPolls: 1, SlowDownPolls: []int{2}})
 		start := time.Now()
 		ack, err := client.MakeCIBARequest(t.Context(), onesoidc.CIBARequest{
-			Hint:           onesoidc.LoginHint{Value: "alice"},
+			Hint:           onesoidc.LoginHint{Kind: onesoidc.HintLogin, Value: "alice"},
 			BindingMessage: "Log in to the kiosk?",
 		})
 		if err != nil {
@@ -46,7 +46,7 @@ func testCIBALogin(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := res.Identity.Entity.Subject; got != "alice" {
+		if got := res.Auth.Entity.Subject; got != "alice" {
 			t.Errorf("subject %q, want alice", got)
 		}
 		if took := time.Since(start); took != 20*time.Second {

@@ -50,7 +50,7 @@ func (a *userApp) onLogin(w http.ResponseWriter, _ *http.Request, res *onesoidc.
 	defer a.mu.Unlock()
 	a.next++
 	id := fmt.Sprintf("s%d", a.next)
-	a.sessions[id] = res.Identity.Entity.Subject
+	a.sessions[id] = res.Auth.Entity.Subject
 	http.SetCookie(w, &http.Cookie{Name: "app", Value: id, Path: "/", HttpOnly: true})
 	return nil
 }

@@ -196,7 +196,7 @@ func TestLoginStartedOnACollectedOnB(t *testing.T) {
 		t.Fatalf("answer %v", got)
 	}
 	res := b.delivered()
-	if len(res) != 1 || len(a.delivered()) != 0 || res[0].Identity.Entity.Subject != "alice" {
+	if len(res) != 1 || len(a.delivered()) != 0 || res[0].Auth.Entity.Subject != "alice" {
 		t.Fatalf("delivered on A %d, on B %d", len(a.delivered()), len(res))
 	}
 	mu.Lock()

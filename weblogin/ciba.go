@@ -34,9 +34,9 @@ func (s *scopeField) UnmarshalJSON(data []byte) error {
 
 // startRequest is the body of a start request: the fields of the Rust crate's frontend DTO.
 type startRequest struct {
-	// LoginHintKind picks the hint parameter (onesoidc.ParseLoginHintKind; default
+	// HintKind picks the hint parameter (onesoidc.ParseHintKind; default
 	// login_hint). CIBA only.
-	LoginHintKind string `json:"loginHintKind"`
+	HintKind string `json:"loginHintKind"`
 	// UserIdentifier names the user. CIBA only, required there.
 	UserIdentifier string `json:"userIdentifier"`
 	// SessionID is the ONES QR session a CIBA login comes from (qr_session_id).
@@ -85,13 +85,13 @@ func (h *Handler) startCIBA(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	req := onesoidc.CIBARequest{Hint: onesoidc.LoginHint{Value: body.UserIdentifier}, QRSessionID: body.SessionID}
+	req := onesoidc.CIBARequest{Hint: onesoidc.LoginHint{Kind: onesoidc.HintLogin, Value: body.UserIdentifier}, QRSessionID: body.SessionID}
 	if body.UserIdentifier == "" {
 		writeError(w, &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "userIdentifier is required"})
 		return
 	}
-	if body.LoginHintKind != "" {
-		kind, err := onesoidc.ParseLoginHintKind(body.LoginHintKind)
+	if body.HintKind != "" {
+		kind, err := onesoidc.ParseHintKind(body.HintKind)
 		if err != nil {
 			writeError(w, Classify(err))
 			return

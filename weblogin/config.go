@@ -15,6 +15,9 @@ import (
 )
 
 // Defaults of Config.
+// maxResultTTL is the ID token age limit of onesoidc's VerifyIDToken (its default MaxTokenAge).
+const maxResultTTL = 5 * time.Minute
+
 const (
 	DefaultPrefix         = "/auth"
 	DefaultMaxPerSession  = 2
@@ -86,8 +89,9 @@ type Config struct {
 	// RetryAfter is the Retry-After of those refusals (default DefaultRetryAfter).
 	RetryAfter time.Duration
 	// ResultTTL is how long an approved result waits to be collected by a status request
-	// (default DefaultResultTTL). It must stay under the ID token age limit of
-	// onesoidc.DefaultMaxTokenAge, as a CIBA ID token is validated again when collected.
+	// (default DefaultResultTTL). It must stay under the ID token age limit of the
+	// 5 minutes that VerifyIDToken allows by default, as a CIBA ID token is validated again when
+	// collected.
 	ResultTTL time.Duration
 	// LongPoll is how long a status request may wait for news (a ping, the next poll, the end)
 	// before it answers pending (default 0: answer at once, the page polls again).
@@ -206,8 +210,8 @@ func New(cfg Config) (*Handler, error) {
 		return nil, &ConfigError{"MaxPending", "limits must not be negative"}
 	case h.cfg.RetryAfter < 0 || h.cfg.ResultTTL < 0:
 		return nil, &ConfigError{"RetryAfter", "durations must not be negative"}
-	case h.cfg.ResultTTL > onesoidc.DefaultMaxTokenAge:
-		return nil, &ConfigError{"ResultTTL", "must not exceed onesoidc.DefaultMaxTokenAge"}
+	case h.cfg.ResultTTL > maxResultTTL:
+		return nil, &ConfigError{"ResultTTL", "must not exceed 5 minutes, the ID token age limit of VerifyIDToken"}
 	case h.cfg.LongPoll < 0 || h.cfg.LongPoll > maxLongPoll:
 		return nil, &ConfigError{"LongPoll", "must be 0 to 60 s"}
 	}

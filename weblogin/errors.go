@@ -76,7 +76,7 @@ func Classify(err error) *Error {
 		re   *onesoidc.RequestError
 		oe   *onesoidc.OAuthError
 		he   *onesoidc.HTTPError
-		te   *onesoidc.CIBATokenError
+		te   *onesoidc.LoginTokenError
 		ve   *onesoidc.ValidationError
 		conf *onesoidc.ConfigError
 		qs   *onesoidc.QRStatusError
@@ -92,15 +92,15 @@ func Classify(err error) *Error {
 			Description: "the login was approved but could not be completed; start a new login", Err: err}
 	case errors.Is(err, onesoidc.ErrAccessDenied):
 		return &Error{Status: http.StatusForbidden, Code: "access_denied", Description: "the user refused the login", Err: err}
-	case errors.Is(err, onesoidc.ErrExpiredToken):
+	case errors.Is(err, onesoidc.ErrLoginExpired):
 		return &Error{Status: http.StatusGone, Code: "expired_token", Description: "the login expired", Err: err}
-	case errors.Is(err, onesoidc.ErrCIBARedeemed), errors.As(err, new(*onesoidc.CIBAFinishedError)), errors.Is(err, onesoidc.ErrQRSessionFinished):
+	case errors.Is(err, onesoidc.ErrLoginFinished):
 		return &Error{Status: http.StatusGone, Code: "invalid_grant", Description: "the login already ended", Err: err}
 	case errors.Is(err, onesoidc.ErrKeySetUnavailable):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the provider's keys cannot be fetched", RetryAfter: 5 * time.Second, Err: err}
 	case errors.As(err, &qs):
 		return &Error{Status: http.StatusGone, Code: "login_ended", Description: "the QR login ended with status " + clip(qs.Status, 40), Err: err}
-	case errors.As(err, &te), errors.As(err, &ve), errors.As(err, new(*onesoidc.QRTokenError)):
+	case errors.As(err, &te), errors.As(err, &ve):
 		return &Error{Status: http.StatusBadGateway, Code: "server_error", Description: "the provider's tokens failed validation", Err: err}
 	case errors.As(err, &conf) && conf.Field == "id_token":
 		return &Error{Status: http.StatusBadGateway, Code: "server_error", Description: "the provider's tokens failed validation", Err: err}

@@ -44,7 +44,7 @@ func Example() {
 	login, err := weblogin.New(weblogin.Config{
 		Client: client,
 		OnLogin: func(w http.ResponseWriter, r *http.Request, res *onesoidc.LoginResult) error {
-			fmt.Println("OnLogin:", res.Identity.Entity.Subject, "has an access token:", res.Token.AccessToken != "")
+			fmt.Println("OnLogin:", res.Auth.Entity.Subject, "has an access token:", res.Token.AccessToken != "")
 			http.SetCookie(w, &http.Cookie{Name: "app-session", Value: "s-1", HttpOnly: true, Secure: true})
 			return nil
 		},

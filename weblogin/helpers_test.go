@@ -62,7 +62,7 @@ func (a *app) onLogin(w http.ResponseWriter, _ *http.Request, res *onesoidc.Logi
 		return a.fail
 	}
 	a.results = append(a.results, res)
-	http.SetCookie(w, &http.Cookie{Name: "app-session", Value: "s-" + res.Identity.Entity.Subject, Path: "/", HttpOnly: true})
+	http.SetCookie(w, &http.Cookie{Name: "app-session", Value: "s-" + res.Auth.Entity.Subject, Path: "/", HttpOnly: true})
 	return nil
 }
 

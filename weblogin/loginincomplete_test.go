@@ -15,7 +15,7 @@ import (
 func TestClassifyLoginIncompleteIsFinal(t *testing.T) {
 	t.Parallel()
 	err := &onesoidc.LoginIncompleteError{Revoked: true,
-		Err: &onesoidc.CIBATokenError{Reason: "id_token rejected", Err: onesoidc.ErrKeySetUnavailable}}
+		Err: &onesoidc.LoginTokenError{Reason: "id_token rejected", Err: onesoidc.ErrKeySetUnavailable}}
 	if !errors.Is(err, onesoidc.ErrKeySetUnavailable) {
 		t.Fatal("the test error does not wrap ErrKeySetUnavailable")
 	}

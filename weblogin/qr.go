@@ -15,7 +15,7 @@ func (h *Handler) startQR(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	if body.UserIdentifier != "" || body.LoginHintKind != "" {
+	if body.UserIdentifier != "" || body.HintKind != "" {
 		writeError(w, &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "QR login takes no user: the user scans the code"})
 		return
 	}

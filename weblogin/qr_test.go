@@ -38,7 +38,7 @@ func TestQRLoginApproved(t *testing.T) {
 			t.Fatalf("answer %v", got)
 		}
 		res := e.app.logins()
-		if len(res) != 1 || res[0].Identity.Entity.Subject != "alice" || res[0].Token.AccessToken != e.idp.QRSessions()[0].AccessToken {
+		if len(res) != 1 || res[0].Auth.Entity.Subject != "alice" || res[0].Token.AccessToken != e.idp.QRSessions()[0].AccessToken {
 			t.Fatalf("OnLogin got %+v", res)
 		}
 		assertNoTokens(t, w.Body.String(), res[0].Token.AccessToken, id)

@@ -87,9 +87,9 @@ func encodeResult(res *onesoidc.LoginResult, withEntity bool) ([]byte, error) {
 		AccessToken: res.Token.AccessToken, TokenType: res.Token.TokenType, RefreshToken: res.Token.RefreshToken,
 		Expiry: res.Token.Expiry, ExpiresIn: res.Token.ExpiresIn, IDToken: res.IDToken, Scope: res.Scope, AuthReqID: res.AuthReqID,
 	}
-	if withEntity && res.Identity != nil {
-		e := res.Identity.Entity
-		sr.Entity, sr.TokenKind = &e, res.Identity.Kind
+	if withEntity && res.Auth != nil {
+		e := res.Auth.Entity
+		sr.Entity, sr.TokenKind = &e, res.Auth.Kind
 	}
 	return json.Marshal(sr)
 }

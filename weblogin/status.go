@@ -237,9 +237,9 @@ func (h *Handler) pollOnce(ctx context.Context, l *Login) (bool, *Error) {
 	case errors.Is(err, onesoidc.ErrAuthorizationPending):
 		cur.NextPoll = now.Add(cur.Interval)
 	case errors.Is(err, onesoidc.ErrSlowDown):
-		cur.Interval += onesoidc.SlowDownStep
+		cur.Interval += 5 * time.Second // RFC 8628 §3.5
 		cur.NextPoll = now.Add(cur.Interval)
-	case errors.As(err, &re) && re.Field == "auth_req_id" && !errors.As(err, new(*onesoidc.CIBAFinishedError)):
+	case errors.As(err, &re) && re.Field == "auth_req_id" && !errors.Is(err, onesoidc.ErrLoginFinished):
 		return false, nil // another poll of this process is in flight
 	default:
 		e := Classify(err)
@@ -360,7 +360,7 @@ func (h *Handler) collect(w http.ResponseWriter, r *http.Request, l *Login) {
 		writeError(w, &Error{Status: http.StatusInternalServerError, Code: "server_error", Description: "the login could not be completed", Err: err})
 		return
 	}
-	writeJSON(w, http.StatusOK, statusAnswer{Status: string(StateApproved), LoginID: l.ID, Name: res.Identity.Entity.Username})
+	writeJSON(w, http.StatusOK, statusAnswer{Status: string(StateApproved), LoginID: l.ID, Name: res.Auth.Entity.Username})
 }
 
 // openResult unseals a stored result and rebuilds the LoginResult: a CIBA ID token is
@@ -378,9 +378,9 @@ func (h *Handler) openResult(ctx context.Context, l *Login, sealed []byte) (*one
 	res := &onesoidc.LoginResult{Token: tok, IDToken: sr.IDToken, Scope: sr.Scope, AuthReqID: sr.AuthReqID}
 	switch {
 	case sr.Entity != nil:
-		res.Identity = &onesoidc.AuthenticationResult{Entity: *sr.Entity, Kind: sr.TokenKind}
+		res.Auth = &onesoidc.AuthenticationResult{Entity: *sr.Entity, Kind: sr.TokenKind}
 	default:
-		id, err := h.client.VerifyIDToken(ctx, sr.IDToken, onesoidc.ExpectAccessToken(sr.AccessToken), onesoidc.ExpectAuthReqID(l.AuthReqID))
+		id, err := h.client.VerifyIDToken(ctx, sr.IDToken, onesoidc.ExpectAtHashOf(sr.AccessToken), onesoidc.ExpectAuthReqID(l.AuthReqID))
 		if err != nil {
 			h.revoke(context.WithoutCancel(ctx), res)
 			e := Classify(err)
@@ -389,7 +389,7 @@ func (h *Handler) openResult(ctx context.Context, l *Login, sealed []byte) (*one
 			}
 			return nil, e
 		}
-		res.Identity = id
+		res.Auth = id
 	}
 	return res, nil
 }

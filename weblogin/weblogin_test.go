@@ -60,7 +60,7 @@ func TestCIBALoginApproved(t *testing.T) {
 			t.Fatalf("OnLogin's cookie not set: %v", c)
 		}
 		res := e.app.logins()
-		if len(res) != 1 || res[0].Identity.Entity.Subject != "alice" || res[0].Token.AccessToken == "" ||
+		if len(res) != 1 || res[0].Auth.Entity.Subject != "alice" || res[0].Token.AccessToken == "" ||
 			res[0].Token.RefreshToken == "" || res[0].AuthReqID != authReqID {
 			t.Fatalf("OnLogin got %+v", res)
 		}
@@ -200,7 +200,7 @@ func TestFindingStatusLeaksTokensByAuthReqID(t *testing.T) {
 		w := victim.post(e.h, "/auth/ciba/status", nil)
 		wantStatus(t, w, http.StatusOK)
 		assertNoTokens(t, w.Body.String(), authReqID)
-		if len(e.app.logins()) != 2 || e.app.logins()[1].Identity.Entity.Subject != "victim" {
+		if len(e.app.logins()) != 2 || e.app.logins()[1].Auth.Entity.Subject != "victim" {
 			t.Fatal("victim's login not delivered to the application")
 		}
 	})

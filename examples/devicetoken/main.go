@@ -27,9 +27,9 @@ import (
 
 func main() {
 	var (
-		cfgPath   = flag.String("config", onesoidc.DefaultDeviceConfigPath, "px-device-identity device.yml")
-		keyPath   = flag.String("key", onesoidc.DefaultDeviceKeyPath, "device private key (PEM), for key_security default")
-		signerURL = flag.String("signer", onesoidc.DefaultRemoteSignerURL, "px-device-identity-service signing URL, for key_security tpm")
+		cfgPath   = flag.String("config", "/etc/px-device-identity/device.yml", "px-device-identity device.yml")
+		keyPath   = flag.String("key", "/root/.local/share/px-device-identity/private.pem", "device private key (PEM), for key_security default")
+		signerURL = flag.String("signer", "http://localhost:8000/sign", "px-device-identity-service signing URL, for key_security tpm")
 		scope     = flag.String("scope", "", "space-separated scopes to request")
 		printTok  = flag.Bool("print-token", false, "print the access token itself on stdout")
 		verbose   = flag.Bool("v", false, "log requests to stderr (never tokens)")

@@ -93,7 +93,7 @@ func run(ctx context.Context, out io.Writer, idp *onesoidctest.Server) error {
 	// approves after two polls, one second apart.
 	idp.ScriptCIBA("alice", onesoidctest.CIBAScript{PendingPolls: 2, Interval: 1})
 	resp, err := client.MakeCIBARequest(ctx, onesoidc.CIBARequest{
-		Hint:           onesoidc.LoginHint{Kind: onesoidc.LoginHintKindLoginHint, Value: "alice"},
+		Hint:           onesoidc.LoginHint{Kind: onesoidc.HintLogin, Value: "alice"},
 		Scope:          []string{"openid", "profile"},
 		BindingMessage: "QUICKSTART-1",
 	})
@@ -112,9 +112,9 @@ func run(ctx context.Context, out io.Writer, idp *onesoidctest.Server) error {
 		return err
 	}
 	fmt.Fprintf(out, "   approved: scope %q, ID token and access token received (not shown)\n", res.Scope)
-	who := res.Identity.Entity
+	who := res.Auth.Entity
 	fmt.Fprintf(out, "   logged in: %s %q, ID token validated (%s, key %s)\n", who.Kind, who.Subject,
-		res.Identity.Algorithm, res.Identity.KeyID)
+		res.Auth.Algorithm, res.Auth.KeyID)
 
 	// ONES QR login: show a QR code; the user scans it with the ONES app and approves there.
 	idp.ScriptQR(onesoidctest.QRScript{Subject: "bob"})
@@ -129,7 +129,7 @@ func run(ctx context.Context, out io.Writer, idp *onesoidctest.Server) error {
 		return err
 	}
 	fmt.Fprintf(out, "   approved on the phone by %q: scope %q, access token validated by introspection\n",
-		qres.Identity.Entity.Subject, qres.Scope)
+		qres.Auth.Entity.Subject, qres.Scope)
 
 	// A resource server: RequireToken validates bearer tokens (opaque ones by introspection).
 	fmt.Fprintln(out, "8. a resource server protects GET /hello with RequireToken")

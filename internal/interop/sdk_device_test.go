@@ -60,7 +60,7 @@ func sdkClient(t testing.TB, p *Provider, clientID string, key *Key, format keyF
 	if err != nil {
 		t.Fatal(err)
 	}
-	var keyOpts []onesoidc.KeyOption
+	var keyOpts []onesoidc.Option
 	if key.Alg == jose.PS256 {
 		keyOpts = append(keyOpts, onesoidc.WithRSAPSS())
 	}

@@ -24,7 +24,7 @@ func writeRegisteredJWK(t *testing.T, keyPath string, key *Key, kid string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(filepath.Dir(keyPath), onesoidc.RegisteredJWKFileName), data, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(filepath.Dir(keyPath), "public_jwk.json"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -161,7 +161,7 @@ func (a *App) me(w http.ResponseWriter, r *http.Request) {
 		}
 		a.mu.Lock()
 		if cur := a.sessions[id]; cur != nil {
-			cur.result = &onesoidc.LoginResult{Token: fresh, IDToken: res.IDToken, Scope: res.Scope, Identity: res.Identity}
+			cur.result = &onesoidc.LoginResult{Token: fresh, IDToken: res.IDToken, Scope: res.Scope, Auth: res.Auth}
 		}
 		a.mu.Unlock()
 		tok = fresh
@@ -178,7 +178,7 @@ func (a *App) me(w http.ResponseWriter, r *http.Request) {
 	a.api.ServeHTTP(rec, req)
 	var api any
 	_ = json.Unmarshal([]byte(rec.body.String()), &api)
-	e := res.Identity.Entity
+	e := res.Auth.Entity
 	writeJSON(w, http.StatusOK, map[string]any{
 		"subject": e.Subject, "name": e.Username, "scope": res.Scope,
 		"api": map[string]any{"status": rec.status, "body": api},
