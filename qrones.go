@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/ones-now/onesoidc/internal/jose"
 )
 
 // The ONES QR login: the vendor's own protocol (not RFC 8628), spoken by the ONES app that scans
@@ -348,7 +350,7 @@ func (c *OpenIDConnectClient) qrIdentity(ctx context.Context, token string) (*Au
 	case !e.Expiry.IsZero() && !c.now().Before(e.Expiry.Add(c.leeway)):
 		return refuse("the access token has expired")
 	}
-	return &AuthenticationResult{Entity: e, Kind: KindAccessToken, payload: string(ir.Raw)}, nil
+	return &AuthenticationResult{Entity: e, Kind: KindAccessToken, claims: jose.PackPayload(string(ir.Raw))}, nil
 }
 
 // waitONESQRLogin polls GET {host}/auth/qr/{auth_req_id} for s with the rules of WaitForCIBA.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ones-now/onesoidc/internal/cache"
 	"github.com/ones-now/onesoidc/internal/jose"
 )
 
@@ -113,14 +114,14 @@ func (c *OpenIDConnectClient) initValidation(o *options) error {
 	if maxAge == 0 {
 		maxAge = DefaultJWKSMaxAge
 	}
-	cache := newTokenCache(defaultTokenCacheEntries, defaultTokenCacheBytes)
+	tokens := newTokenCache(DefaultTokenCacheBytes)
 	c.val = &validator{
 		issuer:   c.issuer,
 		clientID: c.clientID,
 		leeway:   c.leeway,
 		now:      c.now,
 		algs:     algs & provider,
-		cache:    cache,
+		cache:    tokens,
 		keys: &jwksCache{
 			http:     c.http,
 			url:      c.meta.JWKSURI,
@@ -128,7 +129,7 @@ func (c *OpenIDConnectClient) initValidation(o *options) error {
 			cooldown: cooldown,
 			maxAge:   max(maxAge, cooldown),
 			logger:   c.logger,
-			onRetire: cache.dropRetired,
+			onRetire: tokens.dropRetired,
 		},
 	}
 	return nil
@@ -313,6 +314,11 @@ type AuthenticatedEntity struct {
 	Scope string
 	// Username is "preferred_username" (OpenID Connect Core 1.0 §5.1), or "".
 	Username string
+	// Name is "name", the user's full name (OpenID Connect Core 1.0 §5.1), or "".
+	Name string
+	// Email is "email" (OpenID Connect Core 1.0 §5.1), or "". Whether the provider verified it
+	// is the claim "email_verified" (read it with Claims).
+	Email string
 	// ClientID is "client_id" (RFC 9068 §2.2), else "azp", else "".
 	ClientID string
 	// Role is the identity provider role: the claim "role", else "idp_role", else "".
@@ -351,7 +357,7 @@ type AuthenticationResult struct {
 	// KeyID is the "kid" of the provider key that verified it, or "".
 	KeyID string
 
-	payload string
+	claims jose.Packed
 }
 
 // Claims decodes the verified claims into v with encoding/json, for claims the entity does not
@@ -360,16 +366,21 @@ type AuthenticationResult struct {
 //	var extra struct{ Groups []string `json:"groups"` }
 //	err := res.Claims(&extra)
 func (r *AuthenticationResult) Claims(v any) error {
-	if err := jose.UnmarshalClaims(r.payload, v); err != nil {
+	if err := jose.UnmarshalClaims(r.claims.Payload(), v); err != nil {
 		return fmt.Errorf("onesoidc: decoding claims: %w", err)
 	}
 	return nil
 }
 
+// Roles returns the "roles" claim (RFC 9068 §7.2.1.1, RFC 7643 §4.1.2), an array of strings,
+// in a new slice; nil when the token has none or it is not an array of strings. Like Claims it
+// reads the member whose name equals "roles" without regard to case.
+func (r *AuthenticationResult) Roles() []string { return r.claims.Roles() }
+
 // RawClaims returns every verified claim, decoded by encoding/json (numbers as float64). Each call
 // decodes a new map.
 func (r *AuthenticationResult) RawClaims() map[string]any {
-	return jose.ClaimsMap(r.payload) // the payload was checked to be a JSON object
+	return jose.ClaimsMap(r.claims.Payload()) // the payload was checked to be a JSON object
 }
 
 // ValidateToken validates a token that reached the caller — an OpenID Connect ID token or an
@@ -441,61 +452,65 @@ func (v *validator) validate(ctx context.Context, raw string, m mode, opts []Ver
 	// A hit is used only while the key set is within its max age: past it, the full path
 	// refetches the set, so that a key the provider removed stops validating cached tokens too
 	// (JW-16); the refetch retires the key and drops its tokens.
-	if v.cache != nil && v.keys.fresh(now) {
-		if e := v.cache.get(raw); e != nil {
-			if err := v.check(&e.claims, e.kind, e.alg, m, &o, now); err != nil {
-				if err.Reason == ReasonExpired {
-					v.cache.remove(raw)
+	cached := v.cache != nil && len(raw) <= maxCachedToken
+	var key cache.Key
+	if cached {
+		key = cache.KeyOf(raw)
+		if v.keys.fresh(now) {
+			if e, ok := v.cache.c.Get(key); ok {
+				if !e.key.retired.Load() {
+					var cl jose.Claims
+					var aud [4]string
+					e.claims.Unpack(&cl, aud[:0])
+					if err := v.check(&cl, e.kind, e.alg, m, &o, now); err != nil {
+						if err.Reason == ReasonExpired {
+							v.cache.c.Delete(key)
+						}
+						return nil, err
+					}
+					return v.result(&e.claims, e.kind, e.alg, e.key), nil
 				}
-				return nil, err
+				v.cache.c.Delete(key)
 			}
-			return e.result.clone(), nil
 		}
 	}
-	res, cl, key, err := v.verify(ctx, raw, m, &o, now)
+	e, err := v.verify(ctx, raw, m, &o, now)
 	if err != nil {
 		return nil, err
 	}
-	if v.cache != nil {
-		// The entry owns its slices: the caller may change those of res. check never reads amr,
-		// so the cached claims keep none.
-		e := &cacheEntry{key: key, kind: res.Kind, alg: jose.ParseAlg(res.Algorithm), claims: *cl, result: *res}
-		e.claims.Aud = slices.Clone(cl.Aud)
-		e.claims.Amr = nil
-		e.result.Entity.Audience = e.claims.Aud
-		e.result.Entity.AuthMethods = slices.Clone(cl.Amr)
-		v.cache.put(raw, e)
+	if cached {
+		v.cache.c.Set(key, *e)
 	}
-	return res, nil
+	return v.result(&e.claims, e.kind, e.alg, e.key), nil
 }
 
 // verify is the full, uncached validation.
-func (v *validator) verify(ctx context.Context, raw string, m mode, o *verifyOptions, now time.Time) (*AuthenticationResult, *jose.Claims, *jwk, *ValidationError) {
+func (v *validator) verify(ctx context.Context, raw string, m mode, o *verifyOptions, now time.Time) (*tokenEntry, *ValidationError) {
 	tok, jerr := jose.Split(raw)
 	if jerr != nil {
-		return nil, nil, nil, fromJOSE(jerr)
+		return nil, fromJOSE(jerr)
 	}
 	var scratch [scratchSize]byte
 	header, ok := jose.DecodeJSONPart(tok.HeaderPart(), scratch[:])
 	if !ok {
-		return nil, nil, nil, invalid(ReasonMalformed, "", "header is not base64url of UTF-8 JSON")
+		return nil, invalid(ReasonMalformed, "", "header is not base64url of UTF-8 JSON")
 	}
 	hdr, jerr := jose.ParseHeader(header)
 	if jerr != nil {
-		return nil, nil, nil, fromJOSE(jerr)
+		return nil, fromJOSE(jerr)
 	}
 	if !v.algs.Has(hdr.Alg) {
-		return nil, nil, nil, invalid(ReasonUnsupportedAlgorithm, "alg", fmt.Sprintf("alg not accepted (accepted: %s)",
+		return nil, invalid(ReasonUnsupportedAlgorithm, "alg", fmt.Sprintf("alg not accepted (accepted: %s)",
 			strings.Join(v.algs.Names(), ", ")))
 	}
 	kind := KindIDToken
 	switch {
 	case hdr.Typ == jose.TypeOther:
-		return nil, nil, nil, invalid(ReasonInvalidType, "typ", "typ is neither JWT nor at+jwt")
+		return nil, invalid(ReasonInvalidType, "typ", "typ is neither JWT nor at+jwt")
 	case hdr.Typ == jose.TypeAT && m == modeIDToken:
-		return nil, nil, nil, invalid(ReasonInvalidType, "typ", "an at+jwt access token is not an ID token")
+		return nil, invalid(ReasonInvalidType, "typ", "an at+jwt access token is not an ID token")
 	case hdr.Typ == jose.TypeJWT && m == modeAccessToken:
-		return nil, nil, nil, invalid(ReasonInvalidType, "typ", "typ is not at+jwt: not a JWT access token")
+		return nil, invalid(ReasonInvalidType, "typ", "typ is not at+jwt: not a JWT access token")
 	case hdr.Typ == jose.TypeAT:
 		kind = KindAccessToken
 	}
@@ -503,29 +518,29 @@ func (v *validator) verify(ctx context.Context, raw string, m mode, o *verifyOpt
 	// of bad base64 or UTF-8 is refused as malformed and never causes a JWKS fetch.
 	payload, ok := jose.DecodeJSONPart(tok.PayloadPart(), scratch[:])
 	if !ok {
-		return nil, nil, nil, invalid(ReasonMalformed, "", "payload is not base64url of UTF-8")
+		return nil, invalid(ReasonMalformed, "", "payload is not base64url of UTF-8")
 	}
 	var sigBuf [512]byte // RSA up to 4096 bits; larger signatures allocate
 	sig, ok := jose.DecodeSignature(tok.SignaturePart(), sigBuf[:])
 	if !ok {
-		return nil, nil, nil, invalid(ReasonMalformed, "", "signature is not unpadded base64url")
+		return nil, invalid(ReasonMalformed, "", "signature is not unpadded base64url")
 	}
 	key, err := v.keys.key(ctx, &hdr)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	if !jose.Verify(tok, sig, hdr.Alg, &key.PublicKey, scratch[:]) {
-		return nil, nil, nil, invalid(ReasonInvalidSignature, "", "signature does not verify with the provider's key")
+		return nil, invalid(ReasonInvalidSignature, "", "signature does not verify with the provider's key")
 	}
 	// Only now, with the signature verified, are the claims parsed (RFC 8725 §3.1, TV-34).
-	cl := new(jose.Claims)
-	if jerr := jose.ParseClaims(payload, cl); jerr != nil {
-		return nil, nil, nil, fromJOSEClaims(jerr)
+	var cl jose.Claims
+	if jerr := jose.ParseClaims(payload, &cl); jerr != nil {
+		return nil, fromJOSEClaims(jerr)
 	}
-	if err := v.check(cl, kind, hdr.Alg, m, o, now); err != nil {
-		return nil, nil, nil, err
+	if err := v.check(&cl, kind, hdr.Alg, m, o, now); err != nil {
+		return nil, err
 	}
-	return v.result(cl, kind, hdr.Alg, key, payload), cl, key, nil
+	return &tokenEntry{claims: jose.Pack(payload, &cl), key: key, kind: kind, alg: hdr.Alg}, nil
 }
 
 // check applies the claim rules to a verified token; it runs again on every cache hit.
@@ -615,18 +630,24 @@ func (v *validator) check(cl *jose.Claims, kind TokenKind, alg jose.Alg, m mode,
 	return nil
 }
 
-// result builds the AuthenticationResult of verified claims.
-func (v *validator) result(cl *jose.Claims, kind TokenKind, alg jose.Alg, key *jwk, payload string) *AuthenticationResult {
-	e := AuthenticatedEntity{
+// result builds the AuthenticationResult of verified claims; it shares nothing mutable with p.
+func (v *validator) result(p *jose.Packed, kind TokenKind, alg jose.Alg, key *jwk) *AuthenticationResult {
+	r := &AuthenticationResult{Kind: kind, Algorithm: alg.String(), KeyID: key.kid, claims: *p}
+	var cl jose.Claims
+	p.Unpack(&cl, nil) // a new Audience slice, the caller's
+	e := &r.Entity
+	*e = AuthenticatedEntity{
 		Kind:        EntityUser,
 		Issuer:      cl.Iss,
 		Subject:     cl.Sub,
 		Audience:    cl.Aud,
 		Scope:       cl.Scope,
 		Username:    cl.Username,
+		Name:        cl.Name,
+		Email:       cl.Email,
 		ClientID:    cl.ClientID,
 		Role:        cl.Role,
-		AuthMethods: cl.Amr,
+		AuthMethods: p.Amr(),
 		ACR:         cl.Acr,
 		Expiry:      numericDate(cl.Exp),
 	}
@@ -645,13 +666,5 @@ func (v *validator) result(cl *jose.Claims, kind TokenKind, alg jose.Alg, key *j
 	if cl.Has&jose.HasAuthTime != 0 {
 		e.AuthTime = numericDate(cl.AuthTime)
 	}
-	return &AuthenticationResult{Entity: e, Kind: kind, Algorithm: alg.String(), KeyID: key.kid, payload: payload}
-}
-
-// clone returns a copy that shares nothing mutable with r.
-func (r *AuthenticationResult) clone() *AuthenticationResult {
-	c := *r
-	c.Entity.Audience = slices.Clone(r.Entity.Audience)
-	c.Entity.AuthMethods = slices.Clone(r.Entity.AuthMethods)
-	return &c
+	return r
 }
