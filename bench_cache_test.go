@@ -2,9 +2,9 @@ package onesoidc
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
-	"encoding/binary"
 	"runtime"
 	"testing"
 

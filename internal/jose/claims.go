@@ -38,10 +38,10 @@ type Claims struct {
 	// (RFC 9068 §7.2.1.1, RFC 7643 §4.1.2), read from the member whose name equals theirs
 	// without regard to case, as encoding/json fills a struct field; of another type they are
 	// left empty.
-	Name, Email string
-	Aud, Amr    []string
-	Roles       []string
-	Exp, Nbf, Iat, AuthTime           float64
+	Name, Email             string
+	Aud, Amr                []string
+	Roles                   []string
+	Exp, Nbf, Iat, AuthTime float64
 }
 
 // ParseClaims reads a verified payload (RFC 7519 §4, §7.2 step 10; RFC 8259). It refuses what is
