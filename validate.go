@@ -84,6 +84,7 @@ type validator struct {
 	algs     jose.AlgSet
 	keys     *jwksCache
 	cache    *tokenCache // nil disables the verified-token cache
+	dec      *jose.Decoder
 }
 
 // initValidation sets up token validation for c from the options and the provider metadata.
@@ -122,6 +123,7 @@ func (c *OpenIDConnectClient) initValidation(o *options) error {
 		now:      c.now,
 		algs:     algs & provider,
 		cache:    tokens,
+		dec:      new(jose.Decoder),
 		keys: &jwksCache{
 			http:     c.http,
 			url:      c.meta.JWKSURI,
@@ -358,15 +360,23 @@ type AuthenticationResult struct {
 	KeyID string
 
 	claims jose.Packed
+	dec    *jose.Decoder // nil: encoding/json
 }
 
-// Claims decodes the verified claims into v with encoding/json, for claims the entity does not
-// carry:
+// Claims decodes the verified claims into v, with the result and errors of encoding/json's
+// Unmarshal, for claims the entity does not carry:
 //
 //	var extra struct{ Groups []string `json:"groups"` }
 //	err := res.Claims(&extra)
+//
+// A struct of strings, booleans, numbers and []string is filled straight from the verified
+// payload, without a second parse by encoding/json.
 func (r *AuthenticationResult) Claims(v any) error {
-	if err := jose.UnmarshalClaims(r.claims.Payload(), v); err != nil {
+	dec := r.dec
+	if r.claims.Has == 0 { // not a payload ParseClaims read (an introspection answer)
+		dec = nil
+	}
+	if err := dec.Decode(r.claims.Payload(), v); err != nil {
 		return fmt.Errorf("onesoidc: decoding claims: %w", err)
 	}
 	return nil
@@ -632,7 +642,7 @@ func (v *validator) check(cl *jose.Claims, kind TokenKind, alg jose.Alg, m mode,
 
 // result builds the AuthenticationResult of verified claims; it shares nothing mutable with p.
 func (v *validator) result(p *jose.Packed, kind TokenKind, alg jose.Alg, key *jwk) *AuthenticationResult {
-	r := &AuthenticationResult{Kind: kind, Algorithm: alg.String(), KeyID: key.kid, claims: *p}
+	r := &AuthenticationResult{Kind: kind, Algorithm: alg.String(), KeyID: key.kid, claims: *p, dec: v.dec}
 	var cl jose.Claims
 	p.Unpack(&cl, nil) // a new Audience slice, the caller's
 	e := &r.Entity
