@@ -17,9 +17,11 @@ const DefaultMaxTokenAge = 5 * time.Minute
 
 // validationOptions are the client options of token validation; zero values mean the defaults.
 type validationOptions struct {
-	algs     jose.AlgSet
-	cooldown time.Duration
-	maxAge   time.Duration
+	algs        jose.AlgSet
+	cooldown    time.Duration
+	maxAge      time.Duration
+	cacheBytes  uint64
+	cacheBudget bool // WithTokenCacheBytes was given
 }
 
 // WithSigningAlgorithms restricts the JWS algorithms accepted on ID tokens and JWT access tokens
@@ -115,7 +117,11 @@ func (c *OpenIDConnectClient) initValidation(o *options) error {
 	if maxAge == 0 {
 		maxAge = DefaultJWKSMaxAge
 	}
-	tokens := newTokenCache(DefaultTokenCacheBytes)
+	budget := uint64(DefaultTokenCacheBytes)
+	if vo.cacheBudget {
+		budget = vo.cacheBytes
+	}
+	tokens := newTokenCache(budget)
 	c.val = &validator{
 		issuer:   c.issuer,
 		clientID: c.clientID,
@@ -134,7 +140,24 @@ func (c *OpenIDConnectClient) initValidation(o *options) error {
 			onRetire: tokens.dropRetired,
 		},
 	}
+	if budget == 0 {
+		c.val.cache = nil
+	}
 	return nil
+}
+
+// WithTokenCacheBytes sets the memory the verified-token cache may hold (default
+// DefaultTokenCacheBytes, 64 MiB: about 130,000 typical ID tokens); 0 turns the cache off, so
+// that every call verifies the signature. A token's entry costs its decoded payload plus about
+// 250 bytes; tokens over 16 KiB, and entries over an eighth of the budget, are not cached.
+func WithTokenCacheBytes(n int) Option {
+	return func(o *options) {
+		if n < 0 {
+			o.fail("WithTokenCacheBytes", "negative budget %d", n)
+			return
+		}
+		o.validation.cacheBytes, o.validation.cacheBudget = uint64(n), true
+	}
 }
 
 // VerifyOption is an expectation about one token, for ValidateToken, VerifyIDToken,
@@ -414,8 +437,10 @@ func (r *AuthenticationResult) RawClaims() map[string]any {
 // "client_id" and "jti" required (RFC 9068 §2.2). No claim is returned with an error, and errors
 // never contain the token.
 //
-// A token that validated once is answered from memory until it expires (at most 10,000 tokens);
-// the time checks run again on every call, and the entry is dropped when the key that verified
+// A token that validated once is answered from memory until it expires, kept under the SHA-256
+// of the token (never the token) in a cache bounded by memory (WithTokenCacheBytes, default
+// DefaultTokenCacheBytes) that keeps the tokens asked for most often; the time checks and the
+// per-call options run again on every call, and the entry is dropped when the key that verified
 // it leaves the provider's JWKS. A cached token is never answered past the key set's max age
 // (WithJWKSMaxAge): then the set is fetched again first.
 func (c *OpenIDConnectClient) ValidateToken(ctx context.Context, raw string, opts ...VerifyOption) (*AuthenticationResult, error) {

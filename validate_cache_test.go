@@ -127,3 +127,28 @@ func TestValidationAllocationsFlatInClaims(t *testing.T) {
 		}
 	}
 }
+
+// TestWithTokenCacheBytes: the budget sizes the cache, 0 turns it off, a negative one fails
+// the constructor.
+func TestWithTokenCacheBytes(t *testing.T) {
+	t.Parallel()
+	idp := mockidp.NewInMemory()
+	off := newValidationClient(t, idp, WithTokenCacheBytes(0))
+	tok := mint(t, idp, nil, nil)
+	for range 2 {
+		wantAccept(t)(off.ValidateToken(t.Context(), tok))
+	}
+	if off.val.cache != nil {
+		t.Error("cache kept with a budget of 0")
+	}
+	small := newValidationClient(t, idp, WithTokenCacheBytes(4096))
+	for i := range 20 {
+		wantAccept(t)(small.ValidateToken(t.Context(), mint(t, idp, nil, set("jti", fmt.Sprint(i)))))
+	}
+	if b := small.val.cache.bytes(); b == 0 || b > 4096 {
+		t.Errorf("%d bytes cached, budget 4096", b)
+	}
+	if _, err := tryTestClient(t, idp, WithTokenCacheBytes(-1)); err == nil {
+		t.Error("negative budget accepted")
+	}
+}
