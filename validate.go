@@ -495,32 +495,33 @@ func (v *validator) validate(ctx context.Context, raw string, m mode, opts []Ver
 			if e, ok := v.cache.c.Get(key); ok {
 				if !e.key.retired.Load() {
 					var cl jose.Claims
-					var aud [4]string
-					e.claims.Unpack(&cl, aud[:0])
+					e.claims.Unpack(&cl, nil) // a new Audience slice, the caller's
 					if err := v.check(&cl, e.kind, e.alg, m, &o, now); err != nil {
 						if err.Reason == ReasonExpired {
 							v.cache.c.Delete(key)
 						}
 						return nil, err
 					}
-					return v.result(&e.claims, e.kind, e.alg, e.key), nil
+					return v.result(&cl, &e.claims, e.kind, e.alg, e.key), nil
 				}
 				v.cache.c.Delete(key)
 			}
 		}
 	}
-	e, err := v.verify(ctx, raw, m, &o, now)
+	var cl jose.Claims
+	e, err := v.verify(ctx, raw, m, &o, now, &cl)
 	if err != nil {
 		return nil, err
 	}
 	if cached {
 		v.cache.c.Set(key, *e)
 	}
-	return v.result(&e.claims, e.kind, e.alg, e.key), nil
+	return v.result(&cl, &e.claims, e.kind, e.alg, e.key), nil
 }
 
 // verify is the full, uncached validation.
-func (v *validator) verify(ctx context.Context, raw string, m mode, o *verifyOptions, now time.Time) (*tokenEntry, *ValidationError) {
+// cl receives the verified claims.
+func (v *validator) verify(ctx context.Context, raw string, m mode, o *verifyOptions, now time.Time, cl *jose.Claims) (*tokenEntry, *ValidationError) {
 	tok, jerr := jose.Split(raw)
 	if jerr != nil {
 		return nil, fromJOSE(jerr)
@@ -568,14 +569,13 @@ func (v *validator) verify(ctx context.Context, raw string, m mode, o *verifyOpt
 		return nil, invalid(ReasonInvalidSignature, "", "signature does not verify with the provider's key")
 	}
 	// Only now, with the signature verified, are the claims parsed (RFC 8725 §3.1, TV-34).
-	var cl jose.Claims
-	if jerr := jose.ParseClaims(payload, &cl); jerr != nil {
+	if jerr := jose.ParseClaims(payload, cl); jerr != nil {
 		return nil, fromJOSEClaims(jerr)
 	}
-	if err := v.check(&cl, kind, hdr.Alg, m, o, now); err != nil {
+	if err := v.check(cl, kind, hdr.Alg, m, o, now); err != nil {
 		return nil, err
 	}
-	return &tokenEntry{claims: jose.Pack(payload, &cl), key: key, kind: kind, alg: hdr.Alg}, nil
+	return &tokenEntry{claims: jose.Pack(payload, cl), key: key, kind: kind, alg: hdr.Alg}, nil
 }
 
 // check applies the claim rules to a verified token; it runs again on every cache hit.
@@ -665,11 +665,14 @@ func (v *validator) check(cl *jose.Claims, kind TokenKind, alg jose.Alg, m mode,
 	return nil
 }
 
-// result builds the AuthenticationResult of verified claims; it shares nothing mutable with p.
-func (v *validator) result(p *jose.Packed, kind TokenKind, alg jose.Alg, key *jwk) *AuthenticationResult {
+// result builds the AuthenticationResult of verified claims cl, packed in p. The result owns
+// cl.Aud and cl.Amr (when set); it shares nothing mutable with p or a cache entry.
+func (v *validator) result(cl *jose.Claims, p *jose.Packed, kind TokenKind, alg jose.Alg, key *jwk) *AuthenticationResult {
 	r := &AuthenticationResult{Kind: kind, Algorithm: alg.String(), KeyID: key.kid, claims: *p, dec: v.dec}
-	var cl jose.Claims
-	p.Unpack(&cl, nil) // a new Audience slice, the caller's
+	amr := cl.Amr
+	if amr == nil {
+		amr = p.Amr()
+	}
 	e := &r.Entity
 	*e = AuthenticatedEntity{
 		Kind:        EntityUser,
@@ -682,7 +685,7 @@ func (v *validator) result(p *jose.Packed, kind TokenKind, alg jose.Alg, key *jw
 		Email:       cl.Email,
 		ClientID:    cl.ClientID,
 		Role:        cl.Role,
-		AuthMethods: p.Amr(),
+		AuthMethods: amr,
 		ACR:         cl.Acr,
 		Expiry:      numericDate(cl.Exp),
 	}
