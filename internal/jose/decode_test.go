@@ -25,8 +25,6 @@ type (
 		Exp      float64  `json:"exp"`
 		Untagged string
 		Skipped  string `json:"-"`
-		Dash     string `json:"-,"`
-		hidden   string //nolint:unused // unexported: never filled
 	}
 	role      string
 	mixedUser struct {
