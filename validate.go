@@ -147,9 +147,9 @@ func (c *OpenIDConnectClient) initValidation(o *options) error {
 }
 
 // WithTokenCacheBytes sets the memory the verified-token cache may hold (default
-// DefaultTokenCacheBytes, 64 MiB: about 130,000 typical ID tokens); 0 turns the cache off, so
+// DefaultTokenCacheBytes, 64 MiB: about 120,000 typical ID tokens); 0 turns the cache off, so
 // that every call verifies the signature. A token's entry costs its decoded payload plus about
-// 250 bytes; tokens over 16 KiB, and entries over an eighth of the budget, are not cached.
+// 270 bytes; tokens over 16 KiB, and entries over an eighth of the budget, are not cached.
 func WithTokenCacheBytes(n int) Option {
 	return func(o *options) {
 		if n < 0 {
@@ -513,7 +513,7 @@ func (v *validator) validate(ctx context.Context, raw string, m mode, opts []Ver
 	if err != nil {
 		return nil, err
 	}
-	if cached {
+	if cached && e.claims.Compact() {
 		v.cache.c.Set(key, *e)
 	}
 	return v.result(&cl, &e.claims, e.kind, e.alg, e.key), nil

@@ -42,6 +42,8 @@ type Claims struct {
 	Aud, Amr                []string
 	Roles                   []string
 	Exp, Nbf, Iat, AuthTime float64
+
+	authTimeText string // the number of auth_time in the payload, for Pack
 }
 
 // ParseClaims reads a verified payload (RFC 7519 §4, §7.2 step 10; RFC 8259). It refuses what is
@@ -109,7 +111,7 @@ func ParseClaims(payload string, cl *Claims) *Error {
 			case "iat":
 				cl.Iat, cl.Has = f, cl.Has|HasIat
 			default:
-				cl.AuthTime, cl.Has = f, cl.Has|HasAuthTime
+				cl.AuthTime, cl.Has, cl.authTimeText = f, cl.Has|HasAuthTime, v.raw
 			}
 		case "azp", "nonce", "at_hash", AuthReqIDClaim:
 			if v.kind != jsonString {

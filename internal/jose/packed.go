@@ -2,23 +2,25 @@ package jose
 
 import (
 	"encoding/binary"
+	"strconv"
 	"unsafe"
 )
 
 // Packed is the compact, immutable form of a verified payload and its Claims, small enough to
 // keep for every cached token: the payload text once, and where in it each claim lies. Strings
 // that held escapes (so are not text of the payload) follow the payload; the values of aud, amr
-// and roles follow as 4-byte spans. A payload too large for 16-bit offsets keeps its Claims as
-// they are instead.
+// and roles follow as 4-byte spans; auth_time is kept as the text of its number. A payload whose
+// text would need offsets over 16 bits, or a list of more than 255 values, is kept whole
+// (Compact reports false): then only Payload and Roles (which parses it again) are served.
 type Packed struct {
 	text              string
-	big               *Claims // set when the claims do not fit the compact form
-	plen, lists       uint16  // payload length; offset of the list spans
-	nAud, nAmr, nRole uint8
 	str               [numPacked]span
-	// Has, Exp, Nbf, Iat and AuthTime are those of Claims.
-	Has                     uint32
-	Exp, Nbf, Iat, AuthTime float64
+	plen, lists       uint16 // payload length; offset of the list spans
+	nAud, nAmr, nRole uint8
+	whole             bool // not compact: text is the payload
+	// Has, Exp, Nbf and Iat are those of Claims.
+	Has           uint32
+	Exp, Nbf, Iat float64
 }
 
 // span is the text of a string: text[off:off+n].
@@ -40,6 +42,7 @@ const (
 	pAcr
 	pName
 	pEmail
+	pAuthTime // the number's text
 	numPacked
 )
 
@@ -53,9 +56,13 @@ const (
 // Pack returns the packed form of cl, the claims ParseClaims read from payload. Strings of cl
 // must be text of payload or strings of their own (with escapes), as ParseClaims leaves them.
 func Pack(payload string, cl *Claims) Packed {
-	p := Packed{text: payload, Has: cl.Has, Exp: cl.Exp, Nbf: cl.Nbf, Iat: cl.Iat, AuthTime: cl.AuthTime}
+	p := Packed{text: payload, Has: cl.Has, Exp: cl.Exp, Nbf: cl.Nbf, Iat: cl.Iat}
+	authTime := cl.authTimeText
+	if cl.Has&HasAuthTime != 0 && authTime == "" {
+		authTime = strconv.FormatFloat(cl.AuthTime, 'g', -1, 64) // exact: parses back to the same float64
+	}
 	strs := [numPacked]string{cl.Iss, cl.Sub, cl.Azp, cl.Nonce, cl.AuthReqID, cl.AtHash, cl.ClientID, cl.Scope,
-		cl.Username, cl.Role, cl.IdpRole, cl.Acr, cl.Name, cl.Email}
+		cl.Username, cl.Role, cl.IdpRole, cl.Acr, cl.Name, cl.Email, authTime}
 	lists := [3][]string{cl.Aud, cl.Amr, cl.Roles}
 	extra, values := 0, 0
 	for _, s := range strs {
@@ -73,8 +80,7 @@ func Pack(payload string, cl *Claims) Packed {
 	}
 	total := len(payload) + extra + 4*values
 	if total > maxPackedText || len(cl.Aud) > maxPackedList || len(cl.Amr) > maxPackedList || len(cl.Roles) > maxPackedList {
-		c := *cl
-		p.big = &c
+		p.whole = true
 		return p
 	}
 	p.plen = uint16(len(payload))
@@ -140,25 +146,32 @@ func (p *Packed) s(i int) string {
 
 // Payload returns the verified payload, a JSON object.
 func (p *Packed) Payload() string {
-	if p.big != nil {
+	if p.whole {
 		return p.text
 	}
 	return p.text[:p.plen]
 }
 
+// Compact reports whether p holds its claims (else only the payload).
+func (p *Packed) Compact() bool { return !p.whole }
+
 // Bytes returns the bytes the packed form holds beyond its own size.
-func (p *Packed) Bytes() int {
-	if p.big != nil {
-		n := len(p.text) + int(unsafe.Sizeof(Claims{})) + 16*(len(p.big.Aud)+len(p.big.Amr)+len(p.big.Roles))
-		return n
+func (p *Packed) Bytes() int { return len(p.text) }
+
+// whole returns the claims of a payload kept whole, parsed again.
+func (p *Packed) parse() *Claims {
+	cl := new(Claims)
+	if ParseClaims(p.text, cl) != nil {
+		return new(Claims)
 	}
-	return len(p.text)
+	return cl
 }
 
 // list appends the values of list i (0 aud, 1 amr, 2 roles) to dst.
 func (p *Packed) list(dst []string, i int) []string {
-	if p.big != nil {
-		return append(dst, [3][]string{p.big.Aud, p.big.Amr, p.big.Roles}[i]...)
+	if p.whole {
+		cl := p.parse()
+		return append(dst, [3][]string{cl.Aud, cl.Amr, cl.Roles}[i]...)
 	}
 	start, n := 0, int(p.nAud)
 	switch i {
@@ -187,12 +200,13 @@ func (p *Packed) Amr() []string { return p.fresh(1, p.nAmr) }
 func (p *Packed) Roles() []string { return p.fresh(2, p.nRole) }
 
 func (p *Packed) fresh(i int, n uint8) []string {
-	if p.big != nil {
-		l := [3][]string{p.big.Aud, p.big.Amr, p.big.Roles}[i]
-		if l == nil {
+	if p.whole {
+		cl := p.parse()
+		l := [3][]string{cl.Aud, cl.Amr, cl.Roles}[i]
+		if len(l) == 0 {
 			return nil
 		}
-		return append(make([]string, 0, len(l)), l...)
+		return l
 	}
 	if n == 0 {
 		return nil
@@ -202,8 +216,9 @@ func (p *Packed) fresh(i int, n uint8) []string {
 
 // Unpack sets cl to the claims of p, except Amr and Roles; cl.Aud is appended to aud.
 func (p *Packed) Unpack(cl *Claims, aud []string) {
-	if p.big != nil {
-		*cl = *p.big
+	if p.whole {
+		*cl = *p.parse()
+		cl.Aud = append(aud, cl.Aud...)
 		cl.Amr, cl.Roles = nil, nil
 		return
 	}
@@ -211,7 +226,10 @@ func (p *Packed) Unpack(cl *Claims, aud []string) {
 		Has: p.Has, Iss: p.s(pIss), Sub: p.s(pSub), Azp: p.s(pAzp), Nonce: p.s(pNonce), AuthReqID: p.s(pAuthReqID),
 		AtHash: p.s(pAtHash), ClientID: p.s(pClientID), Scope: p.s(pScope), Username: p.s(pUsername),
 		Role: p.s(pRole), IdpRole: p.s(pIdpRole), Acr: p.s(pAcr), Name: p.s(pName), Email: p.s(pEmail),
-		Exp: p.Exp, Nbf: p.Nbf, Iat: p.Iat, AuthTime: p.AuthTime,
+		Exp: p.Exp, Nbf: p.Nbf, Iat: p.Iat,
+	}
+	if p.Has&HasAuthTime != 0 {
+		cl.AuthTime, _ = strconv.ParseFloat(p.s(pAuthTime), 64)
 	}
 	if p.Has&HasAud != 0 {
 		cl.Aud = p.list(aud, 0)
