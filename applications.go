@@ -151,9 +151,7 @@ func textOrNumber(raw json.RawMessage) (string, error) {
 		return s, nil
 	}
 	var n json.Number
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&n); err == nil {
+	if err := json.Unmarshal(raw, &n); err == nil {
 		return n.String(), nil
 	}
 	return "", errors.New("is not a string or a number")
@@ -240,8 +238,8 @@ func checkHostname(h string) error {
 			return fail("has a bad port")
 		}
 		host = hh
-	} else if inner, ok := strings.CutPrefix(h, "["); ok && strings.HasSuffix(inner, "]") {
-		host = strings.TrimSuffix(inner, "]")
+	} else if len(h) > 2 && h[0] == '[' && h[len(h)-1] == ']' {
+		host = h[1 : len(h)-1]
 		if net.ParseIP(host) == nil {
 			return fail("is not an IP address in brackets")
 		}
@@ -292,18 +290,11 @@ func WithApplicationsMaxAge(d time.Duration) Option {
 
 // applicationsURL returns where the list lives: the metadata member, else WithApplicationsURL.
 func (c *OpenIDConnectClient) applicationsURL() (string, error) {
-	var doc map[string]json.RawMessage
-	if len(c.meta.Raw) > 0 && json.Unmarshal(c.meta.Raw, &doc) == nil {
-		if raw, ok := doc[ApplicationsURIMetadataKey]; ok {
-			var u string
-			if err := json.Unmarshal(raw, &u); err != nil || u == "" {
-				return "", &ConfigError{Field: ApplicationsURIMetadataKey, Reason: "in the provider metadata is not a URL string"}
-			}
-			if err := checkEndpoint(ApplicationsURIMetadataKey, u, false); err != nil {
-				return "", err
-			}
-			return u, nil
+	if u := c.meta.ApplicationsURI; u != "" {
+		if err := checkEndpoint(ApplicationsURIMetadataKey, u, false); err != nil {
+			return "", err
 		}
+		return u, nil
 	}
 	if c.apps.url != "" {
 		return c.apps.url, nil

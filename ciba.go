@@ -220,8 +220,8 @@ func WithCIBABindingMessagePattern(re *regexp.Regexp) Option {
 // Before anything is sent, req is checked (a *RequestError), and so is the provider metadata: a
 // missing backchannel endpoint, a delivery mode or request-object algorithm the provider does not
 // list, a user code the provider does not support, or grant_types_supported without the CIBA
-// grant are a *ConfigError. The answer must carry auth_req_id (visible ASCII, at most 1024
-// characters) and expires_in (1 s to 24 h); interval, when present, must be at most 5 minutes.
+// grant are a *ConfigError. The answer must carry auth_req_id (visible ASCII, MinAuthReqIDLength
+// to 1024 characters) and expires_in (1 s to 24 h); interval, when present, must be at most 5 minutes.
 // Error answers (§13) come back as *OAuthError: errors.Is(err, ErrUnknownUserID) and so on.
 func (c *OpenIDConnectClient) MakeCIBARequest(ctx context.Context, req CIBARequest) (*CIBAResponse, error) {
 	if err := c.cibaPreflight(&req); err != nil {
@@ -268,25 +268,25 @@ func (c *OpenIDConnectClient) MakeCIBARequest(ctx context.Context, req CIBAReque
 func (c *OpenIDConnectClient) cibaPreflight(req *CIBARequest) error {
 	m := c.meta
 	if m.BackchannelAuthenticationEndpoint == "" {
-		return &ConfigError{Field: "backchannel_authentication_endpoint", Reason: "the provider metadata has no backchannel authentication endpoint (CIBA Core §4)"}
+		return &ConfigError{Field: "backchannel_authentication_endpoint", Reason: "the provider metadata has no backchannel authentication endpoint (CIBA Core §4)", Err: ErrNotSupportedByProvider}
 	}
 	mode := "poll"
 	if c.cibaCfg.ping {
 		mode = "ping"
 	}
 	if len(m.BackchannelTokenDeliveryModesSupported) > 0 && !slices.Contains(m.BackchannelTokenDeliveryModesSupported, mode) {
-		return &ConfigError{Field: "backchannel_token_delivery_modes_supported", Reason: fmt.Sprintf("the provider does not support the %s delivery mode", mode)}
+		return &ConfigError{Field: "backchannel_token_delivery_modes_supported", Reason: fmt.Sprintf("the provider does not support the %s delivery mode", mode), Err: ErrNotSupportedByProvider}
 	}
 	if len(m.GrantTypesSupported) > 0 && !slices.Contains(m.GrantTypesSupported, cibaGrantType) {
-		return &ConfigError{Field: "grant_types_supported", Reason: "the provider does not list the CIBA grant type " + cibaGrantType}
+		return &ConfigError{Field: "grant_types_supported", Reason: "the provider does not list the CIBA grant type " + cibaGrantType, Err: ErrNotSupportedByProvider}
 	}
 	if req.UserCode != "" && !m.BackchannelUserCodeParameterSupported {
-		return &ConfigError{Field: "backchannel_user_code_parameter_supported", Reason: "the provider does not support user_code"}
+		return &ConfigError{Field: "backchannel_user_code_parameter_supported", Reason: "the provider does not support user_code", Err: ErrNotSupportedByProvider}
 	}
 	if algs := m.BackchannelAuthenticationRequestSigningAlgValuesSupported; c.cibaCfg.encoding == CIBAEncodingRequestObject &&
 		len(algs) > 0 && !slices.Contains(algs, c.signer.Algorithm()) {
 		return &ConfigError{Field: "backchannel_authentication_request_signing_alg_values_supported",
-			Reason: fmt.Sprintf("the provider does not accept request objects signed with %s", c.signer.Algorithm())}
+			Reason: fmt.Sprintf("the provider does not accept request objects signed with %s", c.signer.Algorithm()), Err: ErrNotSupportedByProvider}
 	}
 	return nil
 }
@@ -514,11 +514,13 @@ func (c *OpenIDConnectClient) parseBackchannelAnswer(resp *response, endpoint st
 	if err := json.Unmarshal(resp.body, &a); err != nil {
 		return nil, bad("invalid backchannel answer", err)
 	}
-	switch {
-	case a.AuthReqID == nil || *a.AuthReqID == "":
+	if a.AuthReqID == nil || *a.AuthReqID == "" {
 		return nil, bad("backchannel answer without auth_req_id", nil)
-	case checkAuthReqID(*a.AuthReqID) != nil:
-		return nil, bad("backchannel answer with a malformed auth_req_id", nil)
+	}
+	if err := checkAuthReqID(*a.AuthReqID); err != nil {
+		return nil, bad("backchannel answer with a malformed auth_req_id: "+err.(*RequestError).Reason, nil)
+	}
+	switch {
 	case a.ExpiresIn == nil:
 		return nil, bad("backchannel answer without expires_in", nil)
 	case !(*a.ExpiresIn >= 1 && *a.ExpiresIn <= maxCIBAExpiresIn.Seconds()):
@@ -540,14 +542,34 @@ func (c *OpenIDConnectClient) parseBackchannelAnswer(resp *response, endpoint st
 
 func seconds(f float64) time.Duration { return time.Duration(math.Round(f * float64(time.Second))) }
 
-// checkAuthReqID requires 1 to 1024 visible ASCII characters.
+// MinAuthReqIDLength is the shortest auth_req_id, and RFC 8628 device_code, this package
+// accepts: 22 characters, the base64url encoding of 128 bits. CIBA Core §7.3 asks for at least
+// 128 bits of entropy in an auth_req_id (and RFC 8628 §5.2 for device codes that cannot be
+// guessed); an id shorter than 22 characters cannot carry that much in the base64url alphabet
+// providers draw ids from, and so is refused as soon as the provider's answer arrives. A UUID
+// (36 characters) or 32 hexadecimal digits pass.
+const MinAuthReqIDLength = 22
+
+// checkAuthReqID requires MinAuthReqIDLength to 1024 visible ASCII characters (a polling
+// handle: auth_req_id or device_code).
 func checkAuthReqID(id string) error {
-	if id == "" || len(id) > maxAuthReqIDLength {
-		return &RequestError{Field: "auth_req_id", Reason: "must be 1 to 1024 characters"}
+	return checkPollingHandle("auth_req_id", id)
+}
+
+// checkPollingHandle checks an auth_req_id or device_code named field.
+func checkPollingHandle(field, id string) error {
+	switch {
+	case id == "":
+		return &RequestError{Field: field, Reason: "empty"}
+	case len(id) < MinAuthReqIDLength:
+		return &RequestError{Field: field, Reason: fmt.Sprintf("%d characters, fewer than the %d that 128 bits of entropy need (CIBA Core §7.3)",
+			len(id), MinAuthReqIDLength)}
+	case len(id) > maxAuthReqIDLength:
+		return &RequestError{Field: field, Reason: fmt.Sprintf("more than %d characters", maxAuthReqIDLength)}
 	}
 	for i := 0; i < len(id); i++ {
 		if c := id[i]; c < 0x21 || c > 0x7e {
-			return &RequestError{Field: "auth_req_id", Reason: "holds a character outside visible ASCII"}
+			return &RequestError{Field: field, Reason: "holds a character outside visible ASCII"}
 		}
 	}
 	return nil

@@ -158,8 +158,14 @@ func TestCB06ExpiryStopsWithoutExtraRequest(t *testing.T) {
 				if !errors.Is(err, ErrExpiredToken) || !errors.As(err, &exp) || !exp.Expiry.Equal(resp.Expiry()) {
 					t.Fatalf("err = %v, want a *ExpiredError matching ErrExpiredToken", err)
 				}
-				if elapsed != time.Duration(expiresIn)*time.Second {
-					t.Errorf("returned after %v, want %ds", elapsed, expiresIn)
+				// The last pending answer comes at 25 s; with expires_in 27 the next poll (30 s)
+				// would be past the expiry, so the wait ends at once.
+				want := expiresIn
+				if expiresIn < 30 {
+					want = 25
+				}
+				if elapsed != time.Duration(want)*time.Second {
+					t.Errorf("returned after %v, want %ds", elapsed, want)
 				}
 				if got, want := tokenRequestTimes(idp, start), secs(5, 10, 15, 20, 25); !slices.Equal(got, want) {
 					t.Errorf("polls at %v, want %v (none at or after expiry)", got, want)
@@ -1045,12 +1051,13 @@ func TestCB28ConsecutiveFailuresCapped(t *testing.T) {
 		resp, _ = c.MakeCIBARequest(t.Context(), aliceRequest())
 		before := idp.Count(mockidp.EndpointToken)
 		start = time.Now()
-		if _, err := c.WaitForCIBA(t.Context(), resp, WithMaxFailures(1000)); !errors.Is(err, ErrExpiredToken) {
-			t.Errorf("err = %v, want expiry", err)
+		if _, err := c.WaitForCIBA(t.Context(), resp, WithMaxFailures(1000)); !errors.As(err, &he) || he.StatusCode != 503 {
+			t.Errorf("err = %v, want the last 503", err)
 		}
-		// 5, 15, 35, 75, then every 60 s until the expiry at 7200 s: 135 ... 7155.
-		if n := idp.Count(mockidp.EndpointToken) - before; n != 122 || time.Since(start) != 7200*time.Second {
-			t.Errorf("%d polls in %v, want 122 in 7200s", n, time.Since(start))
+		// 5, 15, 35, 75, then every 60 s: 135 ... 7155; the next backoff would end at 7215 s,
+		// past the expiry at 7200 s, so the wait ends with the 503 at 7155 s.
+		if n := idp.Count(mockidp.EndpointToken) - before; n != 122 || time.Since(start) != 7155*time.Second {
+			t.Errorf("%d polls in %v, want 122 in 7155s", n, time.Since(start))
 		}
 
 		// A lower cap.
@@ -1070,13 +1077,13 @@ func TestCB01CB02MalformedBackchannelAnswers(t *testing.T) {
 	tests := []struct{ name, body, reason string }{
 		{"CB-01 no auth_req_id", `{"expires_in":600}`, "without auth_req_id"},
 		{"CB-01 empty auth_req_id", `{"auth_req_id":"","expires_in":600}`, "without auth_req_id"},
-		{"CB-02 no expires_in", `{"auth_req_id":"abc"}`, "without expires_in"},
-		{"expires_in zero", `{"auth_req_id":"abc","expires_in":0}`, "out-of-range expires_in"},
-		{"expires_in two days", `{"auth_req_id":"abc","expires_in":172800}`, "out-of-range expires_in"},
-		{"expires_in string", `{"auth_req_id":"abc","expires_in":"600"}`, "invalid backchannel answer"},
-		{"negative interval", `{"auth_req_id":"abc","expires_in":600,"interval":-1}`, "out-of-range interval"},
-		{"interval over 5 minutes", `{"auth_req_id":"abc","expires_in":600,"interval":301}`, "out-of-range interval"},
-		{"auth_req_id with control character", `{"auth_req_id":"ab\u0007c","expires_in":600}`, "malformed auth_req_id"},
+		{"CB-02 no expires_in", `{"auth_req_id":"abcdefghijklmnopqrstuv"}`, "without expires_in"},
+		{"expires_in zero", `{"auth_req_id":"abcdefghijklmnopqrstuv","expires_in":0}`, "out-of-range expires_in"},
+		{"expires_in two days", `{"auth_req_id":"abcdefghijklmnopqrstuv","expires_in":172800}`, "out-of-range expires_in"},
+		{"expires_in string", `{"auth_req_id":"abcdefghijklmnopqrstuv","expires_in":"600"}`, "invalid backchannel answer"},
+		{"negative interval", `{"auth_req_id":"abcdefghijklmnopqrstuv","expires_in":600,"interval":-1}`, "out-of-range interval"},
+		{"interval over 5 minutes", `{"auth_req_id":"abcdefghijklmnopqrstuv","expires_in":600,"interval":301}`, "out-of-range interval"},
+		{"auth_req_id with control character", `{"auth_req_id":"abcdefghijklmnopqrstu\u0007v","expires_in":600}`, "malformed auth_req_id"},
 		{"auth_req_id over 1024 characters", `{"auth_req_id":"` + strings.Repeat("a", 1025) + `","expires_in":600}`, "malformed auth_req_id"},
 		{"null", `null`, "without auth_req_id"},
 	}
@@ -1714,6 +1721,71 @@ func TestLoginResultCarriesTheValidatedIdentity(t *testing.T) {
 		id := res.Identity
 		if id == nil || id.Kind != KindIDToken || id.Entity.Subject != "alice-sub" || id.Entity.Kind != EntityUser {
 			t.Fatalf("identity = %+v", id)
+		}
+	})
+}
+
+// TestCB01AuthReqIDTooShortForEntropyRefused: an auth_req_id (or device_code) too short to carry
+// 128 bits (fewer than MinAuthReqIDLength characters) is refused in the backchannel answer itself,
+// before any poll; a UUID passes.
+func TestCB01AuthReqIDTooShortForEntropyRefused(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		id string
+		ok bool
+	}{
+		{"x", false},
+		{strings.Repeat("a", MinAuthReqIDLength-1), false},
+		{strings.Repeat("a", MinAuthReqIDLength), true},
+		{"1c266114-a1be-4252-8ad1-04986c5b9ac1", true},
+	} {
+		t.Run(fmt.Sprint(len(tc.id)), func(t *testing.T) {
+			t.Parallel()
+			idp := mockidp.NewInMemory()
+			c := newTestClient(t, idp, testKey(t, "ES256"))
+			idp.Inject(mockidp.EndpointBackchannel, mockidp.Fault{Status: 200, ContentType: "application/json",
+				Body: []byte(`{"auth_req_id":"` + tc.id + `","expires_in":600}`)})
+			resp, err := c.MakeCIBARequest(t.Context(), aliceRequest())
+			if tc.ok {
+				if err != nil || resp.AuthReqID != tc.id {
+					t.Fatalf("MakeCIBARequest = %v, %v", resp, err)
+				}
+				return
+			}
+			var he *HTTPError
+			if resp != nil || !errors.As(err, &he) || !strings.Contains(err.Error(), "128 bits") || !errors.Is(err, ErrInvalidResponse) {
+				t.Fatalf("MakeCIBARequest = %v, %v; want the short auth_req_id refused", resp, err)
+			}
+			if _, err := c.CheckCIBAStatus(t.Context(), tc.id); !errors.As(err, new(*RequestError)) {
+				t.Errorf("CheckCIBAStatus(%q) = %v, want a *RequestError", tc.id, err)
+			}
+			if n := idp.Count(mockidp.EndpointToken); n != 0 {
+				t.Errorf("%d token requests, want 0", n)
+			}
+		})
+	}
+	t.Run("ONES QR auth_req_id", func(t *testing.T) {
+		t.Parallel()
+		idp := mockidp.NewInMemory()
+		c := newTestClient(t, idp, testKey(t, "ES256"))
+		idp.SetDeviceID(testClientID, testDeviceID)
+		idp.Inject(mockidp.EndpointQRStart, mockidp.Fault{Status: 200, ContentType: "application/json",
+			Body: []byte(`{"auth_req_id":"` + strings.Repeat("q", MinAuthReqIDLength-1) + `","exp":300}`)})
+		if s, err := c.StartQRLogin(t.Context()); s != nil || !errors.As(err, new(*HTTPError)) || !strings.Contains(err.Error(), "128 bits") {
+			t.Fatalf("StartQRLogin = %v, %v; want the short auth_req_id refused", s, err)
+		}
+		if _, err := c.CheckQRStatus(t.Context(), "short-id"); !errors.As(err, new(*RequestError)) {
+			t.Errorf("CheckQRStatus of a short id: %v, want a *RequestError", err)
+		}
+	})
+	t.Run("device_code", func(t *testing.T) {
+		t.Parallel()
+		idp := mockidp.NewInMemory()
+		c := newTestClient(t, idp, testKey(t, "ES256"), WithQRProtocol(QRProtocolDeviceAuthorization))
+		idp.Inject(mockidp.EndpointDeviceAuthorization, mockidp.Fault{Status: 200, ContentType: "application/json",
+			Body: []byte(`{"device_code":"` + strings.Repeat("d", MinAuthReqIDLength-1) + `","user_code":"ABCD","verification_uri":"` + idp.Issuer + `/device","expires_in":600}`)})
+		if s, err := c.StartQRLogin(t.Context()); s != nil || !errors.As(err, new(*HTTPError)) || !strings.Contains(err.Error(), "device_code") {
+			t.Fatalf("StartQRLogin = %v, %v; want the short device_code refused", s, err)
 		}
 	})
 }

@@ -303,7 +303,7 @@ func TestCIBAStatusHandlerOutcomes(t *testing.T) {
 		t.Parallel()
 		synctest.Test(t, func(t *testing.T) {
 			idp, c := cibaSetup(t)
-			wantError(t, statusOf(c, "never-started"), http.StatusNotFound, "invalid_request")
+			wantError(t, statusOf(c, "never-started-abcdefghijklmn"), http.StatusNotFound, "invalid_request")
 			wantError(t, postJSON(c.CIBAStatusHandler(), "application/json", `{"authRequestId":"a\u0000b"}`), http.StatusBadRequest, "invalid_request")
 			wantError(t, postJSON(c.CIBAStatusHandler(), "application/json", `{}`), http.StatusBadRequest, "invalid_request")
 			if n := idp.Count(mockidp.EndpointToken); n != 0 {

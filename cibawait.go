@@ -27,22 +27,44 @@ type LoginResult struct {
 	Identity *AuthenticationResult
 }
 
-// ExpiredError reports that a login request (CIBA, or a QR login session) reached its
-// expires_in on the local clock, so no further poll was sent (CIBA Core §7.3, §11; RFC 8628
-// §3.5). errors.Is(err, ErrExpiredToken) holds for it, as for the provider's expired_token
-// answer.
+// ExpiredError is the one error of a login request (a CIBA auth_req_id, or a QR login session)
+// that ran out before the user decided, whoever noticed first (CIBA Core §7.3, §11; RFC 8628
+// §3.5): the provider, which answered expired_token (Err is its *OAuthError) or the ONES QR
+// status "expired" (Err is the *QRStatusError), or this package's
+// clock, which reached the request's expires_in, or found that no poll allowed by the interval
+// was left before it, so that no further poll was sent (Err is nil). errors.Is(err,
+// ErrExpiredToken) holds in both cases, and errors.As(err, &expired) finds it.
 type ExpiredError struct {
-	// Expiry is when the request expired.
+	// Expiry is when the request expired: its expiry on the local clock, or, when the provider
+	// said so first, when the provider's answer arrived.
 	Expiry time.Time
+	// Err is the provider's expired_token answer, or nil when the local clock ended the request.
+	Err error
 }
 
 // Error says when the request expired.
 func (e *ExpiredError) Error() string {
-	return "onesoidc: login request expired at " + e.Expiry.UTC().Format(time.RFC3339) + " without a decision"
+	s := "onesoidc: login request expired at " + e.Expiry.UTC().Format(time.RFC3339) + " without a decision"
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
 }
 
 // Is reports whether target is ErrExpiredToken.
 func (e *ExpiredError) Is(target error) bool { return target == ErrExpiredToken }
+
+// Unwrap returns the provider's expired_token answer, if there was one.
+func (e *ExpiredError) Unwrap() error { return e.Err }
+
+// asExpired turns the provider's expired_token answer into an *ExpiredError at now, the one
+// expiry error; any other error is returned as it is.
+func asExpired(err error, now time.Time) error {
+	if err == nil || !errors.Is(err, ErrExpiredToken) || errors.As(err, new(*ExpiredError)) {
+		return err
+	}
+	return &ExpiredError{Expiry: now, Err: err}
+}
 
 // ErrCIBARedeemed is matched (errors.Is) by the error of CheckCIBAStatus and WaitForCIBA for an
 // auth_req_id whose tokens were already issued: it is never sent again (SECURITY-CASES CB-15).
@@ -90,7 +112,7 @@ func (e *CIBATokenError) Unwrap() error { return e.Err }
 // urn:openid:params:grant-type:ciba, authenticated with a fresh client assertion. While the user
 // has not decided, the error matches ErrAuthorizationPending or ErrSlowDown; the end of the
 // request matches ErrAccessDenied, ErrExpiredToken, ErrTransactionFailed or ErrInvalidGrant
-// (*OAuthError, CIBA Core §11). On success it returns the tokens; the ID token must name this
+// (*OAuthError, CIBA Core §11; expired_token comes as a *ExpiredError wrapping it). On success it returns the tokens; the ID token must name this
 // client's issuer and client id, and its urn:openid:params:jwt:claim:auth_req_id claim, when
 // present, must equal authReqID (§10.1.1), else the tokens are dropped and a *CIBATokenError is
 // returned.
@@ -121,6 +143,7 @@ func (c *OpenIDConnectClient) pollCIBA(ctx context.Context, authReqID, scope str
 	form := url.Values{"grant_type": {cibaGrantType}, "auth_req_id": {authReqID}}
 	resp, err := c.postAuthenticated(ctx, "CIBA token", c.meta.TokenEndpoint, form, false)
 	if err != nil {
+		err = asExpired(err, c.now())
 		if errors.Is(err, ErrSlowDown) {
 			c.ciba.slowDown(authReqID, c.now())
 		}
@@ -178,11 +201,17 @@ func (c *OpenIDConnectClient) verifyLoginIDToken(ctx context.Context, raw, authR
 // The first poll is sent Interval after resp.ReceivedAt, later polls Interval after the previous
 // answer; every slow_down adds SlowDownStep (5 s) to the interval for all later polls. A
 // transport failure, a 5xx or a 429 doubles the wait (at most 1 minute, at least the server's
-// Retry-After) and counts towards WithMaxFailures. At the request's expiry the wait ends
-// without another poll with a *ExpiredError (errors.Is(err, ErrExpiredToken)). Any other
-// error answer ends the wait at once. When ctx ends, during a wait or a poll, ctx.Err() is
-// returned at once. In ping mode a notification received by CIBANotificationHandler triggers a
-// poll at once, whatever the interval.
+// Retry-After, RFC 9110 §10.2.3, up to 5 minutes per wait) and counts towards WithMaxFailures.
+// A delay (interval, slow_down or Retry-After) that would put the next poll after the request's
+// expiry or ctx's deadline ends the wait at once: with the failure that asked for it (the
+// *HTTPError, its status and RetryAfter as the server gave it), with a *ExpiredError after a
+// pending answer, or, when ctx's deadline comes first, with an error matching
+// context.DeadlineExceeded and the last answer; in ping mode a pending request still waits for
+// the notification. At the request's expiry the wait ends without another poll with a
+// *ExpiredError (errors.Is(err, ErrExpiredToken)), which is also what the provider's
+// expired_token answer becomes. Any other error answer ends the wait at once. When ctx ends,
+// during a wait or a poll, ctx.Err() is returned at once. In ping mode a notification received
+// by CIBANotificationHandler triggers a poll at once, whatever the interval.
 //
 // Each auth_req_id may have one waiter at a time; a second concurrent WaitForCIBA for the same
 // auth_req_id fails with a *RequestError.
@@ -204,12 +233,15 @@ func (c *OpenIDConnectClient) WaitForCIBA(ctx context.Context, resp *CIBARespons
 	}
 	defer c.ciba.endWait(id, p)
 
-	return c.pollUntil(ctx, pollSpec{
+	spec := pollSpec{
 		name:     "CIBA",
 		start:    resp.ReceivedAt,
 		interval: resp.Interval,
 		deadline: resp.Expiry(),
-		wake:     p.wake,
 		expired:  func(err error) { c.ciba.finish(id, err) },
-	}, w, func(ctx context.Context) (*LoginResult, error) { return c.pollCIBA(ctx, id, resp.Scope) })
+	}
+	if c.cibaCfg.ping {
+		spec.wake = p.wake
+	}
+	return c.pollUntil(ctx, spec, w, func(ctx context.Context) (*LoginResult, error) { return c.pollCIBA(ctx, id, resp.Scope) })
 }

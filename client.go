@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
 	"net"
 	"net/http"
@@ -61,12 +62,12 @@ type OpenIDConnectClient struct {
 	deviceToken   deviceTokenCache
 
 	cibaCfg cibaConfig // CIBA options (ciba.go)
-	ciba    cibaState  // pending and finished CIBA requests (ciba.go)
+	ciba    *cibaState // pending and finished CIBA requests (cibanotify.go); a pointer, so that no auth_req_id or notification token is part of the client's value
 
 	host       string     // device.yml host without a trailing "/": the base of the ONES QR endpoints
 	deviceID   string     // device.yml id, encoded in ONES QR codes
 	qrProtocol QRProtocol // WithQRProtocol (qr.go)
-	qr         cibaState  // pending and finished ONES QR sessions (qrones.go)
+	qr         *cibaState // pending and finished ONES QR sessions (qrones.go); a pointer, as ciba
 
 	apps applicationsCache // the ONES application list (applications.go)
 
@@ -309,11 +310,12 @@ func NewClientFromMetadata(cfg *DeviceConfig, signer Signer, meta *ProviderMetad
 		tokenResource:     o.tokenResource,
 		tokenMargin:       o.tokenMargin,
 		cibaCfg:           o.ciba,
+		ciba:              &cibaState{},
 
 		host:       strings.TrimSuffix(cfg.Host, "/"),
 		deviceID:   cfg.ID,
 		qrProtocol: o.qrProtocol,
-		qr:         cibaState{waiter: "WaitForQRLogin"},
+		qr:         &cibaState{waiter: "WaitForQRLogin"},
 		apps:       applicationsCache{url: o.applicationsURL, maxAge: o.applicationsMaxAge},
 	}
 	if err := c.initValidation(o); err != nil {
@@ -332,7 +334,7 @@ func checkClientInputs(cfg *DeviceConfig, signer Signer) error {
 	if signer == nil {
 		return &ConfigError{Field: "signer", Reason: "nil Signer"}
 	}
-	return nil
+	return cfg.checkKey(signer)
 }
 
 // ClientID returns the OAuth client id of the device.
@@ -427,8 +429,12 @@ func (r *response) invalid(reason string, err error) *HTTPError {
 		Reason: reason, Err: err}
 }
 
-// exchange performs r and returns the body of a 2xx JSON answer. Anything else is an error: an
-// *OAuthError for a 4xx answer with a JSON "error" member, an *HTTPError otherwise.
+// exchange performs r and returns the body of a 2xx JSON answer. Anything else is an error. A
+// JSON body with an "error" member (RFC 6749 §5.2) is parsed whatever the status: an *OAuthError
+// for a 4xx answer, and for a temporary status (408, 429, 5xx) an *HTTPError that wraps the
+// *OAuthError, so that errors.Is(err, ErrTemporarilyUnavailable) holds for
+// 503 {"error":"temporarily_unavailable"} while the status and Retry-After stay. Any other body
+// (an HTML 502 page) is an *HTTPError.
 func (h *httpCore) exchange(ctx context.Context, r request) (*response, error) {
 	ctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
@@ -484,8 +490,13 @@ func (h *httpCore) exchange(ctx context.Context, r request) (*response, error) {
 		return nil, herr("reading body", classifyTransportError(err))
 	}
 	if !ok {
-		if resp.StatusCode >= 400 && resp.StatusCode < 500 && isJSON(ctype) {
+		if resp.StatusCode >= 400 && isJSON(ctype) {
 			if oe := parseOAuthError(data, resp.StatusCode, r.op); oe != nil {
+				if e := herr("", oe); e.Temporary() {
+					// 408, 429, 5xx: the *HTTPError keeps Retry-After and the retry rules of a
+					// temporary failure, and errors.Is/As still find the provider's code.
+					return nil, e
+				}
 				return nil, oe
 			}
 		}
@@ -599,7 +610,13 @@ func (p permanent) Error() string        { return p.err.Error() }
 func (p permanent) Unwrap() []error      { return []error{p.err, errPermanent} }
 func (p permanent) Is(target error) bool { return target == errPermanent }
 
-// retryAfter parses Retry-After (RFC 9110 §10.2.3) on 429 and 503 answers; 0 when absent.
+// maxRetryAfter bounds a parsed Retry-After only so that it fits a time.Duration (about 292
+// years); below that the value is reported as the server gave it. Each waiter caps its own wait.
+const maxRetryAfter = time.Duration(math.MaxInt64)
+
+// retryAfter parses Retry-After (RFC 9110 §10.2.3), delay-seconds or an HTTP-date, on 429 and 503
+// answers; 0 when absent, malformed or in the past. The value is not capped: an *HTTPError
+// reports what the server asked for, and whoever waits caps the wait.
 func retryAfter(resp *http.Response, now time.Time) time.Duration {
 	if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
 		return 0
@@ -608,14 +625,18 @@ func retryAfter(resp *http.Response, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if secs, err := strconv.Atoi(v); err == nil {
-		if secs < 0 {
+	if v[0] >= '0' && v[0] <= '9' {
+		secs, err := strconv.ParseUint(v, 10, 64)
+		switch {
+		case errors.Is(err, strconv.ErrRange) || (err == nil && secs > uint64(maxRetryAfter/time.Second)):
+			return maxRetryAfter
+		case err != nil:
 			return 0
 		}
-		return time.Duration(min(secs, 3600)) * time.Second
+		return time.Duration(secs) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return min(t.Sub(now), time.Hour)
+		return t.Sub(now) // saturates at the largest Duration
 	}
 	return 0
 }

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"testing"
 	"time"
+
+	"github.com/ones-now/onesoidc/internal/mockidp"
 )
 
 func TestHF02PermanentAndTemporaryDNSFailures(t *testing.T) {
@@ -40,7 +42,9 @@ func TestRetryAfterParsing(t *testing.T) {
 		{429, "0", "0s"},
 		{503, "-3", "0s"},
 		{503, "soon", "0s"},
-		{503, "999999", "1h0m0s"},
+		{503, "999999", "277h46m39s"}, // reported as given: waiters cap their waits
+		{503, "99999999999999999999999", maxRetryAfter.String()},
+		{503, "+5", "0s"},
 		{500, "20", "0s"}, // only 429 and 503 carry Retry-After for us
 	} {
 		got := retryAfterOf(tc.status, tc.value)
@@ -71,5 +75,54 @@ func TestDefaultTransportClosesIdleConnectionsBeforeServers(t *testing.T) {
 	}
 	if tr == http.DefaultTransport {
 		t.Errorf("the global DefaultTransport is shared and changed")
+	}
+}
+
+// TestHF09OAuthErrorBodyParsedOnAnyStatus: an RFC 6749 §5.2 JSON error body is parsed whatever
+// the status; on a temporary status it stays an *HTTPError (status, Retry-After) wrapping the
+// *OAuthError; HTML stays a transport error.
+func TestHF09OAuthErrorBodyParsedOnAnyStatus(t *testing.T) {
+	t.Parallel()
+	jsonErr := func(code string) []byte { return []byte(`{"error":"` + code + `","error_description":"try later"}`) }
+	cases := []struct {
+		name     string
+		fault    mockidp.Fault
+		sentinel error
+		wantHTTP bool
+	}{
+		{"503 temporarily_unavailable", mockidp.Fault{Status: 503, ContentType: "application/json", Body: jsonErr("temporarily_unavailable"),
+			Header: http.Header{"Retry-After": {"7"}}}, ErrTemporarilyUnavailable, true},
+		{"500 server_error", mockidp.Fault{Status: 500, ContentType: "application/json", Body: jsonErr("server_error")}, ErrServerError, true},
+		{"400 invalid_client", mockidp.Fault{Status: 400, ContentType: "application/json", Body: jsonErr("invalid_client")}, ErrInvalidClient, false},
+		{"502 HTML", mockidp.Fault{Status: 502, ContentType: "text/html", Body: []byte(`<html>{"error":"server_error"}</html>`)}, nil, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			idp := mockidp.NewInMemory()
+			c := newTestClient(t, idp, testKey(t, "ES256"))
+			idp.Inject(mockidp.EndpointToken, tc.fault)
+			_, err := c.RequestDeviceAccessToken(t.Context())
+			var oe *OAuthError
+			var he *HTTPError
+			if tc.sentinel == nil {
+				if errors.As(err, &oe) || !errors.As(err, &he) || he.StatusCode != 502 {
+					t.Fatalf("err = %v, want a transport error", err)
+				}
+				return
+			}
+			if !errors.Is(err, tc.sentinel) || !errors.As(err, &oe) || oe.StatusCode != tc.fault.Status || oe.Description != "try later" {
+				t.Fatalf("err = %v, want %v with status %d", err, tc.sentinel, tc.fault.Status)
+			}
+			if got := errors.As(err, &he); got != tc.wantHTTP {
+				t.Fatalf("err = %v: *HTTPError %v, want %v", err, got, tc.wantHTTP)
+			}
+			if tc.wantHTTP && (he.StatusCode != tc.fault.Status || !he.Temporary()) {
+				t.Errorf("HTTPError = %+v", he)
+			}
+			if tc.fault.Header != nil && he.RetryAfter != 7*time.Second {
+				t.Errorf("RetryAfter = %v, want 7s", he.RetryAfter)
+			}
+		})
 	}
 }

@@ -2,6 +2,10 @@ package onesoidc
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
 	"errors"
 	"fmt"
 	"io"
@@ -213,7 +217,8 @@ func nodeKindName(n *yaml.Node) string {
 
 // Validate checks the configuration as ParseDeviceConfig does (DESIGN §4.1, SECURITY-CASES
 // KF-10): host and client_id are required; id (when set) and client_id are UUIDs; host is an
-// absolute http or https URL with a host and without user info, query or fragment (whether
+// absolute http or https URL with a host and without user info, query, fragment or a trailing
+// "/oidc", which IssuerURL adds (whether
 // plain http is acceptable is decided at discovery); key_security, when set, is "default" or
 // "tpm"; key_type, when set, is one of the supported types. It returns a *ConfigError naming
 // the field, and the file when the configuration was loaded from one.
@@ -270,6 +275,10 @@ func checkHostURL(host string) string {
 		return "must not have a query"
 	case u.Fragment != "" || strings.Contains(host, "#"):
 		return "must not have a fragment"
+	case strings.HasSuffix(strings.ToLower(strings.TrimSuffix(u.Path, "/")), "/oidc"):
+		trimmed := strings.TrimSuffix(host, "/")
+		return fmt.Sprintf("ends in /oidc, which the issuer adds itself (it would become %s/oidc); drop the suffix: host: %s",
+			trimmed, trimmed[:len(trimmed)-len("/oidc")])
 	}
 	return ""
 }
@@ -278,6 +287,54 @@ func checkHostURL(host string) string {
 // removed, followed by "/oidc" (DESIGN §4). It does not validate Host; see Validate.
 func (c *DeviceConfig) IssuerURL() string {
 	return strings.TrimSuffix(c.Host, "/") + "/oidc"
+}
+
+// checkKey refuses a key that disagrees with KeyType, naming both: the RSA modulus
+// size or the curve when the signer exposes its public key (a *DeviceKey does, a *RemoteSigner
+// when it was given one), else the algorithm family. An empty KeyType checks nothing.
+func (c *DeviceConfig) checkKey(signer Signer) error {
+	if c.KeyType == "" {
+		return nil
+	}
+	fail := func(has string) error {
+		return &ConfigError{File: c.path, Field: "key_type", Reason: fmt.Sprintf(
+			"key_type %q does not match the device key (%s); fix key_type or use the device's own key", c.KeyType, has)}
+	}
+	want := strings.ToUpper(c.KeyType)
+	var pub crypto.PublicKey
+	if p, ok := signer.(interface{ Public() crypto.PublicKey }); ok {
+		pub = p.Public()
+	}
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		if has := fmt.Sprintf("RSA:%d", k.N.BitLen()); want != has {
+			return fail(fmt.Sprintf("RSA of %d bits", k.N.BitLen()))
+		}
+		return nil
+	case *ecdsa.PublicKey:
+		if k.Curve == nil || k.Curve.Params() == nil {
+			return fail("EC on an unknown curve")
+		}
+		name := k.Curve.Params().Name // P-256 ...
+		if has := "ECC:P" + strings.TrimPrefix(name, "P-"); want != has {
+			return fail("EC " + name)
+		}
+		return nil
+	case ed25519.PublicKey:
+		return fail("Ed25519")
+	}
+	alg, err := c.KeyAlgorithm()
+	if err != nil {
+		return err
+	}
+	has := signer.Algorithm()
+	if has == "PS256" {
+		has = "RS256" // the same RSA key
+	}
+	if has != alg {
+		return fail("it signs " + signer.Algorithm())
+	}
+	return nil
 }
 
 // KeyAlgorithm returns the JWS algorithm (RFC 7518 §3.1) implied by KeyType: "RS256" for
@@ -322,12 +379,12 @@ func isUUID(s string) bool {
 // readLimitedFile reads a regular file of at most maxFileSize bytes. It opens without blocking
 // so a FIFO cannot hang, and refuses anything that is not a regular file (directories, pipes,
 // devices such as /dev/zero). what names the file's role in errors.
-func readLimitedFile(path, what string) ([]byte, fs.FileMode, error) {
+func readLimitedFile(path, what string) ([]byte, fs.FileInfo, error) {
 	fail := func(reason string, err error) error {
 		return &ConfigError{File: path, Reason: reason, Err: err}
 	}
 	if path == "" {
-		return nil, 0, &ConfigError{Reason: "no " + what + " path given"}
+		return nil, nil, &ConfigError{Reason: "no " + what + " path given"}
 	}
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
@@ -337,32 +394,32 @@ func readLimitedFile(path, what string) ([]byte, fs.FileMode, error) {
 		}
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			return nil, 0, fail("cannot open "+what+": file does not exist", nil)
+			return nil, nil, fail("cannot open "+what+": file does not exist", nil)
 		case errors.Is(err, fs.ErrPermission):
-			return nil, 0, fail("cannot open "+what+": permission denied", nil)
+			return nil, nil, fail("cannot open "+what+": permission denied", nil)
 		}
-		return nil, 0, fail("cannot open "+what, err)
+		return nil, nil, fail("cannot open "+what, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, 0, fail("cannot stat "+what, err)
+		return nil, nil, fail("cannot stat "+what, err)
 	}
 	mode := fi.Mode()
 	if !mode.IsRegular() {
-		return nil, 0, fail(what+" is not a regular file ("+fileKind(mode)+")", nil)
+		return nil, nil, fail(what+" is not a regular file ("+fileKind(mode)+")", nil)
 	}
 	if fi.Size() > maxFileSize {
-		return nil, 0, fail(fmt.Sprintf("%s is larger than the %d byte limit", what, maxFileSize), nil)
+		return nil, nil, fail(fmt.Sprintf("%s is larger than the %d byte limit", what, maxFileSize), nil)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
-		return nil, 0, fail("cannot read "+what, err)
+		return nil, nil, fail("cannot read "+what, err)
 	}
 	if len(data) > maxFileSize {
-		return nil, 0, fail(fmt.Sprintf("%s is larger than the %d byte limit", what, maxFileSize), nil)
+		return nil, nil, fail(fmt.Sprintf("%s is larger than the %d byte limit", what, maxFileSize), nil)
 	}
-	return data, mode, nil
+	return data, fi, nil
 }
 
 func fileKind(m fs.FileMode) string {

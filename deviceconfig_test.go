@@ -2,12 +2,16 @@ package onesoidc
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
 	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/ones-now/onesoidc/internal/mockidp"
 )
 
 func deviceFile(name string) string { return filepath.Join("testdata", "device", name) }
@@ -357,4 +361,96 @@ func wantConfigError(t *testing.T, err error, phrase string) *ConfigError {
 		t.Errorf("error %q lacks the onesoidc: prefix", err)
 	}
 	return ce
+}
+
+// TestDeviceConfigHostEndingInOIDCRefused: a host that already ends in /oidc (with or without a
+// trailing slash, any case) is refused at load with the fix, instead of a later 404 at
+// …/oidc/oidc.
+func TestDeviceConfigHostEndingInOIDCRefused(t *testing.T) {
+	t.Parallel()
+	base := "client_id: 7c3e1f52-2b7a-4d8e-9a61-0f4b2c9d8e13\n"
+	for _, host := range []string{"https://identity.ones-now.com/oidc", "https://identity.ones-now.com/oidc/", "https://idp.example/tenant/OIDC"} {
+		t.Run(host, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "device.yml")
+			if err := os.WriteFile(path, []byte(base+"host: "+host+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := LoadDeviceConfig(path)
+			ce := wantConfigError(t, err, "drop the suffix")
+			trimmed := strings.TrimSuffix(host, "/")
+			want := trimmed[:strings.LastIndex(trimmed, "/")]
+			if ce.Field != "host" || ce.File != path || !strings.Contains(err.Error(), "host: "+want) {
+				t.Errorf("error %q (field %q), want the host field and the fixed value %q", err, ce.Field, want)
+			}
+		})
+	}
+	for _, ok := range []string{"https://idp.example/oidc-tenant", "https://idp.example/myoidc", "https://oidc.example"} {
+		if err := (&DeviceConfig{ClientID: "7c3e1f52-2b7a-4d8e-9a61-0f4b2c9d8e13", Host: ok}).Validate(); err != nil {
+			t.Errorf("host %s: %v", ok, err)
+		}
+	}
+}
+
+// TestDeviceConfigKeyTypeMustMatchKey: a key_type that disagrees with the key given to
+// NewClientFromMetadata is refused, naming both.
+func TestDeviceConfigKeyTypeMustMatchKey(t *testing.T) {
+	t.Parallel()
+	rsa3072, err := rsa.GenerateKey(rand.Reader, 3072)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k3072, err := NewDeviceKey(rsa3072)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]*DeviceKey{
+		"RSA 2048": testKey(t, "RS256"), "RSA 2048 PSS": testKey(t, "PS256"), "RSA 3072": k3072,
+		"P-256": testKey(t, "ES256"), "P-384": testKey(t, "ES384"), "P-521": testKey(t, "ES512"), "Ed25519": testKey(t, "EdDSA"),
+	}
+	cases := []struct {
+		keyType, key string
+		phrase       string // "" when accepted
+	}{
+		{"RSA:2048", "RSA 2048", ""},
+		{"RSA:2048", "RSA 2048 PSS", ""},
+		{"RSA:3072", "RSA 3072", ""},
+		{"ECC:p256", "P-256", ""},
+		{"ecc:P384", "P-384", ""},
+		{"ECC:p521", "P-521", ""},
+		{"RSA:2048", "P-256", `key_type "RSA:2048" does not match the device key (EC P-256)`},
+		{"RSA:2048", "RSA 3072", `key_type "RSA:2048" does not match the device key (RSA of 3072 bits)`},
+		{"RSA:3072", "RSA 2048", "RSA of 2048 bits"},
+		{"ECC:p256", "P-384", `key_type "ECC:p256" does not match the device key (EC P-384)`},
+		{"ECC:p384", "RSA 2048", "RSA of 2048 bits"},
+		{"ECC:p256", "Ed25519", "Ed25519"},
+	}
+	idp := mockidp.NewInMemory()
+	meta, err := Discover(t.Context(), idp.Issuer, WithHTTPClient(idp.HTTPClient()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range cases {
+		cfg := testConfig(idp)
+		cfg.KeyType = tc.keyType
+		_, err := NewClientFromMetadata(cfg, keys[tc.key], meta)
+		if tc.phrase == "" {
+			if err != nil {
+				t.Errorf("%s with %s: %v", tc.keyType, tc.key, err)
+			}
+			continue
+		}
+		if ce := wantConfigError(t, err, tc.phrase); ce.Field != "key_type" {
+			t.Errorf("%s with %s: field %q", tc.keyType, tc.key, ce.Field)
+		}
+	}
+	// A remote signer without a public key is checked by its algorithm.
+	rs, err := NewRemoteSigner(testDeviceID, "ES256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(idp)
+	cfg.KeyType = "RSA:2048"
+	_, err = NewClientFromMetadata(cfg, rs, meta)
+	wantConfigError(t, err, `key_type "RSA:2048" does not match the device key (it signs ES256)`)
 }

@@ -31,6 +31,12 @@ type deviceTokenCache struct {
 type cachedToken struct {
 	token     *oauth2.Token
 	refreshAt time.Time // renew from here on
+	// after401 marks a token fetched because a resource server refused its predecessor with
+	// 401: such a token never causes another renewal on a 401 (DeviceHTTPClient).
+	after401 bool
+	// rejected marks an entry whose token a server refused with 401: refreshAt is zero, so the
+	// next DeviceAccessToken renews it, and a failed renewal does not fall back to it.
+	rejected bool
 }
 
 // RequestDeviceAccessToken asks the provider for a new device access token, bypassing the cache:
@@ -88,7 +94,7 @@ func (c *OpenIDConnectClient) renewDeviceToken(ctx context.Context) (*oauth2.Tok
 	}
 	tok, err := c.RequestDeviceAccessToken(ctx)
 	if err != nil {
-		if old != nil && now.Before(old.token.Expiry) {
+		if old != nil && !old.rejected && now.Before(old.token.Expiry) {
 			c.logger.WarnContext(ctx, "onesoidc: device token renewal failed; using the cached token until it expires",
 				"expires_in", old.token.Expiry.Sub(now).Round(time.Second), "error", err)
 			retry := now.Add(retryAfterFailedRefresh)
@@ -102,7 +108,7 @@ func (c *OpenIDConnectClient) renewDeviceToken(ctx context.Context) (*oauth2.Tok
 	}
 	lifetime := tok.Expiry.Sub(now)
 	margin := min(c.tokenMargin, lifetime/2)
-	c.deviceToken.entry.Store(&cachedToken{token: tok, refreshAt: tok.Expiry.Add(-margin)})
+	c.deviceToken.entry.Store(&cachedToken{token: tok, refreshAt: tok.Expiry.Add(-margin), after401: old != nil && old.rejected})
 	return tok, nil
 }
 
@@ -110,10 +116,25 @@ func (c *OpenIDConnectClient) renewDeviceToken(ctx context.Context) (*oauth2.Tok
 // DeviceAccessToken call asks the provider: call it when a resource server answered 401.
 func (c *OpenIDConnectClient) InvalidateDeviceAccessToken() { c.deviceToken.entry.Store(nil) }
 
-// invalidateDeviceToken drops tok from the cache if it is still the cached token.
-func (c *OpenIDConnectClient) invalidateDeviceToken(tok *oauth2.Token) {
-	if e := c.deviceToken.entry.Load(); e != nil && e.token == tok {
-		c.deviceToken.entry.CompareAndSwap(e, nil)
+// renewAfter401 handles a 401 that a resource server gave tok: when tok is still the cached
+// token it is marked for renewal, unless it was itself fetched after a 401, in which case it
+// reports false and the caller gets the 401 (one renewal per token, so a service that refuses
+// every token costs one extra token request, not one per call). When another token is already
+// cached, it reports true and the next DeviceAccessToken returns that one.
+func (c *OpenIDConnectClient) renewAfter401(tok *oauth2.Token) bool {
+	for {
+		e := c.deviceToken.entry.Load()
+		switch {
+		case e == nil || e.token != tok:
+			return true
+		case e.after401:
+			return false
+		case e.rejected:
+			return true // another caller already asked for the renewal
+		}
+		if c.deviceToken.entry.CompareAndSwap(e, &cachedToken{token: tok, rejected: true}) {
+			return true
+		}
 	}
 }
 
@@ -132,10 +153,13 @@ func (s deviceTokenSource) Token() (*oauth2.Token, error) { return s.c.DeviceAcc
 
 // DeviceHTTPClient returns an HTTP client that sends the device access token as a Bearer token
 // (RFC 6750 §2.1) on every request, for calling other ONES services. When a server answers 401,
-// the token is dropped from the cache and the request is sent once more with a new token, if its
-// body can be replayed. The token is only sent over https (or to a loopback host), and redirects
-// to another host or from https to http are not followed, so it never leaves the host it was
-// meant for (SECURITY-CASES HF-12, HF-19). base supplies the transport and timeout (nil: http.DefaultTransport
+// the token is renewed and the request is sent once more with the new token, if its body can be
+// replayed; a 401 to a token that was itself fetched after a 401 goes back to the caller without
+// a renewal (RFC 6750 §3.1 leaves the reaction to the client): each token causes at most one
+// renewal, so N calls to a service that refuses every token cost 2 token requests, not N+1,
+// until the token is renewed for its age. The token is only sent over https (or to a loopback
+// host), and redirects to another host or from https to http are not followed, so it never
+// leaves the host it was meant for (RFC 6750 §5.3). base supplies the transport and timeout (nil: http.DefaultTransport
 // and DefaultRequestTimeout).
 func (c *OpenIDConnectClient) DeviceHTTPClient(base *http.Client) *http.Client {
 	hc := http.Client{Timeout: DefaultRequestTimeout}
@@ -170,10 +194,12 @@ func (t *bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
-	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
-		return resp, nil // cannot replay the body
+	if !t.c.renewAfter401(tok) {
+		return resp, nil // this token already replaced one a server refused: no renewal loop
 	}
-	t.c.invalidateDeviceToken(tok)
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		return resp, nil // cannot replay the body; the next request gets the renewed token
+	}
 	fresh, err := t.c.DeviceAccessToken(req.Context())
 	if err != nil || fresh == tok {
 		return resp, nil

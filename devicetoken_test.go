@@ -477,3 +477,49 @@ func TestCA05AssertionTimesFollowTheClock(t *testing.T) {
 		}
 	})
 }
+
+// TestDeviceHTTPClient401RenewsAtMostOncePerToken: 20 calls to a service that answers 401 to
+// every token cost 2 token requests (the first token, and one renewal after the first 401); a
+// 401 to the renewed token goes back to the caller. Once the token is renewed for its age, a 401
+// may cause one renewal again.
+func TestDeviceHTTPClient401RenewsAtMostOncePerToken(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		idp := mockidp.NewInMemory()
+		c := newTestClient(t, idp, testKey(t, "ES256"))
+		var calls atomic.Int32
+		api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			calls.Add(1)
+			w.WriteHeader(http.StatusUnauthorized)
+		})
+		hc := c.DeviceHTTPClient(mockidp.HandlerClient(api))
+		for range 20 {
+			resp, err := hc.Get("http://localhost/api")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("status %d, want the 401", resp.StatusCode)
+			}
+		}
+		if n := idp.Count(mockidp.EndpointToken); n != 2 {
+			t.Errorf("%d token requests for 20 calls, want 2", n)
+		}
+		if n := calls.Load(); n != 21 {
+			t.Errorf("%d service calls, want 21 (one retry, after the only renewal)", n)
+		}
+		// The renewed token reaches its refresh time: the next token may again be renewed once.
+		time.Sleep(10 * time.Minute)
+		for range 5 {
+			resp, err := hc.Get("http://localhost/api")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+		if n := idp.Count(mockidp.EndpointToken); n != 4 {
+			t.Errorf("%d token requests after the age renewal, want 4", n)
+		}
+	})
+}

@@ -37,6 +37,9 @@ type ProviderMetadata struct {
 	IDTokenSigningAlgValuesSupported                          []string `json:"id_token_signing_alg_values_supported,omitempty"`
 	TokenEndpointAuthMethodsSupported                         []string `json:"token_endpoint_auth_methods_supported,omitempty"`
 	TokenEndpointAuthSigningAlgValuesSupported                []string `json:"token_endpoint_auth_signing_alg_values_supported,omitempty"`
+	// ApplicationsURI is the URL of the ONES application list (ApplicationsURIMetadataKey, a
+	// member this package names; see Applications).
+	ApplicationsURI string `json:"ones_applications_uri,omitempty"`
 
 	// Raw is the whole document as the provider sent it, for fields not listed above.
 	Raw json.RawMessage `json:"-"`
@@ -85,6 +88,12 @@ func fetchMetadata(ctx context.Context, h *httpCore, wellKnown, issuer string) (
 	if err != nil {
 		return nil, err
 	}
+	return parseMetadata(resp, issuer)
+}
+
+// parseMetadata decodes and validates a discovery document (OpenID Connect Discovery 1.0 §3,
+// §4.3) fetched for issuer.
+func parseMetadata(resp *response, issuer string) (*ProviderMetadata, error) {
 	var meta ProviderMetadata
 	if err := json.Unmarshal(resp.body, &meta); err != nil {
 		return nil, resp.invalid("invalid provider metadata", err)
@@ -101,11 +110,13 @@ func fetchMetadata(ctx context.Context, h *httpCore, wellKnown, issuer string) (
 func (m *ProviderMetadata) supportsPrivateKeyJWT(alg string) error {
 	if l := m.TokenEndpointAuthMethodsSupported; len(l) > 0 && !slices.Contains(l, "private_key_jwt") {
 		return &ConfigError{Field: "token_endpoint_auth_methods_supported",
-			Reason: fmt.Sprintf("the provider does not offer private_key_jwt client authentication (it offers %s)", sanitize(strings.Join(l, " "), 200))}
+			Reason: fmt.Sprintf("the provider does not offer private_key_jwt client authentication (it offers %s)", sanitize(strings.Join(l, " "), 200)),
+			Err:    ErrNotSupportedByProvider}
 	}
 	if l := m.TokenEndpointAuthSigningAlgValuesSupported; len(l) > 0 && !slices.Contains(l, alg) {
 		return &ConfigError{Field: "token_endpoint_auth_signing_alg_values_supported",
-			Reason: fmt.Sprintf("the provider does not accept %s client assertions (it accepts %s)", alg, sanitize(strings.Join(l, " "), 200))}
+			Reason: fmt.Sprintf("the provider does not accept %s client assertions (it accepts %s)", alg, sanitize(strings.Join(l, " "), 200)),
+			Err:    ErrNotSupportedByProvider}
 	}
 	return nil
 }
@@ -127,7 +138,7 @@ func (m *ProviderMetadata) clone() *ProviderMetadata {
 func (m *ProviderMetadata) validate(issuer string) error {
 	if m.Issuer != issuer {
 		return &ConfigError{Field: "issuer", Reason: fmt.Sprintf(
-			"provider metadata names issuer %q, expected exactly %q", sanitize(m.Issuer, 200), issuer)}
+			"provider metadata names issuer %q, expected exactly %q", sanitize(m.Issuer, 200), issuer), Err: ErrIssuerMismatch}
 	}
 	required := []struct{ name, value string }{
 		{"token_endpoint", m.TokenEndpoint},

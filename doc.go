@@ -54,7 +54,9 @@
 // [OpenIDConnectClient.MakeCIBARequest] sends standard form parameters, or a signed request
 // object (§7.1.1, the ONES encoding) with [WithCIBAEncoding]. [OpenIDConnectClient.WaitForCIBA]
 // polls as the spec asks: the first poll after the interval, slow_down adding 5 s for good,
-// no poll after expiry, backoff on transport failures, and an immediate return when ctx ends.
+// no poll after expiry, backoff on transport failures at least as long as Retry-After, and an
+// immediate return when ctx ends, or as soon as the next allowed poll would fall after the
+// request's expiry or ctx's deadline (with the error that asked for the delay).
 // Pending and terminal answers are errors that match [ErrAuthorizationPending],
 // [ErrAccessDenied], [ErrExpiredToken] and the other sentinels. In ping mode ([WithCIBAPing]),
 // [OpenIDConnectClient.CIBANotificationHandler] serves the client notification endpoint and
@@ -123,8 +125,15 @@
 // sentinels such as [ErrTokenExpired], [ErrInvalidSignature] and [ErrInvalidAudience].
 //
 // A failed exchange (connection refused, HTML instead of JSON, an oversized body) is an
-// [*HTTPError] with the status and content type; [HTTPError.Temporary] says whether retrying may
-// help. A bad configuration value, device.yml field or key file is a [*ConfigError] that names
-// the file and field. No error message or log line contains a token, an assertion or key
-// material.
+// [*HTTPError] with the status, content type and the server's Retry-After as given;
+// [HTTPError.Temporary] says whether retrying may help. An RFC 6749 error body is parsed whatever
+// the status: on 408, 429 and 5xx the [*HTTPError] wraps the [*OAuthError], so
+// errors.Is(err, [ErrTemporarilyUnavailable]) holds for a 503 that says so. A login that ran out
+// is one [*ExpiredError] whether the provider answered expired_token (it wraps that
+// [*OAuthError]) or the local clock ended it. A refused 2xx answer matches [ErrInvalidResponse];
+// more specific refusals match [ErrTokenTypeNotBearer], [ErrIssuerMismatch] and
+// [ErrNotSupportedByProvider]. A bad configuration value, device.yml field or key file (also
+// one that others may read: chmod 600) is a [*ConfigError] that names the file and field. No error
+// message or log line contains a token, an assertion or key material, and the types that hold
+// them print without them with every fmt verb.
 package onesoidc

@@ -147,6 +147,11 @@ func (e *HTTPError) Error() string {
 
 func (e *HTTPError) Unwrap() error { return e.Err }
 
+// Is reports whether target is ErrInvalidResponse and e refuses a successful (2xx) answer.
+func (e *HTTPError) Is(target error) bool {
+	return target == ErrInvalidResponse && e.StatusCode >= 200 && e.StatusCode < 300
+}
+
 // Temporary reports whether the same request may succeed later: no response arrived (other than
 // for a permanent DNS failure or a TLS certificate problem), or the status was 408, 429 or 5xx.
 func (e *HTTPError) Temporary() bool {
@@ -158,6 +163,31 @@ func (e *HTTPError) Temporary() bool {
 
 // errPermanent marks transport failures that will not go away by retrying.
 var errPermanent = errors.New("permanent failure")
+
+// Sentinel errors for refusals of what the provider sent that a caller may branch on, matched
+// with errors.Is. The error itself stays an *HTTPError or a *ConfigError with the details.
+var (
+	// ErrInvalidResponse is matched by every *HTTPError that refuses a successful (2xx) answer
+	// of the provider or of a remote signer: not JSON, a required member missing (RFC 6749 §5.1,
+	// CIBA Core §7.3, RFC 8628 §3.2), a value out of range, an auth_req_id or device_code too short
+	// for 128 bits, an unusable JWK Set (RFC 7517 §5), a token_type other than Bearer.
+	ErrInvalidResponse = errors.New("onesoidc: provider answer refused")
+	// ErrTokenTypeNotBearer is matched by the *HTTPError of a token response whose token_type is
+	// not "Bearer" (RFC 6749 §5.1, §7.1): this package sends tokens only as RFC 6750 bearer
+	// tokens, so a DPoP-bound or other token type cannot be used.
+	ErrTokenTypeNotBearer = errors.New("onesoidc: token_type is not Bearer")
+	// ErrIssuerMismatch is matched by the *ConfigError (Field "issuer") of provider metadata that
+	// names another issuer than the one it was fetched for (OpenID Connect Discovery 1.0 §4.3,
+	// RFC 8414 §3.3): none of its endpoints is used.
+	ErrIssuerMismatch = errors.New("onesoidc: provider metadata names another issuer")
+	// ErrNotSupportedByProvider is matched by the *ConfigError of a flow the provider's
+	// metadata does not offer: no backchannel authentication, device authorization,
+	// introspection or revocation endpoint, a CIBA delivery mode, grant type, user code or
+	// request-object algorithm it does not list (CIBA Core §4), or no private_key_jwt client
+	// authentication with the device key's algorithm (OpenID Connect Discovery 1.0 §3). A caller
+	// may fall back to another flow.
+	ErrNotSupportedByProvider = errors.New("onesoidc: not supported by the provider")
+)
 
 // ErrResponseTooLarge is wrapped by an *HTTPError when a response body exceeds its cap (DESIGN §5).
 var ErrResponseTooLarge = errors.New("onesoidc: response body exceeds limit")

@@ -72,3 +72,37 @@ func ExampleNewRemoteSigner() {
 	fmt.Println(signer.Algorithm())
 	// Output: RS256
 }
+
+// The ONES QR login: show the code, the user scans it with the ONES app and approves, and the
+// wait returns the user's access token with the identity its introspection gives.
+func ExampleOpenIDConnectClient_StartQRLogin() {
+	ctx := context.Background()
+	var client *onesoidc.OpenIDConnectClient // from onesoidc.NewClient
+	s, err := client.StartQRLogin(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(s.QR.Terminal()) // or s.QR.PNG(256), s.QR.SVG() on a web page
+	res, err := client.WaitForQRLogin(ctx, s)
+	var status *onesoidc.QRStatusError
+	switch {
+	case errors.As(err, &status):
+		fmt.Println("the login ended:", status.Status)
+	case err != nil:
+		log.Fatal(err)
+	default:
+		fmt.Println("logged in:", res.Identity.Entity.Subject)
+	}
+}
+
+// An ONES QR status other than pending or approved ends the login and carries the status.
+func ExampleQRStatusError() {
+	for _, status := range []string{"pending", "denied", "cancelled"} {
+		err := error(&onesoidc.QRStatusError{Status: status})
+		fmt.Println(errors.Is(err, onesoidc.ErrAuthorizationPending), errors.Is(err, onesoidc.ErrAccessDenied), err)
+	}
+	// Output:
+	// true false onesoidc: QR login pending: the user has not decided yet
+	// false true onesoidc: QR login ended with status "denied"
+	// false false onesoidc: QR login ended with status "cancelled"
+}

@@ -264,7 +264,8 @@ func parseJWK(data []byte) *jwk {
 // refetch caused by a miss started less than cooldown ago (JW-04, JW-05), and concurrent callers
 // share one fetch (HF-17); a kid still missing after a fetch is remembered (negative cache) for
 // the cooldown, even when that fetch was the initial load, unless the set changes; a known kid never causes a fetch (JW-06); a failed
-// fetch keeps the last good keys and is retried after the cooldown (JW-07).
+// fetch keeps the last good keys and is retried after the cooldown, or after the provider's
+// Retry-After when that is longer, within the maximum age (JW-07).
 type jwksCache struct {
 	http     *httpCore
 	url      string
@@ -393,11 +394,7 @@ func (c *jwksCache) fetch(ctx context.Context, forced bool) error {
 	old := c.set.Load()
 	if err != nil {
 		c.lastErr = err
-		wait := c.cooldown
-		if old == nil {
-			wait = min(c.cooldown, initialFailRetry)
-		}
-		c.retryAt = now.Add(wait)
+		c.retryAt = now.Add(c.failureWait(err, old != nil))
 		if old != nil && old.refreshAt.Before(c.retryAt) {
 			keep := *old
 			keep.refreshAt = c.retryAt
@@ -435,6 +432,22 @@ func (c *jwksCache) fetch(ctx context.Context, forced bool) error {
 		c.onRetire()
 	}
 	return nil
+}
+
+// failureWait is how long after a failed fetch no new fetch starts: the cooldown (at most
+// initialFailRetry while no keys are cached), or longer when the provider asked for it with
+// Retry-After on a 429 or 503 (RFC 9110 §10.2.3), but never longer than the maximum age, which
+// bounds how long keys go unchecked.
+func (c *jwksCache) failureWait(err error, cached bool) time.Duration {
+	wait := c.cooldown
+	if !cached {
+		wait = min(c.cooldown, initialFailRetry)
+	}
+	var he *HTTPError
+	if errors.As(err, &he) && he.RetryAfter > wait {
+		wait = max(min(he.RetryAfter, c.maxAge), wait)
+	}
+	return wait
 }
 
 func (c *jwksCache) rememberMissing(kid string, now time.Time) {

@@ -763,3 +763,55 @@ func TestHF17ColdCacheConcurrentCallers(t *testing.T) {
 		t.Errorf("%d failures, %d JWKS requests; want 0 and 1", failed.Load(), idp.Count(mockidp.EndpointJWKS))
 	}
 }
+
+// TestJW07RetryAfterIsTheEarliestNextFetch: a JWKS fetch answered 503 with Retry-After is not
+// tried again before that delay (instead of the fixed 5 s, or the cooldown), and never later than
+// the maximum age.
+func TestJW07RetryAfterIsTheEarliestNextFetch(t *testing.T) {
+	t.Parallel()
+	unavailable := func(retryAfter string) mockidp.Fault {
+		return mockidp.Fault{Times: 1, Status: 503, ContentType: "text/html", Header: http.Header{"Retry-After": {retryAfter}}}
+	}
+	t.Run("no keys yet", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			idp := mockidp.NewInMemory()
+			c := newValidationClient(t, idp)
+			idp.Inject(mockidp.EndpointJWKS, unavailable("60"))
+			tok := mint(t, idp, nil, nil)
+			if _, err := c.ValidateToken(t.Context(), tok); !errors.Is(err, ErrKeySetUnavailable) {
+				t.Fatalf("err = %v, want the JWKS unavailable", err)
+			}
+			time.Sleep(59 * time.Second)
+			_, _ = c.ValidateToken(t.Context(), tok)
+			if n := idp.Count(mockidp.EndpointJWKS); n != 1 {
+				t.Errorf("%d JWKS requests within the Retry-After, want 1", n)
+			}
+			time.Sleep(time.Second)
+			wantAccept(t)(c.ValidateToken(t.Context(), tok))
+			if n := idp.Count(mockidp.EndpointJWKS); n != 2 {
+				t.Errorf("%d JWKS requests after the Retry-After, want 2", n)
+			}
+		})
+	})
+	t.Run("refresh with keys cached, huge Retry-After", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			idp := mockidp.NewInMemory()
+			c := newValidationClient(t, idp)
+			wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, nil, nil)))
+			idp.Inject(mockidp.EndpointJWKS, unavailable("999999"))
+			unknown := randomKidTokens(t, idp, 3)
+			time.Sleep(time.Second)
+			_, _ = c.ValidateToken(t.Context(), unknown[0]) // the miss refetch gets the 503
+			time.Sleep(DefaultJWKSCooldown + time.Second)
+			_, _ = c.ValidateToken(t.Context(), unknown[1]) // past the cooldown, within Retry-After
+			if n := idp.Count(mockidp.EndpointJWKS); n != 2 {
+				t.Errorf("%d JWKS requests, want 2 (none before the Retry-After)", n)
+			}
+			time.Sleep(DefaultJWKSMaxAge - DefaultJWKSCooldown)
+			_, _ = c.ValidateToken(t.Context(), unknown[2]) // the max age bounds the wait
+			if n := idp.Count(mockidp.EndpointJWKS); n != 3 {
+				t.Errorf("%d JWKS requests, want 3 (Retry-After capped at the max age)", n)
+			}
+		})
+	})
+}

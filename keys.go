@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"strings"
 
 	gojose "github.com/go-jose/go-jose/v4"
@@ -33,11 +32,12 @@ const expectedKeyTypes = `expected an unencrypted PEM "PRIVATE KEY" (PKCS#8), "R
 type KeyOption func(*keyOptions)
 
 type keyOptions struct {
-	pss    bool
-	kid    string
-	kidSet bool
-	strict bool
-	logger *slog.Logger
+	pss           bool
+	kid           string
+	kidSet        bool
+	insecurePerms bool
+	logger        *slog.Logger
+	euid          func() int // os.Geteuid; tests replace it
 }
 
 func newKeyOptions(opts []KeyOption) *keyOptions {
@@ -67,15 +67,25 @@ func WithKeyID(kid string) KeyOption {
 	return func(o *keyOptions) { o.kid, o.kidSet = kid, true }
 }
 
-// WithStrictKeyPermissions makes LoadPrivateKey refuse a key file that group or others may
-// access (mode & 0o077 != 0) with a *ConfigError. By default such a file is loaded and a warning
-// goes to the key logger (DESIGN §4.1, SECURITY-CASES KF-07). It has no effect on Windows.
-func WithStrictKeyPermissions() KeyOption {
-	return func(o *keyOptions) { o.strict = true }
+// WithInsecureKeyFilePermissions makes LoadPrivateKey accept a key file it refuses by default: one
+// that group or others may access (mode & 0o077 != 0), owned by another user than the process's
+// effective user (root excepted), or in a directory others may write to (as OpenSSH refuses an
+// unprotected private key file). Each such finding is logged as a warning
+// to WithKeyLogger. Use it only where the file system is protected otherwise, as in some
+// containers.
+func WithInsecureKeyFilePermissions() KeyOption {
+	return func(o *keyOptions) { o.insecurePerms = true }
 }
 
-// WithKeyLogger sets where LoadPrivateKey reports a key file that group or others may access.
-// The default discards the warning; the global slog logger is never used.
+// WithStrictKeyPermissions is what LoadPrivateKey does by default now.
+//
+// Deprecated: key files that others may access are refused unless WithInsecureKeyFilePermissions
+// is given; this option has no effect.
+func WithStrictKeyPermissions() KeyOption { return func(*keyOptions) {} }
+
+// WithKeyLogger sets where LoadPrivateKey reports a key file accepted under
+// WithInsecureKeyFilePermissions. The default discards the warning; the global slog logger is
+// never used.
 func WithKeyLogger(logger *slog.Logger) KeyOption {
 	return func(o *keyOptions) { o.logger = logger }
 }
@@ -107,6 +117,11 @@ func newDeviceKey(key crypto.Signer, jwkKID string, o *keyOptions) (*DeviceKey, 
 		if k == nil {
 			return nil, keyErr("no key given", nil)
 		}
+	}
+	if ek, ok := key.(ed25519.PrivateKey); ok {
+		// Behind a pointer, so that not even fmt's %p of a DeviceKey value, the one verb that
+		// bypasses its Format method, can print the key bytes.
+		key = &ek
 	}
 	dk := &DeviceKey{signer: key}
 	switch pub := key.Public().(type) {
@@ -392,23 +407,20 @@ func sanitizeJOSEError(err error) string {
 
 // LoadPrivateKey reads and parses the device private key at path, usually DefaultDeviceKeyPath
 // (DESIGN §4.1). The file must be a regular file of at most 1 MiB (SECURITY-CASES KF-08). A file
-// that group or others may access (mode & 0o077 != 0) is reported through WithKeyLogger, or
-// refused under WithStrictKeyPermissions (KF-07). Parsing is as ParsePrivateKey. Errors are
+// that group or others may access (mode & 0o077 != 0), that another user owns (unless the
+// process runs as root), or whose directory others may write to is refused with a *ConfigError
+// naming the mode and the fix, such as "chmod 600 <file>", unless
+// WithInsecureKeyFilePermissions accepts it. Parsing is as ParsePrivateKey. Errors are
 // *ConfigError values naming the file; neither errors nor log records hold key material.
 func LoadPrivateKey(path string, opts ...KeyOption) (*DeviceKey, error) {
 	o := newKeyOptions(opts)
-	data, mode, err := readLimitedFile(path, keyField+" file")
+	data, fi, err := readLimitedFile(path, keyField+" file")
 	if err != nil {
 		return nil, err
 	}
 	defer clear(data)
-	if perm := mode.Perm(); perm&0o077 != 0 && runtime.GOOS != "windows" {
-		if o.strict {
-			return nil, &ConfigError{File: path, Field: keyField,
-				Reason: fmt.Sprintf("key file is accessible by group or others (mode %#o); run chmod 600 on it", perm)}
-		}
-		o.logger.Warn("onesoidc: private key file is accessible by group or others; run chmod 600 on it",
-			slog.String("file", path), slog.String("mode", fmt.Sprintf("%#o", perm)))
+	if err := checkKeyFile(path, fi, o); err != nil {
+		return nil, err
 	}
 	dk, err := parsePrivateKey(data, o)
 	if err != nil {

@@ -123,7 +123,7 @@ func TestKF01KeysLoad(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			t.Parallel()
-			k, err := LoadPrivateKey(keyFile(tt.file))
+			k, err := LoadPrivateKey(keyCopy(t, tt.file))
 			if err != nil {
 				t.Fatalf("LoadPrivateKey: %v", err)
 			}
@@ -155,7 +155,7 @@ func TestKF01KeysLoad(t *testing.T) {
 			}
 
 			// WithKeyID overrides the thumbprint (and a JWK kid).
-			ck, err := LoadPrivateKey(keyFile(tt.file), WithKeyID("device-key-1"))
+			ck, err := LoadPrivateKey(keyCopy(t, tt.file), WithKeyID("device-key-1"))
 			if err != nil {
 				t.Fatalf("LoadPrivateKey WithKeyID: %v", err)
 			}
@@ -180,7 +180,7 @@ func TestWithRSAPSS(t *testing.T) {
 	for _, file := range []string{"rsa2048-pkcs1.pem", "rsa2048-pkcs8.pem", "rsa3072-pkcs1.pem"} {
 		t.Run(file, func(t *testing.T) {
 			t.Parallel()
-			k, err := LoadPrivateKey(keyFile(file), WithRSAPSS())
+			k, err := LoadPrivateKey(keyCopy(t, file), WithRSAPSS())
 			if err != nil {
 				t.Fatalf("LoadPrivateKey: %v", err)
 			}
@@ -312,7 +312,7 @@ func TestKF06KeyAlgorithmMismatchRefused(t *testing.T) {
 	for _, file := range []string{"ec-p256-sec1.pem", "ed25519-pkcs8.pem", "ec-p256.jwk.json"} {
 		t.Run(file, func(t *testing.T) {
 			t.Parallel()
-			_, err := LoadPrivateKey(keyFile(file), WithRSAPSS())
+			_, err := LoadPrivateKey(keyCopy(t, file), WithRSAPSS())
 			wantConfigError(t, err, "PS256 was requested with WithRSAPSS but the key is not RSA")
 		})
 	}
@@ -330,7 +330,7 @@ func testBadKeyFiles(t *testing.T, cases []badKey) {
 	for _, tt := range cases {
 		t.Run(tt.file, func(t *testing.T) {
 			t.Parallel()
-			path := keyFile(tt.file)
+			path := keyCopy(t, tt.file)
 			k, err := LoadPrivateKey(path)
 			if k != nil {
 				t.Errorf("got a key %v", k)
@@ -360,70 +360,100 @@ func noKeyMaterial(t *testing.T, out string, file []byte) {
 	}
 }
 
-// TestKF07KeyFilePermissions: a key file readable by group or others is reported, or refused
-// under WithStrictKeyPermissions (SECURITY-CASES KF-07).
+// TestKF07KeyFilePermissions: a key file that group or others may access, that another user
+// owns, or that lies in a directory others may write to is refused with a *ConfigError naming the
+// mode and the fix; WithInsecureKeyFilePermissions accepts it with a warning (SECURITY-CASES
+// KF-07).
 func TestKF07KeyFilePermissions(t *testing.T) {
 	t.Parallel()
 	if runtime.GOOS == "windows" {
 		t.Skip("no Unix permissions")
 	}
 	key := readKeyFile(t, "ec-p256-sec1.pem")
+	me := os.Geteuid()
+	other := func() int { return me + 1 }
 	tests := []struct {
-		mode os.FileMode
-		warn bool
+		name    string
+		mode    os.FileMode
+		dirMode os.FileMode
+		opts    []KeyOption
+		phrase  string // "" when accepted
 	}{
-		{0o600, false},
-		{0o400, false},
-		{0o640, true},
-		{0o644, true},
-		{0o666, true},
-		{0o604, true},
+		{"0600", 0o600, 0o700, nil, ""},
+		{"0400", 0o400, 0o700, nil, ""},
+		{"0640", 0o640, 0o700, nil, "key file mode 0640 lets group or others access the key; run chmod 600 "},
+		{"0644", 0o644, 0o700, nil, "mode 0644"},
+		{"0666", 0o666, 0o700, nil, "mode 0666"},
+		{"0604", 0o604, 0o700, nil, "mode 0604"},
+		{"0620 (group may write)", 0o620, 0o700, nil, "mode 0620"},
+		{"owned by another uid", 0o600, 0o700, []KeyOption{withEUID(other)}, fmt.Sprintf("not by this process's uid %d; run chown", me+1)},
+		{"root reads any owner's key", 0o600, 0o700, []KeyOption{withEUID(func() int { return 0 })}, ""},
+		{"world-writable directory", 0o600, 0o777, nil, "(mode 0777) is writable by others"},
+		{"sticky world-writable directory", 0o600, 0o777 | os.ModeSticky, nil, "is writable by others"},
+		{"group-writable directory", 0o600, 0o770, nil, ""},
 	}
 	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%#o", tt.mode), func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			path := filepath.Join(t.TempDir(), "private.pem")
+			dir := filepath.Join(t.TempDir(), "keys")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, "private.pem")
 			if err := os.WriteFile(path, key, 0o600); err != nil {
 				t.Fatal(err)
 			}
 			if err := os.Chmod(path, tt.mode); err != nil {
 				t.Fatal(err)
 			}
+			if err := os.Chmod(dir, tt.dirMode); err != nil {
+				t.Fatal(err)
+			}
 			var buf bytes.Buffer
 			logger := slog.New(slog.NewTextHandler(&buf, nil))
-			k, err := LoadPrivateKey(path, WithKeyLogger(logger))
-			if err != nil {
-				t.Fatalf("LoadPrivateKey: %v", err)
-			}
-			signAndVerify(t, k)
-			log := buf.String()
-			if !tt.warn {
-				if log != "" {
-					t.Errorf("unexpected log output %q", log)
-				}
-			} else {
-				if !strings.Contains(log, "level=WARN") || !strings.Contains(log, path) || !strings.Contains(log, fmt.Sprintf("%#o", tt.mode)) {
-					t.Errorf("log %q does not warn about %s with its mode", log, path)
-				}
-				if strings.Contains(log, "PRIVATE") {
-					t.Errorf("log %q contains key file content", log)
-				}
-				noKeyMaterial(t, log, key)
-			}
-
-			_, err = LoadPrivateKey(path, WithStrictKeyPermissions(), WithKeyLogger(logger))
-			if !tt.warn {
+			k, err := LoadPrivateKey(path, append(tt.opts, WithKeyLogger(logger))...)
+			if tt.phrase == "" {
 				if err != nil {
-					t.Fatalf("strict LoadPrivateKey: %v", err)
+					t.Fatalf("LoadPrivateKey: %v", err)
+				}
+				signAndVerify(t, k)
+				if buf.Len() != 0 {
+					t.Errorf("unexpected log output %q", buf.String())
 				}
 				return
 			}
-			ce := wantConfigError(t, err, fmt.Sprintf("key file is accessible by group or others (mode %#o)", tt.mode))
-			if ce.File != path {
-				t.Errorf("File = %q", ce.File)
+			ce := wantConfigError(t, err, tt.phrase)
+			if k != nil || ce.File != path || !strings.Contains(err.Error(), path) {
+				t.Errorf("key %v, error %q: want a refusal naming %s", k, err, path)
 			}
+			noKeyMaterial(t, err.Error(), key)
+
+			k, err = LoadPrivateKey(path, append(tt.opts, WithInsecureKeyFilePermissions(), WithKeyLogger(logger))...)
+			if err != nil {
+				t.Fatalf("LoadPrivateKey with WithInsecureKeyFilePermissions: %v", err)
+			}
+			signAndVerify(t, k)
+			log := buf.String()
+			if !strings.Contains(log, "level=WARN") || !strings.Contains(log, path) || strings.Contains(log, "PRIVATE") {
+				t.Errorf("log %q does not warn about %s", log, path)
+			}
+			noKeyMaterial(t, log, key)
 		})
 	}
+}
+
+// withEUID replaces the process's effective uid in the owner check.
+func withEUID(f func() int) KeyOption { return func(o *keyOptions) { o.euid = f } }
+
+// keyCopy copies a key file of testdata/keys into a private (0600) file of a private directory,
+// as LoadPrivateKey requires; a checkout leaves the originals 0644.
+func keyCopy(t testing.TB, name string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, readKeyFile(t, name), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // TestKF09NoKeyMaterialInOutput: formatting a key prints its algorithm and kid only
@@ -433,7 +463,7 @@ func TestKF09NoKeyMaterialInOutput(t *testing.T) {
 	for _, file := range []string{"rsa2048-pkcs1.pem", "ec-p256-sec1.pem", "ed25519-pkcs8.pem"} {
 		t.Run(file, func(t *testing.T) {
 			t.Parallel()
-			k, err := LoadPrivateKey(keyFile(file))
+			k, err := LoadPrivateKey(keyCopy(t, file))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -465,6 +495,8 @@ func privateParts(t *testing.T, s crypto.Signer) []string {
 		ints = append(ints, new(big.Int).SetBytes(b))
 	case ed25519.PrivateKey:
 		return []string{fmt.Sprintf("%x", k.Seed()), fmt.Sprint([]byte(k.Seed()))}
+	case *ed25519.PrivateKey:
+		return privateParts(t, *k)
 	}
 	var out []string
 	for _, i := range ints {
@@ -583,7 +615,7 @@ func TestNewDeviceKeyRefused(t *testing.T) {
 // TestDeviceKeyConcurrentUse signs from many goroutines at once (run with -race).
 func TestDeviceKeyConcurrentUse(t *testing.T) {
 	t.Parallel()
-	k, err := LoadPrivateKey(keyFile("ec-p256-sec1.pem"))
+	k, err := LoadPrivateKey(keyCopy(t, "ec-p256-sec1.pem"))
 	if err != nil {
 		t.Fatal(err)
 	}

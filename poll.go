@@ -23,7 +23,7 @@ const (
 	DefaultMaxPollFailures = 5
 
 	maxPollBackoff    = time.Minute     // cap of the doubled interval after failures
-	maxPollRetryAfter = 5 * time.Minute // cap of a server's Retry-After while polling
+	maxPollRetryAfter = 5 * time.Minute // longest single wait for a server's Retry-After while polling
 )
 
 // PollProgress describes the state of WaitForCIBA or WaitForQRLogin before each wait, for a progress display.
@@ -88,15 +88,59 @@ type pollSpec struct {
 
 // pollUntil polls until poll succeeds, fails for good, the request expires or ctx ends: the first
 // poll one interval after s.start, later polls one interval after the previous answer;
-// slow_down adds SlowDownStep for all later polls; transport failures, 5xx and 429 back off;
-// expiry ends the wait without another poll with a *ExpiredError.
+// slow_down adds SlowDownStep for all later polls; transport failures, 5xx and 429 back off,
+// at least as long as the server's Retry-After (RFC 9110 §10.2.3; the wait is capped at
+// maxPollRetryAfter, the error keeps the server's value).
+//
+// A poll delay (the interval, slow_down or Retry-After) that would land past the request's
+// expiry or ctx's deadline ends the wait at once instead of sleeping towards a poll that can
+// never be sent (CIBA Core §7.3, RFC 8628 §3.5): with the failure that asked for the delay (an
+// *HTTPError with its status and RetryAfter), with an *ExpiredError when the request cannot be
+// polled again before it expires, or with an error matching context.DeadlineExceeded and the
+// last answer when ctx's deadline comes first. In ping mode (s.wake set) a pending request
+// keeps waiting for the notification until the expiry or the deadline. Expiry itself ends the
+// wait without another poll with a *ExpiredError.
 func (c *OpenIDConnectClient) pollUntil(ctx context.Context, s pollSpec, w pollOptions, poll func(context.Context) (*LoginResult, error)) (*LoginResult, error) {
 	interval := s.interval
 	if interval <= 0 {
 		interval = DefaultPollInterval
 	}
 	deadline := s.deadline
+	ctxDeadline, hasCtxDeadline := ctx.Deadline()
+	expire := func() error {
+		err := &ExpiredError{Expiry: deadline}
+		if s.expired != nil {
+			s.expired(err)
+		}
+		return err
+	}
+	// tooLate ends the wait when a poll at next cannot happen: cause is the error that asked for
+	// the delay (nil before the first poll), failure whether it was a failed exchange.
+	tooLate := func(next time.Time, cause error, failure bool) error {
+		pastExpiry := next.After(deadline)
+		pastCtx := hasCtxDeadline && next.After(ctxDeadline)
+		switch {
+		case !pastExpiry && !pastCtx:
+			return nil
+		case failure:
+			what := "the request's expiry at " + deadline.UTC().Format(time.RFC3339)
+			if !pastExpiry {
+				what = "the context deadline"
+			}
+			return fmt.Errorf("onesoidc: %s wait: the next poll would be due after %s: %w", s.name, what, cause)
+		case s.wake != nil:
+			return nil // ping mode: a notification may still come before the end
+		case pastExpiry && (!pastCtx || !deadline.After(ctxDeadline)):
+			return expire()
+		case cause != nil:
+			return fmt.Errorf("onesoidc: %s wait: the next poll would be due after the context deadline: %w (last answer: %w)", s.name, context.DeadlineExceeded, cause)
+		}
+		return fmt.Errorf("onesoidc: %s wait: the first poll would be due after the context deadline: %w", s.name, context.DeadlineExceeded)
+	}
 	next := s.start.Add(interval)
+	if err := tooLate(next, nil, false); err != nil {
+		return nil, err
+	}
 	var lastErr error
 	failures := 0
 	for attempt := 1; ; attempt++ {
@@ -112,11 +156,7 @@ func (c *OpenIDConnectClient) pollUntil(ctx context.Context, s pollSpec, w pollO
 		}
 		now := c.now()
 		if !now.Before(deadline) {
-			err := &ExpiredError{Expiry: deadline}
-			if s.expired != nil {
-				s.expired(err)
-			}
-			return nil, err
+			return nil, expire()
 		}
 		res, err := poll(ctx)
 		if err == nil {
@@ -128,7 +168,8 @@ func (c *OpenIDConnectClient) pollUntil(ctx context.Context, s pollSpec, w pollO
 		lastErr = err
 		now = c.now()
 		var he *HTTPError
-		var oe *OAuthError
+		failure := false
+		due := time.Time{} // when the server allows the next poll, if later than next
 		switch {
 		case errors.Is(err, ErrAuthorizationPending), errors.Is(err, errPollInFlight):
 			// errPollInFlight: the status handler or CheckCIBAStatus is polling right now; its
@@ -139,21 +180,29 @@ func (c *OpenIDConnectClient) pollUntil(ctx context.Context, s pollSpec, w pollO
 			failures = 0
 			interval += SlowDownStep
 			next = now.Add(interval)
-		case (errors.As(err, &he) && he.Temporary()) || (errors.As(err, &oe) && transientOAuthError(oe)):
+		case transientPollError(err):
 			failures++
 			if failures >= w.maxFailures {
 				return nil, fmt.Errorf("onesoidc: %s wait: %d consecutive failures: %w", s.name, failures, err)
 			}
+			failure = true
 			wait := interval
 			for range failures {
 				wait = min(2*wait, maxPollBackoff) // no shift: it would overflow after many failures
 			}
-			if he != nil && he.RetryAfter > wait {
-				wait = min(he.RetryAfter, maxPollRetryAfter)
+			asked := wait
+			if errors.As(err, &he) && he.RetryAfter > wait {
+				wait, asked = min(he.RetryAfter, maxPollRetryAfter), he.RetryAfter
 			}
-			next = now.Add(wait)
+			next, due = now.Add(wait), now.Add(asked)
 			c.logger.WarnContext(ctx, "onesoidc: poll failed, backing off", "flow", s.name, "failures", failures, "wait", wait, "error", err)
 		default:
+			return nil, err
+		}
+		if due.Before(next) {
+			due = next
+		}
+		if err := tooLate(due, err, failure); err != nil {
 			return nil, err
 		}
 	}
@@ -185,12 +234,31 @@ func endsRequest(err error) bool {
 	switch {
 	case err == nil, errors.Is(err, ErrExpiredToken), errors.As(err, new(*CIBATokenError)), errors.As(err, new(*QRTokenError)):
 		return true
+	case errors.As(err, &he): // before *OAuthError: a 5xx wraps the provider's code
+		return he.StatusCode >= 200 && he.StatusCode < 300
 	case errors.As(err, new(*QRStatusError)):
 		return !errors.Is(err, ErrAuthorizationPending)
 	case errors.As(err, &oe):
 		return !transientOAuthError(oe)
+	}
+	return false
+}
+
+// transientPollError reports a failed poll that a wait retries after a backoff: no answer, a
+// temporary status (408, 429, 5xx, whatever error code its body names, expired_token aside), or
+// the provider's temporarily_unavailable or server_error.
+func transientPollError(err error) bool {
+	var (
+		oe *OAuthError
+		he *HTTPError
+	)
+	switch {
+	case errors.Is(err, ErrExpiredToken):
+		return false
 	case errors.As(err, &he):
-		return he.StatusCode >= 200 && he.StatusCode < 300
+		return he.Temporary()
+	case errors.As(err, &oe):
+		return transientOAuthError(oe)
 	}
 	return false
 }

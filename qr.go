@@ -58,8 +58,9 @@ func WithQRProtocol(p QRProtocol) Option {
 
 // QRCode is a QR code for a login, rendered as PNG, SVG or terminal text. It holds either a URL
 // on the provider's origin (RFC 8628) or the ONES payload {"auth_req_id","deviceId"} that
-// StartQRLogin builds itself: never a credential, a token or a polling secret (SECURITY-CASES
-// QR-04). A QRCode is immutable and safe for concurrent use.
+// StartQRLogin builds itself: never a credential, a token or a polling secret (RFC 8628 §3.3
+// shows the user only the user code and the verification URI). A QRCode is immutable and safe for
+// concurrent use.
 type QRCode struct {
 	url     string // the URL of a URL code, "" for the ONES payload
 	payload string // the encoded text
@@ -68,7 +69,7 @@ type QRCode struct {
 
 // NewQRCode returns the QR code of rawURL, which must be an https URL (http only on a loopback
 // host) on the same origin (scheme, host and port) as the issuer, without user info, of at most
-// 1024 bytes (SECURITY-CASES QR-01: a phone that scans it opens the provider, nothing else).
+// 1024 bytes: a phone that scans it opens the provider, nothing else (RFC 8628 §3.3.1).
 // RFC 8628's verification_uri_complete qualifies. The ONES QR code is not a URL: StartQRLogin
 // builds it (the JSON {"auth_req_id","deviceId"}) and puts it in QRSession.QR.
 func (c *OpenIDConnectClient) NewQRCode(rawURL string) (*QRCode, error) {
@@ -216,21 +217,22 @@ const (
 // deviceCodeGrantType is the grant of RFC 8628 §3.4.
 const deviceCodeGrantType = "urn:ietf:params:oauth:grant-type:device_code"
 
-// ErrQRSessionFinished is matched (errors.Is) by the error of WaitForQRLogin for a session that
-// already ended (approved, denied or expired): its codes are single-use, and a new login needs a
-// new session (SECURITY-CASES QR-08). The error also matches how the session ended.
+// ErrQRSessionFinished is matched (errors.Is) by the error of WaitForQRLogin and CheckQRStatus
+// for a session that already ended in this client (approved, refused or expired), sent without
+// any request: its codes are single-use, and a new login needs a new session (RFC 8628 §3.5).
+// The error also matches how the session ended.
 var ErrQRSessionFinished = errors.New("onesoidc: QR login session already finished")
 
 // QRSession is a QR login in progress: show QR on the screen, the user scans it with their
 // phone and approves, and WaitForQRLogin returns the login. With the ONES protocol (the default)
 // the code holds the session id and the device id, and the user's ONES app approves; with RFC 8628
 // it holds the provider's verification URL, and the device code that polls for the tokens stays
-// inside the session and is never shown, encoded or logged (SECURITY-CASES QR-04, QR-06). A
-// session is single-use and dies at its expiry (QR-02, QR-08). Its methods are safe for
-// concurrent use, but only one WaitForQRLogin runs at a time.
+// inside the session and is never shown, encoded or logged (RFC 8628 §3.2, §3.3). A session is
+// single-use and dies at its expiry (RFC 8628 §3.5). Its methods are safe for concurrent use,
+// but only one WaitForQRLogin runs at a time.
 type QRSession struct {
 	// UserCode is the code the user confirms on their phone (RFC 8628 §3.2); show it next to the
-	// QR code so that both screens show the same value (QR-05). Empty for ONES sessions.
+	// QR code so that both screens show the same value. Empty for ONES sessions.
 	UserCode string
 	// VerificationURI is where the user can type UserCode, for users who cannot scan (RFC 8628
 	// only).
@@ -250,45 +252,44 @@ type QRSession struct {
 	// Scope is the requested scope (RFC 8628 only: the ONES protocol takes no scope).
 	Scope string
 
-	authReqID  string // ONES
-	deviceCode string // RFC 8628
+	authReqID string   // ONES: shown in the QR code, see ID
+	st        *qrState // RFC 8628; behind a pointer, so that a copy of a QRSession holds no secret or lock
+}
+
+// qrState is the private part of an RFC 8628 QRSession: its device code, the polling secret.
+type qrState struct {
+	deviceCode string
 	waiting    atomic.Bool
 	ended      atomic.Pointer[error]
 }
 
 // ID returns the ONES session id (auth_req_id), which CheckQRStatus takes. It is no secret: the
-// QR code shows it. For RFC 8628 sessions it returns "": the device code never leaves the session.
+// QR code shows it, and polling it takes this device's access token, since the provider binds
+// the session to the client that started it. For RFC 8628 sessions it
+// returns "": the device code never leaves the session.
 func (s *QRSession) ID() string { return s.authReqID }
 
 // Expiry returns when the session dies: ReceivedAt plus ExpiresIn.
 func (s *QRSession) Expiry() time.Time { return s.ReceivedAt.Add(s.ExpiresIn) }
-
-// String describes the session without its device code.
-func (s *QRSession) String() string {
-	if s.authReqID != "" {
-		return fmt.Sprintf("QRSession{auth_req_id: %s, expires: %s}", s.authReqID, s.Expiry().UTC().Format(time.RFC3339))
-	}
-	return fmt.Sprintf("QRSession{user_code: %s, expires: %s}", s.UserCode, s.Expiry().UTC().Format(time.RFC3339))
-}
 
 // StartQRLogin starts a QR login with the client's protocol (WithQRProtocol).
 //
 // ONES (the default): GET {host}/auth/qr with the device access token as bearer token (sent only
 // over https, or http to a loopback host) → {"auth_req_id","exp"}; the session lives exp seconds
 // and its QR code holds the JSON {"auth_req_id":…,"deviceId":…} with the device.yml id, which must
-// be set. The auth_req_id must be 1 to 256 letters, digits or -._~, else the answer is refused.
-// The ONES protocol takes no scope: scope is ignored, and the scope of the login is what the
-// token's introspection says.
+// be set. The auth_req_id must be MinAuthReqIDLength to 256 letters, digits or -._~, else the
+// answer is refused. The ONES protocol takes no scope: scope is ignored, and the scope of the
+// login is what the token's introspection says.
 //
 // RFC 8628: a device authorization request (§3.1) for scope ("openid" is added when missing)
 // authenticated with a client assertion. The QR code encodes the provider's verification URL,
-// which must be on the issuer's origin (QR-01).
+// which must be on the issuer's origin (RFC 8628 §3.3.1).
 func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string) (*QRSession, error) {
 	if c.qrProtocol == QRProtocolONES {
 		return c.startONESQRLogin(ctx)
 	}
 	if c.meta.DeviceAuthorizationEndpoint == "" {
-		return nil, &ConfigError{Field: "device_authorization_endpoint", Reason: "the provider metadata has no device authorization endpoint"}
+		return nil, &ConfigError{Field: "device_authorization_endpoint", Reason: "the provider metadata has no device authorization endpoint", Err: ErrNotSupportedByProvider}
 	}
 	if !slices.Contains(scope, "openid") {
 		scope = append([]string{"openid"}, scope...)
@@ -312,9 +313,10 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 	if err := json.Unmarshal(resp.body, &ans); err != nil {
 		return nil, bad("invalid device authorization answer", err)
 	}
+	if err := checkPollingHandle("device_code", ans.DeviceCode); err != nil {
+		return nil, bad("device_code missing or malformed: "+err.(*RequestError).Reason, nil)
+	}
 	switch {
-	case checkAuthReqID(ans.DeviceCode) != nil:
-		return nil, bad("device_code missing or malformed", nil)
 	case ans.UserCode == "" || len(ans.UserCode) > maxCIBAValueLength || sanitize(ans.UserCode, maxCIBAValueLength) != ans.UserCode:
 		return nil, bad("user_code missing or not printable ASCII", nil)
 	case ans.ExpiresIn == nil || *ans.ExpiresIn <= 0 || *ans.ExpiresIn > maxCIBAExpiresIn.Seconds():
@@ -344,7 +346,7 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 		ExpiresIn:               time.Duration(*ans.ExpiresIn * float64(time.Second)),
 		Interval:                DefaultPollInterval,
 		Scope:                   sc,
-		deviceCode:              ans.DeviceCode,
+		st:                      &qrState{deviceCode: ans.DeviceCode},
 	}
 	if ans.Interval != nil && *ans.Interval > 0 {
 		s.Interval = time.Duration(*ans.Interval * float64(time.Second))
@@ -354,8 +356,10 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 
 // WaitForQRLogin polls for the session until the user approves, denies, the session expires or
 // ctx ends, with the rules of WaitForCIBA: the interval, slow_down adding SlowDownStep, backoff on
-// transport failures and Retry-After, no poll after the expiry (a *ExpiredError,
-// errors.Is(err, ErrExpiredToken)), ctx.Err() at once on cancellation (QR-09). A finished
+// transport failures and Retry-After, an immediate end when the next allowed poll would fall
+// after the expiry or ctx's deadline, no poll after the expiry (a *ExpiredError,
+// errors.Is(err, ErrExpiredToken), also when the provider said so first), ctx.Err() at once on
+// cancellation. A finished
 // session is never polled again: the error matches ErrQRSessionFinished.
 //
 // ONES sessions poll GET {host}/auth/qr/{auth_req_id} as CheckQRStatus does, and return the
@@ -363,28 +367,29 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 // approved ends the wait with a *QRStatusError. RFC 8628 sessions poll the token endpoint
 // (§3.4, §3.5) and validate the ID token as VerifyIDToken does.
 func (c *OpenIDConnectClient) WaitForQRLogin(ctx context.Context, s *QRSession, opts ...WaitOption) (*LoginResult, error) {
-	if s == nil || (s.deviceCode == "" && s.authReqID == "") {
+	if s == nil || (s.authReqID == "" && (s.st == nil || s.st.deviceCode == "")) {
 		return nil, &RequestError{Field: "session", Reason: "not a session from StartQRLogin"}
 	}
 	if s.authReqID != "" {
 		return c.waitONESQRLogin(ctx, s, newPollOptions(opts))
 	}
-	if end := s.ended.Load(); end != nil {
+	st := s.st
+	if end := st.ended.Load(); end != nil {
 		return nil, fmt.Errorf("%w: %w", ErrQRSessionFinished, *end)
 	}
-	if !s.waiting.CompareAndSwap(false, true) {
+	if !st.waiting.CompareAndSwap(false, true) {
 		return nil, &RequestError{Field: "session", Reason: "another WaitForQRLogin is waiting for this session"}
 	}
-	defer s.waiting.Store(false)
-	if end := s.ended.Load(); end != nil { // ended while we took the slot
+	defer st.waiting.Store(false)
+	if end := st.ended.Load(); end != nil { // ended while we took the slot
 		return nil, fmt.Errorf("%w: %w", ErrQRSessionFinished, *end)
 	}
 	res, err := c.pollUntil(ctx, pollSpec{name: "QR login", start: s.ReceivedAt, interval: s.Interval, deadline: s.Expiry()},
 		newPollOptions(opts), func(ctx context.Context) (*LoginResult, error) {
-			form := url.Values{"grant_type": {deviceCodeGrantType}, "device_code": {s.deviceCode}}
+			form := url.Values{"grant_type": {deviceCodeGrantType}, "device_code": {st.deviceCode}}
 			resp, err := c.postAuthenticated(ctx, "device token", c.meta.TokenEndpoint, form, false)
 			if err != nil {
-				return nil, err
+				return nil, asExpired(err, c.now())
 			}
 			tok, tr, err := c.parseTokenResponse("device token", resp, s.Scope)
 			if err != nil {
@@ -401,7 +406,7 @@ func (c *OpenIDConnectClient) WaitForQRLogin(ctx context.Context, s *QRSession, 
 		if end == nil {
 			end = errors.New("approved and redeemed")
 		}
-		s.ended.Store(&end)
+		st.ended.Store(&end)
 	}
 	return res, err
 }

@@ -129,8 +129,10 @@ func TestQR02SessionDiesAtExpiry(t *testing.T) {
 				start := time.Now()
 				_, err = c.WaitForQRLogin(t.Context(), s)
 				var expired *ExpiredError
-				if !errors.As(err, &expired) || !errors.Is(err, ErrExpiredToken) || time.Since(start) != 12*time.Second {
-					t.Fatalf("err = %v after %v, want a local expiry after 12s", err, time.Since(start))
+				// Pending at 10 s: the next poll (15 s) would be past the expiry (12 s), so the
+				// wait ends at once.
+				if !errors.As(err, &expired) || !errors.Is(err, ErrExpiredToken) || time.Since(start) != 10*time.Second {
+					t.Fatalf("err = %v after %v, want a local expiry after 10s", err, time.Since(start))
 				}
 				if _, err := c.WaitForQRLogin(t.Context(), s); !errors.Is(err, ErrQRSessionFinished) {
 					t.Errorf("wait after expiry: %v, want ErrQRSessionFinished", err)
@@ -205,7 +207,7 @@ func TestQR01ProviderURLOnAnotherOriginRefused(t *testing.T) {
 	idp := startIdP(t)
 	c := newTestClient(t, idp, testKey(t, "EdDSA"), WithQRProtocol(QRProtocolDeviceAuthorization))
 	idp.Inject(mockidp.EndpointDeviceAuthorization, mockidp.Fault{Status: 200, ContentType: "application/json",
-		Body: []byte(`{"device_code":"dc-1","user_code":"ABCD","verification_uri":"https://evil.example/device","expires_in":600}`)})
+		Body: []byte(`{"device_code":"dc-abcdefghijklmnopqrstuvwxyz","user_code":"ABCD","verification_uri":"https://evil.example/device","expires_in":600}`)})
 	if s, err := c.StartQRLogin(t.Context()); s != nil || !errors.As(err, new(*ConfigError)) {
 		t.Fatalf("StartQRLogin = %v, %v; want a ConfigError", s, err)
 	}
@@ -215,9 +217,9 @@ func TestQRLoginRejectsMalformedAnswers(t *testing.T) {
 	t.Parallel()
 	for name, body := range map[string]string{
 		"no device_code":             `{"user_code":"ABCD","verification_uri":"%s/device","expires_in":600}`,
-		"no expires_in":              `{"device_code":"dc","user_code":"ABCD","verification_uri":"%s/device"}`,
-		"QR-10 control in user code": `{"device_code":"dc","user_code":"AB\u001bCD","verification_uri":"%s/device","expires_in":600}`,
-		"absurd interval":            `{"device_code":"dc","user_code":"ABCD","verification_uri":"%s/device","expires_in":600,"interval":3600}`,
+		"no expires_in":              `{"device_code":"dc-abcdefghijklmnopqrstuvwxyz","user_code":"ABCD","verification_uri":"%s/device"}`,
+		"QR-10 control in user code": `{"device_code":"dc-abcdefghijklmnopqrstuvwxyz","user_code":"AB\u001bCD","verification_uri":"%s/device","expires_in":600}`,
+		"absurd interval":            `{"device_code":"dc-abcdefghijklmnopqrstuvwxyz","user_code":"ABCD","verification_uri":"%s/device","expires_in":600,"interval":3600}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

@@ -88,12 +88,18 @@ func (e *QRTokenError) Unwrap() error { return e.Err }
 // errQRRedeemed is how a session that handed out its token ended.
 var errQRRedeemed = errors.New("onesoidc: QR login approved and its token handed out")
 
-// checkQRSessionID requires an ONES auth_req_id of 1 to 256 characters from the unreserved set
+// checkQRSessionID requires an ONES auth_req_id of MinAuthReqIDLength (128 bits) to 256 characters from the unreserved set
 // of RFC 3986 §2.3 (letters, digits, "-", ".", "_", "~"): it goes into a URL path and into the
 // QR code, so nothing else is accepted from the provider.
 func checkQRSessionID(id string) error {
-	if id == "" || len(id) > maxQRSessionIDLength {
-		return &RequestError{Field: "auth_req_id", Reason: "must be 1 to 256 characters"}
+	switch {
+	case id == "":
+		return &RequestError{Field: "auth_req_id", Reason: "empty"}
+	case len(id) < MinAuthReqIDLength:
+		return &RequestError{Field: "auth_req_id", Reason: fmt.Sprintf("%d characters, fewer than the %d that 128 bits of entropy need (CIBA Core §7.3)",
+			len(id), MinAuthReqIDLength)}
+	case len(id) > maxQRSessionIDLength:
+		return &RequestError{Field: "auth_req_id", Reason: fmt.Sprintf("more than %d characters", maxQRSessionIDLength)}
 	}
 	if id == "." || id == ".." {
 		return &RequestError{Field: "auth_req_id", Reason: "must not be a dot segment"}
@@ -114,8 +120,9 @@ func (c *OpenIDConnectClient) checkQRHost() error {
 }
 
 // qrGet sends GET {host}{path} with the device access token as bearer token (RFC 6750 §2.1)
-// and returns the JSON answer. A 401 drops the cached device token and tries once more with a
-// fresh one (the provider may have revoked it). Redirects are never followed for it.
+// and returns the JSON answer. A 401 renews the device token and tries once more with the new
+// one (the provider may have revoked it), unless that token was itself fetched after a 401.
+// Redirects are never followed for it.
 func (c *OpenIDConnectClient) qrGet(ctx context.Context, op, path string) (*response, error) {
 	if err := c.checkQRHost(); err != nil {
 		return nil, err
@@ -123,17 +130,23 @@ func (c *OpenIDConnectClient) qrGet(ctx context.Context, op, path string) (*resp
 	for attempt := 0; ; attempt++ {
 		tok, err := c.DeviceAccessToken(ctx)
 		if err != nil {
-			return nil, err
+			return nil, &deviceTokenFailure{err}
 		}
 		resp, err := c.http.exchange(ctx, request{op: op, method: http.MethodGet, url: c.host + path, limit: maxTokenBody,
 			header: http.Header{"Authorization": {"Bearer " + tok.AccessToken}}})
-		if attempt == 0 && unauthorized(err) {
-			c.invalidateDeviceToken(tok)
-			continue
+		if attempt == 0 && unauthorized(err) && c.renewAfter401(tok) {
+			continue // one renewal per token, as DeviceHTTPClient
 		}
 		return resp, err
 	}
 }
+
+// deviceTokenFailure marks a failure to get the device access token for a QR request: it says
+// nothing about the QR session, which it never ends.
+type deviceTokenFailure struct{ err error }
+
+func (e *deviceTokenFailure) Error() string { return e.err.Error() }
+func (e *deviceTokenFailure) Unwrap() error { return e.err }
 
 // unauthorized reports a 401 answer.
 func unauthorized(err error) bool {
@@ -166,9 +179,13 @@ func (c *OpenIDConnectClient) startONESQRLogin(ctx context.Context) (*QRSession,
 	if err := json.Unmarshal(resp.body, &ans); err != nil {
 		return nil, bad("invalid QR login answer", err)
 	}
+	if ans.AuthReqID == nil {
+		return nil, bad("QR login answer without auth_req_id", nil)
+	}
+	if err := checkQRSessionID(*ans.AuthReqID); err != nil {
+		return nil, bad("QR login answer with a malformed auth_req_id: "+err.(*RequestError).Reason, nil)
+	}
 	switch {
-	case ans.AuthReqID == nil || checkQRSessionID(*ans.AuthReqID) != nil:
-		return nil, bad("auth_req_id missing or outside letters, digits and -._~", nil)
 	case ans.Exp == nil || !(*ans.Exp >= 1 && *ans.Exp <= maxCIBAExpiresIn.Seconds()):
 		return nil, bad("exp missing or not a lifetime between 1 s and 24 h", nil)
 	case c.qr.known(*ans.AuthReqID):
@@ -238,7 +255,8 @@ func (c *OpenIDConnectClient) pollQR(ctx context.Context, id string) (*LoginResu
 	if err == nil {
 		res, err = c.qrApproved(ctx, resp, id)
 	}
-	if endsRequest(err) {
+	err = asExpired(err, c.now())
+	if endsRequest(err) && !errors.As(err, new(*deviceTokenFailure)) {
 		end := err
 		if end == nil {
 			end = errQRRedeemed
@@ -293,7 +311,7 @@ func isBearerToken(s string) bool {
 	}
 	for i := 0; i < len(end); i++ {
 		c := end[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~+/", c) >= 0) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
 			return false
 		}
 	}

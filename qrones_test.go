@@ -525,3 +525,45 @@ func mustStartQR(t *testing.T, c *OpenIDConnectClient) *QRSession {
 	}
 	return s
 }
+
+// TestONESQRDeviceTokenFailureLeavesTheSessionOpen: when the device cannot get its access token
+// (the token endpoint refuses it), the poll fails but the QR session is not ended by it.
+func TestONESQRDeviceTokenFailureLeavesTheSessionOpen(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		idp, c, s := onesQRSession(t, mockidp.QRScript{})
+		c.InvalidateDeviceAccessToken()
+		idp.Inject(mockidp.EndpointToken, mockidp.Fault{Times: 1, Status: 401, ContentType: "application/json",
+			Body: []byte(`{"error":"invalid_client"}`)})
+		if _, err := c.CheckQRStatus(t.Context(), s.ID()); !errors.Is(err, ErrInvalidClient) || errors.Is(err, ErrQRSessionFinished) {
+			t.Fatalf("check without a device token: %v, want invalid_client", err)
+		}
+		if res, err := c.CheckQRStatus(t.Context(), s.ID()); err != nil || res.Identity.Entity.Subject != "alice" {
+			t.Errorf("check with a device token again: %v, %v", res, err)
+		}
+	})
+}
+
+// TestQR06ONESSessionIDAloneCannotPoll: the auth_req_id is in the QR code for anyone to read, but
+// polling takes the device's own access token: another device that read the code gets nothing.
+func TestQR06ONESSessionIDAloneCannotPoll(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		idp, victim, s := onesQRSession(t, mockidp.QRScript{})
+		const otherClient, otherDevice = "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d", "6b7c8d9e-0f1a-4b2c-9d3e-4f5a6b7c8d9e"
+		key := testKey(t, "ES256")
+		idp.RegisterClient(otherClient, key.Public(), key.Algorithm())
+		idp.SetDeviceID(otherClient, otherDevice)
+		other, err := NewClient(t.Context(), &DeviceConfig{ID: otherDevice, ClientID: otherClient, Host: idp.URL}, key,
+			WithHTTPClient(idp.HTTPClient()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res, err := other.CheckQRStatus(t.Context(), s.ID()); res != nil || err == nil {
+			t.Fatalf("another device polled the session: %v, %v", res, err)
+		}
+		if res, err := victim.CheckQRStatus(t.Context(), s.ID()); err != nil || res.Token.AccessToken == "" {
+			t.Errorf("the device's own poll: %v, %v", res, err)
+		}
+	})
+}

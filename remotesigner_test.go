@@ -1,6 +1,8 @@
 package onesoidc
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -8,6 +10,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/go-jose/go-jose/v4"
 )
 
 // fakeSigningService is a px-device-identity-service stand-in that signs with key.
@@ -116,6 +120,71 @@ func TestNewRemoteSignerRejectsBadConfig(t *testing.T) {
 	} {
 		if s, err := f(); s != nil || !errors.As(err, new(*ConfigError)) {
 			t.Errorf("%s: got %v, %v; want a ConfigError", name, s, err)
+		}
+	}
+}
+
+// TestRemoteSignerVerifiesAnswersWithTheDevicePublicKey: with the device's public key known
+// (as a key or as a JWK), a signature made by another key is refused with a
+// *RemoteSignatureError naming the signer, before any use; the right key's signatures pass.
+func TestRemoteSignerVerifiesAnswersWithTheDevicePublicKey(t *testing.T) {
+	t.Parallel()
+	for _, alg := range []string{"RS256", "PS256", "ES256", "ES384", "ES512", "EdDSA"} {
+		t.Run(alg, func(t *testing.T) {
+			t.Parallel()
+			device, impostor := testKey(t, alg), testKey(t, alg)
+			if alg == "RS256" || alg == "PS256" {
+				rk, err := rsa.GenerateKey(rand.Reader, 2048)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var opts []KeyOption
+				if alg == "PS256" {
+					opts = append(opts, WithRSAPSS())
+				}
+				if impostor, err = NewDeviceKey(rk, opts...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			jwk, err := (&jose.JSONWebKey{Key: device.Public(), Algorithm: alg}).MarshalJSON()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, opt := range map[string]RemoteSignerOption{"key": WithSignerPublicKey(device.Public()), "JWK": WithSignerPublicJWK(jwk)} {
+				good := fakeSigningService(t, device, jsonSignature)
+				s, err := NewRemoteSigner(testDeviceID, alg, WithSignerURL(good.URL+"/sign"), opt)
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				if sig, err := s.SignJWS(t.Context(), []byte("a.b")); err != nil || len(sig) == 0 {
+					t.Errorf("%s: own key's signature refused: %v", name, err)
+				}
+				bad := fakeSigningService(t, impostor, jsonSignature)
+				s, err = NewRemoteSigner(testDeviceID, alg, WithSignerURL(bad.URL+"/sign"), opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sig, err := s.SignJWS(t.Context(), []byte("a.b"))
+				var rse *RemoteSignatureError
+				if sig != nil || !errors.As(err, &rse) || rse.URL != bad.URL+"/sign" || !strings.Contains(err.Error(), bad.URL) {
+					t.Errorf("%s: impostor's signature: %v, %v; want a *RemoteSignatureError naming %s", name, sig, err, bad.URL)
+				}
+			}
+		})
+	}
+	// A key that cannot verify the algorithm is refused at construction.
+	for _, tc := range []struct {
+		alg string
+		opt RemoteSignerOption
+	}{
+		{"RS256", WithSignerPublicKey(testKey(t, "ES256").Public())},
+		{"ES256", WithSignerPublicKey(testKey(t, "ES384").Public())},
+		{"EdDSA", WithSignerPublicKey(testKey(t, "RS256").Public())},
+		{"ES256", WithSignerPublicJWK([]byte(`{"kty":"EC","crv":"P-256","x":"1","y":"2","d":"3"}`))},
+		{"ES256", WithSignerPublicJWK([]byte(`not json`))},
+	} {
+		if _, err := NewRemoteSigner(testDeviceID, tc.alg, tc.opt); !errors.As(err, new(*ConfigError)) {
+			t.Errorf("%s: %v, want a *ConfigError", tc.alg, err)
 		}
 	}
 }

@@ -66,12 +66,12 @@ func TestPollIntervalFloor(t *testing.T) {
 	idp := startIdP(t)
 	c := newTestClient(t, idp, testKey(t, "EdDSA"), WithQRProtocol(QRProtocolDeviceAuthorization))
 	idp.Inject(mockidp.EndpointBackchannel, mockidp.Fault{Times: 1, Status: 200, ContentType: "application/json",
-		Body: []byte(`{"auth_req_id":"abc","expires_in":600,"interval":0.01}`)})
+		Body: []byte(`{"auth_req_id":"abcdefghijklmnopqrstuv","expires_in":600,"interval":0.01}`)})
 	if _, err := c.MakeCIBARequest(t.Context(), aliceRequest()); !errors.As(err, new(*HTTPError)) {
 		t.Errorf("interval 0.01 in a backchannel answer: %v, want an HTTPError", err)
 	}
 	idp.Inject(mockidp.EndpointDeviceAuthorization, mockidp.Fault{Times: 1, Status: 200, ContentType: "application/json",
-		Body: []byte(`{"device_code":"dc","user_code":"ABCD","verification_uri":"` + idp.Issuer + `/device","expires_in":600,"interval":0.5}`)})
+		Body: []byte(`{"device_code":"dc-abcdefghijklmnopqrstuvwxyz","user_code":"ABCD","verification_uri":"` + idp.Issuer + `/device","expires_in":600,"interval":0.5}`)})
 	if _, err := c.StartQRLogin(t.Context()); !errors.As(err, new(*HTTPError)) {
 		t.Errorf("interval 0.5 in a device authorization answer: %v, want an HTTPError", err)
 	}
@@ -94,7 +94,7 @@ func TestQR01VerificationURIAlsoChecked(t *testing.T) {
 			t.Parallel()
 			idp := startIdP(t)
 			c := newTestClient(t, idp, testKey(t, "EdDSA"), WithQRProtocol(QRProtocolDeviceAuthorization))
-			body := `{"device_code":"dc","user_code":"ABCD","verification_uri":"` + strings.Replace(uri, "%s", idp.Issuer, 1) +
+			body := `{"device_code":"dc-abcdefghijklmnopqrstuvwxyz","user_code":"ABCD","verification_uri":"` + strings.Replace(uri, "%s", idp.Issuer, 1) +
 				`","verification_uri_complete":"` + idp.Issuer + `/device?user_code=ABCD","expires_in":600}`
 			idp.Inject(mockidp.EndpointDeviceAuthorization, mockidp.Fault{Status: 200, ContentType: "application/json", Body: []byte(body)})
 			if s, err := c.StartQRLogin(t.Context()); s != nil || !errors.As(err, new(*ConfigError)) {

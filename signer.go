@@ -183,6 +183,7 @@ type RemoteSigner struct {
 	kid      string
 	size     int // expected ECDSA signature size, 0 when not ECDSA
 	http     *httpCore
+	pub      crypto.PublicKey // the device's public key, when known (remoteverify.go)
 }
 
 // RemoteSignerOption configures a RemoteSigner.
@@ -243,6 +244,11 @@ func NewRemoteSigner(deviceID, alg string, opts ...RemoteSignerOption) (*RemoteS
 	if len(o.errs) > 0 {
 		return nil, errors.Join(o.errs...)
 	}
+	if s.pub != nil {
+		if err := checkSignerKey(alg, s.pub); err != nil {
+			return nil, err
+		}
+	}
 	s.http = newHTTPCore(o)
 	return s, nil
 }
@@ -266,7 +272,8 @@ func (s *RemoteSigner) Algorithm() string { return s.alg }
 // KeyID returns the key id given with WithSignerKeyID, or "".
 func (s *RemoteSigner) KeyID() string { return s.kid }
 
-// SignJWS asks the signing service to sign signingInput.
+// SignJWS asks the signing service to sign signingInput. When the device's public key is known
+// (WithSignerPublicKey, WithSignerPublicJWK), the signature is verified before it is returned.
 func (s *RemoteSigner) SignJWS(ctx context.Context, signingInput []byte) ([]byte, error) {
 	body, err := json.Marshal(struct {
 		DeviceID string `json:"deviceId"`
@@ -291,6 +298,9 @@ func (s *RemoteSigner) SignJWS(ctx context.Context, signingInput []byte) ([]byte
 	}
 	if want, ok := s.signatureSize(len(sig)); !ok {
 		return nil, resp.invalid(fmt.Sprintf("%s signature of %d bytes, want %s", s.alg, len(sig), want), nil)
+	}
+	if s.pub != nil && !verifyJWSSignature(s.alg, s.pub, signingInput, sig) {
+		return nil, &RemoteSignatureError{URL: resp.url, Alg: s.alg}
 	}
 	return sig, nil
 }

@@ -75,7 +75,7 @@ func (c *OpenIDConnectClient) parseTokenResponse(op string, resp *response, requ
 	case tr.AccessToken == "":
 		return nil, nil, bad("token response without access_token", nil)
 	case !strings.EqualFold(tr.TokenType, "Bearer"):
-		return nil, nil, bad(fmt.Sprintf("token response with token_type %q, want Bearer", sanitize(tr.TokenType, 32)), nil)
+		return nil, nil, bad(fmt.Sprintf("token response with token_type %q, want Bearer", sanitize(tr.TokenType, 32)), ErrTokenTypeNotBearer)
 	case tr.ExpiresIn != nil && !(*tr.ExpiresIn >= 1 && *tr.ExpiresIn <= math.MaxInt32):
 		return nil, nil, bad("token response with an out-of-range expires_in", nil)
 	}
@@ -176,7 +176,7 @@ func (a Audience) Contains(aud string) bool {
 // is passed along when set.
 func (c *OpenIDConnectClient) IntrospectToken(ctx context.Context, token, tokenTypeHint string) (*IntrospectionResult, error) {
 	if c.meta.IntrospectionEndpoint == "" {
-		return nil, &ConfigError{Field: "introspection_endpoint", Reason: "the provider metadata has no introspection endpoint"}
+		return nil, &ConfigError{Field: "introspection_endpoint", Reason: "the provider metadata has no introspection endpoint", Err: ErrNotSupportedByProvider}
 	}
 	form := url.Values{"token": {token}}
 	if tokenTypeHint != "" {
@@ -234,7 +234,7 @@ func (c *OpenIDConnectClient) RefreshToken(ctx context.Context, prev *oauth2.Tok
 // when set. Revoking an unknown or already revoked token succeeds, as RFC 7009 §2.2 says.
 func (c *OpenIDConnectClient) RevokeToken(ctx context.Context, token, tokenTypeHint string) error {
 	if c.meta.RevocationEndpoint == "" {
-		return &ConfigError{Field: "revocation_endpoint", Reason: "the provider metadata has no revocation endpoint"}
+		return &ConfigError{Field: "revocation_endpoint", Reason: "the provider metadata has no revocation endpoint", Err: ErrNotSupportedByProvider}
 	}
 	form := url.Values{"token": {token}}
 	if tokenTypeHint != "" {

@@ -56,7 +56,7 @@ func run(ctx context.Context, out io.Writer, idp *mockidp.IdP) error {
 	if err != nil {
 		return err
 	}
-	key, err := onesoidc.LoadPrivateKey(keyPath, onesoidc.WithStrictKeyPermissions())
+	key, err := onesoidc.LoadPrivateKey(keyPath)
 	if err != nil {
 		return err
 	}

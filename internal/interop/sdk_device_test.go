@@ -62,7 +62,7 @@ func sdkClient(t testing.TB, p *Provider, clientID string, key *Key, format keyF
 	if key.Alg == jose.PS256 {
 		keyOpts = append(keyOpts, onesoidc.WithRSAPSS())
 	}
-	dk, err := onesoidc.LoadPrivateKey(keyPath, append(keyOpts, onesoidc.WithStrictKeyPermissions())...)
+	dk, err := onesoidc.LoadPrivateKey(keyPath, keyOpts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,7 +63,7 @@ func qrClient(t testing.TB, p *Provider, clientID string, key *Key) *onesoidc.Op
 	if r := p.adminPost(t, "/admin/qr-device", map[string]string{"client_id": clientID, "device_id": cfg.ID}); r.Status != http.StatusNoContent {
 		t.Fatalf("qr-device: HTTP %d: %s", r.Status, r.Body)
 	}
-	dk, err := onesoidc.LoadPrivateKey(keyPath, onesoidc.WithStrictKeyPermissions())
+	dk, err := onesoidc.LoadPrivateKey(keyPath)
 	if err != nil {
 		t.Fatal(err)
 	}

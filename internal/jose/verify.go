@@ -149,3 +149,9 @@ func AtHash(alg Alg, accessToken string) string {
 	}
 	return EncodeBase64URL(sum[:len(sum)/2])
 }
+
+// VerifySigningInput is Verify for a JWS Signing Input that is not yet part of a token, such as
+// the input this package's caller asked a remote signer to sign (RFC 7515 §5.1, §5.2).
+func VerifySigningInput(in string, sig []byte, alg Alg, k *PublicKey) bool {
+	return Verify(Compact{raw: in, dot2: len(in)}, sig, alg, k, nil)
+}
