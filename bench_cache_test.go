@@ -76,14 +76,14 @@ func BenchmarkTokenCacheZipf(b *testing.B) {
 			}
 			for range 2_000_000 {
 				if k := key(); !has(t, k) {
-					t.c.Set(k, *e)
+					t.c.Set(k, e)
 				}
 			}
 			hits := 0
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				if k := key(); !has(t, k) {
-					t.c.Set(k, *e)
+					t.c.Set(k, e)
 				} else {
 					hits++
 				}

@@ -368,7 +368,8 @@ func (c *OpenIDConnectClient) qrIdentity(ctx context.Context, token string) (*Au
 	case !e.Expiry.IsZero() && !c.now().Before(e.Expiry.Add(c.leeway)):
 		return refuse("the access token has expired")
 	}
-	return &AuthenticationResult{Entity: e, Kind: KindAccessToken, claims: jose.PackPayload(string(ir.Raw))}, nil
+	raw := jose.PackPayload(string(ir.Raw))
+	return &AuthenticationResult{Entity: e, Kind: KindAccessToken, claims: &raw}, nil
 }
 
 // waitONESQRLogin polls GET {host}/auth/qr/{auth_req_id} for s with the rules of WaitForCIBA.

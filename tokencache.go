@@ -33,9 +33,10 @@ type tokenEntry struct {
 	alg    jose.Alg
 }
 
-// tokenCache is the verified-token cache; it is safe for concurrent use.
+// tokenCache is the verified-token cache; it is safe for concurrent use. Entries are immutable:
+// results share them.
 type tokenCache struct {
-	c *cache.Cache[tokenEntry]
+	c *cache.Cache[*tokenEntry]
 }
 
 // newTokenCache returns a verified-token cache of budget bytes.
@@ -45,13 +46,13 @@ func newTokenCache(budget uint64) *tokenCache {
 
 // tokenEntryCost is the memory an entry holds: the cache's overhead, the entry and its text
 // rounded up to 32 bytes (the allocator's size classes near 300 bytes).
-func tokenEntryCost(e tokenEntry) uint32 {
-	return uint32(cache.Overhead + unsafe.Sizeof(e) + uintptr((e.claims.Bytes()+31)&^31))
+func tokenEntryCost(e *tokenEntry) uint32 {
+	return uint32(cache.Overhead + unsafe.Sizeof(*e) + uintptr((e.claims.Bytes()+31)&^31))
 }
 
 // dropRetired removes the entries verified by keys that left the provider's JWKS.
 func (t *tokenCache) dropRetired() {
-	t.c.DeleteFunc(func(e tokenEntry) bool { return e.key.retired.Load() })
+	t.c.DeleteFunc(func(e *tokenEntry) bool { return e.key.retired.Load() })
 }
 
 // get returns the entry of raw, unless the key that verified it has left the provider's JWKS
@@ -66,7 +67,7 @@ func (t *tokenCache) get(raw string) *tokenEntry {
 		t.c.Delete(k)
 		return nil
 	}
-	return &e
+	return e
 }
 
 // len returns the number of entries.

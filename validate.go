@@ -382,8 +382,10 @@ type AuthenticationResult struct {
 	// KeyID is the "kid" of the provider key that verified it, or "".
 	KeyID string
 
-	claims jose.Packed
+	claims *jose.Packed  // immutable, shared with the cache entry
 	dec    *jose.Decoder // nil: encoding/json
+	aud    [1]string     // Entity.Audience of one value
+	amr    [1]string     // Entity.AuthMethods of one value
 }
 
 // Claims decodes the verified claims into v, with the result and errors of encoding/json's
@@ -495,14 +497,15 @@ func (v *validator) validate(ctx context.Context, raw string, m mode, opts []Ver
 			if e, ok := v.cache.c.Get(key); ok {
 				if !e.key.retired.Load() {
 					var cl jose.Claims
-					e.claims.Unpack(&cl, nil) // a new Audience slice, the caller's
+					r := new(AuthenticationResult)
+					e.claims.Unpack(&cl, r.aud[:0:len(r.aud)]) // in r when it fits
 					if err := v.check(&cl, e.kind, e.alg, m, &o, now); err != nil {
 						if err.Reason == ReasonExpired {
 							v.cache.c.Delete(key)
 						}
 						return nil, err
 					}
-					return v.result(&cl, &e.claims, e.kind, e.alg, e.key), nil
+					return v.fill(r, &cl, e), nil
 				}
 				v.cache.c.Delete(key)
 			}
@@ -514,9 +517,9 @@ func (v *validator) validate(ctx context.Context, raw string, m mode, opts []Ver
 		return nil, err
 	}
 	if cached && e.claims.Compact() {
-		v.cache.c.Set(key, *e)
+		v.cache.c.Set(key, e)
 	}
-	return v.result(&cl, &e.claims, e.kind, e.alg, e.key), nil
+	return v.fill(new(AuthenticationResult), &cl, e), nil
 }
 
 // verify is the full, uncached validation.
@@ -665,20 +668,27 @@ func (v *validator) check(cl *jose.Claims, kind TokenKind, alg jose.Alg, m mode,
 	return nil
 }
 
-// result builds the AuthenticationResult of verified claims cl, packed in p. The result owns
-// cl.Aud and cl.Amr (when set); it shares nothing mutable with p or a cache entry.
-func (v *validator) result(cl *jose.Claims, p *jose.Packed, kind TokenKind, alg jose.Alg, key *jwk) *AuthenticationResult {
-	r := &AuthenticationResult{Kind: kind, Algorithm: alg.String(), KeyID: key.kid, claims: *p, dec: v.dec}
-	amr := cl.Amr
-	if amr == nil {
-		amr = p.Amr()
+// fill makes r the AuthenticationResult of the verified claims cl of t. r shares nothing
+// mutable with cl, t or a cache entry: its slices are its own (cl.Aud may be r.aud already).
+func (v *validator) fill(r *AuthenticationResult, cl *jose.Claims, t *tokenEntry) *AuthenticationResult {
+	r.Kind, r.Algorithm, r.KeyID, r.claims, r.dec = t.kind, t.alg.String(), t.key.kid, &t.claims, v.dec
+	aud := cl.Aud // a new slice, or r.aud
+	if len(aud) <= len(r.aud) {
+		aud = append(r.aud[:0:len(r.aud)], aud...) // in r: one allocation fewer
+	}
+	var amr []string
+	switch {
+	case cl.Amr != nil:
+		amr = append(r.amr[:0:len(r.amr)], cl.Amr...)
+	case t.claims.HasAmr():
+		amr = t.claims.AppendAmr(r.amr[:0:len(r.amr)])
 	}
 	e := &r.Entity
 	*e = AuthenticatedEntity{
 		Kind:        EntityUser,
 		Issuer:      cl.Iss,
 		Subject:     cl.Sub,
-		Audience:    cl.Aud,
+		Audience:    aud,
 		Scope:       cl.Scope,
 		Username:    cl.Username,
 		Name:        cl.Name,

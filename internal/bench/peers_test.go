@@ -158,33 +158,27 @@ func (s *setup) impls() []struct {
 var algs = []string{"RS256", "ES256", "EdDSA"}
 
 // BenchmarkPeers validates the same token with each implementation on one goroutine.
-func BenchmarkPeers(b *testing.B) {
-	for _, alg := range algs {
-		b.Run("alg="+alg, func(b *testing.B) {
-			s := newSetup(b, alg)
-			for _, impl := range s.impls() {
-				b.Run("impl="+impl.name, func(b *testing.B) {
-					b.ReportAllocs()
-					for b.Loop() {
-						if err := impl.f(); err != nil {
-							b.Fatal(err)
-						}
-					}
-				})
-			}
-		})
-	}
-}
+func BenchmarkPeers(b *testing.B) { benchPeers(b, false) }
 
 // BenchmarkPeersParallel is BenchmarkPeers under b.RunParallel (one shared client or
 // verifier): with -cpu 1,2 the ratio of the two ns/op is the speedup from 1 to 2 CPUs.
-func BenchmarkPeersParallel(b *testing.B) {
+func BenchmarkPeersParallel(b *testing.B) { benchPeers(b, true) }
+
+func benchPeers(b *testing.B, parallel bool) {
 	for _, alg := range algs {
 		b.Run("alg="+alg, func(b *testing.B) {
 			s := newSetup(b, alg)
 			for _, impl := range s.impls() {
 				b.Run("impl="+impl.name, func(b *testing.B) {
 					b.ReportAllocs()
+					if !parallel {
+						for b.Loop() {
+							if err := impl.f(); err != nil {
+								b.Fatal(err)
+							}
+						}
+						return
+					}
 					b.RunParallel(func(pb *testing.PB) {
 						for pb.Next() {
 							if err := impl.f(); err != nil {
@@ -237,68 +231,49 @@ func BenchmarkPeerClaims(b *testing.B) {
 			b.Fatalf("claims not read: %+v", u)
 		}
 	}
-	b.Run("impl=onesoidc-cached-standard", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			res, err := s.cached.ValidateToken(ctx, s.tok21)
-			if err != nil {
-				b.Fatal(err)
+	run := func(name string, read func() (*user, error)) {
+		b.Run("impl="+name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				u, err := read()
+				if err != nil {
+					b.Fatal(err)
+				}
+				check(b, u)
 			}
-			u := user{Subject: res.Entity.Subject, Name: res.Entity.Name, Username: res.Entity.Username,
-				Email: res.Entity.Email, Scope: res.Entity.Scope, Roles: res.Roles()}
-			check(b, &u)
+		})
+	}
+	run("onesoidc-cached-standard", func() (*user, error) {
+		res, err := s.cached.ValidateToken(ctx, s.tok21)
+		if err != nil {
+			return nil, err
 		}
+		return &user{Subject: res.Entity.Subject, Name: res.Entity.Name, Username: res.Entity.Username,
+			Email: res.Entity.Email, Scope: res.Entity.Scope, Roles: res.Roles()}, nil
 	})
-	b.Run("impl=onesoidc-cached-struct", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			res, err := s.cached.ValidateToken(ctx, s.tok21)
+	validated := func(c *onesoidc.OpenIDConnectClient) func() (*user, error) {
+		return func() (*user, error) {
+			res, err := c.ValidateToken(ctx, s.tok21)
 			if err != nil {
-				b.Fatal(err)
+				return nil, err
 			}
 			var u user
-			if err := res.Claims(&u); err != nil {
-				b.Fatal(err)
-			}
-			check(b, &u)
+			return &u, res.Claims(&u)
 		}
+	}
+	run("onesoidc-cached-struct", validated(s.cached))
+	run("onesoidc-cold-struct", validated(s.cold))
+	run("go-oidc-struct", func() (*user, error) {
+		t, err := s.goOIDC.Verify(ctx, s.tok21)
+		if err != nil {
+			return nil, err
+		}
+		var u user
+		return &u, t.Claims(&u)
 	})
-	b.Run("impl=onesoidc-cold-struct", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			res, err := s.cold.ValidateToken(ctx, s.tok21)
-			if err != nil {
-				b.Fatal(err)
-			}
-			var u user
-			if err := res.Claims(&u); err != nil {
-				b.Fatal(err)
-			}
-			check(b, &u)
-		}
-	})
-	b.Run("impl=go-oidc-struct", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			t, err := s.goOIDC.Verify(ctx, s.tok21)
-			if err != nil {
-				b.Fatal(err)
-			}
-			var u user
-			if err := t.Claims(&u); err != nil {
-				b.Fatal(err)
-			}
-			check(b, &u)
-		}
-	})
-	b.Run("impl=golang-jwt-struct", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			var u jwtUser
-			if _, err := s.jwtParse.ParseWithClaims(s.tok21, &u, keyfunc); err != nil {
-				b.Fatal(err)
-			}
-			check(b, &user{Email: u.Email, Roles: u.Roles})
-		}
+	run("golang-jwt-struct", func() (*user, error) {
+		var u jwtUser
+		_, err := s.jwtParse.ParseWithClaims(s.tok21, &u, keyfunc)
+		return &user{Email: u.Email, Roles: u.Roles}, err
 	})
 }

@@ -193,6 +193,17 @@ func (p *Packed) list(dst []string, i int) []string {
 // Aud appends the values of "aud" to dst.
 func (p *Packed) Aud(dst []string) []string { return p.list(dst, 0) }
 
+// HasAmr reports whether "amr" has values.
+func (p *Packed) HasAmr() bool {
+	if p.whole {
+		return len(p.parse().Amr) > 0
+	}
+	return p.nAmr > 0
+}
+
+// AppendAmr appends the values of "amr" to dst.
+func (p *Packed) AppendAmr(dst []string) []string { return p.list(dst, 1) }
+
 // Amr returns the values of "amr" in a new slice, nil if there are none.
 func (p *Packed) Amr() []string { return p.fresh(1, p.nAmr) }
 
@@ -229,7 +240,7 @@ func (p *Packed) Unpack(cl *Claims, aud []string) {
 		Exp: p.Exp, Nbf: p.Nbf, Iat: p.Iat,
 	}
 	if p.Has&HasAuthTime != 0 {
-		cl.AuthTime, _ = strconv.ParseFloat(p.s(pAuthTime), 64)
+		cl.AuthTime, _ = numberValue(jsonValue{kind: jsonNumber, raw: p.s(pAuthTime)})
 	}
 	if p.Has&HasAud != 0 {
 		cl.Aud = p.list(aud, 0)
