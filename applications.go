@@ -18,73 +18,51 @@ import (
 
 // The ONES well-known applications: the provider's list of the applications registered with it
 // (servers, clients), as the ones-oidc crate reads it. The document's path is not published: it
-// comes from the discovery member ApplicationsURIMetadataKey, else from WithApplicationsURL.
+// comes from the discovery member applicationsURIMetadataKey, else from WithApplicationsURL.
 
-// ApplicationsURIMetadataKey is the provider metadata member (OpenID Connect Discovery 1.0 §3
+// applicationsURIMetadataKey is the provider metadata member (OpenID Connect Discovery 1.0 §3
 // allows additional members) that names the URL of the ONES application list. The name is this
 // package's choice, as ONES publishes none; WithApplicationsURL configures the URL by hand.
-const ApplicationsURIMetadataKey = "ones_applications_uri"
+const applicationsURIMetadataKey = "ones_applications_uri"
 
 // Limits of the application list.
 const (
-	// DefaultApplicationsMaxAge is how long a fetched application list is used before it is
+	// defaultApplicationsMaxAge is how long a fetched application list is used before it is
 	// fetched again (WithApplicationsMaxAge).
-	DefaultApplicationsMaxAge = 5 * time.Minute
+	defaultApplicationsMaxAge = 5 * time.Minute
 	maxApplicationsMaxAge     = 24 * time.Hour
 	maxApplications           = 10000
 )
 
-// ErrNoApplicationsURL is wrapped by the *ConfigError of Applications when neither the provider
-// metadata (ApplicationsURIMetadataKey) nor WithApplicationsURL gives the list's URL.
-var ErrNoApplicationsURL = errors.New("onesoidc: no URL for the ONES application list")
-
 // ErrApplicationNotFound is returned by ApplicationByClientID when no application has the client
 // identifier.
 var ErrApplicationNotFound = errors.New("onesoidc: no ONES application with this client identifier")
-
-// ApplicationType is the type of a ONES application. The list may hold types this package does
-// not know; Known says whether it is one of the eight below.
-type ApplicationType string
-
-// The application types of the ONES provider.
-const (
-	ApplicationTypeServer           ApplicationType = "server"
-	ApplicationTypeServerMatrix     ApplicationType = "server_matrix"
-	ApplicationTypeServerDiscourse  ApplicationType = "server_discourse"
-	ApplicationTypeServerOAuth2     ApplicationType = "server_oauth2"
-	ApplicationTypeServerBlockchain ApplicationType = "server_blockchain"
-	ApplicationTypeClient           ApplicationType = "client"
-	ApplicationTypeClientOIDC       ApplicationType = "client_oidc"
-	ApplicationTypeClientKYC        ApplicationType = "client_kyc"
-)
-
-// Known reports whether t is one of the eight ONES application types.
-func (t ApplicationType) Known() bool {
-	switch t {
-	case ApplicationTypeServer, ApplicationTypeServerMatrix, ApplicationTypeServerDiscourse, ApplicationTypeServerOAuth2,
-		ApplicationTypeServerBlockchain, ApplicationTypeClient, ApplicationTypeClientOIDC, ApplicationTypeClientKYC:
-		return true
-	}
-	return false
-}
 
 // Application is one entry of the ONES application list. Every member is read in snake_case
 // ("client_identifier") or camelCase ("clientIdentifier"); an entry that carries a member in
 // both spellings is refused. Numbers in text members (an id or chain id sent as a number) are
 // kept as their decimal text.
 type Application struct {
-	ID          string          `json:"id"`
-	Type        ApplicationType `json:"type"`
-	Name        string          `json:"name"`
-	Description string          `json:"description,omitempty"`
+	// ID is the provider's identifier of the entry ("id").
+	ID string `json:"id"`
+	// Type is the kind of application ("type"): the ONES provider uses "server",
+	// "server_matrix", "server_discourse", "server_oauth2", "server_blockchain", "client",
+	// "client_oidc" and "client_kyc"; other values are kept as they come.
+	Type string `json:"type"`
+	// Name is the application's display name ("name").
+	Name string `json:"name"`
+	// Description is the application's description ("description"), or "".
+	Description string `json:"description,omitempty"`
 	// IPv4 is the application's IPv4 address, if listed.
 	IPv4 string `json:"ipv4,omitempty"`
 	// Hostname is the application's host (and port), without scheme: see ApplicationURL.
 	Hostname string `json:"hostname,omitempty"`
 	// ClientIdentifier is the OAuth client id of the application.
 	ClientIdentifier string `json:"client_identifier,omitempty"`
-	// ChainID and ContractCheckBalance describe blockchain applications.
-	ChainID              string `json:"chain_id,omitempty"`
+	// ChainID is the chain id of a blockchain application ("chain_id"), or "".
+	ChainID string `json:"chain_id,omitempty"`
+	// ContractCheckBalance is the balance-check contract of a blockchain application
+	// ("contract_check_balance"), or "".
 	ContractCheckBalance string `json:"contract_check_balance,omitempty"`
 	// IsHidden says the application is not to be listed to users.
 	IsHidden bool `json:"is_hidden,omitempty"`
@@ -97,8 +75,8 @@ var applicationFields = [...][2]string{
 	{"contract_check_balance", "contractCheckBalance"}, {"is_hidden", "isHidden"},
 }
 
-// UnmarshalJSON reads an application in either spelling of its members.
-func (a *Application) UnmarshalJSON(data []byte) error {
+// parseApplication reads an application in either spelling of its members.
+func parseApplication(data []byte, a *Application) error {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(data, &m); err != nil {
 		return fmt.Errorf("application: %w", err)
@@ -127,7 +105,7 @@ func (a *Application) UnmarshalJSON(data []byte) error {
 			if err := json.Unmarshal(raw, &s); err != nil {
 				return fmt.Errorf("application: type is not a string")
 			}
-			out.Type = ApplicationType(s)
+			out.Type = s
 		case "is_hidden":
 			if err := json.Unmarshal(raw, &out.IsHidden); err != nil {
 				return fmt.Errorf("application: is_hidden is not a boolean")
@@ -157,26 +135,9 @@ func textOrNumber(raw json.RawMessage) (string, error) {
 	return "", errors.New("is not a string or a number")
 }
 
-// Applications is the ONES application list.
-type Applications []Application
-
-// ByClientID returns the application whose ClientIdentifier is clientID (compared exactly).
-func (l Applications) ByClientID(clientID string) (*Application, bool) {
-	if clientID == "" {
-		return nil, false
-	}
-	for i := range l {
-		if l[i].ClientIdentifier == clientID {
-			a := l[i]
-			return &a, true
-		}
-	}
-	return nil, false
-}
-
 // parseApplications reads the application list: a JSON array of applications, or an object
 // whose "applications" member is one.
-func parseApplications(data []byte) (Applications, error) {
+func parseApplications(data []byte) ([]Application, error) {
 	data = bytes.TrimSpace(data)
 	if len(data) > 0 && data[0] == '{' {
 		var wrapped struct {
@@ -190,15 +151,21 @@ func parseApplications(data []byte) (Applications, error) {
 		}
 		data = *wrapped.Applications
 	}
-	var list Applications
-	if err := json.Unmarshal(data, &list); err != nil {
+	var raw []json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
 		return nil, err
 	}
-	if list == nil {
+	if raw == nil {
 		return nil, errors.New("not an array")
 	}
-	if len(list) > maxApplications {
-		return nil, fmt.Errorf("%d applications, at most %d accepted", len(list), maxApplications)
+	if len(raw) > maxApplications {
+		return nil, fmt.Errorf("%d applications, at most %d accepted", len(raw), maxApplications)
+	}
+	list := make([]Application, len(raw))
+	for i, r := range raw {
+		if err := parseApplication(r, &list[i]); err != nil {
+			return nil, err
+		}
 	}
 	return list, nil
 }
@@ -259,12 +226,12 @@ type applicationsCache struct {
 	flight singleflight.Group
 
 	mu      sync.Mutex
-	list    Applications
+	list    []Application
 	fetched time.Time
 }
 
 // WithApplicationsURL sets the URL of the ONES application list, for providers whose metadata
-// does not name one (ApplicationsURIMetadataKey, which wins when present). It must be https, or
+// does not name one (applicationsURIMetadataKey, which wins when present). It must be https, or
 // http on a loopback host. Default: none.
 func WithApplicationsURL(u string) Option {
 	return func(o *options) {
@@ -277,7 +244,7 @@ func WithApplicationsURL(u string) Option {
 }
 
 // WithApplicationsMaxAge sets how long the fetched application list is used before it is
-// fetched again (default DefaultApplicationsMaxAge, 5 minutes; between 1 s and 24 hours).
+// fetched again (default defaultApplicationsMaxAge, 5 minutes; between 1 s and 24 hours).
 func WithApplicationsMaxAge(d time.Duration) Option {
 	return func(o *options) {
 		if d < time.Second || d > maxApplicationsMaxAge {
@@ -291,7 +258,7 @@ func WithApplicationsMaxAge(d time.Duration) Option {
 // applicationsURL returns where the list lives: the metadata member, else WithApplicationsURL.
 func (c *OpenIDConnectClient) applicationsURL() (string, error) {
 	if u := c.meta.ApplicationsURI; u != "" {
-		if err := checkEndpoint(ApplicationsURIMetadataKey, u, false); err != nil {
+		if err := checkEndpoint(applicationsURIMetadataKey, u, false); err != nil {
 			return "", err
 		}
 		return u, nil
@@ -299,19 +266,19 @@ func (c *OpenIDConnectClient) applicationsURL() (string, error) {
 	if c.apps.url != "" {
 		return c.apps.url, nil
 	}
-	return "", &ConfigError{Field: ApplicationsURIMetadataKey, Err: ErrNoApplicationsURL,
-		Reason: "the provider metadata does not list " + ApplicationsURIMetadataKey + "; pass WithApplicationsURL(url of the application list) to NewClient"}
+	return "", &ConfigError{Field: applicationsURIMetadataKey, Err: ErrNotSupportedByProvider,
+		Reason: "the provider metadata does not list " + applicationsURIMetadataKey + "; pass WithApplicationsURL(url of the application list) to NewClient"}
 }
 
 // Applications returns the ONES application list (ONES well-known applications), fetched with
-// GET from the URL in the provider metadata member ApplicationsURIMetadataKey, else from
-// WithApplicationsURL; with neither, a *ConfigError that wraps ErrNoApplicationsURL and says how
-// to configure it. The request carries no credentials. The list is cached per client for
+// GET from the URL in the provider metadata member applicationsURIMetadataKey, else from
+// WithApplicationsURL; with neither, a *ConfigError that wraps ErrNotSupportedByProvider and
+// says how to configure it. The request carries no credentials. The list is cached per client for
 // WithApplicationsMaxAge (default 5 minutes), fetched by one request for any number of
 // concurrent callers; a failed refresh returns the error (a stale list is not served). The
 // answer is a JSON array of applications or an object with an "applications" array, at most
 // 1 MiB and 10000 entries. The returned slice is the caller's.
-func (c *OpenIDConnectClient) Applications(ctx context.Context) (Applications, error) {
+func (c *OpenIDConnectClient) Applications(ctx context.Context) ([]Application, error) {
 	c.apps.mu.Lock()
 	if c.apps.list != nil && c.now().Sub(c.apps.fetched) < c.apps.maxAge {
 		list := cloneApplications(c.apps.list)
@@ -331,13 +298,13 @@ func (c *OpenIDConnectClient) Applications(ctx context.Context) (Applications, e
 		if res.Err != nil {
 			return nil, res.Err
 		}
-		return cloneApplications(res.Val.(Applications)), nil
+		return cloneApplications(res.Val.([]Application)), nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 }
 
-func (c *OpenIDConnectClient) fetchApplications(ctx context.Context, u string) (Applications, error) {
+func (c *OpenIDConnectClient) fetchApplications(ctx context.Context, u string) ([]Application, error) {
 	resp, err := c.http.exchange(ctx, request{op: "applications", method: "GET", url: u, limit: maxDocumentBody})
 	if err != nil {
 		return nil, err
@@ -352,7 +319,7 @@ func (c *OpenIDConnectClient) fetchApplications(ctx context.Context, u string) (
 	return list, nil
 }
 
-func cloneApplications(l Applications) Applications { return append(Applications(nil), l...) }
+func cloneApplications(l []Application) []Application { return append([]Application(nil), l...) }
 
 // ApplicationByClientID returns the application of the list (Applications) whose client
 // identifier is clientID, or an error that matches ErrApplicationNotFound.
@@ -361,8 +328,10 @@ func (c *OpenIDConnectClient) ApplicationByClientID(ctx context.Context, clientI
 	if err != nil {
 		return nil, err
 	}
-	if a, ok := list.ByClientID(clientID); ok {
-		return a, nil
+	for i := range list {
+		if clientID != "" && list[i].ClientIdentifier == clientID {
+			return &list[i], nil
+		}
 	}
 	return nil, fmt.Errorf("%w: %q", ErrApplicationNotFound, sanitize(clientID, 100))
 }

@@ -19,10 +19,10 @@ func TestApplicationsBothSpellingsAndLookup(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := Applications{
-			{ID: "1", Type: ApplicationTypeServerOAuth2, Name: "Accounts", Description: "ONES accounts", IPv4: "10.0.0.7",
+		want := []Application{
+			{ID: "1", Type: "server_oauth2", Name: "Accounts", Description: "ONES accounts", IPv4: "10.0.0.7",
 				Hostname: "accounts.ones.test", ClientIdentifier: "3f2a1b4c-5d6e-4f70-8a9b-0c1d2e3f4a5b"},
-			{ID: "2", Type: ApplicationTypeClientKYC, Name: "KYC", Hostname: "kyc.ones.test:8443",
+			{ID: "2", Type: "client_kyc", Name: "KYC", Hostname: "kyc.ones.test:8443",
 				ClientIdentifier: "9e8d7c6b-5a49-4382-b1a0-f9e8d7c6b5a4", ChainID: "5", ContractCheckBalance: "0xabc", IsHidden: true},
 		}
 		if len(list) != len(want) || list[0] != want[0] || list[1] != want[1] {
@@ -46,19 +46,6 @@ func TestApplicationsBothSpellingsAndLookup(t *testing.T) {
 			t.Errorf("cache: name %q, %d requests", again[0].Name, idp.Count(mockidp.EndpointApplications))
 		}
 	})
-}
-
-func TestApplicationTypes(t *testing.T) {
-	t.Parallel()
-	for _, ty := range []ApplicationType{"server", "server_matrix", "server_discourse", "server_oauth2", "server_blockchain",
-		"client", "client_oidc", "client_kyc"} {
-		if !ty.Known() {
-			t.Errorf("%q not known", ty)
-		}
-	}
-	if ApplicationType("serverMatrix").Known() || ApplicationType("").Known() {
-		t.Error("unknown types reported known")
-	}
 }
 
 func TestApplicationsCacheHasABoundedMaxAge(t *testing.T) {
@@ -98,11 +85,11 @@ func TestApplicationsURLFromMetadataElseOption(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// Neither: a ConfigError that says how to configure it, and no request.
 		idp := mockidp.NewInMemory()
-		idp.EditMetadata(func(doc map[string]any) { delete(doc, ApplicationsURIMetadataKey) })
+		idp.EditMetadata(func(doc map[string]any) { delete(doc, applicationsURIMetadataKey) })
 		c := newTestClient(t, idp, testKey(t, "ES256"))
 		_, err := c.Applications(t.Context())
 		var ce *ConfigError
-		if !errors.Is(err, ErrNoApplicationsURL) || !errors.As(err, &ce) || !strings.Contains(err.Error(), "WithApplicationsURL") {
+		if !errors.Is(err, ErrNotSupportedByProvider) || !errors.As(err, &ce) || !strings.Contains(err.Error(), "WithApplicationsURL") {
 			t.Errorf("no URL: %v", err)
 		}
 		// The option.
@@ -111,13 +98,13 @@ func TestApplicationsURLFromMetadataElseOption(t *testing.T) {
 			t.Errorf("with WithApplicationsURL: %v, %v", list, err)
 		}
 		// The metadata member wins over the option.
-		idp.EditMetadata(func(doc map[string]any) { doc[ApplicationsURIMetadataKey] = idp.URL + "/api/applications" })
+		idp.EditMetadata(func(doc map[string]any) { doc[applicationsURIMetadataKey] = idp.URL + "/api/applications" })
 		c = newTestClient(t, idp, testKey(t, "ES256"), WithApplicationsURL(idp.URL+"/elsewhere"))
 		if _, err := c.Applications(t.Context()); err != nil {
 			t.Errorf("metadata member: %v", err)
 		}
 		// A plain-http member on another host is refused before any request.
-		idp.EditMetadata(func(doc map[string]any) { doc[ApplicationsURIMetadataKey] = "http://apps.example/list" })
+		idp.EditMetadata(func(doc map[string]any) { doc[applicationsURIMetadataKey] = "http://apps.example/list" })
 		c = newTestClient(t, idp, testKey(t, "ES256"))
 		if _, err := c.Applications(t.Context()); !errors.As(err, new(*ConfigError)) {
 			t.Errorf("http member: %v", err)
@@ -157,7 +144,7 @@ func TestApplicationsMalformedListsAreRefused(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := cibaSetup(t)
 		idp.SetApplications(`{"applications":[{"id":"9","type":"server_matrix","name":"Chat"}]}`)
-		if list, err := c.Applications(t.Context()); err != nil || len(list) != 1 || list[0].Type != ApplicationTypeServerMatrix {
+		if list, err := c.Applications(t.Context()); err != nil || len(list) != 1 || list[0].Type != "server_matrix" {
 			t.Errorf("wrapped list: %v, %v", list, err)
 		}
 	})

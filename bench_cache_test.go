@@ -67,7 +67,7 @@ func BenchmarkTokenCacheZipf(b *testing.B) {
 				b.Fatal(err)
 			}
 			e := c.val.cache.get(s.tok)
-			t := newTokenCache(DefaultTokenCacheBytes)
+			t := newTokenCache(defaultTokenCacheBytes)
 			z := rand.NewZipf(rand.New(rand.NewPCG(1, 2)), 1.01, 1, users-1)
 			key := func() cache.Key {
 				var k cache.Key

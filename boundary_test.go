@@ -28,7 +28,7 @@ func TestTokenBytesOnlyInJOSE(t *testing.T) {
 	t.Parallel()
 	allowed := map[string]string{
 		"ciba.go:OpenIDConnectClient.parseBackchannelAnswer:json.Unmarshal": "backchannel authentication answer body",
-		"cibahandlers.go:decodeJSONBody:json.NewDecoder":                    "CIBA notification request body",
+		"cibanotify.go:decodeJSONBody:json.NewDecoder":                      "CIBA notification request body",
 		"client.go:parseOAuthError:json.Unmarshal":                          "OAuth error answer body",
 		"discovery.go:parseMetadata:json.Unmarshal":                         "discovery document",
 		"handlers.go:bearerToken:strings.Cut":                               "Authorization header: scheme and credentials",
@@ -42,13 +42,17 @@ func TestTokenBytesOnlyInJOSE(t *testing.T) {
 		"signer.go:RemoteSigner.SignJWS:json.Unmarshal":                     "signing service answer body",
 		"token.go:OpenIDConnectClient.parseTokenResponse:json.Unmarshal":    "token endpoint answer body",
 		"token.go:stringOrList:json.Unmarshal":                              "aud or scope member of an answer body",
-		"token.go:OpenIDConnectClient.IntrospectToken:json.Unmarshal":       "introspection answer body",
+		"token.go:parseIntrospection:json.Unmarshal":                        "introspection answer body",
+		"loginincomplete.go:issuedTokens:json.Unmarshal":                    "token answer body, for the tokens to revoke",
 		"qrones.go:OpenIDConnectClient.startONESQRLogin:json.Unmarshal":     "ONES QR login start answer body",
 		"qrones.go:OpenIDConnectClient.qrApproved:json.Unmarshal":           "ONES QR login status answer body",
-		"qrones.go:OpenIDConnectClient.qrIdentity:json.Unmarshal":           "introspection answer body: the role members",
 		"applications.go:parseApplications:json.Unmarshal":                  "ONES application list body",
-		"applications.go:Application.UnmarshalJSON:json.Unmarshal":          "one entry of the ONES application list",
+		"applications.go:parseApplication:json.Unmarshal":                   "one entry of the ONES application list",
 		"applications.go:textOrNumber:json.Unmarshal":                       "one member of an ONES application list entry",
+		"introspection.go:introspector.entry:json.Unmarshal":                "introspection answer body: role, acr, preferred_username",
+		"registeredjwk.go:parseRegisteredJWK:json.Valid":                    "registered public JWK file (public_jwk.json)",
+		"registeredjwk.go:parseRegisteredJWK:json.Unmarshal":                "registered public JWK file: alg and d members",
+		"registeredjwk.go:withoutAlg:json.Unmarshal":                        "registered public JWK file, alg removed for go-jose",
 	}
 	watched := map[string]func(string) bool{
 		"strings": textSearch, "bytes": textSearch,

@@ -20,13 +20,15 @@ import (
 
 // CIBA constants of CIBA Core 1.0 and the limits this package applies to provider answers.
 const (
-	// DefaultBindingMessageMaxLength is the longest binding message the default check accepts, in
+	// defaultBindingMessageMaxLength is the longest binding message the default check accepts, in
 	// characters.
-	DefaultBindingMessageMaxLength = 64
-	// BindingMessagePatternOIDCProvider is the binding message rule of the oidc-provider
-	// implementation (and so of the ONES provider): 1 to 20 ASCII letters, digits and -._+/!?#.
-	// Pass regexp.MustCompile(BindingMessagePatternOIDCProvider) to WithCIBABindingMessagePattern
-	// to reject other messages before they are sent.
+	defaultBindingMessageMaxLength = 64
+	// BindingMessagePatternOIDCProvider is the binding message rule of stock oidc-provider: 1 to
+	// 20 ASCII letters, digits and -._+/!?#. It is not the rule of the ONES provider, a customised
+	// oidc-provider that accepts messages with spaces and over 20 characters (the ONES clients send
+	// "Authorize login to Example.com?"), so it is never applied by default. Pass
+	// regexp.MustCompile(BindingMessagePatternOIDCProvider) to WithCIBABindingMessagePattern when
+	// talking to a stock oidc-provider, to reject other messages before they are sent.
 	BindingMessagePatternOIDCProvider = `^[a-zA-Z0-9-._+/!?#]{1,20}$`
 
 	cibaGrantType    = "urn:openid:params:grant-type:ciba"
@@ -43,46 +45,49 @@ const (
 	notificationTokenSz = 32 // random bytes of a client_notification_token (256 bits)
 )
 
-// LoginHintKind selects which hint parameter of CIBA Core §7.1 carries a LoginHint's value.
-// The zero value is LoginHintKindLoginHint.
-type LoginHintKind int
+// HintKind selects which hint parameter of CIBA Core §7.1 carries a LoginHint's value.
+// The zero value is no hint: a request must name one of HintLogin, HintLoginToken or
+// HintIDToken.
+type HintKind int
 
 const (
-	// LoginHintKindLoginHint sends the value as login_hint: a user name, e-mail address or other
+	// HintLogin sends the value as login_hint: a user name, e-mail address or other
 	// identifier the provider knows.
-	LoginHintKindLoginHint LoginHintKind = iota
-	// LoginHintKindLoginHintToken sends the value as login_hint_token: a token that names the
+	HintLogin HintKind = iota + 1
+	// HintLoginToken sends the value as login_hint_token: a token that names the
 	// user, as the ONES clients do.
-	LoginHintKindLoginHintToken
-	// LoginHintKindIDTokenHint sends the value as id_token_hint: an ID token previously issued to
+	HintLoginToken
+	// HintIDToken sends the value as id_token_hint: an ID token previously issued to
 	// this client for the user.
-	LoginHintKindIDTokenHint
+	HintIDToken
 )
 
 // String returns the request parameter name of the kind ("login_hint", "login_hint_token" or
-// "id_token_hint").
-func (k LoginHintKind) String() string {
+// "id_token_hint"), or "no login hint" for the zero value.
+func (k HintKind) String() string {
 	switch k {
-	case LoginHintKindLoginHint:
+	case 0:
+		return "no login hint"
+	case HintLogin:
 		return "login_hint"
-	case LoginHintKindLoginHintToken:
+	case HintLoginToken:
 		return "login_hint_token"
-	case LoginHintKindIDTokenHint:
+	case HintIDToken:
 		return "id_token_hint"
 	}
-	return "LoginHintKind(" + strconv.Itoa(int(k)) + ")"
+	return "HintKind(" + strconv.Itoa(int(k)) + ")"
 }
 
-// ParseLoginHintKind parses the name of a hint kind: "login_hint", "login_hint_token" or
+// ParseHintKind parses the name of a hint kind: "login_hint", "login_hint_token" or
 // "id_token_hint", also written in camel case ("loginHintToken") or Pascal case ("IdTokenHint").
-func ParseLoginHintKind(s string) (LoginHintKind, error) {
+func ParseHintKind(s string) (HintKind, error) {
 	switch strings.ToLower(strings.ReplaceAll(s, "_", "")) {
 	case "loginhint":
-		return LoginHintKindLoginHint, nil
+		return HintLogin, nil
 	case "loginhinttoken":
-		return LoginHintKindLoginHintToken, nil
+		return HintLoginToken, nil
 	case "idtokenhint":
-		return LoginHintKindIDTokenHint, nil
+		return HintIDToken, nil
 	}
 	return 0, &RequestError{Field: "loginHintKind", Reason: fmt.Sprintf("unknown hint kind %q", sanitize(s, 40))}
 }
@@ -90,7 +95,7 @@ func ParseLoginHintKind(s string) (LoginHintKind, error) {
 // LoginHint names the user of a CIBA request (CIBA Core §7.1): Kind picks which of the three
 // hint parameters carries Value, so a request always has exactly one hint.
 type LoginHint struct {
-	Kind  LoginHintKind
+	Kind  HintKind
 	Value string
 }
 
@@ -99,13 +104,14 @@ type LoginHint struct {
 type CIBARequest struct {
 	// Hint names the user (required).
 	Hint LoginHint
-	// Scope is the requested scope; it must include "openid".
+	// Scope is the requested scope; it must include "openid". With CIBAEncodingONES an empty
+	// Scope sends defaultONESScope, as the ONES clients do.
 	Scope []string
 	// BindingMessage is shown on both the consumption device and the authentication device, so
 	// that the user can tell this request from others. By default it may hold up to 64
-	// printable characters (no control characters, valid UTF-8); WithCIBABindingMessagePattern
-	// sets a stricter rule, such as BindingMessagePatternOIDCProvider, the rule of the ONES
-	// provider.
+	// printable characters, spaces included (no control characters, valid UTF-8), which fits
+	// the ONES provider; WithCIBABindingMessagePattern sets a stricter rule, such as
+	// BindingMessagePatternOIDCProvider for a stock oidc-provider.
 	BindingMessage string
 	// UserCode is a secret code known to the user (CIBA Core §7.1); the provider must announce
 	// backchannel_user_code_parameter_supported.
@@ -114,7 +120,9 @@ type CIBARequest struct {
 	// seconds); 0 leaves it to the provider. It must not be negative nor over 24 hours.
 	RequestedExpiry time.Duration
 	// ACRValues are the requested authentication context class references, in order of
-	// preference.
+	// preference. With CIBAEncodingONES empty ACRValues send the delivery mode, "poll" as the
+	// ONES clients do (or "ping" with WithCIBAPing, by analogy: no ONES client in ping mode is
+	// published).
 	ACRValues []string
 	// Resource lists resource indicators (RFC 8707 §2): absolute URIs without fragment.
 	Resource []string
@@ -129,7 +137,7 @@ type CIBAResponse struct {
 	AuthReqID string
 	// ExpiresIn is the lifetime of the request (expires_in).
 	ExpiresIn time.Duration
-	// Interval is the minimum time between polls (interval; DefaultPollInterval when absent
+	// Interval is the minimum time between polls (interval; defaultPollInterval when absent
 	// or 0).
 	Interval time.Duration
 	// ReceivedAt is when the acknowledgement arrived.
@@ -137,10 +145,29 @@ type CIBAResponse struct {
 	// Scope is the requested scope, space separated: the scope of the tokens when the token
 	// response does not name one.
 	Scope string
+
+	// notify holds the client_notification_token of a ping-mode request behind a pointer, so
+	// that printing the response (fmt %+v) shows an address, never the secret.
+	notify *notificationSecret
 }
+
+type notificationSecret struct{ token string }
 
 // Expiry returns when the request expires: ReceivedAt + ExpiresIn.
 func (r *CIBAResponse) Expiry() time.Time { return r.ReceivedAt.Add(r.ExpiresIn) }
+
+// NotificationToken returns the client_notification_token sent with the request when the client
+// is in ping mode (WithCIBAPing; CIBA Core §7.1), or "" in poll mode. The provider presents it
+// as Bearer token when it notifies the client notification endpoint (§10.2). It is a secret:
+// keep it on the server and never log it. CIBANotificationHandler checks it for requests of its
+// own process; an application that serves the notification endpoint on several processes
+// stores it, or better a hash of it, where every process can compare it in constant time.
+func (r *CIBAResponse) NotificationToken() string {
+	if r == nil || r.notify == nil {
+		return ""
+	}
+	return r.notify.token
+}
 
 // RequestError reports a CIBA request, or a request to one of the CIBA handlers, that is invalid
 // before anything was sent: a missing hint, a scope without openid, a binding message that
@@ -161,15 +188,38 @@ func (e *RequestError) Error() string {
 type CIBAEncoding int
 
 const (
-	// CIBAEncodingForm sends the parameters as form parameters (CIBA Core §7.1). It is the
-	// default.
+	// CIBAEncodingForm sends the parameters as form parameters (CIBA Core §7.1), for stock
+	// providers.
 	CIBAEncodingForm CIBAEncoding = iota
-	// CIBAEncodingRequestObject sends them in a signed request object, the form parameter
-	// "request" (CIBA Core §7.1.1): a JWT signed by the device key with header typ
-	// "oauth-authz-req+jwt" and claims iss (client id), aud (issuer), iat, nbf, exp (iat plus the
-	// assertion lifetime) and a fresh jti besides the parameters. It is the ONES encoding.
+	// CIBAEncodingRequestObject sends them in a signed request object of the standard shape, the
+	// form parameter "request" (CIBA Core §7.1.1): a JWT signed by the device key with header
+	// typ "oauth-authz-req+jwt" and claims iss (client id), aud (the issuer), iat, nbf, exp (iat
+	// plus the assertion lifetime) and a fresh jti besides the parameters, as stock
+	// oidc-provider demands. The ONES provider wants CIBAEncodingONES instead.
 	CIBAEncodingRequestObject
+	// CIBAEncodingONES sends what the ONES clients send (the JavaScript backend modules and the
+	// Python px-user-identity-service): POST to the backchannel endpoint of the discovery
+	// document, or {issuer}/bc-authorize, the ONES route, when it lists none, with exactly the form
+	// parameters request, client_id, client_assertion_type and client_assertion. The request
+	// object is a JWT signed by the device key with the header of client assertions (alg, typ
+	// JWT, and the registered kid when there is one) and the claims, in this order:
+	// login_hint_token (the user name; a LoginHint of kind login_hint travels here too, as the
+	// ONES clients send it; id_token_hint stays id_token_hint), scope (defaultONESScope when
+	// CIBARequest.Scope is empty), acr_values ("poll" when CIBARequest.ACRValues is empty;
+	// "ping" in ping mode), binding_message, the other parameters when set (user_code,
+	// requested_expiry, client_notification_token, resource, qr_session_id), iss (the client
+	// id), aud (the backchannel endpoint URL) and exp (now plus the assertion lifetime, 300 s by
+	// default); no iat, nbf, jti or sub. Stock oidc-provider refuses it: its request objects need aud = the
+	// issuer (CIBAEncodingRequestObject). It is the default.
+	CIBAEncodingONES
 )
+
+// defaultONESScope is the scope CIBAEncodingONES requests when CIBARequest.Scope is empty: what
+// the ONES clients request.
+var defaultONESScope = []string{"openid", "contact", "profile"}
+
+// onesBackchannelPath is the ONES provider's CIBA route below the issuer.
+const onesBackchannelPath = "/bc-authorize"
 
 // cibaConfig holds the CIBA options of a client.
 type cibaConfig struct {
@@ -178,10 +228,11 @@ type cibaConfig struct {
 	bindingPattern *regexp.Regexp
 }
 
-// WithCIBAEncoding selects the encoding of CIBA requests (default CIBAEncodingForm).
+// WithCIBAEncoding selects the encoding of CIBA requests (default CIBAEncodingONES, the ONES
+// provider's; pass CIBAEncodingForm or CIBAEncodingRequestObject for a stock provider).
 func WithCIBAEncoding(e CIBAEncoding) Option {
 	return func(o *options) {
-		if e != CIBAEncodingForm && e != CIBAEncodingRequestObject {
+		if e < CIBAEncodingForm || e > CIBAEncodingONES {
 			o.fail("WithCIBAEncoding", "unknown encoding %d", e)
 			return
 		}
@@ -199,9 +250,9 @@ func WithCIBAPing() Option {
 }
 
 // WithCIBABindingMessagePattern replaces the default binding message check (at most
-// DefaultBindingMessageMaxLength printable characters) with re, which the whole message must
-// match. regexp.MustCompile(BindingMessagePatternOIDCProvider) gives the rule of the ONES
-// provider, so that a bad message fails before it is sent.
+// defaultBindingMessageMaxLength printable characters) with re, which the whole message must
+// match. regexp.MustCompile(BindingMessagePatternOIDCProvider) gives the rule of stock
+// oidc-provider, so that a bad message fails before it is sent; the ONES provider accepts more.
 func WithCIBABindingMessagePattern(re *regexp.Regexp) Option {
 	return func(o *options) {
 		if re == nil {
@@ -220,12 +271,23 @@ func WithCIBABindingMessagePattern(re *regexp.Regexp) Option {
 // Before anything is sent, req is checked (a *RequestError), and so is the provider metadata: a
 // missing backchannel endpoint, a delivery mode or request-object algorithm the provider does not
 // list, a user code the provider does not support, or grant_types_supported without the CIBA
-// grant are a *ConfigError. The answer must carry auth_req_id (visible ASCII, MinAuthReqIDLength
+// grant are a *ConfigError. The answer must carry auth_req_id (visible ASCII, minAuthReqIDLength
 // to 1024 characters) and expires_in (1 s to 24 h); interval, when present, must be at most 5 minutes.
-// Error answers (§13) come back as *OAuthError: errors.Is(err, ErrUnknownUserID) and so on.
+// Error answers (§13) come back as *OAuthError: errors.Is(err, &OAuthError{Code: "unknown_user_id"}) and so on.
 func (c *OpenIDConnectClient) MakeCIBARequest(ctx context.Context, req CIBARequest) (*CIBAResponse, error) {
 	if err := c.cibaPreflight(&req); err != nil {
 		return nil, err
+	}
+	ones := c.cibaCfg.encoding == CIBAEncodingONES
+	if ones && len(req.Scope) == 0 {
+		req.Scope = defaultONESScope
+	}
+	if ones && len(req.ACRValues) == 0 {
+		// The ONES clients (poll mode) send the delivery mode as acr_values; ping mode follows suit.
+		req.ACRValues = []string{"poll"}
+		if c.cibaCfg.ping {
+			req.ACRValues = []string{"ping"}
+		}
 	}
 	params, err := req.params(c.cibaCfg.bindingPattern)
 	if err != nil {
@@ -239,15 +301,22 @@ func (c *OpenIDConnectClient) MakeCIBARequest(ctx context.Context, req CIBAReque
 		notifyToken = newNotificationToken()
 		params.notificationToken = notifyToken
 	}
-	endpoint := c.meta.BackchannelAuthenticationEndpoint
+	endpoint := c.backchannelEndpoint()
 	form := url.Values{}
-	if c.cibaCfg.encoding == CIBAEncodingRequestObject {
+	switch c.cibaCfg.encoding {
+	case CIBAEncodingRequestObject:
 		ro, err := c.requestObject(ctx, params)
 		if err != nil {
 			return nil, err
 		}
 		form.Set("request", ro)
-	} else {
+	case CIBAEncodingONES:
+		ro, err := c.onesRequestObject(ctx, params, endpoint)
+		if err != nil {
+			return nil, err
+		}
+		form.Set("request", ro)
+	default:
 		params.addTo(form)
 	}
 	resp, err := c.postAuthenticated(ctx, "backchannel authentication", endpoint, form, false)
@@ -259,6 +328,9 @@ func (c *OpenIDConnectClient) MakeCIBARequest(ctx context.Context, req CIBAReque
 		return nil, err
 	}
 	out.Scope = params.scope
+	if notifyToken != "" {
+		out.notify = &notificationSecret{notifyToken}
+	}
 	c.ciba.add(out, notifyToken)
 	return out, nil
 }
@@ -267,7 +339,7 @@ func (c *OpenIDConnectClient) MakeCIBARequest(ctx context.Context, req CIBAReque
 // (SECURITY-CASES DS-13).
 func (c *OpenIDConnectClient) cibaPreflight(req *CIBARequest) error {
 	m := c.meta
-	if m.BackchannelAuthenticationEndpoint == "" {
+	if m.BackchannelAuthenticationEndpoint == "" && c.cibaCfg.encoding != CIBAEncodingONES {
 		return &ConfigError{Field: "backchannel_authentication_endpoint", Reason: "the provider metadata has no backchannel authentication endpoint (CIBA Core §4)", Err: ErrNotSupportedByProvider}
 	}
 	mode := "poll"
@@ -283,7 +355,7 @@ func (c *OpenIDConnectClient) cibaPreflight(req *CIBARequest) error {
 	if req.UserCode != "" && !m.BackchannelUserCodeParameterSupported {
 		return &ConfigError{Field: "backchannel_user_code_parameter_supported", Reason: "the provider does not support user_code", Err: ErrNotSupportedByProvider}
 	}
-	if algs := m.BackchannelAuthenticationRequestSigningAlgValuesSupported; c.cibaCfg.encoding == CIBAEncodingRequestObject &&
+	if algs := m.BackchannelAuthenticationRequestSigningAlgValuesSupported; c.cibaCfg.encoding != CIBAEncodingForm &&
 		len(algs) > 0 && !slices.Contains(algs, c.signer.Algorithm()) {
 		return &ConfigError{Field: "backchannel_authentication_request_signing_alg_values_supported",
 			Reason: fmt.Sprintf("the provider does not accept request objects signed with %s", c.signer.Algorithm()), Err: ErrNotSupportedByProvider}
@@ -308,14 +380,16 @@ type cibaParams struct {
 func (r *CIBARequest) params(bindingPattern *regexp.Regexp) (*cibaParams, error) {
 	p := &cibaParams{}
 	switch r.Hint.Kind {
-	case LoginHintKindLoginHint:
+	case HintLogin:
 		if err := checkText("login_hint", r.Hint.Value, maxHintLength, true); err != nil {
 			return nil, err
 		}
-	case LoginHintKindLoginHintToken, LoginHintKindIDTokenHint:
+	case HintLoginToken, HintIDToken:
 		if err := checkToken(r.Hint.Kind.String(), r.Hint.Value, maxHintLength); err != nil {
 			return nil, err
 		}
+	case 0:
+		return nil, &RequestError{Field: "hint", Reason: "no login hint: set Hint.Kind to HintLogin, HintLoginToken or HintIDToken (CIBA Core §7.1)"}
 	default:
 		return nil, &RequestError{Field: "hint", Reason: fmt.Sprintf("unknown hint kind %d", r.Hint.Kind)}
 	}
@@ -336,7 +410,7 @@ func (r *CIBARequest) params(bindingPattern *regexp.Regexp) (*cibaParams, error)
 			if !bindingPattern.MatchString(r.BindingMessage) {
 				return nil, &RequestError{Field: "binding_message", Reason: "does not match " + bindingPattern.String()}
 			}
-		} else if err := checkText("binding_message", r.BindingMessage, DefaultBindingMessageMaxLength, true); err != nil {
+		} else if err := checkText("binding_message", r.BindingMessage, defaultBindingMessageMaxLength, true); err != nil {
 			return nil, err
 		}
 		p.bindingMessage = r.BindingMessage
@@ -531,7 +605,7 @@ func (c *OpenIDConnectClient) parseBackchannelAnswer(resp *response, endpoint st
 	out := &CIBAResponse{
 		AuthReqID:  *a.AuthReqID,
 		ExpiresIn:  seconds(*a.ExpiresIn),
-		Interval:   DefaultPollInterval,
+		Interval:   defaultPollInterval,
 		ReceivedAt: c.now(),
 	}
 	if a.Interval != nil && *a.Interval > 0 {
@@ -542,15 +616,15 @@ func (c *OpenIDConnectClient) parseBackchannelAnswer(resp *response, endpoint st
 
 func seconds(f float64) time.Duration { return time.Duration(math.Round(f * float64(time.Second))) }
 
-// MinAuthReqIDLength is the shortest auth_req_id, and RFC 8628 device_code, this package
+// minAuthReqIDLength is the shortest auth_req_id, and RFC 8628 device_code, this package
 // accepts: 22 characters, the base64url encoding of 128 bits. CIBA Core §7.3 asks for at least
 // 128 bits of entropy in an auth_req_id (and RFC 8628 §5.2 for device codes that cannot be
 // guessed); an id shorter than 22 characters cannot carry that much in the base64url alphabet
 // providers draw ids from, and so is refused as soon as the provider's answer arrives. A UUID
 // (36 characters) or 32 hexadecimal digits pass.
-const MinAuthReqIDLength = 22
+const minAuthReqIDLength = 22
 
-// checkAuthReqID requires MinAuthReqIDLength to 1024 visible ASCII characters (a polling
+// checkAuthReqID requires minAuthReqIDLength to 1024 visible ASCII characters (a polling
 // handle: auth_req_id or device_code).
 func checkAuthReqID(id string) error {
 	return checkPollingHandle("auth_req_id", id)
@@ -561,9 +635,9 @@ func checkPollingHandle(field, id string) error {
 	switch {
 	case id == "":
 		return &RequestError{Field: field, Reason: "empty"}
-	case len(id) < MinAuthReqIDLength:
+	case len(id) < minAuthReqIDLength:
 		return &RequestError{Field: field, Reason: fmt.Sprintf("%d characters, fewer than the %d that 128 bits of entropy need (CIBA Core §7.3)",
-			len(id), MinAuthReqIDLength)}
+			len(id), minAuthReqIDLength)}
 	case len(id) > maxAuthReqIDLength:
 		return &RequestError{Field: field, Reason: fmt.Sprintf("more than %d characters", maxAuthReqIDLength)}
 	}
@@ -573,4 +647,76 @@ func checkPollingHandle(field, id string) error {
 		}
 	}
 	return nil
+}
+
+// backchannelEndpoint is the backchannel authentication endpoint of the metadata; with
+// CIBAEncodingONES and none listed, the ONES route {issuer}/bc-authorize.
+func (c *OpenIDConnectClient) backchannelEndpoint() string {
+	if e := c.meta.BackchannelAuthenticationEndpoint; e != "" || c.cibaCfg.encoding != CIBAEncodingONES {
+		return e
+	}
+	return c.issuer + onesBackchannelPath
+}
+
+// onesRequestObject returns the request object the ONES clients send (see CIBAEncodingONES):
+// the header of client assertions and the claims login_hint_token, scope, acr_values,
+// binding_message, the optional parameters, iss, aud = endpoint and exp, in this order.
+func (c *OpenIDConnectClient) onesRequestObject(ctx context.Context, p *cibaParams, endpoint string) (string, error) {
+	hint := p.hintName
+	if hint == "login_hint" {
+		hint = "login_hint_token" // the ONES clients send the user name as login_hint_token
+	}
+	b := make([]byte, 0, 512)
+	b = append(b, '{')
+	add := func(name, value string) {
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = jose.AppendJSONString(b, name)
+		b = append(b, ':')
+		b = jose.AppendJSONString(b, value)
+	}
+	add(hint, p.hint)
+	add("scope", p.scope)
+	add("acr_values", p.acrValues)
+	if p.bindingMessage != "" {
+		add("binding_message", p.bindingMessage)
+	}
+	if p.userCode != "" {
+		add("user_code", p.userCode)
+	}
+	if p.requestedExpiry > 0 {
+		b = append(b, `,"requested_expiry":`...)
+		b = strconv.AppendInt(b, p.requestedExpiry, 10)
+	}
+	if p.notificationToken != "" {
+		add("client_notification_token", p.notificationToken)
+	}
+	switch len(p.resource) {
+	case 0:
+	case 1:
+		add("resource", p.resource[0])
+	default:
+		b = append(b, `,"resource":[`...)
+		for i, r := range p.resource {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = jose.AppendJSONString(b, r)
+		}
+		b = append(b, ']')
+	}
+	if p.qrSessionID != "" {
+		add("qr_session_id", p.qrSessionID)
+	}
+	add("iss", c.clientID)
+	add("aud", endpoint)
+	b = append(b, `,"exp":`...)
+	b = strconv.AppendInt(b, c.now().Add(c.assertionLifetime).Unix(), 10)
+	b = append(b, '}')
+	tok, err := signCompact(ctx, c.signer, c.assertionHeader, b)
+	if err != nil {
+		return "", fmt.Errorf("onesoidc: CIBA request object: %w", err)
+	}
+	return tok, nil
 }

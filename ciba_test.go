@@ -43,7 +43,7 @@ func pingSetup(t *testing.T, opts ...Option) (*mockidp.IdP, *OpenIDConnectClient
 }
 
 func aliceRequest() CIBARequest {
-	return CIBARequest{Hint: LoginHint{Value: "alice"}, Scope: []string{"openid", "profile"}, BindingMessage: "A1B2"}
+	return CIBARequest{Hint: LoginHint{Kind: HintLogin, Value: "alice"}, Scope: []string{"openid", "profile"}, BindingMessage: "A1B2"}
 }
 
 // since returns the offsets of ts from start.
@@ -94,7 +94,7 @@ func TestCB03DefaultIntervalIsFiveSeconds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if resp.Interval != DefaultPollInterval || resp.ExpiresIn != 600*time.Second || !resp.ReceivedAt.Equal(start) {
+		if resp.Interval != defaultPollInterval || resp.ExpiresIn != 600*time.Second || !resp.ReceivedAt.Equal(start) {
 			t.Errorf("response = %+v", resp)
 		}
 		if got, want := tokenRequestTimes(idp, start), secs(5, 10, 15, 20); !slices.Equal(got, want) {
@@ -154,9 +154,9 @@ func TestCB06ExpiryStopsWithoutExtraRequest(t *testing.T) {
 				idp, c := cibaSetup(t)
 				_, resp, start, err := waitScripted(t, idp, c, mockidp.CIBAScript{Outcome: mockidp.CIBAManual, ExpiresIn: expiresIn})
 				elapsed := time.Since(start)
-				var exp *ExpiredError
-				if !errors.Is(err, ErrExpiredToken) || !errors.As(err, &exp) || !exp.Expiry.Equal(resp.Expiry()) {
-					t.Fatalf("err = %v, want a *ExpiredError matching ErrExpiredToken", err)
+				var exp *LoginExpiredError
+				if !errors.Is(err, ErrLoginExpired) || !errors.As(err, &exp) || !exp.Expiry.Equal(resp.Expiry()) {
+					t.Fatalf("err = %v, want a *LoginExpiredError matching ErrLoginExpired", err)
 				}
 				// The last pending answer comes at 25 s; with expires_in 27 the next poll (30 s)
 				// would be past the expiry, so the wait ends at once.
@@ -171,7 +171,7 @@ func TestCB06ExpiryStopsWithoutExtraRequest(t *testing.T) {
 					t.Errorf("polls at %v, want %v (none at or after expiry)", got, want)
 				}
 				_, err = c.CheckCIBAStatus(t.Context(), resp.AuthReqID)
-				if !errors.Is(err, ErrExpiredToken) || !errors.As(err, new(*CIBAFinishedError)) {
+				if !errors.Is(err, ErrLoginExpired) || !errors.Is(err, ErrLoginFinished) {
 					t.Errorf("CheckCIBAStatus after expiry: %v", err)
 				}
 				if n := idp.Count(mockidp.EndpointToken); n != 5 {
@@ -213,7 +213,7 @@ func TestCB08ExpiredTokenIsTypedAndFinal(t *testing.T) {
 		idp, c := cibaSetup(t)
 		_, _, start, err := waitScripted(t, idp, c, mockidp.CIBAScript{PendingPolls: 2, Outcome: mockidp.CIBAExpire})
 		var oe *OAuthError
-		if !errors.Is(err, ErrExpiredToken) || !errors.As(err, &oe) {
+		if !errors.Is(err, ErrLoginExpired) || !errors.As(err, &oe) {
 			t.Fatalf("err = %v, want the provider's expired_token", err)
 		}
 		if got, want := tokenRequestTimes(idp, start), secs(5, 10, 15); !slices.Equal(got, want) {
@@ -248,7 +248,7 @@ func TestCB09CB10TerminalErrorsStopAtOnce(t *testing.T) {
 				if got, want := tokenRequestTimes(idp, start), secs(5, 10, 15); !slices.Equal(got, want) {
 					t.Errorf("polls at %v, want %v", got, want)
 				}
-				if _, err := c.CheckCIBAStatus(t.Context(), resp.AuthReqID); !errors.As(err, new(*CIBAFinishedError)) {
+				if _, err := c.CheckCIBAStatus(t.Context(), resp.AuthReqID); !errors.Is(err, ErrLoginFinished) {
 					t.Errorf("CheckCIBAStatus after %s: %v", code, err)
 				}
 				if n := idp.Count(mockidp.EndpointToken); n != 3 {
@@ -635,7 +635,7 @@ func TestCB24RequestValidatedBeforeSending(t *testing.T) {
 		{"empty hint", func(r *CIBARequest) { r.Hint.Value = "" }, "login_hint"},
 		{"unknown hint kind", func(r *CIBARequest) { r.Hint.Kind = 7 }, "hint"},
 		{"hint with control character", func(r *CIBARequest) { r.Hint.Value = "al\nice" }, "login_hint"},
-		{"login_hint_token with space", func(r *CIBARequest) { r.Hint = LoginHint{Kind: LoginHintKindLoginHintToken, Value: "a b"} }, "login_hint_token"},
+		{"login_hint_token with space", func(r *CIBARequest) { r.Hint = LoginHint{Kind: HintLoginToken, Value: "a b"} }, "login_hint_token"},
 		{"no scope", func(r *CIBARequest) { r.Scope = nil }, "scope"},
 		{"scope without openid", func(r *CIBARequest) { r.Scope = []string{"profile"} }, "scope"},
 		{"scope with space", func(r *CIBARequest) { r.Scope = []string{"openid", "a b"} }, "scope"},
@@ -680,7 +680,7 @@ func TestCB24BindingMessageRules(t *testing.T) {
 		req.BindingMessage = "Grüße " + strings.Repeat("x", 58)
 		_, err := c.MakeCIBARequest(t.Context(), req)
 		// ... which the ONES provider (like oidc-provider) refuses: a typed CIBA Core §13 error.
-		if !errors.Is(err, ErrInvalidBindingMessage) {
+		if !errors.Is(err, &OAuthError{Code: "invalid_binding_message"}) {
 			t.Errorf("err = %v, want the provider's invalid_binding_message", err)
 		}
 		strict := newTestClient(t, idp, testKey(t, "ES256"),
@@ -704,7 +704,7 @@ func TestCB24BindingMessageRules(t *testing.T) {
 
 func TestCB24ExactlyOneHintInEveryEncoding(t *testing.T) {
 	t.Parallel()
-	kinds := []LoginHintKind{LoginHintKindLoginHint, LoginHintKindLoginHintToken, LoginHintKindIDTokenHint}
+	kinds := []HintKind{HintLogin, HintLoginToken, HintIDToken}
 	for _, enc := range []CIBAEncoding{CIBAEncodingForm, CIBAEncodingRequestObject} {
 		for _, kind := range kinds {
 			t.Run(fmt.Sprintf("%d/%s", enc, kind), func(t *testing.T) {
@@ -712,7 +712,7 @@ func TestCB24ExactlyOneHintInEveryEncoding(t *testing.T) {
 				synctest.Test(t, func(t *testing.T) {
 					idp, c := cibaSetup(t, WithCIBAEncoding(enc))
 					value := "alice"
-					if kind == LoginHintKindIDTokenHint {
+					if kind == HintIDToken {
 						value, _ = idp.MintIDToken(testClientID, "alice", nil)
 					}
 					req := aliceRequest()
@@ -751,7 +751,7 @@ func TestCIBAFormEncoding(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := cibaSetup(t)
-		req := CIBARequest{Hint: LoginHint{Value: "alice"}, Scope: []string{"openid", "email"}, BindingMessage: "A1B2",
+		req := CIBARequest{Hint: LoginHint{Kind: HintLogin, Value: "alice"}, Scope: []string{"openid", "email"}, BindingMessage: "A1B2",
 			UserCode: "1234", RequestedExpiry: 120*time.Second - time.Millisecond, ACRValues: []string{"urn:ones:acr:phone", "pwd"},
 			Resource: []string{"https://api.example/", "https://other.example/"}, QRSessionID: "qr-123"}
 		resp, err := c.MakeCIBARequest(t.Context(), req)
@@ -786,7 +786,7 @@ func TestCIBARequestObjectEncoding(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		idp, c := pingSetup(t, WithCIBAEncoding(CIBAEncodingRequestObject))
 		req := aliceRequest()
-		req.Hint = LoginHint{Kind: LoginHintKindLoginHintToken, Value: "lht-alice"}
+		req.Hint = LoginHint{Kind: HintLoginToken, Value: "lht-alice"}
 		idp.ScriptCIBA("lht-alice", mockidp.CIBAScript{Subject: "alice"})
 		req.ACRValues = []string{"phone"}
 		req.Resource = []string{"https://api.example/"}
@@ -808,7 +808,7 @@ func TestCIBARequestObjectEncoding(t *testing.T) {
 		}
 		header, claims := decodeJWT(t, form.Get("request"))
 		key := c.signer
-		if header["alg"] != "ES256" || header["typ"] != "oauth-authz-req+jwt" || header["kid"] != key.KeyID() {
+		if _, hasKID := header["kid"]; header["alg"] != "ES256" || header["typ"] != "oauth-authz-req+jwt" || hasKID || key.KeyID() != "" {
 			t.Errorf("header = %v", header)
 		}
 		now := float64(time.Now().Unix())
@@ -926,7 +926,7 @@ func TestCB26ConcurrentTransactionsNeverCross(t *testing.T) {
 		for user, script := range users {
 			idp.ScriptCIBA(user, script)
 			wg.Go(func() {
-				resp, err := c.MakeCIBARequest(t.Context(), CIBARequest{Hint: LoginHint{Value: user}, Scope: []string{"openid"}})
+				resp, err := c.MakeCIBARequest(t.Context(), CIBARequest{Hint: LoginHint{Kind: HintLogin, Value: user}, Scope: []string{"openid"}})
 				if err != nil {
 					t.Error(err)
 					return
@@ -1113,13 +1113,13 @@ func TestCB11BackchannelErrorsAreTyped(t *testing.T) {
 		code string
 		want error
 	}{
-		{"unknown_user_id", ErrUnknownUserID},
-		{"invalid_id_token_hint", ErrInvalidIDTokenHint},
-		{"expired_id_token_hint", ErrExpiredIDTokenHint},
-		{"expired_login_hint_token", ErrExpiredLoginHintToken},
-		{"invalid_binding_message", ErrInvalidBindingMessage},
-		{"missing_user_code", ErrMissingUserCode},
-		{"invalid_user_code", ErrInvalidUserCode},
+		{"unknown_user_id", (&OAuthError{Code: "unknown_user_id"})},
+		{"invalid_id_token_hint", (&OAuthError{Code: "invalid_id_token_hint"})},
+		{"expired_id_token_hint", (&OAuthError{Code: "expired_id_token_hint"})},
+		{"expired_login_hint_token", (&OAuthError{Code: "expired_login_hint_token"})},
+		{"invalid_binding_message", (&OAuthError{Code: "invalid_binding_message"})},
+		{"missing_user_code", (&OAuthError{Code: "missing_user_code"})},
+		{"invalid_user_code", (&OAuthError{Code: "invalid_user_code"})},
 	}
 	for _, tc := range tests {
 		t.Run(tc.code, func(t *testing.T) {
@@ -1143,12 +1143,12 @@ func TestCB11BackchannelErrorsAreTyped(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			idp, c := cibaSetup(t)
 			idp.ScriptCIBA("alice", mockidp.CIBAScript{UserCode: "4711"})
-			if _, err := c.MakeCIBARequest(t.Context(), aliceRequest()); !errors.Is(err, ErrMissingUserCode) {
+			if _, err := c.MakeCIBARequest(t.Context(), aliceRequest()); !errors.Is(err, &OAuthError{Code: "missing_user_code"}) {
 				t.Errorf("without user code: %v", err)
 			}
 			req := aliceRequest()
 			req.UserCode = "1234"
-			if _, err := c.MakeCIBARequest(t.Context(), req); !errors.Is(err, ErrInvalidUserCode) {
+			if _, err := c.MakeCIBARequest(t.Context(), req); !errors.Is(err, &OAuthError{Code: "invalid_user_code"}) {
 				t.Errorf("wrong user code: %v", err)
 			}
 			req.UserCode = "4711"
@@ -1219,10 +1219,10 @@ func TestCB15RedeemedAuthReqIDNeverSentAgain(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.CheckCIBAStatus(t.Context(), resp.AuthReqID); !errors.Is(err, ErrCIBARedeemed) || !errors.As(err, new(*CIBAFinishedError)) {
+		if _, err := c.CheckCIBAStatus(t.Context(), resp.AuthReqID); !errors.Is(err, errRedeemed) || !errors.Is(err, ErrLoginFinished) {
 			t.Errorf("CheckCIBAStatus after success: %v", err)
 		}
-		if _, err := c.WaitForCIBA(t.Context(), resp); !errors.Is(err, ErrCIBARedeemed) {
+		if _, err := c.WaitForCIBA(t.Context(), resp); !errors.Is(err, errRedeemed) {
 			t.Errorf("WaitForCIBA after success: %v", err)
 		}
 		rec, _ := idp.CIBARequest(resp.AuthReqID)
@@ -1241,7 +1241,7 @@ func TestCB15RedeemedSetIsBounded(t *testing.T) {
 	t.Parallel()
 	var s cibaState
 	for i := range maxFinishedCIBA + 10 {
-		s.finish("id-"+string(rune('a'+i%26))+strings.Repeat("x", i/26), ErrCIBARedeemed)
+		s.finish("id-"+string(rune('a'+i%26))+strings.Repeat("x", i/26), errRedeemed)
 	}
 	if len(s.finished) != maxFinishedCIBA || len(s.ring) != maxFinishedCIBA {
 		t.Errorf("%d remembered ids, want %d", len(s.finished), maxFinishedCIBA)
@@ -1295,11 +1295,11 @@ func TestCB18AuthReqIDClaim(t *testing.T) {
 					}
 					return
 				}
-				var te *CIBATokenError
+				var te *LoginTokenError
 				if res != nil || !errors.As(err, &te) {
-					t.Fatalf("got %v, %v; want a *CIBATokenError", res, err)
+					t.Fatalf("got %v, %v; want a *LoginTokenError", res, err)
 				}
-				if _, err := c.CheckCIBAStatus(t.Context(), resp.AuthReqID); !errors.As(err, &te) || !errors.As(err, new(*CIBAFinishedError)) {
+				if _, err := c.CheckCIBAStatus(t.Context(), resp.AuthReqID); !errors.As(err, &te) || !errors.Is(err, ErrLoginFinished) {
 					t.Errorf("CheckCIBAStatus after rejection: %v", err)
 				}
 				if n := idp.Count(mockidp.EndpointToken); n != 1 {
@@ -1404,7 +1404,10 @@ func TestCIBAPendingRegistryIsBounded(t *testing.T) {
 		if err != nil {
 			t.Fatalf("third request: %v", err)
 		}
-		if known, _, _ := c.ciba.pace(first.AuthReqID, time.Now()); known {
+		c.ciba.mu.Lock()
+		_, known := c.ciba.pending[first.AuthReqID]
+		c.ciba.mu.Unlock()
+		if known {
 			t.Errorf("the oldest unwaited request was kept")
 		}
 		// Full of requests that are waited for: a new one is refused before it is sent.
@@ -1437,22 +1440,40 @@ func TestCIBAPendingRegistryIsBounded(t *testing.T) {
 	})
 }
 
-func TestParseLoginHintKind(t *testing.T) {
+func TestParseHintKind(t *testing.T) {
 	t.Parallel()
-	for in, want := range map[string]LoginHintKind{
-		"login_hint": LoginHintKindLoginHint, "loginHint": LoginHintKindLoginHint,
-		"login_hint_token": LoginHintKindLoginHintToken, "LoginHintToken": LoginHintKindLoginHintToken,
-		"id_token_hint": LoginHintKindIDTokenHint, "idTokenHint": LoginHintKindIDTokenHint,
+	for in, want := range map[string]HintKind{
+		"login_hint": HintLogin, "loginHint": HintLogin,
+		"login_hint_token": HintLoginToken, "LoginHintToken": HintLoginToken,
+		"id_token_hint": HintIDToken, "idTokenHint": HintIDToken,
 	} {
-		if got, err := ParseLoginHintKind(in); err != nil || got != want {
+		if got, err := ParseHintKind(in); err != nil || got != want {
 			t.Errorf("%q: %v, %v", in, got, err)
 		}
 	}
-	if _, err := ParseLoginHintKind("email"); !errors.As(err, new(*RequestError)) {
+	if _, err := ParseHintKind("email"); !errors.As(err, new(*RequestError)) {
 		t.Errorf("unknown kind: %v", err)
 	}
-	if s := LoginHintKind(9).String(); s != "LoginHintKind(9)" {
+	if s := HintKind(9).String(); s != "HintKind(9)" {
 		t.Errorf("String = %q", s)
+	}
+}
+
+// TestCIBARequestWithoutHintSaysNoLoginHint proves that the zero HintKind is no hint at all, not
+// a silent login_hint: the request is refused before anything is sent, saying "no login hint".
+func TestCIBARequestWithoutHintSaysNoLoginHint(t *testing.T) {
+	t.Parallel()
+	for name, hint := range map[string]LoginHint{"zero": {}, "value without kind": {Value: "alice"}} {
+		req := CIBARequest{Hint: hint, Scope: []string{"openid"}}
+		_, err := req.params(nil)
+		var re *RequestError
+		if !errors.As(err, &re) || re.Field != "hint" || !strings.Contains(err.Error(), "no login hint") ||
+			strings.Contains(err.Error(), "login_hint:") {
+			t.Errorf("%s: %v, want a *RequestError on hint saying no login hint", name, err)
+		}
+	}
+	if s := HintKind(0).String(); s != "no login hint" {
+		t.Errorf("HintKind(0).String() = %q", s)
 	}
 }
 
@@ -1606,7 +1627,7 @@ func TestCIBAQuickstartFlow(t *testing.T) {
 		idp.ScriptCIBA("alice", mockidp.CIBAScript{PendingPolls: 2})
 		c := newTestClient(t, idp, testKey(t, "EdDSA"))
 		resp, err := c.MakeCIBARequest(t.Context(), CIBARequest{
-			Hint:           LoginHint{Kind: LoginHintKindLoginHint, Value: "alice"},
+			Hint:           LoginHint{Kind: HintLogin, Value: "alice"},
 			Scope:          []string{"openid", "profile"},
 			BindingMessage: "QUICKSTART-1",
 		})
@@ -1701,9 +1722,9 @@ func TestCB17IDTokenFaultsRejectTheResponse(t *testing.T) {
 					script.IDTokenKey = tc.key
 				}
 				res, _, _, err := waitScripted(t, idp, c, script)
-				var te *CIBATokenError
+				var te *LoginTokenError
 				if res != nil || !errors.As(err, &te) || !errors.As(err, new(*ValidationError)) {
-					t.Fatalf("got %+v, %v; want a CIBATokenError wrapping a ValidationError", res, err)
+					t.Fatalf("got %+v, %v; want a LoginTokenError wrapping a ValidationError", res, err)
 				}
 			})
 		})
@@ -1718,15 +1739,47 @@ func TestLoginResultCarriesTheValidatedIdentity(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		id := res.Identity
+		id := res.Auth
 		if id == nil || id.Kind != KindIDToken || id.Entity.Subject != "alice-sub" || id.Entity.Kind != EntityUser {
 			t.Fatalf("identity = %+v", id)
 		}
 	})
 }
 
+// TestCIBAResponseNotificationToken: in ping mode the response gives the client_notification_token
+// the provider received (so that another process can check the provider's ping), and printing
+// the response never shows it; in poll mode there is none.
+func TestCIBAResponseNotificationToken(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		idp, c := pingSetup(t)
+		resp, err := c.MakeCIBARequest(t.Context(), aliceRequest())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, _ := idp.CIBARequest(resp.AuthReqID)
+		tok := resp.NotificationToken()
+		if tok == "" || tok != rec.Params["client_notification_token"] {
+			t.Fatalf("NotificationToken() does not match what the provider received")
+		}
+		for _, s := range []string{fmt.Sprintf("%v", resp), fmt.Sprintf("%+v", *resp), fmt.Sprintf("%#v", resp)} {
+			if strings.Contains(s, tok) {
+				t.Fatalf("printed response shows the notification token: %s", s)
+			}
+		}
+		_, poll := cibaSetup(t)
+		presp, err := poll.MakeCIBARequest(t.Context(), aliceRequest())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if presp.NotificationToken() != "" {
+			t.Fatal("poll mode: NotificationToken() is not empty")
+		}
+	})
+}
+
 // TestCB01AuthReqIDTooShortForEntropyRefused: an auth_req_id (or device_code) too short to carry
-// 128 bits (fewer than MinAuthReqIDLength characters) is refused in the backchannel answer itself,
+// 128 bits (fewer than minAuthReqIDLength characters) is refused in the backchannel answer itself,
 // before any poll; a UUID passes.
 func TestCB01AuthReqIDTooShortForEntropyRefused(t *testing.T) {
 	t.Parallel()
@@ -1735,8 +1788,8 @@ func TestCB01AuthReqIDTooShortForEntropyRefused(t *testing.T) {
 		ok bool
 	}{
 		{"x", false},
-		{strings.Repeat("a", MinAuthReqIDLength-1), false},
-		{strings.Repeat("a", MinAuthReqIDLength), true},
+		{strings.Repeat("a", minAuthReqIDLength-1), false},
+		{strings.Repeat("a", minAuthReqIDLength), true},
 		{"1c266114-a1be-4252-8ad1-04986c5b9ac1", true},
 	} {
 		t.Run(fmt.Sprint(len(tc.id)), func(t *testing.T) {
@@ -1770,7 +1823,7 @@ func TestCB01AuthReqIDTooShortForEntropyRefused(t *testing.T) {
 		c := newTestClient(t, idp, testKey(t, "ES256"))
 		idp.SetDeviceID(testClientID, testDeviceID)
 		idp.Inject(mockidp.EndpointQRStart, mockidp.Fault{Status: 200, ContentType: "application/json",
-			Body: []byte(`{"auth_req_id":"` + strings.Repeat("q", MinAuthReqIDLength-1) + `","exp":300}`)})
+			Body: []byte(`{"auth_req_id":"` + strings.Repeat("q", minAuthReqIDLength-1) + `","exp":300}`)})
 		if s, err := c.StartQRLogin(t.Context()); s != nil || !errors.As(err, new(*HTTPError)) || !strings.Contains(err.Error(), "128 bits") {
 			t.Fatalf("StartQRLogin = %v, %v; want the short auth_req_id refused", s, err)
 		}
@@ -1783,7 +1836,7 @@ func TestCB01AuthReqIDTooShortForEntropyRefused(t *testing.T) {
 		idp := mockidp.NewInMemory()
 		c := newTestClient(t, idp, testKey(t, "ES256"), WithQRProtocol(QRProtocolDeviceAuthorization))
 		idp.Inject(mockidp.EndpointDeviceAuthorization, mockidp.Fault{Status: 200, ContentType: "application/json",
-			Body: []byte(`{"device_code":"` + strings.Repeat("d", MinAuthReqIDLength-1) + `","user_code":"ABCD","verification_uri":"` + idp.Issuer + `/device","expires_in":600}`)})
+			Body: []byte(`{"device_code":"` + strings.Repeat("d", minAuthReqIDLength-1) + `","user_code":"ABCD","verification_uri":"` + idp.Issuer + `/device","expires_in":600}`)})
 		if s, err := c.StartQRLogin(t.Context()); s != nil || !errors.As(err, new(*HTTPError)) || !strings.Contains(err.Error(), "device_code") {
 			t.Fatalf("StartQRLogin = %v, %v; want the short device_code refused", s, err)
 		}

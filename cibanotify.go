@@ -2,15 +2,19 @@ package onesoidc
 
 import (
 	"crypto/subtle"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 )
 
 // cibaState holds a client's CIBA requests: the pending ones by auth_req_id (for ping
-// notifications, the status handler and the requested scope), and the last ended ones, which are
+// notifications and the requested scope), and the last ended ones, which are
 // never sent again. Both are bounded.
 type cibaState struct {
 	mu         sync.Mutex
@@ -36,12 +40,12 @@ func (s *cibaState) known(id string) bool {
 var errPollInFlight = &RequestError{Field: "auth_req_id", Reason: "another poll for this request is in flight"}
 
 // startPoll takes the poll slot of id. It fails with errPollInFlight while another poll for id
-// is in flight, and with a *CIBAFinishedError when id ended while this caller was on its way.
+// is in flight, and with a ErrLoginFinished when id ended while this caller was on its way.
 func (s *cibaState) startPoll(id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err, ended := s.finished[id]; ended {
-		return &CIBAFinishedError{Err: err}
+		return finishedError(err)
 	}
 	if s.polling[id] {
 		return errPollInFlight
@@ -63,8 +67,6 @@ func (s *cibaState) endPoll(id string) {
 type cibaPending struct {
 	scope       string
 	expiry      time.Time
-	interval    time.Duration
-	nextPoll    time.Time     // earliest poll the status handler forwards
 	notifyToken string        // ping mode only; never logged
 	wake        chan struct{} // capacity 1: a ping's wake-up
 	waiting     bool
@@ -116,8 +118,8 @@ func (s *cibaState) add(r *CIBAResponse, notifyToken string) {
 		s.pending = map[string]*cibaPending{}
 	}
 	s.seq++
-	s.pending[r.AuthReqID] = &cibaPending{scope: r.Scope, expiry: r.Expiry(), interval: r.Interval,
-		nextPoll: r.ReceivedAt.Add(r.Interval), notifyToken: notifyToken, wake: make(chan struct{}, 1), seq: s.seq}
+	s.pending[r.AuthReqID] = &cibaPending{scope: r.Scope, expiry: r.Expiry(),
+		notifyToken: notifyToken, wake: make(chan struct{}, 1), seq: s.seq}
 }
 
 // before checks an auth_req_id before a poll and returns its requested scope.
@@ -125,28 +127,18 @@ func (s *cibaState) before(id string, now time.Time) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err, ok := s.finished[id]; ok {
-		return "", &CIBAFinishedError{Err: err}
+		return "", finishedError(err)
 	}
 	p := s.pending[id]
 	if p == nil {
 		return "", nil
 	}
 	if !now.Before(p.expiry) {
-		err := &ExpiredError{Expiry: p.expiry}
+		err := &LoginExpiredError{Expiry: p.expiry}
 		s.finishLocked(id, err)
 		return "", err
 	}
 	return p.scope, nil
-}
-
-// slowDown records a slow_down answer for the status handler's pacing.
-func (s *cibaState) slowDown(id string, now time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if p := s.pending[id]; p != nil {
-		p.interval += SlowDownStep
-		p.nextPoll = now.Add(p.interval)
-	}
 }
 
 // finish records how a request ended and drops it from the pending requests.
@@ -181,7 +173,7 @@ func (s *cibaState) startWait(r *CIBAResponse) (*cibaPending, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err, ok := s.finished[r.AuthReqID]; ok {
-		return nil, &CIBAFinishedError{Err: err}
+		return nil, finishedError(err)
 	}
 	p := s.pending[r.AuthReqID]
 	if p == nil {
@@ -189,7 +181,7 @@ func (s *cibaState) startWait(r *CIBAResponse) (*cibaPending, error) {
 			s.pending = map[string]*cibaPending{}
 		}
 		s.seq++
-		p = &cibaPending{scope: r.Scope, expiry: r.Expiry(), interval: r.Interval, wake: make(chan struct{}, 1), seq: s.seq}
+		p = &cibaPending{scope: r.Scope, expiry: r.Expiry(), wake: make(chan struct{}, 1), seq: s.seq}
 		s.pending[r.AuthReqID] = p
 	}
 	if p.waiting {
@@ -212,23 +204,6 @@ func (s *cibaState) endWait(_ string, p *cibaPending) {
 	p.waiting = false
 }
 
-// pace decides whether the status handler may poll for id now: it may when the interval since
-// its last poll has passed or a ping came; the slot is then taken. known is false for requests
-// this client does not hold.
-func (s *cibaState) pace(id string, now time.Time) (known, ok bool, interval time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p := s.pending[id]
-	if p == nil {
-		return false, false, 0
-	}
-	if now.Before(p.nextPoll) {
-		return true, false, p.interval
-	}
-	p.nextPoll = now.Add(p.interval)
-	return true, true, p.interval
-}
-
 // notify checks a ping's bearer token for id in constant time and wakes the waiter. It reports
 // false for an unknown or expired request, one not in ping mode, and a wrong token.
 func (s *cibaState) notify(id, token string, now time.Time) bool {
@@ -247,7 +222,6 @@ func (s *cibaState) notify(id, token string, now time.Time) bool {
 		return true // a duplicate: the provider notifies once, one poll answers it
 	}
 	p.pinged = true
-	p.nextPoll = now
 	p.wake <- struct{}{} // buffered, and only the first ping sends
 	return true
 }
@@ -304,4 +278,34 @@ func (c *OpenIDConnectClient) CIBANotificationHandler() http.Handler {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
+}
+
+// decodeJSONBody decodes one JSON value of at most limit bytes from r's body into v, rejecting
+// unknown fields when strict, and trailing data. It returns 0, or the status and message of the
+// problem.
+func decodeJSONBody(w http.ResponseWriter, r *http.Request, limit int64, v any, strict bool) (int, string) {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	if strict {
+		dec.DisallowUnknownFields()
+	}
+	tooLarge := func(err error) bool {
+		var mbe *http.MaxBytesError
+		return errors.As(err, &mbe)
+	}
+	if err := dec.Decode(v); err != nil {
+		switch {
+		case tooLarge(err):
+			return http.StatusRequestEntityTooLarge, "body over " + strconv.FormatInt(limit, 10) + " bytes"
+		case strings.HasPrefix(err.Error(), "json: unknown field"):
+			return http.StatusBadRequest, sanitize(strings.TrimPrefix(err.Error(), "json: "), 100)
+		}
+		return http.StatusBadRequest, "malformed JSON body"
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		if tooLarge(err) {
+			return http.StatusRequestEntityTooLarge, "body over " + strconv.FormatInt(limit, 10) + " bytes"
+		}
+		return http.StatusBadRequest, "data after the JSON body"
+	}
+	return 0, ""
 }

@@ -3,6 +3,7 @@ package onesoidc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"time"
 
@@ -22,19 +23,19 @@ type LoginResult struct {
 	Scope string
 	// AuthReqID is the CIBA request or the ONES QR session the tokens answer ("" for RFC 8628).
 	AuthReqID string
-	// Identity is who logged in (Identity.Entity) and all the claims: the validated ID token, or
+	// Auth is who logged in (Auth.Entity) and all the claims: the validated ID token, or
 	// for an ONES QR login the introspection of the access token (Kind KindAccessToken).
-	Identity *AuthenticationResult
+	Auth *AuthenticationResult
 }
 
-// ExpiredError is the one error of a login request (a CIBA auth_req_id, or a QR login session)
+// LoginExpiredError is the one error of a login request (a CIBA auth_req_id, or a QR login session)
 // that ran out before the user decided, whoever noticed first (CIBA Core §7.3, §11; RFC 8628
 // §3.5): the provider, which answered expired_token (Err is its *OAuthError) or the ONES QR
 // status "expired" (Err is the *QRStatusError), or this package's
 // clock, which reached the request's expires_in, or found that no poll allowed by the interval
 // was left before it, so that no further poll was sent (Err is nil). errors.Is(err,
-// ErrExpiredToken) holds in both cases, and errors.As(err, &expired) finds it.
-type ExpiredError struct {
+// ErrLoginExpired) holds in both cases, and errors.As(err, &expired) finds it.
+type LoginExpiredError struct {
 	// Expiry is when the request expired: its expiry on the local clock, or, when the provider
 	// said so first, when the provider's answer arrived.
 	Expiry time.Time
@@ -43,7 +44,7 @@ type ExpiredError struct {
 }
 
 // Error says when the request expired.
-func (e *ExpiredError) Error() string {
+func (e *LoginExpiredError) Error() string {
 	s := "onesoidc: login request expired at " + e.Expiry.UTC().Format(time.RFC3339) + " without a decision"
 	if e.Err != nil {
 		s += ": " + e.Err.Error()
@@ -51,54 +52,53 @@ func (e *ExpiredError) Error() string {
 	return s
 }
 
-// Is reports whether target is ErrExpiredToken.
-func (e *ExpiredError) Is(target error) bool { return target == ErrExpiredToken }
+// Is reports whether target is ErrLoginExpired.
+func (e *LoginExpiredError) Is(target error) bool { return target == ErrLoginExpired }
 
 // Unwrap returns the provider's expired_token answer, if there was one.
-func (e *ExpiredError) Unwrap() error { return e.Err }
+func (e *LoginExpiredError) Unwrap() error { return e.Err }
 
-// asExpired turns the provider's expired_token answer into an *ExpiredError at now, the one
+// asExpired turns the provider's expired_token answer into an *LoginExpiredError at now, the one
 // expiry error; any other error is returned as it is.
 func asExpired(err error, now time.Time) error {
-	if err == nil || !errors.Is(err, ErrExpiredToken) || errors.As(err, new(*ExpiredError)) {
+	if err == nil || !errors.Is(err, ErrLoginExpired) || errors.As(err, new(*LoginExpiredError)) {
 		return err
 	}
-	return &ExpiredError{Expiry: now, Err: err}
+	return &LoginExpiredError{Expiry: now, Err: err}
 }
 
-// ErrCIBARedeemed is matched (errors.Is) by the error of CheckCIBAStatus and WaitForCIBA for an
-// auth_req_id whose tokens were already issued: it is never sent again (SECURITY-CASES CB-15).
-var ErrCIBARedeemed = errors.New("onesoidc: CIBA auth_req_id already redeemed")
+// ErrLoginFinished is matched (errors.Is) by the error of CheckCIBAStatus, WaitForCIBA,
+// CheckQRStatus and WaitForQRLogin for a login request (a CIBA auth_req_id, a QR session) that
+// already ended in this client, returned without any request: its codes are single-use, and a
+// new login needs a new request (CIBA Core §10.1, RFC 8628 §3.5). The error also matches how the
+// request ended (ErrAccessDenied, ErrLoginExpired, a *LoginTokenError ...); a request whose
+// tokens were already handed out matches ErrLoginFinished only, and its auth_req_id is never
+// sent again (CIBA Core §11 forbids a second redemption). The client remembers the last 4096
+// ended requests.
+var ErrLoginFinished = errors.New("onesoidc: login request already finished")
 
-// CIBAFinishedError is returned without any request by CheckCIBAStatus and WaitForCIBA for an
-// auth_req_id that already ended in this client: redeemed (Err is ErrCIBARedeemed), denied,
-// expired or failed (Err is the error it ended with, so errors.Is(err, ErrAccessDenied) still
-// holds). The client remembers the last 4096 ended requests.
-type CIBAFinishedError struct {
-	Err error
-}
+// errRedeemed is how a request whose tokens were handed out ended.
+var errRedeemed = errors.New("onesoidc: login already redeemed: its tokens were issued")
 
-// Error names the error the request ended with.
-func (e *CIBAFinishedError) Error() string {
-	return "onesoidc: CIBA request already finished: " + e.Err.Error()
-}
+// finishedError is the error of a request that ended with err.
+func finishedError(err error) error { return fmt.Errorf("%w: %w", ErrLoginFinished, err) }
 
-// Unwrap returns the error the request ended with.
-func (e *CIBAFinishedError) Unwrap() error { return e.Err }
-
-// CIBATokenError reports a token response to a CIBA poll that was rejected: its ID token is
-// missing or names another issuer, audience or auth_req_id (CIBA Core §10.1.1, SECURITY-CASES
-// CB-18). The tokens of such a response are never returned.
-type CIBATokenError struct {
+// LoginTokenError reports the tokens of an approved login that were refused: the ID token of a
+// CIBA poll missing or naming another issuer, audience or auth_req_id (CIBA Core §10.1.1), or the
+// access token of an ONES QR login missing or malformed, not active at introspection (RFC 7662
+// §2.2), issued by another issuer, already expired, or not a user's token. The tokens are never
+// returned: they are revoked, and the *LoginTokenError comes wrapped in a *LoginIncompleteError.
+type LoginTokenError struct {
 	// Reason says what is wrong.
 	Reason string
-	// Err is the underlying error, if any.
+	// Err is the underlying error, if any (a *ValidationError, the introspection's *OAuthError
+	// or *HTTPError).
 	Err error
 }
 
-// Error says why the token response was rejected.
-func (e *CIBATokenError) Error() string {
-	s := "onesoidc: CIBA token response rejected: " + e.Reason
+// Error says why the tokens were refused.
+func (e *LoginTokenError) Error() string {
+	s := "onesoidc: login token rejected: " + e.Reason
 	if e.Err != nil {
 		s += ": " + e.Err.Error()
 	}
@@ -106,20 +106,21 @@ func (e *CIBATokenError) Error() string {
 }
 
 // Unwrap returns the underlying error, if any.
-func (e *CIBATokenError) Unwrap() error { return e.Err }
+func (e *LoginTokenError) Unwrap() error { return e.Err }
 
 // CheckCIBAStatus polls the token endpoint once for authReqID (CIBA Core §10.1): grant_type
 // urn:openid:params:grant-type:ciba, authenticated with a fresh client assertion. While the user
 // has not decided, the error matches ErrAuthorizationPending or ErrSlowDown; the end of the
-// request matches ErrAccessDenied, ErrExpiredToken, ErrTransactionFailed or ErrInvalidGrant
-// (*OAuthError, CIBA Core §11; expired_token comes as a *ExpiredError wrapping it). On success it returns the tokens; the ID token must name this
+// request matches ErrAccessDenied, ErrLoginExpired, ErrTransactionFailed or ErrInvalidGrant
+// (*OAuthError, CIBA Core §11; expired_token comes as a *LoginExpiredError wrapping it). On success it returns the tokens; the ID token must name this
 // client's issuer and client id, and its urn:openid:params:jwt:claim:auth_req_id claim, when
-// present, must equal authReqID (§10.1.1), else the tokens are dropped and a *CIBATokenError is
-// returned.
+// present, must equal authReqID (§10.1.1), else the tokens are revoked (RFC 7009) and a
+// *LoginIncompleteError wrapping a *LoginTokenError is returned. An ID token signed with a key id
+// the client does not know yet refetches the provider's JWKS, whatever the miss cooldown.
 //
 // An auth_req_id that already ended in this client (redeemed, denied, expired ...) is never sent
-// again: the answer is a *CIBAFinishedError at once. A request started by MakeCIBARequest that
-// passed its expiry on the local clock gives a *ExpiredError without a request. Callers that
+// again: the answer is a ErrLoginFinished at once. A request started by MakeCIBARequest that
+// passed its expiry on the local clock gives a *LoginExpiredError without a request. Callers that
 // poll in a loop must respect the interval; WaitForCIBA does.
 func (c *OpenIDConnectClient) CheckCIBAStatus(ctx context.Context, authReqID string) (*LoginResult, error) {
 	if err := checkAuthReqID(authReqID); err != nil {
@@ -144,26 +145,19 @@ func (c *OpenIDConnectClient) pollCIBA(ctx context.Context, authReqID, scope str
 	resp, err := c.postAuthenticated(ctx, "CIBA token", c.meta.TokenEndpoint, form, false)
 	if err != nil {
 		err = asExpired(err, c.now())
-		if errors.Is(err, ErrSlowDown) {
-			c.ciba.slowDown(authReqID, c.now())
-		}
 		if endsRequest(err) {
 			c.ciba.finish(authReqID, err)
 		}
 		return nil, err
 	}
 	// From here on the provider considers the auth_req_id redeemed (CB-15).
-	tok, tr, err := c.parseTokenResponse("CIBA token", resp, scope)
-	var id *AuthenticationResult
-	if err == nil {
-		id, err = c.verifyLoginIDToken(ctx, tr.IDToken, authReqID, tok.AccessToken)
-	}
+	res, err := c.completeTokenLogin(ctx, "CIBA token", resp, scope, authReqID)
 	if err != nil {
 		c.ciba.finish(authReqID, err)
 		return nil, err
 	}
-	c.ciba.finish(authReqID, ErrCIBARedeemed)
-	return &LoginResult{Token: tok, IDToken: tr.IDToken, Scope: tr.Scope, AuthReqID: authReqID, Identity: id}, nil
+	c.ciba.finish(authReqID, errRedeemed)
+	return res, nil
 }
 
 // transientOAuthError reports OAuth errors that do not end a CIBA request: pending, slow_down,
@@ -180,17 +174,19 @@ func transientOAuthError(oe *OAuthError) bool {
 // OpenID Connect Core §3.1.3.7) with VerifyIDToken: signature by a provider key, issuer,
 // audience, times, at_hash against accessToken when present, and, for CIBA, the auth_req_id
 // claim when present (SECURITY-CASES CB-17, CB-18). A response without an ID token is refused.
+// The ID token comes from the client's own token request, so an unknown kid refetches the
+// provider's JWKS whatever the miss cooldown (fromOwnRequest).
 func (c *OpenIDConnectClient) verifyLoginIDToken(ctx context.Context, raw, authReqID, accessToken string) (*AuthenticationResult, error) {
 	if raw == "" {
-		return nil, &CIBATokenError{Reason: "no id_token (CIBA Core §10.1.1)"}
+		return nil, &LoginTokenError{Reason: "no id_token (CIBA Core §10.1.1)"}
 	}
-	opts := []VerifyOption{ExpectAccessToken(accessToken)}
+	opts := []VerifyOption{ExpectAtHashOf(accessToken), fromOwnRequest()}
 	if authReqID != "" {
 		opts = append(opts, ExpectAuthReqID(authReqID))
 	}
 	res, err := c.VerifyIDToken(ctx, raw, opts...)
 	if err != nil {
-		return nil, &CIBATokenError{Reason: "id_token rejected", Err: err}
+		return nil, &LoginTokenError{Reason: "id_token rejected", Err: err}
 	}
 	return res, nil
 }
@@ -199,23 +195,23 @@ func (c *OpenIDConnectClient) verifyLoginIDToken(ctx context.Context, raw, authR
 // ctx ends (CIBA Core §7.3, §10.1, §11), and returns the tokens as CheckCIBAStatus does.
 //
 // The first poll is sent Interval after resp.ReceivedAt, later polls Interval after the previous
-// answer; every slow_down adds SlowDownStep (5 s) to the interval for all later polls. A
+// answer; every slow_down adds slowDownStep (5 s) to the interval for all later polls. A
 // transport failure, a 5xx or a 429 doubles the wait (at most 1 minute, at least the server's
 // Retry-After, RFC 9110 §10.2.3, up to 5 minutes per wait) and counts towards WithMaxFailures.
 // A delay (interval, slow_down or Retry-After) that would put the next poll after the request's
 // expiry or ctx's deadline ends the wait at once: with the failure that asked for it (the
-// *HTTPError, its status and RetryAfter as the server gave it), with a *ExpiredError after a
+// *HTTPError, its status and RetryAfter as the server gave it), with a *LoginExpiredError after a
 // pending answer, or, when ctx's deadline comes first, with an error matching
 // context.DeadlineExceeded and the last answer; in ping mode a pending request still waits for
 // the notification. At the request's expiry the wait ends without another poll with a
-// *ExpiredError (errors.Is(err, ErrExpiredToken)), which is also what the provider's
+// *LoginExpiredError (errors.Is(err, ErrLoginExpired)), which is also what the provider's
 // expired_token answer becomes. Any other error answer ends the wait at once. When ctx ends,
 // during a wait or a poll, ctx.Err() is returned at once. In ping mode a notification received
 // by CIBANotificationHandler triggers a poll at once, whatever the interval.
 //
 // Each auth_req_id may have one waiter at a time; a second concurrent WaitForCIBA for the same
 // auth_req_id fails with a *RequestError.
-func (c *OpenIDConnectClient) WaitForCIBA(ctx context.Context, resp *CIBAResponse, opts ...WaitOption) (*LoginResult, error) {
+func (c *OpenIDConnectClient) WaitForCIBA(ctx context.Context, resp *CIBAResponse, opts ...Option) (*LoginResult, error) {
 	if resp == nil {
 		return nil, &RequestError{Field: "auth_req_id", Reason: "nil *CIBAResponse"}
 	}

@@ -19,15 +19,10 @@ const maxTokenSize = 64 << 10
 // characters).
 const maxSubjectLength = 255
 
-// numericDate converts a NumericDate to a time, clamping values no time.Time can hold.
+// numericDate converts a NumericDate to a time. Every NumericDate it gets was checked to lie
+// within 0 … 253402300799 where it was decoded (jose.ParseClaims, NumericDate.UnmarshalJSON), so
+// the time is the token's own value: nothing is clamped.
 func numericDate(f float64) time.Time {
-	const limit = 1 << 62 / int64(time.Second) // far beyond any real date, still safe in UnixNano
-	switch {
-	case f > float64(limit):
-		f = float64(limit)
-	case f < -float64(limit):
-		f = -float64(limit)
-	}
 	sec, frac := math.Modf(f)
 	return time.Unix(int64(sec), int64(frac*1e9))
 }
@@ -46,6 +41,15 @@ func skewHint(off float64) string {
 	return ""
 }
 
+// secondsText formats a span of seconds for an error message: as a time.Duration rounded to the
+// second, or in days when it is too long for one (NumericDates reach year 9999), so that no span
+// overflows into a negative text.
 func secondsText(f float64) string {
+	if f < 0 {
+		return "-" + secondsText(-f)
+	}
+	if f >= float64(math.MaxInt64/int64(time.Second)) || math.IsNaN(f) {
+		return fmt.Sprintf("%.0f days", math.Floor(f/86400))
+	}
 	return fmt.Sprint(time.Duration(f * float64(time.Second)).Round(time.Second))
 }

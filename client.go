@@ -32,8 +32,8 @@ const (
 
 // Defaults of the client options.
 const (
-	DefaultRequestTimeout = 10 * time.Second
-	DefaultLeeway         = 60 * time.Second
+	defaultRequestTimeout = 10 * time.Second
+	defaultLeeway         = 60 * time.Second
 	maxLeeway             = 5 * time.Minute
 )
 
@@ -74,7 +74,13 @@ type OpenIDConnectClient struct {
 	val *validator // validate.go
 }
 
-// Option configures an OpenIDConnectClient or Discover.
+// Option configures this package's constructors and waits: NewClient, NewClientFromMetadata,
+// NewClientFromDevice and Discover (the client options), NewDeviceKey, ParsePrivateKey and
+// LoadPrivateKey (the key options WithRSAPSS, WithKeyID, WithRegisteredJWK,
+// WithInsecureKeyFilePermissions, and WithLogger), NewRemoteSigner (the WithSigner... options,
+// and WithHTTPClient, WithLogger, WithUserAgent, WithRequestTimeout), WaitForCIBA and
+// WaitForQRLogin (WithProgress, WithMaxFailures). Each option's documentation says what it
+// concerns; elsewhere it has no effect. NewClientFromDevice passes its options to every step.
 type Option func(*options)
 
 type options struct {
@@ -97,6 +103,10 @@ type options struct {
 
 	applicationsURL    string
 	applicationsMaxAge time.Duration
+
+	poll   pollOptions                     // WaitForCIBA, WaitForQRLogin (poll.go)
+	key    keyOptions                      // NewDeviceKey, ParsePrivateKey, LoadPrivateKey (keys.go)
+	signer []func(*RemoteSigner, *options) // NewRemoteSigner (signer.go)
 }
 
 func (o *options) fail(field, format string, args ...any) {
@@ -104,7 +114,7 @@ func (o *options) fail(field, format string, args ...any) {
 }
 
 // WithHTTPClient sets the HTTP client for every request (default: a client with
-// DefaultRequestTimeout whose idle connections close after 4 s, before the servers' usual 5 s
+// defaultRequestTimeout whose idle connections close after 4 s, before the servers' usual 5 s
 // keep-alive timeout that would otherwise race with 5 s polling). A transport that skips TLS certificate verification or allows TLS
 // versions below 1.2 is refused (RFC 9325). The client is copied so that this package's redirect policy applies
 // without changing yours: POSTs never follow redirects, GETs follow them only on the same host
@@ -148,7 +158,7 @@ func WithUserAgent(ua string) Option {
 }
 
 // WithRequestTimeout bounds each HTTP exchange, reading the body included (default
-// DefaultRequestTimeout, 10 s). It must be positive.
+// defaultRequestTimeout, 10 s). It must be positive.
 func WithRequestTimeout(d time.Duration) Option {
 	return func(o *options) {
 		if d <= 0 {
@@ -160,7 +170,7 @@ func WithRequestTimeout(d time.Duration) Option {
 }
 
 // WithLeeway sets the one clock-skew tolerance applied to exp, nbf and iat (default
-// DefaultLeeway, 60 s; at most 5 minutes, as OpenID Connect Core §3.1.3.7 allows "a few minutes").
+// defaultLeeway, 60 s; at most 5 minutes, as OpenID Connect Core §3.1.3.7 allows "a few minutes").
 func WithLeeway(d time.Duration) Option {
 	return func(o *options) {
 		if d < 0 || d > maxLeeway {
@@ -196,7 +206,7 @@ func WithAssertionAudience(a AssertionAudience) Option {
 }
 
 // WithAssertionLifetime sets exp - iat of client assertions and request objects (default
-// DefaultAssertionLifetime, 300 s as in the Rust crate; between 10 s and 1 hour).
+// defaultAssertionLifetime, 300 s as in the Rust crate; between 10 s and 1 hour).
 func WithAssertionLifetime(d time.Duration) Option {
 	return func(o *options) {
 		if d < 10*time.Second || d > time.Hour {
@@ -220,7 +230,7 @@ func WithDeviceTokenResource(resource string) Option {
 }
 
 // WithTokenRefreshMargin sets how long before expiry a cached device access token is renewed
-// (default DefaultTokenRefreshMargin, 100 s as in the Rust crate). The margin is bounded to half
+// (default defaultTokenRefreshMargin, 100 s as in the Rust crate). The margin is bounded to half
 // of each token's lifetime, so that a 60 s token is not renewed on every call.
 func WithTokenRefreshMargin(d time.Duration) Option {
 	return func(o *options) {
@@ -235,14 +245,15 @@ func WithTokenRefreshMargin(d time.Duration) Option {
 func buildOptions(opts []Option) (*options, error) {
 	o := &options{
 		userAgent: "onesoidc/" + Version,
-		timeout:   DefaultRequestTimeout,
-		leeway:    DefaultLeeway,
+		timeout:   defaultRequestTimeout,
+		leeway:    defaultLeeway,
 		attempts:  4,
 
-		assertionLifetime: DefaultAssertionLifetime,
-		tokenMargin:       DefaultTokenRefreshMargin,
+		assertionLifetime: defaultAssertionLifetime,
+		tokenMargin:       defaultTokenRefreshMargin,
 
-		applicationsMaxAge: DefaultApplicationsMaxAge,
+		applicationsMaxAge: defaultApplicationsMaxAge,
+		ciba:               cibaConfig{encoding: CIBAEncodingONES}, // a device.yml client talks ONES
 	}
 	for _, opt := range opts {
 		if opt != nil {
@@ -259,7 +270,10 @@ func buildOptions(opts []Option) (*options, error) {
 }
 
 // NewClient discovers the provider at cfg.IssuerURL() (OpenID Connect Discovery 1.0 §4) and
-// returns a client for the device cfg describes, signing with signer.
+// returns a client for the device cfg describes, signing with signer. Like every client made
+// from a device configuration it talks ONES by default: CIBA requests use CIBAEncodingONES (see
+// WithCIBAEncoding for stock providers), and opaque access tokens are validated by
+// introspection. NewClientFromDevice also loads the device files.
 func NewClient(ctx context.Context, cfg *DeviceConfig, signer Signer, opts ...Option) (*OpenIDConnectClient, error) {
 	if err := checkClientInputs(cfg, signer); err != nil {
 		return nil, err
@@ -273,7 +287,7 @@ func NewClient(ctx context.Context, cfg *DeviceConfig, signer Signer, opts ...Op
 
 // NewClientFromMetadata returns a client for known provider metadata without any network access.
 // meta is validated as Discover validates a fetched document and must name cfg.IssuerURL() as
-// its issuer.
+// its issuer. Its defaults are NewClient's: the ONES CIBA encoding (CIBAEncodingONES).
 func NewClientFromMetadata(cfg *DeviceConfig, signer Signer, meta *ProviderMetadata, opts ...Option) (*OpenIDConnectClient, error) {
 	if err := checkClientInputs(cfg, signer); err != nil {
 		return nil, err
@@ -432,7 +446,7 @@ func (r *response) invalid(reason string, err error) *HTTPError {
 // exchange performs r and returns the body of a 2xx JSON answer. Anything else is an error. A
 // JSON body with an "error" member (RFC 6749 §5.2) is parsed whatever the status: an *OAuthError
 // for a 4xx answer, and for a temporary status (408, 429, 5xx) an *HTTPError that wraps the
-// *OAuthError, so that errors.Is(err, ErrTemporarilyUnavailable) holds for
+// *OAuthError, so that errors.Is(err, &OAuthError{Code: "temporarily_unavailable"}) holds for
 // 503 {"error":"temporarily_unavailable"} while the status and Retry-After stay. Any other body
 // (an HTML 502 page) is an *HTTPError.
 func (h *httpCore) exchange(ctx context.Context, r request) (*response, error) {

@@ -70,7 +70,7 @@ func TestDefaultTransportClosesIdleConnectionsBeforeServers(t *testing.T) {
 	if !ok {
 		t.Fatalf("default transport is %T, want *http.Transport", h.client.Transport)
 	}
-	if tr.IdleConnTimeout <= 0 || tr.IdleConnTimeout >= 5*time.Second || h.client.Timeout != DefaultRequestTimeout {
+	if tr.IdleConnTimeout <= 0 || tr.IdleConnTimeout >= 5*time.Second || h.client.Timeout != defaultRequestTimeout {
 		t.Errorf("default client: transport %T idle %v, timeout %v", h.client.Transport, tr.IdleConnTimeout, h.client.Timeout)
 	}
 	if tr == http.DefaultTransport {
@@ -91,8 +91,8 @@ func TestHF09OAuthErrorBodyParsedOnAnyStatus(t *testing.T) {
 		wantHTTP bool
 	}{
 		{"503 temporarily_unavailable", mockidp.Fault{Status: 503, ContentType: "application/json", Body: jsonErr("temporarily_unavailable"),
-			Header: http.Header{"Retry-After": {"7"}}}, ErrTemporarilyUnavailable, true},
-		{"500 server_error", mockidp.Fault{Status: 500, ContentType: "application/json", Body: jsonErr("server_error")}, ErrServerError, true},
+			Header: http.Header{"Retry-After": {"7"}}}, (&OAuthError{Code: "temporarily_unavailable"}), true},
+		{"500 server_error", mockidp.Fault{Status: 500, ContentType: "application/json", Body: jsonErr("server_error")}, (&OAuthError{Code: "server_error"}), true},
 		{"400 invalid_client", mockidp.Fault{Status: 400, ContentType: "application/json", Body: jsonErr("invalid_client")}, ErrInvalidClient, false},
 		{"502 HTML", mockidp.Fault{Status: 502, ContentType: "text/html", Body: []byte(`<html>{"error":"server_error"}</html>`)}, nil, true},
 	}

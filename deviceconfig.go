@@ -18,14 +18,14 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// DefaultDeviceConfigPath is where px-device-identity writes the device configuration
+// defaultDeviceConfigPath is where px-device-identity writes the device configuration
 // (DESIGN §4.1). LoadDeviceConfig does not fall back to it: pass it explicitly.
-const DefaultDeviceConfigPath = "/etc/px-device-identity/device.yml"
+const defaultDeviceConfigPath = "/etc/px-device-identity/device.yml"
 
-// DefaultDeviceKeyPath is where px-device-identity writes the device private key for
+// defaultDeviceKeyPath is where px-device-identity writes the device private key for
 // key_security "default" (DESIGN §4.1). LoadPrivateKey does not fall back to it: pass it
 // explicitly.
-const DefaultDeviceKeyPath = "/root/.local/share/px-device-identity/private.pem"
+const defaultDeviceKeyPath = "/root/.local/share/px-device-identity/private.pem"
 
 // maxFileSize caps every configuration and key file read (SECURITY-CASES KF-08).
 const maxFileSize = 1 << 20
@@ -68,12 +68,12 @@ type DeviceConfig struct {
 	path string
 }
 
-// KeySecurityDefault and KeySecurityTPM are the values of DeviceConfig.KeySecurity defined by
+// keySecurityDefault and keySecurityTPM are the values of DeviceConfig.KeySecurity defined by
 // px-device-identity (DESIGN §4.1), compared case-insensitively: a key in a PEM file, or a TPM2
 // key used through px-device-identity-service.
 const (
-	KeySecurityDefault = "default"
-	KeySecurityTPM     = "tpm"
+	keySecurityDefault = "default"
+	keySecurityTPM     = "tpm"
 )
 
 // keyTypeAlgs maps each supported key_type to the JWS algorithm (RFC 7518 §3.1) it implies.
@@ -104,7 +104,7 @@ func ParseDeviceConfig(data []byte) (*DeviceConfig, error) {
 }
 
 // LoadDeviceConfig reads, parses and validates the device.yml at path, usually
-// DefaultDeviceConfigPath (DESIGN §4.1). The file must be a regular file of at most 1 MiB
+// defaultDeviceConfigPath (DESIGN §4.1). The file must be a regular file of at most 1 MiB
 // (SECURITY-CASES KF-08). Errors are *ConfigError values naming the file and the field.
 func LoadDeviceConfig(path string) (*DeviceConfig, error) {
 	data, _, err := readLimitedFile(path, "device config")
@@ -244,7 +244,7 @@ func (c *DeviceConfig) Validate() error {
 	if c.ID != "" && !isUUID(c.ID) {
 		return fail("id", "must be a UUID such as b2dfd845-74eb-4674-8545-4da597e487ad")
 	}
-	if c.KeySecurity != "" && !strings.EqualFold(c.KeySecurity, KeySecurityDefault) && !strings.EqualFold(c.KeySecurity, KeySecurityTPM) {
+	if c.KeySecurity != "" && !strings.EqualFold(c.KeySecurity, keySecurityDefault) && !strings.EqualFold(c.KeySecurity, keySecurityTPM) {
 		return fail("key_security", fmt.Sprintf("unsupported value %q; expected \"default\" or \"tpm\"", c.KeySecurity))
 	}
 	if c.KeyType != "" {

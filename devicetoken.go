@@ -12,9 +12,9 @@ import (
 	"golang.org/x/sync/singleflight"
 )
 
-// DefaultTokenRefreshMargin is how long before expiry a cached device access token is renewed
+// defaultTokenRefreshMargin is how long before expiry a cached device access token is renewed
 // (100 s, as in the Rust crate).
-const DefaultTokenRefreshMargin = 100 * time.Second
+const defaultTokenRefreshMargin = 100 * time.Second
 
 // retryAfterFailedRefresh is how long a still-valid cached token is served after a failed
 // renewal before the next attempt, so that a provider outage does not turn every call into a
@@ -160,9 +160,9 @@ func (s deviceTokenSource) Token() (*oauth2.Token, error) { return s.c.DeviceAcc
 // until the token is renewed for its age. The token is only sent over https (or to a loopback
 // host), and redirects to another host or from https to http are not followed, so it never
 // leaves the host it was meant for (RFC 6750 §5.3). base supplies the transport and timeout (nil: http.DefaultTransport
-// and DefaultRequestTimeout).
+// and defaultRequestTimeout).
 func (c *OpenIDConnectClient) DeviceHTTPClient(base *http.Client) *http.Client {
-	hc := http.Client{Timeout: DefaultRequestTimeout}
+	hc := http.Client{Timeout: defaultRequestTimeout}
 	if base != nil {
 		hc = *base
 	}

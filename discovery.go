@@ -37,7 +37,7 @@ type ProviderMetadata struct {
 	IDTokenSigningAlgValuesSupported                          []string `json:"id_token_signing_alg_values_supported,omitempty"`
 	TokenEndpointAuthMethodsSupported                         []string `json:"token_endpoint_auth_methods_supported,omitempty"`
 	TokenEndpointAuthSigningAlgValuesSupported                []string `json:"token_endpoint_auth_signing_alg_values_supported,omitempty"`
-	// ApplicationsURI is the URL of the ONES application list (ApplicationsURIMetadataKey, a
+	// ApplicationsURI is the URL of the ONES application list (applicationsURIMetadataKey, a
 	// member this package names; see Applications).
 	ApplicationsURI string `json:"ones_applications_uri,omitempty"`
 

@@ -5,8 +5,12 @@
 //
 // Everything goes through an [OpenIDConnectClient], built from the device identity:
 //
-//	cfg, err := onesoidc.LoadDeviceConfig(onesoidc.DefaultDeviceConfigPath)
-//	key, err := onesoidc.LoadPrivateKey(onesoidc.DefaultDeviceKeyPath)
+//	client, err := onesoidc.NewClientFromDevice(ctx, onesoidc.DevicePaths{})
+//
+// or, step by step:
+//
+//	cfg, err := onesoidc.LoadDeviceConfig("/etc/px-device-identity/device.yml")
+//	key, err := onesoidc.LoadPrivateKey("/root/.local/share/px-device-identity/private.pem")
 //	client, err := onesoidc.NewClient(ctx, cfg, key)
 //
 // A client is safe for concurrent use; build one per device and share it.
@@ -19,7 +23,9 @@
 // P-384 and P-521 in PKCS#8 or SEC1 (ES256, ES384, ES512) and Ed25519 (EdDSA). Encrypted keys,
 // RSA keys under 2048 bits and other curves are refused. Devices with key_security "tpm" sign
 // through px-device-identity-service with a [RemoteSigner]; any [crypto.Signer] works through
-// [NewDeviceKey].
+// [NewDeviceKey]. The public JWK px-device-identity registered ([registeredJWKFileName], beside
+// the key) decides the "kid" (or none) and "alg" the key announces; without it no "kid" is sent.
+// [NewClientFromDevice] does all of this, and discovery, in one call.
 //
 // # Discovery
 //
@@ -45,23 +51,24 @@
 // example.com?"), and the device's server waits.
 //
 //	resp, err := client.MakeCIBARequest(ctx, onesoidc.CIBARequest{
-//		Hint:           onesoidc.LoginHint{Kind: onesoidc.LoginHintKindLoginHint, Value: "alice"},
+//		Hint:           onesoidc.LoginHint{Kind: onesoidc.HintLogin, Value: "alice"},
 //		Scope:          []string{"openid", "profile"},
 //		BindingMessage: "W4SCT",
 //	})
 //	res, err := client.WaitForCIBA(ctx, resp, onesoidc.WithProgress(show))
 //
-// [OpenIDConnectClient.MakeCIBARequest] sends standard form parameters, or a signed request
-// object (§7.1.1, the ONES encoding) with [WithCIBAEncoding]. [OpenIDConnectClient.WaitForCIBA]
+// [OpenIDConnectClient.MakeCIBARequest] sends, by default, the signed request object the ONES
+// clients send ([CIBAEncodingONES]); [WithCIBAEncoding] picks the standard form parameters or
+// the standard request object (§7.1.1) for stock providers. [OpenIDConnectClient.WaitForCIBA]
 // polls as the spec asks: the first poll after the interval, slow_down adding 5 s for good,
 // no poll after expiry, backoff on transport failures at least as long as Retry-After, and an
 // immediate return when ctx ends, or as soon as the next allowed poll would fall after the
 // request's expiry or ctx's deadline (with the error that asked for the delay).
 // Pending and terminal answers are errors that match [ErrAuthorizationPending],
-// [ErrAccessDenied], [ErrExpiredToken] and the other sentinels. In ping mode ([WithCIBAPing]),
+// [ErrAccessDenied], [ErrLoginExpired] and the other sentinels. In ping mode ([WithCIBAPing]),
 // [OpenIDConnectClient.CIBANotificationHandler] serves the client notification endpoint and
-// wakes the waiter. [OpenIDConnectClient.MountCIBAHandlers] adds JSON endpoints for a login
-// page (login, status, refresh).
+// wakes the waiter. The package weblogin serves the browser side of a login (start, status,
+// cancel), bound to the browser's session and keeping the tokens on the server.
 //
 // # QR login
 //
@@ -79,7 +86,7 @@
 // rules of CIBA (5 s interval, expiry from the session's exp, Retry-After, backoff, an immediate
 // return when ctx ends); [OpenIDConnectClient.CheckQRStatus] polls once, for servers that poll on
 // behalf of a browser. The approved answer carries the user's access token; it is validated by
-// introspection (RFC 7662), which gives [LoginResult.Identity]. Any status other than pending or
+// introspection (RFC 7662), which gives [LoginResult.Auth]. Any status other than pending or
 // approved ends the login with a [*QRStatusError] that carries it. A session is single-use, dies
 // at its expiry, and is polled by one caller at a time.
 //
@@ -95,7 +102,7 @@
 // server, server_matrix, server_discourse, server_oauth2, server_blockchain, client, client_oidc,
 // client_kyc; members in snake_case or camelCase), cached per client for
 // [WithApplicationsMaxAge]. Its URL is the provider metadata member "ones_applications_uri"
-// ([ApplicationsURIMetadataKey]), else [WithApplicationsURL]. [OpenIDConnectClient.ApplicationByClientID]
+// ([applicationsURIMetadataKey]), else [WithApplicationsURL]. [OpenIDConnectClient.ApplicationByClientID]
 // finds an application by client identifier and [OpenIDConnectClient.ApplicationURL] builds its
 // URL from its hostname and the issuer's scheme.
 //
@@ -112,14 +119,25 @@
 // causes at most one refetch per cooldown shared by all callers, a bad signature never
 // refetches, and a failed refresh keeps the last good keys. A token that validated once is
 // answered from memory until it expires: the cache is keyed by the SHA-256 of the token (never
-// the token), bounded by memory ([WithTokenCacheBytes], default [DefaultTokenCacheBytes], about
-// 120,000 typical tokens) and keeps the tokens asked for most often; hits take no lock. The
-// claims a server usually reads are on the result without decoding anything again:
-// [AuthenticatedEntity] carries subject, username, name, email, scope and role, and
-// [AuthenticationResult.Roles] the roles; [AuthenticationResult.Claims] fills a struct of the
-// other claims straight from the verified payload. [OpenIDConnectClient.RequireToken] is
-// net/http middleware for bearer tokens; the handler reads the result with
-// [AuthenticationFromContext].
+// the token), bounded by memory ([WithTokenCacheBytes], default about 120,000 typical tokens)
+// and keeps the tokens asked for most often; hits take no lock. The claims a server usually
+// reads are on the result without decoding anything again: [AuthenticatedEntity] carries
+// subject, username, name, email, scope and role, and [AuthenticationResult.Roles] the roles;
+// [AuthenticationResult.Claims] fills a struct of the other claims straight from the verified
+// payload. Opaque access tokens, which the ONES provider issues,
+// are validated by introspection (RFC 7662) into the same result, cached by the SHA-256 of the
+// token ([isJWT] says which way a token goes). [OpenIDConnectClient.RequireToken] is net/http
+// middleware for bearer access tokens (never ID tokens unless [InsecureAcceptIDTokens]); the
+// handler reads the result with [AuthenticationFromContext].
+//
+// Every NumericDate — exp, nbf, iat and auth_time of a token, exp, iat and nbf of an
+// introspection answer — must lie within 0 … 253402300799 (year 9999, fractions allowed, RFC 7519
+// §2); none is clamped, and a lifetime (exp - iat) beyond [maxTokenLifetime] is refused. A key
+// listed twice in the JWKS is one key; a token whose kid names a key skipped as unusable (an RSA
+// key under 2048 bits, a point off its curve, "use" enc ...) is refused saying why. An ID token
+// from the client's own token request (CIBA and RFC 8628 polls, refresh) refetches the JWKS on an
+// unknown kid whatever the cooldown, so that a rotation never loses an approved login;
+// [OpenIDConnectClient.RefreshKeys] fetches the set on demand.
 //
 // # Errors
 //
@@ -131,12 +149,16 @@
 // A token that fails validation is a [*ValidationError] whose Reason says why, and that matches
 // sentinels such as [ErrTokenExpired], [ErrInvalidSignature] and [ErrInvalidAudience].
 //
+// A login the user approved whose tokens then fail validation ends with a
+// [*LoginIncompleteError]: the tokens were revoked at the provider (RFC 7009) — or it says that
+// revoking them failed — and it wraps why they were refused.
+//
 // A failed exchange (connection refused, HTML instead of JSON, an oversized body) is an
 // [*HTTPError] with the status, content type and the server's Retry-After as given;
 // [HTTPError.Temporary] says whether retrying may help. An RFC 6749 error body is parsed whatever
 // the status: on 408, 429 and 5xx the [*HTTPError] wraps the [*OAuthError], so
-// errors.Is(err, [ErrTemporarilyUnavailable]) holds for a 503 that says so. A login that ran out
-// is one [*ExpiredError] whether the provider answered expired_token (it wraps that
+// errors.Is(err, &OAuthError{Code: "temporarily_unavailable"}) holds for a 503 that says so. A login that ran out
+// is one [*LoginExpiredError] whether the provider answered expired_token (it wraps that
 // [*OAuthError]) or the local clock ended it. A refused 2xx answer matches [ErrInvalidResponse];
 // more specific refusals match [ErrTokenTypeNotBearer], [ErrIssuerMismatch] and
 // [ErrNotSupportedByProvider]. A bad configuration value, device.yml field or key file (also

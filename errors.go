@@ -51,56 +51,54 @@ func (e *OAuthError) Error() string {
 // Is reports whether target is the sentinel error of e's Code, or an *OAuthError with the same
 // Code.
 func (e *OAuthError) Is(target error) bool {
+	if target != nil && target == codeSentinels[e.Code] {
+		return true
+	}
 	switch t := target.(type) {
-	case *oauthCode:
-		return t.code == e.Code
 	case *OAuthError:
 		return t.Code == e.Code
 	}
 	return false
 }
 
-// oauthCode is the type of the sentinel errors for OAuth error codes.
-type oauthCode struct{ code string }
+func newCode(code string) error { return errors.New("onesoidc: " + code) }
 
-func (c *oauthCode) Error() string { return "onesoidc: " + c.code }
+// codeSentinels maps the OAuth error codes to their sentinel errors, for OAuthError.Is.
+var codeSentinels = map[string]error{
+	"invalid_client": ErrInvalidClient, "invalid_grant": ErrInvalidGrant, "access_denied": ErrAccessDenied,
+	"authorization_pending": ErrAuthorizationPending, "slow_down": ErrSlowDown, "expired_token": ErrLoginExpired,
+	"transaction_failed": ErrTransactionFailed,
+}
 
-// Code returns the OAuth error code of a sentinel, such as "slow_down".
-func (c *oauthCode) Code() string { return c.code }
-
-func newCode(code string) error { return &oauthCode{code} }
-
-// Sentinel errors for the OAuth error codes of RFC 6749 §4.1.2.1 and §5.2, RFC 7009 §2.2.1,
-// RFC 8628 §3.5 and CIBA Core §11 and §13. An *OAuthError with the same code matches them with
-// errors.Is.
+// Sentinel errors for the OAuth error codes a caller of this package branches on. An *OAuthError
+// with the same code matches them with errors.Is. Every other code (invalid_request,
+// unknown_user_id, invalid_binding_message ... of RFC 6749 §5.2, RFC 8628 §3.5 and CIBA Core
+// §11, §13) is matched by an *OAuthError holding it, as in
+// errors.Is(err, &onesoidc.OAuthError{Code: "unknown_user_id"}), or read from Code after
+// errors.As.
 var (
-	ErrInvalidRequest          = newCode("invalid_request")
-	ErrInvalidClient           = newCode("invalid_client")
-	ErrInvalidGrant            = newCode("invalid_grant")
-	ErrUnauthorizedClient      = newCode("unauthorized_client")
-	ErrUnsupportedGrantType    = newCode("unsupported_grant_type")
-	ErrInvalidScope            = newCode("invalid_scope")
-	ErrAccessDenied            = newCode("access_denied")
-	ErrUnsupportedResponseType = newCode("unsupported_response_type")
-	ErrServerError             = newCode("server_error")
-	ErrTemporarilyUnavailable  = newCode("temporarily_unavailable")
-	ErrUnsupportedTokenType    = newCode("unsupported_token_type")
-	ErrInvalidTarget           = newCode("invalid_target")
-
-	// RFC 8628 §3.5 and CIBA Core §11 (token endpoint while polling).
+	// ErrInvalidClient is invalid_client (RFC 6749 §5.2): the provider did not accept the
+	// client's authentication, such as a device assertion signed with a key it does not know.
+	ErrInvalidClient = newCode("invalid_client")
+	// ErrInvalidGrant is invalid_grant (RFC 6749 §5.2): the grant (an auth_req_id, a device
+	// code, a refresh token) is invalid, expired or revoked.
+	ErrInvalidGrant = newCode("invalid_grant")
+	// ErrAccessDenied is access_denied (CIBA Core §11, RFC 8628 §3.5): the user refused the
+	// login.
+	ErrAccessDenied = newCode("access_denied")
+	// ErrAuthorizationPending is authorization_pending (CIBA Core §11, RFC 8628 §3.5): the user
+	// has not decided yet; poll again after the interval.
 	ErrAuthorizationPending = newCode("authorization_pending")
-	ErrSlowDown             = newCode("slow_down")
-	ErrExpiredToken         = newCode("expired_token")
-	ErrTransactionFailed    = newCode("transaction_failed")
-
-	// CIBA Core §13 (backchannel authentication endpoint).
-	ErrExpiredLoginHintToken = newCode("expired_login_hint_token")
-	ErrUnknownUserID         = newCode("unknown_user_id")
-	ErrMissingUserCode       = newCode("missing_user_code")
-	ErrInvalidUserCode       = newCode("invalid_user_code")
-	ErrInvalidBindingMessage = newCode("invalid_binding_message")
-	ErrInvalidIDTokenHint    = newCode("invalid_id_token_hint")
-	ErrExpiredIDTokenHint    = newCode("expired_id_token_hint")
+	// ErrSlowDown is slow_down (CIBA Core §11, RFC 8628 §3.5): poll less often, the interval
+	// grows by 5 seconds.
+	ErrSlowDown = newCode("slow_down")
+	// ErrLoginExpired is the OAuth error code expired_token (RFC 8628 §3.5, CIBA Core §11):
+	// a login request (a CIBA auth_req_id, an RFC 8628 device code, an ONES QR session) ran
+	// out before the user decided. It is not about a JWT's "exp": that is ErrTokenExpired.
+	ErrLoginExpired = newCode("expired_token")
+	// ErrTransactionFailed is transaction_failed (CIBA Core §11): the provider could not
+	// complete the login.
+	ErrTransactionFailed = newCode("transaction_failed")
 )
 
 // HTTPError reports an exchange with the provider that did not produce a usable answer: the

@@ -12,11 +12,11 @@ import (
 // A device service loads its identity, builds a client and asks for a device access token.
 func Example() {
 	ctx := context.Background()
-	cfg, err := onesoidc.LoadDeviceConfig(onesoidc.DefaultDeviceConfigPath)
+	cfg, err := onesoidc.LoadDeviceConfig("/etc/px-device-identity/device.yml")
 	if err != nil {
 		log.Fatal(err)
 	}
-	key, err := onesoidc.LoadPrivateKey(onesoidc.DefaultDeviceKeyPath)
+	key, err := onesoidc.LoadPrivateKey("/root/.local/share/px-device-identity/private.pem")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func ExampleOpenIDConnectClient_StartQRLogin() {
 	case err != nil:
 		log.Fatal(err)
 	default:
-		fmt.Println("logged in:", res.Identity.Entity.Subject)
+		fmt.Println("logged in:", res.Auth.Entity.Subject)
 	}
 }
 

@@ -10,19 +10,27 @@ import (
 // authResultKey is the context key of the AuthenticationResult stored by RequireToken.
 type authResultKey struct{}
 
-// RequireToken returns middleware that lets a request through to next only with a valid bearer
-// token (RFC 6750 §2.1) in its Authorization header, validated with ValidateToken and opts (by
-// default ID tokens and JWT access tokens whose audience is the client id; a resource server
-// passes ExpectAudience with its resource identifier, and then accepts JWT access tokens for it
-// only, never ID tokens). next finds the result with AuthenticationFromContext. Other requests
-// get 401 with a WWW-Authenticate challenge (RFC 6750 §3): `Bearer` alone when there is no bearer
-// token, `Bearer error="invalid_token"` for a token that fails validation, and 400
-// `error="invalid_request"` for a malformed Authorization header. When the provider's keys cannot
-// be fetched it answers 503. The token is never echoed or logged. Options of both kinds of token
-// (ErrConflictingVerifyOptions, see VerifyOption) are a programming error: it is logged once,
+// RequireToken returns middleware that lets a request through to next only with a valid access
+// token as bearer credential (RFC 6750 §2.1) in its Authorization header: an RFC 9068 JWT access
+// token (typ at+jwt) validated as VerifyAccessToken does, or an opaque token validated by
+// introspection (RFC 7662; see ValidateToken), with opts. The audience is ExpectAudience, by
+// default the client id; ExpectScope asks for scopes. An ID token is never a bearer credential
+// (RFC 8725 §3.11; OpenID Connect Core §2 makes it the client's proof of the login, not an API
+// key) unless InsecureAcceptIDTokens is given. next finds the result with
+// AuthenticationFromContext. Other requests get 401 with a WWW-Authenticate challenge (RFC 6750
+// §3): `Bearer` alone when there is no bearer token, `Bearer error="invalid_token"` for a token
+// that fails validation, 403 `error="insufficient_scope"` for a token without an ExpectScope
+// scope, and 400 `error="invalid_request"` for a malformed Authorization header. When the
+// provider's keys cannot be fetched or its introspection endpoint cannot be asked, it answers
+// 503. The token is never echoed or logged. Options of both kinds of token
+// (errConflictingVerifyOptions, see VerifyOption) are a programming error: it is logged once,
 // here, and every request is answered 500.
 func (c *OpenIDConnectClient) RequireToken(next http.Handler, opts ...VerifyOption) http.Handler {
-	if _, _, err := applyOptions(modeAny, opts); err != nil {
+	m := modeAccessToken
+	if o, _, err := applyOptions(modeAny, opts); err == nil && o.insecureIDTokens {
+		m = modeAny
+	}
+	if _, _, err := applyOptions(m, opts); err != nil {
 		c.logger.Error("onesoidc: RequireToken: unusable options, every request will be answered 500", "error", err)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
@@ -38,17 +46,21 @@ func (c *OpenIDConnectClient) RequireToken(next http.Handler, opts ...VerifyOpti
 			bearerChallenge(w, http.StatusBadRequest, "invalid_request", "malformed Authorization header")
 			return
 		}
-		res, err := c.ValidateToken(r.Context(), token, opts...)
+		res, err := c.val.validate(r.Context(), token, m, opts)
 		if err != nil {
 			var ve *ValidationError
 			reason := "invalid"
 			if errors.As(err, &ve) {
-				reason = string(ve.Reason)
+				reason = string(ve.reason)
 			}
 			c.logger.DebugContext(r.Context(), "onesoidc: bearer token refused", "reason", reason, "error", err)
-			if errors.Is(err, ErrKeySetUnavailable) {
+			if errors.Is(err, ErrKeySetUnavailable) || errors.Is(err, ErrIntrospectionUnavailable) {
 				w.Header().Set("Retry-After", "5")
 				http.Error(w, "authorization temporarily unavailable", http.StatusServiceUnavailable)
+				return
+			}
+			if errors.Is(err, ErrInsufficientScope) {
+				bearerChallenge(w, http.StatusForbidden, "insufficient_scope", "the token lacks a required scope")
 				return
 			}
 			bearerChallenge(w, http.StatusUnauthorized, "invalid_token", describeReason(reason))
@@ -56,6 +68,15 @@ func (c *OpenIDConnectClient) RequireToken(next http.Handler, opts ...VerifyOpti
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), authResultKey{}, res)))
 	})
+}
+
+// InsecureAcceptIDTokens makes RequireToken also accept OpenID Connect ID tokens as bearer
+// credentials, validated as ValidateToken validates them. It weakens a check: an ID token tells
+// its client who logged in, and a service that accepts one lets any client that received it
+// call the service in the user's name. It has no effect on ValidateToken, which accepts both
+// kinds anyway, and none on VerifyIDToken or VerifyAccessToken.
+func InsecureAcceptIDTokens() VerifyOption {
+	return func(o *verifyOptions) { o.insecureIDTokens = true }
 }
 
 // AuthenticationFromContext returns the result RequireToken stored for the request.
@@ -101,14 +122,18 @@ func bearerChallenge(w http.ResponseWriter, status int, code, description string
 
 // describeReason is a fixed, token-free error_description per reason.
 func describeReason(reason string) string {
-	switch ValidationReason(reason) {
-	case ReasonExpired:
+	switch validationReason(reason) {
+	case reasonExpired:
 		return "the token expired"
-	case ReasonNotYetValid:
+	case reasonNotYetValid:
 		return "the token is not valid yet"
-	case ReasonInvalidAudience:
+	case reasonInvalidAudience:
 		return "the token is not meant for this service"
-	case ReasonInvalidSignature, ReasonUnknownKey, ReasonUnsupportedAlgorithm:
+	case reasonInactive:
+		return "the token is not active"
+	case reasonInvalidType:
+		return "the token is not an access token"
+	case reasonInvalidSignature, reasonUnknownKey, reasonUnsupportedAlgorithm:
 		return "the token signature is not valid"
 	}
 	return "the token is not valid"

@@ -16,8 +16,15 @@ func TestRequireToken(t *testing.T) {
 	t.Parallel()
 	idp := mockidp.NewInMemory()
 	c := newValidationClient(t, idp)
-	good := mint(t, idp, nil, set("preferred_username", "alice"))
-	expired := mint(t, idp, nil, set("exp", time.Now().Add(-time.Hour).Unix()))
+	at := map[string]any{"typ": "at+jwt"}
+	good := mint(t, idp, at, func(m map[string]any) {
+		atClaims(idp, testClientID)(m)
+		m["sub"], m["preferred_username"] = testSubject, "alice"
+	})
+	expired := mint(t, idp, at, func(m map[string]any) {
+		atClaims(idp, testClientID)(m)
+		m["exp"] = time.Now().Add(-time.Hour).Unix()
+	})
 	var seen *AuthenticationResult
 	h := c.RequireToken(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		res, ok := AuthenticationFromContext(r.Context())
@@ -37,7 +44,9 @@ func TestRequireToken(t *testing.T) {
 		{"other scheme", []string{"Basic dXNlcjpwYXNz"}, 401, "Bearer"},
 		{"bad signature", []string{"Bearer " + flip(good, 3)}, 401, `Bearer error="invalid_token", error_description="the token signature is not valid"`},
 		{"expired", []string{"Bearer " + expired}, 401, `Bearer error="invalid_token", error_description="the token expired"`},
-		{"garbage", []string{"Bearer abc"}, 401, `Bearer error="invalid_token", error_description="the token is not valid"`},
+		{"garbage", []string{"Bearer a.b.c"}, 401, `Bearer error="invalid_token", error_description="the token is not valid"`},
+		{"unknown opaque token", []string{"Bearer abc"}, 401, `Bearer error="invalid_token", error_description="the token is not active"`},
+		{"ID token", []string{"Bearer " + mint(t, idp, nil, nil)}, 401, `Bearer error="invalid_token", error_description="the token is not an access token"`},
 		{"empty token", []string{"Bearer "}, 400, `Bearer error="invalid_request", error_description="malformed Authorization header"`},
 		{"two tokens", []string{"Bearer " + good + " " + good}, 400, `Bearer error="invalid_request", error_description="malformed Authorization header"`},
 		{"two headers", []string{"Bearer " + good, "Bearer " + good}, 400, `Bearer error="invalid_request", error_description="malformed Authorization header"`},
@@ -89,7 +98,7 @@ func TestRequireTokenProviderDown(t *testing.T) {
 	called := false
 	h := c.RequireToken(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called = true }))
 	req := httptest.NewRequest("GET", "/", nil)
-	req.Header.Set("Authorization", "Bearer "+mint(t, idp, nil, nil))
+	req.Header.Set("Authorization", "Bearer "+mint(t, idp, map[string]any{"typ": "at+jwt"}, atClaims(idp, testClientID)))
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	if rec.Code != http.StatusServiceUnavailable || called {
@@ -105,13 +114,7 @@ func TestRequireTokenExpectAudienceRefusesIDTokens(t *testing.T) {
 	idp := mockidp.NewInMemory()
 	c := newValidationClient(t, idp)
 	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })
-	serve := func(h http.Handler, tok string) *httptest.ResponseRecorder {
-		req := httptest.NewRequest("GET", "/api", nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		return rec
-	}
+	serve := serveBearer
 	id := mint(t, idp, nil, nil)
 	at := mint(t, idp, map[string]any{"typ": "at+jwt"}, atClaims(idp, testClientID))
 	for _, aud := range []string{"https://api.example", testClientID} {
@@ -123,8 +126,8 @@ func TestRequireTokenExpectAudienceRefusesIDTokens(t *testing.T) {
 	if rec := serve(c.RequireToken(next, ExpectAudience(testClientID)), at); rec.Code != http.StatusOK {
 		t.Errorf("access token answered %d, want 200", rec.Code)
 	}
-	if rec := serve(c.RequireToken(next), id); rec.Code != http.StatusOK {
-		t.Errorf("no options: ID token answered %d, want 200", rec.Code)
+	if rec := serve(c.RequireToken(next, InsecureAcceptIDTokens()), id); rec.Code != http.StatusOK {
+		t.Errorf("InsecureAcceptIDTokens: ID token answered %d, want 200", rec.Code)
 	}
 	if rec := serve(c.RequireToken(next, ExpectAudience(testClientID), ExpectNonce("n")), at); rec.Code != http.StatusInternalServerError {
 		t.Errorf("conflicting options answered %d, want 500", rec.Code)

@@ -38,13 +38,13 @@ func testKey(t testing.TB, alg string) *DeviceKey {
 	var (
 		k    crypto.Signer
 		err  error
-		opts []KeyOption
+		opts []Option
 	)
 	switch alg {
 	case "RS256":
 		k = testRSAKey()
 	case "PS256":
-		k, opts = testRSAKey(), []KeyOption{WithRSAPSS()}
+		k, opts = testRSAKey(), []Option{WithRSAPSS()}
 	case "ES256":
 		k, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	case "ES384":
@@ -77,7 +77,9 @@ func testConfig(idp *mockidp.IdP) *DeviceConfig {
 func newTestClient(t testing.TB, idp *mockidp.IdP, key *DeviceKey, opts ...Option) *OpenIDConnectClient {
 	t.Helper()
 	idp.RegisterClient(testClientID, key.Public(), key.Algorithm())
-	opts = append([]Option{WithHTTPClient(idp.HTTPClient())}, opts...)
+	// The mock IdP speaks the standard CIBA shapes unless mockidp.WithONES: the tests of those
+	// shapes pick the form encoding here, the ONES tests override it.
+	opts = append([]Option{WithHTTPClient(idp.HTTPClient()), WithCIBAEncoding(CIBAEncodingForm)}, opts...)
 	c, err := NewClient(t.Context(), testConfig(idp), key, opts...)
 	if err != nil {
 		t.Fatal(err)

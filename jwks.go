@@ -29,15 +29,16 @@ import (
 
 // Defaults of the JWKS cache.
 const (
-	// DefaultJWKSCooldown is the least time between two JWKS fetches caused by tokens whose key
+	// defaultJWKSCooldown is the least time between two JWKS fetches caused by tokens whose key
 	// is unknown (WithJWKSCooldown).
-	DefaultJWKSCooldown = 30 * time.Second
-	// DefaultJWKSMaxAge is how long a fetched JWKS is used before it is fetched again
+	defaultJWKSCooldown = 30 * time.Second
+	// defaultJWKSMaxAge is how long a fetched JWKS is used before it is fetched again
 	// (WithJWKSMaxAge).
-	DefaultJWKSMaxAge = 10 * time.Minute
+	defaultJWKSMaxAge = 10 * time.Minute
 
 	maxJWKSKeys      = 100  // JW-15
 	maxNegativeKids  = 1024 // bound of the negative cache
+	maxSkipReasons   = 16   // bound of the reasons kept for skipped keys
 	minRSAKeyBits    = 2048
 	initialFailRetry = 5 * time.Second // retry delay after a failed fetch when no keys are cached
 )
@@ -94,6 +95,10 @@ type keySet struct {
 	keys      []*jwk
 	byKid     map[string][]*jwk
 	refreshAt time.Time // fetch again at or after this time (max age, or retry after a failure)
+	// skipped says why keys of the document were not usable, by kid ("" for keys without
+	// one): at most maxSkipReasons, for kids of at most jose.MaxKidLength bytes, the first
+	// reason per kid.
+	skipped map[string]string
 }
 
 type lookupResult int
@@ -103,6 +108,7 @@ const (
 	keyMissing                   // no key with that kid (or, without kid, none that fits)
 	keyIncompatible              // keys with that kid exist, none fits the alg
 	keyAmbiguous                 // more than one key fits
+	keySkipped                   // the set lists the kid, but its keys were skipped as unusable
 )
 
 // find selects the key for alg and kid. kid is an opaque map key (TV-27). Without kid, the one
@@ -112,6 +118,9 @@ func (s *keySet) find(alg jose.Alg, kid string, hasKid bool) (*jwk, lookupResult
 	if hasKid {
 		cands = s.byKid[kid]
 		if len(cands) == 0 {
+			if _, ok := s.skipped[kid]; ok {
+				return nil, keySkipped
+			}
 			return nil, keyMissing
 		}
 	}
@@ -136,8 +145,10 @@ func (s *keySet) find(alg jose.Alg, kid string, hasKid bool) (*jwk, lookupResult
 
 // parseJWKS reads a JWK Set. A body that is not a JSON object with a non-empty "keys" array of
 // objects, or that has more than maxJWKSKeys keys, is an error (JW-14, JW-15); keys that cannot
-// verify tokens of this package are skipped (JW-08, JW-10, JW-11, JW-13), and a set with no usable
-// key at all is an error. Keys equal to one of old keep their identity.
+// verify tokens of this package are skipped (JW-08, JW-10, JW-11, JW-13), with the reason kept by
+// kid, and a set with no usable key at all is an error. A key listed twice — same kid, alg and
+// key material — is one key: RFC 7517 §4.5 asks different keys for distinct kids, and the same
+// key twice is no ambiguity. Keys equal to one of old keep their identity.
 func parseJWKS(body []byte, old *keySet) (*keySet, int, error) {
 	var doc struct {
 		Keys json.RawMessage `json:"keys"`
@@ -161,10 +172,14 @@ func parseJWKS(body []byte, old *keySet) (*keySet, int, error) {
 		if len(e) == 0 || e[0] != '{' {
 			return nil, 0, fmt.Errorf("key %d is not a JSON object", i)
 		}
-		k := parseJWK(e)
+		k, kid, reason := parseJWK(e)
 		if k == nil {
 			skipped++
+			set.skip(kid, reason)
 			continue
+		}
+		if slices.ContainsFunc(set.keys, k.same) {
+			continue // the same key again: one key, not an ambiguous kid
 		}
 		if old != nil {
 			for _, o := range old.keys {
@@ -180,18 +195,51 @@ func parseJWKS(body []byte, old *keySet) (*keySet, int, error) {
 		}
 	}
 	if len(set.keys) == 0 {
+		if reason, ok := set.firstReason(); ok {
+			return nil, skipped, fmt.Errorf("no usable key among %d (%s)", len(entries), reason)
+		}
 		return nil, skipped, fmt.Errorf("no usable key among %d", len(entries))
 	}
 	return set, skipped, nil
 }
 
-// parseJWK returns the verification key of one JWK, or nil when it is not usable here: a use
-// other than "sig", key_ops without "verify", private key material, an "alg" that is not a
-// supported signature algorithm or does not fit the key, a key type other than RSA, EC and OKP
-// (so never "oct"), RSA under 2048 or over 8192 bits, a curve other than P-256/384/521 and
-// Ed25519, or a point off its curve (RFC 7517 §4.2-4.3, RFC 8725 §3.1, §3.4).
-func parseJWK(data []byte) *jwk {
+// skip records why the key with kid was skipped, within the bounds of keySet.skipped. The kid is
+// copied, so that the set does not keep the document alive.
+func (s *keySet) skip(kid, reason string) {
+	if len(kid) > jose.MaxKidLength || len(s.skipped) >= maxSkipReasons {
+		return
+	}
+	if _, ok := s.skipped[kid]; ok {
+		return
+	}
+	if s.skipped == nil {
+		s.skipped = make(map[string]string)
+	}
+	s.skipped[strings.Clone(kid)] = reason
+}
+
+// firstReason returns one of the recorded skip reasons.
+func (s *keySet) firstReason() (string, bool) {
+	for kid, reason := range s.skipped {
+		if kid == "" {
+			return "a key without kid was skipped: " + reason, true
+		}
+		return "kid " + strconv.Quote(sanitize(kid, 64)) + " was skipped: " + reason, true
+	}
+	return "", false
+}
+
+// parseJWK returns the verification key of one JWK and its kid; when the key is not usable here
+// it returns nil and says why: a use other than "sig", key_ops without "verify", private key
+// material, an "alg" that is not a supported signature algorithm or does not fit the key, a key
+// type other than RSA, EC and OKP (so never "oct"), RSA under 2048 or over 8192 bits, a curve
+// other than P-256/384/521 and Ed25519, or a point off its curve (RFC 7517 §4.2-4.3, RFC 8725
+// §3.1, §3.4). Reasons quote values of the document only sanitized and bounded.
+func parseJWK(data []byte) (k *jwk, kid, reason string) {
 	var meta struct {
+		Kid    string          `json:"kid"`
+		Kty    string          `json:"kty"`
+		Crv    string          `json:"crv"`
 		Use    string          `json:"use"`
 		KeyOps []string        `json:"key_ops"`
 		Alg    *string         `json:"alg"`
@@ -199,32 +247,51 @@ func parseJWK(data []byte) *jwk {
 		K      json.RawMessage `json:"k"`
 	}
 	if json.Unmarshal(data, &meta) != nil {
-		return nil
+		return nil, "", "malformed JWK"
 	}
-	if meta.Use != "" && meta.Use != "sig" {
-		return nil
+	kid = meta.Kid
+	quote := func(v string) string { return strconv.Quote(sanitize(v, 32)) }
+	switch {
+	case meta.Use != "" && meta.Use != "sig":
+		return nil, kid, `"use" is ` + quote(meta.Use) + `, not "sig"`
+	case meta.KeyOps != nil && !slices.Contains(meta.KeyOps, "verify"):
+		return nil, kid, `"key_ops" lacks "verify"`
+	case meta.K != nil || meta.Kty == "oct":
+		return nil, kid, "symmetric (oct) key, never used to verify"
+	case meta.D != nil:
+		return nil, kid, "holds private key material"
 	}
-	if meta.KeyOps != nil && !slices.Contains(meta.KeyOps, "verify") {
-		return nil
-	}
-	if meta.D != nil || meta.K != nil {
-		return nil
-	}
-	k := &jwk{}
+	k = &jwk{}
 	if meta.Alg != nil {
 		if k.alg = jose.ParseAlg(*meta.Alg); k.alg == jose.AlgUnknown {
-			return nil
+			return nil, kid, "alg " + quote(*meta.Alg) + " is not a supported signature algorithm"
 		}
 	}
 	var jk gojose.JSONWebKey
 	if jk.UnmarshalJSON(data) != nil {
-		return nil
+		switch meta.Kty {
+		case "RSA":
+			return nil, kid, "malformed RSA key"
+		case "EC":
+			return nil, kid, "EC key on curve " + quote(meta.Crv) + " unusable: unsupported curve, or a point not on it"
+		case "OKP":
+			return nil, kid, "OKP key on curve " + quote(meta.Crv) + " unsupported or malformed"
+		}
+		return nil, kid, "key type " + quote(meta.Kty) + " not supported"
 	}
 	k.kid, k.hasKid = jk.KeyID, jk.KeyID != ""
+	misfit := func(kind string) (*jwk, string, string) {
+		return nil, kid, "alg " + k.alg.String() + " does not fit " + kind
+	}
 	switch pub := jk.Key.(type) {
 	case *rsa.PublicKey:
-		if pub.N.BitLen() < minRSAKeyBits || pub.N.BitLen() > 8*jose.MaxSignature || (k.alg != jose.AlgUnknown && !k.alg.IsRSA()) {
-			return nil
+		switch bits := pub.N.BitLen(); {
+		case bits < minRSAKeyBits:
+			return nil, kid, fmt.Sprintf("RSA key of %d bits, at least %d required", bits, minRSAKeyBits)
+		case bits > 8*jose.MaxSignature:
+			return nil, kid, fmt.Sprintf("RSA key of %d bits, at most %d supported", bits, 8*jose.MaxSignature)
+		case k.alg != jose.AlgUnknown && !k.alg.IsRSA():
+			return misfit("an RSA key")
 		}
 		k.RSA = pub
 	case *ecdsa.PublicKey:
@@ -236,28 +303,34 @@ func parseJWK(data []byte) *jwk {
 		case elliptic.P521():
 			k.ecAlg = jose.ES512
 		default:
-			return nil
+			return nil, kid, "EC curve " + quote(meta.Crv) + " not supported"
 		}
 		if _, err := pub.ECDH(); err != nil { // off-curve or malformed point (JW-13)
-			return nil
+			return nil, kid, "EC point not on its curve"
 		}
 		if k.alg != jose.AlgUnknown && k.alg != k.ecAlg {
-			return nil
+			return misfit("an EC key on " + pub.Curve.Params().Name)
 		}
 		k.EC = pub
 		k.ECOrder = pub.Curve.Params().N.FillBytes(make([]byte, (pub.Curve.Params().BitSize+7)/8))
 	case ed25519.PublicKey:
-		if len(pub) != ed25519.PublicKeySize || (k.alg != jose.AlgUnknown && k.alg != jose.EdDSA) {
-			return nil
+		if len(pub) != ed25519.PublicKeySize {
+			return nil, kid, "Ed25519 key of the wrong length"
+		}
+		if k.alg != jose.AlgUnknown && k.alg != jose.EdDSA {
+			return misfit("an Ed25519 key")
 		}
 		k.Ed = pub
 	default:
-		return nil
+		return nil, kid, "key type " + quote(meta.Kty) + " not supported"
 	}
-	return k
+	return k, kid, ""
 }
 
-// jwksCache fetches and caches the provider's keys. It is safe for concurrent use.
+// jwksCache fetches and caches the provider's keys. It is safe for concurrent use. A trusted
+// lookup (a token from the client's own token request) refetches on a miss whatever the
+// cooldown, the negative cache and the retry delay; a kid whose keys were skipped as unusable is
+// not a miss.
 //
 // Rules (DESIGN §4.4, SECURITY-CASES group B): the first lookup loads the set; a set older than
 // maxAge is fetched again (JW-16); a kid that is not in the set causes one refetch unless another
@@ -289,17 +362,22 @@ type jwksCache struct {
 }
 
 // key returns the key for the header's alg and kid, fetching the set when the rules allow.
-func (c *jwksCache) key(ctx context.Context, h *jose.Header) (*jwk, *ValidationError) {
+// trusted marks a token that came back from the client's own token request (an ID token of a
+// CIBA or RFC 8628 poll, or of a refresh): not attacker input, so an unknown kid there refetches
+// the set whatever the miss cooldown, the negative cache and the retry delay after a failure
+// (OpenID Connect Core 1.0 §10.1.1: a new kid means the provider rotated its keys), still
+// sharing a fetch in flight.
+func (c *jwksCache) key(ctx context.Context, h *jose.Header, trusted bool) (*jwk, *ValidationError) {
 	if s := c.set.Load(); s != nil && c.now().Before(s.refreshAt) {
 		k, res := s.find(h.Alg, h.Kid, h.HasKid)
 		if res == keyFound {
 			return k, nil
 		}
 		if res != keyMissing {
-			return nil, lookupError(res, h)
+			return nil, lookupError(res, h, s)
 		}
 	}
-	return c.slow(ctx, h)
+	return c.slow(ctx, h, trusted)
 }
 
 // fresh reports whether a key set is loaded and within its max age (or retry time) at now.
@@ -308,8 +386,10 @@ func (c *jwksCache) fresh(now time.Time) bool {
 	return s != nil && now.Before(s.refreshAt)
 }
 
-func (c *jwksCache) slow(ctx context.Context, h *jose.Header) (*jwk, *ValidationError) {
-	waited := false
+func (c *jwksCache) slow(ctx context.Context, h *jose.Header, trusted bool) (*jwk, *ValidationError) {
+	// waited: a fetch ended since this call began; own: this call started a fetch of its own
+	// (a trusted miss that joined a fetch started before it may start one more).
+	waited, own, waits := false, false, 0
 	for {
 		c.mu.Lock()
 		now := c.now()
@@ -317,12 +397,12 @@ func (c *jwksCache) slow(ctx context.Context, h *jose.Header) (*jwk, *Validation
 		start, forced := false, false
 		if s == nil || !now.Before(s.refreshAt) {
 			// A call waits for at most one load or refresh; after that it uses what there is.
-			if !waited && (c.inflight || !now.Before(c.retryAt)) {
+			if !waited && (c.inflight || trusted || !now.Before(c.retryAt)) {
 				start, forced = true, s != nil
 			} else if s == nil {
 				err := c.lastErr
 				c.mu.Unlock()
-				return nil, &ValidationError{Reason: ReasonKeySetUnavailable, detail: "provider JWKS unavailable", Err: err}
+				return nil, &ValidationError{reason: reasonKeySetUnavailable, detail: "provider JWKS unavailable", Err: err}
 			}
 		}
 		if !start {
@@ -333,41 +413,79 @@ func (c *jwksCache) slow(ctx context.Context, h *jose.Header) (*jwk, *Validation
 				return k, nil
 			case res != keyMissing:
 				c.mu.Unlock()
-				return nil, lookupError(res, h)
-			case waited:
+				return nil, lookupError(res, h, s)
+			case waited && (!trusted || own || waits >= 2):
 				c.rememberMissing(h.Kid, now)
 				c.mu.Unlock()
-				return nil, missingError(h, "not in the provider's JWKS")
+				return nil, missingError(h, s, "not in the provider's JWKS")
 			case c.inflight:
 				start = true
+			case trusted:
+				c.lastMiss = now
+				start, forced = true, true
 			case c.isNegative(h.Kid, now):
 				c.mu.Unlock()
-				return nil, missingError(h, "not in the provider's JWKS")
+				return nil, missingError(h, s, "not in the provider's JWKS")
 			case now.Before(c.lastMiss.Add(c.cooldown)) || now.Before(c.retryAt):
 				c.mu.Unlock()
-				return nil, missingError(h, fmt.Sprintf("not in the provider's JWKS (refetched at most once per %v)", c.cooldown))
+				return nil, missingError(h, s, fmt.Sprintf("not in the provider's JWKS (refetched at most once per %v)", c.cooldown))
 			default:
 				c.lastMiss = now
 				start, forced = true, true
 			}
 		}
 		if !c.inflight {
-			c.inflight = true
-			c.flights++
-			c.flightKey = strconv.FormatUint(c.flights, 10)
+			own = true
 		}
-		// The fetch outlives a caller that gives up (HF-16): it runs without the caller's
-		// cancellation, bounded by the request timeout of exchange.
-		fctx := context.WithoutCancel(ctx)
-		ch := c.sf.DoChan(c.flightKey, func() (any, error) { return nil, c.fetch(fctx, forced) })
+		ch := c.flight(ctx, forced)
 		c.mu.Unlock()
 		select {
 		case <-ctx.Done():
-			return nil, &ValidationError{Reason: ReasonKeySetUnavailable, detail: "gave up waiting for the JWKS", Err: ctx.Err()}
+			return nil, &ValidationError{reason: reasonKeySetUnavailable, detail: "gave up waiting for the JWKS", Err: ctx.Err()}
 		case <-ch:
 		}
 		waited = true
+		waits++
 	}
+}
+
+// flight starts a fetch, or joins the one in flight, and returns its result channel; c.mu is
+// held. The fetch outlives a caller that gives up (HF-16): it runs without the caller's
+// cancellation, bounded by the request timeout of exchange.
+func (c *jwksCache) flight(ctx context.Context, forced bool) <-chan singleflight.Result {
+	if !c.inflight {
+		c.inflight = true
+		c.flights++
+		c.flightKey = strconv.FormatUint(c.flights, 10)
+	}
+	fctx := context.WithoutCancel(ctx)
+	return c.sf.DoChan(c.flightKey, func() (any, error) { return nil, c.fetch(fctx, forced) })
+}
+
+// refresh fetches the set now, or waits for the fetch in flight, whatever the cooldown and the
+// retry delay; see RefreshKeys.
+func (c *jwksCache) refresh(ctx context.Context) error {
+	c.mu.Lock()
+	ch := c.flight(ctx, true)
+	c.mu.Unlock()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case r := <-ch:
+		return r.Err
+	}
+}
+
+// RefreshKeys fetches the provider's JWK Set (RFC 7517 §5) from jwks_uri now, for operators after
+// a key rotation, whatever the miss cooldown (WithJWKSCooldown) and the retry delay after a
+// failed fetch; a fetch already in flight is shared instead of starting another. On success the
+// new set is used at once: keys that left it stop validating, and verified tokens cached for them
+// are dropped. On failure the last good keys stay in use and the error is returned: an
+// *HTTPError (also when the answer is not a usable JWK Set), or ctx's error when ctx ends first,
+// in which case the fetch still completes. Token validation needs no call to it: a kid it
+// does not know already causes a refetch (see ValidateToken).
+func (c *OpenIDConnectClient) RefreshKeys(ctx context.Context) error {
+	return c.val.keys.refresh(ctx)
 }
 
 // fetch gets the set and installs it; on failure it keeps the last good keys (JW-07, JW-14).
@@ -462,19 +580,29 @@ func (c *jwksCache) isNegative(kid string, now time.Time) bool {
 	return ok && now.Before(until)
 }
 
-func lookupError(res lookupResult, h *jose.Header) *ValidationError {
-	if res == keyAmbiguous {
+func lookupError(res lookupResult, h *jose.Header, s *keySet) *ValidationError {
+	switch res {
+	case keyAmbiguous:
 		if !h.HasKid {
-			return invalid(ReasonUnknownKey, "kid", fmt.Sprintf("kid required: several keys of the provider fit %s", h.Alg))
+			return invalid(reasonUnknownKey, "kid", fmt.Sprintf("kid required: several keys of the provider fit %s", h.Alg))
 		}
-		return invalid(ReasonUnknownKey, "kid", fmt.Sprintf("several keys with this kid fit %s", h.Alg))
+		return invalid(reasonUnknownKey, "kid", fmt.Sprintf("several keys with this kid fit %s", h.Alg))
+	case keySkipped:
+		return invalid(reasonUnknownKey, "kid", fmt.Sprintf("kid %s was skipped: %s",
+			strconv.Quote(sanitize(h.Kid, 64)), s.skipped[h.Kid]))
 	}
-	return invalid(ReasonUnknownKey, "kid", fmt.Sprintf("the key with this kid does not fit %s", h.Alg))
+	return invalid(reasonUnknownKey, "kid", fmt.Sprintf("the key with this kid does not fit %s", h.Alg))
 }
 
-func missingError(h *jose.Header, why string) *ValidationError {
+// missingError reports a kid (or, without kid, a fitting key) that the set s lacks, and why keys
+// without kid were skipped, if any were.
+func missingError(h *jose.Header, s *keySet, why string) *ValidationError {
 	if !h.HasKid {
-		return invalid(ReasonUnknownKey, "kid", "no kid, and no key of the provider fits "+h.Alg.String())
+		msg := "no kid, and no key of the provider fits " + h.Alg.String()
+		if reason, ok := s.skipped[""]; ok {
+			msg += "; a key without kid was skipped: " + reason
+		}
+		return invalid(reasonUnknownKey, "kid", msg)
 	}
-	return invalid(ReasonUnknownKey, "kid", "kid "+why)
+	return invalid(reasonUnknownKey, "kid", "kid "+why)
 }

@@ -13,10 +13,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 
 	gojose "github.com/go-jose/go-jose/v4"
-	"github.com/ones-now/onesoidc/internal/jose"
 )
 
 // keyField is the ConfigError.Field of key loading errors.
@@ -28,9 +28,9 @@ const minRSABits = 2048
 // expectedKeyTypes lists the accepted PEM types for error messages.
 const expectedKeyTypes = `expected an unencrypted PEM "PRIVATE KEY" (PKCS#8), "RSA PRIVATE KEY" (PKCS#1) or "EC PRIVATE KEY" (SEC1) block`
 
-// KeyOption configures NewDeviceKey, ParsePrivateKey and LoadPrivateKey.
-type KeyOption func(*keyOptions)
-
+// keyOptions are the settings of NewDeviceKey, ParsePrivateKey and LoadPrivateKey, set by the
+// key options (WithRSAPSS, WithKeyID, WithInsecureKeyFilePermissions, WithRegisteredJWK) and
+// WithLogger.
 type keyOptions struct {
 	pss           bool
 	kid           string
@@ -38,66 +38,61 @@ type keyOptions struct {
 	insecurePerms bool
 	logger        *slog.Logger
 	euid          func() int // os.Geteuid; tests replace it
+
+	registeredPath string // WithRegisteredJWK
+	registeredSet  bool
 }
 
-func newKeyOptions(opts []KeyOption) *keyOptions {
-	o := &keyOptions{}
-	for _, opt := range opts {
-		if opt != nil {
-			opt(o)
-		}
+// newKeyOptions applies opts and returns the key settings: options that do not concern keys
+// are checked but have no effect here.
+func newKeyOptions(opts []Option) (*keyOptions, error) {
+	o, err := buildOptions(opts)
+	if err != nil {
+		return nil, err
 	}
-	if o.logger == nil {
-		o.logger = slog.New(slog.DiscardHandler)
-	}
-	return o
+	k := o.key
+	k.logger = o.logger
+	return &k, nil
 }
 
 // WithRSAPSS makes RSA keys sign with PS256 (RSASSA-PSS with SHA-256, RFC 7518 §3.5) instead of
 // the default RS256 (RFC 7518 §3.3). Using it with a non-RSA key is an error (SECURITY-CASES
 // KF-06).
-func WithRSAPSS() KeyOption {
-	return func(o *keyOptions) { o.pss = true }
+func WithRSAPSS() Option {
+	return func(o *options) { o.key.pss = true }
 }
 
-// WithKeyID sets the JWS "kid" the key announces (RFC 7515 §4.1.4). The default is the RFC 7638
-// JWK thumbprint of the public key (SHA-256, base64url without padding); for a private JWK with
-// a "kid" member, that member. An empty kid announces none.
-func WithKeyID(kid string) KeyOption {
-	return func(o *keyOptions) { o.kid, o.kidSet = kid, true }
+// WithKeyID sets the JWS "kid" the key announces (RFC 7515 §4.1.4), overriding the registered
+// JWK (WithRegisteredJWK). The default is the "kid" of the registered JWK, else the "kid" member
+// of a private JWK, else none: a provider that finds no "kid" in the header tries every key
+// registered for the client that fits "alg" (oidc-provider does), while a "kid" the
+// registration lacks fails. An empty kid announces none.
+func WithKeyID(kid string) Option {
+	return func(o *options) { o.key.kid, o.key.kidSet = kid, true }
 }
 
 // WithInsecureKeyFilePermissions makes LoadPrivateKey accept a key file it refuses by default: one
 // that group or others may access (mode & 0o077 != 0), owned by another user than the process's
 // effective user (root excepted), or in a directory others may write to (as OpenSSH refuses an
-// unprotected private key file). Each such finding is logged as a warning
-// to WithKeyLogger. Use it only where the file system is protected otherwise, as in some
-// containers.
-func WithInsecureKeyFilePermissions() KeyOption {
-	return func(o *keyOptions) { o.insecurePerms = true }
-}
-
-// WithStrictKeyPermissions is what LoadPrivateKey does by default now.
-//
-// Deprecated: key files that others may access are refused unless WithInsecureKeyFilePermissions
-// is given; this option has no effect.
-func WithStrictKeyPermissions() KeyOption { return func(*keyOptions) {} }
-
-// WithKeyLogger sets where LoadPrivateKey reports a key file accepted under
-// WithInsecureKeyFilePermissions. The default discards the warning; the global slog logger is
-// never used.
-func WithKeyLogger(logger *slog.Logger) KeyOption {
-	return func(o *keyOptions) { o.logger = logger }
+// unprotected private key file). Each such finding is logged as a warning to the logger of
+// WithLogger (by default nowhere). Use it only where the file system is protected otherwise, as
+// in some containers.
+func WithInsecureKeyFilePermissions() Option {
+	return func(o *options) { o.key.insecurePerms = true }
 }
 
 // NewDeviceKey wraps an in-memory key or any other crypto.Signer (HSM, TPM) as a *DeviceKey.
 // The JWS algorithm follows from key.Public() (RFC 7518 §3.1, RFC 8037 §3.1): RSA of at least
 // 2048 bits signs RS256 (PS256 with WithRSAPSS), ECDSA P-256 ES256, P-384 ES384, P-521 ES512,
 // and Ed25519 EdDSA. Smaller RSA keys, other curves and other key types are refused with a
-// *ConfigError (SECURITY-CASES KF-05). The key id defaults to the RFC 7638 thumbprint of the
-// public key; see WithKeyID.
-func NewDeviceKey(key crypto.Signer, opts ...KeyOption) (*DeviceKey, error) {
-	return newDeviceKey(key, "", newKeyOptions(opts))
+// *ConfigError (SECURITY-CASES KF-05). The key announces no key id unless WithKeyID or
+// WithRegisteredJWK gives one.
+func NewDeviceKey(key crypto.Signer, opts ...Option) (*DeviceKey, error) {
+	o, err := newKeyOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	return newDeviceKey(key, "", o)
 }
 
 func keyErr(reason string, err error) *ConfigError {
@@ -165,18 +160,18 @@ func newDeviceKey(key crypto.Signer, jwkKID string, o *keyOptions) (*DeviceKey, 
 	if o.pss && !dk.pss {
 		return nil, keyErr(fmt.Sprintf("PS256 was requested with WithRSAPSS but the key is not RSA (it signs %s)", dk.alg), nil)
 	}
-	switch {
-	case o.kidSet:
+	dk.kid = jwkKID
+	if o.kidSet {
 		dk.kid = o.kid
-	case jwkKID != "":
-		dk.kid = jwkKID
-	default:
-		jwk := gojose.JSONWebKey{Key: key.Public()}
-		tp, err := jwk.Thumbprint(crypto.SHA256)
+	}
+	if o.registeredSet && o.registeredPath != "" {
+		reg, err := loadRegisteredJWK(o.registeredPath)
 		if err != nil {
-			return nil, keyErr("cannot compute the RFC 7638 thumbprint of the public key", err)
+			return nil, err
 		}
-		dk.kid = jose.EncodeBase64URL(tp)
+		if err := dk.applyRegistered(reg, o, o.registeredPath); err != nil {
+			return nil, err
+		}
 	}
 	return dk, nil
 }
@@ -190,9 +185,13 @@ func newDeviceKey(key crypto.Signer, jwkKID string, o *keyOptions) (*DeviceKey, 
 // certificates alone, OpenSSH and OpenPGP keys, more than one private key, malformed blocks and
 // data after the last END line are refused with a *ConfigError, which never holds key material.
 // The resulting key is checked as by NewDeviceKey; its key id is the WithKeyID value, else the
-// JWK "kid" member, else the RFC 7638 thumbprint.
-func ParsePrivateKey(pemBytes []byte, opts ...KeyOption) (*DeviceKey, error) {
-	return parsePrivateKey(pemBytes, newKeyOptions(opts))
+// "kid" of the registered JWK (WithRegisteredJWK), else the JWK "kid" member, else none.
+func ParsePrivateKey(pemBytes []byte, opts ...Option) (*DeviceKey, error) {
+	o, err := newKeyOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	return parsePrivateKey(pemBytes, o)
 }
 
 func parsePrivateKey(data []byte, o *keyOptions) (*DeviceKey, error) {
@@ -405,15 +404,29 @@ func sanitizeJOSEError(err error) string {
 	return msg
 }
 
-// LoadPrivateKey reads and parses the device private key at path, usually DefaultDeviceKeyPath
+// LoadPrivateKey reads and parses the device private key at path, usually defaultDeviceKeyPath
 // (DESIGN §4.1). The file must be a regular file of at most 1 MiB (SECURITY-CASES KF-08). A file
 // that group or others may access (mode & 0o077 != 0), that another user owns (unless the
 // process runs as root), or whose directory others may write to is refused with a *ConfigError
 // naming the mode and the fix, such as "chmod 600 <file>", unless
 // WithInsecureKeyFilePermissions accepts it. Parsing is as ParsePrivateKey. Errors are
 // *ConfigError values naming the file; neither errors nor log records hold key material.
-func LoadPrivateKey(path string, opts ...KeyOption) (*DeviceKey, error) {
-	o := newKeyOptions(opts)
+//
+// When the public JWK px-device-identity registered lies beside the key (registeredJWKFileName
+// in the same directory; WithRegisteredJWK names another file or none), the key must be its
+// private half, and the key signs with the JWK's "alg" and announces its "kid", or none when it
+// has none: what the provider registered for the device.
+func LoadPrivateKey(path string, opts ...Option) (*DeviceKey, error) {
+	o, err := newKeyOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	if !o.registeredSet && path != "" {
+		reg := registeredJWKBeside(path)
+		if _, err := os.Stat(reg); err == nil {
+			o.registeredPath, o.registeredSet = reg, true
+		}
+	}
 	data, fi, err := readLimitedFile(path, keyField+" file")
 	if err != nil {
 		return nil, err

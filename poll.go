@@ -12,15 +12,15 @@ import (
 
 // Polling defaults and limits.
 const (
-	// DefaultPollInterval is the polling interval when the provider's answer has none
+	// defaultPollInterval is the polling interval when the provider's answer has none
 	// (CIBA Core §7.3, RFC 8628 §3.2).
-	DefaultPollInterval = 5 * time.Second
-	// SlowDownStep is added to the polling interval for every slow_down answer, for all later
+	defaultPollInterval = 5 * time.Second
+	// slowDownStep is added to the polling interval for every slow_down answer, for all later
 	// polls (CIBA Core §11, RFC 8628 §3.5).
-	SlowDownStep = 5 * time.Second
-	// DefaultMaxPollFailures is how many consecutive transport failures (no answer, 5xx, 429)
+	slowDownStep = 5 * time.Second
+	// defaultMaxPollFailures is how many consecutive transport failures (no answer, 5xx, 429)
 	// a wait tolerates before it gives up (WithMaxFailures).
-	DefaultMaxPollFailures = 5
+	defaultMaxPollFailures = 5
 
 	maxPollBackoff    = time.Minute     // cap of the doubled interval after failures
 	maxPollRetryAfter = 5 * time.Minute // longest single wait for a server's Retry-After while polling
@@ -39,9 +39,8 @@ type PollProgress struct {
 	LastErr error
 }
 
-// WaitOption configures WaitForCIBA and WaitForQRLogin.
-type WaitOption func(*pollOptions)
-
+// pollOptions are the settings of WaitForCIBA and WaitForQRLogin (WithProgress,
+// WithMaxFailures).
 type pollOptions struct {
 	progress    func(PollProgress)
 	maxFailures int
@@ -49,29 +48,31 @@ type pollOptions struct {
 
 // WithProgress calls f before every wait of WaitForCIBA or WaitForQRLogin, on the waiting goroutine: f must
 // return quickly. Default: none.
-func WithProgress(f func(PollProgress)) WaitOption {
-	return func(w *pollOptions) { w.progress = f }
+func WithProgress(f func(PollProgress)) Option {
+	return func(o *options) { o.poll.progress = f }
 }
 
 // WithMaxFailures sets how many consecutive transport failures (no answer, 5xx, 429)
-// a wait tolerates before it returns the last one (default DefaultMaxPollFailures, 5).
-// Values below 1 are ignored.
-func WithMaxFailures(n int) WaitOption {
-	return func(w *pollOptions) {
+// WaitForCIBA or WaitForQRLogin tolerates before it returns the last one (default 5). Values
+// below 1 are ignored.
+func WithMaxFailures(n int) Option {
+	return func(o *options) {
 		if n >= 1 {
-			w.maxFailures = n
+			o.poll.maxFailures = n
 		}
 	}
 }
 
-func newPollOptions(opts []WaitOption) pollOptions {
-	w := pollOptions{maxFailures: DefaultMaxPollFailures}
-	for _, o := range opts {
-		if o != nil {
-			o(&w)
+// newPollOptions applies opts and returns the wait settings; options that do not concern a wait
+// have no effect there.
+func newPollOptions(opts []Option) pollOptions {
+	o := options{poll: pollOptions{maxFailures: defaultMaxPollFailures}}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
 		}
 	}
-	return w
+	return o.poll
 }
 
 // pollSpec describes one wait: when the acknowledgement came, the interval it asked for (0 for
@@ -88,27 +89,27 @@ type pollSpec struct {
 
 // pollUntil polls until poll succeeds, fails for good, the request expires or ctx ends: the first
 // poll one interval after s.start, later polls one interval after the previous answer;
-// slow_down adds SlowDownStep for all later polls; transport failures, 5xx and 429 back off,
+// slow_down adds slowDownStep for all later polls; transport failures, 5xx and 429 back off,
 // at least as long as the server's Retry-After (RFC 9110 §10.2.3; the wait is capped at
 // maxPollRetryAfter, the error keeps the server's value).
 //
 // A poll delay (the interval, slow_down or Retry-After) that would land past the request's
 // expiry or ctx's deadline ends the wait at once instead of sleeping towards a poll that can
 // never be sent (CIBA Core §7.3, RFC 8628 §3.5): with the failure that asked for the delay (an
-// *HTTPError with its status and RetryAfter), with an *ExpiredError when the request cannot be
+// *HTTPError with its status and RetryAfter), with an *LoginExpiredError when the request cannot be
 // polled again before it expires, or with an error matching context.DeadlineExceeded and the
 // last answer when ctx's deadline comes first. In ping mode (s.wake set) a pending request
 // keeps waiting for the notification until the expiry or the deadline. Expiry itself ends the
-// wait without another poll with a *ExpiredError.
+// wait without another poll with a *LoginExpiredError.
 func (c *OpenIDConnectClient) pollUntil(ctx context.Context, s pollSpec, w pollOptions, poll func(context.Context) (*LoginResult, error)) (*LoginResult, error) {
 	interval := s.interval
 	if interval <= 0 {
-		interval = DefaultPollInterval
+		interval = defaultPollInterval
 	}
 	deadline := s.deadline
 	ctxDeadline, hasCtxDeadline := ctx.Deadline()
 	expire := func() error {
-		err := &ExpiredError{Expiry: deadline}
+		err := &LoginExpiredError{Expiry: deadline}
 		if s.expired != nil {
 			s.expired(err)
 		}
@@ -172,13 +173,13 @@ func (c *OpenIDConnectClient) pollUntil(ctx context.Context, s pollSpec, w pollO
 		due := time.Time{} // when the server allows the next poll, if later than next
 		switch {
 		case errors.Is(err, ErrAuthorizationPending), errors.Is(err, errPollInFlight):
-			// errPollInFlight: the status handler or CheckCIBAStatus is polling right now; its
+			// errPollInFlight: CheckCIBAStatus (called by the application) is polling right now; its
 			// answer ends the request or not, and the next poll here finds out.
 			failures = 0
 			next = now.Add(interval)
 		case errors.Is(err, ErrSlowDown):
 			failures = 0
-			interval += SlowDownStep
+			interval += slowDownStep
 			next = now.Add(interval)
 		case transientPollError(err):
 			failures++
@@ -232,7 +233,7 @@ func endsRequest(err error) bool {
 		he *HTTPError
 	)
 	switch {
-	case err == nil, errors.Is(err, ErrExpiredToken), errors.As(err, new(*CIBATokenError)), errors.As(err, new(*QRTokenError)):
+	case err == nil, errors.Is(err, ErrLoginExpired), errors.As(err, new(*LoginTokenError)), errors.As(err, new(*LoginTokenError)):
 		return true
 	case errors.As(err, &he): // before *OAuthError: a 5xx wraps the provider's code
 		return he.StatusCode >= 200 && he.StatusCode < 300
@@ -253,7 +254,7 @@ func transientPollError(err error) bool {
 		he *HTTPError
 	)
 	switch {
-	case errors.Is(err, ErrExpiredToken):
+	case errors.Is(err, ErrLoginExpired):
 		return false
 	case errors.As(err, &he):
 		return he.Temporary()

@@ -120,7 +120,7 @@ func TestCB28RetryAfterPastExpiryEndsWaitWithThe503(t *testing.T) {
 					if !errors.As(err, &he) || he.StatusCode != 503 || he.RetryAfter != tc.want {
 						t.Fatalf("err = %v (%+v), want the 503 with Retry-After %v", err, he, tc.want)
 					}
-					if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrExpiredToken) {
+					if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrLoginExpired) {
 						t.Errorf("err = %v, want the 503, not a deadline or expiry", err)
 					}
 					if elapsed := time.Since(start); elapsed != 5*time.Second {
@@ -171,28 +171,28 @@ func TestCB03IntervalPastContextDeadlineEndsWaitAtOnce(t *testing.T) {
 }
 
 // TestCB08ExpiryIsOneErrorTypeWhoeverNoticed: the provider's expired_token and the local clock's
-// expiry are the same *ExpiredError, in every flow; the provider's *OAuthError (or the ONES QR
+// expiry are the same *LoginExpiredError, in every flow; the provider's *OAuthError (or the ONES QR
 // *QRStatusError "expired") stays reachable.
 func TestCB08ExpiryIsOneErrorTypeWhoeverNoticed(t *testing.T) {
 	t.Parallel()
 	inEachFlow(t, "/provider", func(t *testing.T, idp *mockidp.IdP, c *OpenIDConnectClient, flow waitFlow) {
 		_, err := flow.run(t, t.Context(), idp, c, mockidp.CIBAScript{PendingPolls: 1, Outcome: mockidp.CIBAExpire})
-		var exp *ExpiredError
+		var exp *LoginExpiredError
 		var oe *OAuthError
 		var qe *QRStatusError
 		provider := (errors.As(err, &oe) && oe.StatusCode == 400) || (errors.As(err, &qe) && qe.Status == "expired")
-		if !errors.Is(err, ErrExpiredToken) || !errors.As(err, &exp) || !provider {
-			t.Fatalf("err = %v, want an *ExpiredError wrapping the provider's expired_token", err)
+		if !errors.Is(err, ErrLoginExpired) || !errors.As(err, &exp) || !provider {
+			t.Fatalf("err = %v, want an *LoginExpiredError wrapping the provider's expired_token", err)
 		}
 		if exp.Err == nil || exp.Expiry.IsZero() {
-			t.Errorf("ExpiredError = %+v", exp)
+			t.Errorf("LoginExpiredError = %+v", exp)
 		}
 	})
 	inEachFlow(t, "/local clock", func(t *testing.T, idp *mockidp.IdP, c *OpenIDConnectClient, flow waitFlow) {
 		_, err := flow.run(t, t.Context(), idp, c, mockidp.CIBAScript{Outcome: mockidp.CIBAManual, ExpiresIn: 20})
-		var exp *ExpiredError
-		if !errors.Is(err, ErrExpiredToken) || !errors.As(err, &exp) || exp.Err != nil || errors.As(err, new(*OAuthError)) || errors.As(err, new(*QRStatusError)) {
-			t.Fatalf("err = %v, want a local *ExpiredError", err)
+		var exp *LoginExpiredError
+		if !errors.Is(err, ErrLoginExpired) || !errors.As(err, &exp) || exp.Err != nil || errors.As(err, new(*OAuthError)) || errors.As(err, new(*QRStatusError)) {
+			t.Fatalf("err = %v, want a local *LoginExpiredError", err)
 		}
 	})
 	// CheckCIBAStatus gives the same type.
@@ -205,8 +205,8 @@ func TestCB08ExpiryIsOneErrorTypeWhoeverNoticed(t *testing.T) {
 		}
 		time.Sleep(5 * time.Second)
 		_, err = c.CheckCIBAStatus(t.Context(), resp.AuthReqID)
-		if !errors.As(err, new(*ExpiredError)) || !errors.Is(err, ErrExpiredToken) {
-			t.Errorf("CheckCIBAStatus: %v, want an *ExpiredError", err)
+		if !errors.As(err, new(*LoginExpiredError)) || !errors.Is(err, ErrLoginExpired) {
+			t.Errorf("CheckCIBAStatus: %v, want an *LoginExpiredError", err)
 		}
 	})
 }

@@ -217,12 +217,6 @@ const (
 // deviceCodeGrantType is the grant of RFC 8628 §3.4.
 const deviceCodeGrantType = "urn:ietf:params:oauth:grant-type:device_code"
 
-// ErrQRSessionFinished is matched (errors.Is) by the error of WaitForQRLogin and CheckQRStatus
-// for a session that already ended in this client (approved, refused or expired), sent without
-// any request: its codes are single-use, and a new login needs a new session (RFC 8628 §3.5).
-// The error also matches how the session ended.
-var ErrQRSessionFinished = errors.New("onesoidc: QR login session already finished")
-
 // QRSession is a QR login in progress: show QR on the screen, the user scans it with their
 // phone and approves, and WaitForQRLogin returns the login. With the ONES protocol (the default)
 // the code holds the session id and the device id, and the user's ONES app approves; with RFC 8628
@@ -245,7 +239,7 @@ type QRSession struct {
 	QR *QRCode
 	// ReceivedAt is when the provider answered; ExpiresIn is how long the session lives (ONES
 	// "exp", RFC 8628 expires_in) and Interval the polling interval (RFC 8628 interval;
-	// DefaultPollInterval when absent, and always for ONES, which sends none).
+	// defaultPollInterval when absent, and always for ONES, which sends none).
 	ReceivedAt time.Time
 	ExpiresIn  time.Duration
 	Interval   time.Duration
@@ -277,7 +271,7 @@ func (s *QRSession) Expiry() time.Time { return s.ReceivedAt.Add(s.ExpiresIn) }
 // ONES (the default): GET {host}/auth/qr with the device access token as bearer token (sent only
 // over https, or http to a loopback host) → {"auth_req_id","exp"}; the session lives exp seconds
 // and its QR code holds the JSON {"auth_req_id":…,"deviceId":…} with the device.yml id, which must
-// be set. The auth_req_id must be MinAuthReqIDLength to 256 letters, digits or -._~, else the
+// be set. The auth_req_id must be minAuthReqIDLength to 256 letters, digits or -._~, else the
 // answer is refused. The ONES protocol takes no scope: scope is ignored, and the scope of the
 // login is what the token's introspection says.
 //
@@ -344,7 +338,7 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 		QR:                      qr,
 		ReceivedAt:              received,
 		ExpiresIn:               time.Duration(*ans.ExpiresIn * float64(time.Second)),
-		Interval:                DefaultPollInterval,
+		Interval:                defaultPollInterval,
 		Scope:                   sc,
 		st:                      &qrState{deviceCode: ans.DeviceCode},
 	}
@@ -355,18 +349,21 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 }
 
 // WaitForQRLogin polls for the session until the user approves, denies, the session expires or
-// ctx ends, with the rules of WaitForCIBA: the interval, slow_down adding SlowDownStep, backoff on
+// ctx ends, with the rules of WaitForCIBA: the interval, slow_down adding slowDownStep, backoff on
 // transport failures and Retry-After, an immediate end when the next allowed poll would fall
-// after the expiry or ctx's deadline, no poll after the expiry (a *ExpiredError,
-// errors.Is(err, ErrExpiredToken), also when the provider said so first), ctx.Err() at once on
+// after the expiry or ctx's deadline, no poll after the expiry (a *LoginExpiredError,
+// errors.Is(err, ErrLoginExpired), also when the provider said so first), ctx.Err() at once on
 // cancellation. A finished
-// session is never polled again: the error matches ErrQRSessionFinished.
+// session is never polled again: the error matches ErrLoginFinished.
 //
 // ONES sessions poll GET {host}/auth/qr/{auth_req_id} as CheckQRStatus does, and return the
 // user's access token with the identity its introspection gives; a status other than pending or
 // approved ends the wait with a *QRStatusError. RFC 8628 sessions poll the token endpoint
 // (§3.4, §3.5) and validate the ID token as VerifyIDToken does.
-func (c *OpenIDConnectClient) WaitForQRLogin(ctx context.Context, s *QRSession, opts ...WaitOption) (*LoginResult, error) {
+//
+// Approved tokens that fail validation are revoked (RFC 7009) and the wait ends with a
+// *LoginIncompleteError saying why; they are never returned.
+func (c *OpenIDConnectClient) WaitForQRLogin(ctx context.Context, s *QRSession, opts ...Option) (*LoginResult, error) {
 	if s == nil || (s.authReqID == "" && (s.st == nil || s.st.deviceCode == "")) {
 		return nil, &RequestError{Field: "session", Reason: "not a session from StartQRLogin"}
 	}
@@ -375,14 +372,14 @@ func (c *OpenIDConnectClient) WaitForQRLogin(ctx context.Context, s *QRSession, 
 	}
 	st := s.st
 	if end := st.ended.Load(); end != nil {
-		return nil, fmt.Errorf("%w: %w", ErrQRSessionFinished, *end)
+		return nil, finishedError(*end)
 	}
 	if !st.waiting.CompareAndSwap(false, true) {
 		return nil, &RequestError{Field: "session", Reason: "another WaitForQRLogin is waiting for this session"}
 	}
 	defer st.waiting.Store(false)
 	if end := st.ended.Load(); end != nil { // ended while we took the slot
-		return nil, fmt.Errorf("%w: %w", ErrQRSessionFinished, *end)
+		return nil, finishedError(*end)
 	}
 	res, err := c.pollUntil(ctx, pollSpec{name: "QR login", start: s.ReceivedAt, interval: s.Interval, deadline: s.Expiry()},
 		newPollOptions(opts), func(ctx context.Context) (*LoginResult, error) {
@@ -391,15 +388,7 @@ func (c *OpenIDConnectClient) WaitForQRLogin(ctx context.Context, s *QRSession, 
 			if err != nil {
 				return nil, asExpired(err, c.now())
 			}
-			tok, tr, err := c.parseTokenResponse("device token", resp, s.Scope)
-			if err != nil {
-				return nil, err
-			}
-			id, err := c.verifyLoginIDToken(ctx, tr.IDToken, "", tok.AccessToken)
-			if err != nil {
-				return nil, err
-			}
-			return &LoginResult{Token: tok, IDToken: tr.IDToken, Scope: tr.Scope, Identity: id}, nil
+			return c.completeTokenLogin(ctx, "device token", resp, s.Scope, "")
 		})
 	if endsRequest(err) {
 		end := err

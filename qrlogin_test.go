@@ -30,7 +30,7 @@ func TestQR05QRLoginApprovedShowsTheUserCode(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s.Scope != "openid profile" || s.UserCode != "WDJB-MJHT" || s.Interval != DefaultPollInterval ||
+		if s.Scope != "openid profile" || s.UserCode != "WDJB-MJHT" || s.Interval != defaultPollInterval ||
 			s.QR.URL() != idp.Issuer+"/device?user_code=WDJB-MJHT" || !s.Expiry().Equal(start.Add(600*time.Second)) {
 			t.Errorf("session = %+v", s)
 		}
@@ -128,14 +128,14 @@ func TestQR02SessionDiesAtExpiry(t *testing.T) {
 				}
 				start := time.Now()
 				_, err = c.WaitForQRLogin(t.Context(), s)
-				var expired *ExpiredError
+				var expired *LoginExpiredError
 				// Pending at 10 s: the next poll (15 s) would be past the expiry (12 s), so the
 				// wait ends at once.
-				if !errors.As(err, &expired) || !errors.Is(err, ErrExpiredToken) || time.Since(start) != 10*time.Second {
+				if !errors.As(err, &expired) || !errors.Is(err, ErrLoginExpired) || time.Since(start) != 10*time.Second {
 					t.Fatalf("err = %v after %v, want a local expiry after 10s", err, time.Since(start))
 				}
-				if _, err := c.WaitForQRLogin(t.Context(), s); !errors.Is(err, ErrQRSessionFinished) {
-					t.Errorf("wait after expiry: %v, want ErrQRSessionFinished", err)
+				if _, err := c.WaitForQRLogin(t.Context(), s); !errors.Is(err, ErrLoginFinished) {
+					t.Errorf("wait after expiry: %v, want ErrLoginFinished", err)
 				}
 				if n := f.polls(idp); n != 2 {
 					t.Errorf("%d polls, want 2 (at 5s and 10s, none at or after expiry)", n)
@@ -159,8 +159,8 @@ func TestQR08SessionIsSingleUse(t *testing.T) {
 				if _, err := c.WaitForQRLogin(t.Context(), s); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := c.WaitForQRLogin(t.Context(), s); !errors.Is(err, ErrQRSessionFinished) {
-					t.Errorf("second wait: %v, want ErrQRSessionFinished", err)
+				if _, err := c.WaitForQRLogin(t.Context(), s); !errors.Is(err, ErrLoginFinished) {
+					t.Errorf("second wait: %v, want ErrLoginFinished", err)
 				}
 				if n := f.polls(idp); n != 1 {
 					t.Errorf("%d polls, want 1", n)
@@ -243,7 +243,7 @@ func TestQR04QR06DeviceCodeNeverLeavesTheSession(t *testing.T) {
 			t.Fatal(err)
 		}
 		dc := idp.CIBARequests()[0].AuthReqID
-		for _, shown := range []string{s.QR.URL(), s.QR.SVG(), s.String(), s.UserCode, s.VerificationURI, s.VerificationURIComplete} {
+		for _, shown := range []string{s.QR.URL(), s.QR.SVG(), s.safeText(), s.UserCode, s.VerificationURI, s.VerificationURIComplete} {
 			if strings.Contains(shown, dc) {
 				t.Errorf("device code visible in %q", shown)
 			}

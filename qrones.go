@@ -34,7 +34,7 @@ const (
 // QRStatusError reports a status of an ONES QR login other than "approved": "pending" while the
 // user has not decided (it matches ErrAuthorizationPending with errors.Is, and only then is the
 // session still open), any other value ends the session. The ONES protocol publishes no other
-// status values; "expired" also matches ErrExpiredToken and "denied" or "rejected" also match
+// status values; "expired" also matches ErrLoginExpired and "denied" or "rejected" also match
 // ErrAccessDenied, so that callers can treat them as they treat the CIBA answers.
 type QRStatusError struct {
 	// Status is the provider's "status" member: printable ASCII, at most 64 bytes.
@@ -50,54 +50,32 @@ func (e *QRStatusError) Error() string {
 }
 
 // Is reports whether target is the sentinel that fits the status: ErrAuthorizationPending for
-// "pending", ErrExpiredToken for "expired", ErrAccessDenied for "denied" and "rejected".
+// "pending", ErrLoginExpired for "expired", ErrAccessDenied for "denied" and "rejected".
 func (e *QRStatusError) Is(target error) bool {
 	switch e.Status {
 	case qrStatusPending:
 		return target == ErrAuthorizationPending
 	case "expired":
-		return target == ErrExpiredToken
+		return target == ErrLoginExpired
 	case "denied", "rejected":
 		return target == ErrAccessDenied
 	}
 	return false
 }
 
-// QRTokenError reports an approved ONES QR login whose access token was refused: missing or
-// malformed in the answer, not active at introspection (RFC 7662 §2.2), issued by another issuer,
-// already expired, or not a user's token. The token is never returned; the session ends.
-type QRTokenError struct {
-	// Reason says what is wrong.
-	Reason string
-	// Err is the underlying error, if any (the introspection's *OAuthError or *HTTPError).
-	Err error
-}
-
-// Error says why the token was refused.
-func (e *QRTokenError) Error() string {
-	s := "onesoidc: QR login token rejected: " + e.Reason
-	if e.Err != nil {
-		s += ": " + e.Err.Error()
-	}
-	return s
-}
-
-// Unwrap returns the underlying error, if any.
-func (e *QRTokenError) Unwrap() error { return e.Err }
-
 // errQRRedeemed is how a session that handed out its token ended.
 var errQRRedeemed = errors.New("onesoidc: QR login approved and its token handed out")
 
-// checkQRSessionID requires an ONES auth_req_id of MinAuthReqIDLength (128 bits) to 256 characters from the unreserved set
+// checkQRSessionID requires an ONES auth_req_id of minAuthReqIDLength (128 bits) to 256 characters from the unreserved set
 // of RFC 3986 §2.3 (letters, digits, "-", ".", "_", "~"): it goes into a URL path and into the
 // QR code, so nothing else is accepted from the provider.
 func checkQRSessionID(id string) error {
 	switch {
 	case id == "":
 		return &RequestError{Field: "auth_req_id", Reason: "empty"}
-	case len(id) < MinAuthReqIDLength:
+	case len(id) < minAuthReqIDLength:
 		return &RequestError{Field: "auth_req_id", Reason: fmt.Sprintf("%d characters, fewer than the %d that 128 bits of entropy need (CIBA Core §7.3)",
-			len(id), MinAuthReqIDLength)}
+			len(id), minAuthReqIDLength)}
 	case len(id) > maxQRSessionIDLength:
 		return &RequestError{Field: "auth_req_id", Reason: fmt.Sprintf("more than %d characters", maxQRSessionIDLength)}
 	}
@@ -195,7 +173,7 @@ func (c *OpenIDConnectClient) startONESQRLogin(ctx context.Context) (*QRSession,
 	if err != nil {
 		return nil, err
 	}
-	s := &QRSession{QR: qr, ReceivedAt: received, ExpiresIn: seconds(*ans.Exp), Interval: DefaultPollInterval,
+	s := &QRSession{QR: qr, ReceivedAt: received, ExpiresIn: seconds(*ans.Exp), Interval: defaultPollInterval,
 		authReqID: *ans.AuthReqID}
 	c.qr.add(s.cibaResponse(), "")
 	return s, nil
@@ -212,13 +190,14 @@ func (s *QRSession) cibaResponse() *CIBAResponse {
 // ErrAuthorizationPending. When approved, it returns a *LoginResult whose Token holds the user's
 // access token (Bearer, expiring at the token's introspected exp) and whose Identity comes from
 // validating that token by introspection (RFC 7662 §2.2): it must be active, of this issuer,
-// unexpired and a user's (*QRTokenError otherwise). Any other status is a *QRStatusError carrying
+// unexpired and a user's; otherwise it is revoked (RFC 7009) and the error is a
+// *LoginIncompleteError wrapping a *LoginTokenError. Any other status is a *QRStatusError carrying
 // it. An answer that names another device than this one is refused.
 //
 // authReqID must be 1 to 256 letters, digits or -._~ (*RequestError otherwise); it is
 // path-escaped. A session that ended in this client (approved, refused, expired) is never polled
-// again: the error matches ErrQRSessionFinished and how the session ended. A session started by
-// this client that passed its expiry gives a *ExpiredError without a request. Only one poll per
+// again: the error matches ErrLoginFinished and how the session ended. A session started by
+// this client that passed its expiry gives a *LoginExpiredError without a request. Only one poll per
 // session is in flight at a time; a concurrent one gets a *RequestError. It needs the ONES
 // protocol (the default, WithQRProtocol).
 func (c *OpenIDConnectClient) CheckQRStatus(ctx context.Context, authReqID string) (*LoginResult, error) {
@@ -234,15 +213,9 @@ func (c *OpenIDConnectClient) CheckQRStatus(ctx context.Context, authReqID strin
 	return c.pollQR(ctx, authReqID)
 }
 
-// qrFinished turns the bookkeeping's *CIBAFinishedError into the QR login's
-// ErrQRSessionFinished, keeping how the session ended.
-func qrFinished(err error) error {
-	var fe *CIBAFinishedError
-	if errors.As(err, &fe) {
-		return fmt.Errorf("%w: %w", ErrQRSessionFinished, fe.Err)
-	}
-	return err
-}
+// qrFinished returns the error of a finished session as it is: it matches ErrLoginFinished and
+// how the session ended.
+func qrFinished(err error) error { return err }
 
 // pollQR sends one status poll and records how the session ended, if it did.
 func (c *OpenIDConnectClient) pollQR(ctx context.Context, id string) (*LoginResult, error) {
@@ -285,9 +258,11 @@ func (c *OpenIDConnectClient) qrApproved(ctx context.Context, resp *response, id
 	case *ans.Status != qrStatusApproved:
 		return nil, &QRStatusError{Status: sanitize(*ans.Status, 64)}
 	case ans.AccessToken == nil || !isBearerToken(*ans.AccessToken):
-		return nil, &QRTokenError{Reason: "access_token missing or not a bearer token (RFC 6750 §2.1)"}
+		return nil, &LoginTokenError{Reason: "access_token missing or not a bearer token (RFC 6750 §2.1)"}
 	}
-	identity, err := c.qrIdentity(ctx, *ans.AccessToken)
+	identity, err := c.completeLogin(ctx, &oauth2.Token{AccessToken: *ans.AccessToken}, func(ctx context.Context) (*AuthenticationResult, error) {
+		return c.qrIdentity(ctx, *ans.AccessToken)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -297,79 +272,37 @@ func (c *OpenIDConnectClient) qrApproved(ctx context.Context, resp *response, id
 	if !e.Expiry.IsZero() {
 		tok.ExpiresIn = int64(e.Expiry.Sub(c.now()) / time.Second)
 	}
-	return &LoginResult{Token: tok, Scope: e.Scope, AuthReqID: id, Identity: identity}, nil
+	return &LoginResult{Token: tok, Scope: e.Scope, AuthReqID: id, Auth: identity}, nil
 }
 
 // isBearerToken reports whether s is 1 to 64 KiB of the b64token syntax of RFC 6750 §2.1.
-func isBearerToken(s string) bool {
-	if s == "" || len(s) > maxTokenSize {
-		return false
-	}
-	end := strings.TrimRight(s, "=")
-	if end == "" {
-		return false
-	}
-	for i := 0; i < len(end); i++ {
-		c := end[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
-			return false
-		}
-	}
-	return true
-}
+func isBearerToken(s string) bool { return len(s) <= maxTokenSize && jose.IsB64Token(s) }
 
-// qrIdentity validates the user access token of an approved ONES QR login by introspection
-// (RFC 7662 §2.2; ONES access tokens are opaque) and returns who it speaks for: active, of this
-// issuer when the answer names one, unexpired, with a subject that is not this device's own.
-// A temporary failure of the introspection is returned as is, so that the wait polls again;
-// anything else is a *QRTokenError.
+// qrIdentity validates the user access token of an approved ONES QR login as VerifyAccessToken
+// does (ONES access tokens are opaque: by introspection, RFC 7662 §2.2, whose answer is then
+// cached) and returns who it speaks for: active, of this issuer when the answer names one,
+// unexpired, and a user's, not a device's own. A temporary failure of the introspection is
+// returned as is, so that the wait polls again; anything else is a *LoginTokenError.
 func (c *OpenIDConnectClient) qrIdentity(ctx context.Context, token string) (*AuthenticationResult, error) {
-	ir, err := c.IntrospectToken(ctx, token, "access_token")
-	if err != nil {
+	res, err := c.val.validate(ctx, token, modeAccessToken, nil)
+	var ve *ValidationError
+	switch {
+	case err == nil && res.Entity.Kind == EntityDevice:
+		return nil, &LoginTokenError{Reason: "the access token is a client's own, not a user's"}
+	case err == nil:
+		return res, nil
+	case !errors.As(err, &ve):
+		return nil, &LoginTokenError{Reason: "the access token was refused", Err: err}
+	case ve.reason == reasonIntrospectionUnavailable:
 		var he *HTTPError
 		if ctx.Err() != nil || (errors.As(err, &he) && he.Temporary()) {
-			return nil, err
+			return nil, ve.Err
 		}
-		return nil, &QRTokenError{Reason: "introspection failed", Err: err}
+		return nil, &LoginTokenError{Reason: "introspection failed", Err: ve.Err}
+	case ve.reason == reasonInactive:
+		return nil, &LoginTokenError{Reason: "the access token is not active (RFC 7662 §2.2)", Err: err}
 	}
-	refuse := func(reason string) (*AuthenticationResult, error) {
-		return nil, &QRTokenError{Reason: reason}
-	}
-	var extra struct {
-		Role    string `json:"role"`
-		IDPRole string `json:"idp_role"`
-	}
-	_ = json.Unmarshal(ir.Raw, &extra) // the answer decoded above; wrong types leave them empty
-	e := AuthenticatedEntity{Kind: EntityUser, Issuer: ir.Issuer, Subject: ir.Subject, Audience: ir.Audience,
-		Scope: ir.Scope, Username: ir.Username, ClientID: ir.ClientID, Role: extra.Role}
-	if e.Role == "" {
-		e.Role = extra.IDPRole
-	}
-	if e.Issuer == "" {
-		e.Issuer = c.issuer // the answer of this issuer's introspection endpoint
-	}
-	if ir.Expiry != 0 {
-		e.Expiry = numericDate(float64(ir.Expiry))
-	}
-	if ir.IssuedAt != 0 {
-		e.IssuedAt = numericDate(float64(ir.IssuedAt))
-	}
-	switch {
-	case !ir.Active:
-		return refuse("the access token is not active (RFC 7662 §2.2)")
-	case e.Issuer != c.issuer:
-		return refuse("introspection names another issuer")
-	case e.Subject == "" || len(e.Subject) > maxSubjectLength:
-		return refuse("the access token names no subject")
-	case e.ClientID != "" && e.Subject == e.ClientID && e.Username == "":
-		return refuse("the access token is a client's own, not a user's")
-	case ir.TokenType == "refresh_token":
-		return refuse("introspection describes a refresh token")
-	case !e.Expiry.IsZero() && !c.now().Before(e.Expiry.Add(c.leeway)):
-		return refuse("the access token has expired")
-	}
-	raw := jose.PackPayload(string(ir.Raw))
-	return &AuthenticationResult{Entity: e, Kind: KindAccessToken, claims: &raw}, nil
+	return nil, &LoginTokenError{Reason: "the access token was refused", Err: err}
 }
 
 // waitONESQRLogin polls GET {host}/auth/qr/{auth_req_id} for s with the rules of WaitForCIBA.

@@ -43,7 +43,7 @@ func TestONESQRLoginApprovedWireAndIdentity(t *testing.T) {
 		start := time.Now()
 		idp, c, s := onesQRSession(t, mockidp.QRScript{PendingPolls: 2, Subject: "bob", Scope: "openid contact profile"})
 		id := s.ID()
-		if !uuidPattern.MatchString(id) || !s.Expiry().Equal(start.Add(300*time.Second)) || s.Interval != DefaultPollInterval {
+		if !uuidPattern.MatchString(id) || !s.Expiry().Equal(start.Add(300*time.Second)) || s.Interval != defaultPollInterval {
 			t.Errorf("session = %v, id %q", s, id)
 		}
 		if want := `{"auth_req_id":"` + id + `","deviceId":"` + testDeviceID + `"}`; s.QR.Payload() != want || s.QR.URL() != "" {
@@ -54,9 +54,9 @@ func TestONESQRLoginApprovedWireAndIdentity(t *testing.T) {
 			t.Fatal(err)
 		}
 		rec := idp.QRSessions()[0]
-		e := res.Identity.Entity
+		e := res.Auth.Entity
 		if res.Token.AccessToken != rec.AccessToken || res.Token.TokenType != "Bearer" || res.AuthReqID != id ||
-			res.IDToken != "" || res.Scope != "openid contact profile" || res.Identity.Kind != KindAccessToken {
+			res.IDToken != "" || res.Scope != "openid contact profile" || res.Auth.Kind != KindAccessToken {
 			t.Errorf("result = %+v", res)
 		}
 		if e.Kind != EntityUser || e.Subject != "bob" || e.Issuer != idp.Issuer || e.ClientID != testClientID ||
@@ -104,7 +104,7 @@ func TestONESQRStatusErrorsCarryTheStatus(t *testing.T) {
 		sentinel error
 	}{
 		{"denied", mockidp.QRScript{Outcome: mockidp.CIBADeny}, "denied", ErrAccessDenied},
-		{"expired", mockidp.QRScript{Outcome: mockidp.CIBAExpire}, "expired", ErrExpiredToken},
+		{"expired", mockidp.QRScript{Outcome: mockidp.CIBAExpire}, "expired", ErrLoginExpired},
 		{"failed", mockidp.QRScript{Outcome: mockidp.CIBATransactionFailed}, "failed", nil},
 		{"unknown status", mockidp.QRScript{Outcome: mockidp.CIBAErrorCode, Status: "cancelled_by_user"}, "cancelled_by_user", nil},
 		{"control characters stripped", mockidp.QRScript{Outcome: mockidp.CIBAErrorCode, Status: "bad\x1b[31m"}, "bad[31m", nil},
@@ -121,10 +121,10 @@ func TestONESQRStatusErrorsCarryTheStatus(t *testing.T) {
 					t.Fatalf("err = %v, want a QRStatusError %q", err, tc.status)
 				}
 				// The session ended: no further request, for a wait or a single check.
-				if _, err := c.CheckQRStatus(t.Context(), s.ID()); !errors.Is(err, ErrQRSessionFinished) || !errors.As(err, &se) {
+				if _, err := c.CheckQRStatus(t.Context(), s.ID()); !errors.Is(err, ErrLoginFinished) || !errors.As(err, &se) {
 					t.Errorf("CheckQRStatus after the end: %v", err)
 				}
-				if _, err := c.WaitForQRLogin(t.Context(), s); !errors.Is(err, ErrQRSessionFinished) {
+				if _, err := c.WaitForQRLogin(t.Context(), s); !errors.Is(err, ErrLoginFinished) {
 					t.Errorf("WaitForQRLogin after the end: %v", err)
 				}
 				if n := idp.QRSessions()[0].Polls; n != 2 {
@@ -143,11 +143,11 @@ func TestONESQRCheckStatusPendingMatchesErrAuthorizationPending(t *testing.T) {
 			t.Fatalf("first check: %v, want pending", err)
 		}
 		res, err := c.CheckQRStatus(t.Context(), s.ID())
-		if err != nil || res.Identity.Entity.Subject != "alice" {
+		if err != nil || res.Auth.Entity.Subject != "alice" {
 			t.Fatalf("second check: %v, %v", res, err)
 		}
-		if _, err := c.CheckQRStatus(t.Context(), s.ID()); !errors.Is(err, ErrQRSessionFinished) {
-			t.Errorf("third check: %v, want ErrQRSessionFinished", err)
+		if _, err := c.CheckQRStatus(t.Context(), s.ID()); !errors.Is(err, ErrLoginFinished) {
+			t.Errorf("third check: %v, want ErrLoginFinished", err)
 		}
 		if n := idp.Count(mockidp.EndpointQRStatus); n != 2 {
 			t.Errorf("%d status requests, want 2", n)
@@ -160,8 +160,8 @@ func TestQR02ONESCheckAfterExpirySendsNothing(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		idp, c, s := onesQRSession(t, mockidp.QRScript{Outcome: mockidp.CIBAManual, ExpiresIn: 30})
 		time.Sleep(30 * time.Second)
-		if _, err := c.CheckQRStatus(t.Context(), s.ID()); !errors.As(err, new(*ExpiredError)) {
-			t.Errorf("check at expiry: %v, want an ExpiredError", err)
+		if _, err := c.CheckQRStatus(t.Context(), s.ID()); !errors.As(err, new(*LoginExpiredError)) {
+			t.Errorf("check at expiry: %v, want an LoginExpiredError", err)
 		}
 		if n := idp.Count(mockidp.EndpointQRStatus); n != 0 {
 			t.Errorf("%d status requests, want none", n)
@@ -174,14 +174,14 @@ func TestONESQRInactiveTokenIsRefused(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		idp, c, s := onesQRSession(t, mockidp.QRScript{InactiveToken: true})
 		res, err := c.WaitForQRLogin(t.Context(), s)
-		var te *QRTokenError
+		var te *LoginTokenError
 		if res != nil || !errors.As(err, &te) || !strings.Contains(err.Error(), "not active") {
-			t.Fatalf("WaitForQRLogin = %v, %v; want a QRTokenError", res, err)
+			t.Fatalf("WaitForQRLogin = %v, %v; want a LoginTokenError", res, err)
 		}
 		if tok := idp.QRSessions()[0].AccessToken; strings.Contains(err.Error(), tok) {
 			t.Error("the error holds the token")
 		}
-		if _, err := c.CheckQRStatus(t.Context(), s.ID()); !errors.Is(err, ErrQRSessionFinished) || !errors.As(err, &te) {
+		if _, err := c.CheckQRStatus(t.Context(), s.ID()); !errors.Is(err, ErrLoginFinished) || !errors.As(err, &te) {
 			t.Errorf("check after refusal: %v", err)
 		}
 	})
@@ -278,9 +278,9 @@ func TestONESQRStatusAnswerIsChecked(t *testing.T) {
 	}{
 		"no status":                 {`{"deviceId":"` + testDeviceID + `"}`, new(*HTTPError)},
 		"status not a string":       {`{"status":1}`, new(*HTTPError)},
-		"approved without token":    {`{"status":"approved"}`, new(*QRTokenError)},
-		"approved with empty token": {`{"status":"approved","access_token":""}`, new(*QRTokenError)},
-		"token with a space":        {`{"status":"approved","access_token":"a b"}`, new(*QRTokenError)},
+		"approved without token":    {`{"status":"approved"}`, new(*LoginTokenError)},
+		"approved with empty token": {`{"status":"approved","access_token":""}`, new(*LoginTokenError)},
+		"token with a space":        {`{"status":"approved","access_token":"a b"}`, new(*LoginTokenError)},
 		"token not a string":        {`{"status":"approved","access_token":{}}`, new(*HTTPError)},
 		"not JSON":                  {`pending`, new(*HTTPError)},
 	} {
@@ -436,7 +436,7 @@ func TestQR04ONESQRCodeHoldsNoCredential(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, shown := range []string{s.QR.Payload(), s.QR.SVG(), s.QR.Terminal(), s.String()} {
+		for _, shown := range []string{s.QR.Payload(), s.QR.SVG(), s.QR.Terminal(), s.safeText()} {
 			if strings.Contains(shown, dev.AccessToken) {
 				t.Errorf("device token visible in %.60q", shown)
 			}
@@ -535,10 +535,10 @@ func TestONESQRDeviceTokenFailureLeavesTheSessionOpen(t *testing.T) {
 		c.InvalidateDeviceAccessToken()
 		idp.Inject(mockidp.EndpointToken, mockidp.Fault{Times: 1, Status: 401, ContentType: "application/json",
 			Body: []byte(`{"error":"invalid_client"}`)})
-		if _, err := c.CheckQRStatus(t.Context(), s.ID()); !errors.Is(err, ErrInvalidClient) || errors.Is(err, ErrQRSessionFinished) {
+		if _, err := c.CheckQRStatus(t.Context(), s.ID()); !errors.Is(err, ErrInvalidClient) || errors.Is(err, ErrLoginFinished) {
 			t.Fatalf("check without a device token: %v, want invalid_client", err)
 		}
-		if res, err := c.CheckQRStatus(t.Context(), s.ID()); err != nil || res.Identity.Entity.Subject != "alice" {
+		if res, err := c.CheckQRStatus(t.Context(), s.ID()); err != nil || res.Auth.Entity.Subject != "alice" {
 			t.Errorf("check with a device token again: %v, %v", res, err)
 		}
 	})

@@ -57,20 +57,20 @@ func timeText(t time.Time) string {
 }
 
 // Format prints the key's algorithm and key id, never key material, for every verb.
-func (k DeviceKey) Format(f fmt.State, verb rune) { formatSafe(f, verb, k.String()) }
+func (k DeviceKey) Format(f fmt.State, verb rune) { formatSafe(f, verb, k.safeText()) }
 
-// String describes the signer: endpoint, device, algorithm and key id.
-func (s RemoteSigner) String() string {
+// safeText describes the signer: endpoint, device, algorithm and key id.
+func (s RemoteSigner) safeText() string {
 	return describe("RemoteSigner", "url", redactURL(s.url), "device_id", s.deviceID, "alg", s.alg, "kid", s.kid,
 		"verifies", strconv.FormatBool(s.pub != nil))
 }
 
-// Format prints String for every verb.
-func (s RemoteSigner) Format(f fmt.State, verb rune) { formatSafe(f, verb, s.String()) }
+// Format prints a description without secrets for every verb.
+func (s RemoteSigner) Format(f fmt.State, verb rune) { formatSafe(f, verb, s.safeText()) }
 
-// String describes the session without its device code (RFC 8628). A ONES session shows its
+// safeText describes the session without its device code (RFC 8628). A ONES session shows its
 // auth_req_id, which its QR code shows too (ID).
-func (s QRSession) String() string {
+func (s QRSession) safeText() string {
 	if s.authReqID != "" {
 		return describe("QRSession", "auth_req_id", s.authReqID, "expires", timeText(s.Expiry()))
 	}
@@ -78,23 +78,23 @@ func (s QRSession) String() string {
 		"expires", timeText(s.Expiry()), "device_code", redacted)
 }
 
-// Format prints String for every verb: the device code never appears.
-func (s QRSession) Format(f fmt.State, verb rune) { formatSafe(f, verb, s.String()) }
+// Format prints a description without secrets for every verb: the device code never appears.
+func (s QRSession) Format(f fmt.State, verb rune) { formatSafe(f, verb, s.safeText()) }
 
-// String describes the acknowledgement without its auth_req_id, the polling secret.
-func (r CIBAResponse) String() string {
+// safeText describes the acknowledgement without its auth_req_id, the polling secret.
+func (r CIBAResponse) safeText() string {
 	return describe("CIBAResponse", "auth_req_id", redacted, "expires", timeText(r.Expiry()),
 		"interval", r.Interval.String(), "scope", r.Scope)
 }
 
-// Format prints String for every verb: the auth_req_id never appears.
-func (r CIBAResponse) Format(f fmt.State, verb rune) { formatSafe(f, verb, r.String()) }
+// Format prints a description without secrets for every verb: the auth_req_id never appears.
+func (r CIBAResponse) Format(f fmt.State, verb rune) { formatSafe(f, verb, r.safeText()) }
 
-// String describes the result without its tokens or auth_req_id.
-func (r LoginResult) String() string {
+// safeText describes the result without its tokens or auth_req_id.
+func (r LoginResult) safeText() string {
 	subject, expiry := "", time.Time{}
-	if r.Identity != nil {
-		subject = r.Identity.Entity.Subject
+	if r.Auth != nil {
+		subject = r.Auth.Entity.Subject
 	}
 	if r.Token != nil {
 		expiry = r.Token.Expiry
@@ -103,39 +103,39 @@ func (r LoginResult) String() string {
 		"tokens", redacted)
 }
 
-// Format prints String for every verb: no token or auth_req_id appears.
-func (r LoginResult) Format(f fmt.State, verb rune) { formatSafe(f, verb, r.String()) }
+// Format prints a description without secrets for every verb: no token or auth_req_id appears.
+func (r LoginResult) Format(f fmt.State, verb rune) { formatSafe(f, verb, r.safeText()) }
 
-// String names the hint parameter, not its value (a login_hint_token or id_token_hint is a
+// safeText names the hint parameter, not its value (a login_hint_token or id_token_hint is a
 // token).
-func (h LoginHint) String() string {
+func (h LoginHint) safeText() string {
 	return describe("LoginHint", "kind", h.Kind.String(), "value", redacted)
 }
 
-// Format prints String for every verb.
-func (h LoginHint) Format(f fmt.State, verb rune) { formatSafe(f, verb, h.String()) }
+// Format prints a description without secrets for every verb.
+func (h LoginHint) Format(f fmt.State, verb rune) { formatSafe(f, verb, h.safeText()) }
 
-// String describes the request without its hint value or user code.
-func (r CIBARequest) String() string {
+// safeText describes the request without its hint value or user code.
+func (r CIBARequest) safeText() string {
 	userCode := ""
 	if r.UserCode != "" {
 		userCode = redacted
 	}
-	return describe("CIBARequest", "hint", r.Hint.String(), "scope", strings.Join(r.Scope, " "),
+	return describe("CIBARequest", "hint", r.Hint.safeText(), "scope", strings.Join(r.Scope, " "),
 		"binding_message", strconv.Quote(r.BindingMessage), "user_code", userCode)
 }
 
-// Format prints String for every verb.
-func (r CIBARequest) Format(f fmt.State, verb rune) { formatSafe(f, verb, r.String()) }
+// Format prints a description without secrets for every verb.
+func (r CIBARequest) Format(f fmt.State, verb rune) { formatSafe(f, verb, r.safeText()) }
 
-// String describes the client: issuer, client id and signing algorithm.
-func (c *OpenIDConnectClient) String() string {
+// safeText describes the client: issuer, client id and signing algorithm.
+func (c *OpenIDConnectClient) safeText() string {
 	if c == nil {
 		return "OpenIDConnectClient(nil)"
 	}
 	return describe("OpenIDConnectClient", "issuer", c.issuer, "client_id", c.clientID, "alg", c.signer.Algorithm())
 }
 
-// Format prints String for every verb: no key, token, auth_req_id or notification token of the
+// Format prints a description without secrets for every verb: no key, token, auth_req_id or notification token of the
 // client's state appears.
-func (c *OpenIDConnectClient) Format(f fmt.State, verb rune) { formatSafe(f, verb, c.String()) }
+func (c *OpenIDConnectClient) Format(f fmt.State, verb rune) { formatSafe(f, verb, c.safeText()) }

@@ -54,7 +54,7 @@ func TestKF09HF19EveryVerbHidesSecrets(t *testing.T) {
 		AuthReqID: "auth-req-id-7f3a9c2e1b",
 		Scope:     "openid",
 	}
-	request := CIBARequest{Hint: LoginHint{Kind: LoginHintKindIDTokenHint, Value: "eyJ.hint-token-secret"}, Scope: []string{"openid"}, UserCode: "user-code-8841"}
+	request := CIBARequest{Hint: LoginHint{Kind: HintIDToken, Value: "eyJ.hint-token-secret"}, Scope: []string{"openid"}, UserCode: "user-code-8841"}
 
 	type item struct {
 		name    string

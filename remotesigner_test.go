@@ -54,7 +54,7 @@ func TestRemoteSignerGetsDeviceToken(t *testing.T) {
 				t.Fatal(err)
 			}
 			idp := startIdP(t)
-			idp.RegisterClient(testClientID, key.Public(), alg)
+			idp.RegisterClientJWK(testClientID, jose.JSONWebKey{Key: key.Public(), Algorithm: alg, KeyID: "tpm-1"})
 			c, err := NewClient(t.Context(), testConfig(idp), signer, WithHTTPClient(idp.HTTPClient()))
 			if err != nil {
 				t.Fatal(err)
@@ -138,7 +138,7 @@ func TestRemoteSignerVerifiesAnswersWithTheDevicePublicKey(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				var opts []KeyOption
+				var opts []Option
 				if alg == "PS256" {
 					opts = append(opts, WithRSAPSS())
 				}
@@ -150,7 +150,7 @@ func TestRemoteSignerVerifiesAnswersWithTheDevicePublicKey(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for name, opt := range map[string]RemoteSignerOption{"key": WithSignerPublicKey(device.Public()), "JWK": WithSignerPublicJWK(jwk)} {
+			for name, opt := range map[string]Option{"key": WithSignerPublicKey(device.Public()), "JWK": WithSignerPublicJWK(jwk)} {
 				good := fakeSigningService(t, device, jsonSignature)
 				s, err := NewRemoteSigner(testDeviceID, alg, WithSignerURL(good.URL+"/sign"), opt)
 				if err != nil {
@@ -175,7 +175,7 @@ func TestRemoteSignerVerifiesAnswersWithTheDevicePublicKey(t *testing.T) {
 	// A key that cannot verify the algorithm is refused at construction.
 	for _, tc := range []struct {
 		alg string
-		opt RemoteSignerOption
+		opt Option
 	}{
 		{"RS256", WithSignerPublicKey(testKey(t, "ES256").Public())},
 		{"ES256", WithSignerPublicKey(testKey(t, "ES384").Public())},

@@ -33,21 +33,21 @@ func (e *RemoteSignatureError) Error() string {
 // pub must be an *rsa.PublicKey of at least 2048 bits for RS256 and PS256, an *ecdsa.PublicKey
 // on P-256, P-384 or P-521 for ES256, ES384 and ES512, or an ed25519.PublicKey for EdDSA. Default:
 // none, and signatures are checked for their length only.
-func WithSignerPublicKey(pub crypto.PublicKey) RemoteSignerOption {
-	return func(s *RemoteSigner, o *options) {
+func WithSignerPublicKey(pub crypto.PublicKey) Option {
+	return signerOption(func(s *RemoteSigner, o *options) {
 		if pub == nil {
 			o.fail("WithSignerPublicKey", "nil public key")
 			return
 		}
 		s.pub = pub
-	}
+	})
 }
 
 // WithSignerPublicJWK is WithSignerPublicKey for the device's public key as a JWK (RFC 7517 §4),
 // such as the one px-device-identity registered. A JWK with private members ("d") or with an
 // "alg" other than the signer's is refused.
-func WithSignerPublicJWK(jwk []byte) RemoteSignerOption {
-	return func(s *RemoteSigner, o *options) {
+func WithSignerPublicJWK(jwk []byte) Option {
+	return signerOption(func(s *RemoteSigner, o *options) {
 		var k gojose.JSONWebKey
 		if err := k.UnmarshalJSON(jwk); err != nil {
 			o.errs = append(o.errs, &ConfigError{Field: "WithSignerPublicJWK", Reason: "not a usable JWK", Err: errors.New(sanitizeJOSEError(err))})
@@ -62,7 +62,7 @@ func WithSignerPublicJWK(jwk []byte) RemoteSignerOption {
 			return
 		}
 		s.pub = k.Key
-	}
+	})
 }
 
 // Public returns the device's public key given with WithSignerPublicKey or WithSignerPublicJWK,

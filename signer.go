@@ -51,20 +51,17 @@ type DeviceKey struct {
 // "EdDSA").
 func (k *DeviceKey) Algorithm() string { return k.alg }
 
-// KeyID returns the key id: the one given with WithKeyID, or the RFC 7638 JWK thumbprint of the
-// public key (base64url of its SHA-256).
+// KeyID returns the JWS "kid" the key announces: the one given with WithKeyID, else the "kid"
+// of the registered JWK (WithRegisteredJWK), else the "kid" of a private JWK, else "" (none).
 func (k *DeviceKey) KeyID() string { return k.kid }
 
 // Public returns the public key.
 func (k *DeviceKey) Public() crypto.PublicKey { return k.signer.Public() }
 
-// String describes the key without key material.
-func (k DeviceKey) String() string {
+// safeText describes the key without key material.
+func (k DeviceKey) safeText() string {
 	return fmt.Sprintf("DeviceKey{alg: %s, kid: %s}", k.alg, k.kid)
 }
-
-// GoString describes the key without key material, for %#v.
-func (k DeviceKey) GoString() string { return k.String() }
 
 // SignJWS signs signingInput with the key's algorithm. The context is not used by in-memory keys.
 func (k *DeviceKey) SignJWS(_ context.Context, signingInput []byte) ([]byte, error) {
@@ -146,7 +143,7 @@ const (
 
 // Defaults and bounds of client assertions.
 const (
-	DefaultAssertionLifetime = 300 * time.Second
+	defaultAssertionLifetime = 300 * time.Second
 	clientAssertionType      = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 )
 
@@ -169,9 +166,9 @@ func signCompact(ctx context.Context, s Signer, header string, payload []byte) (
 // newJTI returns a fresh JWT ID of 128 random bits (RFC 7519 §4.1.7).
 func newJTI() string { return rand.Text() }
 
-// DefaultRemoteSignerURL is the signing endpoint of the local px-device-identity-service, which
+// defaultRemoteSignerURL is the signing endpoint of the local px-device-identity-service, which
 // holds the key of devices with key_security "tpm".
-const DefaultRemoteSignerURL = "http://localhost:8000/sign"
+const defaultRemoteSignerURL = "http://localhost:8000/sign"
 
 // RemoteSigner signs through the local px-device-identity-service: POST {"deviceId", "message"}
 // with the JWS signing input as message, answered by {"signature": <base64url JWS signature>}. It
@@ -186,43 +183,35 @@ type RemoteSigner struct {
 	pub      crypto.PublicKey // the device's public key, when known (remoteverify.go)
 }
 
-// RemoteSignerOption configures a RemoteSigner.
-type RemoteSignerOption func(*RemoteSigner, *options)
+// signerOption is an Option that concerns NewRemoteSigner only.
+func signerOption(f func(*RemoteSigner, *options)) Option {
+	return func(o *options) { o.signer = append(o.signer, f) }
+}
 
-// WithSignerURL sets the signing endpoint (default DefaultRemoteSignerURL). It must be http on a
+// WithSignerURL sets the signing endpoint (default defaultRemoteSignerURL). It must be http on a
 // loopback host or https.
-func WithSignerURL(u string) RemoteSignerOption {
-	return func(s *RemoteSigner, o *options) {
+func WithSignerURL(u string) Option {
+	return signerOption(func(s *RemoteSigner, o *options) {
 		if err := checkEndpoint("WithSignerURL", u, false); err != nil {
 			o.errs = append(o.errs, err)
 			return
 		}
 		s.url = u
-	}
+	})
 }
 
 // WithSignerKeyID sets the JWS "kid" announced with signatures (default: none).
-func WithSignerKeyID(kid string) RemoteSignerOption {
-	return func(s *RemoteSigner, _ *options) { s.kid = kid }
-}
-
-// WithSignerClientOptions applies client options such as WithHTTPClient, WithLogger or
-// WithRequestTimeout to the signer's requests.
-func WithSignerClientOptions(opts ...Option) RemoteSignerOption {
-	return func(_ *RemoteSigner, o *options) {
-		for _, opt := range opts {
-			if opt != nil {
-				opt(o)
-			}
-		}
-	}
+func WithSignerKeyID(kid string) Option {
+	return signerOption(func(s *RemoteSigner, _ *options) { s.kid = kid })
 }
 
 // NewRemoteSigner returns a signer for device deviceID whose key signs with alg ("RS256",
 // "PS256", "ES256", "ES384", "ES512" or "EdDSA"); DeviceConfig.KeyAlgorithm gives alg from the
-// device's key_type.
-func NewRemoteSigner(deviceID, alg string, opts ...RemoteSignerOption) (*RemoteSigner, error) {
-	s := &RemoteSigner{url: DefaultRemoteSignerURL, deviceID: deviceID, alg: alg}
+// device's key_type. Besides the signer options (WithSignerURL, WithSignerKeyID,
+// WithSignerPublicKey, WithSignerPublicJWK), WithHTTPClient, WithLogger, WithUserAgent and
+// WithRequestTimeout apply to the signer's requests.
+func NewRemoteSigner(deviceID, alg string, opts ...Option) (*RemoteSigner, error) {
+	s := &RemoteSigner{url: defaultRemoteSignerURL, deviceID: deviceID, alg: alg}
 	sizes := map[string]int{"RS256": 0, "PS256": 0, "ES256": 32, "ES384": 48, "ES512": 66, "EdDSA": 0}
 	size, ok := sizes[alg]
 	if !ok {
@@ -232,14 +221,12 @@ func NewRemoteSigner(deviceID, alg string, opts ...RemoteSignerOption) (*RemoteS
 	if deviceID == "" {
 		return nil, &ConfigError{Field: "deviceId", Reason: "empty device id"}
 	}
-	o, err := buildOptions(nil)
+	o, err := buildOptions(opts)
 	if err != nil {
 		return nil, err
 	}
-	for _, opt := range opts {
-		if opt != nil {
-			opt(s, o)
-		}
+	for _, apply := range o.signer {
+		apply(s, o)
 	}
 	if len(o.errs) > 0 {
 		return nil, errors.Join(o.errs...)

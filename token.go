@@ -3,9 +3,11 @@ package onesoidc
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -103,45 +105,102 @@ func (c *OpenIDConnectClient) parseTokenResponse(op string, resp *response, requ
 // IntrospectionResult is the answer of the introspection endpoint (RFC 7662 §2.2). An inactive
 // token is a result with Active false, not an error.
 type IntrospectionResult struct {
-	Active    bool        `json:"active"`
-	Scope     string      `json:"scope,omitempty"`
-	ClientID  string      `json:"client_id,omitempty"`
-	Username  string      `json:"username,omitempty"`
-	TokenType string      `json:"token_type,omitempty"`
-	Expiry    NumericDate `json:"exp,omitempty"`
-	IssuedAt  NumericDate `json:"iat,omitempty"`
-	NotBefore NumericDate `json:"nbf,omitempty"`
-	Subject   string      `json:"sub,omitempty"`
-	Audience  Audience    `json:"aud,omitempty"`
-	Issuer    string      `json:"iss,omitempty"`
-	JWTID     string      `json:"jti,omitempty"`
+	// Active is "active": whether the token is currently active (RFC 7662 §2.2).
+	Active bool
+	// Scope is "scope", the space-separated scopes of the token, or "".
+	Scope string
+	// ClientID is "client_id", the client the token was issued to, or "".
+	ClientID string
+	// Username is "username", a human-readable name of the resource owner, or "".
+	Username string
+	// TokenType is "token_type", such as "Bearer", or "".
+	TokenType string
+	// Expiry is "exp", when the token expires, or the zero time.
+	Expiry time.Time
+	// IssuedAt is "iat", when the token was issued, or the zero time.
+	IssuedAt time.Time
+	// NotBefore is "nbf", before which the token is not to be used, or the zero time.
+	NotBefore time.Time
+	// Subject is "sub", the subject of the token (usually a user id), or "".
+	Subject string
+	// Audience is "aud" as a list (RFC 7519 §4.1.3 allows a string or an array), or nil.
+	Audience []string
+	// Issuer is "iss", the issuer of the token, or "".
+	Issuer string
+	// JWTID is "jti", the token's identifier, or "".
+	JWTID string
 
 	// Raw is the whole answer, for members not listed above.
-	Raw json.RawMessage `json:"-"`
+	Raw json.RawMessage
 }
 
-// NumericDate is a JSON NumericDate (RFC 7519 §2): seconds since the epoch, possibly with a
-// fraction, as in introspection answers (RFC 7662 §2.2).
-type NumericDate float64
+// introspectionAnswer is the JSON form of an introspection answer; the NumericDates and "aud"
+// are read by parseIntrospection.
+type introspectionAnswer struct {
+	Active    bool            `json:"active"`
+	Scope     string          `json:"scope,omitempty"`
+	ClientID  string          `json:"client_id,omitempty"`
+	Username  string          `json:"username,omitempty"`
+	TokenType string          `json:"token_type,omitempty"`
+	Exp       json.RawMessage `json:"exp,omitempty"`
+	Iat       json.RawMessage `json:"iat,omitempty"`
+	Nbf       json.RawMessage `json:"nbf,omitempty"`
+	Subject   string          `json:"sub,omitempty"`
+	Aud       json.RawMessage `json:"aud,omitempty"`
+	Issuer    string          `json:"iss,omitempty"`
+	JWTID     string          `json:"jti,omitempty"`
+}
 
-// Time returns d as a time.Time; the zero NumericDate is the zero time.
-func (d NumericDate) Time() time.Time {
-	if d == 0 {
-		return time.Time{}
+// parseIntrospection reads an introspection answer. exp, iat and nbf must be JSON numbers within
+// 0 … 253402300799 (9999-12-31T23:59:59Z), fractions allowed (RFC 7519 §2); anything else — a
+// negative or later number, a string, a boolean, null — is refused, never clamped, with an error
+// naming the member. 0 is the zero time.
+func parseIntrospection(body []byte) (*IntrospectionResult, error) {
+	var a introspectionAnswer
+	if err := json.Unmarshal(body, &a); err != nil {
+		return nil, err
 	}
-	sec, frac := math.Modf(float64(d))
-	return time.Unix(int64(sec), int64(frac*1e9))
+	res := &IntrospectionResult{Active: a.Active, Scope: a.Scope, ClientID: a.ClientID, Username: a.Username,
+		TokenType: a.TokenType, Subject: a.Subject, Issuer: a.Issuer, JWTID: a.JWTID}
+	for _, d := range []struct {
+		name string
+		raw  json.RawMessage
+		to   *time.Time
+	}{{"exp", a.Exp, &res.Expiry}, {"iat", a.Iat, &res.IssuedAt}, {"nbf", a.Nbf, &res.NotBefore}} {
+		if d.raw == nil {
+			continue
+		}
+		t, err := parseNumericDate(d.raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", d.name, err)
+		}
+		*d.to = t
+	}
+	if a.Aud != nil {
+		list, err := stringOrList(a.Aud, "aud", func(s string) []string { return []string{s} })
+		if err != nil {
+			return nil, err
+		}
+		res.Audience = list
+	}
+	return res, nil
 }
 
-// Audience is the "aud" of a token or introspection answer: RFC 7519 §4.1.3 allows a single
-// string or an array of strings, which both decode into an Audience.
-type Audience []string
-
-// UnmarshalJSON accepts a string or an array of strings.
-func (a *Audience) UnmarshalJSON(data []byte) error {
-	list, err := stringOrList(data, "aud", func(s string) []string { return []string{s} })
-	*a = list
-	return err
+// parseNumericDate reads a JSON NumericDate (RFC 7519 §2) within 0 … 253402300799; 0 is the zero
+// time.
+func parseNumericDate(data []byte) (time.Time, error) {
+	f, err := -1.0, error(nil)
+	if len(data) > 0 && (data[0] == '-' || '0' <= data[0] && data[0] <= '9') { // a JSON number
+		f, err = strconv.ParseFloat(string(data), 64)
+	}
+	if err != nil || !jose.ValidNumericDate(f) {
+		return time.Time{}, errors.New("value outside the NumericDate range 0 … 253402300799")
+	}
+	if f == 0 {
+		return time.Time{}, nil
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)), nil
 }
 
 // stringOrList decodes a JSON string, split into values by split, or an array of strings; what
@@ -161,19 +220,11 @@ func stringOrList(data []byte, what string, split func(string) []string) ([]stri
 	return list, nil
 }
 
-// Contains reports whether aud is one of the audiences.
-func (a Audience) Contains(aud string) bool {
-	for _, v := range a {
-		if v == aud {
-			return true
-		}
-	}
-	return false
-}
-
 // IntrospectToken asks the provider's introspection endpoint about token (RFC 7662 §2.1),
 // authenticated with a client assertion. tokenTypeHint ("access_token", "refresh_token" or "")
-// is passed along when set.
+// is passed along when set. The answer's exp, iat and nbf must be NumericDates (RFC 7519 §2)
+// within 0 … 253402300799 (year 9999), and exp - iat at most 366 days, else it is refused with an
+// *HTTPError.
 func (c *OpenIDConnectClient) IntrospectToken(ctx context.Context, token, tokenTypeHint string) (*IntrospectionResult, error) {
 	if c.meta.IntrospectionEndpoint == "" {
 		return nil, &ConfigError{Field: "introspection_endpoint", Reason: "the provider metadata has no introspection endpoint", Err: ErrNotSupportedByProvider}
@@ -186,12 +237,15 @@ func (c *OpenIDConnectClient) IntrospectToken(ctx context.Context, token, tokenT
 	if err != nil {
 		return nil, err
 	}
-	var res IntrospectionResult
-	if err := json.Unmarshal(resp.body, &res); err != nil {
+	res, err := parseIntrospection(resp.body)
+	if err != nil {
 		return nil, resp.invalid("invalid introspection answer", err)
 	}
+	if !res.Expiry.IsZero() && !res.IssuedAt.IsZero() && res.Expiry.Sub(res.IssuedAt) > maxTokenLifetime {
+		return nil, resp.invalid("introspection answer with a lifetime (exp - iat) beyond maxTokenLifetime (366 days)", nil)
+	}
 	res.Raw = json.RawMessage(resp.body)
-	return &res, nil
+	return res, nil
 }
 
 // RefreshToken exchanges the refresh token of prev for new tokens (RFC 6749 §6), authenticated
@@ -245,11 +299,12 @@ func (c *OpenIDConnectClient) RevokeToken(ctx context.Context, token, tokenTypeH
 }
 
 // checkRefreshedIDToken validates a refreshed ID token with VerifyIDToken and requires the
-// subject of the previous ID token (OpenID Connect Core §12.2, SECURITY-CASES TV-36); the issuer
-// is the client's by validation. The previous token was validated when it was received, so only
-// its subject is read here.
+// subject of the previous ID token (OpenID Connect Core §12.2); the issuer is the client's by
+// validation. The token comes from the client's own token request, so an unknown kid refetches
+// the JWKS whatever the miss cooldown (fromOwnRequest). The previous token was validated when it
+// was received, so only its subject is read here.
 func (c *OpenIDConnectClient) checkRefreshedIDToken(ctx context.Context, prevRaw, newRaw, accessToken string) error {
-	opts := []VerifyOption{ExpectAccessToken(accessToken)}
+	opts := []VerifyOption{ExpectAtHashOf(accessToken), fromOwnRequest()}
 	if prevRaw != "" {
 		var prev struct {
 			Sub string `json:"sub"`

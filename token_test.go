@@ -2,6 +2,7 @@ package onesoidc
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"golang.org/x/oauth2"
@@ -21,7 +22,7 @@ func TestIntrospectToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Active || res.ClientID != testClientID || res.Scope != "device" || !res.Audience.Contains(idp.Issuer) || len(res.Raw) == 0 {
+	if !res.Active || res.ClientID != testClientID || res.Scope != "device" || !slices.Contains(res.Audience, idp.Issuer) || len(res.Raw) == 0 {
 		t.Errorf("introspection = %+v", res)
 	}
 	f := idp.Requests(mockidp.EndpointIntrospection)[0].Form

@@ -12,14 +12,14 @@ import (
 // verification. Entries are keyed by the SHA-256 of the token (never the token itself), hold the
 // verified claims in packed form (jose.Packed: the payload once, and where each claim lies in
 // it) to run the time and per-call checks again and build the result, and die with the key that
-// verified them. The cache is bounded by memory (DefaultTokenCacheBytes), not by a count.
+// verified them. The cache is bounded by memory (defaultTokenCacheBytes), not by a count.
 
-// DefaultTokenCacheBytes is the memory the verified-token cache of a client may hold
+// defaultTokenCacheBytes is the memory the verified-token cache of a client may hold
 // (WithTokenCacheBytes): 64 MiB, about 120,000 tokens of a typical 10-claim ID token (about 540
 // bytes an entry, its 270-byte payload included), so that a server's active users stay cached.
 // Eviction keeps the tokens asked for most often (W-TinyLFU), so a working set larger than the
 // budget keeps a high hit rate.
-const DefaultTokenCacheBytes = 64 << 20
+const defaultTokenCacheBytes = 64 << 20
 
 // maxCachedToken: longer tokens are not cached.
 const maxCachedToken = 16 << 10

@@ -11,15 +11,22 @@ import (
 	"github.com/ones-now/onesoidc/internal/jose"
 )
 
-// DefaultMaxTokenAge is how old (by "iat") an ID token may be in VerifyIDToken, which checks ID
+// defaultMaxTokenAge is how old (by "iat") an ID token may be in VerifyIDToken, which checks ID
 // tokens fresh from the token endpoint (SECURITY-CASES TV-19; OpenID conformance uses 5 minutes).
-const DefaultMaxTokenAge = 5 * time.Minute
+const defaultMaxTokenAge = 5 * time.Minute
+
+// maxTokenLifetime is the longest lifetime, "exp" minus "iat", that a token may claim: 366 days.
+// RFC 7519 §4.1.4 and §4.1.6 set no bound, but ID tokens and access tokens live minutes or hours;
+// a token valid for more than a year is far beyond any real one (a date in milliseconds by
+// mistake, or a forgery meant to live forever) and is refused with ErrInvalidClaim naming "exp".
+const maxTokenLifetime = 366 * 24 * time.Hour
 
 // validationOptions are the client options of token validation; zero values mean the defaults.
 type validationOptions struct {
 	algs        jose.AlgSet
 	cooldown    time.Duration
 	maxAge      time.Duration
+	introMaxAge time.Duration // introspection.go
 	cacheBytes  uint64
 	cacheBudget bool // WithTokenCacheBytes was given
 }
@@ -51,7 +58,7 @@ func WithSigningAlgorithms(algs ...string) Option {
 }
 
 // WithJWKSCooldown sets the least time between two JWKS refetches caused by tokens whose kid is
-// unknown (default DefaultJWKSCooldown, 30 s; between 1 s and 10 minutes). Within it, such tokens
+// unknown (default defaultJWKSCooldown, 30 s; between 1 s and 10 minutes). Within it, such tokens
 // are rejected without a request, so that a flood of made-up kids costs one fetch (SECURITY-CASES
 // JW-04, JW-05). The initial load and max-age refreshes do not count.
 func WithJWKSCooldown(d time.Duration) Option {
@@ -65,7 +72,7 @@ func WithJWKSCooldown(d time.Duration) Option {
 }
 
 // WithJWKSMaxAge sets how long a fetched JWKS is trusted before it is fetched again, so that a
-// key the provider removed stops validating (default DefaultJWKSMaxAge, 10 minutes; between 1
+// key the provider removed stops validating (default defaultJWKSMaxAge, 10 minutes; between 1
 // minute and 24 hours; SECURITY-CASES JW-16).
 func WithJWKSMaxAge(d time.Duration) Option {
 	return func(o *options) {
@@ -87,6 +94,7 @@ type validator struct {
 	keys     *jwksCache
 	cache    *tokenCache // nil disables the verified-token cache
 	dec      *jose.Decoder
+	intro    *introspector
 }
 
 // initValidation sets up token validation for c from the options and the provider metadata.
@@ -112,17 +120,34 @@ func (c *OpenIDConnectClient) initValidation(o *options) error {
 	}
 	cooldown, maxAge := vo.cooldown, vo.maxAge
 	if cooldown == 0 {
-		cooldown = DefaultJWKSCooldown
+		cooldown = defaultJWKSCooldown
 	}
 	if maxAge == 0 {
-		maxAge = DefaultJWKSMaxAge
+		maxAge = defaultJWKSMaxAge
 	}
-	budget := uint64(DefaultTokenCacheBytes)
+	budget := uint64(defaultTokenCacheBytes)
 	if vo.cacheBudget {
 		budget = vo.cacheBytes
 	}
 	tokens := newTokenCache(budget)
+	introMaxAge := vo.introMaxAge
+	if introMaxAge == 0 {
+		introMaxAge = defaultIntrospectionMaxAge
+	}
 	c.val = &validator{
+		intro: &introspector{
+			introspect: func(ctx context.Context, token string) (*IntrospectionResult, error) {
+				return c.IntrospectToken(ctx, token, "access_token")
+			},
+			enabled:    c.meta.IntrospectionEndpoint != "",
+			issuer:     c.issuer,
+			leeway:     c.leeway,
+			maxAge:     introMaxAge,
+			now:        c.now,
+			maxEntries: introspectionCacheEntries,
+			maxBytes:   introspectionCacheBytes,
+			entries:    make(map[[32]byte]*introEntry),
+		},
 		issuer:   c.issuer,
 		clientID: c.clientID,
 		leeway:   c.leeway,
@@ -146,8 +171,8 @@ func (c *OpenIDConnectClient) initValidation(o *options) error {
 	return nil
 }
 
-// WithTokenCacheBytes sets the memory the verified-token cache may hold (default
-// DefaultTokenCacheBytes, 64 MiB: about 120,000 typical ID tokens); 0 turns the cache off, so
+// WithTokenCacheBytes sets the memory the verified-token cache may hold (default 64 MiB: about
+// 120,000 typical ID tokens); 0 turns the cache off, so
 // that every call verifies the signature. A token's entry costs its decoded payload plus about
 // 270 bytes; tokens over 16 KiB, and entries over an eighth of the budget, are not cached.
 func WithTokenCacheBytes(n int) Option {
@@ -165,19 +190,24 @@ func WithTokenCacheBytes(n int) Option {
 //
 // Most options fit one kind of token only, and giving one fixes the kind (RFC 8725 §2.8, §3.11):
 // with ExpectAudience only JWT access tokens are accepted; with ExpectNonce, ExpectAuthReqID,
-// ExpectAccessToken or MaxTokenAge only ID tokens. A token of the other kind is then rejected
+// ExpectAtHashOf or MaxTokenAge only ID tokens. A token of the other kind is then rejected
 // with ErrInvalidTokenType, never validated with the option left out. Options of both kinds in
 // one call, or options of the other kind than VerifyIDToken or VerifyAccessToken check, are a
-// usage error: a *ConfigError that matches ErrConflictingVerifyOptions. ExpectSubject fits both.
+// usage error: a *ConfigError that matches errConflictingVerifyOptions. ExpectSubject fits both.
 type VerifyOption func(*verifyOptions)
 
 type verifyOptions struct {
 	nonce, authReqID, subject, audience, accessToken   string
 	hasNonce, hasAuthReqID, hasSubject, hasAccessToken bool
 	maxAge                                             time.Duration
+	scopes                                             []string // ExpectScope
+	insecureIDTokens                                   bool     // InsecureAcceptIDTokens
 	// idOnly and atOnly name the first option given that fits only ID tokens, only access
 	// tokens.
 	idOnly, atOnly string
+
+	// trusted marks a token from the client's own token request (fromOwnRequest).
+	trusted bool
 }
 
 func (o *verifyOptions) forIDTokens(option string) {
@@ -221,29 +251,36 @@ func ExpectAudience(aud string) VerifyOption {
 	}
 }
 
-// ExpectAccessToken gives the access token that came with the ID token in the same response: if
+// ExpectAtHashOf gives the access token that came with the ID token in the same response: if
 // the ID token has "at_hash", it must match it (OpenID Connect Core 1.0 §3.3.2.11); an absent
 // at_hash is accepted (SECURITY-CASES TV-23). It fits ID tokens only: ValidateToken then rejects
 // access tokens (see VerifyOption).
-func ExpectAccessToken(accessToken string) VerifyOption {
+func ExpectAtHashOf(accessToken string) VerifyOption {
 	return func(o *verifyOptions) {
 		o.accessToken, o.hasAccessToken = accessToken, true
-		o.forIDTokens("ExpectAccessToken")
+		o.forIDTokens("ExpectAtHashOf")
 	}
 }
 
 // MaxTokenAge bounds the age of an ID token by its "iat" plus the leeway (default in
-// VerifyIDToken DefaultMaxTokenAge, 5 minutes; in ValidateToken none; 0 turns it off). It fits
+// VerifyIDToken defaultMaxTokenAge, 5 minutes; in ValidateToken none; 0 turns it off). It fits
 // ID tokens only, even with 0: ValidateToken then rejects access tokens (see VerifyOption).
 func MaxTokenAge(d time.Duration) VerifyOption {
 	return func(o *verifyOptions) { o.maxAge = max(d, 0); o.forIDTokens("MaxTokenAge") }
+}
+
+// fromOwnRequest marks a token that came back from the client's own token request (a CIBA or
+// RFC 8628 poll, a refresh): an unknown kid there refetches the provider's JWKS whatever the miss
+// cooldown (see jwksCache.key). Never for tokens that reach the client from outside.
+func fromOwnRequest() VerifyOption {
+	return func(o *verifyOptions) { o.trusted = true }
 }
 
 // applyOptions returns the options of a call in mode m and the mode they fix.
 func applyOptions(m mode, opts []VerifyOption) (*verifyOptions, mode, error) {
 	o := new(verifyOptions)
 	if m == modeIDToken {
-		o.maxAge = DefaultMaxTokenAge
+		o.maxAge = defaultMaxTokenAge
 	}
 	for _, opt := range opts {
 		if opt != nil {
@@ -251,7 +288,7 @@ func applyOptions(m mode, opts []VerifyOption) (*verifyOptions, mode, error) {
 		}
 	}
 	conflict := func(option, reason string) error {
-		return &ConfigError{Field: option, Reason: reason, Err: ErrConflictingVerifyOptions}
+		return &ConfigError{Field: option, Reason: reason, Err: errConflictingVerifyOptions}
 	}
 	switch {
 	case o.idOnly != "" && o.atOnly != "":
@@ -327,7 +364,10 @@ func (k EntityKind) String() string {
 type AuthenticatedEntity struct {
 	// Kind is EntityDevice when the token's subject equals its client id ("client_id", else
 	// "azp") and it has no "preferred_username" — a device's client_credentials token —, and
-	// EntityUser otherwise.
+	// EntityUser otherwise. For an opaque token the introspection answer decides: EntityDevice
+	// when it names a client_id and no username ("username", else "preferred_username") and its
+	// "sub" is absent (as oidc-provider answers for client_credentials tokens) or the client_id;
+	// Subject is then the client id.
 	Kind EntityKind
 	// Issuer is "iss", the provider's issuer identifier.
 	Issuer string
@@ -375,9 +415,10 @@ func (e *AuthenticatedEntity) HasScope(scope string) bool {
 type AuthenticationResult struct {
 	// Entity is who the token speaks for.
 	Entity AuthenticatedEntity
-	// Kind is KindIDToken or KindAccessToken.
+	// Kind is KindIDToken or KindAccessToken (also for opaque tokens).
 	Kind TokenKind
-	// Algorithm is the JWS "alg" the token was signed with.
+	// Algorithm is the JWS "alg" the token was signed with, or "" for an opaque token validated
+	// by introspection.
 	Algorithm string
 	// KeyID is the "kid" of the provider key that verified it, or "".
 	KeyID string
@@ -423,28 +464,48 @@ func (r *AuthenticationResult) RawClaims() map[string]any {
 // returns who it speaks for. It is the Go form of the ones-oidc crate's validate_token.
 //
 // Options that fit one kind of token fix the kind (see VerifyOption): with ExpectAudience only
-// access tokens are accepted, with ExpectNonce, ExpectAuthReqID, ExpectAccessToken or MaxTokenAge
+// access tokens are accepted, with ExpectNonce, ExpectAuthReqID, ExpectAtHashOf or MaxTokenAge
 // only ID tokens; a token of the other kind fails with ErrInvalidTokenType, and options of both
-// kinds fail with a *ConfigError matching ErrConflictingVerifyOptions.
+// kinds fail with a *ConfigError matching errConflictingVerifyOptions.
 //
 // Checks, in order (OpenID Connect Core 1.0 §3.1.3.7, RFC 9068 §4, RFC 8725): at most 64 KiB;
 // compact JWS of three strict base64url segments whose header (at most 8 KiB) and payload are
 // JSON objects; "alg" in the allow-list (WithSigningAlgorithms); no crit, jwk, jku, x5u, x5c or
 // b64 header; "kid", if any, at most 256 bytes; "typ" absent, JWT or at+jwt; a provider key that
-// fits kid and alg (JWKS cache: DefaultJWKSCooldown, DefaultJWKSMaxAge); the signature; then the
+// fits kid and alg (JWKS cache: defaultJWKSCooldown, defaultJWKSMaxAge); the signature; then the
 // claims: "iss" exactly the issuer; "aud" contains the client id (for access tokens:
 // ExpectAudience, default the client id); "azp", when present, the client id, and required with
 // several audiences (ID tokens); "sub" a non-empty string of at most 255 bytes; "exp" and "iat"
-// required, "nbf" and "iat" checked with the client's leeway (WithLeeway); for access tokens also
+// required, "nbf" and "iat" checked with the client's leeway (WithLeeway), every NumericDate
+// (exp, nbf, iat, auth_time) within 0 … 253402300799 (year 9999, fractions allowed, RFC 7519
+// §2), and exp - iat at most maxTokenLifetime; for access tokens also
 // "client_id" and "jti" required (RFC 9068 §2.2). No claim is returned with an error, and errors
 // never contain the token.
 //
 // A token that validated once is answered from memory until it expires, kept under the SHA-256
 // of the token (never the token) in a cache bounded by memory (WithTokenCacheBytes, default
-// DefaultTokenCacheBytes) that keeps the tokens asked for most often; the time checks and the
+// 64 MiB) that keeps the tokens asked for most often; the time checks and the
 // per-call options run again on every call, and the entry is dropped when the key that verified
 // it leaves the provider's JWKS. A cached token is never answered past the key set's max age
 // (WithJWKSMaxAge): then the set is fetched again first.
+//
+// A token that is not JWT-shaped (isJWT) is an opaque access token, as the ONES provider issues
+// (RFC 6750 b64token syntax, at most maxOpaqueTokenSize bytes, else ErrMalformedToken without a
+// request): it is validated by the provider's introspection endpoint (RFC 7662 §2, authenticated with a
+// client assertion, token_type_hint access_token) into the same result, Kind KindAccessToken.
+// An answer with "active" not true fails with ErrTokenInactive; one whose "iss" (when present)
+// is not the issuer with ErrInvalidIssuer; one whose token_type is absent (oidc-provider omits
+// it for refresh tokens, which are no bearer credentials) or neither Bearer nor access_token
+// with ErrInvalidTokenType; exp, iat and nbf must be whole seconds within 0 …
+// 253402300799 and are checked with the leeway; "aud", when present, must hold the
+// ExpectAudience value (default the client id), and ExpectAudience fails on an answer without
+// "aud"; ExpectSubject and ExpectScope apply; options that fit ID tokens only fail with
+// ErrInvalidTokenType without a request. A provider that cannot be asked gives
+// ErrIntrospectionUnavailable. Answers are cached by the SHA-256 of the token (never the token):
+// active ones until the earlier of exp and WithIntrospectionMaxAge (default 5 minutes),
+// refusals for introspectionNegativeTTL (30 s), failures not at all; concurrent calls for one
+// token share one introspection; at most introspectionCacheEntries answers of
+// introspectionCacheBytes are kept.
 func (c *OpenIDConnectClient) ValidateToken(ctx context.Context, raw string, opts ...VerifyOption) (*AuthenticationResult, error) {
 	return c.val.validate(ctx, raw, modeAny, opts)
 }
@@ -452,8 +513,9 @@ func (c *OpenIDConnectClient) ValidateToken(ctx context.Context, raw string, opt
 // VerifyIDToken validates an OpenID Connect ID token received from the token endpoint (OpenID
 // Connect Core 1.0 §3.1.3.7, CIBA Core §10.1.1): the checks of ValidateToken, "typ" must be
 // absent or JWT (never at+jwt, RFC 8725 §3.11), and "iat" must be at most MaxTokenAge old
-// (default DefaultMaxTokenAge, 5 minutes). Options add the nonce, auth_req_id, subject and
-// at_hash checks; ExpectAudience is a usage error here (ErrConflictingVerifyOptions).
+// (default defaultMaxTokenAge, 5 minutes). Options add the nonce, auth_req_id, subject and
+// at_hash checks; ExpectAudience is a usage error here (errConflictingVerifyOptions). An
+// opaque token is never an ID token: ErrInvalidTokenType, without asking the provider.
 func (c *OpenIDConnectClient) VerifyIDToken(ctx context.Context, raw string, opts ...VerifyOption) (*AuthenticationResult, error) {
 	return c.val.validate(ctx, raw, modeIDToken, opts)
 }
@@ -461,8 +523,9 @@ func (c *OpenIDConnectClient) VerifyIDToken(ctx context.Context, raw string, opt
 // VerifyAccessToken validates a JWT access token (RFC 9068 §4): the checks of ValidateToken,
 // "typ" must be at+jwt or application/at+jwt, "aud" must contain the ExpectAudience value
 // (default the client id), and iss, exp, aud, sub, client_id, iat and jti are required (RFC 9068
-// §2.2). ExpectNonce, ExpectAuthReqID, ExpectAccessToken and MaxTokenAge are a usage error here
-// (ErrConflictingVerifyOptions).
+// §2.2). ExpectNonce, ExpectAuthReqID, ExpectAtHashOf and MaxTokenAge are a usage error here
+// (errConflictingVerifyOptions). An opaque token is validated by introspection, as
+// ValidateToken says.
 func (c *OpenIDConnectClient) VerifyAccessToken(ctx context.Context, raw string, opts ...VerifyOption) (*AuthenticationResult, error) {
 	return c.val.validate(ctx, raw, modeAccessToken, opts)
 }
@@ -472,11 +535,11 @@ const scratchSize = 2048
 
 func (v *validator) validate(ctx context.Context, raw string, m mode, opts []VerifyOption) (*AuthenticationResult, error) {
 	if len(raw) > maxTokenSize { // the only size check: before the cache lookup hashes raw (TV-29)
-		return nil, invalid(ReasonTooLarge, "", "token longer than 64 KiB")
+		return nil, invalid(reasonTooLarge, "", "token longer than 64 KiB")
 	}
 	var o verifyOptions
 	if m == modeIDToken {
-		o.maxAge = DefaultMaxTokenAge
+		o.maxAge = defaultMaxTokenAge
 	}
 	if len(opts) > 0 { // options get a pointer: keep o itself off the heap
 		p, fixed, err := applyOptions(m, opts)
@@ -484,6 +547,9 @@ func (v *validator) validate(ctx context.Context, raw string, m mode, opts []Ver
 			return nil, err
 		}
 		o, m = *p, fixed
+	}
+	if !isJWT(raw) {
+		return v.intro.validate(ctx, raw, m, &o, v.clientID)
 	}
 	now := v.now()
 	// A hit is used only while the key set is within its max age: past it, the full path
@@ -500,7 +566,7 @@ func (v *validator) validate(ctx context.Context, raw string, m mode, opts []Ver
 					r := new(AuthenticationResult)
 					e.claims.Unpack(&cl, r.aud[:0:len(r.aud)]) // in r when it fits
 					if err := v.check(&cl, e.kind, e.alg, m, &o, now); err != nil {
-						if err.Reason == ReasonExpired {
+						if err.reason == reasonExpired {
 							v.cache.c.Delete(key)
 						}
 						return nil, err
@@ -532,24 +598,24 @@ func (v *validator) verify(ctx context.Context, raw string, m mode, o *verifyOpt
 	var scratch [scratchSize]byte
 	header, ok := jose.DecodeJSONPart(tok.HeaderPart(), scratch[:])
 	if !ok {
-		return nil, invalid(ReasonMalformed, "", "header is not base64url of UTF-8 JSON")
+		return nil, invalid(reasonMalformed, "", "header is not base64url of UTF-8 JSON")
 	}
 	hdr, jerr := jose.ParseHeader(header)
 	if jerr != nil {
 		return nil, fromJOSE(jerr)
 	}
 	if !v.algs.Has(hdr.Alg) {
-		return nil, invalid(ReasonUnsupportedAlgorithm, "alg", fmt.Sprintf("alg not accepted (accepted: %s)",
+		return nil, invalid(reasonUnsupportedAlgorithm, "alg", fmt.Sprintf("alg not accepted (accepted: %s)",
 			strings.Join(v.algs.Names(), ", ")))
 	}
 	kind := KindIDToken
 	switch {
 	case hdr.Typ == jose.TypeOther:
-		return nil, invalid(ReasonInvalidType, "typ", "typ is neither JWT nor at+jwt")
+		return nil, invalid(reasonInvalidType, "typ", "typ is neither JWT nor at+jwt")
 	case hdr.Typ == jose.TypeAT && m == modeIDToken:
-		return nil, invalid(ReasonInvalidType, "typ", "an at+jwt access token is not an ID token")
+		return nil, invalid(reasonInvalidType, "typ", "an at+jwt access token is not an ID token")
 	case hdr.Typ == jose.TypeJWT && m == modeAccessToken:
-		return nil, invalid(ReasonInvalidType, "typ", "typ is not at+jwt: not a JWT access token")
+		return nil, invalid(reasonInvalidType, "typ", "typ is not at+jwt: not a JWT access token")
 	case hdr.Typ == jose.TypeAT:
 		kind = KindAccessToken
 	}
@@ -557,19 +623,19 @@ func (v *validator) verify(ctx context.Context, raw string, m mode, o *verifyOpt
 	// of bad base64 or UTF-8 is refused as malformed and never causes a JWKS fetch.
 	payload, ok := jose.DecodeJSONPart(tok.PayloadPart(), scratch[:])
 	if !ok {
-		return nil, invalid(ReasonMalformed, "", "payload is not base64url of UTF-8")
+		return nil, invalid(reasonMalformed, "", "payload is not base64url of UTF-8")
 	}
 	var sigBuf [512]byte // RSA up to 4096 bits; larger signatures allocate
 	sig, ok := jose.DecodeSignature(tok.SignaturePart(), sigBuf[:])
 	if !ok {
-		return nil, invalid(ReasonMalformed, "", "signature is not unpadded base64url")
+		return nil, invalid(reasonMalformed, "", "signature is not unpadded base64url")
 	}
-	key, err := v.keys.key(ctx, &hdr)
+	key, err := v.keys.key(ctx, &hdr, o.trusted)
 	if err != nil {
 		return nil, err
 	}
 	if !jose.Verify(tok, sig, hdr.Alg, &key.PublicKey, scratch[:]) {
-		return nil, invalid(ReasonInvalidSignature, "", "signature does not verify with the provider's key")
+		return nil, invalid(reasonInvalidSignature, "", "signature does not verify with the provider's key")
 	}
 	// Only now, with the signature verified, are the claims parsed (RFC 8725 §3.1, TV-34).
 	if jerr := jose.ParseClaims(payload, cl); jerr != nil {
@@ -584,88 +650,107 @@ func (v *validator) verify(ctx context.Context, raw string, m mode, o *verifyOpt
 // check applies the claim rules to a verified token; it runs again on every cache hit.
 func (v *validator) check(cl *jose.Claims, kind TokenKind, alg jose.Alg, m mode, o *verifyOptions, now time.Time) *ValidationError {
 	if (m == modeIDToken && kind != KindIDToken) || (m == modeAccessToken && kind != KindAccessToken) {
-		return invalid(ReasonInvalidType, "typ", "token is a "+kind.String())
+		return invalid(reasonInvalidType, "typ", "token is a "+kind.String())
 	}
 	if cl.Has&jose.HasIss == 0 {
-		return invalid(ReasonInvalidIssuer, "iss", "iss missing")
+		return invalid(reasonInvalidIssuer, "iss", "iss missing")
 	}
 	if cl.Iss != v.issuer {
-		return invalid(ReasonInvalidIssuer, "iss", fmt.Sprintf("iss %q is not %q", sanitize(cl.Iss, 200), v.issuer))
+		return invalid(reasonInvalidIssuer, "iss", fmt.Sprintf("iss %q is not %q", sanitize(cl.Iss, 200), v.issuer))
 	}
 	want := v.clientID
 	if kind == KindAccessToken && o.audience != "" {
 		want = o.audience
 	}
 	if cl.Has&jose.HasAud == 0 || len(cl.Aud) == 0 {
-		return invalid(ReasonInvalidAudience, "aud", "aud missing or empty")
+		return invalid(reasonInvalidAudience, "aud", "aud missing or empty")
 	}
 	if !slices.Contains(cl.Aud, want) {
-		return invalid(ReasonInvalidAudience, "aud", fmt.Sprintf("aud does not contain %q", sanitize(want, 200)))
+		return invalid(reasonInvalidAudience, "aud", fmt.Sprintf("aud does not contain %q", sanitize(want, 200)))
 	}
 	if kind == KindIDToken {
 		if cl.Has&jose.HasAzp != 0 && cl.Azp != v.clientID {
-			return invalid(ReasonInvalidAudience, "azp", fmt.Sprintf("azp is not %q", v.clientID))
+			return invalid(reasonInvalidAudience, "azp", fmt.Sprintf("azp is not %q", v.clientID))
 		}
 		if len(cl.Aud) > 1 && cl.Has&jose.HasAzp == 0 {
-			return invalid(ReasonInvalidAudience, "azp", "azp required when aud has several values")
+			return invalid(reasonInvalidAudience, "azp", "azp required when aud has several values")
 		}
 	}
 	if cl.Sub == "" {
-		return invalid(ReasonInvalidClaim, "sub", "sub missing or empty")
+		return invalid(reasonInvalidClaim, "sub", "sub missing or empty")
 	}
 	if len(cl.Sub) > maxSubjectLength {
-		return invalid(ReasonInvalidClaim, "sub", "sub longer than 255 characters")
+		return invalid(reasonInvalidClaim, "sub", "sub longer than 255 characters")
 	}
 	nowS, lw := unixSeconds(now), v.leeway.Seconds()
 	if cl.Has&jose.HasExp == 0 {
-		return invalid(ReasonInvalidClaim, "exp", "exp missing")
+		return invalid(reasonInvalidClaim, "exp", "exp missing")
 	}
 	if off := nowS - cl.Exp - lw; off > 0 {
-		e := invalid(ReasonExpired, "exp", fmt.Sprintf("expired %s ago, beyond the leeway of %v%s",
+		e := invalid(reasonExpired, "exp", fmt.Sprintf("expired %s ago, beyond the leeway of %v%s",
 			secondsText(nowS-cl.Exp), v.leeway, skewHint(off)))
 		e.Err = &TokenExpiredError{Expiry: numericDate(cl.Exp)}
 		return e
 	}
 	if off := cl.Nbf - nowS - lw; cl.Has&jose.HasNbf != 0 && off > 0 {
-		return invalid(ReasonNotYetValid, "nbf", fmt.Sprintf("not valid for another %s, beyond the leeway of %v%s",
+		return invalid(reasonNotYetValid, "nbf", fmt.Sprintf("not valid for another %s, beyond the leeway of %v%s",
 			secondsText(cl.Nbf-nowS), v.leeway, skewHint(off)))
 	}
 	if cl.Has&jose.HasIat != 0 {
 		if off := cl.Iat - nowS - lw; off > 0 {
-			return invalid(ReasonNotYetValid, "iat", fmt.Sprintf("issued %s in the future, beyond the leeway of %v%s",
+			return invalid(reasonNotYetValid, "iat", fmt.Sprintf("issued %s in the future, beyond the leeway of %v%s",
 				secondsText(cl.Iat-nowS), v.leeway, skewHint(off)))
 		}
 		if off := nowS - cl.Iat - o.maxAge.Seconds() - lw; kind == KindIDToken && o.maxAge > 0 && off > 0 {
-			return invalid(ReasonInvalidClaim, "iat", fmt.Sprintf("issued %s ago, more than %v plus the leeway%s",
+			return invalid(reasonInvalidClaim, "iat", fmt.Sprintf("issued %s ago, more than %v plus the leeway%s",
 				secondsText(nowS-cl.Iat), o.maxAge, skewHint(off)))
 		}
 	} else {
-		return invalid(ReasonInvalidClaim, "iat", "iat missing")
+		return invalid(reasonInvalidClaim, "iat", "iat missing")
+	}
+	if life := cl.Exp - cl.Iat; life > maxTokenLifetime.Seconds() {
+		return invalid(reasonInvalidClaim, "exp", fmt.Sprintf("lifetime (exp - iat) of %s beyond maxTokenLifetime (366 days)",
+			secondsText(life)))
 	}
 	if kind == KindAccessToken { // RFC 9068 §2.2: also REQUIRED in JWT access tokens
 		if cl.ClientID == "" {
-			return invalid(ReasonInvalidClaim, "client_id", "client_id missing or not a non-empty string")
+			return invalid(reasonInvalidClaim, "client_id", "client_id missing or not a non-empty string")
 		}
 		if cl.Has&jose.HasJti == 0 {
-			return invalid(ReasonInvalidClaim, "jti", "jti missing or not a non-empty string")
+			return invalid(reasonInvalidClaim, "jti", "jti missing or not a non-empty string")
 		}
 	}
 	if o.hasSubject && cl.Sub != o.subject {
-		return invalid(ReasonInvalidClaim, "sub", "sub is not the expected subject")
+		return invalid(reasonInvalidClaim, "sub", "sub is not the expected subject")
 	}
 	if kind != KindIDToken {
-		return nil
+		return checkScopes(cl.Scope, o.scopes)
 	}
 	if o.hasNonce && (cl.Has&jose.HasNonce == 0 || cl.Nonce != o.nonce) {
-		return invalid(ReasonInvalidClaim, "nonce", "nonce missing or not the one sent")
+		return invalid(reasonInvalidClaim, "nonce", "nonce missing or not the one sent")
 	}
 	if o.hasAuthReqID && cl.Has&jose.HasAuthReqID != 0 && cl.AuthReqID != o.authReqID {
-		return invalid(ReasonInvalidClaim, authReqIDClaim, "auth_req_id is not the one of this request")
+		return invalid(reasonInvalidClaim, authReqIDClaim, "auth_req_id is not the one of this request")
 	}
 	if o.hasAccessToken && cl.Has&jose.HasAtHash != 0 && cl.AtHash != jose.AtHash(alg, o.accessToken) {
-		return invalid(ReasonInvalidClaim, "at_hash", "at_hash does not match the access token")
+		return invalid(reasonInvalidClaim, "at_hash", "at_hash does not match the access token")
 	}
 	return nil
+}
+
+// clone returns a copy of r that shares no slice with it.
+func (r *AuthenticationResult) clone() *AuthenticationResult {
+	c := *r
+	c.Entity.Audience = slices.Clone(r.Entity.Audience)
+	c.Entity.AuthMethods = slices.Clone(r.Entity.AuthMethods)
+	return &c
+}
+
+// rawClaims returns the claims of a result that holds a JSON object whose members are not read
+// here (an introspection answer): only Claims and RawClaims read them, with encoding/json.
+func rawClaims(payload string) *jose.Packed {
+	p := jose.PackPayload(payload)
+	return &p
 }
 
 // fill makes r the AuthenticationResult of the verified claims cl of t. r shares nothing

@@ -171,12 +171,12 @@ func TestVerifiedTokenCache(t *testing.T) {
 			m["iat"] = time.Now().Add(-10 * time.Minute).Unix()
 		})
 		wantAccept(t)(c.VerifyIDToken(t.Context(), tok, ExpectNonce("n1"), ExpectAuthReqID("r1"),
-			ExpectAccessToken("AT1"), MaxTokenAge(time.Hour)))
+			ExpectAtHashOf("AT1"), MaxTokenAge(time.Hour)))
 		for name, opt := range map[string]VerifyOption{
 			"nonce":         ExpectNonce("n2"),
 			"subject":       ExpectSubject("someone else"),
 			"auth_req_id":   ExpectAuthReqID("r2"),
-			"at_hash":       ExpectAccessToken("AT2"),
+			"at_hash":       ExpectAtHashOf("AT2"),
 			"max token age": MaxTokenAge(time.Minute),
 		} {
 			cached(tok)
@@ -187,10 +187,10 @@ func TestVerifiedTokenCache(t *testing.T) {
 			wantReject(t, res, err, ErrInvalidClaim, tok)
 		}
 		cached(tok)
-		res, err := c.VerifyIDToken(t.Context(), tok) // DefaultMaxTokenAge, 5 minutes
+		res, err := c.VerifyIDToken(t.Context(), tok) // defaultMaxTokenAge, 5 minutes
 		wantReject(t, res, err, ErrInvalidClaim, tok)
 		cached(tok)
-		wantAccept(t)(c.ValidateToken(t.Context(), tok, ExpectAuthReqID("r1"), ExpectAccessToken("AT1")))
+		wantAccept(t)(c.ValidateToken(t.Context(), tok, ExpectAuthReqID("r1"), ExpectAtHashOf("AT1")))
 
 		const api = "https://api.example"
 		at := mint(t, idp, map[string]any{"typ": "at+jwt"}, atClaims(idp, api))
@@ -297,7 +297,7 @@ func TestValidationNoGoroutineLeak(t *testing.T) { // not parallel: goleak
 
 // TestKindSpecificOptionsFixTheKind: an option that only fits one kind of token makes
 // ValidateToken accept only that kind (RFC 8725 §2.8, §3.11; RFC 9068 §4): ExpectAudience access
-// tokens, ExpectNonce, ExpectAuthReqID, ExpectAccessToken and MaxTokenAge ID tokens. On cache
+// tokens, ExpectNonce, ExpectAuthReqID, ExpectAtHashOf and MaxTokenAge ID tokens. On cache
 // hits too.
 func TestKindSpecificOptionsFixTheKind(t *testing.T) {
 	t.Parallel()
@@ -307,10 +307,10 @@ func TestKindSpecificOptionsFixTheKind(t *testing.T) {
 	at := mint(t, idp, map[string]any{"typ": "at+jwt"}, atClaims(idp, []string{api, testClientID}))
 	id := mint(t, idp, nil, set("nonce", "n"))
 	idOnly := map[string]VerifyOption{
-		"ExpectNonce":       ExpectNonce("n"),
-		"ExpectAuthReqID":   ExpectAuthReqID("r"),
-		"ExpectAccessToken": ExpectAccessToken("x"),
-		"MaxTokenAge":       MaxTokenAge(time.Hour),
+		"ExpectNonce":     ExpectNonce("n"),
+		"ExpectAuthReqID": ExpectAuthReqID("r"),
+		"ExpectAtHashOf":  ExpectAtHashOf("x"),
+		"MaxTokenAge":     MaxTokenAge(time.Hour),
 	}
 	for _, cached := range []bool{false, true} {
 		if cached {
@@ -335,7 +335,7 @@ func TestKindSpecificOptionsFixTheKind(t *testing.T) {
 }
 
 // TestKindSpecificOptionsConflict: options of both kinds, or of the other kind than the method,
-// are a usage error (a *ConfigError matching ErrConflictingVerifyOptions), not a rejection of the
+// are a usage error (a *ConfigError matching errConflictingVerifyOptions), not a rejection of the
 // token and not a panic.
 func TestKindSpecificOptionsConflict(t *testing.T) {
 	t.Parallel()
@@ -366,8 +366,8 @@ func TestKindSpecificOptionsConflict(t *testing.T) {
 	for _, tc := range cases {
 		res, err := tc.call()
 		var ce *ConfigError
-		if res != nil || !errors.As(err, &ce) || !errors.Is(err, ErrConflictingVerifyOptions) {
-			t.Errorf("%s: %v, %v; want a *ConfigError matching ErrConflictingVerifyOptions", tc.name, res, err)
+		if res != nil || !errors.As(err, &ce) || !errors.Is(err, errConflictingVerifyOptions) {
+			t.Errorf("%s: %v, %v; want a *ConfigError matching errConflictingVerifyOptions", tc.name, res, err)
 			continue
 		}
 		var ve *ValidationError

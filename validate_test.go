@@ -496,7 +496,7 @@ func TestTV23AtHash(t *testing.T) {
 	if good != "77QmUPtjPfzWtF2AnpK9RQ" { // OpenID Connect Core 1.0 §A.3 example
 		t.Fatalf("at_hash of the spec example = %s", good)
 	}
-	runClaimCases(t, verifyIDToken(ExpectAccessToken(at)), []claimCase{
+	runClaimCases(t, verifyIDToken(ExpectAtHashOf(at)), []claimCase{
 		{"wrong at_hash", set("at_hash", jose.AtHash(jose.RS256, "other")), ErrInvalidClaim},
 		{"no at_hash", nil, nil},
 		{"right at_hash", set("at_hash", good), nil},

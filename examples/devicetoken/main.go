@@ -1,6 +1,7 @@
 // Command devicetoken gets a device access token for this PantherX device, as a daemon or a
-// shell script on the device would: it reads the px-device-identity device.yml and key, signs a
-// private_key_jwt client assertion and asks the ONES identity provider.
+// shell script on the device would: onesoidc.NewClientFromDevice reads the px-device-identity
+// device.yml, key and registered JWK, and the client signs a private_key_jwt client assertion
+// and asks the ONES identity provider.
 //
 //	devicetoken                       # reports the token's type, scope and expiry
 //	devicetoken -print-token          # prints the access token alone, for scripts
@@ -26,9 +27,9 @@ import (
 
 func main() {
 	var (
-		cfgPath   = flag.String("config", onesoidc.DefaultDeviceConfigPath, "px-device-identity device.yml")
-		keyPath   = flag.String("key", onesoidc.DefaultDeviceKeyPath, "device private key (PEM), for key_security default")
-		signerURL = flag.String("signer", onesoidc.DefaultRemoteSignerURL, "px-device-identity-service signing URL, for key_security tpm")
+		cfgPath   = flag.String("config", "/etc/px-device-identity/device.yml", "px-device-identity device.yml")
+		keyPath   = flag.String("key", "/root/.local/share/px-device-identity/private.pem", "device private key (PEM), for key_security default")
+		signerURL = flag.String("signer", "http://localhost:8000/sign", "px-device-identity-service signing URL, for key_security tpm")
 		scope     = flag.String("scope", "", "space-separated scopes to request")
 		printTok  = flag.Bool("print-token", false, "print the access token itself on stdout")
 		verbose   = flag.Bool("v", false, "log requests to stderr (never tokens)")
@@ -50,32 +51,14 @@ func run(ctx context.Context, out io.Writer, cfgPath, keyPath, signerURL, scope 
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	cfg, err := onesoidc.LoadDeviceConfig(cfgPath)
-	if err != nil {
-		return err
-	}
-	var signer onesoidc.Signer
-	if strings.EqualFold(cfg.KeySecurity, onesoidc.KeySecurityTPM) {
-		alg, err := cfg.KeyAlgorithm()
-		if err != nil {
-			return err
-		}
-		signer, err = onesoidc.NewRemoteSigner(cfg.ID, alg, onesoidc.WithSignerURL(signerURL),
-			onesoidc.WithSignerClientOptions(onesoidc.WithLogger(logger)))
-		if err != nil {
-			return err
-		}
-	} else {
-		signer, err = onesoidc.LoadPrivateKey(keyPath, onesoidc.WithKeyLogger(logger))
-		if err != nil {
-			return err
-		}
-	}
 	opts := []onesoidc.Option{onesoidc.WithLogger(logger)}
 	if scope != "" {
 		opts = append(opts, onesoidc.WithDeviceTokenScope(strings.Fields(scope)...))
 	}
-	client, err := onesoidc.NewClient(ctx, cfg, signer, append(opts, extra...)...)
+	// key_security picks the key file or px-device-identity-service; the public_jwk.json beside
+	// the key, when there, gives the registered kid and alg.
+	client, err := onesoidc.NewClientFromDevice(ctx, onesoidc.DevicePaths{Config: cfgPath, Key: keyPath, SignerURL: signerURL},
+		append(opts, extra...)...)
 	if err != nil {
 		return err
 	}
@@ -90,7 +73,7 @@ func run(ctx context.Context, out io.Writer, cfgPath, keyPath, signerURL, scope 
 		fmt.Fprintln(out, tok.AccessToken)
 		return nil
 	}
-	fmt.Fprintf(out, "device %s: %s token, scope %q, expires %s (in %v)\n", cfg.ID, tok.TokenType, tok.Extra("scope"),
+	fmt.Fprintf(out, "device client %s: %s token, scope %q, expires %s (in %v)\n", client.ClientID(), tok.TokenType, tok.Extra("scope"),
 		tok.Expiry.Format(time.RFC3339), time.Until(tok.Expiry).Round(time.Second))
 	return nil
 }

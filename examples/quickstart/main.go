@@ -28,7 +28,7 @@ import (
 )
 
 func main() {
-	idp := mockidp.Start()
+	idp := mockidp.Start(mockidp.WithONES())
 	defer idp.Close()
 	if err := run(context.Background(), os.Stdout, idp); err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
@@ -97,7 +97,7 @@ func run(ctx context.Context, out io.Writer, idp *mockidp.IdP) error {
 	// approves after two polls, one second apart.
 	idp.ScriptCIBA("alice", mockidp.CIBAScript{PendingPolls: 2, Interval: 1})
 	resp, err := client.MakeCIBARequest(ctx, onesoidc.CIBARequest{
-		Hint:           onesoidc.LoginHint{Kind: onesoidc.LoginHintKindLoginHint, Value: "alice"},
+		Hint:           onesoidc.LoginHint{Kind: onesoidc.HintLogin, Value: "alice"},
 		Scope:          []string{"openid", "profile"},
 		BindingMessage: "QUICKSTART-1",
 	})
@@ -116,9 +116,9 @@ func run(ctx context.Context, out io.Writer, idp *mockidp.IdP) error {
 		return err
 	}
 	fmt.Fprintf(out, "   approved: scope %q, ID token and access token received (not shown)\n", res.Scope)
-	who := res.Identity.Entity
+	who := res.Auth.Entity
 	fmt.Fprintf(out, "   logged in: %s %q, ID token validated (%s, key %s)\n", who.Kind, who.Subject,
-		res.Identity.Algorithm, res.Identity.KeyID)
+		res.Auth.Algorithm, res.Auth.KeyID)
 
 	// ONES QR login: show a QR code; the user scans it with the ONES app and approves there.
 	idp.SetDeviceID(cfg.ClientID, cfg.ID)
@@ -134,7 +134,7 @@ func run(ctx context.Context, out io.Writer, idp *mockidp.IdP) error {
 		return err
 	}
 	fmt.Fprintf(out, "   approved on the phone by %q: scope %q, access token validated by introspection\n",
-		qres.Identity.Entity.Subject, qres.Scope)
+		qres.Auth.Entity.Subject, qres.Scope)
 
 	// A resource server: RequireToken validates bearer tokens against the provider's keys.
 	handler := client.RequireToken(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -47,7 +47,7 @@ func aliceRequest(bindingMessage string, scope ...string) onesoidc.CIBARequest {
 		scope = []string{"openid"}
 	}
 	return onesoidc.CIBARequest{
-		Hint:           onesoidc.LoginHint{Kind: onesoidc.LoginHintKindLoginHint, Value: "alice"},
+		Hint:           onesoidc.LoginHint{Kind: onesoidc.HintLogin, Value: "alice"},
 		Scope:          scope,
 		BindingMessage: bindingMessage,
 	}
@@ -61,7 +61,7 @@ type progressLog struct {
 	onAttempt func(onesoidc.PollProgress)
 }
 
-func (l *progressLog) option() onesoidc.WaitOption {
+func (l *progressLog) option() onesoidc.Option {
 	return onesoidc.WithProgress(func(pr onesoidc.PollProgress) {
 		l.events = append(l.events, pr)
 		l.at = append(l.at, time.Now())
@@ -166,7 +166,7 @@ func TestInteropSDKCIBA(t *testing.T) {
 	}{
 		{"access_denied", onesoidc.ErrAccessDenied},
 		{"transaction_failed", onesoidc.ErrTransactionFailed},
-		{"expired_token", onesoidc.ErrExpiredToken},
+		{"expired_token", onesoidc.ErrLoginExpired},
 	} {
 		t.Run("deny "+tc.code, func(t *testing.T) {
 			t.Parallel()
@@ -183,15 +183,14 @@ func TestInteropSDKCIBA(t *testing.T) {
 				p.failf(t, mark, "WaitForCIBA = %+v, %v; want the provider's %s (HTTP 400)", res, err, tc.code)
 			}
 			// The provider's expired_token is the one expiry error too, wrapping the answer.
-			var exp *onesoidc.ExpiredError
+			var exp *onesoidc.LoginExpiredError
 			if isExpired := errors.As(err, &exp); isExpired != (tc.code == "expired_token") || (isExpired && exp.Err == nil) {
-				p.errorf(t, mark, "%s from the provider: %v, *ExpiredError %v", tc.code, err, isExpired)
+				p.errorf(t, mark, "%s from the provider: %v, *LoginExpiredError %v", tc.code, err, isExpired)
 			}
 			// The ended request is remembered: no second poll, same error.
 			_, err = c.CheckCIBAStatus(t.Context(), resp.AuthReqID)
-			var fe *onesoidc.CIBAFinishedError
-			if !errors.As(err, &fe) || !errors.Is(err, tc.want) {
-				p.errorf(t, mark, "CheckCIBAStatus after %s = %v, want a *CIBAFinishedError matching it", tc.code, err)
+			if !errors.Is(err, onesoidc.ErrLoginFinished) || !errors.Is(err, tc.want) {
+				p.errorf(t, mark, "CheckCIBAStatus after %s = %v, want ErrLoginFinished matching it", tc.code, err)
 			}
 		})
 	}
@@ -215,9 +214,9 @@ func TestInteropSDKCIBA(t *testing.T) {
 		}
 		var progress progressLog
 		res, err := c.WaitForCIBA(t.Context(), resp, progress.option())
-		var exp *onesoidc.ExpiredError
-		if !errors.Is(err, onesoidc.ErrExpiredToken) || !errors.As(err, &exp) || !exp.Expiry.Equal(resp.Expiry()) {
-			p.failf(t, mark, "WaitForCIBA = %+v, %v; want a *ExpiredError at %v", res, err, resp.Expiry())
+		var exp *onesoidc.LoginExpiredError
+		if !errors.Is(err, onesoidc.ErrLoginExpired) || !errors.As(err, &exp) || !exp.Expiry.Equal(resp.Expiry()) {
+			p.failf(t, mark, "WaitForCIBA = %+v, %v; want a *LoginExpiredError at %v", res, err, resp.Expiry())
 		}
 		// The poll at 1 s is pending; the next one (interval 1 s later) would fall after the
 		// expiry, so the wait ends at once, before the expiry, without another poll.
@@ -225,16 +224,15 @@ func TestInteropSDKCIBA(t *testing.T) {
 			p.errorf(t, mark, "WaitForCIBA ended at %v with %v after %d polls, want a local expiry after 1 pending poll", time.Now(), err, len(progress.events))
 		}
 		_, err = c.CheckCIBAStatus(t.Context(), resp.AuthReqID)
-		var fe *onesoidc.CIBAFinishedError
-		if !errors.As(err, &fe) || !errors.As(err, &exp) {
-			p.errorf(t, mark, "CheckCIBAStatus after the expiry = %v, want a *CIBAFinishedError of the local expiry", err)
+		if !errors.Is(err, onesoidc.ErrLoginFinished) || !errors.As(err, &exp) {
+			p.errorf(t, mark, "CheckCIBAStatus after the expiry = %v, want ErrLoginFinished of the local expiry", err)
 		}
 
 		other := client(t, formES)
 		time.Sleep(time.Until(resp.Expiry()) + 200*time.Millisecond) // the provider's clock is real
 		_, err = other.CheckCIBAStatus(t.Context(), resp.AuthReqID)
 		var oe *onesoidc.OAuthError
-		if !errors.Is(err, onesoidc.ErrExpiredToken) || !errors.As(err, &oe) {
+		if !errors.Is(err, onesoidc.ErrLoginExpired) || !errors.As(err, &oe) {
 			p.errorf(t, mark, "CheckCIBAStatus by a client without the request = %v, want the provider's expired_token", err)
 		}
 	})
@@ -247,7 +245,7 @@ func TestInteropSDKCIBA(t *testing.T) {
 		req.Hint.Value = "mallory"
 		resp, err := c.MakeCIBARequest(t.Context(), req)
 		var oe *onesoidc.OAuthError
-		if !errors.Is(err, onesoidc.ErrUnknownUserID) || !errors.As(err, &oe) || oe.StatusCode != http.StatusBadRequest {
+		if !errors.Is(err, (&onesoidc.OAuthError{Code: "unknown_user_id"})) || !errors.As(err, &oe) || oe.StatusCode != http.StatusBadRequest {
 			p.failf(t, mark, "MakeCIBARequest for mallory = %+v, %v; want unknown_user_id (HTTP 400)", resp, err)
 		}
 	})
@@ -264,7 +262,7 @@ func TestInteropSDKCIBA(t *testing.T) {
 			c := client(t, formES)
 			mark := p.Mark()
 			resp, err := c.MakeCIBARequest(t.Context(), aliceRequest(msg))
-			if !errors.Is(err, onesoidc.ErrInvalidBindingMessage) {
+			if !errors.Is(err, (&onesoidc.OAuthError{Code: "invalid_binding_message"})) {
 				p.failf(t, mark, "MakeCIBARequest(%q) = %+v, %v; want the provider's invalid_binding_message", msg, resp, err)
 			}
 
@@ -297,8 +295,8 @@ func TestInteropSDKCIBA(t *testing.T) {
 			want       error // nil: accepted
 		}{
 			{"right", userCode, nil},
-			{"wrong", "0000", onesoidc.ErrInvalidUserCode},
-			{"missing", "", onesoidc.ErrMissingUserCode},
+			{"wrong", "0000", (&onesoidc.OAuthError{Code: "invalid_user_code"})},
+			{"missing", "", (&onesoidc.OAuthError{Code: "missing_user_code"})},
 		} {
 			mark := p.Mark()
 			req := aliceRequest("UC-" + strings.ToUpper(tc.name))
@@ -328,7 +326,7 @@ func TestInteropSDKCIBA(t *testing.T) {
 		c := client(t, roES)
 		mark := p.Mark()
 		_, err := c.MakeCIBARequest(t.Context(), aliceRequest("RO-FORM"))
-		if !errors.Is(err, onesoidc.ErrInvalidRequest) {
+		if !errors.Is(err, (&onesoidc.OAuthError{Code: "invalid_request"})) {
 			p.failf(t, mark, "form request from a request-object client: %v, want invalid_request", err)
 		}
 	})
@@ -404,9 +402,8 @@ func testSDKCIBAApprove(t *testing.T, p *Provider, clientID string, c *onesoidc.
 	// that no poll went out.
 	mark = p.Mark()
 	_, err = c.CheckCIBAStatus(ctx, resp.AuthReqID)
-	var fe *onesoidc.CIBAFinishedError
-	if !errors.As(err, &fe) || !errors.Is(err, onesoidc.ErrCIBARedeemed) {
-		p.errorf(t, mark, "CheckCIBAStatus of a redeemed auth_req_id = %v, want *CIBAFinishedError, ErrCIBARedeemed", err)
+	if !errors.Is(err, onesoidc.ErrLoginFinished) {
+		p.errorf(t, mark, "CheckCIBAStatus of a redeemed auth_req_id = %v, want ErrLoginFinished", err)
 	}
 	if log := p.StderrSince(mark); strings.Contains(log, "grant.error") {
 		t.Errorf("the provider saw a poll of the redeemed auth_req_id:\n%s", log)
@@ -503,7 +500,7 @@ func TestInteropSDKCIBASlowDown(t *testing.T) {
 		p.errorf(t, mark, "first NextPoll = %v, want ReceivedAt + %v", progress.events[0].NextPoll, resp.Interval)
 	}
 	second := progress.events[1]
-	want := resp.Interval + onesoidc.SlowDownStep
+	want := resp.Interval + 5*time.Second // RFC 8628 §3.5
 	if got := second.NextPoll.Sub(progress.at[1]); !errors.Is(second.LastErr, onesoidc.ErrSlowDown) || got > want || got < want-500*time.Millisecond {
 		p.errorf(t, mark, "after slow_down: LastErr %v, next poll in %v; want slow_down and %v", second.LastErr, got, want)
 	}

@@ -105,7 +105,7 @@ func TestInteropSDKONESQRLogin(t *testing.T) {
 		if err != nil {
 			p.failf(t, mark, "status after approval: %v", err)
 		}
-		e := res.Identity.Entity
+		e := res.Auth.Entity
 		if e.Kind != onesoidc.EntityUser || e.Subject != "alice" || e.ClientID != clientID || e.Issuer != p.Issuer() ||
 			!e.HasScope("openid") || !e.HasScope("profile") || res.Token.AccessToken == "" || res.AuthReqID != s.ID() {
 			p.failf(t, mark, "result %+v, identity %+v", res, e)
@@ -121,7 +121,7 @@ func TestInteropSDKONESQRLogin(t *testing.T) {
 		if info, err := c.IntrospectToken(t.Context(), res.Token.AccessToken, ""); err != nil || info.Active {
 			p.failf(t, mark, "introspection after revocation = %+v, %v", info, err)
 		}
-		if _, err := c.CheckQRStatus(t.Context(), s.ID()); !errors.Is(err, onesoidc.ErrQRSessionFinished) {
+		if _, err := c.CheckQRStatus(t.Context(), s.ID()); !errors.Is(err, onesoidc.ErrLoginFinished) {
 			t.Errorf("status after the end: %v", err)
 		}
 	})
@@ -140,8 +140,8 @@ func TestInteropSDKONESQRLogin(t *testing.T) {
 		if err != nil {
 			p.failf(t, mark, "WaitForQRLogin: %v", err)
 		}
-		if res.Identity.Entity.Subject != "bob" || time.Since(start) < 4*time.Second {
-			t.Errorf("subject %q after %v; want bob after the 5 s interval", res.Identity.Entity.Subject, time.Since(start))
+		if res.Auth.Entity.Subject != "bob" || time.Since(start) < 4*time.Second {
+			t.Errorf("subject %q after %v; want bob after the 5 s interval", res.Auth.Entity.Subject, time.Since(start))
 		}
 	})
 

@@ -48,7 +48,7 @@ func TestInteropSDKValidation(t *testing.T) {
 			t.Parallel()
 			c := sdkClient(t, p, ids[alg], keys[alg], pkcs8)
 			res := loginAlice(t, p, c, "VAL-"+alg)
-			id := res.Identity
+			id := res.Auth
 			if id == nil || id.Algorithm != alg || id.Kind != onesoidc.KindIDToken || id.Entity.Subject != "alice" ||
 				id.Entity.Kind != onesoidc.EntityUser || id.Entity.Issuer != p.Issuer() {
 				t.Fatalf("identity = %+v", id)
@@ -102,8 +102,8 @@ func TestInteropSDKKeyRotation(t *testing.T) {
 
 	p.Restart(t, privateJWKS(newProviderKeys(t)...))
 	after := loginAlice(t, p, c, "ROTATE-2")
-	if after.Identity.KeyID == before.Identity.KeyID {
-		t.Fatalf("the restarted provider signed with the old key %s", before.Identity.KeyID)
+	if after.Auth.KeyID == before.Auth.KeyID {
+		t.Fatalf("the restarted provider signed with the old key %s", before.Auth.KeyID)
 	}
 	// The old token's key left the JWKS with the refetch: it fails now, without a new fetch.
 	if _, err := c.VerifyIDToken(t.Context(), before.IDToken, onesoidc.MaxTokenAge(0)); !errors.Is(err, onesoidc.ErrUnknownKey) {

@@ -26,6 +26,15 @@ const (
 	HasJti // a non-empty string
 )
 
+// MaxNumericDate is the latest NumericDate accepted: 253402300799 seconds, 9999-12-31T23:59:59Z.
+const MaxNumericDate = 253402300799
+
+// ValidNumericDate reports whether f is a NumericDate accepted here (RFC 7519 §2): seconds since
+// the epoch within 0 … MaxNumericDate, fractions allowed. Anything else — negative, later than
+// year 9999, NaN, ±Inf — is refused, never clamped: a date in milliseconds by mistake (1.8e12)
+// lies beyond the range.
+func ValidNumericDate(f float64) bool { return f >= 0 && f <= MaxNumericDate }
+
 // Claims are the registered claims (RFC 7519 §4.1) and the OpenID Connect and RFC 9068 claims a
 // validator reads, decoded once from a verified payload. Strings are substrings of the payload
 // unless they held escapes. Times are NumericDate seconds (RFC 7519 §2).
@@ -51,10 +60,10 @@ type Claims struct {
 // encoding/json and so UnmarshalClaims would not tell apart, and names that differ from a claim
 // read here only in case, such as "AZP"), numbers out of float64 range (RFC 8725 §3.7), and
 // registered claims of the wrong type: iss, sub, azp, nonce, at_hash and auth_req_id must be
-// strings, aud a string or an array of strings, exp, nbf, iat and auth_time numbers (NumericDate,
-// RFC 7519 §2: fractions allowed). Other claims of an unexpected type are ignored here. The
-// payload must be valid UTF-8 (DecodeJSONPart checks it). Error.Name may hold a claim name from
-// the payload, unescaped and unbounded.
+// strings, aud a string or an array of strings, exp, nbf, iat and auth_time numbers within
+// 0 … MaxNumericDate (ValidNumericDate; NumericDate, RFC 7519 §2: fractions allowed). Other
+// claims of an unexpected type are ignored here. The payload must be valid UTF-8 (DecodeJSONPart
+// checks it). Error.Name may hold a claim name from the payload, unescaped and unbounded.
 func ParseClaims(payload string, cl *Claims) *Error {
 	r := jsonReader{s: payload}
 	if !r.begin() {
@@ -102,6 +111,9 @@ func ParseClaims(payload string, cl *Claims) *Error {
 			f, ok := numberValue(v)
 			if !ok {
 				return &Error{Kind: BadClaim, Name: name, Msg: name + " is not a number"}
+			}
+			if !ValidNumericDate(f) {
+				return &Error{Kind: BadClaim, Name: name, Msg: name + " is not a NumericDate within 0 … 253402300799 (year 9999)"}
 			}
 			switch name {
 			case "exp":

@@ -91,7 +91,7 @@ type CIBAScript struct {
 type CIBARecord struct {
 	AuthReqID string
 	ClientID  string
-	// Encoding is "form" or "request".
+	// Encoding is "form", "request" or, under WithONES, "ones".
 	Encoding string
 	// Params are the authentication request parameters, from the form or the request object
 	// (resource values joined by spaces).
@@ -236,7 +236,12 @@ func (m *IdP) backchannel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec := CIBARecord{ClientID: clientID, Encoding: "form", Params: map[string]string{}}
-	if raw := r.PostForm.Get("request"); raw != "" {
+	if m.ones {
+		if code, err := m.onesRequest(r, clientID, &rec); err != nil {
+			OAuthError(w, http.StatusBadRequest, code, err.Error())
+			return
+		}
+	} else if raw := r.PostForm.Get("request"); raw != "" {
 		for _, k := range cibaParamNames {
 			if r.PostForm.Has(k) {
 				OAuthError(w, http.StatusBadRequest, "invalid_request", k+" outside the request object")
@@ -291,7 +296,7 @@ func (m *IdP) backchannel(w http.ResponseWriter, r *http.Request) {
 		OAuthError(w, http.StatusBadRequest, "invalid_request", "openid scope missing")
 		return
 	}
-	if bm, ok := p["binding_message"]; ok && !bindingMessageRule.MatchString(bm) {
+	if bm, ok := p["binding_message"]; ok && !m.ones && !bindingMessageRule.MatchString(bm) {
 		OAuthError(w, http.StatusBadRequest, "invalid_binding_message", "binding_message does not match "+bindingMessageRule.String())
 		return
 	}
@@ -376,6 +381,9 @@ func (m *IdP) verifyRequestObject(raw, clientID string) (header, claims map[stri
 	}
 	if key.Algorithm != "" && hdr.Algorithm != key.Algorithm {
 		return nil, nil, fmt.Errorf("request object alg %s, registered %s", hdr.Algorithm, key.Algorithm)
+	}
+	if hdr.KeyID != "" && hdr.KeyID != key.KeyID {
+		return nil, nil, fmt.Errorf("request object kid %q is not the registered key's", hdr.KeyID)
 	}
 	payload, err := jws.Verify(key.Key)
 	if err != nil {
@@ -546,13 +554,13 @@ func (m *IdP) cibaToken(w http.ResponseWriter, r *http.Request, clientID, id str
 	subject, scope := req.subject, req.scope
 	m.mu.Unlock()
 
-	access, err := m.Mint(map[string]any{"iss": m.Issuer, "sub": subject, "client_id": clientID, "aud": m.Issuer,
-		"iat": now.Unix(), "exp": now.Add(m.tokenTTL).Unix(), "jti": randomID(), "scope": scope}, map[string]any{"typ": "at+jwt"})
+	access, aud, err := m.accessToken(map[string]any{"iss": m.Issuer, "sub": subject, "client_id": clientID, "aud": m.Issuer,
+		"iat": now.Unix(), "exp": now.Add(m.tokenTTL).Unix(), "jti": randomID(), "scope": scope}, "")
 	if err != nil {
 		OAuthError(w, http.StatusInternalServerError, "server_error", err.Error())
 		return
 	}
-	m.track(access, issued{clientID: clientID, subject: subject, scope: scope, exp: now.Add(m.tokenTTL)})
+	m.track(access, issued{clientID: clientID, subject: subject, scope: scope, exp: now.Add(m.tokenTTL), aud: aud})
 	refresh := m.IssueRefreshToken(clientID, subject, scope)
 	resp := map[string]any{"access_token": access, "token_type": "Bearer", "expires_in": int(m.tokenTTL / time.Second),
 		"refresh_token": refresh}

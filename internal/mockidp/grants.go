@@ -8,10 +8,11 @@ import (
 // issued is what the IdP remembers of a token it issued, for introspection and revocation.
 type issued struct {
 	clientID, subject, scope string
-	exp                      time.Time
+	exp, iat                 time.Time
+	aud                      []string // introspection's "aud", if any
 	revoked                  bool
 	refresh                  bool
-	device                   bool // a client_credentials token
+	device                   bool // client_credentials: introspection has no sub, as oidc-provider
 }
 
 // RefreshBehaviour scripts the answers of the refresh_token grant.
@@ -42,6 +43,9 @@ func (m *IdP) track(token string, it issued) {
 	defer m.mu.Unlock()
 	if m.grants.tokens == nil {
 		m.grants.tokens = map[string]*issued{}
+	}
+	if it.iat.IsZero() {
+		it.iat = m.now()
 	}
 	m.grants.tokens[token] = &it
 }
@@ -78,13 +82,13 @@ func (m *IdP) refresh(w http.ResponseWriter, r *http.Request, clientID string) {
 		OAuthError(w, http.StatusBadRequest, "invalid_grant", "refresh token invalid, expired or revoked")
 		return
 	}
-	access, err := m.Mint(map[string]any{"iss": m.Issuer, "sub": it.subject, "client_id": clientID, "aud": m.Issuer,
-		"iat": now.Unix(), "exp": now.Add(m.tokenTTL).Unix(), "jti": randomID(), "scope": it.scope}, map[string]any{"typ": "at+jwt"})
+	access, aud, err := m.accessToken(map[string]any{"iss": m.Issuer, "sub": it.subject, "client_id": clientID, "aud": m.Issuer,
+		"iat": now.Unix(), "exp": now.Add(m.tokenTTL).Unix(), "jti": randomID(), "scope": it.scope}, "")
 	if err != nil {
 		OAuthError(w, http.StatusInternalServerError, "server_error", err.Error())
 		return
 	}
-	m.track(access, issued{clientID: clientID, subject: it.subject, scope: it.scope, exp: now.Add(m.tokenTTL)})
+	m.track(access, issued{clientID: clientID, subject: it.subject, scope: it.scope, exp: now.Add(m.tokenTTL), aud: aud})
 	sub, iss := it.subject, m.Issuer
 	if b.IDTokenSubject != "" {
 		sub = b.IDTokenSubject
@@ -119,7 +123,19 @@ func (m *IdP) introspection(w http.ResponseWriter, r *http.Request) {
 		resp = map[string]any{"active": false}
 	} else {
 		resp = map[string]any{"active": true, "client_id": it.clientID, "sub": it.subject, "scope": it.scope,
-			"exp": it.exp.Unix(), "iss": m.Issuer, "token_type": "Bearer", "aud": []string{m.Issuer}}
+			"exp": it.exp.Unix(), "iss": m.Issuer, "token_type": "Bearer"}
+		if !it.iat.IsZero() {
+			resp["iat"] = it.iat.Unix()
+		}
+		if len(it.aud) > 0 {
+			resp["aud"] = it.aud
+		}
+		if it.device && m.opaque {
+			delete(resp, "sub") // as oidc-provider answers for client_credentials tokens
+		}
+		if it.scope == "" {
+			delete(resp, "scope")
+		}
 		if it.refresh {
 			resp["token_type"] = "refresh_token"
 		}

@@ -121,6 +121,9 @@ type IdP struct {
 	now      func() time.Time
 	tokenTTL time.Duration
 	audience Audience
+	opaque   bool // WithOpaqueAccessTokens
+	ones     bool // WithONES
+	paths    map[string]string
 
 	mu      sync.Mutex
 	clients map[string]*jose.JSONWebKey
@@ -149,9 +152,13 @@ func newIdP(base string, opts []Option) *IdP {
 	for _, o := range opts {
 		o(m)
 	}
+	m.paths = maps.Clone(paths)
+	if m.ones {
+		m.paths[EndpointBackchannel] = onesBackchannelPath
+	}
 	m.keys = []*jose.JSONWebKey{defaultKey()}
 	mux := http.NewServeMux()
-	for name, p := range paths {
+	for name, p := range m.paths {
 		h := m.handlerFor(name)
 		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) { m.serve(name, h, w, r) })
 	}
@@ -216,11 +223,21 @@ func (t inMemory) RoundTrip(r *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// RegisterClient registers a client whose assertions verify with pub and alg (e.g. "ES256").
+// RegisterClient registers a client whose assertions verify with pub and alg (e.g. "ES256"); the
+// key has no "kid", so signatures must announce none (see RegisterClientJWK).
 func (m *IdP) RegisterClient(clientID string, pub crypto.PublicKey, alg string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.clients[clientID] = &jose.JSONWebKey{Key: pub, Algorithm: alg, Use: "sig"}
+}
+
+// RegisterClientJWK registers a client by its public JWK, as a provider stores a client's
+// "jwks": Key, Algorithm and KeyID count. Like oidc-provider, the IdP then accepts a signature
+// whose header names no "kid", or exactly this KeyID; any other "kid" fails.
+func (m *IdP) RegisterClientJWK(clientID string, jwk jose.JSONWebKey) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.clients[clientID] = &jwk
 }
 
 // Inject adds a fault to an endpoint; faults apply in the order they were added.
@@ -361,7 +378,7 @@ func (m *IdP) handlerFor(name string) http.HandlerFunc {
 }
 
 // endpointURL is the absolute URL of an endpoint.
-func (m *IdP) endpointURL(name string) string { return m.URL + paths[name] }
+func (m *IdP) endpointURL(name string) string { return m.URL + m.paths[name] }
 
 func (m *IdP) discovery(w http.ResponseWriter, r *http.Request) {
 	doc := map[string]any{
@@ -465,12 +482,13 @@ func (m *IdP) issueClientCredentials(w http.ResponseWriter, r *http.Request, cli
 	if scope != "" {
 		claims["scope"] = scope
 	}
-	tok, err := m.Mint(claims, map[string]any{"typ": "at+jwt"})
+	tok, aud, err := m.accessToken(claims, r.PostForm.Get("resource"))
 	if err != nil {
 		OAuthError(w, http.StatusInternalServerError, "server_error", err.Error())
 		return
 	}
-	m.track(tok, issued{clientID: clientID, subject: clientID, scope: scope, exp: now.Add(m.tokenTTL), device: true})
+	m.track(tok, issued{clientID: clientID, subject: clientID, scope: scope, exp: now.Add(m.tokenTTL), aud: aud,
+		device: true})
 	resp := map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": int(m.tokenTTL / time.Second)}
 	if scope != "" {
 		resp["scope"] = scope
@@ -552,6 +570,9 @@ func (m *IdP) authenticate(r *http.Request, endpoint string) (string, error) {
 	}
 	if key.Algorithm != "" && hdr.Algorithm != key.Algorithm {
 		return "", fmt.Errorf("assertion alg %s, registered %s", hdr.Algorithm, key.Algorithm)
+	}
+	if hdr.KeyID != "" && hdr.KeyID != key.KeyID {
+		return "", fmt.Errorf("assertion kid %q is not the registered key's", hdr.KeyID)
 	}
 	payload, err := jws.Verify(key.Key)
 	if err != nil {

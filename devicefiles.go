@@ -1,0 +1,137 @@
+package onesoidc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+)
+
+// DevicePaths names the files px-device-identity writes for a device. A zero field takes its
+// default.
+type DevicePaths struct {
+	// Config is the device configuration (default defaultDeviceConfigPath).
+	Config string
+	// Key is the private key file of key_security "default" devices (default
+	// defaultDeviceKeyPath). Devices with key_security "tpm" have none.
+	Key string
+	// RegisteredJWK is the public JWK px-device-identity registered (default:
+	// registeredJWKFileName in the directory of Key). It is read when it exists.
+	RegisteredJWK string
+	// SignerURL is the signing endpoint of px-device-identity-service for key_security "tpm"
+	// devices (default defaultRemoteSignerURL).
+	SignerURL string
+}
+
+// withDefaults fills the zero fields.
+func (p DevicePaths) withDefaults() DevicePaths {
+	if p.Config == "" {
+		p.Config = defaultDeviceConfigPath
+	}
+	if p.Key == "" {
+		p.Key = defaultDeviceKeyPath
+	}
+	if p.RegisteredJWK == "" {
+		p.RegisteredJWK = registeredJWKBeside(p.Key)
+	}
+	if p.SignerURL == "" {
+		p.SignerURL = defaultRemoteSignerURL
+	}
+	return p
+}
+
+// NewClientFromDevice builds a ready client from the files px-device-identity wrote, in one call:
+// it loads the device configuration (LoadDeviceConfig), picks the signer by its key_security —
+// the private key file for "default" (LoadPrivateKey), px-device-identity-service for "tpm"
+// (NewRemoteSigner, with the device id and the algorithm of key_type) — reads the public JWK
+// registered for the key when it exists, so that assertions carry its "kid" (or none) and "alg",
+// discovers the provider at the device's issuer (NewClient) and returns the client. The client
+// talks ONES (CIBAEncodingONES). opts reach every step: the key options (WithKeyID,
+// WithInsecureKeyFilePermissions ...) the key loading, the signer options (WithSignerPublicJWK
+// ...) the remote signer, and the client options the client; the key file warnings and the
+// signer log to the client's logger.
+//
+// A key_type that does not fit the key (or the registered JWK of a "tpm" device) is a
+// *ConfigError, as are every error of the steps above.
+func NewClientFromDevice(ctx context.Context, paths DevicePaths, opts ...Option) (*OpenIDConnectClient, error) {
+	_, err := buildOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	paths = paths.withDefaults()
+	cfg, err := LoadDeviceConfig(paths.Config)
+	if err != nil {
+		return nil, err
+	}
+	var signer Signer
+	if strings.EqualFold(cfg.KeySecurity, keySecurityTPM) {
+		signer, err = remoteDeviceSigner(cfg, paths, opts)
+	} else {
+		signer, err = localDeviceKey(cfg, paths, opts)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return NewClient(ctx, cfg, signer, opts...)
+}
+
+// localDeviceKey loads the private key of a key_security "default" device and checks it
+// against key_type.
+func localDeviceKey(cfg *DeviceConfig, paths DevicePaths, opts []Option) (*DeviceKey, error) {
+	regPath := paths.RegisteredJWK
+	if _, err := os.Stat(regPath); errors.Is(err, fs.ErrNotExist) {
+		regPath = "" // px-device-identity registered no JWK file here: nothing to go on
+	}
+	key, err := LoadPrivateKey(paths.Key, append([]Option{WithRegisteredJWK(regPath)}, opts...)...)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkKeyType(cfg, key.Algorithm()); err != nil {
+		return nil, err
+	}
+	return key, nil
+}
+
+// remoteDeviceSigner makes the px-device-identity-service signer of a key_security "tpm"
+// device: the algorithm and kid of the registered JWK when there is one, else the algorithm of
+// key_type and no kid.
+func remoteDeviceSigner(cfg *DeviceConfig, paths DevicePaths, opts []Option) (*RemoteSigner, error) {
+	reg, err := loadRegisteredIfPresent(paths.RegisteredJWK)
+	if err != nil {
+		return nil, err
+	}
+	alg, kid := "", ""
+	if reg != nil {
+		algs, _ := registeredAlgs(reg.Public)
+		alg, kid = reg.Algorithm, reg.KeyID
+		if alg == "" {
+			alg = algs[0]
+		}
+	}
+	if alg == "" {
+		if alg, err = cfg.KeyAlgorithm(); err != nil {
+			return nil, err
+		}
+	} else if err := checkKeyType(cfg, alg); err != nil {
+		return nil, err
+	}
+	return NewRemoteSigner(cfg.ID, alg, append([]Option{WithSignerURL(paths.SignerURL), WithSignerKeyID(kid)}, opts...)...)
+}
+
+// checkKeyType reports a key_type that does not fit a key signing alg (RSA keys may sign PS256).
+func checkKeyType(cfg *DeviceConfig, alg string) error {
+	if cfg.KeyType == "" {
+		return nil
+	}
+	want, err := cfg.KeyAlgorithm()
+	if err != nil {
+		return err
+	}
+	if want == alg || (want == "RS256" && alg == "PS256") {
+		return nil
+	}
+	return &ConfigError{File: cfg.path, Field: "key_type",
+		Reason: fmt.Sprintf("%s does not fit the device key, which signs %s", cfg.KeyType, alg)}
+}

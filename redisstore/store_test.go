@@ -1,0 +1,203 @@
+package redisstore
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ones-now/onesoidc/weblogin"
+)
+
+func pendingLogin(session, id string, now time.Time) *weblogin.Login {
+	return &weblogin.Login{Session: session, ID: id, Kind: weblogin.KindCIBA, State: weblogin.StatePending, Created: now,
+		Expiry: now.Add(10 * time.Minute), KeepUntil: now.Add(12 * time.Minute), NextPoll: now.Add(5 * time.Second), Interval: 5 * time.Second}
+}
+
+// TestStoreLimitsNeverEvict: the per-session and global limits refuse new logins and keep
+// the pending ones; expired and ended logins stop counting.
+func TestStoreLimitsNeverEvict(t *testing.T) {
+	rs := startRedis(t, false)
+	st := newStore(t, rs.client(), uniquePrefix(t))
+	ctx, now := t.Context(), time.Now()
+	lim := weblogin.Limits{PerSession: 2, Total: 3}
+	for i, s := range []string{"a", "a", "b"} {
+		if err := st.CreateLogin(ctx, pendingLogin(s, string(rune('1'+i)), now), now, lim); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.CreateLogin(ctx, pendingLogin("a", "x", now), now, lim); !errors.Is(err, weblogin.ErrSessionFull) {
+		t.Fatalf("third login of a session: %v", err)
+	}
+	if err := st.CreateLogin(ctx, pendingLogin("c", "x", now), now, lim); !errors.Is(err, weblogin.ErrStoreFull) {
+		t.Fatalf("fourth login: %v", err)
+	}
+	for _, k := range [][2]string{{"a", "1"}, {"a", "2"}, {"b", "3"}} {
+		if _, err := st.GetLogin(ctx, k[0], k[1]); err != nil {
+			t.Fatalf("pending login %v evicted: %v", k, err)
+		}
+	}
+	// An ended login stops counting.
+	l, _ := st.GetLogin(ctx, "b", "3")
+	l.State = weblogin.StateFailed
+	if err := st.UpdateLogin(ctx, l, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateLogin(ctx, pendingLogin("c", "4", now), now, lim); err != nil {
+		t.Fatalf("after one ended: %v", err)
+	}
+	// Expired logins stop counting.
+	later := now.Add(11 * time.Minute)
+	if err := st.CreateLogin(ctx, pendingLogin("d", "5", later), later, lim); err != nil {
+		t.Fatalf("after expiry: %v", err)
+	}
+}
+
+// TestStoreRecords: update of a deleted login is ErrNotFound (a cancel is never undone), the
+// result is taken once, the poll index finds the login, and every key has the prefix and a TTL.
+func TestStoreRecords(t *testing.T) {
+	rs := startRedis(t, false)
+	rdb := rs.client()
+	prefix := uniquePrefix(t)
+	st := newStore(t, rdb, prefix)
+	ctx, now := t.Context(), time.Now()
+	lim := weblogin.Limits{PerSession: 5, Total: 5}
+	l := pendingLogin("s", "1", now)
+	if err := st.CreateLogin(ctx, l, now, lim); err != nil {
+		t.Fatal(err)
+	}
+	l.PollKey, l.AuthReqID = "pk1", "req-1"
+	if err := st.UpdateLogin(ctx, l, now); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.LoginByPollKey(ctx, "pk1"); err != nil || got.ID != "1" || got.AuthReqID != "req-1" {
+		t.Fatalf("LoginByPollKey: %+v %v", got, err)
+	}
+	l.State = weblogin.StateApproved
+	if err := st.FinishLogin(ctx, l, []byte("sealed"), now); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetPinged(ctx, "pk1", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := st.AcquireLease(ctx, "pk1", "me", time.Minute); !ok || err != nil {
+		t.Fatalf("lease: %v %v", ok, err)
+	}
+	keys, err := rdb.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, k := range keys {
+		if !strings.HasPrefix(k, prefix) {
+			continue
+		}
+		n++
+		if k == prefix+"pending" {
+			continue // the global index: entries leave by score
+		}
+		if ttl, _ := rdb.PTTL(ctx, k).Result(); ttl <= 0 {
+			t.Errorf("key %s has no expiry (%v)", k, ttl)
+		}
+	}
+	if n < 5 { // login, result, poll, lease, ping (the pending indexes are empty once approved)
+		t.Fatalf("%d keys with the prefix: %v", n, keys)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	got := 0
+	for range 20 {
+		wg.Go(func() {
+			if b, err := st.TakeResult(ctx, "s", "1"); err == nil && string(b) == "sealed" {
+				mu.Lock()
+				got++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if got != 1 {
+		t.Fatalf("result taken %d times", got)
+	}
+	if err := st.DeleteLogin(ctx, "s", "1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.UpdateLogin(ctx, l, now); !errors.Is(err, weblogin.ErrNotFound) {
+		t.Fatalf("update after delete: %v", err)
+	}
+	if err := st.FinishLogin(ctx, l, []byte("x"), now); !errors.Is(err, weblogin.ErrNotFound) {
+		t.Fatalf("finish after delete: %v", err)
+	}
+	if _, err := st.GetLogin(ctx, "s", "1"); !errors.Is(err, weblogin.ErrNotFound) {
+		t.Fatalf("get after delete: %v", err)
+	}
+}
+
+// TestStoreLease: one owner at a time, across two stores (replicas); release only by the owner;
+// a lease whose owner died expires.
+func TestStoreLease(t *testing.T) {
+	rs := startRedis(t, false)
+	prefix := uniquePrefix(t)
+	a, b := newStore(t, rs.client(), prefix), newStore(t, rs.client(), prefix)
+	ctx := t.Context()
+	if ok, _ := a.AcquireLease(ctx, "k", "a", 200*time.Millisecond); !ok {
+		t.Fatal("a did not get the free lease")
+	}
+	if ok, _ := b.AcquireLease(ctx, "k", "b", time.Minute); ok {
+		t.Fatal("b got a held lease")
+	}
+	_ = b.ReleaseLease(ctx, "k", "b") // not b's: nothing happens
+	if ok, _ := b.AcquireLease(ctx, "k", "b", time.Minute); ok {
+		t.Fatal("b released a's lease")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if ok, _ := b.AcquireLease(ctx, "k", "b", time.Minute); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a dead owner's lease never expired")
+		}
+		time.Sleep(50 * time.Millisecond) // Redis expires the key on its own clock
+	}
+	if err := b.ReleaseLease(ctx, "k", "b"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := a.AcquireLease(ctx, "k", "a", time.Minute); !ok {
+		t.Fatal("released lease not free")
+	}
+}
+
+// TestStorePubSubAcrossStores: a Publish on one store wakes Subscribe on another within 100 ms,
+// and only for its pollkey.
+func TestStorePubSubAcrossStores(t *testing.T) {
+	rs := startRedis(t, false)
+	prefix := uniquePrefix(t)
+	a, b := newStore(t, rs.client(), prefix), newStore(t, rs.client(), prefix)
+	ctx := t.Context()
+	ch, stop, err := a.Subscribe(ctx, "k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	other, stop2, _ := a.Subscribe(ctx, "k2")
+	defer stop2()
+	start := time.Now()
+	if err := b.Publish(ctx, "k1"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ch:
+		if d := time.Since(start); d > 100*time.Millisecond {
+			t.Fatalf("woken after %v", d)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("not woken")
+	}
+	select {
+	case <-other:
+		t.Fatal("another pollkey woken")
+	default:
+	}
+}
