@@ -90,17 +90,15 @@ func TestRegisterDeviceFilesMakeAWorkingClient(t *testing.T) {
 	}
 }
 
-// TestRegisterDeviceInMemory: Config and Key make a client without files.
-func TestRegisterDeviceInMemory(t *testing.T) {
-	t.Parallel()
-	idp := onesoidctest.NewInMemory(onesoidctest.WithONES())
-	dev, err := idp.RegisterDevice(onesoidctest.WithDeviceIdentity("3f9a6c21-8d4e-4b7f-a2c5-6e1d0b9f4a87", "7c3e1f52-2b7a-4d8e-9a61-0f4b2c9d8e13"))
-	if err != nil {
-		t.Fatal(err)
-	}
+// clientInMemory makes a client of dev from its Config and Key, without files.
+func clientInMemory(t *testing.T, idp *onesoidctest.Server, dev *onesoidctest.Device) *onesoidc.OpenIDConnectClient {
+	t.Helper()
 	cfg, err := onesoidc.ParseDeviceConfig(dev.Config)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cfg.ID != dev.ID || cfg.ClientID != dev.ClientID || cfg.Host != idp.URL {
+		t.Fatalf("device.yml %+v, device %+v", cfg, dev)
 	}
 	key, err := onesoidc.NewDeviceKey(dev.Key)
 	if err != nil {
@@ -110,8 +108,20 @@ func TestRegisterDeviceInMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if client.ClientID() != "7c3e1f52-2b7a-4d8e-9a61-0f4b2c9d8e13" || cfg.ID != "3f9a6c21-8d4e-4b7f-a2c5-6e1d0b9f4a87" {
-		t.Fatalf("client %s, device %s", client.ClientID(), cfg.ID)
+	return client
+}
+
+// TestRegisterDeviceInMemory: Config and Key make a client without files.
+func TestRegisterDeviceInMemory(t *testing.T) {
+	t.Parallel()
+	idp := onesoidctest.NewInMemory(onesoidctest.WithONES())
+	dev, err := idp.RegisterDevice(onesoidctest.WithDeviceIdentity("3f9a6c21-8d4e-4b7f-a2c5-6e1d0b9f4a87", "7c3e1f52-2b7a-4d8e-9a61-0f4b2c9d8e13"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := clientInMemory(t, idp, dev)
+	if client.ClientID() != "7c3e1f52-2b7a-4d8e-9a61-0f4b2c9d8e13" || dev.ID != "3f9a6c21-8d4e-4b7f-a2c5-6e1d0b9f4a87" {
+		t.Fatalf("client %s, device %s", client.ClientID(), dev.ID)
 	}
 	// The QR status answers name the registered device, as the client checks.
 	s, err := client.StartQRLogin(t.Context())
@@ -177,12 +187,7 @@ func TestMintedTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, _ := onesoidc.ParseDeviceConfig(dev.Config)
-	key, _ := onesoidc.NewDeviceKey(dev.Key)
-	client, err := onesoidc.NewClient(t.Context(), cfg, key, onesoidc.WithHTTPClient(idp.HTTPClient()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := clientInMemory(t, idp, dev)
 	ctx := t.Context()
 
 	opaque := idp.MintOpaqueToken(dev.ClientID, "alice", "openid profile")
