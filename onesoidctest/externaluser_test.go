@@ -109,11 +109,17 @@ func (b *browser) get(path, bearer string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
-// loginThroughTheApp is one whole user test: a fake ONES IdP, a registered device whose files the
-// app loads, a CIBA login through the app's endpoints (the user approves on the third poll, 5 s
-// apart), the app session, the protected API with and without the device's token.
-func loginThroughTheApp(t *testing.T) {
-	ctx := t.Context()
+// userTestEnv is what a user's test sets up: a fake ONES IdP in memory, a registered device whose
+// files the app loads, the app, and a browser that talks to it.
+type userTestEnv struct {
+	idp    *onesoidctest.Server
+	dev    *onesoidctest.Device
+	client *onesoidc.OpenIDConnectClient
+	b      *browser
+}
+
+func newUserTestEnv(t *testing.T) *userTestEnv {
+	t.Helper()
 	idp := onesoidctest.NewInMemory(onesoidctest.WithONES())
 	dev, err := idp.RegisterDevice()
 	if err != nil {
@@ -123,7 +129,7 @@ func loginThroughTheApp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := onesoidc.NewClientFromDevice(ctx, onesoidc.DevicePaths{Config: files.Config, Key: files.Key},
+	client, err := onesoidc.NewClientFromDevice(t.Context(), onesoidc.DevicePaths{Config: files.Config, Key: files.Key},
 		onesoidc.WithHTTPClient(idp.HTTPClient()))
 	if err != nil {
 		t.Fatal(err)
@@ -132,12 +138,20 @@ func loginThroughTheApp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	idp.ScriptCIBA("alice", onesoidctest.CIBAScript{PendingPolls: 2})
-
 	jar, _ := cookiejar.New(nil)
 	hc := onesoidctest.HandlerClient(app.mux)
 	hc.Jar = jar
-	b := &browser{t: t, hc: hc}
+	return &userTestEnv{idp: idp, dev: dev, client: client, b: &browser{t: t, hc: hc}}
+}
+
+// loginThroughTheApp is one whole user test: a CIBA login through the app's endpoints (the user
+// approves on the third poll, 5 s apart), the app session, the protected API with and without
+// the device's token.
+func loginThroughTheApp(t *testing.T) {
+	ctx := t.Context()
+	e := newUserTestEnv(t)
+	idp, dev, client, b := e.idp, e.dev, e.client, e.b
+	idp.ScriptCIBA("alice", onesoidctest.CIBAScript{PendingPolls: 2})
 
 	code, start := b.post("/auth/ciba/start", map[string]any{"userIdentifier": "alice"})
 	if code != http.StatusOK || start["bindingCode"] == "" {
@@ -211,3 +225,31 @@ func TestUserServerCIBALoginUnderASecond(t *testing.T) {
 
 // TestSynctestExample runs the test that Example_synctest shows.
 func TestSynctestExample(t *testing.T) { testCIBALogin(t) }
+
+// TestUserServerDeniedLogin: a user who denies on the phone gets no session; the page learns it
+// from the status endpoint (403 access_denied) after the first poll, 5 s of bubble time.
+func TestUserServerDeniedLogin(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newUserTestEnv(t)
+		e.idp.ScriptCIBA("mallory", onesoidctest.CIBAScript{Outcome: onesoidctest.Deny})
+		code, start := e.b.post("/auth/ciba/start", map[string]any{"userIdentifier": "mallory"})
+		if code != http.StatusOK {
+			t.Fatalf("start: %d %v", code, start)
+		}
+		t0 := time.Now()
+		var status map[string]any
+		for code = http.StatusAccepted; code == http.StatusAccepted; {
+			time.Sleep(time.Second)
+			code, status = e.b.post("/auth/ciba/status", map[string]any{"loginId": start["loginId"]})
+		}
+		if code != http.StatusForbidden || status["error"] != "access_denied" {
+			t.Fatalf("status: %d %v", code, status)
+		}
+		if took := time.Since(t0); took != 5*time.Second {
+			t.Errorf("the denial was seen after %v, want the first poll at 5 s", took)
+		}
+		if code, _ := e.b.get("/me", ""); code != http.StatusUnauthorized {
+			t.Fatalf("/me after a denied login: %d", code)
+		}
+	})
+}
