@@ -17,14 +17,11 @@ import (
 	gojose "github.com/go-jose/go-jose/v4"
 )
 
-// registeredJWKFileName is the file px-device-identity writes beside the device private key
-// (defaultRegisteredJWKPath for the default key directory): the public JWK (RFC 7517 §4) it
+// registeredJWKFileName is the file px-device-identity writes beside the device private key: the
+// public JWK (RFC 7517 §4) it
 // registered with the identity provider, which LoadPrivateKey and NewClientFromDevice read to
 // announce the registered "kid" and "alg".
 const registeredJWKFileName = "public_jwk.json"
-
-// defaultRegisteredJWKPath is registeredJWKFileName in the directory of defaultDeviceKeyPath.
-const defaultRegisteredJWKPath = "/root/.local/share/px-device-identity/" + registeredJWKFileName
 
 // registeredField is the ConfigError.Field of registered JWK errors.
 const registeredField = "registered JWK"
@@ -132,8 +129,8 @@ func registeredAlgs(pub any) ([]string, string) {
 	return nil, fmt.Sprintf("%T", pub)
 }
 
-// loadRegisteredJWK reads and parses the registered JWK at path, usually
-// defaultRegisteredJWKPath (see parseRegisteredJWK). The file must be a regular file of at
+// loadRegisteredJWK reads and parses the registered JWK at path, usually public_jwk.json beside
+// the device key (see parseRegisteredJWK). The file must be a regular file of at
 // most 1 MiB; errors are *ConfigError values naming it.
 func loadRegisteredJWK(path string) (*registeredKey, error) {
 	data, _, err := readLimitedFile(path, registeredField+" file")
