@@ -89,7 +89,7 @@ func run(ctx context.Context, out io.Writer, idp *onesoidctest.Server) error {
 	}
 	fmt.Fprintf(out, "5. introspection: active=%v client_id=%s\n", info.Active, info.ClientID)
 
-	// CIBA: ask the IdP to push "approve this login" to alice's phone, then wait. The mock IdP
+	// CIBA: ask the IdP to push "approve this login" to alice's phone, then wait. The fake IdP
 	// approves after two polls, one second apart.
 	idp.ScriptCIBA("alice", onesoidctest.CIBAScript{PendingPolls: 2, Interval: 1})
 	resp, err := client.MakeCIBARequest(ctx, onesoidc.CIBARequest{

@@ -10,7 +10,7 @@ import (
 	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
-// TestQuickstart runs the README's first command in-process, against the in-memory mock IdP in
+// TestQuickstart runs the README's first command in-process, against the in-memory fake IdP (onesoidctest) in
 // a synctest bubble so that the CIBA waits take no real time, and checks every step happened.
 func TestQuickstart(t *testing.T) {
 	var out bytes.Buffer
