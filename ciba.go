@@ -95,7 +95,10 @@ func ParseHintKind(s string) (HintKind, error) {
 // LoginHint names the user of a CIBA request (CIBA Core §7.1): Kind picks which of the three
 // hint parameters carries Value, so a request always has exactly one hint.
 type LoginHint struct {
-	Kind  HintKind
+	// Kind is the hint parameter: HintLogin, HintLoginToken or HintIDToken. The zero value is
+	// no hint, which MakeCIBARequest refuses.
+	Kind HintKind
+	// Value is the hint itself: a user name for HintLogin, a token for the other kinds.
 	Value string
 }
 
@@ -105,7 +108,7 @@ type CIBARequest struct {
 	// Hint names the user (required).
 	Hint LoginHint
 	// Scope is the requested scope; it must include "openid". With CIBAEncodingONES an empty
-	// Scope sends defaultONESScope, as the ONES clients do.
+	// Scope sends "openid contact profile", as the ONES clients do.
 	Scope []string
 	// BindingMessage is shown on both the consumption device and the authentication device, so
 	// that the user can tell this request from others. By default it may hold up to 64
@@ -137,7 +140,7 @@ type CIBAResponse struct {
 	AuthReqID string
 	// ExpiresIn is the lifetime of the request (expires_in).
 	ExpiresIn time.Duration
-	// Interval is the minimum time between polls (interval; defaultPollInterval when absent
+	// Interval is the minimum time between polls (interval; 5 s when absent
 	// or 0).
 	Interval time.Duration
 	// ReceivedAt is when the acknowledgement arrived.
@@ -204,7 +207,7 @@ const (
 	// object is a JWT signed by the device key with the header of client assertions (alg, typ
 	// JWT, and the registered kid when there is one) and the claims, in this order:
 	// login_hint_token (the user name; a LoginHint of kind login_hint travels here too, as the
-	// ONES clients send it; id_token_hint stays id_token_hint), scope (defaultONESScope when
+	// ONES clients send it; id_token_hint stays id_token_hint), scope ("openid contact profile" when
 	// CIBARequest.Scope is empty), acr_values ("poll" when CIBARequest.ACRValues is empty;
 	// "ping" in ping mode), binding_message, the other parameters when set (user_code,
 	// requested_expiry, client_notification_token, resource, qr_session_id), iss (the client
@@ -250,7 +253,7 @@ func WithCIBAPing() Option {
 }
 
 // WithCIBABindingMessagePattern replaces the default binding message check (at most
-// defaultBindingMessageMaxLength printable characters) with re, which the whole message must
+// 64 printable characters) with re, which the whole message must
 // match. regexp.MustCompile(BindingMessagePatternOIDCProvider) gives the rule of stock
 // oidc-provider, so that a bad message fails before it is sent; the ONES provider accepts more.
 func WithCIBABindingMessagePattern(re *regexp.Regexp) Option {
@@ -271,7 +274,7 @@ func WithCIBABindingMessagePattern(re *regexp.Regexp) Option {
 // Before anything is sent, req is checked (a *RequestError), and so is the provider metadata: a
 // missing backchannel endpoint, a delivery mode or request-object algorithm the provider does not
 // list, a user code the provider does not support, or grant_types_supported without the CIBA
-// grant are a *ConfigError. The answer must carry auth_req_id (visible ASCII, minAuthReqIDLength
+// grant are a *ConfigError. The answer must carry auth_req_id (visible ASCII, 22
 // to 1024 characters) and expires_in (1 s to 24 h); interval, when present, must be at most 5 minutes.
 // Error answers (§13) come back as *OAuthError: errors.Is(err, &OAuthError{Code: "unknown_user_id"}) and so on.
 func (c *OpenIDConnectClient) MakeCIBARequest(ctx context.Context, req CIBARequest) (*CIBAResponse, error) {
@@ -336,7 +339,7 @@ func (c *OpenIDConnectClient) MakeCIBARequest(ctx context.Context, req CIBAReque
 }
 
 // cibaPreflight checks the provider metadata against the client's CIBA options and req
-// (SECURITY-CASES DS-13).
+// (CIBA Core §4).
 func (c *OpenIDConnectClient) cibaPreflight(req *CIBARequest) error {
 	m := c.meta
 	if m.BackchannelAuthenticationEndpoint == "" && c.cibaCfg.encoding != CIBAEncodingONES {
@@ -376,7 +379,7 @@ type cibaParams struct {
 	notificationToken string
 }
 
-// params checks r (SECURITY-CASES CB-24) and returns its parameters.
+// params checks r and returns its parameters.
 func (r *CIBARequest) params(bindingPattern *regexp.Regexp) (*cibaParams, error) {
 	p := &cibaParams{}
 	switch r.Hint.Kind {
@@ -569,15 +572,14 @@ func (c *OpenIDConnectClient) requestObject(ctx context.Context, p *cibaParams) 
 }
 
 // newNotificationToken returns a client_notification_token: 256 random bits, base64url (43
-// characters; SECURITY-CASES CB-23).
+// characters).
 func newNotificationToken() string {
 	var b [notificationTokenSz]byte
 	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
 	return jose.EncodeBase64URL(b[:])
 }
 
-// parseBackchannelAnswer decodes and checks a backchannel answer (CIBA Core §7.3;
-// SECURITY-CASES CB-01, CB-02).
+// parseBackchannelAnswer decodes and checks a backchannel answer (CIBA Core §7.3).
 func (c *OpenIDConnectClient) parseBackchannelAnswer(resp *response, endpoint string) (*CIBAResponse, error) {
 	bad := resp.invalid
 	var a struct {
@@ -624,7 +626,7 @@ func seconds(f float64) time.Duration { return time.Duration(math.Round(f * floa
 // (36 characters) or 32 hexadecimal digits pass.
 const minAuthReqIDLength = 22
 
-// checkAuthReqID requires minAuthReqIDLength to 1024 visible ASCII characters (a polling
+// checkAuthReqID requires 22 to 1024 visible ASCII characters (a polling
 // handle: auth_req_id or device_code).
 func checkAuthReqID(id string) error {
 	return checkPollingHandle("auth_req_id", id)

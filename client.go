@@ -23,7 +23,7 @@ import (
 // Version is the version of this module, sent in the User-Agent header as "onesoidc/<Version>".
 const Version = "0.1.0"
 
-// Body caps of DESIGN §5, applied after decompression.
+// Body caps, applied after decompression.
 const (
 	maxDocumentBody = 1 << 20  // discovery and JWKS
 	maxTokenBody    = 64 << 10 // token, backchannel, introspection responses
@@ -114,7 +114,7 @@ func (o *options) fail(field, format string, args ...any) {
 }
 
 // WithHTTPClient sets the HTTP client for every request (default: a client with
-// defaultRequestTimeout whose idle connections close after 4 s, before the servers' usual 5 s
+// a 10 s timeout whose idle connections close after 4 s, before the servers' usual 5 s
 // keep-alive timeout that would otherwise race with 5 s polling). A transport that skips TLS certificate verification or allows TLS
 // versions below 1.2 is refused (RFC 9325). The client is copied so that this package's redirect policy applies
 // without changing yours: POSTs never follow redirects, GETs follow them only on the same host
@@ -158,7 +158,7 @@ func WithUserAgent(ua string) Option {
 }
 
 // WithRequestTimeout bounds each HTTP exchange, reading the body included (default
-// defaultRequestTimeout, 10 s). It must be positive.
+// 10 s). It must be positive.
 func WithRequestTimeout(d time.Duration) Option {
 	return func(o *options) {
 		if d <= 0 {
@@ -170,7 +170,7 @@ func WithRequestTimeout(d time.Duration) Option {
 }
 
 // WithLeeway sets the one clock-skew tolerance applied to exp, nbf and iat (default
-// defaultLeeway, 60 s; at most 5 minutes, as OpenID Connect Core §3.1.3.7 allows "a few minutes").
+// 60 s; at most 5 minutes, as OpenID Connect Core §3.1.3.7 allows "a few minutes").
 func WithLeeway(d time.Duration) Option {
 	return func(o *options) {
 		if d < 0 || d > maxLeeway {
@@ -206,7 +206,7 @@ func WithAssertionAudience(a AssertionAudience) Option {
 }
 
 // WithAssertionLifetime sets exp - iat of client assertions and request objects (default
-// defaultAssertionLifetime, 300 s as in the Rust crate; between 10 s and 1 hour).
+// 300 s as in the Rust crate; between 10 s and 1 hour).
 func WithAssertionLifetime(d time.Duration) Option {
 	return func(o *options) {
 		if d < 10*time.Second || d > time.Hour {
@@ -230,7 +230,7 @@ func WithDeviceTokenResource(resource string) Option {
 }
 
 // WithTokenRefreshMargin sets how long before expiry a cached device access token is renewed
-// (default defaultTokenRefreshMargin, 100 s as in the Rust crate). The margin is bounded to half
+// (default 100 s as in the Rust crate). The margin is bounded to half
 // of each token's lifetime, so that a 60 s token is not renewed on every call.
 func WithTokenRefreshMargin(d time.Duration) Option {
 	return func(o *options) {
@@ -395,8 +395,8 @@ func defaultTransport() *http.Transport {
 }
 
 // checkRedirect follows a redirect only for GET and HEAD without an Authorization header, at
-// most three times, on the same host and without a downgrade from https to http (SECURITY-CASES
-// HF-11, HF-12): a bearer token goes to the URL it was meant for and nowhere else. The redirect
+// most three times, on the same host and without a downgrade from https to http (RFC 6750 §5.3):
+// a bearer token goes to the URL it was meant for and nowhere else. The redirect
 // response is otherwise returned as is, and exchange reports it.
 func checkRedirect(req *http.Request, via []*http.Request) error {
 	if first := via[0]; (first.Method != http.MethodGet && first.Method != http.MethodHead) || first.Header.Get("Authorization") != "" {
@@ -597,7 +597,7 @@ func classifyTransportError(err error) error {
 	return err
 }
 
-// isCertificateError reports a TLS failure that retrying cannot fix (HF-13): certificate
+// isCertificateError reports a TLS failure that retrying cannot fix: certificate
 // verification, an alert from the server (such as no common protocol version), or a server that
 // does not speak TLS at all.
 func isCertificateError(err error) bool {

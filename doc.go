@@ -23,7 +23,7 @@
 // P-384 and P-521 in PKCS#8 or SEC1 (ES256, ES384, ES512) and Ed25519 (EdDSA). Encrypted keys,
 // RSA keys under 2048 bits and other curves are refused. Devices with key_security "tpm" sign
 // through px-device-identity-service with a [RemoteSigner]; any [crypto.Signer] works through
-// [NewDeviceKey]. The public JWK px-device-identity registered ([registeredJWKFileName], beside
+// [NewDeviceKey]. The public JWK px-device-identity registered (public_jwk.json, beside
 // the key) decides the "kid" (or none) and "alg" the key announces; without it no "kid" is sent.
 // [NewClientFromDevice] does all of this, and discovery, in one call.
 //
@@ -102,7 +102,7 @@
 // server, server_matrix, server_discourse, server_oauth2, server_blockchain, client, client_oidc,
 // client_kyc; members in snake_case or camelCase), cached per client for
 // [WithApplicationsMaxAge]. Its URL is the provider metadata member "ones_applications_uri"
-// ([applicationsURIMetadataKey]), else [WithApplicationsURL]. [OpenIDConnectClient.ApplicationByClientID]
+// ("ones_applications_uri"), else [WithApplicationsURL]. [OpenIDConnectClient.ApplicationByClientID]
 // finds an application by client identifier and [OpenIDConnectClient.ApplicationURL] builds its
 // URL from its hostname and the issuer's scheme.
 //
@@ -120,13 +120,13 @@
 // refetches, and a failed refresh keeps the last good keys. A token that validated once is
 // answered from memory until it expires. Opaque access tokens, which the ONES provider issues,
 // are validated by introspection (RFC 7662) into the same result, cached by the SHA-256 of the
-// token ([isJWT] says which way a token goes). [OpenIDConnectClient.RequireToken] is net/http
+// token (a token of three dot-separated parts is a JWT). [OpenIDConnectClient.RequireToken] is net/http
 // middleware for bearer access tokens (never ID tokens unless [InsecureAcceptIDTokens]); the
 // handler reads the result with [AuthenticationFromContext].
 //
 // Every NumericDate — exp, nbf, iat and auth_time of a token, exp, iat and nbf of an
 // introspection answer — must lie within 0 … 253402300799 (year 9999, fractions allowed, RFC 7519
-// §2); none is clamped, and a lifetime (exp - iat) beyond [maxTokenLifetime] is refused. A key
+// §2); none is clamped, and a lifetime (exp - iat) beyond 366 days is refused. A key
 // listed twice in the JWKS is one key; a token whose kid names a key skipped as unusable (an RSA
 // key under 2048 bits, a point off its curve, "use" enc ...) is refused saying why. An ID token
 // from the client's own token request (CIBA and RFC 8628 polls, refresh) refetches the JWKS on an

@@ -27,6 +27,7 @@ type OAuthError struct {
 	Op string
 }
 
+// Error names the exchange, the code, the HTTP status and the description.
 func (e *OAuthError) Error() string {
 	var b strings.Builder
 	b.WriteString("onesoidc: ")
@@ -121,6 +122,7 @@ type HTTPError struct {
 	Err error
 }
 
+// Error names the exchange, the endpoint, the status and what was wrong, never a body.
 func (e *HTTPError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "onesoidc: %s %s: ", e.Op, e.URL)
@@ -143,6 +145,7 @@ func (e *HTTPError) Error() string {
 	return b.String()
 }
 
+// Unwrap returns Err.
 func (e *HTTPError) Unwrap() error { return e.Err }
 
 // Is reports whether target is ErrInvalidResponse and e refuses a successful (2xx) answer.
@@ -187,7 +190,7 @@ var (
 	ErrNotSupportedByProvider = errors.New("onesoidc: not supported by the provider")
 )
 
-// ErrResponseTooLarge is wrapped by an *HTTPError when a response body exceeds its cap (DESIGN §5).
+// ErrResponseTooLarge is wrapped by an *HTTPError when a response body exceeds its cap.
 var ErrResponseTooLarge = errors.New("onesoidc: response body exceeds limit")
 
 // ConfigError reports a bad configuration value: a device.yml field, a key file, a client option or
@@ -203,6 +206,7 @@ type ConfigError struct {
 	Err error
 }
 
+// Error names the file, the field and what is wrong, never key material.
 func (e *ConfigError) Error() string {
 	var b strings.Builder
 	b.WriteString("onesoidc: ")
@@ -222,4 +226,5 @@ func (e *ConfigError) Error() string {
 	return b.String()
 }
 
+// Unwrap returns Err.
 func (e *ConfigError) Unwrap() error { return e.Err }

@@ -66,7 +66,7 @@ func (e *QRStatusError) Is(target error) bool {
 // errQRRedeemed is how a session that handed out its token ended.
 var errQRRedeemed = errors.New("onesoidc: QR login approved and its token handed out")
 
-// checkQRSessionID requires an ONES auth_req_id of minAuthReqIDLength (128 bits) to 256 characters from the unreserved set
+// checkQRSessionID requires an ONES auth_req_id of 22 (128 bits) to 256 characters from the unreserved set
 // of RFC 3986 §2.3 (letters, digits, "-", ".", "_", "~"): it goes into a URL path and into the
 // QR code, so nothing else is accepted from the provider.
 func checkQRSessionID(id string) error {

@@ -18,7 +18,7 @@ import (
 )
 
 // registeredJWKFileName is the file px-device-identity writes beside the device private key
-// (defaultRegisteredJWKPath for the default key directory): the public JWK (RFC 7517 §4) it
+// (/root/.local/share/px-device-identity/public_jwk.json for the default key directory): the public JWK (RFC 7517 §4) it
 // registered with the identity provider, which LoadPrivateKey and NewClientFromDevice read to
 // announce the registered "kid" and "alg".
 const registeredJWKFileName = "public_jwk.json"
@@ -166,7 +166,7 @@ func registeredJWKBeside(keyPath string) string {
 }
 
 // WithRegisteredJWK sets the file of the public JWK px-device-identity registered for the key
-// (default for LoadPrivateKey: registeredJWKFileName beside the key file, used when it exists;
+// (default for LoadPrivateKey: public_jwk.json beside the key file, used when it exists;
 // for ParsePrivateKey and NewDeviceKey: none). A file given here must exist. An empty path
 // reads none. See DeviceKey.KeyID and DeviceKey.Algorithm for what the JWK decides.
 func WithRegisteredJWK(path string) Option {

@@ -188,7 +188,7 @@ func signerOption(f func(*RemoteSigner, *options)) Option {
 	return func(o *options) { o.signer = append(o.signer, f) }
 }
 
-// WithSignerURL sets the signing endpoint (default defaultRemoteSignerURL). It must be http on a
+// WithSignerURL sets the signing endpoint (default http://localhost:8000/sign). It must be http on a
 // loopback host or https.
 func WithSignerURL(u string) Option {
 	return signerOption(func(s *RemoteSigner, o *options) {

@@ -65,7 +65,7 @@ type tokenResponse struct {
 const defaultTokenLifetime = 60 * time.Second
 
 // parseTokenResponse decodes and checks a token response: access_token and a Bearer token_type
-// are required, expires_in must be a number of at least 1 s when present (SECURITY-CASES HF-08;
+// are required, expires_in must be a number of at least 1 s when present (RFC 6749 §5.1;
 // a token that expires at once would be fetched again on every call).
 func (c *OpenIDConnectClient) parseTokenResponse(op string, resp *response, requestedScope string) (*oauth2.Token, *tokenResponse, error) {
 	bad := resp.invalid
@@ -86,7 +86,7 @@ func (c *OpenIDConnectClient) parseTokenResponse(op string, resp *response, requ
 		lifetime = time.Duration(*tr.ExpiresIn * float64(time.Second))
 	}
 	if tr.Scope == "" {
-		tr.Scope = requestedScope // CIBA CB-16, RFC 6749 §5.1: absent scope means as requested
+		tr.Scope = requestedScope // RFC 6749 §5.1: absent scope means as requested
 	}
 	tok := &oauth2.Token{
 		AccessToken:  tr.AccessToken,
