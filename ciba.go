@@ -107,7 +107,7 @@ type LoginHint struct {
 type CIBARequest struct {
 	// Hint names the user (required).
 	Hint LoginHint
-	// Scope is the requested scope; it must include "openid". With CIBAEncodingONES an empty
+	// Scope is the requested scope; it must include "openid". With cibaEncodingONES an empty
 	// Scope sends "openid contact profile", as the ONES clients do.
 	Scope []string
 	// BindingMessage is shown on both the consumption device and the authentication device, so
@@ -123,7 +123,7 @@ type CIBARequest struct {
 	// seconds); 0 leaves it to the provider. It must not be negative nor over 24 hours.
 	RequestedExpiry time.Duration
 	// ACRValues are the requested authentication context class references, in order of
-	// preference. With CIBAEncodingONES empty ACRValues send the delivery mode, "poll" as the
+	// preference. With cibaEncodingONES empty ACRValues send the delivery mode, "poll" as the
 	// ONES clients do (or "ping" with WithCIBAPing, by analogy: no ONES client in ping mode is
 	// published).
 	ACRValues []string
@@ -187,20 +187,20 @@ func (e *RequestError) Error() string {
 	return "onesoidc: invalid request: " + e.Field + ": " + e.Reason
 }
 
-// CIBAEncoding selects how MakeCIBARequest encodes the request parameters.
-type CIBAEncoding int
+// cibaEncoding selects how MakeCIBARequest encodes the request parameters.
+type cibaEncoding int
 
 const (
-	// CIBAEncodingForm sends the parameters as form parameters (CIBA Core §7.1), for stock
+	// cibaEncodingForm sends the parameters as form parameters (CIBA Core §7.1), for stock
 	// providers.
-	CIBAEncodingForm CIBAEncoding = iota
-	// CIBAEncodingRequestObject sends them in a signed request object of the standard shape, the
+	cibaEncodingForm cibaEncoding = iota
+	// cibaEncodingRequestObject sends them in a signed request object of the standard shape, the
 	// form parameter "request" (CIBA Core §7.1.1): a JWT signed by the device key with header
 	// typ "oauth-authz-req+jwt" and claims iss (client id), aud (the issuer), iat, nbf, exp (iat
 	// plus the assertion lifetime) and a fresh jti besides the parameters, as stock
-	// oidc-provider demands. The ONES provider wants CIBAEncodingONES instead.
-	CIBAEncodingRequestObject
-	// CIBAEncodingONES sends what the ONES clients send (the JavaScript backend modules and the
+	// oidc-provider demands. The ONES provider wants cibaEncodingONES instead.
+	cibaEncodingRequestObject
+	// cibaEncodingONES sends what the ONES clients send (the JavaScript backend modules and the
 	// Python px-user-identity-service): POST to the backchannel endpoint of the discovery
 	// document, or {issuer}/bc-authorize, the ONES route, when it lists none, with exactly the form
 	// parameters request, client_id, client_assertion_type and client_assertion. The request
@@ -213,11 +213,11 @@ const (
 	// requested_expiry, client_notification_token, resource, qr_session_id), iss (the client
 	// id), aud (the backchannel endpoint URL) and exp (now plus the assertion lifetime, 300 s by
 	// default); no iat, nbf, jti or sub. Stock oidc-provider refuses it: its request objects need aud = the
-	// issuer (CIBAEncodingRequestObject). It is the default.
-	CIBAEncodingONES
+	// issuer (cibaEncodingRequestObject). It is the default.
+	cibaEncodingONES
 )
 
-// defaultONESScope is the scope CIBAEncodingONES requests when CIBARequest.Scope is empty: what
+// defaultONESScope is the scope cibaEncodingONES requests when CIBARequest.Scope is empty: what
 // the ONES clients request.
 var defaultONESScope = []string{"openid", "contact", "profile"}
 
@@ -226,21 +226,28 @@ const onesBackchannelPath = "/bc-authorize"
 
 // cibaConfig holds the CIBA options of a client.
 type cibaConfig struct {
-	encoding       CIBAEncoding
+	encoding       cibaEncoding
 	ping           bool
 	bindingPattern *regexp.Regexp
 }
 
-// WithCIBAEncoding selects the encoding of CIBA requests (default CIBAEncodingONES, the ONES
-// provider's; pass CIBAEncodingForm or CIBAEncodingRequestObject for a stock provider).
-func WithCIBAEncoding(e CIBAEncoding) Option {
-	return func(o *options) {
-		if e < CIBAEncodingForm || e > CIBAEncodingONES {
-			o.fail("WithCIBAEncoding", "unknown encoding %d", e)
-			return
-		}
-		o.ciba.encoding = e
-	}
+// WithStandardCIBA makes MakeCIBARequest send the request parameters as form parameters of the
+// backchannel authentication endpoint (CIBA Core §7.1), for stock providers. By default a client
+// sends what the ONES clients send: a request object signed by the device key, with the claims
+// login_hint_token, scope, acr_values, binding_message, iss, aud (the backchannel endpoint) and
+// exp, POSTed to the discovered backchannel endpoint or {issuer}/bc-authorize.
+func WithStandardCIBA() Option {
+	return func(o *options) { o.ciba.encoding = cibaEncodingForm }
+}
+
+// WithCIBARequestObject makes MakeCIBARequest send the request parameters in a signed request
+// object of the standard shape, the form parameter "request" (CIBA Core §7.1.1): a JWT signed by
+// the device key with header typ "oauth-authz-req+jwt" and the claims iss (the client id), aud
+// (the issuer), iat, nbf, exp (iat plus the assertion lifetime) and a fresh jti besides the
+// parameters, as stock oidc-provider demands. The ONES provider wants the default instead (see
+// WithStandardCIBA).
+func WithCIBARequestObject() Option {
+	return func(o *options) { o.ciba.encoding = cibaEncodingRequestObject }
 }
 
 // WithCIBAPing puts the client in ping mode (CIBA Core §5, §10.2): each request carries a fresh
@@ -268,7 +275,7 @@ func WithCIBABindingMessagePattern(re *regexp.Regexp) Option {
 
 // MakeCIBARequest sends a backchannel authentication request (CIBA Core §7.1) to the provider's
 // backchannel_authentication_endpoint, authenticated with a fresh private_key_jwt client
-// assertion, in the encoding of WithCIBAEncoding, and returns the provider's acknowledgement
+// assertion, in the ONES shape unless WithStandardCIBA or WithCIBARequestObject says otherwise, and returns the provider's acknowledgement
 // (§7.3). Poll it with CheckCIBAStatus or wait with WaitForCIBA.
 //
 // Before anything is sent, req is checked (a *RequestError), and so is the provider metadata: a
@@ -281,7 +288,7 @@ func (c *OpenIDConnectClient) MakeCIBARequest(ctx context.Context, req CIBAReque
 	if err := c.cibaPreflight(&req); err != nil {
 		return nil, err
 	}
-	ones := c.cibaCfg.encoding == CIBAEncodingONES
+	ones := c.cibaCfg.encoding == cibaEncodingONES
 	if ones && len(req.Scope) == 0 {
 		req.Scope = defaultONESScope
 	}
@@ -307,13 +314,13 @@ func (c *OpenIDConnectClient) MakeCIBARequest(ctx context.Context, req CIBAReque
 	endpoint := c.backchannelEndpoint()
 	form := url.Values{}
 	switch c.cibaCfg.encoding {
-	case CIBAEncodingRequestObject:
+	case cibaEncodingRequestObject:
 		ro, err := c.requestObject(ctx, params)
 		if err != nil {
 			return nil, err
 		}
 		form.Set("request", ro)
-	case CIBAEncodingONES:
+	case cibaEncodingONES:
 		ro, err := c.onesRequestObject(ctx, params, endpoint)
 		if err != nil {
 			return nil, err
@@ -342,7 +349,7 @@ func (c *OpenIDConnectClient) MakeCIBARequest(ctx context.Context, req CIBAReque
 // (CIBA Core §4).
 func (c *OpenIDConnectClient) cibaPreflight(req *CIBARequest) error {
 	m := c.meta
-	if m.BackchannelAuthenticationEndpoint == "" && c.cibaCfg.encoding != CIBAEncodingONES {
+	if m.BackchannelAuthenticationEndpoint == "" && c.cibaCfg.encoding != cibaEncodingONES {
 		return &ConfigError{Field: "backchannel_authentication_endpoint", Reason: "the provider metadata has no backchannel authentication endpoint (CIBA Core §4)", Err: ErrNotSupportedByProvider}
 	}
 	mode := "poll"
@@ -358,7 +365,7 @@ func (c *OpenIDConnectClient) cibaPreflight(req *CIBARequest) error {
 	if req.UserCode != "" && !m.BackchannelUserCodeParameterSupported {
 		return &ConfigError{Field: "backchannel_user_code_parameter_supported", Reason: "the provider does not support user_code", Err: ErrNotSupportedByProvider}
 	}
-	if algs := m.BackchannelAuthenticationRequestSigningAlgValuesSupported; c.cibaCfg.encoding != CIBAEncodingForm &&
+	if algs := m.BackchannelAuthenticationRequestSigningAlgValuesSupported; c.cibaCfg.encoding != cibaEncodingForm &&
 		len(algs) > 0 && !slices.Contains(algs, c.signer.Algorithm()) {
 		return &ConfigError{Field: "backchannel_authentication_request_signing_alg_values_supported",
 			Reason: fmt.Sprintf("the provider does not accept request objects signed with %s", c.signer.Algorithm()), Err: ErrNotSupportedByProvider}
@@ -652,15 +659,15 @@ func checkPollingHandle(field, id string) error {
 }
 
 // backchannelEndpoint is the backchannel authentication endpoint of the metadata; with
-// CIBAEncodingONES and none listed, the ONES route {issuer}/bc-authorize.
+// cibaEncodingONES and none listed, the ONES route {issuer}/bc-authorize.
 func (c *OpenIDConnectClient) backchannelEndpoint() string {
-	if e := c.meta.BackchannelAuthenticationEndpoint; e != "" || c.cibaCfg.encoding != CIBAEncodingONES {
+	if e := c.meta.BackchannelAuthenticationEndpoint; e != "" || c.cibaCfg.encoding != cibaEncodingONES {
 		return e
 	}
 	return c.issuer + onesBackchannelPath
 }
 
-// onesRequestObject returns the request object the ONES clients send (see CIBAEncodingONES):
+// onesRequestObject returns the request object the ONES clients send (see cibaEncodingONES):
 // the header of client assertions and the claims login_hint_token, scope, acr_values,
 // binding_message, the optional parameters, iss, aud = endpoint and exp, in this order.
 func (c *OpenIDConnectClient) onesRequestObject(ctx context.Context, p *cibaParams, endpoint string) (string, error) {

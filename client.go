@@ -52,7 +52,7 @@ type OpenIDConnectClient struct {
 	leeway   time.Duration
 	now      func() time.Time // time.Now; tests fake it with testing/synctest
 
-	audience          AssertionAudience
+	audience          assertionAudience
 	assertionLifetime time.Duration
 	assertionHeader   string // base64url JWS header of client assertions
 
@@ -66,7 +66,7 @@ type OpenIDConnectClient struct {
 
 	host       string     // device.yml host without a trailing "/": the base of the ONES QR endpoints
 	deviceID   string     // device.yml id, encoded in ONES QR codes
-	qrProtocol QRProtocol // WithQRProtocol (qr.go)
+	qrProtocol qrProtocol // WithDeviceAuthorizationQR (qr.go)
 	qr         *cibaState // pending and finished ONES QR sessions (qrones.go); a pointer, as ciba
 
 	apps applicationsCache // the ONES application list (applications.go)
@@ -93,13 +93,13 @@ type options struct {
 	validation validationOptions // validate.go
 	errs       []error
 
-	audience          AssertionAudience
+	audience          assertionAudience
 	assertionLifetime time.Duration
 	tokenScope        string
 	tokenResource     string
 	tokenMargin       time.Duration
 	ciba              cibaConfig
-	qrProtocol        QRProtocol
+	qrProtocol        qrProtocol
 
 	applicationsURL    string
 	applicationsMaxAge time.Duration
@@ -194,15 +194,18 @@ func WithDiscoveryAttempts(n int) Option {
 	}
 }
 
-// WithAssertionAudience sets the "aud" of client assertions (default AudienceTokenEndpoint).
-func WithAssertionAudience(a AssertionAudience) Option {
-	return func(o *options) {
-		if a < AudienceTokenEndpoint || a > AudienceCalledEndpoint {
-			o.fail("WithAssertionAudience", "unknown audience %d", a)
-			return
-		}
-		o.audience = a
-	}
+// WithAssertionAudienceIssuer puts the issuer identifier in the "aud" of client assertions
+// (RFC 7523 §3 item 3 allows it; draft-ietf-oauth-rfc7523bis asks for it). By default "aud" is
+// the token endpoint URL for every endpoint, what the ONES clients send and RFC 7523 §3 names.
+func WithAssertionAudienceIssuer() Option {
+	return func(o *options) { o.audience = audienceIssuer }
+}
+
+// WithAssertionAudienceEndpoint puts the URL of the endpoint being called in the "aud" of client
+// assertions: the backchannel authentication endpoint for CIBA requests, the introspection
+// endpoint for introspection, and so on (see WithAssertionAudienceIssuer for the default).
+func WithAssertionAudienceEndpoint() Option {
+	return func(o *options) { o.audience = audienceCalledEndpoint }
 }
 
 // WithAssertionLifetime sets exp - iat of client assertions and request objects (default
@@ -253,7 +256,7 @@ func buildOptions(opts []Option) (*options, error) {
 		tokenMargin:       defaultTokenRefreshMargin,
 
 		applicationsMaxAge: defaultApplicationsMaxAge,
-		ciba:               cibaConfig{encoding: CIBAEncodingONES}, // a device.yml client talks ONES
+		ciba:               cibaConfig{encoding: cibaEncodingONES}, // a device.yml client talks ONES
 	}
 	for _, opt := range opts {
 		if opt != nil {
@@ -271,8 +274,8 @@ func buildOptions(opts []Option) (*options, error) {
 
 // NewClient discovers the provider at cfg.IssuerURL() (OpenID Connect Discovery 1.0 §4) and
 // returns a client for the device cfg describes, signing with signer. Like every client made
-// from a device configuration it talks ONES by default: CIBA requests use CIBAEncodingONES (see
-// WithCIBAEncoding for stock providers), and opaque access tokens are validated by
+// from a device configuration it talks ONES by default: CIBA requests take the ONES shape (see
+// WithStandardCIBA and WithCIBARequestObject for stock providers), and opaque access tokens are validated by
 // introspection. NewClientFromDevice also loads the device files.
 func NewClient(ctx context.Context, cfg *DeviceConfig, signer Signer, opts ...Option) (*OpenIDConnectClient, error) {
 	if err := checkClientInputs(cfg, signer); err != nil {
@@ -287,7 +290,7 @@ func NewClient(ctx context.Context, cfg *DeviceConfig, signer Signer, opts ...Op
 
 // NewClientFromMetadata returns a client for known provider metadata without any network access.
 // meta is validated as Discover validates a fetched document and must name cfg.IssuerURL() as
-// its issuer. Its defaults are NewClient's: the ONES CIBA encoding (CIBAEncodingONES).
+// its issuer. Its defaults are NewClient's: the ONES CIBA encoding.
 func NewClientFromMetadata(cfg *DeviceConfig, signer Signer, meta *ProviderMetadata, opts ...Option) (*OpenIDConnectClient, error) {
 	if err := checkClientInputs(cfg, signer); err != nil {
 		return nil, err

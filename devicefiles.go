@@ -48,7 +48,7 @@ func (p DevicePaths) withDefaults() DevicePaths {
 // (NewRemoteSigner, with the device id and the algorithm of key_type) — reads the public JWK
 // registered for the key when it exists, so that assertions carry its "kid" (or none) and "alg",
 // discovers the provider at the device's issuer (NewClient) and returns the client. The client
-// talks ONES (CIBAEncodingONES). opts reach every step: the key options (WithKeyID,
+// talks ONES (see WithStandardCIBA). opts reach every step: the key options (WithKeyID,
 // WithInsecureKeyFilePermissions ...) the key loading, the signer options (WithSignerPublicJWK
 // ...) the remote signer, and the client options the client; the key file warnings and the
 // signer log to the client's logger.

@@ -91,20 +91,20 @@ func TestCA02AssertionAudienceOptions(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name     string
-		client   AssertionAudience
+		client   Option
 		idp      mockidp.Audience
 		wantAud  func(idp *mockidp.IdP) string
 		endpoint string
 	}{
-		{"issuer", AudienceIssuer, mockidp.AudienceIssuer, func(idp *mockidp.IdP) string { return idp.Issuer }, mockidp.EndpointToken},
-		{"token endpoint", AudienceTokenEndpoint, mockidp.AudienceTokenEndpoint, func(idp *mockidp.IdP) string { return idp.URL + "/oidc/token" }, mockidp.EndpointIntrospection},
-		{"called endpoint", AudienceCalledEndpoint, mockidp.AudienceCalledEndpoint, func(idp *mockidp.IdP) string { return idp.URL + "/oidc/token/introspection" }, mockidp.EndpointIntrospection},
+		{"issuer", WithAssertionAudienceIssuer(), mockidp.AudienceIssuer, func(idp *mockidp.IdP) string { return idp.Issuer }, mockidp.EndpointToken},
+		{"token endpoint", nil, mockidp.AudienceTokenEndpoint, func(idp *mockidp.IdP) string { return idp.URL + "/oidc/token" }, mockidp.EndpointIntrospection},
+		{"called endpoint", WithAssertionAudienceEndpoint(), mockidp.AudienceCalledEndpoint, func(idp *mockidp.IdP) string { return idp.URL + "/oidc/token/introspection" }, mockidp.EndpointIntrospection},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			idp := startIdP(t, mockidp.WithAudience(tc.idp))
-			c := newTestClient(t, idp, testKey(t, "EdDSA"), WithAssertionAudience(tc.client))
+			c := newTestClient(t, idp, testKey(t, "EdDSA"), tc.client)
 			var err error
 			if tc.endpoint == mockidp.EndpointToken {
 				_, err = c.RequestDeviceAccessToken(t.Context())

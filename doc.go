@@ -58,8 +58,8 @@
 //	res, err := client.WaitForCIBA(ctx, resp, onesoidc.WithProgress(show))
 //
 // [OpenIDConnectClient.MakeCIBARequest] sends, by default, the signed request object the ONES
-// clients send ([CIBAEncodingONES]); [WithCIBAEncoding] picks the standard form parameters or
-// the standard request object (§7.1.1) for stock providers. [OpenIDConnectClient.WaitForCIBA]
+// clients send; [WithStandardCIBA] picks the standard form parameters and
+// [WithCIBARequestObject] the standard request object (§7.1.1), for stock providers. [OpenIDConnectClient.WaitForCIBA]
 // polls as the spec asks: the first poll after the interval, slow_down adding 5 s for good,
 // no poll after expiry, backoff on transport failures at least as long as Retry-After, and an
 // immediate return when ctx ends, or as soon as the next allowed poll would fall after the
@@ -72,7 +72,7 @@
 //
 // # QR login
 //
-// The ONES QR login is the default ([QRProtocolONES]): [OpenIDConnectClient.StartQRLogin] sends
+// The ONES QR login is the default: [OpenIDConnectClient.StartQRLogin] sends
 // GET {host}/auth/qr with the device access token as bearer token ({host} is the device.yml host,
 // not the issuer; https only, or http on loopback) and returns a [QRSession] whose [QRCode] holds
 // the JSON {"auth_req_id":…,"deviceId":…} that the ONES app scans. It renders as PNG, SVG or
@@ -90,8 +90,8 @@
 // approved ends the login with a [*QRStatusError] that carries it. A session is single-use, dies
 // at its expiry, and is polled by one caller at a time.
 //
-// For providers that advertise device_authorization_endpoint, [WithQRProtocol]
-// ([QRProtocolDeviceAuthorization]) switches to the OAuth 2.0 device authorization grant
+// For providers that advertise device_authorization_endpoint, [WithDeviceAuthorizationQR]
+// switches to the OAuth 2.0 device authorization grant
 // (RFC 8628): the QR code holds the provider's verification URL (only https URLs on the issuer's
 // origin are ever rendered), the device code never leaves the session, and the ID token is
 // validated.

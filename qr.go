@@ -18,42 +18,28 @@ import (
 // maxQRURL caps the length of a URL rendered as a QR code.
 const maxQRURL = 1024
 
-// QRProtocol selects the QR login protocol of a client (WithQRProtocol).
-type QRProtocol int
+// qrProtocol is the QR login protocol of a client.
+type qrProtocol int
 
 const (
-	// QRProtocolONES is the ONES QR login, the default: GET {host}/auth/qr with the device access
+	// qrProtocolONES is the ONES QR login, the default: GET {host}/auth/qr with the device access
 	// token starts a session, the QR code holds {"auth_req_id","deviceId"} for the ONES app, and
 	// GET {host}/auth/qr/{auth_req_id} is polled until the status carries the user's access token.
 	// {host} is the device.yml host, not the issuer.
-	QRProtocolONES QRProtocol = iota
-	// QRProtocolDeviceAuthorization is the OAuth 2.0 device authorization grant (RFC 8628), for
-	// providers that advertise device_authorization_endpoint: the QR code holds the provider's
-	// verification URL.
-	QRProtocolDeviceAuthorization
+	qrProtocolONES qrProtocol = iota
+	// qrProtocolDeviceAuthorization is the OAuth 2.0 device authorization grant (RFC 8628).
+	qrProtocolDeviceAuthorization
 )
 
-// String returns "ones" or "device_authorization".
-func (p QRProtocol) String() string {
-	switch p {
-	case QRProtocolONES:
-		return "ones"
-	case QRProtocolDeviceAuthorization:
-		return "device_authorization"
-	}
-	return "QRProtocol(" + strconv.Itoa(int(p)) + ")"
-}
-
-// WithQRProtocol selects the protocol of StartQRLogin, WaitForQRLogin and CheckQRStatus (default
-// QRProtocolONES, what the ONES app scans; QRProtocolDeviceAuthorization for RFC 8628).
-func WithQRProtocol(p QRProtocol) Option {
-	return func(o *options) {
-		if p != QRProtocolONES && p != QRProtocolDeviceAuthorization {
-			o.fail("WithQRProtocol", "unknown protocol %d", p)
-			return
-		}
-		o.qrProtocol = p
-	}
+// WithDeviceAuthorizationQR makes StartQRLogin and WaitForQRLogin use the OAuth 2.0 device
+// authorization grant (RFC 8628), for providers that advertise device_authorization_endpoint:
+// the QR code holds the provider's verification URL. By default a client speaks the ONES QR
+// login, which the ONES app scans: GET {host}/auth/qr with the device access token starts a
+// session, the QR code holds {"auth_req_id","deviceId"}, and GET {host}/auth/qr/{auth_req_id}
+// is polled until the user's access token comes back ({host} is the device.yml host, not the
+// issuer).
+func WithDeviceAuthorizationQR() Option {
+	return func(o *options) { o.qrProtocol = qrProtocolDeviceAuthorization }
 }
 
 // QRCode is a QR code for a login, rendered as PNG, SVG or terminal text. It holds either a URL
@@ -268,7 +254,7 @@ func (s *QRSession) ID() string { return s.authReqID }
 // Expiry returns when the session dies: ReceivedAt plus ExpiresIn.
 func (s *QRSession) Expiry() time.Time { return s.ReceivedAt.Add(s.ExpiresIn) }
 
-// StartQRLogin starts a QR login with the client's protocol (WithQRProtocol).
+// StartQRLogin starts a QR login with the client's protocol (see WithDeviceAuthorizationQR).
 //
 // ONES (the default): GET {host}/auth/qr with the device access token as bearer token (sent only
 // over https, or http to a loopback host) → {"auth_req_id","exp"}; the session lives exp seconds
@@ -281,7 +267,7 @@ func (s *QRSession) Expiry() time.Time { return s.ReceivedAt.Add(s.ExpiresIn) }
 // authenticated with a client assertion. The QR code encodes the provider's verification URL,
 // which must be on the issuer's origin (RFC 8628 §3.3.1).
 func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string) (*QRSession, error) {
-	if c.qrProtocol == QRProtocolONES {
+	if c.qrProtocol == qrProtocolONES {
 		return c.startONESQRLogin(ctx)
 	}
 	if c.meta.DeviceAuthorizationEndpoint == "" {

@@ -199,10 +199,10 @@ func (s *QRSession) cibaResponse() *CIBAResponse {
 // again: the error matches ErrLoginFinished and how the session ended. A session started by
 // this client that passed its expiry gives a *LoginExpiredError without a request. Only one poll per
 // session is in flight at a time; a concurrent one gets a *RequestError. It needs the ONES
-// protocol (the default, WithQRProtocol).
+// protocol (the default; not with WithDeviceAuthorizationQR).
 func (c *OpenIDConnectClient) CheckQRStatus(ctx context.Context, authReqID string) (*LoginResult, error) {
-	if c.qrProtocol != QRProtocolONES {
-		return nil, &ConfigError{Field: "WithQRProtocol", Reason: "CheckQRStatus speaks the ONES QR protocol; this client uses RFC 8628"}
+	if c.qrProtocol != qrProtocolONES {
+		return nil, &ConfigError{Field: "WithDeviceAuthorizationQR", Reason: "CheckQRStatus speaks the ONES QR protocol; this client uses RFC 8628"}
 	}
 	if err := checkQRSessionID(authReqID); err != nil {
 		return nil, err

@@ -63,7 +63,7 @@ func TestDS13DS14MissingFeatureMatchesSentinel(t *testing.T) {
 			delete(doc, k)
 		}
 	})
-	c := newTestClient(t, idp, testKey(t, "ES256"), WithQRProtocol(QRProtocolDeviceAuthorization))
+	c := newTestClient(t, idp, testKey(t, "ES256"), WithDeviceAuthorizationQR())
 	checks := map[string]error{}
 	_, checks["CIBA"] = c.MakeCIBARequest(t.Context(), aliceRequest())
 	_, checks["QR login"] = c.StartQRLogin(t.Context())

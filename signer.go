@@ -127,18 +127,18 @@ func rawECDSA(r, s *big.Int, size int) ([]byte, error) {
 	return out, nil
 }
 
-// AssertionAudience selects the "aud" of client assertions (RFC 7523 §3, item 3).
-type AssertionAudience int
+// assertionAudience selects the "aud" of client assertions (RFC 7523 §3, item 3).
+type assertionAudience int
 
 const (
-	// AudienceTokenEndpoint puts the token endpoint URL in "aud" for every endpoint: what the ONES
+	// audienceTokenEndpoint puts the token endpoint URL in "aud" for every endpoint: what the ONES
 	// clients send, and what RFC 7523 §3 names. It is the default.
-	AudienceTokenEndpoint AssertionAudience = iota
-	// AudienceIssuer puts the issuer identifier in "aud" (draft-ietf-oauth-rfc7523bis).
-	AudienceIssuer
-	// AudienceCalledEndpoint puts the URL of the endpoint being called in "aud" (the backchannel
-	// authentication endpoint for CIBA requests, the introspection endpoint for introspection ...).
-	AudienceCalledEndpoint
+	audienceTokenEndpoint assertionAudience = iota
+	// audienceIssuer puts the issuer identifier in "aud" (WithAssertionAudienceIssuer).
+	audienceIssuer
+	// audienceCalledEndpoint puts the URL of the endpoint being called in "aud"
+	// (WithAssertionAudienceEndpoint).
+	audienceCalledEndpoint
 )
 
 // Defaults and bounds of client assertions.

@@ -16,14 +16,14 @@ import (
 )
 
 // clientAssertion returns a fresh private_key_jwt client assertion (RFC 7523 §3, OpenID Connect
-// Core §9) for a request to endpoint: iss = sub = client_id, aud per WithAssertionAudience, a new
+// Core §9) for a request to endpoint: iss = sub = client_id, aud per WithAssertionAudienceIssuer and WithAssertionAudienceEndpoint, a new
 // 128-bit jti, iat = now and exp = now + the assertion lifetime.
 func (c *OpenIDConnectClient) clientAssertion(ctx context.Context, endpoint string) (string, error) {
 	aud := c.meta.TokenEndpoint
 	switch c.audience {
-	case AudienceIssuer:
+	case audienceIssuer:
 		aud = c.issuer
-	case AudienceCalledEndpoint:
+	case audienceCalledEndpoint:
 		aud = endpoint
 	}
 	now := c.now()

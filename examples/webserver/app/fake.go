@@ -39,7 +39,7 @@ func StartFakeIdP(ctx context.Context) (*mockidp.IdP, *onesoidc.OpenIDConnectCli
 	// The fake speaks the standard CIBA shapes and issues JWT access tokens (it is not started
 	// with mockidp.WithONES), so the client picks the standard form encoding.
 	client, err := onesoidc.NewClient(ctx, cfg, key, onesoidc.WithHTTPClient(idp.HTTPClient()),
-		onesoidc.WithCIBAEncoding(onesoidc.CIBAEncodingForm))
+		onesoidc.WithStandardCIBA())
 	if err != nil {
 		idp.Close()
 		return nil, nil, err
