@@ -345,7 +345,7 @@ func checkClientInputs(cfg *DeviceConfig, signer Signer) error {
 	if cfg == nil {
 		return &ConfigError{Field: "device config", Reason: "nil *DeviceConfig"}
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.validate(); err != nil {
 		return err
 	}
 	if signer == nil {
@@ -592,10 +592,10 @@ func redactURL(raw string) string {
 func classifyTransportError(err error) error {
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
-		return permanent{err}
+		return permanent(err)
 	}
 	if isCertificateError(err) {
-		return permanent{err}
+		return permanent(err)
 	}
 	return err
 }
@@ -620,12 +620,9 @@ func isCertificateError(err error) bool {
 		errors.As(err, &alert) || errors.As(err, &rerr)
 }
 
-// permanent wraps an error so that errors.Is(err, errPermanent) holds, keeping the message.
-type permanent struct{ err error }
-
-func (p permanent) Error() string        { return p.err.Error() }
-func (p permanent) Unwrap() []error      { return []error{p.err, errPermanent} }
-func (p permanent) Is(target error) bool { return target == errPermanent }
+// permanent wraps an error so that errors.Is(err, errPermanent) holds, keeping the message
+// (errPermanent's own message is empty).
+func permanent(err error) error { return fmt.Errorf("%w%w", err, errPermanent) }
 
 // maxRetryAfter bounds a parsed Retry-After only so that it fits a time.Duration (about 292
 // years); below that the value is reported as the server gave it. Each waiter caps its own wait.

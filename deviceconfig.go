@@ -29,8 +29,11 @@ const defaultDeviceKeyPath = "/root/.local/share/px-device-identity/private.pem"
 // maxFileSize caps every configuration and key file read.
 const maxFileSize = 1 << 20
 
-// DeviceConfig is the device identity written by px-device-identity to device.yml. Keys are snake_case; unknown keys are ignored. Build one with
-// ParseDeviceConfig or LoadDeviceConfig, or fill it by hand and call Validate.
+// DeviceConfig is the device identity written by px-device-identity to device.yml. Keys are
+// snake_case; unknown keys are ignored. Build one with ParseDeviceConfig or LoadDeviceConfig, or
+// fill it by hand: NewClient and NewClientFromMetadata check it as ParseDeviceConfig does (host
+// and client_id required, ids UUIDs, host an absolute http or https URL without user info,
+// query, fragment or a trailing "/oidc", a known key_security and key_type).
 type DeviceConfig struct {
 	// ID is the device UUID ("id").
 	ID string `yaml:"id"`
@@ -182,7 +185,7 @@ func parseDeviceConfig(data []byte, path string) (*DeviceConfig, error) {
 			return nil, cfgErr(snake, fmt.Sprintf("file uses the old camelCase schema (key %q); expected the snake_case key %q written by current px-device-identity", old, snake), nil)
 		}
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -212,14 +215,14 @@ func nodeKindName(n *yaml.Node) string {
 	return "no content"
 }
 
-// Validate checks the configuration as ParseDeviceConfig does:
+// validate checks the configuration as ParseDeviceConfig does:
 // host and client_id are required; id (when set) and client_id are UUIDs; host is an
 // absolute http or https URL with a host and without user info, query, fragment or a trailing
 // "/oidc", which IssuerURL adds (whether
 // plain http is acceptable is decided at discovery); key_security, when set, is "default" or
 // "tpm"; key_type, when set, is one of the supported types. It returns a *ConfigError naming
 // the field, and the file when the configuration was loaded from one.
-func (c *DeviceConfig) Validate() error {
+func (c *DeviceConfig) validate() error {
 	if c == nil {
 		return &ConfigError{Reason: "nil device config"}
 	}
@@ -281,7 +284,7 @@ func checkHostURL(host string) string {
 }
 
 // IssuerURL returns the OpenID Provider issuer of the device: Host with one trailing "/"
-// removed, followed by "/oidc". It does not validate Host; see Validate.
+// removed, followed by "/oidc". It does not check Host; NewClient does.
 func (c *DeviceConfig) IssuerURL() string {
 	return strings.TrimSuffix(c.Host, "/") + "/oidc"
 }

@@ -163,7 +163,7 @@ func (e *HTTPError) Temporary() bool {
 }
 
 // errPermanent marks transport failures that will not go away by retrying.
-var errPermanent = errors.New("permanent failure")
+var errPermanent = errors.New("")
 
 // Sentinel errors for refusals of what the provider sent that a caller may branch on, matched
 // with errors.Is. The error itself stays an *HTTPError or a *ConfigError with the details.

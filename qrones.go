@@ -108,7 +108,7 @@ func (c *OpenIDConnectClient) qrGet(ctx context.Context, op, path string) (*resp
 	for attempt := 0; ; attempt++ {
 		tok, err := c.DeviceAccessToken(ctx)
 		if err != nil {
-			return nil, &deviceTokenFailure{err}
+			return nil, fmt.Errorf("%w%w", err, errDeviceToken)
 		}
 		resp, err := c.http.exchange(ctx, request{op: op, method: http.MethodGet, url: c.host + path, limit: maxTokenBody,
 			header: http.Header{"Authorization": {"Bearer " + tok.AccessToken}}})
@@ -119,12 +119,10 @@ func (c *OpenIDConnectClient) qrGet(ctx context.Context, op, path string) (*resp
 	}
 }
 
-// deviceTokenFailure marks a failure to get the device access token for a QR request: it says
-// nothing about the QR session, which it never ends.
-type deviceTokenFailure struct{ err error }
-
-func (e *deviceTokenFailure) Error() string { return e.err.Error() }
-func (e *deviceTokenFailure) Unwrap() error { return e.err }
+// errDeviceToken marks a failure to get the device access token for a QR request (its message is
+// empty, so that the cause's message stays as it is): it says nothing about the QR session,
+// which stays open.
+var errDeviceToken = errors.New("")
 
 // unauthorized reports a 401 answer.
 func unauthorized(err error) bool {
@@ -229,7 +227,7 @@ func (c *OpenIDConnectClient) pollQR(ctx context.Context, id string) (*LoginResu
 		res, err = c.qrApproved(ctx, resp, id)
 	}
 	err = asExpired(err, c.now())
-	if endsRequest(err) && !errors.As(err, new(*deviceTokenFailure)) {
+	if endsRequest(err) && !errors.Is(err, errDeviceToken) {
 		end := err
 		if end == nil {
 			end = errQRRedeemed

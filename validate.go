@@ -406,9 +406,9 @@ func (r *AuthenticationResult) Claims(v any) error {
 	return nil
 }
 
-// RawClaims returns every verified claim, decoded by encoding/json (numbers as float64). Each call
+// rawClaims returns every verified claim, decoded by encoding/json (numbers as float64). Each call
 // decodes a new map.
-func (r *AuthenticationResult) RawClaims() map[string]any {
+func (r *AuthenticationResult) rawClaims() map[string]any {
 	return jose.ClaimsMap(r.payload) // the payload was checked to be a JSON object
 }
 
