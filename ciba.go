@@ -78,20 +78,6 @@ func (k HintKind) String() string {
 	return "HintKind(" + strconv.Itoa(int(k)) + ")"
 }
 
-// ParseHintKind parses the name of a hint kind: "login_hint", "login_hint_token" or
-// "id_token_hint", also written in camel case ("loginHintToken") or Pascal case ("IdTokenHint").
-func ParseHintKind(s string) (HintKind, error) {
-	switch strings.ToLower(strings.ReplaceAll(s, "_", "")) {
-	case "loginhint":
-		return HintLogin, nil
-	case "loginhinttoken":
-		return HintLoginToken, nil
-	case "idtokenhint":
-		return HintIDToken, nil
-	}
-	return 0, &RequestError{Field: "loginHintKind", Reason: fmt.Sprintf("unknown hint kind %q", sanitize(s, 40))}
-}
-
 // LoginHint names the user of a CIBA request (CIBA Core §7.1): Kind picks which of the three
 // hint parameters carries Value, so a request always has exactly one hint.
 type LoginHint struct {
