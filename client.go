@@ -501,7 +501,7 @@ func (h *httpCore) exchange(ctx context.Context, r request) (*response, error) {
 	}
 	data, err := readCapped(resp.Body, limit)
 	if err != nil {
-		if errors.Is(err, ErrResponseTooLarge) {
+		if errors.Is(err, errResponseTooLarge) {
 			return nil, herr(fmt.Sprintf("body over %d bytes", limit), err)
 		}
 		return nil, herr("reading body", classifyTransportError(err))
@@ -529,14 +529,14 @@ func (h *httpCore) exchange(ctx context.Context, r request) (*response, error) {
 	return &response{op: r.op, url: endpoint, status: resp.StatusCode, header: resp.Header, body: data}, nil
 }
 
-// readCapped reads r up to limit bytes, and fails with ErrResponseTooLarge if there is more.
+// readCapped reads r up to limit bytes, and fails with errResponseTooLarge if there is more.
 func readCapped(r io.Reader, limit int64) ([]byte, error) {
 	data, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
 		return nil, err
 	}
 	if int64(len(data)) > limit {
-		return nil, ErrResponseTooLarge
+		return nil, errResponseTooLarge
 	}
 	return data, nil
 }

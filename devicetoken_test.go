@@ -254,13 +254,13 @@ func TestDeviceAccessTokenResponseFaults(t *testing.T) {
 		}},
 		{"HF-11 CA-09 307 redirect not followed", mockidp.Fault{Status: 307, Redirect: "http://127.0.0.1:1/steal"}, wantHTTPError(307, "not followed")},
 		{"HF-14 token response over 64 KiB", mockidp.Fault{Status: 200, ContentType: "application/json", Body: []byte(`{"access_token":"` + strings.Repeat("a", 70<<10) + `"}`)}, func(t *testing.T, err error) {
-			if !errors.Is(err, ErrResponseTooLarge) {
-				t.Errorf("err = %v, want ErrResponseTooLarge", err)
+			if !errors.Is(err, errResponseTooLarge) {
+				t.Errorf("err = %v, want errResponseTooLarge", err)
 			}
 		}},
 		{"HF-14 error body over 8 KiB", mockidp.Fault{Status: 400, ContentType: "application/json", Body: []byte(`{"error":"invalid_request","error_description":"` + strings.Repeat("a", 9<<10) + `"}`)}, func(t *testing.T, err error) {
-			if !errors.Is(err, ErrResponseTooLarge) {
-				t.Errorf("err = %v, want ErrResponseTooLarge", err)
+			if !errors.Is(err, errResponseTooLarge) {
+				t.Errorf("err = %v, want errResponseTooLarge", err)
 			}
 		}},
 	}

@@ -154,8 +154,7 @@
 // errors.Is(err, &OAuthError{Code: "temporarily_unavailable"}) holds for a 503 that says so. A login that ran out
 // is one [*LoginExpiredError] whether the provider answered expired_token (it wraps that
 // [*OAuthError]) or the local clock ended it. A refused 2xx answer matches [ErrInvalidResponse];
-// more specific refusals match [ErrTokenTypeNotBearer], [ErrIssuerMismatch] and
-// [ErrNotSupportedByProvider]. A bad configuration value, device.yml field or key file (also
+// more specific refusals match [ErrIssuerMismatch] and [ErrNotSupportedByProvider]. A bad configuration value, device.yml field or key file (also
 // one that others may read: chmod 600) is a [*ConfigError] that names the file and field. No error
 // message or log line contains a token, an assertion or key material, and the types that hold
 // them print without them with every fmt verb.

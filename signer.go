@@ -287,7 +287,7 @@ func (s *RemoteSigner) SignJWS(ctx context.Context, signingInput []byte) ([]byte
 		return nil, resp.invalid(fmt.Sprintf("%s signature of %d bytes, want %s", s.alg, len(sig), want), nil)
 	}
 	if s.pub != nil && !verifyJWSSignature(s.alg, s.pub, signingInput, sig) {
-		return nil, &RemoteSignatureError{URL: resp.url, Alg: s.alg}
+		return nil, resp.invalid(fmt.Sprintf("the %s signature does not verify with the device's public key", s.alg), nil)
 	}
 	return sig, nil
 }
