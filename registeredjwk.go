@@ -18,13 +18,10 @@ import (
 )
 
 // registeredJWKFileName is the file px-device-identity writes beside the device private key
-// (/root/.local/share/px-device-identity/public_jwk.json for the default key directory): the public JWK (RFC 7517 §4) it
-// registered with the identity provider, which LoadPrivateKey and NewClientFromDevice read to
+// (/root/.local/share/px-device-identity/public_jwk.json for the default key directory): the
+// public JWK (RFC 7517 §4) it registered with the identity provider, which LoadPrivateKey and NewClientFromDevice read to
 // announce the registered "kid" and "alg".
 const registeredJWKFileName = "public_jwk.json"
-
-// defaultRegisteredJWKPath is registeredJWKFileName in the directory of defaultDeviceKeyPath.
-const defaultRegisteredJWKPath = "/root/.local/share/px-device-identity/" + registeredJWKFileName
 
 // registeredField is the ConfigError.Field of registered JWK errors.
 const registeredField = "registered JWK"
@@ -133,7 +130,7 @@ func registeredAlgs(pub any) ([]string, string) {
 }
 
 // loadRegisteredJWK reads and parses the registered JWK at path, usually
-// defaultRegisteredJWKPath (see parseRegisteredJWK). The file must be a regular file of at
+// /root/.local/share/px-device-identity/public_jwk.json (see parseRegisteredJWK). The file must be a regular file of at
 // most 1 MiB; errors are *ConfigError values naming it.
 func loadRegisteredJWK(path string) (*registeredKey, error) {
 	data, _, err := readLimitedFile(path, registeredField+" file")

@@ -131,9 +131,9 @@ func rawECDSA(r, s *big.Int, size int) ([]byte, error) {
 type assertionAudience int
 
 const (
-	// audienceTokenEndpoint puts the token endpoint URL in "aud" for every endpoint: what the ONES
+	// The zero value puts the token endpoint URL in "aud" for every endpoint: what the ONES
 	// clients send, and what RFC 7523 §3 names. It is the default.
-	audienceTokenEndpoint assertionAudience = iota
+	_ assertionAudience = iota
 	// audienceIssuer puts the issuer identifier in "aud" (WithAssertionAudienceIssuer).
 	audienceIssuer
 	// audienceCalledEndpoint puts the URL of the endpoint being called in "aud"
