@@ -279,18 +279,19 @@ func (c *OpenIDConnectClient) applicationsURL() (string, error) {
 // answer is a JSON array of applications or an object with an "applications" array, at most
 // 1 MiB and 10000 entries. The returned slice is the caller's.
 func (c *OpenIDConnectClient) Applications(ctx context.Context) ([]Application, error) {
-	c.apps.mu.Lock()
-	if c.apps.list != nil && c.now().Sub(c.apps.fetched) < c.apps.maxAge {
-		list := cloneApplications(c.apps.list)
-		c.apps.mu.Unlock()
-		return list, nil
+	if list := c.cachedApplications(); list != nil {
+		return cloneApplications(list), nil
 	}
-	c.apps.mu.Unlock()
 	u, err := c.applicationsURL()
 	if err != nil {
 		return nil, err
 	}
 	ch := c.apps.flight.DoChan("", func() (any, error) {
+		// A caller that found the cache empty may arrive here after another fetch has just
+		// filled it: that list is fresh, so no second request.
+		if list := c.cachedApplications(); list != nil {
+			return list, nil
+		}
 		return c.fetchApplications(context.WithoutCancel(ctx), u)
 	})
 	select {
@@ -317,6 +318,16 @@ func (c *OpenIDConnectClient) fetchApplications(ctx context.Context, u string) (
 	c.apps.list, c.apps.fetched = list, c.now()
 	c.apps.mu.Unlock()
 	return list, nil
+}
+
+// cachedApplications returns the cached list while it is within its max age, else nil.
+func (c *OpenIDConnectClient) cachedApplications() []Application {
+	c.apps.mu.Lock()
+	defer c.apps.mu.Unlock()
+	if c.apps.list != nil && c.now().Sub(c.apps.fetched) < c.apps.maxAge {
+		return c.apps.list
+	}
+	return nil
 }
 
 func cloneApplications(l []Application) []Application { return append([]Application(nil), l...) }

@@ -232,7 +232,7 @@ func (in *introspector) entry(res *IntrospectionResult) *introEntry {
 		until:  until,
 		hasAud: len(res.Audience) > 0,
 		exp:    unixOrZero(res.Expiry),
-		result: AuthenticationResult{Entity: ent, Kind: KindAccessToken, payload: string(res.Raw)},
+		result: AuthenticationResult{Entity: ent, Kind: KindAccessToken, claims: rawClaims(string(res.Raw))},
 		size:   len(res.Raw) + 256,
 	}
 }

@@ -17,9 +17,9 @@ import (
 	gojose "github.com/go-jose/go-jose/v4"
 )
 
-// registeredJWKFileName is the file px-device-identity writes beside the device private key
-// (/root/.local/share/px-device-identity/public_jwk.json for the default key directory): the
-// public JWK (RFC 7517 §4) it registered with the identity provider, which LoadPrivateKey and NewClientFromDevice read to
+// registeredJWKFileName is the file px-device-identity writes beside the device private key: the
+// public JWK (RFC 7517 §4) it
+// registered with the identity provider, which LoadPrivateKey and NewClientFromDevice read to
 // announce the registered "kid" and "alg".
 const registeredJWKFileName = "public_jwk.json"
 
@@ -129,8 +129,8 @@ func registeredAlgs(pub any) ([]string, string) {
 	return nil, fmt.Sprintf("%T", pub)
 }
 
-// loadRegisteredJWK reads and parses the registered JWK at path, usually
-// /root/.local/share/px-device-identity/public_jwk.json (see parseRegisteredJWK). The file must be a regular file of at
+// loadRegisteredJWK reads and parses the registered JWK at path, usually public_jwk.json beside
+// the device key (see parseRegisteredJWK). The file must be a regular file of at
 // most 1 MiB; errors are *ConfigError values naming it.
 func loadRegisteredJWK(path string) (*registeredKey, error) {
 	data, _, err := readLimitedFile(path, registeredField+" file")

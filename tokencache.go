@@ -1,107 +1,77 @@
 package onesoidc
 
 import (
-	"strings"
-	"sync"
+	"unsafe"
 
+	"github.com/ones-now/onesoidc/internal/cache"
 	"github.com/ones-now/onesoidc/internal/jose"
 )
 
 // The verified-token cache: a token that passed every check once is answered from memory, so
 // that a resource server seeing the same bearer token on every request pays for one signature
-// verification. Entries are keyed by the exact token string, hold the claims needed to run the
-// time and per-call checks again, and die with the key that verified them.
+// verification. Entries are keyed by the SHA-256 of the token (never the token itself), hold the
+// verified claims in packed form (jose.Packed: the payload once, and where each claim lies in
+// it) to run the time and per-call checks again and build the result, and die with the key that
+// verified them. The cache is bounded by memory (defaultTokenCacheBytes), not by a count.
 
-// Bounds of the verified-token cache.
-const (
-	defaultTokenCacheEntries = 10_000
-	defaultTokenCacheBytes   = 16 << 20 // of token text
-	maxCachedToken           = 16 << 10 // longer tokens are not cached
-)
+// defaultTokenCacheBytes is the memory the verified-token cache of a client may hold
+// (WithTokenCacheBytes): 64 MiB, about 120,000 tokens of a typical 10-claim ID token (about 540
+// bytes an entry, its 270-byte payload included), so that a server's active users stay cached.
+// Eviction keeps the tokens asked for most often (W-TinyLFU), so a working set larger than the
+// budget keeps a high hit rate.
+const defaultTokenCacheBytes = 64 << 20
 
-type cacheEntry struct {
+// maxCachedToken: longer tokens are not cached.
+const maxCachedToken = 16 << 10
+
+// tokenEntry is what a cache hit needs: the verified claims, the key that verified them (to
+// drop the entry when the key leaves the provider's JWKS), the kind of token and its alg.
+type tokenEntry struct {
+	claims jose.Packed
 	key    *jwk
 	kind   TokenKind
 	alg    jose.Alg
-	claims jose.Claims
-	result AuthenticationResult
 }
 
-// tokenCache is safe for concurrent use.
+// tokenCache is the verified-token cache; it is safe for concurrent use. Entries are immutable:
+// results share them.
 type tokenCache struct {
-	maxEntries, maxBytes int
-
-	mu      sync.RWMutex
-	entries map[string]*cacheEntry
-	bytes   int
+	c *cache.Cache[*tokenEntry]
 }
 
-func newTokenCache(maxEntries, maxBytes int) *tokenCache {
-	return &tokenCache{maxEntries: maxEntries, maxBytes: maxBytes, entries: make(map[string]*cacheEntry)}
+// newTokenCache returns a verified-token cache of budget bytes.
+func newTokenCache(budget uint64) *tokenCache {
+	return &tokenCache{c: cache.New(budget, tokenEntryCost)}
 }
 
-// get returns the entry of raw, unless the key that verified it has left the provider's JWKS.
-func (t *tokenCache) get(raw string) *cacheEntry {
-	t.mu.RLock()
-	e := t.entries[raw]
-	t.mu.RUnlock()
-	if e != nil && e.key.retired.Load() {
-		t.remove(raw)
+// tokenEntryCost is the memory an entry holds: the cache's overhead, the entry and its text
+// rounded up to 32 bytes (the allocator's size classes near 300 bytes).
+func tokenEntryCost(e *tokenEntry) uint32 {
+	return uint32(cache.Overhead + unsafe.Sizeof(*e) + uintptr((e.claims.Bytes()+31)&^31))
+}
+
+// dropRetired removes the entries verified by keys that left the provider's JWKS.
+func (t *tokenCache) dropRetired() {
+	t.c.DeleteFunc(func(e *tokenEntry) bool { return e.key.retired.Load() })
+}
+
+// get returns the entry of raw, unless the key that verified it has left the provider's JWKS
+// (then the entry is dropped).
+func (t *tokenCache) get(raw string) *tokenEntry {
+	k := cache.KeyOf(raw)
+	e, ok := t.c.Get(k)
+	if !ok {
+		return nil
+	}
+	if e.key.retired.Load() {
+		t.c.Delete(k)
 		return nil
 	}
 	return e
 }
 
-// put adds an entry, first evicting some entries when a bound is reached. Map iteration order is
-// unspecified, so eviction drops arbitrary entries: simple and O(1) amortized.
-func (t *tokenCache) put(raw string, e *cacheEntry) {
-	if len(raw) > maxCachedToken {
-		return
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if _, ok := t.entries[raw]; ok {
-		return
-	}
-	if len(t.entries) >= t.maxEntries || t.bytes+len(raw) > t.maxBytes {
-		drop := max(t.maxEntries/16, 1)
-		for k := range t.entries {
-			if drop == 0 && len(t.entries) < t.maxEntries && t.bytes+len(raw) <= t.maxBytes {
-				break
-			}
-			delete(t.entries, k)
-			t.bytes -= len(k)
-			drop = max(drop-1, 0)
-		}
-	}
-	t.entries[strings.Clone(raw)] = e // do not pin the caller's buffer
-	t.bytes += len(raw)
-}
-
-func (t *tokenCache) remove(raw string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if _, ok := t.entries[raw]; ok {
-		delete(t.entries, raw)
-		t.bytes -= len(raw)
-	}
-}
-
-// dropRetired removes the entries verified by keys that left the provider's JWKS.
-func (t *tokenCache) dropRetired() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for k, e := range t.entries {
-		if e.key.retired.Load() {
-			delete(t.entries, k)
-			t.bytes -= len(k)
-		}
-	}
-}
-
 // len returns the number of entries.
-func (t *tokenCache) len() int {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	return len(t.entries)
-}
+func (t *tokenCache) len() int { return t.c.Len() }
+
+// bytes returns the memory the entries hold, as tokenEntryCost counts it.
+func (t *tokenCache) bytes() uint64 { return t.c.Cost() }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ones-now/onesoidc/internal/cache"
 	"github.com/ones-now/onesoidc/internal/jose"
 )
 
@@ -26,6 +27,8 @@ type validationOptions struct {
 	cooldown    time.Duration
 	maxAge      time.Duration
 	introMaxAge time.Duration // introspection.go
+	cacheBytes  uint64
+	cacheBudget bool // WithTokenCacheBytes was given
 }
 
 // WithSigningAlgorithms restricts the JWS algorithms accepted on ID tokens and JWT access tokens
@@ -89,6 +92,7 @@ type validator struct {
 	algs     jose.AlgSet
 	keys     *jwksCache
 	cache    *tokenCache // nil disables the verified-token cache
+	dec      *jose.Decoder
 	intro    *introspector
 }
 
@@ -120,7 +124,11 @@ func (c *OpenIDConnectClient) initValidation(o *options) error {
 	if maxAge == 0 {
 		maxAge = defaultJWKSMaxAge
 	}
-	cache := newTokenCache(defaultTokenCacheEntries, defaultTokenCacheBytes)
+	budget := uint64(defaultTokenCacheBytes)
+	if vo.cacheBudget {
+		budget = vo.cacheBytes
+	}
+	tokens := newTokenCache(budget)
 	introMaxAge := vo.introMaxAge
 	if introMaxAge == 0 {
 		introMaxAge = defaultIntrospectionMaxAge
@@ -144,7 +152,8 @@ func (c *OpenIDConnectClient) initValidation(o *options) error {
 		leeway:   c.leeway,
 		now:      c.now,
 		algs:     algs & provider,
-		cache:    cache,
+		cache:    tokens,
+		dec:      new(jose.Decoder),
 		keys: &jwksCache{
 			http:     c.http,
 			url:      c.meta.JWKSURI,
@@ -152,10 +161,27 @@ func (c *OpenIDConnectClient) initValidation(o *options) error {
 			cooldown: cooldown,
 			maxAge:   max(maxAge, cooldown),
 			logger:   c.logger,
-			onRetire: cache.dropRetired,
+			onRetire: tokens.dropRetired,
 		},
 	}
+	if budget == 0 {
+		c.val.cache = nil
+	}
 	return nil
+}
+
+// WithTokenCacheBytes sets the memory the verified-token cache may hold (default 64 MiB: about
+// 120,000 typical ID tokens); 0 turns the cache off, so
+// that every call verifies the signature. A token's entry costs its decoded payload plus about
+// 270 bytes; tokens over 16 KiB, and entries over an eighth of the budget, are not cached.
+func WithTokenCacheBytes(n int) Option {
+	return func(o *options) {
+		if n < 0 {
+			o.fail("WithTokenCacheBytes", "negative budget %d", n)
+			return
+		}
+		o.validation.cacheBytes, o.validation.cacheBudget = uint64(n), true
+	}
 }
 
 // VerifyOption is an expectation about one token, for ValidateToken, VerifyIDToken,
@@ -352,6 +378,11 @@ type AuthenticatedEntity struct {
 	Scope string
 	// Username is "preferred_username" (OpenID Connect Core 1.0 §5.1), or "".
 	Username string
+	// Name is "name", the user's full name (OpenID Connect Core 1.0 §5.1), or "".
+	Name string
+	// Email is "email" (OpenID Connect Core 1.0 §5.1), or "". Whether the provider verified it
+	// is the claim "email_verified" (read it with Claims).
+	Email string
 	// ClientID is "client_id" (RFC 9068 §2.2), else "azp", else "".
 	ClientID string
 	// Role is the identity provider role: the claim "role", else "idp_role", else "".
@@ -391,25 +422,40 @@ type AuthenticationResult struct {
 	// KeyID is the "kid" of the provider key that verified it, or "".
 	KeyID string
 
-	payload string
+	claims *jose.Packed  // immutable, shared with the cache entry
+	dec    *jose.Decoder // nil: encoding/json
+	aud    [1]string     // Entity.Audience of one value
+	amr    [1]string     // Entity.AuthMethods of one value
 }
 
-// Claims decodes the verified claims into v with encoding/json, for claims the entity does not
-// carry:
+// Claims decodes the verified claims into v, with the result and errors of encoding/json's
+// Unmarshal, for claims the entity does not carry:
 //
 //	var extra struct{ Groups []string `json:"groups"` }
 //	err := res.Claims(&extra)
+//
+// A struct of strings, booleans, numbers and []string is filled straight from the verified
+// payload, without a second parse by encoding/json.
 func (r *AuthenticationResult) Claims(v any) error {
-	if err := jose.UnmarshalClaims(r.payload, v); err != nil {
+	dec := r.dec
+	if r.claims.Has == 0 { // not a payload ParseClaims read (an introspection answer)
+		dec = nil
+	}
+	if err := dec.Decode(r.claims.Payload(), v); err != nil {
 		return fmt.Errorf("onesoidc: decoding claims: %w", err)
 	}
 	return nil
 }
 
+// Roles returns the "roles" claim (RFC 9068 §7.2.1.1, RFC 7643 §4.1.2), an array of strings,
+// in a new slice; nil when the token has none or it is not an array of strings. Like Claims it
+// reads the member whose name equals "roles" without regard to case.
+func (r *AuthenticationResult) Roles() []string { return r.claims.Roles() }
+
 // rawClaims returns every verified claim, decoded by encoding/json (numbers as float64). Each call
 // decodes a new map.
 func (r *AuthenticationResult) rawClaims() map[string]any {
-	return jose.ClaimsMap(r.payload) // the payload was checked to be a JSON object
+	return jose.ClaimsMap(r.claims.Payload()) // the payload was checked to be a JSON object
 }
 
 // ValidateToken validates a token that reached the caller — an OpenID Connect ID token or an
@@ -435,8 +481,10 @@ func (r *AuthenticationResult) rawClaims() map[string]any {
 // "client_id" and "jti" required (RFC 9068 §2.2). No claim is returned with an error, and errors
 // never contain the token.
 //
-// A token that validated once is answered from memory until it expires (at most 10,000 tokens);
-// the time checks run again on every call, and the entry is dropped when the key that verified
+// A token that validated once is answered from memory until it expires, kept under the SHA-256
+// of the token (never the token) in a cache bounded by memory (WithTokenCacheBytes, default
+// 64 MiB) that keeps the tokens asked for most often; the time checks and the
+// per-call options run again on every call, and the entry is dropped when the key that verified
 // it leaves the provider's JWKS. A cached token is never answered past the key set's max age
 // (WithJWKSMaxAge): then the set is fetched again first.
 //
@@ -504,63 +552,69 @@ func (v *validator) validate(ctx context.Context, raw string, m mode, opts []Ver
 	}
 	now := v.now()
 	// A hit is used only while the key set is within its max age: past it, the full path
-	// refetches the set, so that a key the provider removed stops validating cached tokens too
-	// The refetch retires the key and drops its tokens.
-	if v.cache != nil && v.keys.fresh(now) {
-		if e := v.cache.get(raw); e != nil {
-			if err := v.check(&e.claims, e.kind, e.alg, m, &o, now); err != nil {
-				if err.reason == reasonExpired {
-					v.cache.remove(raw)
+	// refetches the set, so that a key the provider removed stops validating cached tokens too;
+	// the refetch retires the key and drops its tokens.
+	cached := v.cache != nil && len(raw) <= maxCachedToken
+	var key cache.Key
+	if cached {
+		key = cache.KeyOf(raw)
+		if v.keys.fresh(now) {
+			if e, ok := v.cache.c.Get(key); ok {
+				if !e.key.retired.Load() {
+					var cl jose.Claims
+					r := new(AuthenticationResult)
+					e.claims.Unpack(&cl, r.aud[:0:len(r.aud)]) // in r when it fits
+					if err := v.check(&cl, e.kind, e.alg, m, &o, now); err != nil {
+						if err.reason == reasonExpired {
+							v.cache.c.Delete(key)
+						}
+						return nil, err
+					}
+					return v.fill(r, &cl, e), nil
 				}
-				return nil, err
+				v.cache.c.Delete(key)
 			}
-			return e.result.clone(), nil
 		}
 	}
-	res, cl, key, err := v.verify(ctx, raw, m, &o, now)
+	var cl jose.Claims
+	e, err := v.verify(ctx, raw, m, &o, now, &cl)
 	if err != nil {
 		return nil, err
 	}
-	if v.cache != nil {
-		// The entry owns its slices: the caller may change those of res. check never reads amr,
-		// so the cached claims keep none.
-		e := &cacheEntry{key: key, kind: res.Kind, alg: jose.ParseAlg(res.Algorithm), claims: *cl, result: *res}
-		e.claims.Aud = slices.Clone(cl.Aud)
-		e.claims.Amr = nil
-		e.result.Entity.Audience = e.claims.Aud
-		e.result.Entity.AuthMethods = slices.Clone(cl.Amr)
-		v.cache.put(raw, e)
+	if cached && e.claims.Compact() {
+		v.cache.c.Set(key, e)
 	}
-	return res, nil
+	return v.fill(new(AuthenticationResult), &cl, e), nil
 }
 
 // verify is the full, uncached validation.
-func (v *validator) verify(ctx context.Context, raw string, m mode, o *verifyOptions, now time.Time) (*AuthenticationResult, *jose.Claims, *jwk, *ValidationError) {
+// cl receives the verified claims.
+func (v *validator) verify(ctx context.Context, raw string, m mode, o *verifyOptions, now time.Time, cl *jose.Claims) (*tokenEntry, *ValidationError) {
 	tok, jerr := jose.Split(raw)
 	if jerr != nil {
-		return nil, nil, nil, fromJOSE(jerr)
+		return nil, fromJOSE(jerr)
 	}
 	var scratch [scratchSize]byte
 	header, ok := jose.DecodeJSONPart(tok.HeaderPart(), scratch[:])
 	if !ok {
-		return nil, nil, nil, invalid(reasonMalformed, "", "header is not base64url of UTF-8 JSON")
+		return nil, invalid(reasonMalformed, "", "header is not base64url of UTF-8 JSON")
 	}
 	hdr, jerr := jose.ParseHeader(header)
 	if jerr != nil {
-		return nil, nil, nil, fromJOSE(jerr)
+		return nil, fromJOSE(jerr)
 	}
 	if !v.algs.Has(hdr.Alg) {
-		return nil, nil, nil, invalid(reasonUnsupportedAlgorithm, "alg", fmt.Sprintf("alg not accepted (accepted: %s)",
+		return nil, invalid(reasonUnsupportedAlgorithm, "alg", fmt.Sprintf("alg not accepted (accepted: %s)",
 			strings.Join(v.algs.Names(), ", ")))
 	}
 	kind := KindIDToken
 	switch {
 	case hdr.Typ == jose.TypeOther:
-		return nil, nil, nil, invalid(reasonInvalidType, "typ", "typ is neither JWT nor at+jwt")
+		return nil, invalid(reasonInvalidType, "typ", "typ is neither JWT nor at+jwt")
 	case hdr.Typ == jose.TypeAT && m == modeIDToken:
-		return nil, nil, nil, invalid(reasonInvalidType, "typ", "an at+jwt access token is not an ID token")
+		return nil, invalid(reasonInvalidType, "typ", "an at+jwt access token is not an ID token")
 	case hdr.Typ == jose.TypeJWT && m == modeAccessToken:
-		return nil, nil, nil, invalid(reasonInvalidType, "typ", "typ is not at+jwt: not a JWT access token")
+		return nil, invalid(reasonInvalidType, "typ", "typ is not at+jwt: not a JWT access token")
 	case hdr.Typ == jose.TypeAT:
 		kind = KindAccessToken
 	}
@@ -568,29 +622,28 @@ func (v *validator) verify(ctx context.Context, raw string, m mode, o *verifyOpt
 	// of bad base64 or UTF-8 is refused as malformed and never causes a JWKS fetch.
 	payload, ok := jose.DecodeJSONPart(tok.PayloadPart(), scratch[:])
 	if !ok {
-		return nil, nil, nil, invalid(reasonMalformed, "", "payload is not base64url of UTF-8")
+		return nil, invalid(reasonMalformed, "", "payload is not base64url of UTF-8")
 	}
 	var sigBuf [512]byte // RSA up to 4096 bits; larger signatures allocate
 	sig, ok := jose.DecodeSignature(tok.SignaturePart(), sigBuf[:])
 	if !ok {
-		return nil, nil, nil, invalid(reasonMalformed, "", "signature is not unpadded base64url")
+		return nil, invalid(reasonMalformed, "", "signature is not unpadded base64url")
 	}
 	key, err := v.keys.key(ctx, &hdr, o.trusted)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	if !jose.Verify(tok, sig, hdr.Alg, &key.PublicKey, scratch[:]) {
-		return nil, nil, nil, invalid(reasonInvalidSignature, "", "signature does not verify with the provider's key")
+		return nil, invalid(reasonInvalidSignature, "", "signature does not verify with the provider's key")
 	}
 	// Only now, with the signature verified, are the claims parsed (RFC 8725 §3.1).
-	cl := new(jose.Claims)
 	if jerr := jose.ParseClaims(payload, cl); jerr != nil {
-		return nil, nil, nil, fromJOSEClaims(jerr)
+		return nil, fromJOSEClaims(jerr)
 	}
 	if err := v.check(cl, kind, hdr.Alg, m, o, now); err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
-	return v.result(cl, kind, hdr.Alg, key, payload), cl, key, nil
+	return &tokenEntry{claims: jose.Pack(payload, cl), key: key, kind: kind, alg: hdr.Alg}, nil
 }
 
 // check applies the claim rules to a verified token; it runs again on every cache hit.
@@ -684,18 +737,49 @@ func (v *validator) check(cl *jose.Claims, kind TokenKind, alg jose.Alg, m mode,
 	return nil
 }
 
-// result builds the AuthenticationResult of verified claims.
-func (v *validator) result(cl *jose.Claims, kind TokenKind, alg jose.Alg, key *jwk, payload string) *AuthenticationResult {
-	e := AuthenticatedEntity{
+// clone returns a copy of r that shares no slice with it.
+func (r *AuthenticationResult) clone() *AuthenticationResult {
+	c := *r
+	c.Entity.Audience = slices.Clone(r.Entity.Audience)
+	c.Entity.AuthMethods = slices.Clone(r.Entity.AuthMethods)
+	return &c
+}
+
+// rawClaims returns the claims of a result that holds a JSON object whose members are not read
+// here (an introspection answer): only Claims and RawClaims read them, with encoding/json.
+func rawClaims(payload string) *jose.Packed {
+	p := jose.PackPayload(payload)
+	return &p
+}
+
+// fill makes r the AuthenticationResult of the verified claims cl of t. r shares nothing
+// mutable with cl, t or a cache entry: its slices are its own (cl.Aud may be r.aud already).
+func (v *validator) fill(r *AuthenticationResult, cl *jose.Claims, t *tokenEntry) *AuthenticationResult {
+	r.Kind, r.Algorithm, r.KeyID, r.claims, r.dec = t.kind, t.alg.String(), t.key.kid, &t.claims, v.dec
+	aud := cl.Aud // a new slice, or r.aud
+	if len(aud) <= len(r.aud) {
+		aud = append(r.aud[:0:len(r.aud)], aud...) // in r: one allocation fewer
+	}
+	var amr []string
+	switch {
+	case cl.Amr != nil:
+		amr = append(r.amr[:0:len(r.amr)], cl.Amr...)
+	case t.claims.HasAmr():
+		amr = t.claims.AppendAmr(r.amr[:0:len(r.amr)])
+	}
+	e := &r.Entity
+	*e = AuthenticatedEntity{
 		Kind:        EntityUser,
 		Issuer:      cl.Iss,
 		Subject:     cl.Sub,
-		Audience:    cl.Aud,
+		Audience:    aud,
 		Scope:       cl.Scope,
 		Username:    cl.Username,
+		Name:        cl.Name,
+		Email:       cl.Email,
 		ClientID:    cl.ClientID,
 		Role:        cl.Role,
-		AuthMethods: cl.Amr,
+		AuthMethods: amr,
 		ACR:         cl.Acr,
 		Expiry:      numericDate(cl.Exp),
 	}
@@ -714,13 +798,5 @@ func (v *validator) result(cl *jose.Claims, kind TokenKind, alg jose.Alg, key *j
 	if cl.Has&jose.HasAuthTime != 0 {
 		e.AuthTime = numericDate(cl.AuthTime)
 	}
-	return &AuthenticationResult{Entity: e, Kind: kind, Algorithm: alg.String(), KeyID: key.kid, payload: payload}
-}
-
-// clone returns a copy that shares nothing mutable with r.
-func (r *AuthenticationResult) clone() *AuthenticationResult {
-	c := *r
-	c.Entity.Audience = slices.Clone(r.Entity.Audience)
-	c.Entity.AuthMethods = slices.Clone(r.Entity.AuthMethods)
-	return &c
+	return r
 }

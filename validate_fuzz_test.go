@@ -21,7 +21,7 @@ func staticValidator(t testing.TB, idp *mockidp.IdP) *validator {
 	keys := &jwksCache{now: time.Now, cooldown: 24 * time.Hour, maxAge: 24 * time.Hour, lastMiss: time.Now()}
 	keys.set.Store(set)
 	return &validator{issuer: idp.Issuer, clientID: testClientID, leeway: time.Minute, now: time.Now, algs: jose.AllAlgs,
-		keys: keys, cache: newTokenCache(100, 1<<20)}
+		keys: keys, cache: newTokenCache(1 << 20)}
 }
 
 // FuzzValidateToken feeds arbitrary strings to ValidateToken's path: nothing may panic, and

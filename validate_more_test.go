@@ -214,8 +214,7 @@ func TestVerifiedTokenCache(t *testing.T) {
 		res.Entity.Subject = "tampered"
 		// The cached entry shares no slice with the first result either.
 		e := c.val.cache.get(tok)
-		if slices.Contains(e.claims.Aud, "tampered") || slices.Contains(e.claims.Amr, "tampered") ||
-			slices.Contains(e.result.Entity.AuthMethods, "tampered") {
+		if slices.Contains(e.claims.Aud(nil), "tampered") || slices.Contains(e.claims.Amr(), "tampered") {
 			t.Errorf("cached entry shares memory with the first result: %+v", e.claims)
 		}
 		again := wantAccept(t)(c.ValidateToken(t.Context(), tok))
@@ -229,19 +228,24 @@ func TestVerifiedTokenCache(t *testing.T) {
 		idp := mockidp.NewInMemory()
 		idp.UseKey(mockidp.NewKey("EdDSA"))
 		c := newValidationClient(t, idp)
-		c.val.cache = newTokenCache(10, 1<<20)
+		wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, nil, set("jti", "one"))))
+		one := c.val.cache.bytes() // the memory of one entry
+		if one == 0 || one > 600 {
+			t.Fatalf("one entry holds %d bytes, want at most 600", one)
+		}
+		c.val.cache = newTokenCache(10 * one)
 		for i := range 50 {
 			wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, nil, set("jti", fmt.Sprint(i)))))
-			if n := c.val.cache.len(); n > 10 {
-				t.Fatalf("%d entries, want at most 10", n)
+			if n, b := c.val.cache.len(), c.val.cache.bytes(); n > 10 || b > 10*one {
+				t.Fatalf("%d entries of %d bytes, want at most 10 of %d", n, b, 10*one)
 			}
 		}
-		c.val.cache = newTokenCache(100, 3000) // a few tokens of text
+		c.val.cache = newTokenCache(3000) // a few tokens
 		for i := range 20 {
 			wantAccept(t)(c.ValidateToken(t.Context(), mint(t, idp, nil, set("jti", fmt.Sprint(i)))))
 		}
-		if c.val.cache.bytes > 3000 || c.val.cache.len() > 3000/300 {
-			t.Errorf("%d bytes in %d entries", c.val.cache.bytes, c.val.cache.len())
+		if c.val.cache.bytes() > 3000 || c.val.cache.len() > 3000/300 {
+			t.Errorf("%d bytes in %d entries", c.val.cache.bytes(), c.val.cache.len())
 		}
 	})
 }

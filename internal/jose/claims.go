@@ -43,8 +43,16 @@ type Claims struct {
 	Iss, Sub, Azp, Nonce, AuthReqID   string
 	AtHash, ClientID, Scope, Username string // Username is "preferred_username"
 	Role, IdpRole, Acr                string // "role", "idp_role", "acr"
-	Aud, Amr                          []string
-	Exp, Nbf, Iat, AuthTime           float64
+	// Name, Email and Roles are "name" and "email" (OpenID Connect Core 1.0 §5.1) and "roles"
+	// (RFC 9068 §7.2.1.1, RFC 7643 §4.1.2), read from the member whose name equals theirs
+	// without regard to case, as encoding/json fills a struct field; of another type they are
+	// left empty.
+	Name, Email             string
+	Aud, Amr                []string
+	Roles                   []string
+	Exp, Nbf, Iat, AuthTime float64
+
+	authTimeText string // the number of auth_time in the payload, for Pack
 }
 
 // ParseClaims reads a verified payload (RFC 7519 §4, §7.2 step 10; RFC 8259). It refuses what is
@@ -115,7 +123,7 @@ func ParseClaims(payload string, cl *Claims) *Error {
 			case "iat":
 				cl.Iat, cl.Has = f, cl.Has|HasIat
 			default:
-				cl.AuthTime, cl.Has = f, cl.Has|HasAuthTime
+				cl.AuthTime, cl.Has, cl.authTimeText = f, cl.Has|HasAuthTime, v.raw
 			}
 		case "azp", "nonce", "at_hash", AuthReqIDClaim:
 			if v.kind != jsonString {
@@ -162,6 +170,20 @@ func ParseClaims(payload string, cl *Claims) *Error {
 			if known := foldsToKnownClaim(name); known != "" {
 				return malformed(name, "claim name differs from "+known+" only in case")
 			}
+			switch foldsToProfileClaim(name) {
+			case "name":
+				if v.kind == jsonString {
+					cl.Name = v.text()
+				}
+			case "email":
+				if v.kind == jsonString {
+					cl.Email = v.text()
+				}
+			case "roles":
+				if roles, ok := stringArray(v); ok {
+					cl.Roles = roles
+				}
+			}
 		}
 	}
 	if !r.end() {
@@ -183,6 +205,31 @@ func foldsToKnownClaim(name string) string {
 		}
 		if strings.EqualFold(name, k) {
 			return k
+		}
+	}
+	return ""
+}
+
+// foldsToProfileClaim returns "name", "email" or "roles" if name equals it under case folding
+// (strings.EqualFold, the rule of encoding/json), else "".
+func foldsToProfileClaim(name string) string {
+	if len(name) == 0 {
+		return ""
+	}
+	if c := name[0]; c < utf8.RuneSelf {
+		switch lowerASCII(c) {
+		case 'n':
+			if strings.EqualFold(name, "name") {
+				return "name"
+			}
+		case 'e':
+			if strings.EqualFold(name, "email") {
+				return "email"
+			}
+		case 'r':
+			if strings.EqualFold(name, "roles") {
+				return "roles"
+			}
 		}
 	}
 	return ""

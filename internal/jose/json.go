@@ -364,7 +364,16 @@ func stringArray(v jsonValue) ([]string, bool) {
 type memberSet struct {
 	names [24]string
 	n     int
-	more  map[string]struct{}
+	// more holds the names after the first 24, by a hash of their folded form: an open
+	// addressing table that doubles when half full, so that a payload of many claims costs a
+	// few allocations, not one per claim.
+	more []foldEntry
+	used int
+}
+
+type foldEntry struct {
+	hash uint64
+	name string
 }
 
 // add records name and reports false if a name equal to it under Unicode simple case folding
@@ -387,15 +396,72 @@ func (m *memberSet) add(name string) bool {
 		m.n++
 		return true
 	}
-	if m.more == nil {
-		m.more = make(map[string]struct{})
+	h := foldHash(name)
+	if m.more != nil {
+		mask := uint64(len(m.more) - 1)
+		for i := h & mask; m.more[i].hash != 0 || m.more[i].name != ""; i = (i + 1) & mask {
+			if m.more[i].hash == h && strings.EqualFold(m.more[i].name, name) {
+				return false
+			}
+		}
 	}
-	key := foldName(name)
-	if _, dup := m.more[key]; dup {
-		return false
+	if 2*(m.used+1) > len(m.more) {
+		old := m.more
+		m.more = make([]foldEntry, max(64, 2*len(old)))
+		for _, e := range old {
+			if e.hash != 0 || e.name != "" {
+				m.insert(e)
+			}
+		}
 	}
-	m.more[key] = struct{}{}
+	m.insert(foldEntry{h, name})
+	m.used++
 	return true
+}
+
+func (m *memberSet) insert(e foldEntry) {
+	mask := uint64(len(m.more) - 1)
+	i := e.hash & mask
+	for m.more[i].hash != 0 || m.more[i].name != "" {
+		i = (i + 1) & mask
+	}
+	m.more[i] = e
+}
+
+// foldHash hashes name so that names equal under strings.EqualFold hash alike: each rune is
+// replaced by the smallest rune of its case-folding orbit (for ASCII letters the upper-case
+// letter: the other members of the orbits of K and S, U+212A and U+017F, are larger), then
+// hashed with FNV-1a. It is never 0 for a non-empty name.
+func foldHash(name string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(name); {
+		r := rune(name[i])
+		if r < utf8.RuneSelf {
+			if 'a' <= r && r <= 'z' {
+				r -= 'a' - 'A'
+			}
+			i++
+		} else {
+			var size int
+			r, size = utf8.DecodeRuneInString(name[i:])
+			i += size
+			r = minFold(r)
+		}
+		h = (h ^ uint64(r)) * 1099511628211
+	}
+	if h == 0 {
+		h = 1
+	}
+	return h
+}
+
+// minFold returns the smallest rune of r's case-folding orbit (unicode.SimpleFold).
+func minFold(r rune) rune {
+	m := r
+	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+		m = min(m, f)
+	}
+	return m
 }
 
 func lowerASCII(c byte) byte {
@@ -403,22 +469,4 @@ func lowerASCII(c byte) byte {
 		return c + 'a' - 'A'
 	}
 	return c
-}
-
-// foldName maps name to a key that two names share exactly when strings.EqualFold holds for them:
-// each rune becomes the smallest rune of its case-folding orbit (as encoding/json folds names).
-func foldName(name string) string {
-	b := make([]byte, 0, len(name))
-	for _, r := range name {
-		for {
-			r2 := unicode.SimpleFold(r)
-			if r2 <= r {
-				r = r2
-				break
-			}
-			r = r2
-		}
-		b = utf8.AppendRune(b, r)
-	}
-	return string(b)
 }

@@ -1,0 +1,121 @@
+// Package cache is the bounded in-memory cache of the client's verified answers: tokens whose
+// signature and claims were checked, and introspection answers (RFC 7662). Entries are keyed by
+// a 32-byte hash of what they answer (the SHA-256 of a token: the token itself is never kept)
+// and bounded by their total cost in bytes, not by their number, so that a budget holds as many
+// entries as fit in it whatever their size.
+//
+// Eviction is github.com/maypok86/otter/v2 (W-TinyLFU: admission by an estimate of how often a
+// key was asked for, so that a working set larger than the budget keeps its most asked-for part
+// instead of thrashing), configured to start no goroutine: maintenance runs on the calling
+// goroutine when a write needs it, and entries do not expire by time (callers check the expiry
+// they keep in the value on every hit and Delete what has expired). Reads take no lock and
+// write no shared memory that other readers contend on; writes lock one hash-table bucket.
+package cache
+
+import (
+	"context"
+	"crypto/sha256"
+	"unsafe"
+
+	"github.com/maypok86/otter/v2"
+)
+
+// Key is the SHA-256 (or another 32-byte cryptographic hash) of what an entry answers.
+type Key = [32]byte
+
+// Overhead is the cost, in bytes, that the cache itself adds to every entry beyond what the
+// value points to (the node with its header, key and a pointer-sized value, its share of the
+// hash table and of the frequency sketch; measured with 5,000 to 20,000 entries), to be counted
+// by a cost function.
+const Overhead = 136
+
+// Cache is a concurrent cache of values of type V keyed by a Key, bounded by the sum of the
+// costs of its entries. It is safe for concurrent use. The zero value is not usable: use New.
+type Cache[V any] struct {
+	c      *otter.Cache[Key, V]
+	budget uint64
+	cost   func(V) uint32
+}
+
+// New returns a cache that keeps entries of total cost at most budget (bytes); cost returns
+// the bytes one entry holds, Overhead included. A budget of 0 is a cache that keeps nothing.
+func New[V any](budget uint64, cost func(V) uint32) *Cache[V] {
+	c := &Cache[V]{budget: budget, cost: cost}
+	if budget == 0 {
+		return c
+	}
+	c.c = otter.Must(&otter.Options[Key, V]{
+		MaximumWeight: budget,
+		Weigher:       func(_ Key, v V) uint32 { return cost(v) },
+		Executor:      func(fn func()) { fn() }, // no goroutines: maintenance on the caller's
+		Logger:        quiet{},
+	})
+	return c
+}
+
+// Get returns the value of k, if the cache has it.
+func (c *Cache[V]) Get(k Key) (V, bool) {
+	if c.c == nil {
+		var zero V
+		return zero, false
+	}
+	return c.c.GetIfPresent(k)
+}
+
+// Set stores v under k, replacing what was there. A value that costs more than an eighth of the
+// budget is not stored, so that one large entry cannot empty the cache.
+func (c *Cache[V]) Set(k Key, v V) {
+	if c.c == nil || uint64(c.cost(v)) > c.budget/8 {
+		return
+	}
+	c.c.Set(k, v)
+}
+
+// Delete removes the entry of k, if any.
+func (c *Cache[V]) Delete(k Key) {
+	if c.c != nil {
+		c.c.Invalidate(k)
+	}
+}
+
+// DeleteFunc removes every entry whose value drop reports true for.
+func (c *Cache[V]) DeleteFunc(drop func(V) bool) {
+	if c.c == nil {
+		return
+	}
+	for k, v := range c.c.All() {
+		if drop(v) {
+			c.c.Invalidate(k)
+		}
+	}
+}
+
+// Len returns the number of entries, after pending maintenance.
+func (c *Cache[V]) Len() int {
+	if c.c == nil {
+		return 0
+	}
+	c.c.CleanUp()
+	return c.c.EstimatedSize()
+}
+
+// Cost returns the total cost of the entries, after pending maintenance.
+func (c *Cache[V]) Cost() uint64 {
+	if c.c == nil {
+		return 0
+	}
+	c.c.CleanUp()
+	return c.c.WeightedSize()
+}
+
+// quiet drops otter's log messages: they are about loaders and refreshes, which this package
+// does not use, and a library must not write to the global logger.
+type quiet struct{}
+
+func (quiet) Warn(context.Context, string, error)  {}
+func (quiet) Error(context.Context, string, error) {}
+
+// KeyOf returns the SHA-256 of s (FIPS 180-4), the key of an entry that answers s.
+func KeyOf(s string) Key {
+	return sha256.Sum256(unsafe.Slice(unsafe.StringData(s), len(s))) // read only
+}

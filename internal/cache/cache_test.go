@@ -1,0 +1,80 @@
+package cache
+
+import (
+	"runtime"
+	"testing"
+)
+
+func key(i int) Key { return KeyOf(string(rune('a'+i%26)) + string(rune(i))) }
+
+// TestBudgetBoundsCost: whatever is written, the entries never cost more than the budget.
+func TestBudgetBoundsCost(t *testing.T) {
+	c := New(10_000, func(v int) uint32 { return uint32(v) })
+	for i := range 5000 {
+		c.Set(key(i), 100+i%400)
+		if cost := c.Cost(); cost > 10_000 {
+			t.Fatalf("after %d writes: cost %d over the budget", i+1, cost)
+		}
+	}
+	if n := c.Len(); n == 0 || n > 100 {
+		t.Errorf("%d entries of at least 100 bytes in 10,000", n)
+	}
+}
+
+// TestLargeValueNotStored: a value over an eighth of the budget is not stored, so one entry
+// cannot empty the cache.
+func TestLargeValueNotStored(t *testing.T) {
+	c := New(8000, func(v int) uint32 { return uint32(v) })
+	c.Set(key(1), 100)
+	c.Set(key(2), 1001)
+	if _, ok := c.Get(key(2)); ok {
+		t.Error("a value of 1001 bytes stored in a budget of 8000")
+	}
+	if v, ok := c.Get(key(1)); !ok || v != 100 {
+		t.Errorf("Get = %v, %v", v, ok)
+	}
+}
+
+// TestDeleteAndDeleteFunc: entries go by key and by predicate.
+func TestDeleteAndDeleteFunc(t *testing.T) {
+	c := New(1<<20, func(int) uint32 { return 64 })
+	for i := range 10 {
+		c.Set(key(i), i)
+	}
+	c.Delete(key(0))
+	c.DeleteFunc(func(v int) bool { return v%2 == 1 })
+	for i := range 10 {
+		_, ok := c.Get(key(i))
+		if want := i != 0 && i%2 == 0; ok != want {
+			t.Errorf("entry %d present %v, want %v", i, ok, want)
+		}
+	}
+	if n := c.Len(); n != 4 {
+		t.Errorf("Len = %d, want 4", n)
+	}
+}
+
+// TestZeroBudgetKeepsNothing: a budget of 0 is a cache that keeps nothing.
+func TestZeroBudgetKeepsNothing(t *testing.T) {
+	c := New(0, func(int) uint32 { return 1 })
+	c.Set(key(1), 1)
+	c.Delete(key(1))
+	c.DeleteFunc(func(int) bool { return true })
+	if _, ok := c.Get(key(1)); ok || c.Len() != 0 || c.Cost() != 0 {
+		t.Error("a cache of budget 0 kept an entry")
+	}
+}
+
+// TestNoGoroutines: the cache starts no goroutine, so that it needs no Close and works in
+// testing/synctest bubbles.
+func TestNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	c := New(1<<20, func(int) uint32 { return 64 })
+	for i := range 10_000 {
+		c.Set(key(i), i)
+		c.Get(key(i / 2))
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines, %d before", n, before)
+	}
+}
