@@ -357,10 +357,8 @@ func checkClientInputs(cfg *DeviceConfig, signer Signer) error {
 // ClientID returns the OAuth client id of the device.
 func (c *OpenIDConnectClient) ClientID() string { return c.clientID }
 
-// Issuer returns the issuer identifier, DeviceConfig.IssuerURL().
-func (c *OpenIDConnectClient) Issuer() string { return c.issuer }
-
-// Metadata returns a copy of the provider metadata the client uses.
+// Metadata returns a copy of the provider metadata the client uses; its Issuer is the client's
+// issuer identifier, DeviceConfig.IssuerURL().
 func (c *OpenIDConnectClient) Metadata() ProviderMetadata { return *c.meta.clone() }
 
 // httpCore performs every HTTP exchange of the package: limits, user agent, redirect policy,
