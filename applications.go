@@ -18,7 +18,7 @@ import (
 
 // The ONES well-known applications: the provider's list of the applications registered with it
 // (servers, clients), as the ones-oidc crate reads it. The document's path is not published: it
-// comes from the discovery member applicationsURIMetadataKey, else from WithApplicationsURL.
+// comes from the discovery member "ones_applications_uri", else from WithApplicationsURL.
 
 // applicationsURIMetadataKey is the provider metadata member (OpenID Connect Discovery 1.0 §3
 // allows additional members) that names the URL of the ONES application list. The name is this
@@ -231,7 +231,7 @@ type applicationsCache struct {
 }
 
 // WithApplicationsURL sets the URL of the ONES application list, for providers whose metadata
-// does not name one (applicationsURIMetadataKey, which wins when present). It must be https, or
+// does not name one ("ones_applications_uri", which wins when present). It must be https, or
 // http on a loopback host. Default: none.
 func WithApplicationsURL(u string) Option {
 	return func(o *options) {
@@ -244,7 +244,7 @@ func WithApplicationsURL(u string) Option {
 }
 
 // WithApplicationsMaxAge sets how long the fetched application list is used before it is
-// fetched again (default defaultApplicationsMaxAge, 5 minutes; between 1 s and 24 hours).
+// fetched again (default 5 minutes; between 1 s and 24 hours).
 func WithApplicationsMaxAge(d time.Duration) Option {
 	return func(o *options) {
 		if d < time.Second || d > maxApplicationsMaxAge {
@@ -271,7 +271,7 @@ func (c *OpenIDConnectClient) applicationsURL() (string, error) {
 }
 
 // Applications returns the ONES application list (ONES well-known applications), fetched with
-// GET from the URL in the provider metadata member applicationsURIMetadataKey, else from
+// GET from the URL in the provider metadata member "ones_applications_uri", else from
 // WithApplicationsURL; with neither, a *ConfigError that wraps ErrNotSupportedByProvider and
 // says how to configure it. The request carries no credentials. The list is cached per client for
 // WithApplicationsMaxAge (default 5 minutes), fetched by one request for any number of

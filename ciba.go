@@ -78,24 +78,13 @@ func (k HintKind) String() string {
 	return "HintKind(" + strconv.Itoa(int(k)) + ")"
 }
 
-// ParseHintKind parses the name of a hint kind: "login_hint", "login_hint_token" or
-// "id_token_hint", also written in camel case ("loginHintToken") or Pascal case ("IdTokenHint").
-func ParseHintKind(s string) (HintKind, error) {
-	switch strings.ToLower(strings.ReplaceAll(s, "_", "")) {
-	case "loginhint":
-		return HintLogin, nil
-	case "loginhinttoken":
-		return HintLoginToken, nil
-	case "idtokenhint":
-		return HintIDToken, nil
-	}
-	return 0, &RequestError{Field: "loginHintKind", Reason: fmt.Sprintf("unknown hint kind %q", sanitize(s, 40))}
-}
-
 // LoginHint names the user of a CIBA request (CIBA Core §7.1): Kind picks which of the three
 // hint parameters carries Value, so a request always has exactly one hint.
 type LoginHint struct {
-	Kind  HintKind
+	// Kind is the hint parameter: HintLogin, HintLoginToken or HintIDToken. The zero value is
+	// no hint, which MakeCIBARequest refuses.
+	Kind HintKind
+	// Value is the hint itself: a user name for HintLogin, a token for the other kinds.
 	Value string
 }
 
@@ -104,8 +93,8 @@ type LoginHint struct {
 type CIBARequest struct {
 	// Hint names the user (required).
 	Hint LoginHint
-	// Scope is the requested scope; it must include "openid". With CIBAEncodingONES an empty
-	// Scope sends defaultONESScope, as the ONES clients do.
+	// Scope is the requested scope; it must include "openid". With cibaEncodingONES an empty
+	// Scope sends "openid contact profile", as the ONES clients do.
 	Scope []string
 	// BindingMessage is shown on both the consumption device and the authentication device, so
 	// that the user can tell this request from others. By default it may hold up to 64
@@ -120,7 +109,7 @@ type CIBARequest struct {
 	// seconds); 0 leaves it to the provider. It must not be negative nor over 24 hours.
 	RequestedExpiry time.Duration
 	// ACRValues are the requested authentication context class references, in order of
-	// preference. With CIBAEncodingONES empty ACRValues send the delivery mode, "poll" as the
+	// preference. With cibaEncodingONES empty ACRValues send the delivery mode, "poll" as the
 	// ONES clients do (or "ping" with WithCIBAPing, by analogy: no ONES client in ping mode is
 	// published).
 	ACRValues []string
@@ -137,7 +126,7 @@ type CIBAResponse struct {
 	AuthReqID string
 	// ExpiresIn is the lifetime of the request (expires_in).
 	ExpiresIn time.Duration
-	// Interval is the minimum time between polls (interval; defaultPollInterval when absent
+	// Interval is the minimum time between polls (interval; 5 s when absent
 	// or 0).
 	Interval time.Duration
 	// ReceivedAt is when the acknowledgement arrived.
@@ -184,37 +173,37 @@ func (e *RequestError) Error() string {
 	return "onesoidc: invalid request: " + e.Field + ": " + e.Reason
 }
 
-// CIBAEncoding selects how MakeCIBARequest encodes the request parameters.
-type CIBAEncoding int
+// cibaEncoding selects how MakeCIBARequest encodes the request parameters.
+type cibaEncoding int
 
 const (
-	// CIBAEncodingForm sends the parameters as form parameters (CIBA Core §7.1), for stock
+	// cibaEncodingForm sends the parameters as form parameters (CIBA Core §7.1), for stock
 	// providers.
-	CIBAEncodingForm CIBAEncoding = iota
-	// CIBAEncodingRequestObject sends them in a signed request object of the standard shape, the
+	cibaEncodingForm cibaEncoding = iota
+	// cibaEncodingRequestObject sends them in a signed request object of the standard shape, the
 	// form parameter "request" (CIBA Core §7.1.1): a JWT signed by the device key with header
 	// typ "oauth-authz-req+jwt" and claims iss (client id), aud (the issuer), iat, nbf, exp (iat
 	// plus the assertion lifetime) and a fresh jti besides the parameters, as stock
-	// oidc-provider demands. The ONES provider wants CIBAEncodingONES instead.
-	CIBAEncodingRequestObject
-	// CIBAEncodingONES sends what the ONES clients send (the JavaScript backend modules and the
+	// oidc-provider demands. The ONES provider wants cibaEncodingONES instead.
+	cibaEncodingRequestObject
+	// cibaEncodingONES sends what the ONES clients send (the JavaScript backend modules and the
 	// Python px-user-identity-service): POST to the backchannel endpoint of the discovery
 	// document, or {issuer}/bc-authorize, the ONES route, when it lists none, with exactly the form
 	// parameters request, client_id, client_assertion_type and client_assertion. The request
 	// object is a JWT signed by the device key with the header of client assertions (alg, typ
 	// JWT, and the registered kid when there is one) and the claims, in this order:
 	// login_hint_token (the user name; a LoginHint of kind login_hint travels here too, as the
-	// ONES clients send it; id_token_hint stays id_token_hint), scope (defaultONESScope when
+	// ONES clients send it; id_token_hint stays id_token_hint), scope ("openid contact profile" when
 	// CIBARequest.Scope is empty), acr_values ("poll" when CIBARequest.ACRValues is empty;
 	// "ping" in ping mode), binding_message, the other parameters when set (user_code,
 	// requested_expiry, client_notification_token, resource, qr_session_id), iss (the client
 	// id), aud (the backchannel endpoint URL) and exp (now plus the assertion lifetime, 300 s by
 	// default); no iat, nbf, jti or sub. Stock oidc-provider refuses it: its request objects need aud = the
-	// issuer (CIBAEncodingRequestObject). It is the default.
-	CIBAEncodingONES
+	// issuer (cibaEncodingRequestObject). It is the default.
+	cibaEncodingONES
 )
 
-// defaultONESScope is the scope CIBAEncodingONES requests when CIBARequest.Scope is empty: what
+// defaultONESScope is the scope cibaEncodingONES requests when CIBARequest.Scope is empty: what
 // the ONES clients request.
 var defaultONESScope = []string{"openid", "contact", "profile"}
 
@@ -223,21 +212,28 @@ const onesBackchannelPath = "/bc-authorize"
 
 // cibaConfig holds the CIBA options of a client.
 type cibaConfig struct {
-	encoding       CIBAEncoding
+	encoding       cibaEncoding
 	ping           bool
 	bindingPattern *regexp.Regexp
 }
 
-// WithCIBAEncoding selects the encoding of CIBA requests (default CIBAEncodingONES, the ONES
-// provider's; pass CIBAEncodingForm or CIBAEncodingRequestObject for a stock provider).
-func WithCIBAEncoding(e CIBAEncoding) Option {
-	return func(o *options) {
-		if e < CIBAEncodingForm || e > CIBAEncodingONES {
-			o.fail("WithCIBAEncoding", "unknown encoding %d", e)
-			return
-		}
-		o.ciba.encoding = e
-	}
+// WithStandardCIBA makes MakeCIBARequest send the request parameters as form parameters of the
+// backchannel authentication endpoint (CIBA Core §7.1), for stock providers. By default a client
+// sends what the ONES clients send: a request object signed by the device key, with the claims
+// login_hint_token, scope, acr_values, binding_message, iss, aud (the backchannel endpoint) and
+// exp, POSTed to the discovered backchannel endpoint or {issuer}/bc-authorize.
+func WithStandardCIBA() Option {
+	return func(o *options) { o.ciba.encoding = cibaEncodingForm }
+}
+
+// WithCIBARequestObject makes MakeCIBARequest send the request parameters in a signed request
+// object of the standard shape, the form parameter "request" (CIBA Core §7.1.1): a JWT signed by
+// the device key with header typ "oauth-authz-req+jwt" and the claims iss (the client id), aud
+// (the issuer), iat, nbf, exp (iat plus the assertion lifetime) and a fresh jti besides the
+// parameters, as stock oidc-provider demands. The ONES provider wants the default instead (see
+// WithStandardCIBA).
+func WithCIBARequestObject() Option {
+	return func(o *options) { o.ciba.encoding = cibaEncodingRequestObject }
 }
 
 // WithCIBAPing puts the client in ping mode (CIBA Core §5, §10.2): each request carries a fresh
@@ -250,7 +246,7 @@ func WithCIBAPing() Option {
 }
 
 // WithCIBABindingMessagePattern replaces the default binding message check (at most
-// defaultBindingMessageMaxLength printable characters) with re, which the whole message must
+// 64 printable characters) with re, which the whole message must
 // match. regexp.MustCompile(BindingMessagePatternOIDCProvider) gives the rule of stock
 // oidc-provider, so that a bad message fails before it is sent; the ONES provider accepts more.
 func WithCIBABindingMessagePattern(re *regexp.Regexp) Option {
@@ -265,20 +261,20 @@ func WithCIBABindingMessagePattern(re *regexp.Regexp) Option {
 
 // MakeCIBARequest sends a backchannel authentication request (CIBA Core §7.1) to the provider's
 // backchannel_authentication_endpoint, authenticated with a fresh private_key_jwt client
-// assertion, in the encoding of WithCIBAEncoding, and returns the provider's acknowledgement
+// assertion, in the ONES shape unless WithStandardCIBA or WithCIBARequestObject says otherwise, and returns the provider's acknowledgement
 // (§7.3). Poll it with CheckCIBAStatus or wait with WaitForCIBA.
 //
 // Before anything is sent, req is checked (a *RequestError), and so is the provider metadata: a
 // missing backchannel endpoint, a delivery mode or request-object algorithm the provider does not
 // list, a user code the provider does not support, or grant_types_supported without the CIBA
-// grant are a *ConfigError. The answer must carry auth_req_id (visible ASCII, minAuthReqIDLength
+// grant are a *ConfigError. The answer must carry auth_req_id (visible ASCII, 22
 // to 1024 characters) and expires_in (1 s to 24 h); interval, when present, must be at most 5 minutes.
 // Error answers (§13) come back as *OAuthError: errors.Is(err, &OAuthError{Code: "unknown_user_id"}) and so on.
 func (c *OpenIDConnectClient) MakeCIBARequest(ctx context.Context, req CIBARequest) (*CIBAResponse, error) {
 	if err := c.cibaPreflight(&req); err != nil {
 		return nil, err
 	}
-	ones := c.cibaCfg.encoding == CIBAEncodingONES
+	ones := c.cibaCfg.encoding == cibaEncodingONES
 	if ones && len(req.Scope) == 0 {
 		req.Scope = defaultONESScope
 	}
@@ -304,13 +300,13 @@ func (c *OpenIDConnectClient) MakeCIBARequest(ctx context.Context, req CIBAReque
 	endpoint := c.backchannelEndpoint()
 	form := url.Values{}
 	switch c.cibaCfg.encoding {
-	case CIBAEncodingRequestObject:
+	case cibaEncodingRequestObject:
 		ro, err := c.requestObject(ctx, params)
 		if err != nil {
 			return nil, err
 		}
 		form.Set("request", ro)
-	case CIBAEncodingONES:
+	case cibaEncodingONES:
 		ro, err := c.onesRequestObject(ctx, params, endpoint)
 		if err != nil {
 			return nil, err
@@ -336,10 +332,10 @@ func (c *OpenIDConnectClient) MakeCIBARequest(ctx context.Context, req CIBAReque
 }
 
 // cibaPreflight checks the provider metadata against the client's CIBA options and req
-// (SECURITY-CASES DS-13).
+// (CIBA Core §4).
 func (c *OpenIDConnectClient) cibaPreflight(req *CIBARequest) error {
 	m := c.meta
-	if m.BackchannelAuthenticationEndpoint == "" && c.cibaCfg.encoding != CIBAEncodingONES {
+	if m.BackchannelAuthenticationEndpoint == "" && c.cibaCfg.encoding != cibaEncodingONES {
 		return &ConfigError{Field: "backchannel_authentication_endpoint", Reason: "the provider metadata has no backchannel authentication endpoint (CIBA Core §4)", Err: ErrNotSupportedByProvider}
 	}
 	mode := "poll"
@@ -355,7 +351,7 @@ func (c *OpenIDConnectClient) cibaPreflight(req *CIBARequest) error {
 	if req.UserCode != "" && !m.BackchannelUserCodeParameterSupported {
 		return &ConfigError{Field: "backchannel_user_code_parameter_supported", Reason: "the provider does not support user_code", Err: ErrNotSupportedByProvider}
 	}
-	if algs := m.BackchannelAuthenticationRequestSigningAlgValuesSupported; c.cibaCfg.encoding != CIBAEncodingForm &&
+	if algs := m.BackchannelAuthenticationRequestSigningAlgValuesSupported; c.cibaCfg.encoding != cibaEncodingForm &&
 		len(algs) > 0 && !slices.Contains(algs, c.signer.Algorithm()) {
 		return &ConfigError{Field: "backchannel_authentication_request_signing_alg_values_supported",
 			Reason: fmt.Sprintf("the provider does not accept request objects signed with %s", c.signer.Algorithm()), Err: ErrNotSupportedByProvider}
@@ -376,7 +372,7 @@ type cibaParams struct {
 	notificationToken string
 }
 
-// params checks r (SECURITY-CASES CB-24) and returns its parameters.
+// params checks r and returns its parameters.
 func (r *CIBARequest) params(bindingPattern *regexp.Regexp) (*cibaParams, error) {
 	p := &cibaParams{}
 	switch r.Hint.Kind {
@@ -569,15 +565,14 @@ func (c *OpenIDConnectClient) requestObject(ctx context.Context, p *cibaParams) 
 }
 
 // newNotificationToken returns a client_notification_token: 256 random bits, base64url (43
-// characters; SECURITY-CASES CB-23).
+// characters).
 func newNotificationToken() string {
 	var b [notificationTokenSz]byte
 	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
 	return jose.EncodeBase64URL(b[:])
 }
 
-// parseBackchannelAnswer decodes and checks a backchannel answer (CIBA Core §7.3;
-// SECURITY-CASES CB-01, CB-02).
+// parseBackchannelAnswer decodes and checks a backchannel answer (CIBA Core §7.3).
 func (c *OpenIDConnectClient) parseBackchannelAnswer(resp *response, endpoint string) (*CIBAResponse, error) {
 	bad := resp.invalid
 	var a struct {
@@ -624,7 +619,7 @@ func seconds(f float64) time.Duration { return time.Duration(math.Round(f * floa
 // (36 characters) or 32 hexadecimal digits pass.
 const minAuthReqIDLength = 22
 
-// checkAuthReqID requires minAuthReqIDLength to 1024 visible ASCII characters (a polling
+// checkAuthReqID requires 22 to 1024 visible ASCII characters (a polling
 // handle: auth_req_id or device_code).
 func checkAuthReqID(id string) error {
 	return checkPollingHandle("auth_req_id", id)
@@ -650,15 +645,15 @@ func checkPollingHandle(field, id string) error {
 }
 
 // backchannelEndpoint is the backchannel authentication endpoint of the metadata; with
-// CIBAEncodingONES and none listed, the ONES route {issuer}/bc-authorize.
+// cibaEncodingONES and none listed, the ONES route {issuer}/bc-authorize.
 func (c *OpenIDConnectClient) backchannelEndpoint() string {
-	if e := c.meta.BackchannelAuthenticationEndpoint; e != "" || c.cibaCfg.encoding != CIBAEncodingONES {
+	if e := c.meta.BackchannelAuthenticationEndpoint; e != "" || c.cibaCfg.encoding != cibaEncodingONES {
 		return e
 	}
 	return c.issuer + onesBackchannelPath
 }
 
-// onesRequestObject returns the request object the ONES clients send (see CIBAEncodingONES):
+// onesRequestObject returns the request object the ONES clients send (see cibaEncodingONES):
 // the header of client assertions and the claims login_hint_token, scope, acr_values,
 // binding_message, the optional parameters, iss, aud = endpoint and exp, in this order.
 func (c *OpenIDConnectClient) onesRequestObject(ctx context.Context, p *cibaParams, endpoint string) (string, error) {

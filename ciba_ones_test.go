@@ -135,12 +135,12 @@ func TestMockONESRefusesTheStandardShapes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		idp := onesoidctest.NewInMemory(onesoidctest.WithONES())
 		key := testKey(t, "ES256")
-		for _, enc := range []CIBAEncoding{CIBAEncodingForm, CIBAEncodingRequestObject} {
-			c := onesClient(t, idp, key, WithCIBAEncoding(enc))
+		for i, enc := range []Option{WithStandardCIBA(), WithCIBARequestObject()} {
+			c := onesClient(t, idp, key, enc)
 			_, err := c.MakeCIBARequest(t.Context(), aliceRequest())
 			var oe *OAuthError
 			if !errors.As(err, &oe) || oe.StatusCode != 400 {
-				t.Errorf("encoding %d: err = %v, want a 400 from the ONES route", enc, err)
+				t.Errorf("encoding %d: err = %v, want a 400 from the ONES route", i, err)
 			}
 		}
 		resp, err := idp.HTTPClient().Post(idp.URL+"/oidc/backchannel", "application/x-www-form-urlencoded", nil)

@@ -705,12 +705,12 @@ func TestCB24BindingMessageRules(t *testing.T) {
 func TestCB24ExactlyOneHintInEveryEncoding(t *testing.T) {
 	t.Parallel()
 	kinds := []HintKind{HintLogin, HintLoginToken, HintIDToken}
-	for _, enc := range []CIBAEncoding{CIBAEncodingForm, CIBAEncodingRequestObject} {
+	for i, enc := range []Option{WithStandardCIBA(), WithCIBARequestObject()} {
 		for _, kind := range kinds {
-			t.Run(fmt.Sprintf("%d/%s", enc, kind), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%d/%s", i, kind), func(t *testing.T) {
 				t.Parallel()
 				synctest.Test(t, func(t *testing.T) {
-					idp, c := cibaSetup(t, WithCIBAEncoding(enc))
+					idp, c := cibaSetup(t, enc)
 					value := "alice"
 					if kind == HintIDToken {
 						value, _ = idp.MintIDToken(testClientID, "alice", nil)
@@ -784,7 +784,7 @@ func TestCIBAFormEncoding(t *testing.T) {
 func TestCIBARequestObjectEncoding(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		idp, c := pingSetup(t, WithCIBAEncoding(CIBAEncodingRequestObject))
+		idp, c := pingSetup(t, WithCIBARequestObject())
 		req := aliceRequest()
 		req.Hint = LoginHint{Kind: HintLoginToken, Value: "lht-alice"}
 		idp.ScriptCIBA("lht-alice", onesoidctest.CIBAScript{Subject: "alice"})
@@ -854,7 +854,7 @@ func TestDS13CIBAFailsFastOnProviderMetadata(t *testing.T) {
 		{"user code not supported", func(d map[string]any) { delete(d, "backchannel_user_code_parameter_supported") }, nil, func(r *CIBARequest) { r.UserCode = "1234" }, "backchannel_user_code_parameter_supported"},
 		{"request object alg not supported", func(d map[string]any) {
 			d["backchannel_authentication_request_signing_alg_values_supported"] = []string{"PS256"}
-		}, []Option{WithCIBAEncoding(CIBAEncodingRequestObject)}, nil, "backchannel_authentication_request_signing_alg_values_supported"},
+		}, []Option{WithCIBARequestObject()}, nil, "backchannel_authentication_request_signing_alg_values_supported"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -884,7 +884,7 @@ func TestCB25FreshAssertionAtBackchannelEndpoint(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		idp := onesoidctest.NewInMemory(onesoidctest.WithAudience(onesoidctest.AudienceCalledEndpoint))
-		c := newTestClient(t, idp, testKey(t, "ES256"), WithAssertionAudience(AudienceCalledEndpoint))
+		c := newTestClient(t, idp, testKey(t, "ES256"), WithAssertionAudienceEndpoint())
 		_, _, _, err := waitScripted(t, idp, c, onesoidctest.CIBAScript{PendingPolls: 1})
 		if err != nil {
 			t.Fatal(err)
@@ -1440,22 +1440,13 @@ func TestCIBAPendingRegistryIsBounded(t *testing.T) {
 	})
 }
 
-func TestParseHintKind(t *testing.T) {
+func TestHintKindString(t *testing.T) {
 	t.Parallel()
-	for in, want := range map[string]HintKind{
-		"login_hint": HintLogin, "loginHint": HintLogin,
-		"login_hint_token": HintLoginToken, "LoginHintToken": HintLoginToken,
-		"id_token_hint": HintIDToken, "idTokenHint": HintIDToken,
-	} {
-		if got, err := ParseHintKind(in); err != nil || got != want {
-			t.Errorf("%q: %v, %v", in, got, err)
+	for k, want := range map[HintKind]string{HintLogin: "login_hint", HintLoginToken: "login_hint_token",
+		HintIDToken: "id_token_hint", 9: "HintKind(9)"} {
+		if s := k.String(); s != want {
+			t.Errorf("String = %q, want %q", s, want)
 		}
-	}
-	if _, err := ParseHintKind("email"); !errors.As(err, new(*RequestError)) {
-		t.Errorf("unknown kind: %v", err)
-	}
-	if s := HintKind(9).String(); s != "HintKind(9)" {
-		t.Errorf("String = %q", s)
 	}
 }
 
@@ -1481,8 +1472,7 @@ func TestCIBAOptionsRejectBadValues(t *testing.T) {
 	t.Parallel()
 	idp := startIdP(t)
 	for name, opt := range map[string]Option{
-		"encoding": WithCIBAEncoding(9),
-		"pattern":  WithCIBABindingMessagePattern(nil),
+		"pattern": WithCIBABindingMessagePattern(nil),
 	} {
 		_, err := NewClientFromMetadata(testConfig(idp), testKey(t, "ES256"), &ProviderMetadata{Issuer: idp.Issuer,
 			TokenEndpoint: idp.URL + "/oidc/token", JWKSURI: idp.URL + "/oidc/jwks"}, opt)
@@ -1497,7 +1487,7 @@ func TestCIBAFlowLeaksNoSecretsToLogsOrErrors(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		idp := onesoidctest.NewInMemory()
 		logger, logs := logBuffer()
-		c := newTestClient(t, idp, testKey(t, "ES256"), WithLogger(logger), WithCIBAEncoding(CIBAEncodingRequestObject))
+		c := newTestClient(t, idp, testKey(t, "ES256"), WithLogger(logger), WithCIBARequestObject())
 		idp.ScriptCIBA("alice", onesoidctest.CIBAScript{PendingPolls: 1})
 		idp.Inject(onesoidctest.EndpointToken, onesoidctest.Fault{Times: 1, Status: 503, ContentType: "text/html"})
 		resp, err := c.MakeCIBARequest(t.Context(), aliceRequest())
@@ -1834,7 +1824,7 @@ func TestCB01AuthReqIDTooShortForEntropyRefused(t *testing.T) {
 	t.Run("device_code", func(t *testing.T) {
 		t.Parallel()
 		idp := onesoidctest.NewInMemory()
-		c := newTestClient(t, idp, testKey(t, "ES256"), WithQRProtocol(QRProtocolDeviceAuthorization))
+		c := newTestClient(t, idp, testKey(t, "ES256"), WithDeviceAuthorizationQR())
 		idp.Inject(onesoidctest.EndpointDeviceAuthorization, onesoidctest.Fault{Status: 200, ContentType: "application/json",
 			Body: []byte(`{"device_code":"` + strings.Repeat("d", minAuthReqIDLength-1) + `","user_code":"ABCD","verification_uri":"` + idp.Issuer + `/device","expires_in":600}`)})
 		if s, err := c.StartQRLogin(t.Context()); s != nil || !errors.As(err, new(*HTTPError)) || !strings.Contains(err.Error(), "device_code") {

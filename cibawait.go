@@ -136,7 +136,7 @@ func (c *OpenIDConnectClient) CheckCIBAStatus(ctx context.Context, authReqID str
 // pollCIBA sends one poll and records how the request ended, if it did.
 func (c *OpenIDConnectClient) pollCIBA(ctx context.Context, authReqID, scope string) (*LoginResult, error) {
 	// One poll at a time per auth_req_id: a second one racing a successful first would be a
-	// replay of a redeemed id, which makes the provider revoke the tokens it just issued (CB-15).
+	// replay of a redeemed id, which makes the provider revoke the tokens it just issued.
 	if err := c.ciba.startPoll(authReqID); err != nil {
 		return nil, err
 	}
@@ -150,7 +150,7 @@ func (c *OpenIDConnectClient) pollCIBA(ctx context.Context, authReqID, scope str
 		}
 		return nil, err
 	}
-	// From here on the provider considers the auth_req_id redeemed (CB-15).
+	// From here on the provider considers the auth_req_id redeemed.
 	res, err := c.completeTokenLogin(ctx, "CIBA token", resp, scope, authReqID)
 	if err != nil {
 		c.ciba.finish(authReqID, err)
@@ -173,7 +173,7 @@ func transientOAuthError(oe *OAuthError) bool {
 // verifyLoginIDToken validates the ID token of a login's token response (CIBA Core §10.1.1,
 // OpenID Connect Core §3.1.3.7) with VerifyIDToken: signature by a provider key, issuer,
 // audience, times, at_hash against accessToken when present, and, for CIBA, the auth_req_id
-// claim when present (SECURITY-CASES CB-17, CB-18). A response without an ID token is refused.
+// claim when present. A response without an ID token is refused.
 // The ID token comes from the client's own token request, so an unknown kid refetches the
 // provider's JWKS whatever the miss cooldown (fromOwnRequest).
 func (c *OpenIDConnectClient) verifyLoginIDToken(ctx context.Context, raw, authReqID, accessToken string) (*AuthenticationResult, error) {
@@ -195,7 +195,7 @@ func (c *OpenIDConnectClient) verifyLoginIDToken(ctx context.Context, raw, authR
 // ctx ends (CIBA Core §7.3, §10.1, §11), and returns the tokens as CheckCIBAStatus does.
 //
 // The first poll is sent Interval after resp.ReceivedAt, later polls Interval after the previous
-// answer; every slow_down adds slowDownStep (5 s) to the interval for all later polls. A
+// answer; every slow_down adds 5 s to the interval for all later polls. A
 // transport failure, a 5xx or a 429 doubles the wait (at most 1 minute, at least the server's
 // Retry-After, RFC 9110 §10.2.3, up to 5 minutes per wait) and counts towards WithMaxFailures.
 // A delay (interval, slow_down or Retry-After) that would put the next poll after the request's

@@ -33,7 +33,7 @@ func unixSeconds(t time.Time) float64 {
 }
 
 // skewHint is added to time errors off by less than 15 minutes beyond the leeway, which is more
-// often a wrong clock than a stale token (SECURITY-CASES HF-18).
+// often a wrong clock than a stale token.
 func skewHint(off float64) string {
 	if off < 15*60 {
 		return " (clock skew?)"

@@ -23,7 +23,7 @@ import (
 // Version is the version of this module, sent in the User-Agent header as "onesoidc/<Version>".
 const Version = "0.1.0"
 
-// Body caps of DESIGN §5, applied after decompression.
+// Body caps, applied after decompression.
 const (
 	maxDocumentBody = 1 << 20  // discovery and JWKS
 	maxTokenBody    = 64 << 10 // token, backchannel, introspection responses
@@ -52,7 +52,7 @@ type OpenIDConnectClient struct {
 	leeway   time.Duration
 	now      func() time.Time // time.Now; tests fake it with testing/synctest
 
-	audience          AssertionAudience
+	audience          assertionAudience
 	assertionLifetime time.Duration
 	assertionHeader   string // base64url JWS header of client assertions
 
@@ -66,7 +66,7 @@ type OpenIDConnectClient struct {
 
 	host       string     // device.yml host without a trailing "/": the base of the ONES QR endpoints
 	deviceID   string     // device.yml id, encoded in ONES QR codes
-	qrProtocol QRProtocol // WithQRProtocol (qr.go)
+	qrProtocol qrProtocol // WithDeviceAuthorizationQR (qr.go)
 	qr         *cibaState // pending and finished ONES QR sessions (qrones.go); a pointer, as ciba
 
 	apps applicationsCache // the ONES application list (applications.go)
@@ -93,13 +93,13 @@ type options struct {
 	validation validationOptions // validate.go
 	errs       []error
 
-	audience          AssertionAudience
+	audience          assertionAudience
 	assertionLifetime time.Duration
 	tokenScope        string
 	tokenResource     string
 	tokenMargin       time.Duration
 	ciba              cibaConfig
-	qrProtocol        QRProtocol
+	qrProtocol        qrProtocol
 
 	applicationsURL    string
 	applicationsMaxAge time.Duration
@@ -114,7 +114,7 @@ func (o *options) fail(field, format string, args ...any) {
 }
 
 // WithHTTPClient sets the HTTP client for every request (default: a client with
-// defaultRequestTimeout whose idle connections close after 4 s, before the servers' usual 5 s
+// a 10 s timeout whose idle connections close after 4 s, before the servers' usual 5 s
 // keep-alive timeout that would otherwise race with 5 s polling). A transport that skips TLS certificate verification or allows TLS
 // versions below 1.2 is refused (RFC 9325). The client is copied so that this package's redirect policy applies
 // without changing yours: POSTs never follow redirects, GETs follow them only on the same host
@@ -158,7 +158,7 @@ func WithUserAgent(ua string) Option {
 }
 
 // WithRequestTimeout bounds each HTTP exchange, reading the body included (default
-// defaultRequestTimeout, 10 s). It must be positive.
+// 10 s). It must be positive.
 func WithRequestTimeout(d time.Duration) Option {
 	return func(o *options) {
 		if d <= 0 {
@@ -170,7 +170,7 @@ func WithRequestTimeout(d time.Duration) Option {
 }
 
 // WithLeeway sets the one clock-skew tolerance applied to exp, nbf and iat (default
-// defaultLeeway, 60 s; at most 5 minutes, as OpenID Connect Core §3.1.3.7 allows "a few minutes").
+// 60 s; at most 5 minutes, as OpenID Connect Core §3.1.3.7 allows "a few minutes").
 func WithLeeway(d time.Duration) Option {
 	return func(o *options) {
 		if d < 0 || d > maxLeeway {
@@ -194,19 +194,22 @@ func WithDiscoveryAttempts(n int) Option {
 	}
 }
 
-// WithAssertionAudience sets the "aud" of client assertions (default AudienceTokenEndpoint).
-func WithAssertionAudience(a AssertionAudience) Option {
-	return func(o *options) {
-		if a < AudienceTokenEndpoint || a > AudienceCalledEndpoint {
-			o.fail("WithAssertionAudience", "unknown audience %d", a)
-			return
-		}
-		o.audience = a
-	}
+// WithAssertionAudienceIssuer puts the issuer identifier in the "aud" of client assertions
+// (RFC 7523 §3 item 3 allows it; draft-ietf-oauth-rfc7523bis asks for it). By default "aud" is
+// the token endpoint URL for every endpoint, what the ONES clients send and RFC 7523 §3 names.
+func WithAssertionAudienceIssuer() Option {
+	return func(o *options) { o.audience = audienceIssuer }
+}
+
+// WithAssertionAudienceEndpoint puts the URL of the endpoint being called in the "aud" of client
+// assertions: the backchannel authentication endpoint for CIBA requests, the introspection
+// endpoint for introspection, and so on (see WithAssertionAudienceIssuer for the default).
+func WithAssertionAudienceEndpoint() Option {
+	return func(o *options) { o.audience = audienceCalledEndpoint }
 }
 
 // WithAssertionLifetime sets exp - iat of client assertions and request objects (default
-// defaultAssertionLifetime, 300 s as in the Rust crate; between 10 s and 1 hour).
+// 300 s as in the Rust crate; between 10 s and 1 hour).
 func WithAssertionLifetime(d time.Duration) Option {
 	return func(o *options) {
 		if d < 10*time.Second || d > time.Hour {
@@ -230,7 +233,7 @@ func WithDeviceTokenResource(resource string) Option {
 }
 
 // WithTokenRefreshMargin sets how long before expiry a cached device access token is renewed
-// (default defaultTokenRefreshMargin, 100 s as in the Rust crate). The margin is bounded to half
+// (default 100 s as in the Rust crate). The margin is bounded to half
 // of each token's lifetime, so that a 60 s token is not renewed on every call.
 func WithTokenRefreshMargin(d time.Duration) Option {
 	return func(o *options) {
@@ -253,7 +256,7 @@ func buildOptions(opts []Option) (*options, error) {
 		tokenMargin:       defaultTokenRefreshMargin,
 
 		applicationsMaxAge: defaultApplicationsMaxAge,
-		ciba:               cibaConfig{encoding: CIBAEncodingONES}, // a device.yml client talks ONES
+		ciba:               cibaConfig{encoding: cibaEncodingONES}, // a device.yml client talks ONES
 	}
 	for _, opt := range opts {
 		if opt != nil {
@@ -271,8 +274,8 @@ func buildOptions(opts []Option) (*options, error) {
 
 // NewClient discovers the provider at cfg.IssuerURL() (OpenID Connect Discovery 1.0 §4) and
 // returns a client for the device cfg describes, signing with signer. Like every client made
-// from a device configuration it talks ONES by default: CIBA requests use CIBAEncodingONES (see
-// WithCIBAEncoding for stock providers), and opaque access tokens are validated by
+// from a device configuration it talks ONES by default: CIBA requests take the ONES shape (see
+// WithStandardCIBA and WithCIBARequestObject for stock providers), and opaque access tokens are validated by
 // introspection. NewClientFromDevice also loads the device files.
 func NewClient(ctx context.Context, cfg *DeviceConfig, signer Signer, opts ...Option) (*OpenIDConnectClient, error) {
 	if err := checkClientInputs(cfg, signer); err != nil {
@@ -287,7 +290,7 @@ func NewClient(ctx context.Context, cfg *DeviceConfig, signer Signer, opts ...Op
 
 // NewClientFromMetadata returns a client for known provider metadata without any network access.
 // meta is validated as Discover validates a fetched document and must name cfg.IssuerURL() as
-// its issuer. Its defaults are NewClient's: the ONES CIBA encoding (CIBAEncodingONES).
+// its issuer. Its defaults are NewClient's: the ONES CIBA encoding.
 func NewClientFromMetadata(cfg *DeviceConfig, signer Signer, meta *ProviderMetadata, opts ...Option) (*OpenIDConnectClient, error) {
 	if err := checkClientInputs(cfg, signer); err != nil {
 		return nil, err
@@ -342,7 +345,7 @@ func checkClientInputs(cfg *DeviceConfig, signer Signer) error {
 	if cfg == nil {
 		return &ConfigError{Field: "device config", Reason: "nil *DeviceConfig"}
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.validate(); err != nil {
 		return err
 	}
 	if signer == nil {
@@ -354,10 +357,8 @@ func checkClientInputs(cfg *DeviceConfig, signer Signer) error {
 // ClientID returns the OAuth client id of the device.
 func (c *OpenIDConnectClient) ClientID() string { return c.clientID }
 
-// Issuer returns the issuer identifier, DeviceConfig.IssuerURL().
-func (c *OpenIDConnectClient) Issuer() string { return c.issuer }
-
-// Metadata returns a copy of the provider metadata the client uses.
+// Metadata returns a copy of the provider metadata the client uses; its Issuer is the client's
+// issuer identifier, DeviceConfig.IssuerURL().
 func (c *OpenIDConnectClient) Metadata() ProviderMetadata { return *c.meta.clone() }
 
 // httpCore performs every HTTP exchange of the package: limits, user agent, redirect policy,
@@ -395,8 +396,8 @@ func defaultTransport() *http.Transport {
 }
 
 // checkRedirect follows a redirect only for GET and HEAD without an Authorization header, at
-// most three times, on the same host and without a downgrade from https to http (SECURITY-CASES
-// HF-11, HF-12): a bearer token goes to the URL it was meant for and nowhere else. The redirect
+// most three times, on the same host and without a downgrade from https to http (RFC 6750 §5.3):
+// a bearer token goes to the URL it was meant for and nowhere else. The redirect
 // response is otherwise returned as is, and exchange reports it.
 func checkRedirect(req *http.Request, via []*http.Request) error {
 	if first := via[0]; (first.Method != http.MethodGet && first.Method != http.MethodHead) || first.Header.Get("Authorization") != "" {
@@ -498,7 +499,7 @@ func (h *httpCore) exchange(ctx context.Context, r request) (*response, error) {
 	}
 	data, err := readCapped(resp.Body, limit)
 	if err != nil {
-		if errors.Is(err, ErrResponseTooLarge) {
+		if errors.Is(err, errResponseTooLarge) {
 			return nil, herr(fmt.Sprintf("body over %d bytes", limit), err)
 		}
 		return nil, herr("reading body", classifyTransportError(err))
@@ -526,14 +527,14 @@ func (h *httpCore) exchange(ctx context.Context, r request) (*response, error) {
 	return &response{op: r.op, url: endpoint, status: resp.StatusCode, header: resp.Header, body: data}, nil
 }
 
-// readCapped reads r up to limit bytes, and fails with ErrResponseTooLarge if there is more.
+// readCapped reads r up to limit bytes, and fails with errResponseTooLarge if there is more.
 func readCapped(r io.Reader, limit int64) ([]byte, error) {
 	data, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
 		return nil, err
 	}
 	if int64(len(data)) > limit {
-		return nil, ErrResponseTooLarge
+		return nil, errResponseTooLarge
 	}
 	return data, nil
 }
@@ -589,15 +590,15 @@ func redactURL(raw string) string {
 func classifyTransportError(err error) error {
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
-		return permanent{err}
+		return permanent(err)
 	}
 	if isCertificateError(err) {
-		return permanent{err}
+		return permanent(err)
 	}
 	return err
 }
 
-// isCertificateError reports a TLS failure that retrying cannot fix (HF-13): certificate
+// isCertificateError reports a TLS failure that retrying cannot fix: certificate
 // verification, an alert from the server (such as no common protocol version), or a server that
 // does not speak TLS at all.
 func isCertificateError(err error) bool {
@@ -617,12 +618,9 @@ func isCertificateError(err error) bool {
 		errors.As(err, &alert) || errors.As(err, &rerr)
 }
 
-// permanent wraps an error so that errors.Is(err, errPermanent) holds, keeping the message.
-type permanent struct{ err error }
-
-func (p permanent) Error() string        { return p.err.Error() }
-func (p permanent) Unwrap() []error      { return []error{p.err, errPermanent} }
-func (p permanent) Is(target error) bool { return target == errPermanent }
+// permanent wraps an error so that errors.Is(err, errPermanent) holds, keeping the message
+// (errPermanent's own message is empty).
+func permanent(err error) error { return fmt.Errorf("%w%w", err, errPermanent) }
 
 // maxRetryAfter bounds a parsed Retry-After only so that it fits a time.Duration (about 292
 // years); below that the value is reported as the server gave it. Each waiter caps its own wait.

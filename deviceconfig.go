@@ -18,21 +18,22 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// defaultDeviceConfigPath is where px-device-identity writes the device configuration
-// (DESIGN §4.1). LoadDeviceConfig does not fall back to it: pass it explicitly.
+// defaultDeviceConfigPath is where px-device-identity writes the device configuration. LoadDeviceConfig does not fall back to it: pass it explicitly.
 const defaultDeviceConfigPath = "/etc/px-device-identity/device.yml"
 
 // defaultDeviceKeyPath is where px-device-identity writes the device private key for
-// key_security "default" (DESIGN §4.1). LoadPrivateKey does not fall back to it: pass it
+// key_security "default". LoadPrivateKey does not fall back to it: pass it
 // explicitly.
 const defaultDeviceKeyPath = "/root/.local/share/px-device-identity/private.pem"
 
-// maxFileSize caps every configuration and key file read (SECURITY-CASES KF-08).
+// maxFileSize caps every configuration and key file read.
 const maxFileSize = 1 << 20
 
-// DeviceConfig is the device identity written by px-device-identity to device.yml
-// (DESIGN §4.1). Keys are snake_case; unknown keys are ignored. Build one with
-// ParseDeviceConfig or LoadDeviceConfig, or fill it by hand and call Validate.
+// DeviceConfig is the device identity written by px-device-identity to device.yml. Keys are
+// snake_case; unknown keys are ignored. Build one with ParseDeviceConfig or LoadDeviceConfig, or
+// fill it by hand: NewClient and NewClientFromMetadata check it as ParseDeviceConfig does (host
+// and client_id required, ids UUIDs, host an absolute http or https URL without user info,
+// query, fragment or a trailing "/oidc", a known key_security and key_type).
 type DeviceConfig struct {
 	// ID is the device UUID ("id").
 	ID string `yaml:"id"`
@@ -69,7 +70,7 @@ type DeviceConfig struct {
 }
 
 // keySecurityDefault and keySecurityTPM are the values of DeviceConfig.KeySecurity defined by
-// px-device-identity (DESIGN §4.1), compared case-insensitively: a key in a PEM file, or a TPM2
+// px-device-identity, compared case-insensitively: a key in a PEM file, or a TPM2
 // key used through px-device-identity-service.
 const (
 	keySecurityDefault = "default"
@@ -96,7 +97,7 @@ var camelCaseKeys = map[string]string{
 	"deviceType":    "role",
 }
 
-// ParseDeviceConfig parses and validates a px-device-identity device.yml (DESIGN §4.1). The
+// ParseDeviceConfig parses and validates a px-device-identity device.yml. The
 // document must be a YAML mapping with snake_case keys; unknown keys are ignored. Errors are
 // *ConfigError values naming the field.
 func ParseDeviceConfig(data []byte) (*DeviceConfig, error) {
@@ -104,8 +105,7 @@ func ParseDeviceConfig(data []byte) (*DeviceConfig, error) {
 }
 
 // LoadDeviceConfig reads, parses and validates the device.yml at path, usually
-// defaultDeviceConfigPath (DESIGN §4.1). The file must be a regular file of at most 1 MiB
-// (SECURITY-CASES KF-08). Errors are *ConfigError values naming the file and the field.
+// /etc/px-device-identity/device.yml. The file must be a regular file of at most 1 MiB. Errors are *ConfigError values naming the file and the field.
 func LoadDeviceConfig(path string) (*DeviceConfig, error) {
 	data, _, err := readLimitedFile(path, "device config")
 	if err != nil {
@@ -185,7 +185,7 @@ func parseDeviceConfig(data []byte, path string) (*DeviceConfig, error) {
 			return nil, cfgErr(snake, fmt.Sprintf("file uses the old camelCase schema (key %q); expected the snake_case key %q written by current px-device-identity", old, snake), nil)
 		}
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -215,14 +215,14 @@ func nodeKindName(n *yaml.Node) string {
 	return "no content"
 }
 
-// Validate checks the configuration as ParseDeviceConfig does (DESIGN §4.1, SECURITY-CASES
-// KF-10): host and client_id are required; id (when set) and client_id are UUIDs; host is an
+// validate checks the configuration as ParseDeviceConfig does:
+// host and client_id are required; id (when set) and client_id are UUIDs; host is an
 // absolute http or https URL with a host and without user info, query, fragment or a trailing
 // "/oidc", which IssuerURL adds (whether
 // plain http is acceptable is decided at discovery); key_security, when set, is "default" or
 // "tpm"; key_type, when set, is one of the supported types. It returns a *ConfigError naming
 // the field, and the file when the configuration was loaded from one.
-func (c *DeviceConfig) Validate() error {
+func (c *DeviceConfig) validate() error {
 	if c == nil {
 		return &ConfigError{Reason: "nil device config"}
 	}
@@ -284,7 +284,7 @@ func checkHostURL(host string) string {
 }
 
 // IssuerURL returns the OpenID Provider issuer of the device: Host with one trailing "/"
-// removed, followed by "/oidc" (DESIGN §4). It does not validate Host; see Validate.
+// removed, followed by "/oidc". It does not check Host; NewClient does.
 func (c *DeviceConfig) IssuerURL() string {
 	return strings.TrimSuffix(c.Host, "/") + "/oidc"
 }

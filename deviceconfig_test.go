@@ -252,13 +252,13 @@ func TestDeviceConfigKeyAlgorithm(t *testing.T) {
 func TestDeviceConfigValidateByHand(t *testing.T) {
 	t.Parallel()
 	c := &DeviceConfig{ClientID: "7c3e1f52-2b7a-4d8e-9a61-0f4b2c9d8e13", Host: "https://identity.ones-now.com"}
-	if err := c.Validate(); err != nil {
+	if err := c.validate(); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
 	c.ClientID = "not-a-uuid"
-	wantConfigError(t, c.Validate(), "must be a UUID")
+	wantConfigError(t, c.validate(), "must be a UUID")
 	var nilCfg *DeviceConfig
-	wantConfigError(t, nilCfg.Validate(), "nil device config")
+	wantConfigError(t, nilCfg.validate(), "nil device config")
 }
 
 // TestKF08UnreadableFiles covers paths that are not readable device configs or key files
@@ -338,7 +338,7 @@ func FuzzParseDeviceConfig(f *testing.F) {
 			}
 			return
 		}
-		if err := cfg.Validate(); err != nil {
+		if err := cfg.validate(); err != nil {
 			t.Fatalf("parsed config does not validate: %v", err)
 		}
 	})
@@ -386,7 +386,7 @@ func TestDeviceConfigHostEndingInOIDCRefused(t *testing.T) {
 		})
 	}
 	for _, ok := range []string{"https://idp.example/oidc-tenant", "https://idp.example/myoidc", "https://oidc.example"} {
-		if err := (&DeviceConfig{ClientID: "7c3e1f52-2b7a-4d8e-9a61-0f4b2c9d8e13", Host: ok}).Validate(); err != nil {
+		if err := (&DeviceConfig{ClientID: "7c3e1f52-2b7a-4d8e-9a61-0f4b2c9d8e13", Host: ok}).validate(); err != nil {
 			t.Errorf("host %s: %v", ok, err)
 		}
 	}

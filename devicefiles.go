@@ -12,16 +12,16 @@ import (
 // DevicePaths names the files px-device-identity writes for a device. A zero field takes its
 // default.
 type DevicePaths struct {
-	// Config is the device configuration (default defaultDeviceConfigPath).
+	// Config is the device configuration (default /etc/px-device-identity/device.yml).
 	Config string
 	// Key is the private key file of key_security "default" devices (default
-	// defaultDeviceKeyPath). Devices with key_security "tpm" have none.
+	// /root/.local/share/px-device-identity/private.pem). Devices with key_security "tpm" have none.
 	Key string
 	// RegisteredJWK is the public JWK px-device-identity registered (default:
-	// registeredJWKFileName in the directory of Key). It is read when it exists.
+	// public_jwk.json in the directory of Key). It is read when it exists.
 	RegisteredJWK string
 	// SignerURL is the signing endpoint of px-device-identity-service for key_security "tpm"
-	// devices (default defaultRemoteSignerURL).
+	// devices (default http://localhost:8000/sign).
 	SignerURL string
 }
 
@@ -48,7 +48,7 @@ func (p DevicePaths) withDefaults() DevicePaths {
 // (NewRemoteSigner, with the device id and the algorithm of key_type) — reads the public JWK
 // registered for the key when it exists, so that assertions carry its "kid" (or none) and "alg",
 // discovers the provider at the device's issuer (NewClient) and returns the client. The client
-// talks ONES (CIBAEncodingONES). opts reach every step: the key options (WithKeyID,
+// talks ONES (see WithStandardCIBA). opts reach every step: the key options (WithKeyID,
 // WithInsecureKeyFilePermissions ...) the key loading, the signer options (WithSignerPublicJWK
 // ...) the remote signer, and the client options the client; the key file warnings and the
 // signer log to the client's logger.

@@ -160,7 +160,7 @@ func (s deviceTokenSource) Token() (*oauth2.Token, error) { return s.c.DeviceAcc
 // until the token is renewed for its age. The token is only sent over https (or to a loopback
 // host), and redirects to another host or from https to http are not followed, so it never
 // leaves the host it was meant for (RFC 6750 §5.3). base supplies the transport and timeout (nil: http.DefaultTransport
-// and defaultRequestTimeout).
+// and 10 s).
 func (c *OpenIDConnectClient) DeviceHTTPClient(base *http.Client) *http.Client {
 	hc := http.Client{Timeout: defaultRequestTimeout}
 	if base != nil {

@@ -91,20 +91,20 @@ func TestCA02AssertionAudienceOptions(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name     string
-		client   AssertionAudience
+		client   Option
 		idp      onesoidctest.Audience
 		wantAud  func(idp *onesoidctest.Server) string
 		endpoint string
 	}{
-		{"issuer", AudienceIssuer, onesoidctest.AudienceIssuer, func(idp *onesoidctest.Server) string { return idp.Issuer }, onesoidctest.EndpointToken},
-		{"token endpoint", AudienceTokenEndpoint, onesoidctest.AudienceTokenEndpoint, func(idp *onesoidctest.Server) string { return idp.URL + "/oidc/token" }, onesoidctest.EndpointIntrospection},
-		{"called endpoint", AudienceCalledEndpoint, onesoidctest.AudienceCalledEndpoint, func(idp *onesoidctest.Server) string { return idp.URL + "/oidc/token/introspection" }, onesoidctest.EndpointIntrospection},
+		{"issuer", WithAssertionAudienceIssuer(), onesoidctest.AudienceIssuer, func(idp *onesoidctest.Server) string { return idp.Issuer }, onesoidctest.EndpointToken},
+		{"token endpoint", nil, onesoidctest.AudienceTokenEndpoint, func(idp *onesoidctest.Server) string { return idp.URL + "/oidc/token" }, onesoidctest.EndpointIntrospection},
+		{"called endpoint", WithAssertionAudienceEndpoint(), onesoidctest.AudienceCalledEndpoint, func(idp *onesoidctest.Server) string { return idp.URL + "/oidc/token/introspection" }, onesoidctest.EndpointIntrospection},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			idp := startIdP(t, onesoidctest.WithAudience(tc.idp))
-			c := newTestClient(t, idp, testKey(t, "EdDSA"), WithAssertionAudience(tc.client))
+			c := newTestClient(t, idp, testKey(t, "EdDSA"), tc.client)
 			var err error
 			if tc.endpoint == onesoidctest.EndpointToken {
 				_, err = c.RequestDeviceAccessToken(t.Context())
@@ -254,13 +254,13 @@ func TestDeviceAccessTokenResponseFaults(t *testing.T) {
 		}},
 		{"HF-11 CA-09 307 redirect not followed", onesoidctest.Fault{Status: 307, Redirect: "http://127.0.0.1:1/steal"}, wantHTTPError(307, "not followed")},
 		{"HF-14 token response over 64 KiB", onesoidctest.Fault{Status: 200, ContentType: "application/json", Body: []byte(`{"access_token":"` + strings.Repeat("a", 70<<10) + `"}`)}, func(t *testing.T, err error) {
-			if !errors.Is(err, ErrResponseTooLarge) {
-				t.Errorf("err = %v, want ErrResponseTooLarge", err)
+			if !errors.Is(err, errResponseTooLarge) {
+				t.Errorf("err = %v, want errResponseTooLarge", err)
 			}
 		}},
 		{"HF-14 error body over 8 KiB", onesoidctest.Fault{Status: 400, ContentType: "application/json", Body: []byte(`{"error":"invalid_request","error_description":"` + strings.Repeat("a", 9<<10) + `"}`)}, func(t *testing.T, err error) {
-			if !errors.Is(err, ErrResponseTooLarge) {
-				t.Errorf("err = %v, want ErrResponseTooLarge", err)
+			if !errors.Is(err, errResponseTooLarge) {
+				t.Errorf("err = %v, want errResponseTooLarge", err)
 			}
 		}},
 	}

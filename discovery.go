@@ -17,28 +17,64 @@ import (
 // with the fields CIBA (CIBA Core §4), device authorization (RFC 8628 §4), introspection
 // (RFC 8414 §2) and revocation need.
 type ProviderMetadata struct {
-	Issuer                                                    string   `json:"issuer"`
-	AuthorizationEndpoint                                     string   `json:"authorization_endpoint,omitempty"`
-	TokenEndpoint                                             string   `json:"token_endpoint"`
-	UserinfoEndpoint                                          string   `json:"userinfo_endpoint,omitempty"`
-	JWKSURI                                                   string   `json:"jwks_uri"`
-	EndSessionEndpoint                                        string   `json:"end_session_endpoint,omitempty"`
-	IntrospectionEndpoint                                     string   `json:"introspection_endpoint,omitempty"`
-	RevocationEndpoint                                        string   `json:"revocation_endpoint,omitempty"`
-	DeviceAuthorizationEndpoint                               string   `json:"device_authorization_endpoint,omitempty"`
-	BackchannelAuthenticationEndpoint                         string   `json:"backchannel_authentication_endpoint,omitempty"`
-	BackchannelTokenDeliveryModesSupported                    []string `json:"backchannel_token_delivery_modes_supported,omitempty"`
+	// Issuer is "issuer", the provider's issuer identifier; it must equal the URL the document was
+	// fetched for (OpenID Connect Discovery 1.0 §4.3).
+	Issuer string `json:"issuer"`
+	// AuthorizationEndpoint is "authorization_endpoint" (OpenID Connect Core 1.0 §3.1.2); this
+	// package does not use it.
+	AuthorizationEndpoint string `json:"authorization_endpoint,omitempty"`
+	// TokenEndpoint is "token_endpoint" (RFC 6749 §3.2), where device tokens are requested and CIBA
+	// and RFC 8628 logins are polled.
+	TokenEndpoint string `json:"token_endpoint"`
+	// UserinfoEndpoint is "userinfo_endpoint" (OpenID Connect Core 1.0 §5.3), or "".
+	UserinfoEndpoint string `json:"userinfo_endpoint,omitempty"`
+	// JWKSURI is "jwks_uri", the provider's JSON Web Key Set (RFC 7517 §5) that signs its tokens.
+	JWKSURI string `json:"jwks_uri"`
+	// EndSessionEndpoint is "end_session_endpoint" (OpenID Connect RP-Initiated Logout 1.0 §2.1), or
+	// "".
+	EndSessionEndpoint string `json:"end_session_endpoint,omitempty"`
+	// IntrospectionEndpoint is "introspection_endpoint" (RFC 7662 §2, RFC 8414 §2), or "": opaque
+	// access tokens are validated there.
+	IntrospectionEndpoint string `json:"introspection_endpoint,omitempty"`
+	// RevocationEndpoint is "revocation_endpoint" (RFC 7009 §2, RFC 8414 §2), or "".
+	RevocationEndpoint string `json:"revocation_endpoint,omitempty"`
+	// DeviceAuthorizationEndpoint is "device_authorization_endpoint" (RFC 8628 §4), or "": the RFC
+	// 8628 QR login starts there.
+	DeviceAuthorizationEndpoint string `json:"device_authorization_endpoint,omitempty"`
+	// BackchannelAuthenticationEndpoint is "backchannel_authentication_endpoint" (CIBA Core §4), or
+	// "" when the provider offers no CIBA.
+	BackchannelAuthenticationEndpoint string `json:"backchannel_authentication_endpoint,omitempty"`
+	// BackchannelTokenDeliveryModesSupported is "backchannel_token_delivery_modes_supported" (CIBA
+	// Core §4): "poll", "ping", "push".
+	BackchannelTokenDeliveryModesSupported []string `json:"backchannel_token_delivery_modes_supported,omitempty"`
+	// BackchannelAuthenticationRequestSigningAlgValuesSupported is
+	// "backchannel_authentication_request_signing_alg_values_supported" (CIBA Core §4): the
+	// algorithms of signed CIBA request objects.
 	BackchannelAuthenticationRequestSigningAlgValuesSupported []string `json:"backchannel_authentication_request_signing_alg_values_supported,omitempty"`
-	BackchannelUserCodeParameterSupported                     bool     `json:"backchannel_user_code_parameter_supported,omitempty"`
-	ScopesSupported                                           []string `json:"scopes_supported,omitempty"`
-	ResponseTypesSupported                                    []string `json:"response_types_supported,omitempty"`
-	GrantTypesSupported                                       []string `json:"grant_types_supported,omitempty"`
-	ClaimsSupported                                           []string `json:"claims_supported,omitempty"`
-	IDTokenSigningAlgValuesSupported                          []string `json:"id_token_signing_alg_values_supported,omitempty"`
-	TokenEndpointAuthMethodsSupported                         []string `json:"token_endpoint_auth_methods_supported,omitempty"`
-	TokenEndpointAuthSigningAlgValuesSupported                []string `json:"token_endpoint_auth_signing_alg_values_supported,omitempty"`
-	// ApplicationsURI is the URL of the ONES application list (applicationsURIMetadataKey, a
-	// member this package names; see Applications).
+	// BackchannelUserCodeParameterSupported is "backchannel_user_code_parameter_supported" (CIBA
+	// Core §4): whether CIBARequest.UserCode may be sent.
+	BackchannelUserCodeParameterSupported bool `json:"backchannel_user_code_parameter_supported,omitempty"`
+	// ScopesSupported is "scopes_supported" (OpenID Connect Discovery 1.0 §3), or nil.
+	ScopesSupported []string `json:"scopes_supported,omitempty"`
+	// ResponseTypesSupported is "response_types_supported" (OpenID Connect Discovery 1.0 §3).
+	ResponseTypesSupported []string `json:"response_types_supported,omitempty"`
+	// GrantTypesSupported is "grant_types_supported" (OpenID Connect Discovery 1.0 §3), or nil (RFC
+	// 8414 §2 then means authorization_code and implicit).
+	GrantTypesSupported []string `json:"grant_types_supported,omitempty"`
+	// ClaimsSupported is "claims_supported" (OpenID Connect Discovery 1.0 §3), or nil.
+	ClaimsSupported []string `json:"claims_supported,omitempty"`
+	// IDTokenSigningAlgValuesSupported is "id_token_signing_alg_values_supported" (OpenID Connect
+	// Discovery 1.0 §3): the algorithms the provider signs ID tokens with.
+	IDTokenSigningAlgValuesSupported []string `json:"id_token_signing_alg_values_supported,omitempty"`
+	// TokenEndpointAuthMethodsSupported is "token_endpoint_auth_methods_supported" (OpenID Connect
+	// Discovery 1.0 §3); it must allow private_key_jwt when present.
+	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported,omitempty"`
+	// TokenEndpointAuthSigningAlgValuesSupported is
+	// "token_endpoint_auth_signing_alg_values_supported" (OpenID Connect Discovery 1.0 §3): the
+	// algorithms the provider accepts for client assertions.
+	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported,omitempty"`
+	// ApplicationsURI is "ones_applications_uri", the URL of the ONES application list (a
+	// member this package names, as ONES publishes none; see Applications).
 	ApplicationsURI string `json:"ones_applications_uri,omitempty"`
 
 	// Raw is the whole document as the provider sent it, for fields not listed above.
@@ -106,7 +142,7 @@ func parseMetadata(resp *response, issuer string) (*ProviderMetadata, error) {
 }
 
 // supportsPrivateKeyJWT fails fast when the provider says it does not accept private_key_jwt
-// client authentication, or not with alg (SECURITY-CASES DS-14). Absent lists say nothing.
+// client authentication, or not with alg. Absent lists say nothing.
 func (m *ProviderMetadata) supportsPrivateKeyJWT(alg string) error {
 	if l := m.TokenEndpointAuthMethodsSupported; len(l) > 0 && !slices.Contains(l, "private_key_jwt") {
 		return &ConfigError{Field: "token_endpoint_auth_methods_supported",

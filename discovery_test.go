@@ -122,8 +122,8 @@ func TestDiscoverRejects(t *testing.T) {
 			},
 			check: func(t *testing.T, err error) {
 				wantHTTPError(200, "body over")(t, err)
-				if !errors.Is(err, ErrResponseTooLarge) {
-					t.Errorf("err = %v, want ErrResponseTooLarge", err)
+				if !errors.Is(err, errResponseTooLarge) {
+					t.Errorf("err = %v, want errResponseTooLarge", err)
 				}
 			},
 		},
@@ -134,8 +134,8 @@ func TestDiscoverRejects(t *testing.T) {
 					Header: http.Header{"Content-Encoding": {"gzip"}}, Body: gz.Bytes()})
 			},
 			check: func(t *testing.T, err error) {
-				if !errors.Is(err, ErrResponseTooLarge) {
-					t.Errorf("err = %v, want ErrResponseTooLarge", err)
+				if !errors.Is(err, errResponseTooLarge) {
+					t.Errorf("err = %v, want errResponseTooLarge", err)
 				}
 			},
 		},

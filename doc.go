@@ -23,7 +23,7 @@
 // P-384 and P-521 in PKCS#8 or SEC1 (ES256, ES384, ES512) and Ed25519 (EdDSA). Encrypted keys,
 // RSA keys under 2048 bits and other curves are refused. Devices with key_security "tpm" sign
 // through px-device-identity-service with a [RemoteSigner]; any [crypto.Signer] works through
-// [NewDeviceKey]. The public JWK px-device-identity registered ([registeredJWKFileName], beside
+// [NewDeviceKey]. The public JWK px-device-identity registered (public_jwk.json, beside
 // the key) decides the "kid" (or none) and "alg" the key announces; without it no "kid" is sent.
 // [NewClientFromDevice] does all of this, and discovery, in one call.
 //
@@ -58,8 +58,8 @@
 //	res, err := client.WaitForCIBA(ctx, resp, onesoidc.WithProgress(show))
 //
 // [OpenIDConnectClient.MakeCIBARequest] sends, by default, the signed request object the ONES
-// clients send ([CIBAEncodingONES]); [WithCIBAEncoding] picks the standard form parameters or
-// the standard request object (§7.1.1) for stock providers. [OpenIDConnectClient.WaitForCIBA]
+// clients send; [WithStandardCIBA] picks the standard form parameters and
+// [WithCIBARequestObject] the standard request object (§7.1.1), for stock providers. [OpenIDConnectClient.WaitForCIBA]
 // polls as the spec asks: the first poll after the interval, slow_down adding 5 s for good,
 // no poll after expiry, backoff on transport failures at least as long as Retry-After, and an
 // immediate return when ctx ends, or as soon as the next allowed poll would fall after the
@@ -72,7 +72,7 @@
 //
 // # QR login
 //
-// The ONES QR login is the default ([QRProtocolONES]): [OpenIDConnectClient.StartQRLogin] sends
+// The ONES QR login is the default: [OpenIDConnectClient.StartQRLogin] sends
 // GET {host}/auth/qr with the device access token as bearer token ({host} is the device.yml host,
 // not the issuer; https only, or http on loopback) and returns a [QRSession] whose [QRCode] holds
 // the JSON {"auth_req_id":…,"deviceId":…} that the ONES app scans. It renders as PNG, SVG or
@@ -90,8 +90,8 @@
 // approved ends the login with a [*QRStatusError] that carries it. A session is single-use, dies
 // at its expiry, and is polled by one caller at a time.
 //
-// For providers that advertise device_authorization_endpoint, [WithQRProtocol]
-// ([QRProtocolDeviceAuthorization]) switches to the OAuth 2.0 device authorization grant
+// For providers that advertise device_authorization_endpoint, [WithDeviceAuthorizationQR]
+// switches to the OAuth 2.0 device authorization grant
 // (RFC 8628): the QR code holds the provider's verification URL (only https URLs on the issuer's
 // origin are ever rendered), the device code never leaves the session, and the ID token is
 // validated.
@@ -102,7 +102,7 @@
 // server, server_matrix, server_discourse, server_oauth2, server_blockchain, client, client_oidc,
 // client_kyc; members in snake_case or camelCase), cached per client for
 // [WithApplicationsMaxAge]. Its URL is the provider metadata member "ones_applications_uri"
-// ([applicationsURIMetadataKey]), else [WithApplicationsURL]. [OpenIDConnectClient.ApplicationByClientID]
+// ("ones_applications_uri"), else [WithApplicationsURL]. [OpenIDConnectClient.ApplicationByClientID]
 // finds an application by client identifier and [OpenIDConnectClient.ApplicationURL] builds its
 // URL from its hostname and the issuer's scheme.
 //
@@ -126,13 +126,13 @@
 // [AuthenticationResult.Claims] fills a struct of the other claims straight from the verified
 // payload. Opaque access tokens, which the ONES provider issues,
 // are validated by introspection (RFC 7662) into the same result, cached by the SHA-256 of the
-// token ([isJWT] says which way a token goes). [OpenIDConnectClient.RequireToken] is net/http
+// token (a token of three dot-separated parts is a JWT). [OpenIDConnectClient.RequireToken] is net/http
 // middleware for bearer access tokens (never ID tokens unless [InsecureAcceptIDTokens]); the
 // handler reads the result with [AuthenticationFromContext].
 //
 // Every NumericDate — exp, nbf, iat and auth_time of a token, exp, iat and nbf of an
 // introspection answer — must lie within 0 … 253402300799 (year 9999, fractions allowed, RFC 7519
-// §2); none is clamped, and a lifetime (exp - iat) beyond [maxTokenLifetime] is refused. A key
+// §2); none is clamped, and a lifetime (exp - iat) beyond 366 days is refused. A key
 // listed twice in the JWKS is one key; a token whose kid names a key skipped as unusable (an RSA
 // key under 2048 bits, a point off its curve, "use" enc ...) is refused saying why. An ID token
 // from the client's own token request (CIBA and RFC 8628 polls, refresh) refetches the JWKS on an
@@ -160,8 +160,7 @@
 // errors.Is(err, &OAuthError{Code: "temporarily_unavailable"}) holds for a 503 that says so. A login that ran out
 // is one [*LoginExpiredError] whether the provider answered expired_token (it wraps that
 // [*OAuthError]) or the local clock ended it. A refused 2xx answer matches [ErrInvalidResponse];
-// more specific refusals match [ErrTokenTypeNotBearer], [ErrIssuerMismatch] and
-// [ErrNotSupportedByProvider]. A bad configuration value, device.yml field or key file (also
+// more specific refusals match [ErrIssuerMismatch] and [ErrNotSupportedByProvider]. A bad configuration value, device.yml field or key file (also
 // one that others may read: chmod 600) is a [*ConfigError] that names the file and field. No error
 // message or log line contains a token, an assertion or key material, and the types that hold
 // them print without them with every fmt verb.

@@ -27,6 +27,7 @@ type OAuthError struct {
 	Op string
 }
 
+// Error names the exchange, the code, the HTTP status and the description.
 func (e *OAuthError) Error() string {
 	var b strings.Builder
 	b.WriteString("onesoidc: ")
@@ -117,10 +118,11 @@ type HTTPError struct {
 	RetryAfter time.Duration
 	// Reason says what was wrong when a response arrived ("unexpected status", ...).
 	Reason string
-	// Err is the underlying error, if any (a *url.Error, ErrResponseTooLarge, a JSON error ...).
+	// Err is the underlying error, if any (a *url.Error, a JSON error ...; a body over its cap says so).
 	Err error
 }
 
+// Error names the exchange, the endpoint, the status and what was wrong, never a body.
 func (e *HTTPError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "onesoidc: %s %s: ", e.Op, e.URL)
@@ -143,6 +145,7 @@ func (e *HTTPError) Error() string {
 	return b.String()
 }
 
+// Unwrap returns Err.
 func (e *HTTPError) Unwrap() error { return e.Err }
 
 // Is reports whether target is ErrInvalidResponse and e refuses a successful (2xx) answer.
@@ -160,7 +163,7 @@ func (e *HTTPError) Temporary() bool {
 }
 
 // errPermanent marks transport failures that will not go away by retrying.
-var errPermanent = errors.New("permanent failure")
+var errPermanent = errors.New("")
 
 // Sentinel errors for refusals of what the provider sent that a caller may branch on, matched
 // with errors.Is. The error itself stays an *HTTPError or a *ConfigError with the details.
@@ -168,12 +171,14 @@ var (
 	// ErrInvalidResponse is matched by every *HTTPError that refuses a successful (2xx) answer
 	// of the provider or of a remote signer: not JSON, a required member missing (RFC 6749 §5.1,
 	// CIBA Core §7.3, RFC 8628 §3.2), a value out of range, an auth_req_id or device_code too short
-	// for 128 bits, an unusable JWK Set (RFC 7517 §5), a token_type other than Bearer.
+	// for 128 bits, an unusable JWK Set (RFC 7517 §5), a token_type other than Bearer (RFC 6749 §7.1: tokens are
+	// sent only as RFC 6750 bearer tokens), a body over its size cap, a remote signature that does
+	// not verify.
 	ErrInvalidResponse = errors.New("onesoidc: provider answer refused")
-	// ErrTokenTypeNotBearer is matched by the *HTTPError of a token response whose token_type is
+	// errTokenTypeNotBearer is matched by the *HTTPError of a token response whose token_type is
 	// not "Bearer" (RFC 6749 §5.1, §7.1): this package sends tokens only as RFC 6750 bearer
 	// tokens, so a DPoP-bound or other token type cannot be used.
-	ErrTokenTypeNotBearer = errors.New("onesoidc: token_type is not Bearer")
+	errTokenTypeNotBearer = errors.New("onesoidc: token_type is not Bearer")
 	// ErrIssuerMismatch is matched by the *ConfigError (Field "issuer") of provider metadata that
 	// names another issuer than the one it was fetched for (OpenID Connect Discovery 1.0 §4.3,
 	// RFC 8414 §3.3): none of its endpoints is used.
@@ -187,8 +192,8 @@ var (
 	ErrNotSupportedByProvider = errors.New("onesoidc: not supported by the provider")
 )
 
-// ErrResponseTooLarge is wrapped by an *HTTPError when a response body exceeds its cap (DESIGN §5).
-var ErrResponseTooLarge = errors.New("onesoidc: response body exceeds limit")
+// errResponseTooLarge is wrapped by an *HTTPError when a response body exceeds its cap.
+var errResponseTooLarge = errors.New("onesoidc: response body exceeds limit")
 
 // ConfigError reports a bad configuration value: a device.yml field, a key file, a client option or
 // provider metadata. It names where the problem is and never includes key material.
@@ -203,6 +208,7 @@ type ConfigError struct {
 	Err error
 }
 
+// Error names the file, the field and what is wrong, never key material.
 func (e *ConfigError) Error() string {
 	var b strings.Builder
 	b.WriteString("onesoidc: ")
@@ -222,4 +228,5 @@ func (e *ConfigError) Error() string {
 	return b.String()
 }
 
+// Unwrap returns Err.
 func (e *ConfigError) Unwrap() error { return e.Err }

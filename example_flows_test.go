@@ -44,7 +44,7 @@ func ExampleNewClientFromDevice() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("issuer:", client.Issuer())
+	fmt.Println("issuer:", client.Metadata().Issuer)
 	fmt.Println("client id from device.yml:", client.ClientID() == dev.ClientID)
 	// Output:
 	// issuer: http://localhost/oidc

@@ -23,7 +23,7 @@ type authResultKey struct{}
 // scope, and 400 `error="invalid_request"` for a malformed Authorization header. When the
 // provider's keys cannot be fetched or its introspection endpoint cannot be asked, it answers
 // 503. The token is never echoed or logged. Options of both kinds of token
-// (errConflictingVerifyOptions, see VerifyOption) are a programming error: it is logged once,
+// (see VerifyOption) are a programming error: it is logged once,
 // here, and every request is answered 500.
 func (c *OpenIDConnectClient) RequireToken(next http.Handler, opts ...VerifyOption) http.Handler {
 	m := modeAccessToken

@@ -79,7 +79,7 @@ func newTestClient(t testing.TB, idp *onesoidctest.Server, key *DeviceKey, opts 
 	idp.RegisterClient(testClientID, key.Public(), key.Algorithm())
 	// The mock IdP speaks the standard CIBA shapes unless onesoidctest.WithONES: the tests of those
 	// shapes pick the form encoding here, the ONES tests override it.
-	opts = append([]Option{WithHTTPClient(idp.HTTPClient()), WithCIBAEncoding(CIBAEncodingForm)}, opts...)
+	opts = append([]Option{WithHTTPClient(idp.HTTPClient()), WithStandardCIBA()}, opts...)
 	c, err := NewClient(t.Context(), testConfig(idp), key, opts...)
 	if err != nil {
 		t.Fatal(err)

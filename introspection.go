@@ -42,7 +42,7 @@ const (
 )
 
 // WithIntrospectionMaxAge sets how long an active introspection answer is reused at most
-// (default defaultIntrospectionMaxAge, 5 minutes; between 1 second and 1 hour). Shorter means a
+// (default 5 minutes; between 1 second and 1 hour). Shorter means a
 // token revoked at the provider stops working sooner, at the cost of more introspections.
 func WithIntrospectionMaxAge(d time.Duration) Option {
 	return func(o *options) {
@@ -163,7 +163,7 @@ func (in *introspector) fetch(ctx context.Context, raw string, key [sha256.Size]
 }
 
 // entry turns an introspection answer into a cache entry: the result, or why the token is
-// refused (kept for introspectionNegativeTTL).
+// refused (kept for 30 s).
 func (in *introspector) entry(res *IntrospectionResult) *introEntry {
 	now := in.now()
 	reject := func(err *ValidationError) *introEntry {

@@ -36,7 +36,7 @@ const (
 	// (WithJWKSMaxAge).
 	defaultJWKSMaxAge = 10 * time.Minute
 
-	maxJWKSKeys      = 100  // JW-15
+	maxJWKSKeys      = 100
 	maxNegativeKids  = 1024 // bound of the negative cache
 	maxSkipReasons   = 16   // bound of the reasons kept for skipped keys
 	minRSAKeyBits    = 2048
@@ -59,7 +59,7 @@ type jwk struct {
 
 // fits reports whether the key may verify alg: the JWK's alg, if any, must equal it, RSA
 // algorithms need an RSA key, ES256/384/512 an EC key on P-256/384/521, EdDSA an Ed25519 key
-// (RFC 8725 §3.1, TV-08).
+// (RFC 8725 §3.1).
 func (k *jwk) fits(alg jose.Alg) bool {
 	if k.alg != jose.AlgUnknown && k.alg != alg {
 		return false
@@ -111,8 +111,8 @@ const (
 	keySkipped                   // the set lists the kid, but its keys were skipped as unusable
 )
 
-// find selects the key for alg and kid. kid is an opaque map key (TV-27). Without kid, the one
-// key that fits alg is used; if several fit, the token is refused (JW-02: "kid required").
+// find selects the key for alg and kid. kid is an opaque map key. Without kid, the one
+// key that fits alg is used; if several fit, the token is refused ("kid required", RFC 7515 §4.1.4).
 func (s *keySet) find(alg jose.Alg, kid string, hasKid bool) (*jwk, lookupResult) {
 	cands := s.keys
 	if hasKid {
@@ -144,8 +144,8 @@ func (s *keySet) find(alg jose.Alg, kid string, hasKid bool) (*jwk, lookupResult
 }
 
 // parseJWKS reads a JWK Set. A body that is not a JSON object with a non-empty "keys" array of
-// objects, or that has more than maxJWKSKeys keys, is an error (JW-14, JW-15); keys that cannot
-// verify tokens of this package are skipped (JW-08, JW-10, JW-11, JW-13), with the reason kept by
+// objects, or that has more than maxJWKSKeys keys, is an error; keys that cannot
+// verify tokens of this package are skipped, with the reason kept by
 // kid, and a set with no usable key at all is an error. A key listed twice — same kid, alg and
 // key material — is one key: RFC 7517 §4.5 asks different keys for distinct kids, and the same
 // key twice is no ambiguity. Keys equal to one of old keep their identity.
@@ -305,7 +305,7 @@ func parseJWK(data []byte) (k *jwk, kid, reason string) {
 		default:
 			return nil, kid, "EC curve " + quote(meta.Crv) + " not supported"
 		}
-		if _, err := pub.ECDH(); err != nil { // off-curve or malformed point (JW-13)
+		if _, err := pub.ECDH(); err != nil { // off-curve or malformed point
 			return nil, kid, "EC point not on its curve"
 		}
 		if k.alg != jose.AlgUnknown && k.alg != k.ecAlg {
@@ -332,13 +332,13 @@ func parseJWK(data []byte) (k *jwk, kid, reason string) {
 // cooldown, the negative cache and the retry delay; a kid whose keys were skipped as unusable is
 // not a miss.
 //
-// Rules (DESIGN §4.4, SECURITY-CASES group B): the first lookup loads the set; a set older than
-// maxAge is fetched again (JW-16); a kid that is not in the set causes one refetch unless another
-// refetch caused by a miss started less than cooldown ago (JW-04, JW-05), and concurrent callers
-// share one fetch (HF-17); a kid still missing after a fetch is remembered (negative cache) for
-// the cooldown, even when that fetch was the initial load, unless the set changes; a known kid never causes a fetch (JW-06); a failed
+// Rules (RFC 7517 §5, OpenID Connect Core 1.0 §10.1.1 on key rotation): the first lookup loads the set; a set older than
+// maxAge is fetched again; a kid that is not in the set causes one refetch unless another
+// refetch caused by a miss started less than cooldown ago, and concurrent callers
+// share one fetch; a kid still missing after a fetch is remembered (negative cache) for
+// the cooldown, even when that fetch was the initial load, unless the set changes; a known kid never causes a fetch; a failed
 // fetch keeps the last good keys and is retried after the cooldown, or after the provider's
-// Retry-After when that is longer, within the maximum age (JW-07).
+// Retry-After when that is longer, within the maximum age.
 type jwksCache struct {
 	http     *httpCore
 	url      string
@@ -450,7 +450,7 @@ func (c *jwksCache) slow(ctx context.Context, h *jose.Header, trusted bool) (*jw
 }
 
 // flight starts a fetch, or joins the one in flight, and returns its result channel; c.mu is
-// held. The fetch outlives a caller that gives up (HF-16): it runs without the caller's
+// held. The fetch outlives a caller that gives up: it runs without the caller's
 // cancellation, bounded by the request timeout of exchange.
 func (c *jwksCache) flight(ctx context.Context, forced bool) <-chan singleflight.Result {
 	if !c.inflight {
@@ -488,7 +488,7 @@ func (c *OpenIDConnectClient) RefreshKeys(ctx context.Context) error {
 	return c.val.keys.refresh(ctx)
 }
 
-// fetch gets the set and installs it; on failure it keeps the last good keys (JW-07, JW-14).
+// fetch gets the set and installs it; on failure it keeps the last good keys.
 // forced refetches ask caches on the way for a fresh copy.
 func (c *jwksCache) fetch(ctx context.Context, forced bool) error {
 	var hdr http.Header

@@ -574,7 +574,7 @@ func TestJW15OversizedJWKS(t *testing.T) {
 		}
 		wantReject(t, res, err, ErrKeySetUnavailable, tok)
 		// Each body must hit the cap it is about.
-		if tooLarge := errors.Is(err, ErrResponseTooLarge); tooLarge != (name == "5 MiB") {
+		if tooLarge := errors.Is(err, errResponseTooLarge); tooLarge != (name == "5 MiB") {
 			t.Errorf("%s: %v, response too large: %v", name, err, tooLarge)
 		}
 		if name != "5 MiB" && !strings.Contains(err.Error(), "at most 100 accepted") {

@@ -56,8 +56,7 @@ func newKeyOptions(opts []Option) (*keyOptions, error) {
 }
 
 // WithRSAPSS makes RSA keys sign with PS256 (RSASSA-PSS with SHA-256, RFC 7518 §3.5) instead of
-// the default RS256 (RFC 7518 §3.3). Using it with a non-RSA key is an error (SECURITY-CASES
-// KF-06).
+// the default RS256 (RFC 7518 §3.3). Using it with a non-RSA key is an error.
 func WithRSAPSS() Option {
 	return func(o *options) { o.key.pss = true }
 }
@@ -85,7 +84,7 @@ func WithInsecureKeyFilePermissions() Option {
 // The JWS algorithm follows from key.Public() (RFC 7518 §3.1, RFC 8037 §3.1): RSA of at least
 // 2048 bits signs RS256 (PS256 with WithRSAPSS), ECDSA P-256 ES256, P-384 ES384, P-521 ES512,
 // and Ed25519 EdDSA. Smaller RSA keys, other curves and other key types are refused with a
-// *ConfigError (SECURITY-CASES KF-05). The key announces no key id unless WithKeyID or
+// *ConfigError. The key announces no key id unless WithKeyID or
 // WithRegisteredJWK gives one.
 func NewDeviceKey(key crypto.Signer, opts ...Option) (*DeviceKey, error) {
 	o, err := newKeyOptions(opts)
@@ -176,7 +175,7 @@ func newDeviceKey(key crypto.Signer, jwkKID string, o *keyOptions) (*DeviceKey, 
 	return dk, nil
 }
 
-// ParsePrivateKey parses a device private key (DESIGN §4.1, SECURITY-CASES KF-01 to KF-05):
+// ParsePrivateKey parses a device private key:
 // one PEM "PRIVATE KEY" (PKCS#8, RFC 5208: RSA, ECDSA or Ed25519), "RSA PRIVATE KEY" (PKCS#1,
 // RFC 8017) or "EC PRIVATE KEY" (SEC1, RFC 5915; a preceding "EC PARAMETERS" block is skipped)
 // block, or a private JWK (RFC 7517 §4 with "d") when the input starts with "{". CRLF line
@@ -338,7 +337,7 @@ func quoteList(items []string) string {
 }
 
 // parsePrivateJWK parses a private JWK (RFC 7517 §4, RFC 7518 §6, RFC 8037 §2) and checks that
-// its private and public parts belong together (SECURITY-CASES KF-06).
+// its private and public parts belong together.
 func parsePrivateJWK(data []byte, o *keyOptions) (*DeviceKey, error) {
 	if !json.Valid(data) {
 		return nil, keyErr("input starts with \"{\" but is not valid JSON; expected a private JWK or "+expectedKeyTypes, nil)
@@ -404,15 +403,14 @@ func sanitizeJOSEError(err error) string {
 	return msg
 }
 
-// LoadPrivateKey reads and parses the device private key at path, usually defaultDeviceKeyPath
-// (DESIGN §4.1). The file must be a regular file of at most 1 MiB (SECURITY-CASES KF-08). A file
+// LoadPrivateKey reads and parses the device private key at path, usually /root/.local/share/px-device-identity/private.pem. The file must be a regular file of at most 1 MiB. A file
 // that group or others may access (mode & 0o077 != 0), that another user owns (unless the
 // process runs as root), or whose directory others may write to is refused with a *ConfigError
 // naming the mode and the fix, such as "chmod 600 <file>", unless
 // WithInsecureKeyFilePermissions accepts it. Parsing is as ParsePrivateKey. Errors are
 // *ConfigError values naming the file; neither errors nor log records hold key material.
 //
-// When the public JWK px-device-identity registered lies beside the key (registeredJWKFileName
+// When the public JWK px-device-identity registered lies beside the key (public_jwk.json
 // in the same directory; WithRegisteredJWK names another file or none), the key must be its
 // private half, and the key signs with the JWK's "alg" and announces its "kid", or none when it
 // has none: what the provider registered for the device.

@@ -55,7 +55,7 @@ func TestJW04TrustedKeyMissRefetchesWithinCooldown(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				idp, c := cibaSetup(t, WithQRProtocol(QRProtocolDeviceAuthorization))
+				idp, c := cibaSetup(t, WithDeviceAuthorizationQR())
 				var prev *oauth2.Token
 				if name == "refresh" {
 					res, _, _, err := waitScripted(t, idp, c, onesoidctest.CIBAScript{})
@@ -153,7 +153,7 @@ func TestRedeemedLoginRefusedIsRevokedAndReported(t *testing.T) {
 		t.Run(flow, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				idp, c := cibaSetup(t, WithQRProtocol(QRProtocolDeviceAuthorization))
+				idp, c := cibaSetup(t, WithDeviceAuthorizationQR())
 				script := onesoidctest.CIBAScript{IDTokenClaims: map[string]any{"aud": "someone-else"}}
 				var err error
 				if flow == "CIBA" {

@@ -89,7 +89,7 @@ type pollSpec struct {
 
 // pollUntil polls until poll succeeds, fails for good, the request expires or ctx ends: the first
 // poll one interval after s.start, later polls one interval after the previous answer;
-// slow_down adds slowDownStep for all later polls; transport failures, 5xx and 429 back off,
+// slow_down adds 5 s for all later polls; transport failures, 5xx and 429 back off,
 // at least as long as the server's Retry-After (RFC 9110 §10.2.3; the wait is capped at
 // maxPollRetryAfter, the error keeps the server's value).
 //

@@ -15,45 +15,31 @@ import (
 	"github.com/skip2/go-qrcode"
 )
 
-// maxQRURL caps the length of a URL rendered as a QR code (SECURITY-CASES QR-01, QR-10).
+// maxQRURL caps the length of a URL rendered as a QR code.
 const maxQRURL = 1024
 
-// QRProtocol selects the QR login protocol of a client (WithQRProtocol).
-type QRProtocol int
+// qrProtocol is the QR login protocol of a client.
+type qrProtocol int
 
 const (
-	// QRProtocolONES is the ONES QR login, the default: GET {host}/auth/qr with the device access
+	// qrProtocolONES is the ONES QR login, the default: GET {host}/auth/qr with the device access
 	// token starts a session, the QR code holds {"auth_req_id","deviceId"} for the ONES app, and
 	// GET {host}/auth/qr/{auth_req_id} is polled until the status carries the user's access token.
 	// {host} is the device.yml host, not the issuer.
-	QRProtocolONES QRProtocol = iota
-	// QRProtocolDeviceAuthorization is the OAuth 2.0 device authorization grant (RFC 8628), for
-	// providers that advertise device_authorization_endpoint: the QR code holds the provider's
-	// verification URL.
-	QRProtocolDeviceAuthorization
+	qrProtocolONES qrProtocol = iota
+	// qrProtocolDeviceAuthorization is the OAuth 2.0 device authorization grant (RFC 8628).
+	qrProtocolDeviceAuthorization
 )
 
-// String returns "ones" or "device_authorization".
-func (p QRProtocol) String() string {
-	switch p {
-	case QRProtocolONES:
-		return "ones"
-	case QRProtocolDeviceAuthorization:
-		return "device_authorization"
-	}
-	return "QRProtocol(" + strconv.Itoa(int(p)) + ")"
-}
-
-// WithQRProtocol selects the protocol of StartQRLogin, WaitForQRLogin and CheckQRStatus (default
-// QRProtocolONES, what the ONES app scans; QRProtocolDeviceAuthorization for RFC 8628).
-func WithQRProtocol(p QRProtocol) Option {
-	return func(o *options) {
-		if p != QRProtocolONES && p != QRProtocolDeviceAuthorization {
-			o.fail("WithQRProtocol", "unknown protocol %d", p)
-			return
-		}
-		o.qrProtocol = p
-	}
+// WithDeviceAuthorizationQR makes StartQRLogin and WaitForQRLogin use the OAuth 2.0 device
+// authorization grant (RFC 8628), for providers that advertise device_authorization_endpoint:
+// the QR code holds the provider's verification URL. By default a client speaks the ONES QR
+// login, which the ONES app scans: GET {host}/auth/qr with the device access token starts a
+// session, the QR code holds {"auth_req_id","deviceId"}, and GET {host}/auth/qr/{auth_req_id}
+// is polled until the user's access token comes back ({host} is the device.yml host, not the
+// issuer).
+func WithDeviceAuthorizationQR() Option {
+	return func(o *options) { o.qrProtocol = qrProtocolDeviceAuthorization }
 }
 
 // QRCode is a QR code for a login, rendered as PNG, SVG or terminal text. It holds either a URL
@@ -106,7 +92,8 @@ func newQRCode(rawURL, payload string) (*QRCode, error) {
 	return &QRCode{url: rawURL, payload: payload, code: code}, nil
 }
 
-// checkQRURL enforces QR-01 against the issuer's origin.
+// checkQRURL requires a QR code URL on the issuer's origin, so that a scanned code never
+// leads elsewhere (RFC 8628 §5.4, remote phishing).
 func checkQRURL(issuer, raw string) error {
 	fail := func(reason string) error {
 		return &ConfigError{Field: "QR URL", Reason: reason}
@@ -237,12 +224,13 @@ type QRSession struct {
 	// QR encodes the ONES payload {"auth_req_id","deviceId"}; for RFC 8628
 	// VerificationURIComplete, or VerificationURI when there is none.
 	QR *QRCode
-	// ReceivedAt is when the provider answered; ExpiresIn is how long the session lives (ONES
-	// "exp", RFC 8628 expires_in) and Interval the polling interval (RFC 8628 interval;
-	// defaultPollInterval when absent, and always for ONES, which sends none).
+	// ReceivedAt is when the provider answered.
 	ReceivedAt time.Time
-	ExpiresIn  time.Duration
-	Interval   time.Duration
+	// ExpiresIn is how long the session lives (ONES "exp", RFC 8628 expires_in).
+	ExpiresIn time.Duration
+	// Interval is the polling interval (RFC 8628 interval; 5 seconds when absent, and always
+	// for ONES, which sends none).
+	Interval time.Duration
 	// Scope is the requested scope (RFC 8628 only: the ONES protocol takes no scope).
 	Scope string
 
@@ -266,12 +254,12 @@ func (s *QRSession) ID() string { return s.authReqID }
 // Expiry returns when the session dies: ReceivedAt plus ExpiresIn.
 func (s *QRSession) Expiry() time.Time { return s.ReceivedAt.Add(s.ExpiresIn) }
 
-// StartQRLogin starts a QR login with the client's protocol (WithQRProtocol).
+// StartQRLogin starts a QR login with the client's protocol (see WithDeviceAuthorizationQR).
 //
 // ONES (the default): GET {host}/auth/qr with the device access token as bearer token (sent only
 // over https, or http to a loopback host) → {"auth_req_id","exp"}; the session lives exp seconds
 // and its QR code holds the JSON {"auth_req_id":…,"deviceId":…} with the device.yml id, which must
-// be set. The auth_req_id must be minAuthReqIDLength to 256 letters, digits or -._~, else the
+// be set. The auth_req_id must be 22 to 256 letters, digits or -._~, else the
 // answer is refused. The ONES protocol takes no scope: scope is ignored, and the scope of the
 // login is what the token's introspection says.
 //
@@ -279,7 +267,7 @@ func (s *QRSession) Expiry() time.Time { return s.ReceivedAt.Add(s.ExpiresIn) }
 // authenticated with a client assertion. The QR code encodes the provider's verification URL,
 // which must be on the issuer's origin (RFC 8628 §3.3.1).
 func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string) (*QRSession, error) {
-	if c.qrProtocol == QRProtocolONES {
+	if c.qrProtocol == qrProtocolONES {
 		return c.startONESQRLogin(ctx)
 	}
 	if c.meta.DeviceAuthorizationEndpoint == "" {
@@ -319,7 +307,7 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 		return nil, bad("interval out of range", nil)
 	}
 	// Both URLs are shown to the user (one as a QR code, one as text): both must be on the
-	// issuer's origin (QR-01, QR-10).
+	// issuer's origin.
 	if err := checkQRURL(c.issuer, ans.VerificationURI); err != nil {
 		return nil, err
 	}
@@ -349,7 +337,7 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 }
 
 // WaitForQRLogin polls for the session until the user approves, denies, the session expires or
-// ctx ends, with the rules of WaitForCIBA: the interval, slow_down adding slowDownStep, backoff on
+// ctx ends, with the rules of WaitForCIBA: the interval, slow_down adding 5 s, backoff on
 // transport failures and Retry-After, an immediate end when the next allowed poll would fall
 // after the expiry or ctx's deadline, no poll after the expiry (a *LoginExpiredError,
 // errors.Is(err, ErrLoginExpired), also when the provider said so first), ctx.Err() at once on

@@ -17,7 +17,7 @@ import (
 // deviceFlowSetup is cibaSetup for a client whose QR login speaks RFC 8628.
 func deviceFlowSetup(t *testing.T, opts ...Option) (*onesoidctest.Server, *OpenIDConnectClient) {
 	t.Helper()
-	return cibaSetup(t, append([]Option{WithQRProtocol(QRProtocolDeviceAuthorization)}, opts...)...)
+	return cibaSetup(t, append([]Option{WithDeviceAuthorizationQR()}, opts...)...)
 }
 
 func TestQR05QRLoginApprovedShowsTheUserCode(t *testing.T) {
@@ -205,7 +205,7 @@ func TestQR09CancelStopsPollingAtOnce(t *testing.T) {
 func TestQR01ProviderURLOnAnotherOriginRefused(t *testing.T) {
 	t.Parallel()
 	idp := startIdP(t)
-	c := newTestClient(t, idp, testKey(t, "EdDSA"), WithQRProtocol(QRProtocolDeviceAuthorization))
+	c := newTestClient(t, idp, testKey(t, "EdDSA"), WithDeviceAuthorizationQR())
 	idp.Inject(onesoidctest.EndpointDeviceAuthorization, onesoidctest.Fault{Status: 200, ContentType: "application/json",
 		Body: []byte(`{"device_code":"dc-abcdefghijklmnopqrstuvwxyz","user_code":"ABCD","verification_uri":"https://evil.example/device","expires_in":600}`)})
 	if s, err := c.StartQRLogin(t.Context()); s != nil || !errors.As(err, new(*ConfigError)) {
@@ -224,7 +224,7 @@ func TestQRLoginRejectsMalformedAnswers(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			idp := startIdP(t)
-			c := newTestClient(t, idp, testKey(t, "EdDSA"), WithQRProtocol(QRProtocolDeviceAuthorization))
+			c := newTestClient(t, idp, testKey(t, "EdDSA"), WithDeviceAuthorizationQR())
 			idp.Inject(onesoidctest.EndpointDeviceAuthorization, onesoidctest.Fault{Status: 200, ContentType: "application/json",
 				Body: []byte(strings.Replace(body, "%s", idp.Issuer, 1))})
 			if s, err := c.StartQRLogin(t.Context()); s != nil || !errors.As(err, new(*HTTPError)) {
@@ -264,7 +264,7 @@ func TestQR04QR06DeviceCodeNeverLeavesTheSession(t *testing.T) {
 
 func TestStartQRLoginNeedsDeviceEndpoint(t *testing.T) {
 	t.Parallel()
-	if _, err := qrTestClient(t, WithQRProtocol(QRProtocolDeviceAuthorization)).StartQRLogin(t.Context()); !errors.As(err, new(*ConfigError)) {
+	if _, err := qrTestClient(t, WithDeviceAuthorizationQR()).StartQRLogin(t.Context()); !errors.As(err, new(*ConfigError)) {
 		t.Errorf("err = %v, want a ConfigError", err)
 	}
 }

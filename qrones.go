@@ -66,7 +66,7 @@ func (e *QRStatusError) Is(target error) bool {
 // errQRRedeemed is how a session that handed out its token ended.
 var errQRRedeemed = errors.New("onesoidc: QR login approved and its token handed out")
 
-// checkQRSessionID requires an ONES auth_req_id of minAuthReqIDLength (128 bits) to 256 characters from the unreserved set
+// checkQRSessionID requires an ONES auth_req_id of 22 (128 bits) to 256 characters from the unreserved set
 // of RFC 3986 §2.3 (letters, digits, "-", ".", "_", "~"): it goes into a URL path and into the
 // QR code, so nothing else is accepted from the provider.
 func checkQRSessionID(id string) error {
@@ -108,7 +108,7 @@ func (c *OpenIDConnectClient) qrGet(ctx context.Context, op, path string) (*resp
 	for attempt := 0; ; attempt++ {
 		tok, err := c.DeviceAccessToken(ctx)
 		if err != nil {
-			return nil, &deviceTokenFailure{err}
+			return nil, fmt.Errorf("%w%w", err, errDeviceToken)
 		}
 		resp, err := c.http.exchange(ctx, request{op: op, method: http.MethodGet, url: c.host + path, limit: maxTokenBody,
 			header: http.Header{"Authorization": {"Bearer " + tok.AccessToken}}})
@@ -119,12 +119,10 @@ func (c *OpenIDConnectClient) qrGet(ctx context.Context, op, path string) (*resp
 	}
 }
 
-// deviceTokenFailure marks a failure to get the device access token for a QR request: it says
-// nothing about the QR session, which it never ends.
-type deviceTokenFailure struct{ err error }
-
-func (e *deviceTokenFailure) Error() string { return e.err.Error() }
-func (e *deviceTokenFailure) Unwrap() error { return e.err }
+// errDeviceToken marks a failure to get the device access token for a QR request (its message is
+// empty, so that the cause's message stays as it is): it says nothing about the QR session,
+// which stays open.
+var errDeviceToken = errors.New("")
 
 // unauthorized reports a 401 answer.
 func unauthorized(err error) bool {
@@ -199,10 +197,10 @@ func (s *QRSession) cibaResponse() *CIBAResponse {
 // again: the error matches ErrLoginFinished and how the session ended. A session started by
 // this client that passed its expiry gives a *LoginExpiredError without a request. Only one poll per
 // session is in flight at a time; a concurrent one gets a *RequestError. It needs the ONES
-// protocol (the default, WithQRProtocol).
+// protocol (the default; not with WithDeviceAuthorizationQR).
 func (c *OpenIDConnectClient) CheckQRStatus(ctx context.Context, authReqID string) (*LoginResult, error) {
-	if c.qrProtocol != QRProtocolONES {
-		return nil, &ConfigError{Field: "WithQRProtocol", Reason: "CheckQRStatus speaks the ONES QR protocol; this client uses RFC 8628"}
+	if c.qrProtocol != qrProtocolONES {
+		return nil, &ConfigError{Field: "WithDeviceAuthorizationQR", Reason: "CheckQRStatus speaks the ONES QR protocol; this client uses RFC 8628"}
 	}
 	if err := checkQRSessionID(authReqID); err != nil {
 		return nil, err
@@ -229,7 +227,7 @@ func (c *OpenIDConnectClient) pollQR(ctx context.Context, id string) (*LoginResu
 		res, err = c.qrApproved(ctx, resp, id)
 	}
 	err = asExpired(err, c.now())
-	if endsRequest(err) && !errors.As(err, new(*deviceTokenFailure)) {
+	if endsRequest(err) && !errors.Is(err, errDeviceToken) {
 		end := err
 		if end == nil {
 			end = errQRRedeemed

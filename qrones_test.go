@@ -446,17 +446,9 @@ func TestQR04ONESQRCodeHoldsNoCredential(t *testing.T) {
 
 func TestQRProtocolIsExplicit(t *testing.T) {
 	t.Parallel()
-	if _, err := NewClientFromMetadata(&DeviceConfig{ID: testDeviceID, ClientID: testClientID, Host: "https://identity.ones-now.com"},
-		testKey(t, "EdDSA"), &ProviderMetadata{Issuer: "https://identity.ones-now.com/oidc", TokenEndpoint: "https://identity.ones-now.com/oidc/token",
-			JWKSURI: "https://identity.ones-now.com/oidc/jwks"}, WithQRProtocol(QRProtocol(7))); !errors.As(err, new(*ConfigError)) {
-		t.Errorf("unknown protocol: %v, want a ConfigError", err)
-	}
-	c := qrTestClient(t, WithQRProtocol(QRProtocolDeviceAuthorization))
+	c := qrTestClient(t, WithDeviceAuthorizationQR())
 	if _, err := c.CheckQRStatus(t.Context(), "abc"); !errors.As(err, new(*ConfigError)) {
 		t.Errorf("CheckQRStatus on an RFC 8628 client: %v, want a ConfigError", err)
-	}
-	if QRProtocolONES.String() != "ones" || QRProtocolDeviceAuthorization.String() != "device_authorization" {
-		t.Error("String")
 	}
 }
 

@@ -26,7 +26,7 @@ func secretForms(secret string) []string {
 func TestKF09HF19EveryVerbHidesSecrets(t *testing.T) {
 	t.Parallel()
 	idp := onesoidctest.NewInMemory()
-	c := newTestClient(t, idp, testKey(t, "ES256"), WithCIBAPing(), WithQRProtocol(QRProtocolDeviceAuthorization))
+	c := newTestClient(t, idp, testKey(t, "ES256"), WithCIBAPing(), WithDeviceAuthorizationQR())
 	idp.SetCIBANotificationEndpoint(testClientID, notifyURL)
 	tok, err := c.DeviceAccessToken(t.Context())
 	if err != nil {

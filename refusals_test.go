@@ -24,7 +24,7 @@ func TestDS01IssuerMismatchMatchesSentinel(t *testing.T) {
 }
 
 // TestHF08TokenTypeNotBearerMatchesSentinel: a token response with another token_type (DPoP,
-// N_A) is refused with an *HTTPError matching ErrTokenTypeNotBearer and ErrInvalidResponse.
+// N_A) is refused with an *HTTPError matching errTokenTypeNotBearer and ErrInvalidResponse.
 func TestHF08TokenTypeNotBearerMatchesSentinel(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []string{"DPoP", "N_A", ""} {
@@ -35,8 +35,8 @@ func TestHF08TokenTypeNotBearerMatchesSentinel(t *testing.T) {
 			idp.Inject(onesoidctest.EndpointToken, onesoidctest.Fault{Status: 200, ContentType: "application/json",
 				Body: []byte(`{"access_token":"a","token_type":"` + tt + `","expires_in":60}`)})
 			_, err := c.RequestDeviceAccessToken(t.Context())
-			if !errors.Is(err, ErrTokenTypeNotBearer) || !errors.Is(err, ErrInvalidResponse) || !errors.As(err, new(*HTTPError)) {
-				t.Fatalf("err = %v, want ErrTokenTypeNotBearer", err)
+			if !errors.Is(err, errTokenTypeNotBearer) || !errors.Is(err, ErrInvalidResponse) || !errors.As(err, new(*HTTPError)) {
+				t.Fatalf("err = %v, want errTokenTypeNotBearer", err)
 			}
 		})
 	}
@@ -44,7 +44,7 @@ func TestHF08TokenTypeNotBearerMatchesSentinel(t *testing.T) {
 	idp := onesoidctest.NewInMemory()
 	c := newTestClient(t, idp, testKey(t, "ES256"))
 	idp.Inject(onesoidctest.EndpointToken, onesoidctest.Fault{Times: 1, Status: 200, ContentType: "application/json", Body: []byte(`{"token_type":"Bearer"}`)})
-	if _, err := c.RequestDeviceAccessToken(t.Context()); !errors.Is(err, ErrInvalidResponse) || errors.Is(err, ErrTokenTypeNotBearer) {
+	if _, err := c.RequestDeviceAccessToken(t.Context()); !errors.Is(err, ErrInvalidResponse) || errors.Is(err, errTokenTypeNotBearer) {
 		t.Errorf("missing access_token: %v", err)
 	}
 	idp.Inject(onesoidctest.EndpointToken, onesoidctest.Fault{Times: 1, Status: 503, ContentType: "text/html"})
@@ -63,7 +63,7 @@ func TestDS13DS14MissingFeatureMatchesSentinel(t *testing.T) {
 			delete(doc, k)
 		}
 	})
-	c := newTestClient(t, idp, testKey(t, "ES256"), WithQRProtocol(QRProtocolDeviceAuthorization))
+	c := newTestClient(t, idp, testKey(t, "ES256"), WithDeviceAuthorizationQR())
 	checks := map[string]error{}
 	_, checks["CIBA"] = c.MakeCIBARequest(t.Context(), aliceRequest())
 	_, checks["QR login"] = c.StartQRLogin(t.Context())

@@ -163,7 +163,7 @@ func registeredJWKBeside(keyPath string) string {
 }
 
 // WithRegisteredJWK sets the file of the public JWK px-device-identity registered for the key
-// (default for LoadPrivateKey: registeredJWKFileName beside the key file, used when it exists;
+// (default for LoadPrivateKey: public_jwk.json beside the key file, used when it exists;
 // for ParsePrivateKey and NewDeviceKey: none). A file given here must exist. An empty path
 // reads none. See DeviceKey.KeyID and DeviceKey.Algorithm for what the JWK decides.
 func WithRegisteredJWK(path string) Option {

@@ -126,7 +126,7 @@ func TestNewRemoteSignerRejectsBadConfig(t *testing.T) {
 
 // TestRemoteSignerVerifiesAnswersWithTheDevicePublicKey: with the device's public key known
 // (as a key or as a JWK), a signature made by another key is refused with a
-// *RemoteSignatureError naming the signer, before any use; the right key's signatures pass.
+// *HTTPError naming the signer and matching ErrInvalidResponse, before any use; the right key's signatures pass.
 func TestRemoteSignerVerifiesAnswersWithTheDevicePublicKey(t *testing.T) {
 	t.Parallel()
 	for _, alg := range []string{"RS256", "PS256", "ES256", "ES384", "ES512", "EdDSA"} {
@@ -165,9 +165,10 @@ func TestRemoteSignerVerifiesAnswersWithTheDevicePublicKey(t *testing.T) {
 					t.Fatal(err)
 				}
 				sig, err := s.SignJWS(t.Context(), []byte("a.b"))
-				var rse *RemoteSignatureError
-				if sig != nil || !errors.As(err, &rse) || rse.URL != bad.URL+"/sign" || !strings.Contains(err.Error(), bad.URL) {
-					t.Errorf("%s: impostor's signature: %v, %v; want a *RemoteSignatureError naming %s", name, sig, err, bad.URL)
+				var he *HTTPError
+				if sig != nil || !errors.As(err, &he) || he.URL != bad.URL+"/sign" || !errors.Is(err, ErrInvalidResponse) ||
+					!strings.Contains(err.Error(), "does not verify") {
+					t.Errorf("%s: impostor's signature: %v, %v; want an *HTTPError of %s matching ErrInvalidResponse", name, sig, err, bad.URL)
 				}
 			}
 		})

@@ -13,23 +13,9 @@ import (
 	"github.com/ones-now/onesoidc/internal/jose"
 )
 
-// RemoteSignatureError reports a signature from the remote signing service that does not verify
-// with the device's public key (WithSignerPublicKey, WithSignerPublicJWK): a wrong key, a wrong
-// device, or a service that is not the device's own. The signature is never used.
-type RemoteSignatureError struct {
-	// URL is the signing endpoint that answered.
-	URL string
-	// Alg is the JWS algorithm the signature was checked with.
-	Alg string
-}
-
-// Error names the signer.
-func (e *RemoteSignatureError) Error() string {
-	return fmt.Sprintf("onesoidc: remote signer %s returned an %s signature that does not verify with the device's public key", e.URL, e.Alg)
-}
-
 // WithSignerPublicKey gives the device's public key, so that every signature the signing service
-// returns is verified before it is used (RFC 7515 §5.2); a mismatch is a *RemoteSignatureError.
+// returns is verified before it is used (RFC 7515 §5.2); a signature that does not verify (a wrong key, a wrong device, or a service that is not
+// the device's own) is never used: it is an *HTTPError matching ErrInvalidResponse.
 // pub must be an *rsa.PublicKey of at least 2048 bits for RS256 and PS256, an *ecdsa.PublicKey
 // on P-256, P-384 or P-521 for ES256, ES384 and ES512, or an ed25519.PublicKey for EdDSA. Default:
 // none, and signatures are checked for their length only.

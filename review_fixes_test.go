@@ -53,7 +53,7 @@ func TestCB15OnePollInFlightPerRequest(t *testing.T) {
 func TestPollIntervalFloor(t *testing.T) {
 	t.Parallel()
 	idp := startIdP(t)
-	c := newTestClient(t, idp, testKey(t, "EdDSA"), WithQRProtocol(QRProtocolDeviceAuthorization))
+	c := newTestClient(t, idp, testKey(t, "EdDSA"), WithDeviceAuthorizationQR())
 	idp.Inject(onesoidctest.EndpointBackchannel, onesoidctest.Fault{Times: 1, Status: 200, ContentType: "application/json",
 		Body: []byte(`{"auth_req_id":"abcdefghijklmnopqrstuv","expires_in":600,"interval":0.01}`)})
 	if _, err := c.MakeCIBARequest(t.Context(), aliceRequest()); !errors.As(err, new(*HTTPError)) {
@@ -82,7 +82,7 @@ func TestQR01VerificationURIAlsoChecked(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			idp := startIdP(t)
-			c := newTestClient(t, idp, testKey(t, "EdDSA"), WithQRProtocol(QRProtocolDeviceAuthorization))
+			c := newTestClient(t, idp, testKey(t, "EdDSA"), WithDeviceAuthorizationQR())
 			body := `{"device_code":"dc-abcdefghijklmnopqrstuvwxyz","user_code":"ABCD","verification_uri":"` + strings.Replace(uri, "%s", idp.Issuer, 1) +
 				`","verification_uri_complete":"` + idp.Issuer + `/device?user_code=ABCD","expires_in":600}`
 			idp.Inject(onesoidctest.EndpointDeviceAuthorization, onesoidctest.Fault{Status: 200, ContentType: "application/json", Body: []byte(body)})

@@ -127,18 +127,18 @@ func rawECDSA(r, s *big.Int, size int) ([]byte, error) {
 	return out, nil
 }
 
-// AssertionAudience selects the "aud" of client assertions (RFC 7523 §3, item 3).
-type AssertionAudience int
+// assertionAudience selects the "aud" of client assertions (RFC 7523 §3, item 3).
+type assertionAudience int
 
 const (
-	// AudienceTokenEndpoint puts the token endpoint URL in "aud" for every endpoint: what the ONES
+	// The zero value puts the token endpoint URL in "aud" for every endpoint: what the ONES
 	// clients send, and what RFC 7523 §3 names. It is the default.
-	AudienceTokenEndpoint AssertionAudience = iota
-	// AudienceIssuer puts the issuer identifier in "aud" (draft-ietf-oauth-rfc7523bis).
-	AudienceIssuer
-	// AudienceCalledEndpoint puts the URL of the endpoint being called in "aud" (the backchannel
-	// authentication endpoint for CIBA requests, the introspection endpoint for introspection ...).
-	AudienceCalledEndpoint
+	_ assertionAudience = iota
+	// audienceIssuer puts the issuer identifier in "aud" (WithAssertionAudienceIssuer).
+	audienceIssuer
+	// audienceCalledEndpoint puts the URL of the endpoint being called in "aud"
+	// (WithAssertionAudienceEndpoint).
+	audienceCalledEndpoint
 )
 
 // Defaults and bounds of client assertions.
@@ -188,7 +188,7 @@ func signerOption(f func(*RemoteSigner, *options)) Option {
 	return func(o *options) { o.signer = append(o.signer, f) }
 }
 
-// WithSignerURL sets the signing endpoint (default defaultRemoteSignerURL). It must be http on a
+// WithSignerURL sets the signing endpoint (default http://localhost:8000/sign). It must be http on a
 // loopback host or https.
 func WithSignerURL(u string) Option {
 	return signerOption(func(s *RemoteSigner, o *options) {
@@ -287,7 +287,7 @@ func (s *RemoteSigner) SignJWS(ctx context.Context, signingInput []byte) ([]byte
 		return nil, resp.invalid(fmt.Sprintf("%s signature of %d bytes, want %s", s.alg, len(sig), want), nil)
 	}
 	if s.pub != nil && !verifyJWSSignature(s.alg, s.pub, signingInput, sig) {
-		return nil, &RemoteSignatureError{URL: resp.url, Alg: s.alg}
+		return nil, resp.invalid(fmt.Sprintf("the %s signature does not verify with the device's public key", s.alg), nil)
 	}
 	return sig, nil
 }

@@ -16,14 +16,14 @@ import (
 )
 
 // clientAssertion returns a fresh private_key_jwt client assertion (RFC 7523 §3, OpenID Connect
-// Core §9) for a request to endpoint: iss = sub = client_id, aud per WithAssertionAudience, a new
+// Core §9) for a request to endpoint: iss = sub = client_id, aud per WithAssertionAudienceIssuer and WithAssertionAudienceEndpoint, a new
 // 128-bit jti, iat = now and exp = now + the assertion lifetime.
 func (c *OpenIDConnectClient) clientAssertion(ctx context.Context, endpoint string) (string, error) {
 	aud := c.meta.TokenEndpoint
 	switch c.audience {
-	case AudienceIssuer:
+	case audienceIssuer:
 		aud = c.issuer
-	case AudienceCalledEndpoint:
+	case audienceCalledEndpoint:
 		aud = endpoint
 	}
 	now := c.now()
@@ -65,7 +65,7 @@ type tokenResponse struct {
 const defaultTokenLifetime = 60 * time.Second
 
 // parseTokenResponse decodes and checks a token response: access_token and a Bearer token_type
-// are required, expires_in must be a number of at least 1 s when present (SECURITY-CASES HF-08;
+// are required, expires_in must be a number of at least 1 s when present (RFC 6749 §5.1;
 // a token that expires at once would be fetched again on every call).
 func (c *OpenIDConnectClient) parseTokenResponse(op string, resp *response, requestedScope string) (*oauth2.Token, *tokenResponse, error) {
 	bad := resp.invalid
@@ -77,7 +77,7 @@ func (c *OpenIDConnectClient) parseTokenResponse(op string, resp *response, requ
 	case tr.AccessToken == "":
 		return nil, nil, bad("token response without access_token", nil)
 	case !strings.EqualFold(tr.TokenType, "Bearer"):
-		return nil, nil, bad(fmt.Sprintf("token response with token_type %q, want Bearer", sanitize(tr.TokenType, 32)), ErrTokenTypeNotBearer)
+		return nil, nil, bad(fmt.Sprintf("token response with token_type %q, want Bearer", sanitize(tr.TokenType, 32)), errTokenTypeNotBearer)
 	case tr.ExpiresIn != nil && !(*tr.ExpiresIn >= 1 && *tr.ExpiresIn <= math.MaxInt32):
 		return nil, nil, bad("token response with an out-of-range expires_in", nil)
 	}
@@ -86,7 +86,7 @@ func (c *OpenIDConnectClient) parseTokenResponse(op string, resp *response, requ
 		lifetime = time.Duration(*tr.ExpiresIn * float64(time.Second))
 	}
 	if tr.Scope == "" {
-		tr.Scope = requestedScope // CIBA CB-16, RFC 6749 §5.1: absent scope means as requested
+		tr.Scope = requestedScope // RFC 6749 §5.1: absent scope means as requested
 	}
 	tok := &oauth2.Token{
 		AccessToken:  tr.AccessToken,

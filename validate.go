@@ -12,7 +12,7 @@ import (
 )
 
 // defaultMaxTokenAge is how old (by "iat") an ID token may be in VerifyIDToken, which checks ID
-// tokens fresh from the token endpoint (SECURITY-CASES TV-19; OpenID conformance uses 5 minutes).
+// tokens fresh from the token endpoint (OpenID conformance uses 5 minutes).
 const defaultMaxTokenAge = 5 * time.Minute
 
 // maxTokenLifetime is the longest lifetime, "exp" minus "iat", that a token may claim: 366 days.
@@ -58,9 +58,8 @@ func WithSigningAlgorithms(algs ...string) Option {
 }
 
 // WithJWKSCooldown sets the least time between two JWKS refetches caused by tokens whose kid is
-// unknown (default defaultJWKSCooldown, 30 s; between 1 s and 10 minutes). Within it, such tokens
-// are rejected without a request, so that a flood of made-up kids costs one fetch (SECURITY-CASES
-// JW-04, JW-05). The initial load and max-age refreshes do not count.
+// unknown (default 30 s; between 1 s and 10 minutes). Within it, such tokens
+// are rejected without a request, so that a flood of made-up kids costs one fetch. The initial load and max-age refreshes do not count.
 func WithJWKSCooldown(d time.Duration) Option {
 	return func(o *options) {
 		if d < time.Second || d > 10*time.Minute {
@@ -72,8 +71,8 @@ func WithJWKSCooldown(d time.Duration) Option {
 }
 
 // WithJWKSMaxAge sets how long a fetched JWKS is trusted before it is fetched again, so that a
-// key the provider removed stops validating (default defaultJWKSMaxAge, 10 minutes; between 1
-// minute and 24 hours; SECURITY-CASES JW-16).
+// key the provider removed stops validating (default 10 minutes; between 1
+// minute and 24 hours).
 func WithJWKSMaxAge(d time.Duration) Option {
 	return func(o *options) {
 		if d < time.Minute || d > 24*time.Hour {
@@ -193,7 +192,7 @@ func WithTokenCacheBytes(n int) Option {
 // ExpectAtHashOf or MaxTokenAge only ID tokens. A token of the other kind is then rejected
 // with ErrInvalidTokenType, never validated with the option left out. Options of both kinds in
 // one call, or options of the other kind than VerifyIDToken or VerifyAccessToken check, are a
-// usage error: a *ConfigError that matches errConflictingVerifyOptions. ExpectSubject fits both.
+// usage error: a *ConfigError naming the options. ExpectSubject fits both.
 type VerifyOption func(*verifyOptions)
 
 type verifyOptions struct {
@@ -218,7 +217,7 @@ func (o *verifyOptions) forIDTokens(option string) {
 
 // ExpectNonce requires the ID token's "nonce" to equal nonce (OpenID Connect Core 1.0 §3.1.3.7
 // item 11), for flows that sent one. Without it a nonce is ignored: CIBA and client credentials
-// must not demand one (SECURITY-CASES TV-22, CB-18). It fits ID tokens only: ValidateToken then
+// must not demand one. It fits ID tokens only: ValidateToken then
 // rejects access tokens (see VerifyOption).
 func ExpectNonce(nonce string) VerifyOption {
 	return func(o *verifyOptions) { o.nonce, o.hasNonce = nonce, true; o.forIDTokens("ExpectNonce") }
@@ -232,7 +231,7 @@ func ExpectAuthReqID(id string) VerifyOption {
 }
 
 // ExpectSubject requires "sub" to equal sub: the user the client asked to authenticate (CIBA with
-// a known user, SECURITY-CASES CB-19) or the subject of the ID token being refreshed (OpenID
+// a known user) or the subject of the ID token being refreshed (OpenID
 // Connect Core 1.0 §12.2).
 func ExpectSubject(sub string) VerifyOption {
 	return func(o *verifyOptions) { o.subject, o.hasSubject = sub, true }
@@ -253,7 +252,7 @@ func ExpectAudience(aud string) VerifyOption {
 
 // ExpectAtHashOf gives the access token that came with the ID token in the same response: if
 // the ID token has "at_hash", it must match it (OpenID Connect Core 1.0 §3.3.2.11); an absent
-// at_hash is accepted (SECURITY-CASES TV-23). It fits ID tokens only: ValidateToken then rejects
+// at_hash is accepted. It fits ID tokens only: ValidateToken then rejects
 // access tokens (see VerifyOption).
 func ExpectAtHashOf(accessToken string) VerifyOption {
 	return func(o *verifyOptions) {
@@ -263,7 +262,7 @@ func ExpectAtHashOf(accessToken string) VerifyOption {
 }
 
 // MaxTokenAge bounds the age of an ID token by its "iat" plus the leeway (default in
-// VerifyIDToken defaultMaxTokenAge, 5 minutes; in ValidateToken none; 0 turns it off). It fits
+// VerifyIDToken 5 minutes; in ValidateToken none; 0 turns it off). It fits
 // ID tokens only, even with 0: ValidateToken then rejects access tokens (see VerifyOption).
 func MaxTokenAge(d time.Duration) VerifyOption {
 	return func(o *verifyOptions) { o.maxAge = max(d, 0); o.forIDTokens("MaxTokenAge") }
@@ -453,9 +452,9 @@ func (r *AuthenticationResult) Claims(v any) error {
 // reads the member whose name equals "roles" without regard to case.
 func (r *AuthenticationResult) Roles() []string { return r.claims.Roles() }
 
-// RawClaims returns every verified claim, decoded by encoding/json (numbers as float64). Each call
+// rawClaims returns every verified claim, decoded by encoding/json (numbers as float64). Each call
 // decodes a new map.
-func (r *AuthenticationResult) RawClaims() map[string]any {
+func (r *AuthenticationResult) rawClaims() map[string]any {
 	return jose.ClaimsMap(r.claims.Payload()) // the payload was checked to be a JSON object
 }
 
@@ -466,19 +465,19 @@ func (r *AuthenticationResult) RawClaims() map[string]any {
 // Options that fit one kind of token fix the kind (see VerifyOption): with ExpectAudience only
 // access tokens are accepted, with ExpectNonce, ExpectAuthReqID, ExpectAtHashOf or MaxTokenAge
 // only ID tokens; a token of the other kind fails with ErrInvalidTokenType, and options of both
-// kinds fail with a *ConfigError matching errConflictingVerifyOptions.
+// kinds fail with a *ConfigError naming the options.
 //
 // Checks, in order (OpenID Connect Core 1.0 §3.1.3.7, RFC 9068 §4, RFC 8725): at most 64 KiB;
 // compact JWS of three strict base64url segments whose header (at most 8 KiB) and payload are
 // JSON objects; "alg" in the allow-list (WithSigningAlgorithms); no crit, jwk, jku, x5u, x5c or
 // b64 header; "kid", if any, at most 256 bytes; "typ" absent, JWT or at+jwt; a provider key that
-// fits kid and alg (JWKS cache: defaultJWKSCooldown, defaultJWKSMaxAge); the signature; then the
+// fits kid and alg (JWKS cache: 30 s, 10 minutes); the signature; then the
 // claims: "iss" exactly the issuer; "aud" contains the client id (for access tokens:
 // ExpectAudience, default the client id); "azp", when present, the client id, and required with
 // several audiences (ID tokens); "sub" a non-empty string of at most 255 bytes; "exp" and "iat"
 // required, "nbf" and "iat" checked with the client's leeway (WithLeeway), every NumericDate
 // (exp, nbf, iat, auth_time) within 0 … 253402300799 (year 9999, fractions allowed, RFC 7519
-// §2), and exp - iat at most maxTokenLifetime; for access tokens also
+// §2), and exp - iat at most 366 days; for access tokens also
 // "client_id" and "jti" required (RFC 9068 §2.2). No claim is returned with an error, and errors
 // never contain the token.
 //
@@ -489,8 +488,8 @@ func (r *AuthenticationResult) RawClaims() map[string]any {
 // it leaves the provider's JWKS. A cached token is never answered past the key set's max age
 // (WithJWKSMaxAge): then the set is fetched again first.
 //
-// A token that is not JWT-shaped (isJWT) is an opaque access token, as the ONES provider issues
-// (RFC 6750 b64token syntax, at most maxOpaqueTokenSize bytes, else ErrMalformedToken without a
+// A token that is not JWT-shaped (three dot-separated parts) is an opaque access token, as the ONES provider issues
+// (RFC 6750 b64token syntax, at most 4096 bytes, else ErrMalformedToken without a
 // request): it is validated by the provider's introspection endpoint (RFC 7662 §2, authenticated with a
 // client assertion, token_type_hint access_token) into the same result, Kind KindAccessToken.
 // An answer with "active" not true fails with ErrTokenInactive; one whose "iss" (when present)
@@ -503,9 +502,9 @@ func (r *AuthenticationResult) RawClaims() map[string]any {
 // ErrInvalidTokenType without a request. A provider that cannot be asked gives
 // ErrIntrospectionUnavailable. Answers are cached by the SHA-256 of the token (never the token):
 // active ones until the earlier of exp and WithIntrospectionMaxAge (default 5 minutes),
-// refusals for introspectionNegativeTTL (30 s), failures not at all; concurrent calls for one
-// token share one introspection; at most introspectionCacheEntries answers of
-// introspectionCacheBytes are kept.
+// refusals for 30 s, failures not at all; concurrent calls for one
+// token share one introspection; at most 10,000 answers totalling
+// 16 MiB are kept.
 func (c *OpenIDConnectClient) ValidateToken(ctx context.Context, raw string, opts ...VerifyOption) (*AuthenticationResult, error) {
 	return c.val.validate(ctx, raw, modeAny, opts)
 }
@@ -513,8 +512,8 @@ func (c *OpenIDConnectClient) ValidateToken(ctx context.Context, raw string, opt
 // VerifyIDToken validates an OpenID Connect ID token received from the token endpoint (OpenID
 // Connect Core 1.0 §3.1.3.7, CIBA Core §10.1.1): the checks of ValidateToken, "typ" must be
 // absent or JWT (never at+jwt, RFC 8725 §3.11), and "iat" must be at most MaxTokenAge old
-// (default defaultMaxTokenAge, 5 minutes). Options add the nonce, auth_req_id, subject and
-// at_hash checks; ExpectAudience is a usage error here (errConflictingVerifyOptions). An
+// (default 5 minutes). Options add the nonce, auth_req_id, subject and
+// at_hash checks; ExpectAudience is a usage error here (a *ConfigError). An
 // opaque token is never an ID token: ErrInvalidTokenType, without asking the provider.
 func (c *OpenIDConnectClient) VerifyIDToken(ctx context.Context, raw string, opts ...VerifyOption) (*AuthenticationResult, error) {
 	return c.val.validate(ctx, raw, modeIDToken, opts)
@@ -524,7 +523,7 @@ func (c *OpenIDConnectClient) VerifyIDToken(ctx context.Context, raw string, opt
 // "typ" must be at+jwt or application/at+jwt, "aud" must contain the ExpectAudience value
 // (default the client id), and iss, exp, aud, sub, client_id, iat and jti are required (RFC 9068
 // §2.2). ExpectNonce, ExpectAuthReqID, ExpectAtHashOf and MaxTokenAge are a usage error here
-// (errConflictingVerifyOptions). An opaque token is validated by introspection, as
+// (a *ConfigError). An opaque token is validated by introspection, as
 // ValidateToken says.
 func (c *OpenIDConnectClient) VerifyAccessToken(ctx context.Context, raw string, opts ...VerifyOption) (*AuthenticationResult, error) {
 	return c.val.validate(ctx, raw, modeAccessToken, opts)
@@ -534,7 +533,7 @@ func (c *OpenIDConnectClient) VerifyAccessToken(ctx context.Context, raw string,
 const scratchSize = 2048
 
 func (v *validator) validate(ctx context.Context, raw string, m mode, opts []VerifyOption) (*AuthenticationResult, error) {
-	if len(raw) > maxTokenSize { // the only size check: before the cache lookup hashes raw (TV-29)
+	if len(raw) > maxTokenSize { // the only size check: before the cache lookup hashes raw
 		return nil, invalid(reasonTooLarge, "", "token longer than 64 KiB")
 	}
 	var o verifyOptions
@@ -553,8 +552,8 @@ func (v *validator) validate(ctx context.Context, raw string, m mode, opts []Ver
 	}
 	now := v.now()
 	// A hit is used only while the key set is within its max age: past it, the full path
-	// refetches the set, so that a key the provider removed stops validating cached tokens too
-	// (JW-16); the refetch retires the key and drops its tokens.
+	// refetches the set, so that a key the provider removed stops validating cached tokens too;
+	// the refetch retires the key and drops its tokens.
 	cached := v.cache != nil && len(raw) <= maxCachedToken
 	var key cache.Key
 	if cached {
@@ -637,7 +636,7 @@ func (v *validator) verify(ctx context.Context, raw string, m mode, o *verifyOpt
 	if !jose.Verify(tok, sig, hdr.Alg, &key.PublicKey, scratch[:]) {
 		return nil, invalid(reasonInvalidSignature, "", "signature does not verify with the provider's key")
 	}
-	// Only now, with the signature verified, are the claims parsed (RFC 8725 §3.1, TV-34).
+	// Only now, with the signature verified, are the claims parsed (RFC 8725 §3.1).
 	if jerr := jose.ParseClaims(payload, cl); jerr != nil {
 		return nil, fromJOSEClaims(jerr)
 	}

@@ -55,8 +55,8 @@ func TestValidateTokenAccepts(t *testing.T) {
 			if err := res.Claims(&extra); err != nil || len(extra.Extra.Nested) != 2 {
 				t.Errorf("Claims = %+v, %v", extra, err)
 			}
-			if raw := res.RawClaims(); raw["sub"] != testSubject || raw["extra"] == nil {
-				t.Errorf("RawClaims = %v", raw)
+			if raw := res.rawClaims(); raw["sub"] != testSubject || raw["extra"] == nil {
+				t.Errorf("rawClaims = %v", raw)
 			}
 			// Again, from the verified-token cache.
 			res2 := wantAccept(t)(c.ValidateToken(t.Context(), tok))

@@ -96,7 +96,7 @@ func newCluster(t *testing.T, n int, rs *redisServer, edit func(*weblogin.Config
 	for i := range n {
 		cfg := &onesoidc.DeviceConfig{ID: testDeviceID, ClientID: testClientID, Host: idp.URL, KeySecurity: "default"}
 		client, err := onesoidc.NewClient(t.Context(), cfg, dk, append([]onesoidc.Option{onesoidc.WithHTTPClient(idp.HTTPClient()),
-			onesoidc.WithCIBAEncoding(onesoidc.CIBAEncodingForm)}, opts...)...) // the mock speaks the standard CIBA shapes (no onesoidctest.WithONES)
+			onesoidc.WithStandardCIBA()}, opts...)...) // the mock speaks the standard CIBA shapes (no onesoidctest.WithONES)
 		if err != nil {
 			t.Fatal(err)
 		}

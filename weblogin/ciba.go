@@ -34,7 +34,7 @@ func (s *scopeField) UnmarshalJSON(data []byte) error {
 
 // startRequest is the body of a start request: the fields of the Rust crate's frontend DTO.
 type startRequest struct {
-	// HintKind picks the hint parameter (onesoidc.ParseHintKind; default
+	// HintKind picks the hint parameter (parseHintKind; default
 	// login_hint). CIBA only.
 	HintKind string `json:"loginHintKind"`
 	// UserIdentifier names the user. CIBA only, required there.
@@ -91,7 +91,7 @@ func (h *Handler) startCIBA(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if body.HintKind != "" {
-		kind, err := onesoidc.ParseHintKind(body.HintKind)
+		kind, err := parseHintKind(body.HintKind)
 		if err != nil {
 			writeError(w, Classify(err))
 			return
@@ -223,4 +223,19 @@ func NewBindingCode() string {
 		}
 	}
 	return string(b)
+}
+
+// parseHintKind parses the name of a hint kind: "login_hint", "login_hint_token" or
+// "id_token_hint", also written in camel case ("loginHintToken") or Pascal case ("IdTokenHint"),
+// as the Rust crate's frontend sends them.
+func parseHintKind(s string) (onesoidc.HintKind, error) {
+	switch strings.ToLower(strings.ReplaceAll(s, "_", "")) {
+	case "loginhint":
+		return onesoidc.HintLogin, nil
+	case "loginhinttoken":
+		return onesoidc.HintLoginToken, nil
+	case "idtokenhint":
+		return onesoidc.HintIDToken, nil
+	}
+	return 0, &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "unknown loginHintKind"}
 }

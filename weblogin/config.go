@@ -14,18 +14,26 @@ import (
 	"github.com/ones-now/onesoidc"
 )
 
-// Defaults of Config.
 // maxResultTTL is the ID token age limit of onesoidc's VerifyIDToken (its default MaxTokenAge).
 const maxResultTTL = 5 * time.Minute
 
+// Defaults of Config.
 const (
-	DefaultPrefix         = "/auth"
-	DefaultMaxPerSession  = 2
-	DefaultMaxPending     = 1000
-	DefaultRetryAfter     = 30 * time.Second
-	DefaultResultTTL      = 2 * time.Minute
-	DefaultLeaseTTL       = 30 * time.Second
-	DefaultPollTimeout    = 20 * time.Second
+	// DefaultPrefix is the default Config.Prefix.
+	DefaultPrefix = "/auth"
+	// DefaultMaxPerSession is the default Config.MaxPerSession.
+	DefaultMaxPerSession = 2
+	// DefaultMaxPending is the default Config.MaxPending.
+	DefaultMaxPending = 1000
+	// DefaultRetryAfter is the default Config.RetryAfter.
+	DefaultRetryAfter = 30 * time.Second
+	// DefaultResultTTL is the default Config.ResultTTL.
+	DefaultResultTTL = 2 * time.Minute
+	// DefaultLeaseTTL is the default Config.LeaseTTL.
+	DefaultLeaseTTL = 30 * time.Second
+	// DefaultPollTimeout is the default Config.PollTimeout.
+	DefaultPollTimeout = 20 * time.Second
+
 	maxLongPoll           = 60 * time.Second
 	defaultCookieBaseName = "onesoidc-login"
 )
@@ -122,7 +130,10 @@ type Handler struct {
 
 // ConfigError reports an unusable Config.
 type ConfigError struct {
-	Field, Reason string
+	// Field names the Config field at fault, such as "ResultTTL".
+	Field string
+	// Reason says what is wrong with it.
+	Reason string
 }
 
 // Error returns "weblogin: Config.<Field>: <Reason>".

@@ -41,7 +41,7 @@ func newClient(t testing.TB, idp *onesoidctest.Server, opts ...onesoidc.Option) 
 	idp.RegisterClient(testClientID, dk.Public(), dk.Algorithm())
 	cfg := &onesoidc.DeviceConfig{ID: testDeviceID, ClientID: testClientID, Host: idp.URL, KeySecurity: "default"}
 	c, err := onesoidc.NewClient(t.Context(), cfg, dk, append([]onesoidc.Option{onesoidc.WithHTTPClient(idp.HTTPClient()),
-		onesoidc.WithCIBAEncoding(onesoidc.CIBAEncodingForm)}, opts...)...) // the mock speaks the standard CIBA shapes (no onesoidctest.WithONES)
+		onesoidc.WithStandardCIBA()}, opts...)...) // the mock speaks the standard CIBA shapes (no onesoidctest.WithONES)
 	if err != nil {
 		t.Fatal(err)
 	}

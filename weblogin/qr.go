@@ -38,9 +38,9 @@ func (h *Handler) startQR(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := qs.ID()
-	if id == "" { // an RFC 8628 session (onesoidc.WithQRProtocol): not served here
+	if id == "" { // an RFC 8628 session (onesoidc.WithDeviceAuthorizationQR): not served here
 		h.unreserve(l)
-		writeError(w, &Error{Status: http.StatusInternalServerError, Code: "server_error", Description: "QR login needs the ONES QR protocol (onesoidc.QRProtocolONES)"})
+		writeError(w, &Error{Status: http.StatusInternalServerError, Code: "server_error", Description: "QR login needs the ONES QR protocol (a client without onesoidc.WithDeviceAuthorizationQR)"})
 		return
 	}
 	l.Binding, l.Scope = qrCode(id), strings.Join(scope, " ")

@@ -1,12 +1,14 @@
 package weblogin
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/ones-now/onesoidc"
 	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
@@ -71,4 +73,23 @@ func TestQRLoginDeniedAndCancelled(t *testing.T) {
 		// A QR start takes no user.
 		wantStatus(t, b.post(e.h, "/auth/qr/start", map[string]any{"userIdentifier": "alice"}), http.StatusBadRequest)
 	})
+}
+
+// TestParseHintKind: the crate frontend's loginHintKind names, in snake, camel or Pascal case,
+// map to the SDK's hint kinds; anything else is a 400 invalid_request.
+func TestParseHintKind(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]onesoidc.HintKind{
+		"login_hint": onesoidc.HintLogin, "loginHint": onesoidc.HintLogin,
+		"login_hint_token": onesoidc.HintLoginToken, "LoginHintToken": onesoidc.HintLoginToken,
+		"id_token_hint": onesoidc.HintIDToken, "idTokenHint": onesoidc.HintIDToken,
+	} {
+		if got, err := parseHintKind(in); err != nil || got != want {
+			t.Errorf("%q: %v, %v", in, got, err)
+		}
+	}
+	var we *Error
+	if _, err := parseHintKind("email"); !errors.As(err, &we) || we.Status != 400 {
+		t.Errorf("unknown kind: %v", err)
+	}
 }

@@ -58,18 +58,22 @@ type Login struct {
 	Scope string `json:"scope,omitempty"`
 	// Created is when the login was started.
 	Created time.Time `json:"created"`
-	// Expiry is when the provider's request expires; KeepUntil is when the record may be
-	// dropped (Expiry plus the time a result waits to be collected).
-	Expiry    time.Time `json:"expiry"`
+	// Expiry is when the provider's request expires.
+	Expiry time.Time `json:"expiry"`
+	// KeepUntil is when the record may be dropped (Expiry plus the time a result waits to be
+	// collected).
 	KeepUntil time.Time `json:"keep_until"`
-	// Interval is the least time between two polls; NextPoll is when the next one is due.
+	// Interval is the least time between two polls.
 	Interval time.Duration `json:"interval"`
-	NextPoll time.Time     `json:"next_poll"`
+	// NextPoll is when the next poll is due.
+	NextPoll time.Time `json:"next_poll"`
 	// State is where the login stands.
 	State State `json:"state"`
-	// ErrStatus, ErrCode and ErrDescription are the answer to the browser of a failed login.
-	ErrStatus      int    `json:"err_status,omitempty"`
-	ErrCode        string `json:"err_code,omitempty"`
+	// ErrStatus is the HTTP status of the answer to the browser of a failed login.
+	ErrStatus int `json:"err_status,omitempty"`
+	// ErrCode is the error code of that answer, such as "access_denied".
+	ErrCode string `json:"err_code,omitempty"`
+	// ErrDescription is the description of that answer.
 	ErrDescription string `json:"err_description,omitempty"`
 }
 

@@ -66,7 +66,7 @@ func run(ctx context.Context, out io.Writer, idp *onesoidctest.Server) error {
 		return err
 	}
 	meta := client.Metadata()
-	fmt.Fprintln(out, "3. discovered issuer", client.Issuer())
+	fmt.Fprintln(out, "3. discovered issuer", client.Metadata().Issuer)
 	fmt.Fprintln(out, "   token endpoint        ", meta.TokenEndpoint)
 	fmt.Fprintln(out, "   jwks_uri              ", meta.JWKSURI)
 	fmt.Fprintln(out, "   introspection endpoint", meta.IntrospectionEndpoint)

@@ -70,7 +70,7 @@ func run() error {
 		}
 		defer idp.Close()
 		logger.Info("fake ONES identity provider", "url", idp.URL, "hint", `log in as any user name; "alice" has a display name`)
-		o.Client, o.APIAudience = client, client.Issuer()
+		o.Client, o.APIAudience = client, client.Metadata().Issuer
 	} else {
 		// device.yml, the key (or the TPM signer) and the registered JWK; the ONES defaults.
 		var err error

@@ -32,7 +32,7 @@ func startSite(t *testing.T) *site {
 		t.Fatal(err)
 	}
 	t.Cleanup(idp.Close)
-	a, err := app.New(app.Options{Client: client, APIAudience: client.Issuer()})
+	a, err := app.New(app.Options{Client: client, APIAudience: client.Metadata().Issuer})
 	if err != nil {
 		t.Fatal(err)
 	}

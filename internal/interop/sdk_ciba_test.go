@@ -146,15 +146,15 @@ func TestInteropSDKCIBA(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		c    sdkCIBAClient
-		enc  onesoidc.CIBAEncoding
+		enc  onesoidc.Option
 	}{
-		{"form RS256", formRS, onesoidc.CIBAEncodingForm},
-		{"request object ES256", roES, onesoidc.CIBAEncodingRequestObject},
-		{"request object EdDSA", roEd, onesoidc.CIBAEncodingRequestObject},
+		{"form RS256", formRS, onesoidc.WithStandardCIBA()},
+		{"request object ES256", roES, onesoidc.WithCIBARequestObject()},
+		{"request object EdDSA", roEd, onesoidc.WithCIBARequestObject()},
 	} {
 		t.Run("approve "+tc.name, func(t *testing.T) {
 			t.Parallel()
-			testSDKCIBAApprove(t, p, tc.c.id, client(t, tc.c, onesoidc.WithCIBAEncoding(tc.enc)))
+			testSDKCIBAApprove(t, p, tc.c.id, client(t, tc.c, tc.enc))
 		})
 	}
 

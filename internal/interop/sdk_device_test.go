@@ -71,7 +71,7 @@ func sdkClient(t testing.TB, p *Provider, clientID string, key *Key, format keyF
 	if dk.Algorithm() != string(key.Alg) || dk.KeyID() != "" {
 		t.Fatalf("loaded key %v, want alg %s and no kid", dk, key.Alg)
 	}
-	c, err := onesoidc.NewClient(t.Context(), cfg, dk, append([]onesoidc.Option{onesoidc.WithCIBAEncoding(onesoidc.CIBAEncodingForm)}, opts...)...)
+	c, err := onesoidc.NewClient(t.Context(), cfg, dk, append([]onesoidc.Option{onesoidc.WithStandardCIBA()}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,14 +135,14 @@ func TestInteropSDKAssertionAudiences(t *testing.T) {
 	t.Parallel()
 	key, id := newKey(t, jose.ES256), newClientID()
 	p := startProvider(t, Config{Clients: []Client{deviceClient(id, key)}})
-	for name, aud := range map[string]onesoidc.AssertionAudience{
-		"token endpoint":  onesoidc.AudienceTokenEndpoint,
-		"issuer":          onesoidc.AudienceIssuer,
-		"called endpoint": onesoidc.AudienceCalledEndpoint,
+	for name, aud := range map[string]onesoidc.Option{
+		"token endpoint":  nil,
+		"issuer":          onesoidc.WithAssertionAudienceIssuer(),
+		"called endpoint": onesoidc.WithAssertionAudienceEndpoint(),
 	} {
 		t.Run(name, func(t *testing.T) {
 			mark := p.Mark()
-			c := sdkClient(t, p, id, key, pkcs8, onesoidc.WithAssertionAudience(aud))
+			c := sdkClient(t, p, id, key, pkcs8, aud)
 			tok, err := c.RequestDeviceAccessToken(t.Context())
 			if err != nil {
 				t.Fatalf("%v\nprovider:\n%s", err, p.StderrSince(mark))

@@ -54,7 +54,7 @@ func TestInteropSDKRegisteredKeyIDs(t *testing.T) {
 			writeRegisteredJWK(t, keyPath, tc.key, tc.kid)
 			mark := p.Mark()
 			c, err := onesoidc.NewClientFromDevice(t.Context(), onesoidc.DevicePaths{Config: cfgPath, Key: keyPath},
-				onesoidc.WithCIBAEncoding(onesoidc.CIBAEncodingForm))
+				onesoidc.WithStandardCIBA())
 			if err != nil {
 				p.failf(t, mark, "NewClientFromDevice: %v", err)
 				t.FailNow()

@@ -18,7 +18,7 @@ func TestAppLoginAndAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer idp.Close()
-	a, err := New(Options{Client: client, APIAudience: client.Issuer()})
+	a, err := New(Options{Client: client, APIAudience: client.Metadata().Issuer})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ func StartFakeIdP(ctx context.Context) (*onesoidctest.Server, *onesoidc.OpenIDCo
 	// The fake speaks the standard CIBA shapes and issues JWT access tokens (it is not started
 	// with onesoidctest.WithONES), so the client picks the standard form encoding.
 	client, err := onesoidc.NewClient(ctx, cfg, key, onesoidc.WithHTTPClient(idp.HTTPClient()),
-		onesoidc.WithCIBAEncoding(onesoidc.CIBAEncodingForm))
+		onesoidc.WithStandardCIBA())
 	if err != nil {
 		idp.Close()
 		return nil, nil, err
