@@ -25,6 +25,7 @@ type Decoder struct {
 // structPlan is how the fields of a struct type are filled.
 type structPlan struct {
 	fields []fieldPlan
+	ascii  bool // every field name is ASCII
 }
 
 type fieldPlan struct {
@@ -109,6 +110,10 @@ func makePlan(ptr reflect.Type) *structPlan {
 		}
 		p.fields = append(p.fields, fieldPlan{name: name, index: i, kind: kindOf(f.Type)})
 	}
+	p.ascii = true
+	for _, f := range p.fields {
+		p.ascii = p.ascii && isASCII(f.name)
+	}
 	return p
 }
 
@@ -148,8 +153,20 @@ func kindOf(t reflect.Type) fieldKind {
 	return fieldRaw
 }
 
-// find returns the field a member named name fills, or nil.
+// find returns the field a member named name fills, or nil: the one whose name equals name
+// under Unicode case folding (strings.EqualFold), as encoding/json matches. No two fields of a
+// plan are equal under folding, so the first match is the only one (an exact match included).
+// Between ASCII names folding is ASCII case-insensitivity, which needs equal lengths: the
+// common case takes that path; a non-ASCII name on either side takes strings.EqualFold.
 func (p *structPlan) find(name string) *fieldPlan {
+	if p.ascii && isASCII(name) {
+		for i := range p.fields {
+			if f := &p.fields[i]; len(f.name) == len(name) && equalFoldASCII(f.name, name) {
+				return f
+			}
+		}
+		return nil
+	}
 	for i := range p.fields {
 		if p.fields[i].name == name {
 			return &p.fields[i]
@@ -165,6 +182,26 @@ func (p *structPlan) find(name string) *fieldPlan {
 		}
 	}
 	return nil
+}
+
+// isASCII reports whether s is all ASCII.
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// equalFoldASCII reports whether a and b, ASCII of the same length, are equal ignoring case.
+func equalFoldASCII(a, b string) bool {
+	for i := range len(a) {
+		if a[i] != b[i] && lowerASCII(a[i]) != lowerASCII(b[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // decode fills the fields of v from payload; false when a value does not fit its field, which
@@ -247,7 +284,7 @@ func setField(fv reflect.Value, kind fieldKind, val jsonValue, text string) bool
 		if !ok {
 			return false
 		}
-		fv.Set(reflect.ValueOf(s))
+		*fv.Addr().Interface().(*[]string) = s // exactly []string (kindOf); no boxing of s
 	default:
 		return json.Unmarshal([]byte(text), fv.Addr().Interface()) == nil
 	}

@@ -54,6 +54,12 @@ type (
 	oddTag struct {
 		A string `json:"a b"`
 	}
+	// kelvinName has a field whose Go name starts with the Kelvin sign (U+212A), which folds to
+	// ASCII k: its members match without being ASCII on both sides.
+	kelvinName struct {
+		Kid string
+		Sub string `json:"sub"`
+	}
 )
 
 var decodeTargets = []func() any{
@@ -63,6 +69,7 @@ var decodeTargets = []func() any{
 	func() any { return &stringOpt{} },
 	func() any { return &foldTwins{} },
 	func() any { return &oddTag{} },
+	func() any { return &kelvinName{} },
 	func() any { m := map[string]any{}; return &m },
 	func() any { var s []int; return &s },
 }
@@ -81,6 +88,7 @@ var decodePayloads = []string{
 	`{"role":1}`, `{"when":"not a time"}`, `{"nested":null,"opt":null,"extra":null}`, `{"counts":{"a":"b"}}`,
 	`{"tenant":"t","sub":"s"}`, `{"n":"12"}`, `{"n":12}`, `{"a b":"x"}`, `{"NAME":"upper","name":"lower"}`,
 	`{"name":"x","deep":{"a":[{"b":[1,2,{"c":null}]}]}}`,
+	`{"kid":"k1","sub":"s"}`, `{"KID":"k2","SUB":"s"}`, `{"Kid":"k3","ſub":"s"}`, `{"kidd":"no","su":"no"}`,
 }
 
 // TestDecoderAgreesWithEncodingJSON: Decode gives the values and errors of json.Unmarshal for

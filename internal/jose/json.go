@@ -2,6 +2,7 @@ package jose
 
 import (
 	"encoding/json"
+	"math/bits"
 	"strconv"
 	"strings"
 	"unicode"
@@ -133,7 +134,20 @@ func (r *jsonReader) member(first bool) (string, bool) {
 func (r *jsonReader) str() (string, bool) {
 	start := r.i + 1
 	esc := false
-	for i := start; i < len(r.s); i++ {
+	i := start
+	// Eight bytes at a time up to the first that is '"', '\\' or a control character (the bytes
+	// the loop below acts on; every other byte it passes over): in each mask the lowest set
+	// high bit marks the first such byte exactly (a borrow only flags bytes above a true one).
+	for ; i+8 <= len(r.s); i += 8 {
+		x := uint64(r.s[i]) | uint64(r.s[i+1])<<8 | uint64(r.s[i+2])<<16 | uint64(r.s[i+3])<<24 |
+			uint64(r.s[i+4])<<32 | uint64(r.s[i+5])<<40 | uint64(r.s[i+6])<<48 | uint64(r.s[i+7])<<56
+		q, b := x^(0x22*lsb8), x^(0x5c*lsb8)
+		if m := ((q-lsb8)&^q | (b-lsb8)&^b | (x-0x20*lsb8)&^x) & msb8; m != 0 {
+			i += bits.TrailingZeros64(m) / 8
+			break
+		}
+	}
+	for ; i < len(r.s); i++ {
 		c := r.s[i]
 		switch {
 		case c == '"':
@@ -172,6 +186,12 @@ func (r *jsonReader) str() (string, bool) {
 	r.fail()
 	return "", false
 }
+
+// lsb8 and msb8 are the low and the high bit of each byte of a uint64.
+const (
+	lsb8 = 0x0101010101010101
+	msb8 = 0x8080808080808080
+)
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
