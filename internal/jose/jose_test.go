@@ -169,3 +169,62 @@ func publicKey(t *testing.T, k crypto.PublicKey) *PublicKey {
 	t.Fatalf("key %T", k)
 	return nil
 }
+
+// TestStringScanFindsEverySpecialByte: the string scan stops at a quote, a backslash or a
+// control character wherever it falls in an eight-byte word (before, inside and after one),
+// next to bytes that are neither (including bytes of 0x80 and above), as a byte-by-byte scan
+// does.
+func TestStringScanFindsEverySpecialByte(t *testing.T) {
+	fill := []byte{'a', '!', '#', '[', ']', 0x1f + 1, 0x7f, 0x80, 0xa2, 0xdc, 0xff}
+	for _, special := range []string{`"`, `\n`, `\u0041`, "\x00", "\x1f", `\x`} {
+		for at := range 20 {
+			for _, f := range fill {
+				body := make([]byte, at)
+				for i := range body {
+					body[i] = f
+				}
+				s := `"` + string(body) + special + `tail"` + `,`
+				r := jsonReader{s: s}
+				got, esc := r.str()
+				wantBody, wantEsc, wantOK := refScan(s)
+				if r.bad == wantOK || (wantOK && (got != wantBody || esc != wantEsc)) {
+					t.Errorf("%q: got %q %v bad=%v, want %q %v ok=%v", s, got, esc, r.bad, wantBody, wantEsc, wantOK)
+				}
+			}
+		}
+	}
+}
+
+// refScan is the byte-by-byte reading of the JSON string at the start of s (RFC 8259 §7).
+func refScan(s string) (body string, esc, ok bool) {
+	for i := 1; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"':
+			return s[1:i], esc, true
+		case c < 0x20:
+			return "", false, false
+		case c == '\\':
+			esc = true
+			i++
+			if i >= len(s) {
+				return "", false, false
+			}
+			switch s[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if i+4 >= len(s) {
+					return "", false, false
+				}
+				for _, h := range []byte(s[i+1 : i+5]) {
+					if !isHex(h) {
+						return "", false, false
+					}
+				}
+				i += 4
+			default:
+				return "", false, false
+			}
+		}
+	}
+	return "", false, false
+}
