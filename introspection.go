@@ -2,7 +2,6 @@ package onesoidc
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -12,6 +11,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/ones-now/onesoidc/internal/cache"
 	"github.com/ones-now/onesoidc/internal/jose"
 )
 
@@ -65,16 +65,6 @@ func WithIntrospectionMaxAge(d time.Duration) Option {
 // "eyJ" is opaque: a random 43-character token does so once in 262,144.
 func isJWT(token string) bool { return jose.IsJWTShaped(token) }
 
-// tokenHash is the SHA-256 of the token, the cache key. Tokens up to 256 bytes are copied on
-// the stack rather than converted on the heap.
-func tokenHash(raw string) [sha256.Size]byte {
-	if len(raw) <= 256 {
-		var buf [256]byte
-		return sha256.Sum256(append(buf[:0], raw...))
-	}
-	return sha256.Sum256([]byte(raw))
-}
-
 // introEntry is one cached introspection answer: a result to hand out, or a refusal.
 type introEntry struct {
 	until  time.Time        // reused until then
@@ -96,7 +86,7 @@ type introspector struct {
 
 	maxEntries, maxBytes int
 	mu                   sync.RWMutex
-	entries              map[[sha256.Size]byte]*introEntry
+	entries              map[cache.Key]*introEntry
 	bytes                int
 	sf                   singleflight.Group
 }
@@ -112,7 +102,7 @@ func (in *introspector) validate(ctx context.Context, raw string, m mode, o *ver
 	if in == nil || !in.enabled {
 		return nil, invalid(reasonMalformed, "", "not a JWT, and the provider has no introspection endpoint for opaque tokens")
 	}
-	key := tokenHash(raw)
+	key := cache.KeyOf(raw) // the SHA-256 of the token, never the token
 	now := in.now()
 	in.mu.RLock()
 	e := in.entries[key]
@@ -139,7 +129,7 @@ func (in *introspector) validate(ctx context.Context, raw string, m mode, o *ver
 
 // fetch introspects raw once for any number of concurrent callers and caches the answer. A
 // caller that gives up does not cancel the introspection the others wait for.
-func (in *introspector) fetch(ctx context.Context, raw string, key [sha256.Size]byte) (*introEntry, error) {
+func (in *introspector) fetch(ctx context.Context, raw string, key cache.Key) (*introEntry, error) {
 	fctx := context.WithoutCancel(ctx)
 	ch := in.sf.DoChan(string(key[:]), func() (any, error) {
 		res, err := in.introspect(fctx, raw)
@@ -276,7 +266,7 @@ func containsString(list []string, s string) bool {
 
 // put caches e under key, first making room: expired entries go, then arbitrary ones (map
 // order), so that the cache never outgrows its bounds.
-func (in *introspector) put(key [sha256.Size]byte, e *introEntry) {
+func (in *introspector) put(key cache.Key, e *introEntry) {
 	now := in.now()
 	if !now.Before(e.until) || e.size > in.maxBytes/16 {
 		return
