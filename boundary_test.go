@@ -50,6 +50,7 @@ func TestTokenBytesOnlyInJOSE(t *testing.T) {
 		"applications.go:parseApplication:json.Unmarshal":                   "one entry of the ONES application list",
 		"applications.go:textOrNumber:json.Unmarshal":                       "one member of an ONES application list entry",
 		"introspection.go:introspector.entry:json.Unmarshal":                "introspection answer body: role, acr, preferred_username",
+		"introcache.go:introEntry.pack:strings.Index":                       "introspection answer body: where a string of the result lies in it",
 		"registeredjwk.go:parseRegisteredJWK:json.Valid":                    "registered public JWK file (public_jwk.json)",
 		"registeredjwk.go:parseRegisteredJWK:json.Unmarshal":                "registered public JWK file: alg and d members",
 		"registeredjwk.go:withoutAlg:json.Unmarshal":                        "registered public JWK file, alg removed for go-jose",

@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -29,11 +27,13 @@ const (
 	// another issuer) is reused, so that replaying a dead token costs one introspection per 30 s.
 	// Failures to reach the provider are never cached.
 	introspectionNegativeTTL = 30 * time.Second
-	// introspectionCacheEntries and introspectionCacheBytes bound the cache: at most 10,000
-	// answers, of at most 16 MiB of answer bodies in all. When full, expired entries go first,
-	// then arbitrary ones.
-	introspectionCacheEntries = 10_000
-	introspectionCacheBytes   = 16 << 20
+	// introspectionCacheBytes is the memory the introspection cache of a client may hold: 64 MiB,
+	// about 130,000 answers for a typical user token of ONES or oidc-provider (about 500 bytes an
+	// entry, its 250-byte answer included), so that a server's active users stay cached. It bounds
+	// memory, not a count: eviction keeps the tokens asked for most often (W-TinyLFU), so a working
+	// set larger than the budget keeps a high hit rate, and an answer that would cost more than an
+	// eighth of the budget is not kept.
+	introspectionCacheBytes = 64 << 20
 
 	// maxOpaqueTokenSize bounds the opaque tokens sent to introspection: ONES and oidc-provider
 	// tokens are 43 characters, and a longer string is refused as malformed without a request,
@@ -65,16 +65,6 @@ func WithIntrospectionMaxAge(d time.Duration) Option {
 // "eyJ" is opaque: a random 43-character token does so once in 262,144.
 func isJWT(token string) bool { return jose.IsJWTShaped(token) }
 
-// introEntry is one cached introspection answer: a result to hand out, or a refusal.
-type introEntry struct {
-	until  time.Time        // reused until then
-	reject *ValidationError // non-nil: the token is refused
-	hasAud bool
-	exp    int64 // 0 when the answer had none
-	result AuthenticationResult
-	size   int
-}
-
 // introspector validates opaque tokens through introspection. It is safe for concurrent use.
 type introspector struct {
 	introspect func(ctx context.Context, token string) (*IntrospectionResult, error)
@@ -84,11 +74,8 @@ type introspector struct {
 	maxAge     time.Duration
 	now        func() time.Time
 
-	maxEntries, maxBytes int
-	mu                   sync.RWMutex
-	entries              map[cache.Key]*introEntry
-	bytes                int
-	sf                   singleflight.Group
+	introCache *cache.Cache[*introEntry] // introspectionCacheBytes, introEntryCost
+	sf         singleflight.Group
 }
 
 // validate answers an opaque token (RFC 7662 §2), from the cache when it can.
@@ -104,10 +91,12 @@ func (in *introspector) validate(ctx context.Context, raw string, m mode, o *ver
 	}
 	key := cache.KeyOf(raw) // the SHA-256 of the token, never the token
 	now := in.now()
-	in.mu.RLock()
-	e := in.entries[key]
-	in.mu.RUnlock()
-	if e == nil || !now.Before(e.until) {
+	e, ok := in.introCache.Get(key)
+	if ok && !now.Before(e.until) {
+		in.introCache.Delete(key) // expired by time: a miss
+		ok = false
+	}
+	if !ok {
 		// Only tokens that passed this check are ever cached, so a hit skips it.
 		if !jose.IsB64Token(raw) {
 			return nil, invalid(reasonMalformed, "", "neither a JWT nor an opaque bearer token (RFC 6750 §2.1 b64token)")
@@ -124,7 +113,7 @@ func (in *introspector) validate(ctx context.Context, raw string, m mode, o *ver
 	if err := in.check(e, o, now, clientID); err != nil {
 		return nil, err
 	}
-	return e.result.clone(), nil
+	return in.result(e), nil
 }
 
 // fetch introspects raw once for any number of concurrent callers and caches the answer. A
@@ -192,60 +181,75 @@ func (in *introspector) entry(res *IntrospectionResult) *introEntry {
 		Name    string `json:"preferred_username"`
 	}
 	_ = json.Unmarshal(res.Raw, &extra) // optional members; a wrong type leaves them empty
-	ent := AuthenticatedEntity{
-		Kind:     EntityUser,
-		Issuer:   in.issuer,
-		Subject:  res.Subject,
-		Audience: slices.Clone(res.Audience),
-		Scope:    res.Scope,
-		Username: res.Username,
-		ClientID: res.ClientID,
-		Role:     extra.Role,
-		ACR:      extra.ACR,
-		IssuedAt: res.IssuedAt,
-		Expiry:   res.Expiry,
+	username, role := res.Username, extra.Role
+	if username == "" {
+		username = extra.Name
 	}
-	if ent.Username == "" {
-		ent.Username = extra.Name
+	if role == "" {
+		role = extra.IDPRole
 	}
-	if ent.Role == "" {
-		ent.Role = extra.IDPRole
-	}
-	if ent.Username == "" && ent.ClientID != "" && (ent.Subject == "" || ent.Subject == ent.ClientID) {
-		ent.Kind, ent.Subject = EntityDevice, ent.ClientID
+	kind, subject := EntityUser, res.Subject
+	if username == "" && res.ClientID != "" && (subject == "" || subject == res.ClientID) {
+		kind, subject = EntityDevice, res.ClientID
 	}
 	until := now.Add(in.maxAge)
 	if !res.Expiry.IsZero() && res.Expiry.Before(until) {
 		until = res.Expiry
 	}
-	return &introEntry{
-		until:  until,
-		hasAud: len(res.Audience) > 0,
-		exp:    unixOrZero(res.Expiry),
-		result: AuthenticationResult{Entity: ent, Kind: KindAccessToken, claims: rawClaims(string(res.Raw))},
-		size:   len(res.Raw) + 256,
+	e := &introEntry{until: until, kind: kind, audSet: res.Audience != nil}
+	e.exp, e.expNs = unixParts(res.Expiry)
+	e.iat, e.iatNs = unixParts(res.IssuedAt)
+	e.pack(string(res.Raw), [numIntroStr]string{iSub: subject, iScope: res.Scope, iUsername: username,
+		iClientID: res.ClientID, iRole: role, iACR: extra.ACR}, res.Audience)
+	return e
+}
+
+// result builds the caller's own result of the answer e: one allocation, the answer's claims
+// (for Claims and RawClaims) included. It shares only immutable strings with e.
+func (in *introspector) result(e *introEntry) *AuthenticationResult {
+	x := &struct {
+		r      AuthenticationResult
+		claims jose.Packed
+	}{claims: jose.PackPayload(e.text[:e.plen])}
+	r := &x.r
+	r.Kind, r.claims = KindAccessToken, &x.claims
+	ent := &r.Entity
+	ent.Kind, ent.Issuer, ent.Subject, ent.Scope = e.kind, in.issuer, e.str(iSub), e.str(iScope)
+	ent.Username, ent.ClientID, ent.Role, ent.ACR = e.str(iUsername), e.str(iClientID), e.str(iRole), e.str(iACR)
+	ent.IssuedAt, ent.Expiry = unixTime(e.iat, e.iatNs), unixTime(e.exp, e.expNs)
+	switch {
+	case e.nAud == 1:
+		r.aud[0] = e.aud(0)
+		ent.Audience = r.aud[:1:1] // in r: one allocation fewer
+	case e.nAud > 1:
+		ent.Audience = make([]string, e.nAud)
+		for i := range ent.Audience {
+			ent.Audience[i] = e.aud(i)
+		}
+	case e.audSet: // "aud": [], as the answer said
+		ent.Audience = r.aud[:0:0]
 	}
+	return r
 }
 
 // check applies the per-call expectations to a cached answer: audience (when the answer has
 // "aud"), subject and scope.
 func (in *introspector) check(e *introEntry, o *verifyOptions, now time.Time, clientID string) *ValidationError {
-	ent := &e.result.Entity
-	if e.exp != 0 && now.After(ent.Expiry.Add(in.leeway)) {
+	if exp := unixTime(e.exp, e.expNs); !exp.IsZero() && now.After(exp.Add(in.leeway)) {
 		x := invalid(reasonExpired, "exp", "the token expired")
-		x.Err = &TokenExpiredError{Expiry: ent.Expiry}
+		x.Err = &TokenExpiredError{Expiry: exp}
 		return x
 	}
 	switch want := cmpOr(o.audience, clientID); {
-	case e.hasAud && !containsString(ent.Audience, want):
+	case e.nAud > 0 && !e.hasAud(want):
 		return invalid(reasonInvalidAudience, "aud", fmt.Sprintf("aud does not contain %q", sanitize(want, 200)))
-	case !e.hasAud && o.audience != "":
+	case e.nAud == 0 && o.audience != "":
 		return invalid(reasonInvalidAudience, "aud", "the introspection answer has no aud to check ExpectAudience against")
 	}
-	if o.hasSubject && ent.Subject != o.subject {
+	if o.hasSubject && e.str(iSub) != o.subject {
 		return invalid(reasonInvalidClaim, "sub", "sub is not the expected subject")
 	}
-	return checkScopes(ent.Scope, o.scopes)
+	return checkScopes(e.str(iScope), o.scopes)
 }
 
 func cmpOr(a, b string) string {
@@ -255,55 +259,16 @@ func cmpOr(a, b string) string {
 	return b
 }
 
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
-// put caches e under key, first making room: expired entries go, then arbitrary ones (map
-// order), so that the cache never outgrows its bounds.
+// put caches e under key, unless it has already run out. The cache makes room by itself and
+// does not keep an entry over an eighth of its budget.
 func (in *introspector) put(key cache.Key, e *introEntry) {
-	now := in.now()
-	if !now.Before(e.until) || e.size > in.maxBytes/16 {
-		return
+	if in.now().Before(e.until) {
+		in.introCache.Set(key, e)
 	}
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if old := in.entries[key]; old != nil {
-		in.bytes -= old.size
-		delete(in.entries, key)
-	}
-	if len(in.entries) >= in.maxEntries || in.bytes+e.size > in.maxBytes {
-		for k, v := range in.entries {
-			if !now.Before(v.until) {
-				delete(in.entries, k)
-				in.bytes -= v.size
-			}
-		}
-		drop := max(in.maxEntries/16, 1)
-		for k, v := range in.entries {
-			if drop <= 0 && len(in.entries) < in.maxEntries && in.bytes+e.size <= in.maxBytes {
-				break
-			}
-			delete(in.entries, k)
-			in.bytes -= v.size
-			drop--
-		}
-	}
-	in.entries[key] = e
-	in.bytes += e.size
 }
 
 // len returns the number of cached answers.
-func (in *introspector) len() int {
-	in.mu.RLock()
-	defer in.mu.RUnlock()
-	return len(in.entries)
-}
+func (in *introspector) len() int { return in.introCache.Len() }
 
 // checkScopes requires every scope in want to be in the space-separated scope (RFC 6749 §3.3).
 func checkScopes(scope string, want []string) *ValidationError {

@@ -13,6 +13,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/ones-now/onesoidc/internal/cache"
 	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
@@ -102,11 +103,9 @@ func TestIntrospectionCacheIsKeyedByTokenHash(t *testing.T) {
 			t.Fatal(err)
 		}
 		in := c.val.intro
-		in.mu.RLock()
-		defer in.mu.RUnlock()
-		e := in.entries[sha256.Sum256([]byte(tok.AccessToken))]
-		if len(in.entries) != 1 || e == nil {
-			t.Fatalf("entries %d, entry under the token hash %v", len(in.entries), e)
+		e, ok := in.introCache.Get(sha256.Sum256([]byte(tok.AccessToken)))
+		if in.len() != 1 || !ok {
+			t.Fatalf("entries %d, entry under the token hash %v", in.len(), e)
 		}
 		if s := fmt.Sprintf("%+v", *e); strings.Contains(s, tok.AccessToken) {
 			t.Error("the cache entry holds the token")
@@ -365,19 +364,22 @@ func TestOpaqueTokenWithoutIntrospectionEndpointIsMalformed(t *testing.T) {
 	}
 }
 
-// TestIntrospectionCacheIsBounded: the cache never holds more than its entry bound.
+// TestIntrospectionCacheIsBounded: the cache never holds more than its bound, here a budget of
+// 8 entries.
 func TestIntrospectionCacheIsBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c, idp := opaqueClient(t)
-		c.val.intro.maxEntries = 8
-		idp.Inject(onesoidctest.EndpointIntrospection, onesoidctest.Fault{Status: 200, ContentType: "application/json",
-			Body: []byte(`{"active":true,"token_type":"Bearer","client_id":"x","exp":4102444800}`)})
+		body := []byte(`{"active":true,"token_type":"Bearer","client_id":"x","exp":4102444800}`)
+		in := c.val.intro
+		budget := 8 * uint64(introEntryCost(in.entry(mustParseIntrospection(t, body))))
+		in.introCache = cache.New(budget, introEntryCost)
+		idp.Inject(onesoidctest.EndpointIntrospection, onesoidctest.Fault{Status: 200, ContentType: "application/json", Body: body})
 		for i := range 100 {
 			if _, err := c.ValidateToken(t.Context(), fmt.Sprintf("token-%d", i)); err != nil {
 				t.Fatal(err)
 			}
-			if n := c.val.intro.len(); n > 8 {
-				t.Fatalf("%d entries, bound 8", n)
+			if n, cost := in.len(), in.introCache.Cost(); n > 8 || cost > budget {
+				t.Fatalf("%d entries of %d bytes, bound 8 (%d bytes)", n, cost, budget)
 			}
 		}
 	})
