@@ -1,8 +1,33 @@
 package onesoidc
 
 import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/ones-now/onesoidc/internal/cache"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
+
+// typicalIntrospection is the introspection answer of ONES or oidc-provider for a user's access
+// token issued now and valid for an hour (RFC 7662 §2.2): active, sub, client_id, scope, exp,
+// iat, iss, token_type and aud, 250 bytes with the mock IdP's issuer.
+func typicalIntrospection() []byte {
+	iat := time.Now().Unix()
+	return fmt.Appendf(nil, `{"active":true,"sub":"8f14e45f-ceea-467f-a9a5-4a2b1c3d5e6f",`+
+		`"client_id":"7c3e1f52-2b7a-4d8e-9a61-0f4b2c9d8e13","scope":"openid profile","exp":%d,`+
+		`"iat":%d,"iss":"http://localhost/oidc","token_type":"Bearer","aud":"https://api.example"}`, iat+3600, iat)
+}
 
 // mustParseIntrospection reads body as IntrospectToken does.
 func mustParseIntrospection(t testing.TB, body []byte) *IntrospectionResult {
@@ -13,4 +38,243 @@ func mustParseIntrospection(t testing.TB, body []byte) *IntrospectionResult {
 	}
 	res.Raw = body
 	return res
+}
+
+// unitIntrospector returns an introspector of the mock IdP's issuer with a cache of budget bytes
+// whose provider answers answer(token), and counts the introspections in calls.
+func unitIntrospector(t testing.TB, budget uint64, answer func(token string) []byte) (in *introspector, calls *atomic.Int64) {
+	calls = new(atomic.Int64)
+	return &introspector{
+		introspect: func(_ context.Context, token string) (*IntrospectionResult, error) {
+			calls.Add(1)
+			return mustParseIntrospection(t, answer(token)), nil
+		},
+		enabled:    true,
+		issuer:     "http://localhost/oidc",
+		leeway:     time.Minute,
+		maxAge:     defaultIntrospectionMaxAge,
+		now:        time.Now,
+		introCache: cache.New(budget, introEntryCost),
+	}, calls
+}
+
+// referenceEntity is the entity the introspection cache handed out before it kept entries
+// packed: built field by field from the parsed answer.
+func referenceEntity(res *IntrospectionResult, issuer string) AuthenticatedEntity {
+	var extra struct {
+		Role    string `json:"role"`
+		IDPRole string `json:"idp_role"`
+		ACR     string `json:"acr"`
+		Name    string `json:"preferred_username"`
+	}
+	_ = json.Unmarshal(res.Raw, &extra)
+	ent := AuthenticatedEntity{Kind: EntityUser, Issuer: issuer, Subject: res.Subject, Audience: slices.Clone(res.Audience),
+		Scope: res.Scope, Username: res.Username, ClientID: res.ClientID, Role: extra.Role, ACR: extra.ACR,
+		IssuedAt: res.IssuedAt, Expiry: res.Expiry}
+	if ent.Username == "" {
+		ent.Username = extra.Name
+	}
+	if ent.Role == "" {
+		ent.Role = extra.IDPRole
+	}
+	if ent.Username == "" && ent.ClientID != "" && (ent.Subject == "" || ent.Subject == ent.ClientID) {
+		ent.Kind, ent.Subject = EntityDevice, ent.ClientID
+	}
+	return ent
+}
+
+// TestIntrospectionEntryRebuildsTheResult: the result built from a packed entry on a hit is the
+// one built from the answer itself, for every shape of answer: strings with escapes (kept after
+// the answer), every form of "aud", fractional NumericDates, fallbacks to preferred_username and
+// idp_role, a device token, and an answer whose text passes the reach of 16-bit spans. Claims
+// reads the whole answer, Roles nothing.
+func TestIntrospectionEntryRebuildsTheResult(t *testing.T) {
+	t.Parallel()
+	const head = `{"active":true,"token_type":"Bearer","exp":4102444800,`
+	wide := head + `"pad":"` + strings.Repeat("x", 50_000) + `","sub":"u","username":"` + strings.Repeat(`\/`, 10_000) +
+		`","scope":"` + strings.Repeat(`\u00e9`, 3000) + `","aud":["a","\ud83d\ude00",""],"client_id":"c"}`
+	cases := map[string]string{
+		"typical":             string(typicalIntrospection()),
+		"device":              head + `"client_id":"dev-1","scope":"device read"}`,
+		"device named by sub": head + `"client_id":"dev-1","sub":"dev-1"}`,
+		"escapes":             head + `"sub":"\u00e9lise","username":"a\"b","scope":"r\/w","client_id":"c","role":"\u0041dmin","acr":"x\ty"}`,
+		"fallbacks":           head + `"sub":"u","client_id":"c","preferred_username":"alice","idp_role":"owner","acr":"urn:ones:mfa"}`,
+		"names win":           head + `"sub":"u","username":"bob","preferred_username":"alice","role":"admin","idp_role":"owner"}`,
+		"aud list":            head + `"sub":"u","aud":["https://a.example","https://b.example","u"]}`,
+		"aud empty list":      head + `"sub":"u","aud":[]}`,
+		"aud empty string":    head + `"sub":"u","aud":""}`,
+		"aud repeated value":  head + `"sub":"same","aud":["same","same"],"scope":"same"}`,
+		"fractional times":    `{"active":true,"token_type":"Bearer","sub":"u","exp":4102444800.25,"iat":1700000000.000001}`,
+		"no exp":              `{"active":true,"token_type":"Bearer","sub":"u"}`,
+		"wide":                wide,
+	}
+	for name, body := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			in, _ := unitIntrospector(t, 64<<20, nil)
+			res := mustParseIntrospection(t, []byte(body))
+			e := in.entry(res)
+			if e.reject != nil {
+				t.Fatalf("refused: %v", e.reject)
+			}
+			if e.wide != (name == "wide") {
+				t.Errorf("wide = %v", e.wide)
+			}
+			got := in.result(e)
+			if want := referenceEntity(res, in.issuer); !reflect.DeepEqual(got.Entity, want) {
+				t.Errorf("entity\n got %+v\nwant %+v", got.Entity, want)
+			}
+			if got.Kind != KindAccessToken || got.Algorithm != "" || got.KeyID != "" || got.Roles() != nil {
+				t.Errorf("result %+v, roles %v", got, got.Roles())
+			}
+			var claims, want map[string]any
+			if err := got.Claims(&claims); err != nil {
+				t.Fatal(err)
+			}
+			_ = json.Unmarshal([]byte(body), &want)
+			if !reflect.DeepEqual(claims, want) {
+				t.Errorf("Claims = %v", claims)
+			}
+		})
+	}
+}
+
+// TestIntrospectionEntryOfATypicalAnswerIsSmall: the entry of a typical user token's answer
+// costs at most 512 bytes, cache overhead included, and the default budget holds at least 64k
+// of them.
+func TestIntrospectionEntryOfATypicalAnswerIsSmall(t *testing.T) {
+	t.Parallel()
+	in, _ := unitIntrospector(t, 0, nil)
+	cost := introEntryCost(in.entry(mustParseIntrospection(t, typicalIntrospection())))
+	if cost > 512 || introspectionCacheBytes/cost < 64<<10 {
+		t.Errorf("an entry costs %d bytes: %d in the default budget", cost, introspectionCacheBytes/cost)
+	}
+}
+
+// TestIntrospectionCacheBoundIsBytes: the cache is bounded by the bytes its entries hold, not by
+// their number: one budget keeps about budget/cost entries of a typical answer and about a
+// quarter as many of an answer four times its size, and never holds more than the budget.
+func TestIntrospectionCacheBoundIsBytes(t *testing.T) {
+	t.Parallel()
+	typical := typicalIntrospection()
+	large := slices.Concat(typical[:len(typical)-1], []byte(`,"pad":"`+strings.Repeat("x", 3*len(typical))+`"}`))
+	const budget = 64 << 10
+	for name, body := range map[string][]byte{"typical": typical, "large": large} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			in, _ := unitIntrospector(t, budget, func(string) []byte { return body })
+			fit := budget / int(introEntryCost(in.entry(mustParseIntrospection(t, body))))
+			for i := range 4 * fit {
+				if _, err := in.validate(t.Context(), fmt.Sprintf("token-%d", i), modeAny, &verifyOptions{}, "https://api.example"); err != nil {
+					t.Fatal(err)
+				}
+				if cost := in.introCache.Cost(); cost > budget {
+					t.Fatalf("after %d answers: %d bytes over the budget of %d", i+1, cost, budget)
+				}
+			}
+			if n := in.len(); n > fit || n < fit*9/10 {
+				t.Errorf("%d entries kept, %d fit in the budget", n, fit)
+			}
+		})
+	}
+}
+
+// TestIntrospectionCacheHitRateBeyondBudget: when more tokens are in use than the budget holds
+// (users coming back Zipf-distributed, s = 1.01, 5,000 users for a budget of 500 answers), the
+// cache keeps those asked for most often: at least 60 % of the validations are hits (the best
+// possible is 75 %, keeping the 500 most frequent).
+func TestIntrospectionCacheHitRateBeyondBudget(t *testing.T) {
+	t.Parallel()
+	body := typicalIntrospection()
+	in, calls := unitIntrospector(t, 0, func(string) []byte { return body })
+	in.introCache = cache.New(500*uint64(introEntryCost(in.entry(mustParseIntrospection(t, body)))), introEntryCost)
+	z := rand.NewZipf(rand.New(rand.NewPCG(1, 2)), 1.01, 1, 5000-1)
+	validate := func() {
+		var k [8]byte
+		binary.LittleEndian.PutUint64(k[:], z.Uint64())
+		if _, err := in.validate(t.Context(), fmt.Sprintf("token-%x", k), modeAny, &verifyOptions{}, "https://api.example"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 10_000 { // warm up
+		validate()
+	}
+	before := calls.Load()
+	const n = 20_000
+	for range n {
+		validate()
+	}
+	if hits := 100 * float64(n-(calls.Load()-before)) / n; hits < 60 {
+		t.Errorf("hit rate %.1f %%, want at least 60 %%", hits)
+	} else {
+		t.Logf("hit rate %.1f %%, %d entries", hits, in.len())
+	}
+}
+
+// TestIntrospectionAnswerOverAnEighthOfTheBudgetIsNotKept: an answer that would cost more than
+// an eighth of the budget is introspected again every time, so that one answer cannot empty the
+// cache; smaller ones are kept.
+func TestIntrospectionAnswerOverAnEighthOfTheBudgetIsNotKept(t *testing.T) {
+	t.Parallel()
+	small := typicalIntrospection()
+	big := slices.Concat(small[:len(small)-1], []byte(`,"pad":"`+strings.Repeat("x", 1024)+`"}`))
+	in, calls := unitIntrospector(t, 8*1024, func(tok string) []byte {
+		if tok == "big" {
+			return big
+		}
+		return small
+	})
+	for _, tok := range []string{"small", "big", "small", "big"} {
+		if _, err := in.validate(t.Context(), tok, modeAny, &verifyOptions{}, "https://api.example"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := calls.Load(); n != 3 {
+		t.Errorf("%d introspections, want 3: small once, big every time", n)
+	}
+}
+
+// TestIntrospectionExpiredHitIsRemoved: an entry past its reuse is a miss and leaves the cache,
+// even when the introspection that follows fails.
+func TestIntrospectionExpiredHitIsRemoved(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, idp := opaqueClient(t, WithIntrospectionMaxAge(10*time.Second))
+		tok, _ := c.DeviceAccessToken(t.Context())
+		if _, err := c.ValidateToken(t.Context(), tok.AccessToken); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Second)
+		idp.Inject(onesoidctest.EndpointIntrospection, onesoidctest.Fault{Times: 1, Status: 502})
+		if _, err := c.ValidateToken(t.Context(), tok.AccessToken); !errors.Is(err, ErrIntrospectionUnavailable) {
+			t.Fatalf("err = %v, want ErrIntrospectionUnavailable", err)
+		}
+		if n := c.val.intro.len(); n != 0 {
+			t.Errorf("%d entries after the only one expired", n)
+		}
+	})
+}
+
+// TestIntrospectionResultsAreTheCallersOwn: a caller that changes its result or its refusal
+// changes nothing that the next caller of the same token gets.
+func TestIntrospectionResultsAreTheCallersOwn(t *testing.T) {
+	t.Parallel()
+	in, _ := unitIntrospector(t, 1<<20, func(tok string) []byte {
+		if tok == "dead" {
+			return []byte(`{"active":false}`)
+		}
+		return []byte(`{"active":true,"token_type":"Bearer","sub":"u","aud":["x","y"],"exp":4102444800}`)
+	})
+	for range 2 {
+		res, err := in.validate(t.Context(), "live", modeAny, &verifyOptions{}, "x")
+		if err != nil || !slices.Equal(res.Entity.Audience, []string{"x", "y"}) {
+			t.Fatalf("res %+v, err %v", res, err)
+		}
+		res.Entity.Audience[0] = "changed"
+		_, err = in.validate(t.Context(), "dead", modeAny, &verifyOptions{}, "x")
+		var ve *ValidationError
+		if !errors.As(err, &ve) || ve.Claim != "active" || !errors.Is(err, ErrTokenInactive) {
+			t.Fatalf("refusal %v", err)
+		}
+		ve.Claim, ve.reason = "changed", reasonMalformed
+	}
 }
