@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/ones-now/onesoidc/internal/cache"
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 // newBenchMissCache returns a verified-token cache far smaller than missPool.
@@ -97,4 +99,44 @@ func BenchmarkTokenCacheZipf(b *testing.B) {
 func has(t *tokenCache, k cache.Key) bool {
 	_, ok := t.c.Get(k)
 	return ok
+}
+
+// BenchmarkIntrospectionCacheEntrySize validates 5000 distinct opaque tokens, each introspected
+// into the typical answer of a user token (typicalIntrospection, 250 bytes), into an empty
+// introspection cache with the default budget, and reports the heap each cached answer holds
+// (B/entry) and how many of them the cache kept. The provider's answer is parsed as
+// IntrospectToken does, without the HTTP exchange (whose mock IdP keeps a log of every request).
+func BenchmarkIntrospectionCacheEntrySize(b *testing.B) {
+	const n = 5000 // away from a power of two, where hash tables double
+	idp := onesoidctest.NewInMemory(onesoidctest.WithOpaqueAccessTokens())
+	body := typicalIntrospection()
+	pool := make([]string, n)
+	for i := range pool {
+		pool[i] = fmt.Sprintf("%043d", i) // the length of a ONES token
+	}
+	ctx := context.Background()
+	for b.Loop() {
+		b.StopTimer()
+		c := newTestClient(b, idp, testKey(b, "EdDSA"))
+		c.val.intro.introspect = func(context.Context, string) (*IntrospectionResult, error) {
+			return mustParseIntrospection(b, slices.Clone(body)), nil // a body of its own, as read
+		}
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		b.StartTimer()
+		for _, tok := range pool {
+			if _, err := c.ValidateToken(ctx, tok, ExpectAudience("https://api.example")); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		kept := c.val.intro.len()
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(kept), "B/entry")
+		b.ReportMetric(float64(kept), "entries")
+		runtime.KeepAlive(c)
+		b.StartTimer()
+	}
 }

@@ -501,8 +501,8 @@ func (r *AuthenticationResult) rawClaims() map[string]any {
 // ErrIntrospectionUnavailable. Answers are cached by the SHA-256 of the token (never the token):
 // active ones until the earlier of exp and WithIntrospectionMaxAge (default 5 minutes),
 // refusals for 30 s, failures not at all; concurrent calls for one
-// token share one introspection; at most 10,000 answers totalling
-// 16 MiB are kept.
+// token share one introspection; at most 64 MiB of answers are kept
+// (about 130,000 typical ones).
 func (c *OpenIDConnectClient) ValidateToken(ctx context.Context, raw string, opts ...VerifyOption) (*AuthenticationResult, error) {
 	return c.val.validate(ctx, raw, modeAny, opts)
 }
@@ -733,21 +733,6 @@ func (v *validator) check(cl *jose.Claims, kind TokenKind, alg jose.Alg, m mode,
 		return invalid(reasonInvalidClaim, "at_hash", "at_hash does not match the access token")
 	}
 	return nil
-}
-
-// clone returns a copy of r that shares no slice with it.
-func (r *AuthenticationResult) clone() *AuthenticationResult {
-	c := *r
-	c.Entity.Audience = slices.Clone(r.Entity.Audience)
-	c.Entity.AuthMethods = slices.Clone(r.Entity.AuthMethods)
-	return &c
-}
-
-// rawClaims returns the claims of a result that holds a JSON object whose members are not read
-// here (an introspection answer): only Claims and RawClaims read them, with encoding/json.
-func rawClaims(payload string) *jose.Packed {
-	p := jose.PackPayload(payload)
-	return &p
 }
 
 // fill makes r the AuthenticationResult of the verified claims cl of t. r shares nothing
