@@ -36,24 +36,31 @@ func BenchmarkTokenCacheEntrySize(b *testing.B) {
 		if _, err := c.ValidateToken(ctx, s.tok); err != nil {
 			b.Fatal(err)
 		}
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		b.StartTimer()
-		for _, tok := range pool {
-			if _, err := c.ValidateToken(ctx, tok); err != nil {
-				b.Fatal(err)
+		reportHeapPerEntry(b, func() {
+			for _, tok := range pool {
+				if _, err := c.ValidateToken(ctx, tok); err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
-		b.StopTimer()
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		kept := c.val.cache.len()
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(kept), "B/entry")
-		b.ReportMetric(float64(kept), "entries")
-		runtime.KeepAlive(c)
+		}, c.val.cache.len)
 		b.StartTimer()
 	}
+}
+
+// reportHeapPerEntry runs fill, timed, between two garbage collections and reports the growth of
+// the heap over the entries kept (B/entry) and their number.
+func reportHeapPerEntry(b *testing.B, fill func(), kept func() int) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	b.StartTimer()
+	fill()
+	b.StopTimer()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	n := kept() // and the cache stays alive until here
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(n), "B/entry")
+	b.ReportMetric(float64(n), "entries")
 }
 
 // BenchmarkTokenCacheZipf measures the hit rate of the verified-token cache, default budget,
@@ -121,22 +128,13 @@ func BenchmarkIntrospectionCacheEntrySize(b *testing.B) {
 		c.val.intro.introspect = func(context.Context, string) (*IntrospectionResult, error) {
 			return mustParseIntrospection(b, slices.Clone(body)), nil // a body of its own, as read
 		}
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		b.StartTimer()
-		for _, tok := range pool {
-			if _, err := c.ValidateToken(ctx, tok, ExpectAudience("https://api.example")); err != nil {
-				b.Fatal(err)
+		reportHeapPerEntry(b, func() {
+			for _, tok := range pool {
+				if _, err := c.ValidateToken(ctx, tok, ExpectAudience("https://api.example")); err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
-		b.StopTimer()
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		kept := c.val.intro.len()
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(kept), "B/entry")
-		b.ReportMetric(float64(kept), "entries")
-		runtime.KeepAlive(c)
+		}, c.val.intro.len)
 		b.StartTimer()
 	}
 }

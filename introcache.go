@@ -33,6 +33,10 @@ type introEntry struct {
 	wide         bool // text passes 64 KiB: every span is in text, in 32-bit form
 }
 
+// maxSearchedAud is how many values of "aud" pack looks for in the answer; the others are kept
+// after it.
+const maxSearchedAud = 4
+
 // introSpan is a string of an entry: text[off:off+n].
 type introSpan struct{ off, n uint16 }
 
@@ -49,7 +53,8 @@ const (
 
 // pack sets the text and spans of e: the answer body, then those of strs and aud that are not
 // text of it, then the spans of aud (preceded by those of strs when the text passes 64 KiB, the
-// reach of a 16-bit span).
+// reach of a 16-bit span). Only the first maxSearchedAud values of aud are looked for in the
+// body, so that an answer of many values costs no more than a few passes over it.
 func (e *introEntry) pack(body string, strs [numIntroStr]string, aud []string) {
 	vals := append(strs[:], aud...)
 	offs := make([]int, len(vals))
@@ -58,7 +63,11 @@ func (e *introEntry) pack(body string, strs [numIntroStr]string, aud []string) {
 		if s == "" {
 			continue
 		}
-		if offs[i] = strings.Index(body, s); offs[i] < 0 { // any place of the same bytes will do
+		offs[i] = -1
+		if i < numIntroStr+maxSearchedAud {
+			offs[i] = strings.Index(body, s) // any place of the same bytes will do
+		}
+		if offs[i] < 0 {
 			offs[i], end = end, end+len(s)
 		}
 	}
