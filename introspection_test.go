@@ -2,7 +2,6 @@ package onesoidc
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/ones-now/onesoidc/internal/cache"
 	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
@@ -104,7 +104,7 @@ func TestIntrospectionCacheIsKeyedByTokenHash(t *testing.T) {
 		in := c.val.intro
 		in.mu.RLock()
 		defer in.mu.RUnlock()
-		e := in.entries[sha256.Sum256([]byte(tok.AccessToken))]
+		e := in.entries[cache.KeyOf(tok.AccessToken)]
 		if len(in.entries) != 1 || e == nil {
 			t.Fatalf("entries %d, entry under the token hash %v", len(in.entries), e)
 		}

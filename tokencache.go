@@ -9,10 +9,10 @@ import (
 
 // The verified-token cache: a token that passed every check once is answered from memory, so
 // that a resource server seeing the same bearer token on every request pays for one signature
-// verification. Entries are keyed by the SHA-256 of the token (never the token itself), hold the
-// verified claims in packed form (jose.Packed: the payload once, and where each claim lies in
-// it) to run the time and per-call checks again and build the result, and die with the key that
-// verified them. The cache is bounded by memory (defaultTokenCacheBytes), not by a count.
+// verification. Entries are keyed by a keyed hash of the token (cache.Cache.Key; never the
+// token itself), hold the verified claims in packed form (jose.Packed: the payload once, and
+// where each claim lies in it) to run the time and per-call checks again and build the result,
+// and die with the key that verified them. The cache is bounded by memory (defaultTokenCacheBytes), not by a count.
 
 // defaultTokenCacheBytes is the memory the verified-token cache of a client may hold
 // (WithTokenCacheBytes): 64 MiB, about 120,000 tokens of a typical 10-claim ID token (about 540
@@ -58,7 +58,7 @@ func (t *tokenCache) dropRetired() {
 // get returns the entry of raw, unless the key that verified it has left the provider's JWKS
 // (then the entry is dropped).
 func (t *tokenCache) get(raw string) *tokenEntry {
-	k := cache.KeyOf(raw)
+	k := t.c.Key(raw)
 	e, ok := t.c.Get(k)
 	if !ok {
 		return nil

@@ -145,7 +145,7 @@ func (c *OpenIDConnectClient) initValidation(o *options) error {
 			now:        c.now,
 			maxEntries: introspectionCacheEntries,
 			maxBytes:   introspectionCacheBytes,
-			entries:    make(map[[32]byte]*introEntry),
+			entries:    make(map[cache.Key]*introEntry),
 		},
 		issuer:   c.issuer,
 		clientID: c.clientID,
@@ -481,8 +481,8 @@ func (r *AuthenticationResult) rawClaims() map[string]any {
 // "client_id" and "jti" required (RFC 9068 §2.2). No claim is returned with an error, and errors
 // never contain the token.
 //
-// A token that validated once is answered from memory until it expires, kept under the SHA-256
-// of the token (never the token) in a cache bounded by memory (WithTokenCacheBytes, default
+// A token that validated once is answered from memory until it expires, kept under a keyed hash
+// of the token (AES-GMAC under random keys of the client's own; never the token) in a cache bounded by memory (WithTokenCacheBytes, default
 // 64 MiB) that keeps the tokens asked for most often; the time checks and the
 // per-call options run again on every call, and the entry is dropped when the key that verified
 // it leaves the provider's JWKS. A cached token is never answered past the key set's max age
@@ -557,7 +557,7 @@ func (v *validator) validate(ctx context.Context, raw string, m mode, opts []Ver
 	cached := v.cache != nil && len(raw) <= maxCachedToken
 	var key cache.Key
 	if cached {
-		key = cache.KeyOf(raw)
+		key = v.cache.c.Key(raw)
 		if v.keys.fresh(now) {
 			if e, ok := v.cache.c.Get(key); ok {
 				if !e.key.retired.Load() {
