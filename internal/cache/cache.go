@@ -21,10 +21,10 @@ import (
 )
 
 // Overhead is the cost, in bytes, that the cache itself adds to every entry beyond what the
-// value points to (the node with its header, key and a pointer-sized value, its share of the
-// hash table and of the frequency sketch; measured with 5,000 to 20,000 entries), to be counted
-// by a cost function.
-const Overhead = 136
+// value points to (the 64-byte node with its header, the key and a value of up to two pointers,
+// its share of the hash table and of the frequency sketch; measured with 5,000 to 20,000
+// entries), to be counted by a cost function.
+const Overhead = 120
 
 // Cache is a concurrent cache of values of type V keyed by a Key, bounded by the sum of the
 // costs of its entries. It is safe for concurrent use. The zero value is not usable: use New.
