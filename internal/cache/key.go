@@ -3,8 +3,10 @@ package cache
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"hash"
 	"sync"
 	"unsafe"
 )
@@ -28,13 +30,14 @@ type Key = [16]byte
 //
 // A hash with these properties was wanted instead of SHA-256 for speed: on a CPU with AES-NI
 // and carry-less multiplication it costs a third of SHA-256 with SHA-NI on a 900-byte token,
-// and the hash is most of the cost of a cache hit. Where AES-GCM is refused (Go built for FIPS
-// 140-only mode refuses GCM with a caller's nonce), the key is the SHA-256 of the input cut to
-// 16 bytes, which finding a second token of the same key would take 2^128 work to break.
+// and the hash is most of the cost of a cache hit. Where AES-GCM with a caller's nonce is
+// refused (GODEBUG=fips140=only), the key is HMAC-SHA-256 (RFC 2104) under a random key, cut to
+// 16 bytes.
 type hasher struct {
 	mac     cipher.AEAD
 	prp     cipher.Block
-	scratch sync.Pool // *[16]byte: the tag; a stack buffer would escape through the interfaces
+	scratch sync.Pool // *[32]byte: the tag or sum; a stack buffer would escape through the interfaces
+	hmacs   sync.Pool // hash.Hash: HMAC-SHA-256 when mac is nil
 }
 
 // zeroNonce is the fixed GCM nonce: the tag is never sent anywhere, so a fixed nonce makes it a
@@ -43,22 +46,33 @@ var zeroNonce [12]byte
 
 // newHasher returns a hasher under fresh random keys.
 func newHasher() *hasher {
-	var keys [32]byte
-	rand.Read(keys[:]) // crypto/rand.Read never fails (Go 1.24+)
+	keys := make([]byte, 32)
+	rand.Read(keys) // crypto/rand.Read never fails (Go 1.24+)
+	return newHasherWith(keys, true)
+}
+
+// newHasherWith returns a hasher under keys (32 bytes), of AES-GCM when gcm is true and Go
+// allows it, else of HMAC-SHA-256.
+func newHasherWith(keys []byte, gcm bool) *hasher {
+	h := &hasher{}
+	h.scratch.New = func() any { return new([32]byte) }
+	h.hmacs.New = func() any { return hmac.New(sha256.New, keys) }
+	if !gcm {
+		return h
+	}
 	block, err := aes.NewCipher(keys[:16])
 	if err != nil {
-		return &hasher{}
+		return h
 	}
 	mac, err := cipher.NewGCM(block)
 	if err != nil {
-		return &hasher{}
+		return h
 	}
 	prp, err := aes.NewCipher(keys[16:])
 	if err != nil {
-		return &hasher{}
+		return h
 	}
-	h := &hasher{mac: mac, prp: prp}
-	h.scratch.New = func() any { return new([16]byte) }
+	h.mac, h.prp = mac, prp
 	return h
 }
 
@@ -66,13 +80,18 @@ func newHasher() *hasher {
 func (h *hasher) key(s string) (k Key) {
 	b := unsafe.Slice(unsafe.StringData(s), len(s)) // read only
 	if h.mac == nil {
-		sum := sha256.Sum256(b)
-		return Key(sum[:16])
+		m, buf := h.hmacs.Get().(hash.Hash), h.scratch.Get().(*[32]byte)
+		m.Reset()
+		m.Write(b)
+		k = Key(m.Sum(buf[:0]))
+		h.hmacs.Put(m)
+		h.scratch.Put(buf)
+		return k
 	}
-	buf := h.scratch.Get().(*[16]byte)
+	buf := h.scratch.Get().(*[32]byte)
 	tag := h.mac.Seal(buf[:0], zeroNonce[:], nil, b)
-	h.prp.Encrypt(buf[:], tag)
-	k = *buf
+	h.prp.Encrypt(buf[16:], tag)
+	k = Key(buf[16:])
 	h.scratch.Put(buf)
 	return k
 }

@@ -1,6 +1,8 @@
 package cache
 
 import (
+	"bytes"
+	"crypto/hmac"
 	"crypto/sha256"
 	"strings"
 	"testing"
@@ -52,12 +54,21 @@ func TestKeysAreOwnedByTheCache(t *testing.T) {
 	}
 }
 
-// TestKeyWithoutGCMIsSHA256: without AES-GCM (FIPS 140-only mode), the key is the SHA-256 cut
-// to 16 bytes.
-func TestKeyWithoutGCMIsSHA256(t *testing.T) {
-	sum := sha256.Sum256([]byte("token"))
-	if got := (&hasher{}).key("token"); got != Key(sum[:16]) {
-		t.Fatalf("key %x, want %x", got, sum[:16])
+// TestKeyWithoutGCMIsHMACSHA256: where AES-GCM is refused (FIPS 140-only mode), the key is
+// HMAC-SHA-256 under the cache's key, cut to 16 bytes.
+func TestKeyWithoutGCMIsHMACSHA256(t *testing.T) {
+	keys := bytes.Repeat([]byte{7}, 32)
+	m := hmac.New(sha256.New, keys)
+	m.Write([]byte("token"))
+	want := Key(m.Sum(nil))
+	h := newHasherWith(keys, false)
+	for range 2 { // the second time from a pooled, reset HMAC
+		if got := h.key("token"); got != want {
+			t.Fatalf("key %x, want %x", got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { h.key("token") }); n != 0 {
+		t.Fatalf("%v allocations per key", n)
 	}
 }
 
