@@ -75,7 +75,7 @@ func BenchmarkTokenCacheZipf(b *testing.B) {
 			if _, err := c.ValidateToken(context.Background(), s.tok); err != nil {
 				b.Fatal(err)
 			}
-			e := c.val.cache.get(s.tok)
+			e := *c.val.cache.get(s.tok)
 			t := newTokenCache(defaultTokenCacheBytes)
 			z := rand.NewZipf(rand.New(rand.NewPCG(1, 2)), 1.01, 1, users-1)
 			key := func() cache.Key {

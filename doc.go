@@ -118,8 +118,8 @@
 // no crit and no keys or key URLs from the header. The JWKS is cached per client: an unknown kid
 // causes at most one refetch per cooldown shared by all callers, a bad signature never
 // refetches, and a failed refresh keeps the last good keys. A token that validated once is
-// answered from memory until it expires: the cache is keyed by the SHA-256 of the token (never
-// the token), bounded by memory ([WithTokenCacheBytes], default about 120,000 typical tokens)
+// answered from memory until it expires: the cache is keyed by a keyed hash of the token (never
+// the token), bounded by memory ([WithTokenCacheBytes], default about 140,000 typical tokens)
 // and keeps the tokens asked for most often; hits take no lock. The claims a server usually
 // reads are on the result without decoding anything again: [AuthenticatedEntity] carries
 // subject, username, name, email, scope and role, and [AuthenticationResult.Roles] the roles;

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ones-now/onesoidc/internal/cache"
+	"github.com/ones-now/onesoidc/internal/jose"
 	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
@@ -83,58 +84,74 @@ func referenceEntity(res *IntrospectionResult, issuer string) AuthenticatedEntit
 	return ent
 }
 
-// TestIntrospectionEntryRebuildsTheResult: the result built from a packed entry on a hit is the
-// one built from the answer itself, for every shape of answer: strings with escapes (kept after
-// the answer), every form of "aud", fractional NumericDates, fallbacks to preferred_username and
-// idp_role, a device token, and an answer whose text passes the reach of 16-bit spans. Claims
-// reads the whole answer, Roles nothing.
+// TestIntrospectionEntryRebuildsTheResult: the result built from a packed entry, on the miss
+// that stores it and on later hits, is the one built from the answer itself, for every shape of
+// answer: strings with escapes (kept after the answer), every form of "aud", fractional
+// NumericDates, fallbacks to preferred_username and idp_role, a device token, and answers too
+// large for the compact form (read again on each hit). Claims reads the whole answer, Roles
+// nothing.
 func TestIntrospectionEntryRebuildsTheResult(t *testing.T) {
 	t.Parallel()
 	const head = `{"active":true,"token_type":"Bearer","exp":4102444800,`
-	wide := head + `"pad":"` + strings.Repeat("x", 50_000) + `","sub":"u","username":"` + strings.Repeat(`\/`, 10_000) +
-		`","scope":"` + strings.Repeat(`\u00e9`, 3000) + `","aud":["a","\ud83d\ude00",""],"client_id":"c"}`
-	cases := map[string]string{
-		"typical":             string(typicalIntrospection()),
-		"device":              head + `"client_id":"dev-1","scope":"device read"}`,
-		"device named by sub": head + `"client_id":"dev-1","sub":"dev-1"}`,
-		"escapes":             head + `"sub":"\u00e9lise","username":"a\"b","scope":"r\/w","client_id":"c","role":"\u0041dmin","acr":"x\ty"}`,
-		"fallbacks":           head + `"sub":"u","client_id":"c","preferred_username":"alice","idp_role":"owner","acr":"urn:ones:mfa"}`,
-		"names win":           head + `"sub":"u","username":"bob","preferred_username":"alice","role":"admin","idp_role":"owner"}`,
-		"aud list":            head + `"sub":"u","aud":["https://a.example","https://b.example","u"]}`,
-		"aud many":            head + `"sub":"u","aud":["a","b","c","d","e","f\u00e9","a","","u"]}`,
-		"aud empty list":      head + `"sub":"u","aud":[]}`,
-		"aud empty string":    head + `"sub":"u","aud":""}`,
-		"aud repeated value":  head + `"sub":"same","aud":["same","same"],"scope":"same"}`,
-		"fractional times":    `{"active":true,"token_type":"Bearer","sub":"u","exp":4102444800.25,"iat":1700000000.000001}`,
-		"no exp":              `{"active":true,"token_type":"Bearer","sub":"u"}`,
-		"wide":                wide,
+	many := make([]string, 300)
+	for i := range many {
+		many[i] = fmt.Sprintf("%q", fmt.Sprint("https://", i, ".example"))
 	}
-	for name, body := range cases {
-		t.Run(name, func(t *testing.T) {
+	cases := []struct {
+		name, body string
+		alone      bool // packed alone, read again on a hit
+	}{
+		{"typical", string(typicalIntrospection()), false},
+		{"device", head + `"client_id":"dev-1","scope":"device read"}`, false},
+		{"device named by sub", head + `"client_id":"dev-1","sub":"dev-1"}`, false},
+		{"escapes", head + `"sub":"\u00e9lise","username":"a\"b","scope":"r\/w","client_id":"c","role":"\u0041dmin","acr":"x\ty"}`, false},
+		{"fallbacks", head + `"sub":"u","client_id":"c","preferred_username":"alice","idp_role":"owner","acr":"urn:ones:mfa"}`, false},
+		{"names win", head + `"sub":"u","username":"bob","preferred_username":"alice","role":"admin","idp_role":"owner"}`, false},
+		{"aud list", head + `"sub":"u","aud":["https://a.example","https://b.example","u"]}`, false},
+		{"aud many", head + `"sub":"u","aud":["a","b","c","d","e","f\u00e9","a","","u"]}`, false},
+		{"aud empty list", head + `"sub":"u","aud":[]}`, false},
+		{"aud empty string", head + `"sub":"u","aud":""}`, false},
+		{"aud repeated value", head + `"sub":"same","aud":["same","same"],"scope":"same"}`, false},
+		{"fractional times", `{"active":true,"token_type":"Bearer","sub":"u","exp":4102444800.25,"iat":1700000000.000001}`, false},
+		{"no exp", `{"active":true,"token_type":"Bearer","sub":"u"}`, false},
+		{"roles not read", head + `"sub":"u","roles":["admin"]}`, false},
+		{"aud of 300 values", head + `"sub":"u","aud":[` + strings.Join(many, ",") + `]}`, true},
+		{"over 64 KiB packed", head + `"pad":"` + strings.Repeat("x", 50_000) + `","sub":"u","username":"` +
+			strings.Repeat(`\/`, 7000) + `","aud":["a","\ud83d\ude00",""],"client_id":"c"}`, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			in, _ := unitIntrospector(t, 64<<20, nil)
-			res := mustParseIntrospection(t, []byte(body))
-			e := in.entry(res)
-			if e.reject != nil {
-				t.Fatalf("refused: %v", e.reject)
+			in, calls := unitIntrospector(t, 64<<20, func(string) []byte { return []byte(tc.body) })
+			res := mustParseIntrospection(t, []byte(tc.body))
+			want := referenceEntity(res, in.issuer)
+			clientID := "x" // the audience the answer must name, if it has one
+			if len(want.Audience) > 0 {
+				clientID = want.Audience[0]
 			}
-			if e.wide != (name == "wide") {
-				t.Errorf("wide = %v", e.wide)
+			for range 2 {
+				got, err := in.validate(t.Context(), "token", modeAny, &verifyOptions{}, clientID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(got.Entity, want) {
+					t.Errorf("entity\n got %+v\nwant %+v", got.Entity, want)
+				}
+				if got.Kind != KindAccessToken || got.Algorithm != "" || got.KeyID != "" || got.Roles() != nil {
+					t.Errorf("result %+v, roles %v", got, got.Roles())
+				}
+				var claims, all map[string]any
+				if err := got.Claims(&claims); err != nil {
+					t.Fatal(err)
+				}
+				_ = json.Unmarshal([]byte(tc.body), &all)
+				if !reflect.DeepEqual(claims, all) {
+					t.Errorf("Claims = %v", claims)
+				}
 			}
-			got := in.result(e)
-			if want := referenceEntity(res, in.issuer); !reflect.DeepEqual(got.Entity, want) {
-				t.Errorf("entity\n got %+v\nwant %+v", got.Entity, want)
-			}
-			if got.Kind != KindAccessToken || got.Algorithm != "" || got.KeyID != "" || got.Roles() != nil {
-				t.Errorf("result %+v, roles %v", got, got.Roles())
-			}
-			var claims, want map[string]any
-			if err := got.Claims(&claims); err != nil {
-				t.Fatal(err)
-			}
-			_ = json.Unmarshal([]byte(body), &want)
-			if !reflect.DeepEqual(claims, want) {
-				t.Errorf("Claims = %v", claims)
+			e, _ := in.introCache.Get(cache.KeyOf("token"))
+			if n, alone := calls.Load(), jose.PackedAt(e.text).Tag() == 0; n != 1 || alone != tc.alone {
+				t.Errorf("%d introspections, packed alone %v", n, alone)
 			}
 		})
 	}

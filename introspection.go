@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -77,7 +78,7 @@ type introspector struct {
 	maxAge     time.Duration
 	now        func() time.Time
 
-	introCache *cache.Cache[*introEntry] // introspectionCacheBytes, introEntryCost
+	introCache *cache.Cache[introEntry] // introspectionCacheBytes, introEntryCost
 	sf         singleflight.Group
 }
 
@@ -113,15 +114,30 @@ func (in *introspector) validate(ctx context.Context, raw string, m mode, o *ver
 		r := *e.reject // the caller's own copy: the cached one is shared
 		return nil, &r
 	}
-	if err := in.check(e, o, now, clientID); err != nil {
+	var cl jose.Claims
+	r := new(AuthenticationResult)
+	p := jose.PackedAt(e.text)
+	kind, ok := in.unpack(p, &cl, r.aud[:0:len(r.aud)]) // in r when it fits
+	if !ok {
+		in.introCache.Delete(key)
+		return nil, &ValidationError{reason: reasonIntrospectionUnavailable, detail: "cached introspection answer unreadable"}
+	}
+	exp := answerDate(cl.Exp)
+	if err := in.check(&cl, exp, o, now, clientID); err != nil {
 		return nil, err
 	}
-	return in.result(e), nil
+	// Field by field: the strings are the entry's (immutable), the audience r's own.
+	r.Kind, r.claims = KindAccessToken, p
+	ent := &r.Entity
+	ent.Kind, ent.Issuer, ent.Subject, ent.Audience, ent.Scope = kind, in.issuer, cl.Sub, cl.Aud, cl.Scope
+	ent.Username, ent.ClientID, ent.Role, ent.ACR = cl.Username, cl.ClientID, cl.Role, cl.Acr
+	ent.IssuedAt, ent.Expiry = answerDate(cl.Iat), exp
+	return r, nil
 }
 
 // fetch introspects raw once for any number of concurrent callers and caches the answer. A
 // caller that gives up does not cancel the introspection the others wait for.
-func (in *introspector) fetch(ctx context.Context, raw string, key cache.Key) (*introEntry, error) {
+func (in *introspector) fetch(ctx context.Context, raw string, key cache.Key) (introEntry, error) {
 	fctx := context.WithoutCancel(ctx)
 	ch := in.sf.DoChan(string(key[:]), func() (any, error) {
 		res, err := in.introspect(fctx, raw)
@@ -134,22 +150,22 @@ func (in *introspector) fetch(ctx context.Context, raw string, key cache.Key) (*
 	})
 	select {
 	case <-ctx.Done():
-		return nil, &ValidationError{reason: reasonIntrospectionUnavailable, detail: "gave up waiting for introspection", Err: ctx.Err()}
+		return introEntry{}, &ValidationError{reason: reasonIntrospectionUnavailable, detail: "gave up waiting for introspection", Err: ctx.Err()}
 	case r := <-ch:
 		if r.Err != nil {
 			ve := *r.Err.(*ValidationError) // each waiter its own copy
-			return nil, &ve
+			return introEntry{}, &ve
 		}
-		return r.Val.(*introEntry), nil
+		return r.Val.(introEntry), nil
 	}
 }
 
 // entry turns an introspection answer into a cache entry: the result, or why the token is
 // refused (kept for 30 s).
-func (in *introspector) entry(res *IntrospectionResult) *introEntry {
+func (in *introspector) entry(res *IntrospectionResult) introEntry {
 	now := in.now()
-	reject := func(err *ValidationError) *introEntry {
-		return &introEntry{until: now.Add(min(introspectionNegativeTTL, in.maxAge)), reject: err}
+	reject := func(err *ValidationError) introEntry {
+		return introEntry{until: now.Add(min(introspectionNegativeTTL, in.maxAge)), reject: err}
 	}
 	lw := in.leeway
 	switch {
@@ -169,90 +185,78 @@ func (in *introspector) entry(res *IntrospectionResult) *introEntry {
 		e.Err = &TokenExpiredError{Expiry: res.Expiry}
 		return reject(e)
 	case !res.NotBefore.IsZero() && res.NotBefore.After(now.Add(lw)):
-		return &introEntry{until: now, reject: invalid(reasonNotYetValid, "nbf", "not valid yet")}
+		return introEntry{until: now, reject: invalid(reasonNotYetValid, "nbf", "not valid yet")}
 	case !res.IssuedAt.IsZero() && res.IssuedAt.After(now.Add(lw)):
-		return &introEntry{until: now, reject: invalid(reasonNotYetValid, "iat", "issued in the future")}
+		return introEntry{until: now, reject: invalid(reasonNotYetValid, "iat", "issued in the future")}
 	case res.Subject == "" && res.ClientID == "":
 		return reject(invalid(reasonInvalidClaim, "sub", "the answer names neither sub nor client_id"))
 	case len(res.Subject) > maxSubjectLength:
 		return reject(invalid(reasonInvalidClaim, "sub", "sub longer than 255 characters"))
 	}
-	var extra struct {
-		Role    string `json:"role"`
-		IDPRole string `json:"idp_role"`
-		ACR     string `json:"acr"`
-		Name    string `json:"preferred_username"`
-	}
-	_ = json.Unmarshal(res.Raw, &extra) // optional members; a wrong type leaves them empty
-	username, role := res.Username, extra.Role
-	if username == "" {
-		username = extra.Name
-	}
-	if role == "" {
-		role = extra.IDPRole
-	}
-	kind, subject := EntityUser, res.Subject
-	if username == "" && res.ClientID != "" && (subject == "" || subject == res.ClientID) {
-		kind, subject = EntityDevice, res.ClientID
-	}
 	until := now.Add(in.maxAge)
 	if !res.Expiry.IsZero() && res.Expiry.Before(until) {
 		until = res.Expiry
 	}
-	e := &introEntry{until: until, kind: kind, audSet: res.Audience != nil}
-	e.exp, e.expNs = unixParts(res.Expiry)
-	e.iat, e.iatNs = unixParts(res.IssuedAt)
-	e.pack(string(res.Raw), [numIntroStr]string{iSub: subject, iScope: res.Scope, iUsername: username,
-		iClientID: res.ClientID, iRole: role, iACR: extra.ACR}, res.Audience)
-	return e
+	cl, kind := in.claims(res)
+	return introEntry{text: packAnswer(string(res.Raw), &cl, kind).Ptr(), until: until}
 }
 
-// result builds the caller's own result of the answer e: one allocation, the answer's claims
-// (for Claims and RawClaims) included. It shares only immutable strings with e.
-func (in *introspector) result(e *introEntry) *AuthenticationResult {
-	x := &struct {
-		r      AuthenticationResult
-		claims jose.Packed
-	}{claims: jose.PackPayload(e.text[:e.plen])}
-	r := &x.r
-	r.Kind, r.claims = KindAccessToken, &x.claims
-	ent := &r.Entity
-	ent.Kind, ent.Issuer, ent.Subject, ent.Scope = e.kind, in.issuer, e.str(iSub), e.str(iScope)
-	ent.Username, ent.ClientID, ent.Role, ent.ACR = e.str(iUsername), e.str(iClientID), e.str(iRole), e.str(iACR)
-	ent.IssuedAt, ent.Expiry = unixTime(e.iat, e.iatNs), unixTime(e.exp, e.expNs)
-	switch {
-	case e.nAud == 1:
-		r.aud[0] = e.aud(0)
-		ent.Audience = r.aud[:1:1] // in r: one allocation fewer
-	case e.nAud > 1:
-		ent.Audience = make([]string, e.nAud)
-		for i := range ent.Audience {
-			ent.Audience[i] = e.aud(i)
-		}
-	case e.audSet: // "aud": [], as the answer said
-		ent.Audience = r.aud[:0:0]
+// claims returns what an active answer res says of the token as the claims of its result, and
+// whether that speaks for a user or a device (a token with no user whose sub, if any, is its
+// client_id): sub (the client id for a device), client_id, scope, username (else
+// preferred_username), role (else idp_role), acr, aud (HasAud when the answer has it, even
+// empty), and exp and iat as the numbers of the answer (0 when it has none).
+func (in *introspector) claims(res *IntrospectionResult) (jose.Claims, EntityKind) {
+	var extra struct {
+		Role     string          `json:"role"`
+		IDPRole  string          `json:"idp_role"`
+		ACR      string          `json:"acr"`
+		Name     string          `json:"preferred_username"`
+		Exp, Iat json.RawMessage // read by parseIntrospection: NumericDates
 	}
-	return r
+	_ = json.Unmarshal(res.Raw, &extra) // optional members; a wrong type leaves them empty
+	cl := jose.Claims{Sub: res.Subject, ClientID: res.ClientID, Scope: res.Scope, Username: res.Username,
+		Role: extra.Role, Acr: extra.ACR, Aud: res.Audience}
+	if cl.Username == "" {
+		cl.Username = extra.Name
+	}
+	if cl.Role == "" {
+		cl.Role = extra.IDPRole
+	}
+	if res.Audience != nil {
+		cl.Has |= jose.HasAud
+	}
+	if extra.Exp != nil {
+		cl.Exp, _ = numericDateValue(extra.Exp)
+	}
+	if extra.Iat != nil {
+		cl.Iat, _ = numericDateValue(extra.Iat)
+	}
+	if cl.Username == "" && cl.ClientID != "" && (cl.Sub == "" || cl.Sub == cl.ClientID) {
+		cl.Sub = cl.ClientID
+		return cl, EntityDevice
+	}
+	return cl, EntityUser
 }
 
-// check applies the per-call expectations to a cached answer: audience (when the answer has
-// "aud"), subject and scope.
-func (in *introspector) check(e *introEntry, o *verifyOptions, now time.Time, clientID string) *ValidationError {
-	if exp := unixTime(e.exp, e.expNs); !exp.IsZero() && now.After(exp.Add(in.leeway)) {
+// check applies the per-call expectations to the claims cl of a cached answer, which expires at
+// exp: audience (when the answer has "aud"), subject and scope.
+func (in *introspector) check(cl *jose.Claims, exp time.Time, o *verifyOptions, now time.Time, clientID string) *ValidationError {
+	if !exp.IsZero() && now.After(exp.Add(in.leeway)) {
 		x := invalid(reasonExpired, "exp", "the token expired")
 		x.Err = &TokenExpiredError{Expiry: exp}
 		return x
 	}
 	switch want := cmpOr(o.audience, clientID); {
-	case e.nAud > 0 && !e.hasAud(want):
+	case len(cl.Aud) > 0 && !slices.Contains(cl.Aud, want):
 		return invalid(reasonInvalidAudience, "aud", fmt.Sprintf("aud does not contain %q", sanitize(want, 200)))
-	case e.nAud == 0 && o.audience != "":
+	case len(cl.Aud) == 0 && o.audience != "":
 		return invalid(reasonInvalidAudience, "aud", "the introspection answer has no aud to check ExpectAudience against")
 	}
-	if o.hasSubject && e.str(iSub) != o.subject {
+	if o.hasSubject && cl.Sub != o.subject {
 		return invalid(reasonInvalidClaim, "sub", "sub is not the expected subject")
 	}
-	return checkScopes(e.str(iScope), o.scopes)
+	return checkScopes(cl.Scope, o.scopes)
 }
 
 func cmpOr(a, b string) string {
@@ -264,7 +268,7 @@ func cmpOr(a, b string) string {
 
 // put caches e under key, unless it has already run out. The cache makes room by itself and
 // does not keep an entry over an eighth of its budget.
-func (in *introspector) put(key cache.Key, e *introEntry) {
+func (in *introspector) put(key cache.Key, e introEntry) {
 	if in.now().Before(e.until) {
 		in.introCache.Set(key, e)
 	}

@@ -2,7 +2,6 @@ package onesoidc
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ones-now/onesoidc/internal/cache"
+	"github.com/ones-now/onesoidc/internal/jose"
 	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
@@ -103,11 +103,11 @@ func TestIntrospectionCacheIsKeyedByTokenHash(t *testing.T) {
 			t.Fatal(err)
 		}
 		in := c.val.intro
-		e, ok := in.introCache.Get(sha256.Sum256([]byte(tok.AccessToken)))
+		e, ok := in.introCache.Get(cache.KeyOf(tok.AccessToken))
 		if in.len() != 1 || !ok {
 			t.Fatalf("entries %d, entry under the token hash %v", in.len(), e)
 		}
-		if s := fmt.Sprintf("%+v", *e); strings.Contains(s, tok.AccessToken) {
+		if s := fmt.Sprintf("%+v %+v", e, jose.PackedAt(e.text)); strings.Contains(s, tok.AccessToken) {
 			t.Error("the cache entry holds the token")
 		}
 	})
@@ -445,6 +445,30 @@ func BenchmarkIntrospectionCacheHit(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkIntrospectionCacheHitParallel is BenchmarkIntrospectionCacheHit on every CPU at
+// once (-cpu 1,2 shows how hits scale): one token, so every goroutine reads the same entry.
+func BenchmarkIntrospectionCacheHitParallel(b *testing.B) {
+	idp := onesoidctest.NewInMemory(onesoidctest.WithOpaqueAccessTokens(), onesoidctest.WithTokenLifetime(time.Hour))
+	c := newTestClient(b, idp, testKey(b, "EdDSA"))
+	tok, err := c.DeviceAccessToken(b.Context())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := b.Context()
+	if _, err := c.ValidateToken(ctx, tok.AccessToken); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.ValidateToken(ctx, tok.AccessToken); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
 
 // serveBearer serves GET /api with "Authorization: Bearer token" through h.

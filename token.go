@@ -189,18 +189,29 @@ func parseIntrospection(body []byte) (*IntrospectionResult, error) {
 // parseNumericDate reads a JSON NumericDate (RFC 7519 §2) within 0 … 253402300799; 0 is the zero
 // time.
 func parseNumericDate(data []byte) (time.Time, error) {
+	f, err := numericDateValue(data)
+	return answerDate(f), err
+}
+
+// numericDateValue reads a JSON NumericDate (RFC 7519 §2) within 0 … 253402300799 as a number of
+// seconds.
+func numericDateValue(data []byte) (float64, error) {
 	f, err := -1.0, error(nil)
 	if len(data) > 0 && (data[0] == '-' || '0' <= data[0] && data[0] <= '9') { // a JSON number
 		f, err = strconv.ParseFloat(string(data), 64)
 	}
 	if err != nil || !jose.ValidNumericDate(f) {
-		return time.Time{}, errors.New("value outside the NumericDate range 0 … 253402300799")
+		return 0, errors.New("value outside the NumericDate range 0 … 253402300799")
 	}
+	return f, nil
+}
+
+// answerDate is the time of an answer's NumericDate f (numericDate), the zero time for 0.
+func answerDate(f float64) time.Time {
 	if f == 0 {
-		return time.Time{}, nil
+		return time.Time{}
 	}
-	sec, frac := math.Modf(f)
-	return time.Unix(int64(sec), int64(frac*1e9)), nil
+	return numericDate(f)
 }
 
 // stringOrList decodes a JSON string, split into values by split, or an array of strings; what

@@ -1,22 +1,20 @@
 package onesoidc
 
 import (
-	"unsafe"
-
 	"github.com/ones-now/onesoidc/internal/cache"
 	"github.com/ones-now/onesoidc/internal/jose"
 )
 
 // The verified-token cache: a token that passed every check once is answered from memory, so
 // that a resource server seeing the same bearer token on every request pays for one signature
-// verification. Entries are keyed by the SHA-256 of the token (never the token itself), hold the
-// verified claims in packed form (jose.Packed: the payload once, and where each claim lies in
-// it) to run the time and per-call checks again and build the result, and die with the key that
-// verified them. The cache is bounded by memory (defaultTokenCacheBytes), not by a count.
+// verification. Entries are keyed by a keyed hash of the token (cache.Cache.Key; never the
+// token itself), hold the verified claims in packed form (jose.Packed: the payload once, and
+// where each claim lies in it) to run the time and per-call checks again and build the result,
+// and die with the key that verified them. The cache is bounded by memory (defaultTokenCacheBytes), not by a count.
 
 // defaultTokenCacheBytes is the memory the verified-token cache of a client may hold
-// (WithTokenCacheBytes): 64 MiB, about 120,000 tokens of a typical 10-claim ID token (about 540
-// bytes an entry, its 270-byte payload included), so that a server's active users stay cached.
+// (WithTokenCacheBytes): 64 MiB, about 140,000 tokens of a typical 10-claim ID token (about 475
+// bytes an entry, its 267-byte payload included), so that a server's active users stay cached.
 // Eviction keeps the tokens asked for most often (W-TinyLFU), so a working set larger than the
 // budget keeps a high hit rate.
 const defaultTokenCacheBytes = 64 << 20
@@ -24,19 +22,28 @@ const defaultTokenCacheBytes = 64 << 20
 // maxCachedToken: longer tokens are not cached.
 const maxCachedToken = 16 << 10
 
-// tokenEntry is what a cache hit needs: the verified claims, the key that verified them (to
-// drop the entry when the key leaves the provider's JWKS), the kind of token and its alg.
+// tokenEntry is what a cache hit needs, held in the cache's own node (two pointers, no
+// allocation of its own): the verified claims with the kind of token and its alg in their tag
+// (jose.Packed, by the start of its text), and the key that verified them (to drop the entry
+// when the key leaves the provider's JWKS, and for the result's KeyID).
 type tokenEntry struct {
-	claims jose.Packed
-	key    *jwk
-	kind   TokenKind
-	alg    jose.Alg
+	text *byte // jose.PackedAt
+	key  *jwk
 }
 
+// newTokenEntry returns the entry of verified claims cl of payload.
+func newTokenEntry(payload string, cl *jose.Claims, kind TokenKind, alg jose.Alg, key *jwk) tokenEntry {
+	return tokenEntry{text: jose.Pack(payload, cl, uint16(kind)<<8|uint16(alg)).Ptr(), key: key}
+}
+
+func (e tokenEntry) claims() jose.Packed { return jose.PackedAt(e.text) }
+func (e tokenEntry) kind() TokenKind     { return TokenKind(e.claims().Tag() >> 8) }
+func (e tokenEntry) alg() jose.Alg       { return jose.Alg(e.claims().Tag()) }
+
 // tokenCache is the verified-token cache; it is safe for concurrent use. Entries are immutable:
-// results share them.
+// results share their text.
 type tokenCache struct {
-	c *cache.Cache[*tokenEntry]
+	c *cache.Cache[tokenEntry]
 }
 
 // newTokenCache returns a verified-token cache of budget bytes.
@@ -44,21 +51,21 @@ func newTokenCache(budget uint64) *tokenCache {
 	return &tokenCache{c: cache.New(budget, tokenEntryCost)}
 }
 
-// tokenEntryCost is the memory an entry holds: the cache's overhead, the entry and its text
-// rounded up to 32 bytes (the allocator's size classes near 300 bytes).
-func tokenEntryCost(e *tokenEntry) uint32 {
-	return uint32(cache.Overhead + unsafe.Sizeof(*e) + uintptr((e.claims.Bytes()+31)&^31))
+// tokenEntryCost is the memory an entry holds: the cache's overhead (its node holds the entry)
+// and the text, rounded up to 32 bytes (the allocator's size classes near 300 bytes).
+func tokenEntryCost(e tokenEntry) uint32 {
+	return uint32(cache.Overhead + (e.claims().Bytes()+31)&^31)
 }
 
 // dropRetired removes the entries verified by keys that left the provider's JWKS.
 func (t *tokenCache) dropRetired() {
-	t.c.DeleteFunc(func(e *tokenEntry) bool { return e.key.retired.Load() })
+	t.c.DeleteFunc(func(e tokenEntry) bool { return e.key.retired.Load() })
 }
 
 // get returns the entry of raw, unless the key that verified it has left the provider's JWKS
 // (then the entry is dropped).
 func (t *tokenCache) get(raw string) *tokenEntry {
-	k := cache.KeyOf(raw)
+	k := t.c.Key(raw)
 	e, ok := t.c.Get(k)
 	if !ok {
 		return nil
@@ -67,7 +74,7 @@ func (t *tokenCache) get(raw string) *tokenEntry {
 		t.c.Delete(k)
 		return nil
 	}
-	return e
+	return &e
 }
 
 // len returns the number of entries.

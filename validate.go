@@ -169,9 +169,9 @@ func (c *OpenIDConnectClient) initValidation(o *options) error {
 }
 
 // WithTokenCacheBytes sets the memory the verified-token cache may hold (default 64 MiB: about
-// 120,000 typical ID tokens); 0 turns the cache off, so
+// 140,000 typical ID tokens); 0 turns the cache off, so
 // that every call verifies the signature. A token's entry costs its decoded payload plus about
-// 270 bytes; tokens over 16 KiB, and entries over an eighth of the budget, are not cached.
+// 210 bytes; tokens over 16 KiB, and entries over an eighth of the budget, are not cached.
 func WithTokenCacheBytes(n int) Option {
 	return func(o *options) {
 		if n < 0 {
@@ -420,7 +420,7 @@ type AuthenticationResult struct {
 	// KeyID is the "kid" of the provider key that verified it, or "".
 	KeyID string
 
-	claims *jose.Packed  // immutable, shared with the cache entry
+	claims jose.Packed   // immutable, shared with the cache entry
 	dec    *jose.Decoder // nil: encoding/json
 	aud    [1]string     // Entity.Audience of one value
 	amr    [1]string     // Entity.AuthMethods of one value
@@ -436,7 +436,7 @@ type AuthenticationResult struct {
 // payload, without a second parse by encoding/json.
 func (r *AuthenticationResult) Claims(v any) error {
 	dec := r.dec
-	if r.claims.Has == 0 { // not a payload ParseClaims read (an introspection answer)
+	if r.claims.Has() == 0 { // not a payload ParseClaims read (an introspection answer)
 		dec = nil
 	}
 	if err := dec.Decode(r.claims.Payload(), v); err != nil {
@@ -479,8 +479,8 @@ func (r *AuthenticationResult) rawClaims() map[string]any {
 // "client_id" and "jti" required (RFC 9068 §2.2). No claim is returned with an error, and errors
 // never contain the token.
 //
-// A token that validated once is answered from memory until it expires, kept under the SHA-256
-// of the token (never the token) in a cache bounded by memory (WithTokenCacheBytes, default
+// A token that validated once is answered from memory until it expires, kept under a keyed hash
+// of the token (AES-GMAC under random keys of the client's own; never the token) in a cache bounded by memory (WithTokenCacheBytes, default
 // 64 MiB) that keeps the tokens asked for most often; the time checks and the
 // per-call options run again on every call, and the entry is dropped when the key that verified
 // it leaves the provider's JWKS. A cached token is never answered past the key set's max age
@@ -555,20 +555,22 @@ func (v *validator) validate(ctx context.Context, raw string, m mode, opts []Ver
 	cached := v.cache != nil && len(raw) <= maxCachedToken
 	var key cache.Key
 	if cached {
-		key = cache.KeyOf(raw)
+		key = v.cache.c.Key(raw)
 		if v.keys.fresh(now) {
 			if e, ok := v.cache.c.Get(key); ok {
 				if !e.key.retired.Load() {
 					var cl jose.Claims
 					r := new(AuthenticationResult)
-					e.claims.Unpack(&cl, r.aud[:0:len(r.aud)]) // in r when it fits
-					if err := v.check(&cl, e.kind, e.alg, m, &o, now); err != nil {
+					p := e.claims()
+					p.Unpack(&cl, r.aud[:0:len(r.aud)]) // in r when it fits
+					tag := p.Tag()
+					if err := v.check(&cl, TokenKind(tag>>8), jose.Alg(tag), m, &o, now); err != nil {
 						if err.reason == reasonExpired {
 							v.cache.c.Delete(key)
 						}
 						return nil, err
 					}
-					return v.fill(r, &cl, e), nil
+					return v.fill(r, &cl, p, e.key), nil
 				}
 				v.cache.c.Delete(key)
 			}
@@ -579,40 +581,41 @@ func (v *validator) validate(ctx context.Context, raw string, m mode, opts []Ver
 	if err != nil {
 		return nil, err
 	}
-	if cached && e.claims.Compact() {
+	p := e.claims()
+	if cached && p.Compact() {
 		v.cache.c.Set(key, e)
 	}
-	return v.fill(new(AuthenticationResult), &cl, e), nil
+	return v.fill(new(AuthenticationResult), &cl, p, e.key), nil
 }
 
 // verify is the full, uncached validation.
 // cl receives the verified claims.
-func (v *validator) verify(ctx context.Context, raw string, m mode, o *verifyOptions, now time.Time, cl *jose.Claims) (*tokenEntry, *ValidationError) {
+func (v *validator) verify(ctx context.Context, raw string, m mode, o *verifyOptions, now time.Time, cl *jose.Claims) (tokenEntry, *ValidationError) {
 	tok, jerr := jose.Split(raw)
 	if jerr != nil {
-		return nil, fromJOSE(jerr)
+		return tokenEntry{}, fromJOSE(jerr)
 	}
 	var scratch [scratchSize]byte
 	header, ok := jose.DecodeJSONPart(tok.HeaderPart(), scratch[:])
 	if !ok {
-		return nil, invalid(reasonMalformed, "", "header is not base64url of UTF-8 JSON")
+		return tokenEntry{}, invalid(reasonMalformed, "", "header is not base64url of UTF-8 JSON")
 	}
 	hdr, jerr := jose.ParseHeader(header)
 	if jerr != nil {
-		return nil, fromJOSE(jerr)
+		return tokenEntry{}, fromJOSE(jerr)
 	}
 	if !v.algs.Has(hdr.Alg) {
-		return nil, invalid(reasonUnsupportedAlgorithm, "alg", fmt.Sprintf("alg not accepted (accepted: %s)",
+		return tokenEntry{}, invalid(reasonUnsupportedAlgorithm, "alg", fmt.Sprintf("alg not accepted (accepted: %s)",
 			strings.Join(v.algs.Names(), ", ")))
 	}
 	kind := KindIDToken
 	switch {
 	case hdr.Typ == jose.TypeOther:
-		return nil, invalid(reasonInvalidType, "typ", "typ is neither JWT nor at+jwt")
+		return tokenEntry{}, invalid(reasonInvalidType, "typ", "typ is neither JWT nor at+jwt")
 	case hdr.Typ == jose.TypeAT && m == modeIDToken:
-		return nil, invalid(reasonInvalidType, "typ", "an at+jwt access token is not an ID token")
+		return tokenEntry{}, invalid(reasonInvalidType, "typ", "an at+jwt access token is not an ID token")
 	case hdr.Typ == jose.TypeJWT && m == modeAccessToken:
-		return nil, invalid(reasonInvalidType, "typ", "typ is not at+jwt: not a JWT access token")
+		return tokenEntry{}, invalid(reasonInvalidType, "typ", "typ is not at+jwt: not a JWT access token")
 	case hdr.Typ == jose.TypeAT:
 		kind = KindAccessToken
 	}
@@ -620,28 +623,28 @@ func (v *validator) verify(ctx context.Context, raw string, m mode, o *verifyOpt
 	// of bad base64 or UTF-8 is refused as malformed and never causes a JWKS fetch.
 	payload, ok := jose.DecodeJSONPart(tok.PayloadPart(), scratch[:])
 	if !ok {
-		return nil, invalid(reasonMalformed, "", "payload is not base64url of UTF-8")
+		return tokenEntry{}, invalid(reasonMalformed, "", "payload is not base64url of UTF-8")
 	}
 	var sigBuf [512]byte // RSA up to 4096 bits; larger signatures allocate
 	sig, ok := jose.DecodeSignature(tok.SignaturePart(), sigBuf[:])
 	if !ok {
-		return nil, invalid(reasonMalformed, "", "signature is not unpadded base64url")
+		return tokenEntry{}, invalid(reasonMalformed, "", "signature is not unpadded base64url")
 	}
 	key, err := v.keys.key(ctx, &hdr, o.trusted)
 	if err != nil {
-		return nil, err
+		return tokenEntry{}, err
 	}
 	if !jose.Verify(tok, sig, hdr.Alg, &key.PublicKey, scratch[:]) {
-		return nil, invalid(reasonInvalidSignature, "", "signature does not verify with the provider's key")
+		return tokenEntry{}, invalid(reasonInvalidSignature, "", "signature does not verify with the provider's key")
 	}
 	// Only now, with the signature verified, are the claims parsed (RFC 8725 §3.1).
 	if jerr := jose.ParseClaims(payload, cl); jerr != nil {
-		return nil, fromJOSEClaims(jerr)
+		return tokenEntry{}, fromJOSEClaims(jerr)
 	}
 	if err := v.check(cl, kind, hdr.Alg, m, o, now); err != nil {
-		return nil, err
+		return tokenEntry{}, err
 	}
-	return &tokenEntry{claims: jose.Pack(payload, cl), key: key, kind: kind, alg: hdr.Alg}, nil
+	return newTokenEntry(payload, cl, kind, hdr.Alg, key), nil
 }
 
 // check applies the claim rules to a verified token; it runs again on every cache hit.
@@ -735,10 +738,12 @@ func (v *validator) check(cl *jose.Claims, kind TokenKind, alg jose.Alg, m mode,
 	return nil
 }
 
-// fill makes r the AuthenticationResult of the verified claims cl of t. r shares nothing
-// mutable with cl, t or a cache entry: its slices are its own (cl.Aud may be r.aud already).
-func (v *validator) fill(r *AuthenticationResult, cl *jose.Claims, t *tokenEntry) *AuthenticationResult {
-	r.Kind, r.Algorithm, r.KeyID, r.claims, r.dec = t.kind, t.alg.String(), t.key.kid, &t.claims, v.dec
+// fill makes r the AuthenticationResult of the verified claims cl, packed in p, verified by
+// key. r shares nothing mutable with cl, p or a cache entry: its slices are its own (cl.Aud may
+// be r.aud already).
+func (v *validator) fill(r *AuthenticationResult, cl *jose.Claims, p jose.Packed, key *jwk) *AuthenticationResult {
+	tag := p.Tag()
+	r.Kind, r.Algorithm, r.KeyID, r.claims, r.dec = TokenKind(tag>>8), jose.Alg(tag).String(), key.kid, p, v.dec
 	aud := cl.Aud // a new slice, or r.aud
 	if len(aud) <= len(r.aud) {
 		aud = append(r.aud[:0:len(r.aud)], aud...) // in r: one allocation fewer
@@ -747,8 +752,8 @@ func (v *validator) fill(r *AuthenticationResult, cl *jose.Claims, t *tokenEntry
 	switch {
 	case cl.Amr != nil:
 		amr = append(r.amr[:0:len(r.amr)], cl.Amr...)
-	case t.claims.HasAmr():
-		amr = t.claims.AppendAmr(r.amr[:0:len(r.amr)])
+	case p.HasAmr():
+		amr = p.AppendAmr(r.amr[:0:len(r.amr)])
 	}
 	// Field by field, not a composite literal: assigning a literal to *e copies a temporary
 	// with the bulk write barrier, which costs more than the stores themselves on a cache hit.

@@ -20,14 +20,11 @@ import (
 	"github.com/maypok86/otter/v2"
 )
 
-// Key is the SHA-256 (or another 32-byte cryptographic hash) of what an entry answers.
-type Key = [32]byte
-
 // Overhead is the cost, in bytes, that the cache itself adds to every entry beyond what the
-// value points to (the node with its header, key and a pointer-sized value, its share of the
-// hash table and of the frequency sketch; measured with 5,000 to 20,000 entries), to be counted
-// by a cost function.
-const Overhead = 136
+// value points to (the 64-byte node with its header, the key and a value of up to two pointers,
+// its share of the hash table and of the frequency sketch; measured with 5,000 to 20,000
+// entries), to be counted by a cost function.
+const Overhead = 120
 
 // Cache is a concurrent cache of values of type V keyed by a Key, bounded by the sum of the
 // costs of its entries. It is safe for concurrent use. The zero value is not usable: use New.
@@ -35,12 +32,13 @@ type Cache[V any] struct {
 	c      *otter.Cache[Key, V]
 	budget uint64
 	cost   func(V) uint32
+	h      *hasher
 }
 
 // New returns a cache that keeps entries of total cost at most budget (bytes); cost returns
 // the bytes one entry holds, Overhead included. A budget of 0 is a cache that keeps nothing.
 func New[V any](budget uint64, cost func(V) uint32) *Cache[V] {
-	c := &Cache[V]{budget: budget, cost: cost}
+	c := &Cache[V]{budget: budget, cost: cost, h: newHasher()}
 	if budget == 0 {
 		return c
 	}
@@ -52,6 +50,10 @@ func New[V any](budget uint64, cost func(V) uint32) *Cache[V] {
 	})
 	return c
 }
+
+// Key returns the key of s in this cache: a keyed hash of s under keys of this cache alone (see
+// hasher), so that no one can make a string that finds another's entry.
+func (c *Cache[V]) Key(s string) Key { return c.h.key(s) }
 
 // Get returns the value of k, if the cache has it.
 func (c *Cache[V]) Get(k Key) (V, bool) {
@@ -115,7 +117,9 @@ type quiet struct{}
 func (quiet) Warn(context.Context, string, error)  {}
 func (quiet) Error(context.Context, string, error) {}
 
-// KeyOf returns the SHA-256 of s (FIPS 180-4), the key of an entry that answers s.
+// KeyOf returns the SHA-256 of s (FIPS 180-4) cut to 16 bytes: a key that does not depend on
+// the cache, for callers that key one map by it.
 func KeyOf(s string) Key {
-	return sha256.Sum256(unsafe.Slice(unsafe.StringData(s), len(s))) // read only
+	sum := sha256.Sum256(unsafe.Slice(unsafe.StringData(s), len(s))) // read only
+	return Key(sum[:16])
 }

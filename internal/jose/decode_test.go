@@ -158,9 +158,15 @@ func TestPackKeepsEveryClaim(t *testing.T) {
 		if err := ParseClaims(payload, &cl); err != nil {
 			t.Fatalf("%.80s: %v", payload, err)
 		}
-		p := Pack(payload, &cl)
+		p := Pack(payload, &cl, 0xbeef)
 		if p.Payload() != payload {
 			t.Errorf("%.80s: payload %.80q", payload, p.Payload())
+		}
+		if p.Tag() != 0xbeef || p.Has() != cl.Has {
+			t.Errorf("%.80s: tag %#x, has %#x", payload, p.Tag(), p.Has())
+		}
+		if at := PackedAt(p.Ptr()); at != p {
+			t.Errorf("%.80s: PackedAt(Ptr) is another Packed", payload)
 		}
 		var got Claims
 		p.Unpack(&got, nil)
@@ -181,6 +187,17 @@ func TestPackKeepsEveryClaim(t *testing.T) {
 		if a := p.Aud(nil); !reflect.DeepEqual(a, nilIfEmpty(cl.Aud)) {
 			t.Errorf("%.80s: aud %q, want %q", payload, a, cl.Aud)
 		}
+	}
+}
+
+// TestZeroPackedHoldsNothing: the zero Packed (a result without claims) answers empty.
+func TestZeroPackedHoldsNothing(t *testing.T) {
+	var p Packed
+	var cl Claims
+	p.Unpack(&cl, nil)
+	if p.Payload() != "" || p.Has() != 0 || p.Tag() != 0 || p.Compact() || p.Roles() != nil ||
+		p.Amr() != nil || p.HasAmr() || !reflect.DeepEqual(cl, Claims{}) || PackedAt(nil) != p {
+		t.Error("the zero Packed holds something")
 	}
 }
 

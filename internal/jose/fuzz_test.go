@@ -3,6 +3,7 @@ package jose
 import (
 	"crypto/ecdsa"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -97,5 +98,27 @@ func checkClaimsParser(t *testing.T, s string) {
 	}
 	if err := json.Unmarshal([]byte(s), &st); err == nil && (st.Iss != cl.Iss || st.Sub != cl.Sub) {
 		t.Fatalf("iss %q sub %q, encoding/json into a struct %q %q", cl.Iss, cl.Sub, st.Iss, st.Sub)
+	}
+	checkPackRoundTrip(t, s, &cl)
+}
+
+// checkPackRoundTrip packs the claims cl of payload s and requires them back unchanged.
+func checkPackRoundTrip(t *testing.T, s string, cl *Claims) {
+	p := PackedAt(Pack(s, cl, 0x1234).Ptr())
+	if p.Payload() != s || p.Tag() != 0x1234 {
+		t.Fatalf("packed payload %q tag %#x", p.Payload(), p.Tag())
+	}
+	var got Claims
+	p.Unpack(&got, nil)
+	want := *cl
+	want.Amr, want.Roles, want.authTimeText = nil, nil, ""
+	if len(want.Aud) == 0 && len(got.Aud) == 0 {
+		want.Aud, got.Aud = nil, nil
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("unpacked\n %+v\nwant %+v", got, want)
+	}
+	if !reflect.DeepEqual(p.Amr(), nilIfEmpty(cl.Amr)) || !reflect.DeepEqual(p.Roles(), nilIfEmpty(cl.Roles)) {
+		t.Fatalf("amr %q roles %q, want %q %q", p.Amr(), p.Roles(), cl.Amr, cl.Roles)
 	}
 }

@@ -2,28 +2,43 @@ package jose
 
 import (
 	"encoding/binary"
+	"math"
+	"math/bits"
 	"strconv"
 	"unsafe"
 )
 
 // Packed is the compact, immutable form of a verified payload and its Claims, small enough to
-// keep for every cached token: the payload text once, and where in it each claim lies. Strings
-// that held escapes (so are not text of the payload) follow the payload; the values of aud, amr
-// and roles follow as 4-byte spans; auth_time is kept as the text of its number. A payload whose
-// text would need offsets over 16 bits, or a list of more than 255 values, is kept whole
-// (Compact reports false): then only Payload and Roles (which parses it again) are served.
-type Packed struct {
-	text              string
-	str               [numPacked]span
-	plen, lists       uint16 // payload length; offset of the list spans
-	nAud, nAmr, nRole uint8
-	whole             bool // not compact: text is the payload
-	// Has, Exp, Nbf and Iat are those of Claims.
-	Has           uint32
-	Exp, Nbf, Iat float64
-}
+// keep for every cached token: one string, which a cache can hold by a single pointer (PackedAt),
+// made of a fixed header (Has, Exp, Nbf, Iat, the lengths and a 16-bit tag of the caller's), the
+// payload text once, the strings that held escapes (so are not text of the payload), the values
+// of aud, amr and roles as 4-byte spans, and a 4-byte span for each claim string the token has
+// (auth_time as the text of its number). A payload whose text would need offsets over 16 bits,
+// or a list of more than 255 values, is kept whole (Compact reports false): then only Payload,
+// Tag and Roles (which parses it again) are served. The zero Packed holds nothing.
+type Packed struct{ text string }
 
-// span is the text of a string: text[off:off+n].
+// The header of a Packed, at the start of its text (little-endian).
+const (
+	hTotal = 0  // uint32: the length of the text
+	hHas   = 4  // uint32: Claims.Has
+	hExp   = 8  // float64 bits
+	hNbf   = 16 // float64 bits
+	hIat   = 24 // float64 bits
+	hPlen  = 32 // uint16: payload length (compact)
+	hLists = 34 // uint16: offset of the list spans in the body
+	hMask  = 36 // uint16: bit i set: string i has a span
+	hNAud  = 38 // uint8 each: values of aud, amr, roles
+	hNAmr  = 39
+	hNRole = 40
+	hFlags = 41 // flagWhole
+	hTag   = 42 // uint16: the caller's
+	header = 44 // the body (payload first) starts here
+)
+
+const flagWhole = 1
+
+// span is the text of a string: body[off:off+n].
 type span struct{ off, n uint16 }
 
 // The strings of a Packed, in the order of Packed.str.
@@ -53,10 +68,10 @@ const (
 	maxPackedList = 1<<8 - 1
 )
 
-// Pack returns the packed form of cl, the claims ParseClaims read from payload. Strings of cl
-// must be text of payload or strings of their own (with escapes), as ParseClaims leaves them.
-func Pack(payload string, cl *Claims) Packed {
-	p := Packed{text: payload, Has: cl.Has, Exp: cl.Exp, Nbf: cl.Nbf, Iat: cl.Iat}
+// Pack returns the packed form of cl, the claims ParseClaims read from payload, with the
+// caller's tag. Strings of cl must be text of payload or strings of their own (with escapes), as
+// ParseClaims leaves them.
+func Pack(payload string, cl *Claims, tag uint16) Packed {
 	authTime := cl.authTimeText
 	if cl.Has&HasAuthTime != 0 && authTime == "" {
 		authTime = strconv.FormatFloat(cl.AuthTime, 'g', -1, 64) // exact: parses back to the same float64
@@ -64,8 +79,11 @@ func Pack(payload string, cl *Claims) Packed {
 	strs := [numPacked]string{cl.Iss, cl.Sub, cl.Azp, cl.Nonce, cl.AuthReqID, cl.AtHash, cl.ClientID, cl.Scope,
 		cl.Username, cl.Role, cl.IdpRole, cl.Acr, cl.Name, cl.Email, authTime}
 	lists := [3][]string{cl.Aud, cl.Amr, cl.Roles}
-	extra, values := 0, 0
+	extra, values, present := 0, 0, 0
 	for _, s := range strs {
+		if s != "" {
+			present++
+		}
 		if _, in := within(payload, s); !in {
 			extra += len(s)
 		}
@@ -78,30 +96,36 @@ func Pack(payload string, cl *Claims) Packed {
 			}
 		}
 	}
-	total := len(payload) + extra + 4*values
-	if total > maxPackedText || len(cl.Aud) > maxPackedList || len(cl.Amr) > maxPackedList || len(cl.Roles) > maxPackedList {
-		p.whole = true
-		return p
+	body := len(payload) + extra + 4*values + 4*present
+	whole := body > maxPackedText || len(cl.Aud) > maxPackedList || len(cl.Amr) > maxPackedList ||
+		len(cl.Roles) > maxPackedList
+	if whole {
+		body = len(payload)
 	}
-	p.plen = uint16(len(payload))
-	p.nAud, p.nAmr, p.nRole = uint8(len(cl.Aud)), uint8(len(cl.Amr)), uint8(len(cl.Roles))
-	var buf []byte
-	if total > len(payload) {
-		buf = make([]byte, 0, total)
-		buf = append(buf, payload...)
+	buf := make([]byte, header, header+body)
+	le := binary.LittleEndian
+	le.PutUint32(buf[hTotal:], uint32(header+body))
+	le.PutUint32(buf[hHas:], cl.Has)
+	le.PutUint64(buf[hExp:], math.Float64bits(cl.Exp))
+	le.PutUint64(buf[hNbf:], math.Float64bits(cl.Nbf))
+	le.PutUint64(buf[hIat:], math.Float64bits(cl.Iat))
+	le.PutUint16(buf[hTag:], tag)
+	buf = append(buf, payload...)
+	if whole {
+		buf[hFlags] = flagWhole
+		return Packed{unsafe.String(unsafe.SliceData(buf), len(buf))} // buf is not written again
 	}
+	le.PutUint16(buf[hPlen:], uint16(len(payload)))
+	buf[hNAud], buf[hNAmr], buf[hNRole] = uint8(len(cl.Aud)), uint8(len(cl.Amr)), uint8(len(cl.Roles))
 	place := func(s string) span {
 		if off, in := within(payload, s); in {
 			return span{uint16(off), uint16(len(s))}
 		}
-		sp := span{uint16(len(buf)), uint16(len(s))}
+		sp := span{uint16(len(buf) - header), uint16(len(s))}
 		buf = append(buf, s...)
 		return sp
 	}
-	for i, s := range strs {
-		p.str[i] = place(s)
-	}
-	var spans [3 * maxPackedList]span
+	var spans [3*maxPackedList + numPacked]span
 	n := 0
 	for _, l := range lists {
 		for _, s := range l {
@@ -109,23 +133,41 @@ func Pack(payload string, cl *Claims) Packed {
 			n++
 		}
 	}
-	if buf != nil {
-		p.lists = uint16(len(buf))
-		for _, sp := range spans[:n] {
-			buf = binary.LittleEndian.AppendUint16(buf, sp.off)
-			buf = binary.LittleEndian.AppendUint16(buf, sp.n)
+	var mask uint16
+	for i, s := range strs {
+		if s != "" {
+			mask |= 1 << i
+			spans[n] = place(s)
+			n++
 		}
-		p.text = unsafe.String(unsafe.SliceData(buf), len(buf)) // buf is not written again
 	}
-	return p
+	le.PutUint16(buf[hLists:], uint16(len(buf)-header))
+	le.PutUint16(buf[hMask:], mask)
+	for _, sp := range spans[:n] {
+		buf = le.AppendUint16(buf, sp.off)
+		buf = le.AppendUint16(buf, sp.n)
+	}
+	return Packed{unsafe.String(unsafe.SliceData(buf), len(buf))} // buf is not written again
 }
 
 // PackPayload returns the packed form of a JSON object whose members are not claims read here,
 // such as an introspection answer (RFC 7662 §2.2): only Payload gives something back.
 func PackPayload(payload string) Packed {
 	var cl Claims
-	return Pack(payload, &cl)
+	return Pack(payload, &cl, 0)
 }
+
+// PackedAt returns the Packed whose text starts at p, as Ptr returned it.
+func PackedAt(p *byte) Packed {
+	if p == nil {
+		return Packed{}
+	}
+	n := binary.LittleEndian.Uint32(unsafe.Slice(p, header))
+	return Packed{unsafe.String(p, n)}
+}
+
+// Ptr returns the start of p's text: with PackedAt, a Packed held by one pointer.
+func (p Packed) Ptr() *byte { return unsafe.StringData(p.text) }
 
 // within returns the offset of s in payload, if s is text of payload (or empty).
 func within(payload, s string) (int, bool) {
@@ -139,79 +181,107 @@ func within(payload, s string) (int, bool) {
 	return 0, false
 }
 
-func (p *Packed) s(i int) string {
-	sp := p.str[i]
-	return p.text[sp.off : int(sp.off)+int(sp.n)]
+// u16 and u32 read the header.
+func (p Packed) u16(at int) uint16 { return uint16(p.text[at]) | uint16(p.text[at+1])<<8 }
+func (p Packed) u32(at int) uint32 { return uint32(p.u16(at)) | uint32(p.u16(at+2))<<16 }
+func (p Packed) f64(at int) float64 {
+	return math.Float64frombits(uint64(p.u32(at)) | uint64(p.u32(at+4))<<32)
+}
+
+// at returns the string of the 4-byte span at offset k of the body.
+func (p Packed) at(k int) string {
+	body := p.text[header:]
+	off := int(body[k]) | int(body[k+1])<<8
+	n := int(body[k+2]) | int(body[k+3])<<8
+	return body[off : off+n]
+}
+
+func (p Packed) whole() bool { return p.text == "" || p.text[hFlags]&flagWhole != 0 }
+
+// Has, Exp, Nbf and Iat are those of the Claims packed; Tag is the caller's.
+func (p Packed) Has() uint32 {
+	if p.text == "" {
+		return 0
+	}
+	return p.u32(hHas)
+}
+
+// Tag returns the tag given to Pack.
+func (p Packed) Tag() uint16 {
+	if p.text == "" {
+		return 0
+	}
+	return p.u16(hTag)
 }
 
 // Payload returns the verified payload, a JSON object.
-func (p *Packed) Payload() string {
-	if p.whole {
-		return p.text
+func (p Packed) Payload() string {
+	if p.text == "" {
+		return ""
 	}
-	return p.text[:p.plen]
+	if p.whole() {
+		return p.text[header:]
+	}
+	return p.text[header : header+int(p.u16(hPlen))]
 }
 
 // Compact reports whether p holds its claims (else only the payload).
-func (p *Packed) Compact() bool { return !p.whole }
+func (p Packed) Compact() bool { return !p.whole() }
 
-// Bytes returns the bytes the packed form holds beyond its own size.
-func (p *Packed) Bytes() int { return len(p.text) }
+// Bytes returns the length of p's text, all the memory it holds.
+func (p Packed) Bytes() int { return len(p.text) }
 
-// whole returns the claims of a payload kept whole, parsed again.
-func (p *Packed) parse() *Claims {
+// parse returns the claims of a payload kept whole, parsed again.
+func (p Packed) parse() *Claims {
 	cl := new(Claims)
-	if ParseClaims(p.text, cl) != nil {
+	if ParseClaims(p.Payload(), cl) != nil {
 		return new(Claims)
 	}
 	return cl
 }
 
 // list appends the values of list i (0 aud, 1 amr, 2 roles) to dst.
-func (p *Packed) list(dst []string, i int) []string {
-	if p.whole {
+func (p Packed) list(dst []string, i int) []string {
+	if p.whole() {
 		cl := p.parse()
 		return append(dst, [3][]string{cl.Aud, cl.Amr, cl.Roles}[i]...)
 	}
-	start, n := 0, int(p.nAud)
+	start, n := 0, int(p.text[hNAud])
 	switch i {
 	case 1:
-		start, n = int(p.nAud), int(p.nAmr)
+		start, n = int(p.text[hNAud]), int(p.text[hNAmr])
 	case 2:
-		start, n = int(p.nAud)+int(p.nAmr), int(p.nRole)
+		start, n = int(p.text[hNAud])+int(p.text[hNAmr]), int(p.text[hNRole])
 	}
-	at := int(p.lists) + 4*start
+	at := int(p.u16(hLists)) + 4*start
 	for j := range n {
-		k := at + 4*j
-		off := int(p.text[k]) | int(p.text[k+1])<<8
-		l := int(p.text[k+2]) | int(p.text[k+3])<<8
-		dst = append(dst, p.text[off:off+l])
+		dst = append(dst, p.at(at+4*j))
 	}
 	return dst
 }
 
 // Aud appends the values of "aud" to dst.
-func (p *Packed) Aud(dst []string) []string { return p.list(dst, 0) }
+func (p Packed) Aud(dst []string) []string { return p.list(dst, 0) }
 
 // HasAmr reports whether "amr" has values.
-func (p *Packed) HasAmr() bool {
-	if p.whole {
+func (p Packed) HasAmr() bool {
+	if p.whole() {
 		return len(p.parse().Amr) > 0
 	}
-	return p.nAmr > 0
+	return p.text[hNAmr] > 0
 }
 
 // AppendAmr appends the values of "amr" to dst.
-func (p *Packed) AppendAmr(dst []string) []string { return p.list(dst, 1) }
+func (p Packed) AppendAmr(dst []string) []string { return p.list(dst, 1) }
 
 // Amr returns the values of "amr" in a new slice, nil if there are none.
-func (p *Packed) Amr() []string { return p.fresh(1, p.nAmr) }
+func (p Packed) Amr() []string { return p.fresh(1) }
 
 // Roles returns the values of "roles" in a new slice, nil if there are none.
-func (p *Packed) Roles() []string { return p.fresh(2, p.nRole) }
+func (p Packed) Roles() []string { return p.fresh(2) }
 
-func (p *Packed) fresh(i int, n uint8) []string {
-	if p.whole {
+func (p Packed) fresh(i int) []string {
+	if p.whole() {
 		cl := p.parse()
 		l := [3][]string{cl.Aud, cl.Amr, cl.Roles}[i]
 		if len(l) == 0 {
@@ -219,6 +289,7 @@ func (p *Packed) fresh(i int, n uint8) []string {
 		}
 		return l
 	}
+	n := p.text[hNAud+i]
 	if n == 0 {
 		return nil
 	}
@@ -226,23 +297,28 @@ func (p *Packed) fresh(i int, n uint8) []string {
 }
 
 // Unpack sets cl to the claims of p, except Amr and Roles; cl.Aud is appended to aud.
-func (p *Packed) Unpack(cl *Claims, aud []string) {
-	if p.whole {
+func (p Packed) Unpack(cl *Claims, aud []string) {
+	if p.whole() {
 		*cl = *p.parse()
 		cl.Aud = append(aud, cl.Aud...)
 		cl.Amr, cl.Roles = nil, nil
 		return
 	}
-	*cl = Claims{
-		Has: p.Has, Iss: p.s(pIss), Sub: p.s(pSub), Azp: p.s(pAzp), Nonce: p.s(pNonce), AuthReqID: p.s(pAuthReqID),
-		AtHash: p.s(pAtHash), ClientID: p.s(pClientID), Scope: p.s(pScope), Username: p.s(pUsername),
-		Role: p.s(pRole), IdpRole: p.s(pIdpRole), Acr: p.s(pAcr), Name: p.s(pName), Email: p.s(pEmail),
-		Exp: p.Exp, Nbf: p.Nbf, Iat: p.Iat,
+	*cl = Claims{Has: p.u32(hHas), Exp: p.f64(hExp), Nbf: p.f64(hNbf), Iat: p.f64(hIat)}
+	nAud := int(p.text[hNAud])
+	k := int(p.u16(hLists)) + 4*(nAud+int(p.text[hNAmr])+int(p.text[hNRole]))
+	strs := [numPacked]*string{&cl.Iss, &cl.Sub, &cl.Azp, &cl.Nonce, &cl.AuthReqID, &cl.AtHash, &cl.ClientID,
+		&cl.Scope, &cl.Username, &cl.Role, &cl.IdpRole, &cl.Acr, &cl.Name, &cl.Email, nil}
+	for mask := p.u16(hMask); mask != 0; mask &= mask - 1 {
+		i := bits.TrailingZeros16(mask)
+		if i == pAuthTime {
+			cl.AuthTime, _ = numberValue(jsonValue{kind: jsonNumber, raw: p.at(k)})
+		} else {
+			*strs[i] = p.at(k)
+		}
+		k += 4
 	}
-	if p.Has&HasAuthTime != 0 {
-		cl.AuthTime, _ = numberValue(jsonValue{kind: jsonNumber, raw: p.s(pAuthTime)})
-	}
-	if p.Has&HasAud != 0 {
+	if cl.Has&HasAud != 0 {
 		cl.Aud = p.list(aud, 0)
 	}
 }
