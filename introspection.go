@@ -29,7 +29,7 @@ const (
 	// Failures to reach the provider are never cached.
 	introspectionNegativeTTL = 30 * time.Second
 	// introspectionCacheBytes is the memory the introspection cache of a client may hold: 64 MiB,
-	// about 130,000 answers for a typical user token of ONES or oidc-provider (about 500 bytes an
+	// about 140,000 answers for a typical user token of ONES or oidc-provider (about 460 bytes an
 	// entry, its 250-byte answer included), so that a server's active users stay cached. It bounds
 	// memory, not a count: eviction keeps the tokens asked for most often (W-TinyLFU), so a working
 	// set larger than the budget keeps a high hit rate, and an answer that would cost more than an
@@ -45,7 +45,7 @@ const (
 // WithIntrospectionMaxAge sets how long an active introspection answer is reused at most
 // (default 5 minutes; between 1 second and 1 hour). Shorter means a
 // token revoked at the provider stops working sooner, at the cost of more introspections.
-// Answers are cached under the SHA-256 of the token in at most 64 MiB per client (about 130,000
+// Answers are cached under the SHA-256 of the token in at most 64 MiB per client (about 140,000
 // answers of a typical user token), keeping the tokens asked for most often; a refusal is
 // reused for 30 seconds, a failure to reach the provider never.
 func WithIntrospectionMaxAge(d time.Duration) Option {
@@ -160,8 +160,8 @@ func (in *introspector) fetch(ctx context.Context, raw string, key cache.Key) (i
 	}
 }
 
-// entry turns an introspection answer into a cache entry: the result, or why the token is
-// refused (kept for 30 s).
+// entry turns an introspection answer into a cache entry: the answer packed, reused until the
+// earlier of its exp and the max age, or why the token is refused (kept for 30 s).
 func (in *introspector) entry(res *IntrospectionResult) introEntry {
 	now := in.now()
 	reject := func(err *ValidationError) introEntry {
@@ -208,11 +208,12 @@ func (in *introspector) entry(res *IntrospectionResult) introEntry {
 // empty), and exp and iat as the numbers of the answer (0 when it has none).
 func (in *introspector) claims(res *IntrospectionResult) (jose.Claims, EntityKind) {
 	var extra struct {
-		Role     string          `json:"role"`
-		IDPRole  string          `json:"idp_role"`
-		ACR      string          `json:"acr"`
-		Name     string          `json:"preferred_username"`
-		Exp, Iat json.RawMessage // read by parseIntrospection: NumericDates
+		Role    string          `json:"role"`
+		IDPRole string          `json:"idp_role"`
+		ACR     string          `json:"acr"`
+		Name    string          `json:"preferred_username"`
+		Exp     json.RawMessage `json:"exp"` // NumericDates, checked by parseIntrospection
+		Iat     json.RawMessage `json:"iat"`
 	}
 	_ = json.Unmarshal(res.Raw, &extra) // optional members; a wrong type leaves them empty
 	cl := jose.Claims{Sub: res.Subject, ClientID: res.ClientID, Scope: res.Scope, Username: res.Username,

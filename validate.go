@@ -502,7 +502,7 @@ func (r *AuthenticationResult) rawClaims() map[string]any {
 // active ones until the earlier of exp and WithIntrospectionMaxAge (default 5 minutes),
 // refusals for 30 s, failures not at all; concurrent calls for one
 // token share one introspection; at most 64 MiB of answers are kept
-// (about 130,000 typical ones).
+// (about 140,000 typical ones).
 func (c *OpenIDConnectClient) ValidateToken(ctx context.Context, raw string, opts ...VerifyOption) (*AuthenticationResult, error) {
 	return c.val.validate(ctx, raw, modeAny, opts)
 }
