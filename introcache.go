@@ -20,8 +20,9 @@ import (
 // Entries are immutable: results share their text.
 type introEntry struct {
 	// text is the start of the packed answer (jose.PackedAt), nil for a refusal. Its tag is the
-	// EntityKind of the result; 0 is an answer whose claims did not fit the compact form, read
-	// again on a hit (introspector.unpack).
+	// EntityKind of the result, with tagAud when the answer has "aud" (even empty); 0 is an
+	// answer whose claims did not fit the compact form, read again on a hit
+	// (introspector.unpack).
 	text   *byte
 	reject *ValidationError // non-nil: the token is refused
 	until  time.Time        // reused until then
@@ -30,6 +31,9 @@ type introEntry struct {
 // introNodeExtra is what the cache's node holds for an introEntry beyond the two pointers that
 // cache.Overhead counts.
 const introNodeExtra = unsafe.Sizeof(introEntry{}) - 2*unsafe.Sizeof(uintptr(0))
+
+// tagAud, in the tag of a packed answer, says that the answer has "aud".
+const tagAud = 1 << 8
 
 // maxSearchedAud is how many values of "aud" packAnswer looks for in the answer; the others are
 // kept after it.
@@ -55,7 +59,11 @@ func packAnswer(body string, cl *jose.Claims, kind EntityKind) jose.Packed {
 			cl.Aud[i] = in(cl.Aud[i])
 		}
 	}
-	if p := jose.Pack(body, cl, uint16(kind)); p.Compact() {
+	tag := uint16(kind)
+	if cl.Aud != nil {
+		tag |= tagAud
+	}
+	if p := jose.Pack(body, cl, tag); p.Compact() {
 		return p
 	}
 	return jose.PackPayload(body)
@@ -65,9 +73,12 @@ func packAnswer(body string, cl *jose.Claims, kind EntityKind) jose.Packed {
 // entity; cl.Aud is appended to aud. An answer packed alone is read again. It reports false only
 // if that fails, which it cannot for an answer that was read once.
 func (in *introspector) unpack(p jose.Packed, cl *jose.Claims, aud []string) (EntityKind, bool) {
-	if kind := EntityKind(p.Tag()); kind != 0 {
-		p.Unpack(cl, aud)
-		return kind, true
+	if tag := p.Tag(); tag != 0 {
+		p.Unpack(cl, nil)
+		if tag&tagAud != 0 {
+			cl.Aud = p.Aud(aud)
+		}
+		return EntityKind(tag &^ tagAud), true
 	}
 	body := []byte(p.Payload())
 	res, err := parseIntrospection(body)
@@ -77,7 +88,7 @@ func (in *introspector) unpack(p jose.Packed, cl *jose.Claims, aud []string) (En
 	res.Raw = body
 	var kind EntityKind
 	*cl, kind = in.claims(res)
-	if cl.Has&jose.HasAud != 0 {
+	if cl.Aud != nil {
 		cl.Aud = append(aud, cl.Aud...)
 	}
 	return kind, true

@@ -204,8 +204,9 @@ func (in *introspector) entry(res *IntrospectionResult) introEntry {
 // claims returns what an active answer res says of the token as the claims of its result, and
 // whether that speaks for a user or a device (a token with no user whose sub, if any, is its
 // client_id): sub (the client id for a device), client_id, scope, username (else
-// preferred_username), role (else idp_role), acr, aud (HasAud when the answer has it, even
-// empty), and exp and iat as the numbers of the answer (0 when it has none).
+// preferred_username), role (else idp_role), acr, aud (non-nil when the answer has it, even
+// empty), and exp and iat as the numbers of the answer (0 when it has none). Has stays 0: these
+// are not claims ParseClaims read (AuthenticationResult.Claims decodes them with encoding/json).
 func (in *introspector) claims(res *IntrospectionResult) (jose.Claims, EntityKind) {
 	var extra struct {
 		Role    string          `json:"role"`
@@ -223,9 +224,6 @@ func (in *introspector) claims(res *IntrospectionResult) (jose.Claims, EntityKin
 	}
 	if cl.Role == "" {
 		cl.Role = extra.IDPRole
-	}
-	if res.Audience != nil {
-		cl.Has |= jose.HasAud
 	}
 	if extra.Exp != nil {
 		cl.Exp, _ = numericDateValue(extra.Exp)
