@@ -45,9 +45,9 @@ const (
 // WithIntrospectionMaxAge sets how long an active introspection answer is reused at most
 // (default 5 minutes; between 1 second and 1 hour). Shorter means a
 // token revoked at the provider stops working sooner, at the cost of more introspections.
-// Answers are cached under the SHA-256 of the token in at most 64 MiB per client (about 140,000
-// answers of a typical user token), keeping the tokens asked for most often; a refusal is
-// reused for 30 seconds, a failure to reach the provider never.
+// Answers are cached under a hash of the token (never the token) in at most 64 MiB per client
+// (about 140,000 answers of a typical user token), keeping the tokens asked for most often; a
+// refusal is reused for 30 seconds, a failure to reach the provider never.
 func WithIntrospectionMaxAge(d time.Duration) Option {
 	return func(o *options) {
 		if d < time.Second || d > time.Hour {
