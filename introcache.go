@@ -45,18 +45,18 @@ const maxSearchedAud = 4
 // of many values costs no more than a few passes over it. An answer whose claims do not fit the
 // compact form is packed alone, with tag 0.
 func packAnswer(body string, cl *jose.Claims, kind EntityKind) jose.Packed {
-	in := func(s string) string {
+	find := func(s string) string {
 		if i := strings.Index(body, s); s != "" && i >= 0 {
 			return body[i : i+len(s)]
 		}
 		return s
 	}
-	cl.Sub, cl.ClientID, cl.Scope = in(cl.Sub), in(cl.ClientID), in(cl.Scope)
-	cl.Username, cl.Role, cl.Acr = in(cl.Username), in(cl.Role), in(cl.Acr)
+	cl.Sub, cl.ClientID, cl.Scope = find(cl.Sub), find(cl.ClientID), find(cl.Scope)
+	cl.Username, cl.Role, cl.Acr = find(cl.Username), find(cl.Role), find(cl.Acr)
 	if len(cl.Aud) > 0 {
 		cl.Aud = append([]string(nil), cl.Aud...) // not the answer's own slice
 		for i := range min(len(cl.Aud), maxSearchedAud) {
-			cl.Aud[i] = in(cl.Aud[i])
+			cl.Aud[i] = find(cl.Aud[i])
 		}
 	}
 	tag := uint16(kind)
