@@ -332,3 +332,40 @@ func BenchmarkIntrospectionCacheZipf(b *testing.B) {
 		})
 	}
 }
+
+// FuzzIntrospectionEntry: for any answer the provider may give, the result built from the cached
+// entry, on the miss and on a hit, is the one built from the answer itself
+// (TestIntrospectionEntryRebuildsTheResult for every answer).
+func FuzzIntrospectionEntry(f *testing.F) {
+	f.Add(string(typicalIntrospection()))
+	f.Add(`{"active":true,"token_type":"Bearer","sub":"\u00e9","username":"a\"b","aud":["x","\u00e9",""],"exp":4102444800.5}`)
+	f.Add(`{"active":true,"token_type":"access_token","client_id":"d","SUB":"d","Role":1,"idp_role":"r","iat":1.25}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		res, err := parseIntrospection([]byte(body))
+		if err != nil {
+			return
+		}
+		res.Raw = []byte(body)
+		in, _ := unitIntrospector(t, 1<<20, func(string) []byte { return []byte(body) })
+		if in.entry(res).reject != nil {
+			return
+		}
+		want := referenceEntity(res, in.issuer)
+		clientID := "x"
+		if len(want.Audience) > 0 {
+			clientID = want.Audience[0]
+		}
+		for range 2 {
+			got, err := in.validate(t.Context(), "token", modeAny, &verifyOptions{}, clientID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got.Entity, want) {
+				t.Fatalf("entity\n got %+v\nwant %+v", got.Entity, want)
+			}
+			if got.claims.Payload() != body || got.Roles() != nil && len(body) <= 1<<16-1 {
+				t.Fatalf("claims %q, roles %v", got.claims.Payload(), got.Roles())
+			}
+		}
+	})
+}
