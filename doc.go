@@ -125,7 +125,7 @@
 // subject, username, name, email, scope and role, and [AuthenticationResult.Roles] the roles;
 // [AuthenticationResult.Claims] fills a struct of the other claims straight from the verified
 // payload. Opaque access tokens, which the ONES provider issues,
-// are validated by introspection (RFC 7662) into the same result, cached by the SHA-256 of the
+// are validated by introspection (RFC 7662) into the same result, cached by a keyed hash of the
 // token in at most 64 MiB (about 140,000 typical answers; a token of three dot-separated parts is
 // a JWT). [OpenIDConnectClient.RequireToken] is net/http
 // middleware for bearer access tokens (never ID tokens unless [InsecureAcceptIDTokens]); the

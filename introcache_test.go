@@ -150,7 +150,7 @@ func TestIntrospectionEntryRebuildsTheResult(t *testing.T) {
 					t.Errorf("Claims = %v", claims)
 				}
 			}
-			e, _ := in.introCache.Get(cache.KeyOf("token"))
+			e, _ := in.introCache.Get(in.introCache.Key("token"))
 			if n, alone := calls.Load(), jose.PackedAt(e.text).Tag() == 0; n != 1 || alone != tc.alone {
 				t.Errorf("%d introspections, packed alone %v", n, alone)
 			}

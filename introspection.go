@@ -16,7 +16,7 @@ import (
 
 // Opaque access tokens (RFC 7662): ONES access tokens are opaque strings, so a resource server
 // learns what one stands for by asking the provider's introspection endpoint. The answers are
-// cached per client, keyed by the SHA-256 of the token: the token itself is never kept.
+// cached per client, keyed by a keyed hash of the token: the token itself is never kept.
 
 // Bounds of the introspection cache.
 const (
@@ -93,7 +93,7 @@ func (in *introspector) validate(ctx context.Context, raw string, m mode, o *ver
 	if in == nil || !in.enabled {
 		return nil, invalid(reasonMalformed, "", "not a JWT, and the provider has no introspection endpoint for opaque tokens")
 	}
-	key := cache.KeyOf(raw) // the SHA-256 of the token, never the token
+	key := in.introCache.Key(raw) // a keyed hash of the token, never the token
 	now := in.now()
 	e, ok := in.introCache.Get(key)
 	if ok && !now.Before(e.until) {

@@ -103,7 +103,7 @@ func TestIntrospectionCacheIsKeyedByTokenHash(t *testing.T) {
 			t.Fatal(err)
 		}
 		in := c.val.intro
-		e, ok := in.introCache.Get(cache.KeyOf(tok.AccessToken))
+		e, ok := in.introCache.Get(in.introCache.Key(tok.AccessToken))
 		if in.len() != 1 || !ok {
 			t.Fatalf("entries %d, entry under the token hash %v", in.len(), e)
 		}

@@ -36,9 +36,8 @@ func newTokenEntry(payload string, cl *jose.Claims, kind TokenKind, alg jose.Alg
 	return tokenEntry{text: jose.Pack(payload, cl, uint16(kind)<<8|uint16(alg)).Ptr(), key: key}
 }
 
+// claims returns the packed claims; the tag holds the TokenKind (high byte) and the alg.
 func (e tokenEntry) claims() jose.Packed { return jose.PackedAt(e.text) }
-func (e tokenEntry) kind() TokenKind     { return TokenKind(e.claims().Tag() >> 8) }
-func (e tokenEntry) alg() jose.Alg       { return jose.Alg(e.claims().Tag()) }
 
 // tokenCache is the verified-token cache; it is safe for concurrent use. Entries are immutable:
 // results share their text.

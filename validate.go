@@ -498,7 +498,7 @@ func (r *AuthenticationResult) rawClaims() map[string]any {
 // ExpectAudience value (default the client id), and ExpectAudience fails on an answer without
 // "aud"; ExpectSubject and ExpectScope apply; options that fit ID tokens only fail with
 // ErrInvalidTokenType without a request. A provider that cannot be asked gives
-// ErrIntrospectionUnavailable. Answers are cached by the SHA-256 of the token (never the token):
+// ErrIntrospectionUnavailable. Answers are cached by a keyed hash of the token (never the token):
 // active ones until the earlier of exp and WithIntrospectionMaxAge (default 5 minutes),
 // refusals for 30 s, failures not at all; concurrent calls for one
 // token share one introspection; at most 64 MiB of answers are kept
