@@ -16,6 +16,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	gojose "github.com/go-jose/go-jose/v4"
+	"github.com/ones-now/onesoidc/internal/cache"
 	"github.com/ones-now/onesoidc/internal/jose"
 	"github.com/ones-now/onesoidc/onesoidctest"
 )
@@ -134,6 +135,55 @@ const (
 	missCacheEntries = 64
 )
 
+// warmUsers is how many other users' tokens the "cached-64k" rows keep in the cache: the
+// 64k users the default budget is sized for, so that the heap (about 30 MB) and with it the
+// garbage collector's pace are those of a server that holds them.
+const warmUsers = 1 << 16
+
+var (
+	warmClientsMu sync.Mutex
+	warmClients   = map[*benchSetup]*OpenIDConnectClient{}
+)
+
+// warmClient returns a client that has validated s.tok and holds warmUsers other users' tokens
+// in its cache, made once per process and setup.
+func warmClient(b *testing.B, s *benchSetup) *OpenIDConnectClient {
+	warmClientsMu.Lock()
+	defer warmClientsMu.Unlock()
+	if c := warmClients[s]; c != nil {
+		return c
+	}
+	c := newValidationClient(b, s.idp)
+	if _, err := c.ValidateToken(context.Background(), s.tok); err != nil {
+		b.Fatal(err)
+	}
+	fillUsers(b, c.val, s.tok, warmUsers)
+	warmClients[s] = c
+	return c
+}
+
+// fillUsers puts n entries into v's verified-token cache, each of its own payload (tok's
+// claims and a user number), under keys of their own, as n users' validated tokens would.
+func fillUsers(b *testing.B, v *validator, tok string, n int) {
+	e := v.cache.get(tok)
+	if e == nil {
+		b.Fatal("the token is not cached")
+	}
+	p := e.claims()
+	for i := range n {
+		payload := p.Payload()[:len(p.Payload())-1] + fmt.Sprintf(`,"user":%d}`, i)
+		var cl jose.Claims
+		if err := jose.ParseClaims(payload, &cl); err != nil {
+			b.Fatal(err)
+		}
+		tag := p.Tag()
+		v.cache.c.Set(v.cache.c.Key(fmt.Sprint("user ", i)), newTokenEntry(payload, &cl, TokenKind(tag>>8), jose.Alg(tag), e.key))
+	}
+	if got := v.cache.len(); got < n {
+		b.Fatalf("the cache kept %d of %d users", got, n)
+	}
+}
+
 // verifyImpls returns the implementations that BenchmarkVerify and BenchmarkVerifyParallel
 // compare; each returns the function one iteration calls (safe for concurrent use).
 func verifyImpls(b *testing.B, alg string) []struct {
@@ -184,6 +234,10 @@ func verifyImpls(b *testing.B, alg string) []struct {
 			}
 			return func() error { _, err := c.ValidateToken(ctx, s.tok); return err }
 		}},
+		{"onesoidc-cached-64k", func(b *testing.B) func() error {
+			c := warmClient(b, s)
+			return func() error { _, err := c.ValidateToken(ctx, s.tok); return err }
+		}},
 		{"go-oidc", func(b *testing.B) func() error {
 			v := oidc.NewVerifier(s.idp.Issuer, &oidc.StaticKeySet{PublicKeys: []crypto.PublicKey{pub}},
 				&oidc.Config{ClientID: testClientID, SupportedSigningAlgs: []string{alg}})
@@ -202,6 +256,7 @@ func verifyImpls(b *testing.B, alg string) []struct {
 //   - onesoidc-miss: ValidateToken of tokens the cache does not hold, cache on: cold plus the
 //     insert (and eviction) of the verified token;
 //   - onesoidc-cached: ValidateToken of a token validated before;
+//   - onesoidc-cached-64k: the same, with the cache also holding 64k other users' tokens;
 //   - go-oidc: oidc.NewVerifier with an oidc.StaticKeySet of the same key, same token.
 //
 // Run: go test -run '^$' -bench 'BenchmarkVerify' -cpu 1,2 -count 6 . > /tmp/bench.txt
@@ -218,6 +273,7 @@ func benchVerify(b *testing.B, parallel bool) {
 				b.Run("impl="+impl.name, func(b *testing.B) {
 					f := impl.make(b)
 					b.ReportAllocs()
+					b.ResetTimer()
 					if !parallel {
 						for b.Loop() {
 							if err := f(); err != nil {
@@ -355,3 +411,58 @@ func BenchmarkClaimsGrowth(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCachedHitParts runs the parts of a cache hit (EdDSA token) under b.RunParallel, one
+// client shared, to see which of them scale from 1 to 2 CPUs (run with -cpu 1,2):
+//
+//   - key: the cache key of the token (the keyed hash);
+//   - lookup: key and cache lookup;
+//   - clock: the client's clock (time.Now);
+//   - result: allocating an empty AuthenticationResult (384 bytes), what every hit returns;
+//   - hit: the whole ValidateToken.
+//
+// Each runs with the cache holding the one token (users=1) and with it holding warmUsers other
+// users' tokens too (users=64k), whose heap paces the garbage collector as a server's would.
+func BenchmarkCachedHitParts(b *testing.B) {
+	s := setupFor(b, "EdDSA")
+	ctx := context.Background()
+	cold := newValidationClient(b, s.idp)
+	if _, err := cold.ValidateToken(ctx, s.tok); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("users=1", func(b *testing.B) { benchHitParts(b, cold, s.tok) })
+	b.Run("users=64k", func(b *testing.B) { benchHitParts(b, warmClient(b, s), s.tok) })
+}
+
+func benchHitParts(b *testing.B, c *OpenIDConnectClient, tok string) {
+	ctx := context.Background()
+	v := c.val
+	parts := []struct {
+		name string
+		f    func() bool
+	}{
+		{"key", func() bool { return v.cache.c.Key(tok) != cache.Key{} }},
+		{"lookup", func() bool { _, ok := v.cache.c.Get(v.cache.c.Key(tok)); return ok }},
+		{"clock", func() bool { return !v.now().IsZero() }},
+		{"result", func() bool { return newResult() != nil }},
+		{"hit", func() bool { r, err := c.ValidateToken(ctx, tok); return err == nil && r != nil }},
+	}
+	for _, p := range parts {
+		b.Run("part="+p.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if !p.f() {
+						b.Error("part failed")
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// newResult allocates a result on the heap, as a hit does (not inlined: the result escapes).
+//
+//go:noinline
+func newResult() *AuthenticationResult { return new(AuthenticationResult) }
