@@ -43,7 +43,7 @@ func TestResultProfileClaims(t *testing.T) {
 	}
 }
 
-// TestVerifiedTokenCacheKeepsNoToken: an entry holds the verified claims under the SHA-256 of
+// TestVerifiedTokenCacheKeepsNoToken: an entry holds the verified claims under a keyed hash of
 // the token, never the token's header or signature (a token at rest is a credential).
 func TestVerifiedTokenCacheKeepsNoToken(t *testing.T) {
 	t.Parallel()
@@ -56,12 +56,37 @@ func TestVerifiedTokenCacheKeepsNoToken(t *testing.T) {
 		t.Fatal("token not cached")
 	}
 	parts := strings.Split(tok, ".")
-	text := fmt.Sprintf("%+v", *e)
+	text := fmt.Sprintf("%+v %+v", *e, e.claims()) // the entry and all the text it points to
+	if !strings.Contains(text, `"sub":"`+testSubject+`"`) {
+		t.Fatalf("the entry's text is not what this test reads: %.80q", text)
+	}
 	for _, p := range []string{tok, parts[0], parts[2]} {
 		if strings.Contains(text, p) {
 			t.Errorf("cache entry holds token text %.20q…", p)
 		}
 	}
+}
+
+// TestCachedTokenChangedAnywhereIsVerifiedAgain: once a token is cached, the same token with
+// any one character changed (header, payload or signature) never finds its entry: it is
+// verified afresh and refused. The cache key is a keyed hash of the whole token.
+func TestCachedTokenChangedAnywhereIsVerifiedAgain(t *testing.T) {
+	t.Parallel()
+	idp := onesoidctest.NewInMemory()
+	c := newValidationClient(t, idp)
+	tok := mint(t, idp, nil, nil)
+	wantAccept(t)(c.ValidateToken(t.Context(), tok))
+	for i := range len(tok) {
+		if tok[i] == '.' {
+			continue
+		}
+		b := []byte(tok)
+		b[i] = map[bool]byte{true: 'B', false: 'A'}[b[i] == 'A']
+		if res, err := c.ValidateToken(t.Context(), string(b)); err == nil {
+			t.Fatalf("character %d changed: accepted as %+v", i, res.Entity)
+		}
+	}
+	wantAccept(t)(c.ValidateToken(t.Context(), tok))
 }
 
 // TestVerifiedTokenCacheConcurrent: goroutines validating the same and different tokens at
