@@ -89,6 +89,28 @@ func TestCachedTokenChangedAnywhereIsVerifiedAgain(t *testing.T) {
 	wantAccept(t)(c.ValidateToken(t.Context(), tok))
 }
 
+// TestVerifiedTokenEntryOfATypicalTokenIsSmall: a typical 10-claim ID token costs at most 512
+// bytes in the verified-token cache, so that the default budget holds at least 64k users.
+func TestVerifiedTokenEntryOfATypicalTokenIsSmall(t *testing.T) {
+	t.Parallel()
+	idp := onesoidctest.NewInMemory()
+	c := newValidationClient(t, idp)
+	tok := mint(t, idp, nil, func(m map[string]any) {
+		m["preferred_username"], m["scope"], m["amr"] = "alice", "openid profile email", []string{"pwd"}
+		m["auth_time"], m["sid"] = m["iat"], "a0f8b1e4-5c7d-4e2a-9b3f-6d1c8e7a2b90"
+	})
+	wantAccept(t)(c.ValidateToken(t.Context(), tok))
+	e := c.val.cache.get(tok)
+	if e == nil {
+		t.Fatal("token not cached")
+	}
+	cost := uint64(tokenEntryCost(*e))
+	if cost > 512 || defaultTokenCacheBytes/cost < 64<<10 {
+		t.Errorf("an entry costs %d bytes (payload %d): %d in the default budget", cost,
+			len(e.claims().Payload()), defaultTokenCacheBytes/cost)
+	}
+}
+
 // TestVerifiedTokenCacheConcurrent: goroutines validating the same and different tokens at
 // once (hits, misses, inserts, evictions in a small cache) all get their own subject (run with
 // -race).
