@@ -124,19 +124,7 @@ func TestIntrospectionEntryRebuildsTheResult(t *testing.T) {
 			t.Parallel()
 			in, calls := unitIntrospector(t, 64<<20, func(string) []byte { return []byte(tc.body) })
 			res := mustParseIntrospection(t, []byte(tc.body))
-			want := referenceEntity(res, in.issuer)
-			clientID := "x" // the audience the answer must name, if it has one
-			if len(want.Audience) > 0 {
-				clientID = want.Audience[0]
-			}
-			for range 2 {
-				got, err := in.validate(t.Context(), "token", modeAny, &verifyOptions{}, clientID)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !reflect.DeepEqual(got.Entity, want) {
-					t.Errorf("entity\n got %+v\nwant %+v", got.Entity, want)
-				}
+			for _, got := range missThenHit(t, in, res) {
 				if got.Kind != KindAccessToken || got.Algorithm != "" || got.KeyID != "" || got.Roles() != nil ||
 					got.claims.Has() != 0 { // Claims reads an answer with encoding/json
 					t.Errorf("result %+v, roles %v", got, got.Roles())
@@ -350,22 +338,33 @@ func FuzzIntrospectionEntry(f *testing.F) {
 		if in.entry(res).reject != nil {
 			return
 		}
-		want := referenceEntity(res, in.issuer)
-		clientID := "x"
-		if len(want.Audience) > 0 {
-			clientID = want.Audience[0]
-		}
-		for range 2 {
-			got, err := in.validate(t.Context(), "token", modeAny, &verifyOptions{}, clientID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got.Entity, want) {
-				t.Fatalf("entity\n got %+v\nwant %+v", got.Entity, want)
-			}
+		for _, got := range missThenHit(t, in, res) {
 			if got.claims.Payload() != body || got.Roles() != nil && len(body) <= 1<<16-1 {
 				t.Fatalf("claims %q, roles %v", got.claims.Payload(), got.Roles())
 			}
 		}
 	})
+}
+
+// missThenHit validates "token", whose introspection answer is res, twice (the miss, then the
+// hit) and requires each result's entity to be the one built from the answer itself.
+func missThenHit(t *testing.T, in *introspector, res *IntrospectionResult) []*AuthenticationResult {
+	t.Helper()
+	want := referenceEntity(res, in.issuer)
+	clientID := "x" // the audience the answer must name, if it has one
+	if len(want.Audience) > 0 {
+		clientID = want.Audience[0]
+	}
+	var results []*AuthenticationResult
+	for range 2 {
+		got, err := in.validate(t.Context(), "token", modeAny, &verifyOptions{}, clientID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got.Entity, want) {
+			t.Fatalf("entity\n got %+v\nwant %+v", got.Entity, want)
+		}
+		results = append(results, got)
+	}
+	return results
 }
