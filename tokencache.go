@@ -36,8 +36,14 @@ func newTokenEntry(payload string, cl *jose.Claims, kind TokenKind, alg jose.Alg
 	return tokenEntry{text: jose.Pack(payload, cl, uint16(kind)<<8|uint16(alg)).Ptr(), key: key}
 }
 
-// claims returns the packed claims; the tag holds the TokenKind (high byte) and the alg.
+// claims returns the packed claims, whose tag holds the kind of token and its alg (kindAlg).
 func (e tokenEntry) claims() jose.Packed { return jose.PackedAt(e.text) }
+
+// kindAlg returns the kind of token and the alg in the tag of claims packed by newTokenEntry.
+func kindAlg(p jose.Packed) (TokenKind, jose.Alg) {
+	tag := p.Tag()
+	return TokenKind(tag >> 8), jose.Alg(tag)
+}
 
 // tokenCache is the verified-token cache; it is safe for concurrent use. Entries are immutable:
 // results share their text.

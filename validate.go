@@ -480,8 +480,9 @@ func (r *AuthenticationResult) rawClaims() map[string]any {
 // never contain the token.
 //
 // A token that validated once is answered from memory until it expires, kept under a keyed hash
-// of the token (AES-GMAC under random keys of the client's own; never the token) in a cache bounded by memory (WithTokenCacheBytes, default
-// 64 MiB) that keeps the tokens asked for most often; the time checks and the
+// of the token (AES-GMAC under random keys of the client's own; never the token) in a cache
+// bounded by memory (WithTokenCacheBytes, default 64 MiB) that keeps the tokens asked for most
+// often; the time checks and the
 // per-call options run again on every call, and the entry is dropped when the key that verified
 // it leaves the provider's JWKS. A cached token is never answered past the key set's max age
 // (WithJWKSMaxAge): then the set is fetched again first.
@@ -563,8 +564,8 @@ func (v *validator) validate(ctx context.Context, raw string, m mode, opts []Ver
 					r := new(AuthenticationResult)
 					p := e.claims()
 					p.Unpack(&cl, r.aud[:0:len(r.aud)]) // in r when it fits
-					tag := p.Tag()
-					if err := v.check(&cl, TokenKind(tag>>8), jose.Alg(tag), m, &o, now); err != nil {
+					kind, alg := kindAlg(p)
+					if err := v.check(&cl, kind, alg, m, &o, now); err != nil {
 						if err.reason == reasonExpired {
 							v.cache.c.Delete(key)
 						}
@@ -742,8 +743,8 @@ func (v *validator) check(cl *jose.Claims, kind TokenKind, alg jose.Alg, m mode,
 // key. r shares nothing mutable with cl, p or a cache entry: its slices are its own (cl.Aud may
 // be r.aud already).
 func (v *validator) fill(r *AuthenticationResult, cl *jose.Claims, p jose.Packed, key *jwk) *AuthenticationResult {
-	tag := p.Tag()
-	r.Kind, r.Algorithm, r.KeyID, r.claims, r.dec = TokenKind(tag>>8), jose.Alg(tag).String(), key.kid, p, v.dec
+	kind, alg := kindAlg(p)
+	r.Kind, r.Algorithm, r.KeyID, r.claims, r.dec = kind, alg.String(), key.kid, p, v.dec
 	aud := cl.Aud // a new slice, or r.aud
 	if len(aud) <= len(r.aud) {
 		aud = append(r.aud[:0:len(r.aud)], aud...) // in r: one allocation fewer

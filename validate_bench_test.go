@@ -176,8 +176,8 @@ func fillUsers(b *testing.B, v *validator, tok string, n int) {
 		if err := jose.ParseClaims(payload, &cl); err != nil {
 			b.Fatal(err)
 		}
-		tag := p.Tag()
-		v.cache.c.Set(v.cache.c.Key(fmt.Sprint("user ", i)), newTokenEntry(payload, &cl, TokenKind(tag>>8), jose.Alg(tag), e.key))
+		kind, alg := kindAlg(p)
+		v.cache.c.Set(v.cache.c.Key(fmt.Sprint("user ", i)), newTokenEntry(payload, &cl, kind, alg, e.key))
 	}
 	if got := v.cache.len(); got < n {
 		b.Fatalf("the cache kept %d of %d users", got, n)
