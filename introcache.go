@@ -76,7 +76,7 @@ func (in *introspector) unpack(p jose.Packed, cl *jose.Claims, aud []string) (En
 	if tag := p.Tag(); tag != 0 {
 		p.Unpack(cl, nil)
 		if tag&tagAud != 0 {
-			cl.Aud = p.Aud(aud)
+			cl.Aud = present(p.Aud(aud))
 		}
 		return EntityKind(tag &^ tagAud), true
 	}
@@ -89,9 +89,18 @@ func (in *introspector) unpack(p jose.Packed, cl *jose.Claims, aud []string) (En
 	var kind EntityKind
 	*cl, kind = in.claims(res)
 	if cl.Aud != nil {
-		cl.Aud = append(aud, cl.Aud...)
+		cl.Aud = present(append(aud, cl.Aud...))
 	}
 	return kind, true
+}
+
+// present returns list, or an empty list (not nil) when it has no values: the answer had the
+// member.
+func present(list []string) []string {
+	if list == nil {
+		return []string{}
+	}
+	return list
 }
 
 // introEntryCost is the memory an entry holds: the cache's overhead (its node holds the entry),

@@ -172,7 +172,7 @@ func TestIntrospectionCacheBoundIsBytes(t *testing.T) {
 			in, _ := unitIntrospector(t, budget, func(string) []byte { return body })
 			fit := budget / int(introEntryCost(in.entry(mustParseIntrospection(t, body))))
 			for i := range 4 * fit {
-				if _, err := in.validate(t.Context(), fmt.Sprintf("token-%d", i), modeAny, &verifyOptions{}, "https://api.example"); err != nil {
+				if _, err := in.validate(t.Context(), fmt.Sprintf("token-%d", i), modeAny, &verifyOptions{}, "https://api.example", nil); err != nil {
 					t.Fatal(err)
 				}
 				if cost := in.introCache.Cost(); cost > budget {
@@ -199,7 +199,7 @@ func TestIntrospectionCacheHitRateBeyondBudget(t *testing.T) {
 	validate := func() {
 		var k [8]byte
 		binary.LittleEndian.PutUint64(k[:], z.Uint64())
-		if _, err := in.validate(t.Context(), fmt.Sprintf("token-%x", k), modeAny, &verifyOptions{}, "https://api.example"); err != nil {
+		if _, err := in.validate(t.Context(), fmt.Sprintf("token-%x", k), modeAny, &verifyOptions{}, "https://api.example", nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -232,7 +232,7 @@ func TestIntrospectionAnswerOverAnEighthOfTheBudgetIsNotKept(t *testing.T) {
 		return small
 	})
 	for _, tok := range []string{"small", "big", "small", "big"} {
-		if _, err := in.validate(t.Context(), tok, modeAny, &verifyOptions{}, "https://api.example"); err != nil {
+		if _, err := in.validate(t.Context(), tok, modeAny, &verifyOptions{}, "https://api.example", nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -272,12 +272,12 @@ func TestIntrospectionResultsAreTheCallersOwn(t *testing.T) {
 		return []byte(`{"active":true,"token_type":"Bearer","sub":"u","aud":["x","y"],"exp":4102444800}`)
 	})
 	for range 2 {
-		res, err := in.validate(t.Context(), "live", modeAny, &verifyOptions{}, "x")
+		res, err := in.validate(t.Context(), "live", modeAny, &verifyOptions{}, "x", nil)
 		if err != nil || !slices.Equal(res.Entity.Audience, []string{"x", "y"}) {
 			t.Fatalf("res %+v, err %v", res, err)
 		}
 		res.Entity.Audience[0] = "changed"
-		_, err = in.validate(t.Context(), "dead", modeAny, &verifyOptions{}, "x")
+		_, err = in.validate(t.Context(), "dead", modeAny, &verifyOptions{}, "x", nil)
 		var ve *ValidationError
 		if !errors.As(err, &ve) || ve.Claim != "active" || !errors.Is(err, ErrTokenInactive) {
 			t.Fatalf("refusal %v", err)
@@ -357,7 +357,7 @@ func missThenHit(t *testing.T, in *introspector, res *IntrospectionResult) []*Au
 	}
 	var results []*AuthenticationResult
 	for range 2 {
-		got, err := in.validate(t.Context(), "token", modeAny, &verifyOptions{}, clientID)
+		got, err := in.validate(t.Context(), "token", modeAny, &verifyOptions{}, clientID, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -82,8 +82,9 @@ type introspector struct {
 	sf         singleflight.Group
 }
 
-// validate answers an opaque token (RFC 7662 §2), from the cache when it can.
-func (in *introspector) validate(ctx context.Context, raw string, m mode, o *verifyOptions, clientID string) (*AuthenticationResult, error) {
+// validate answers an opaque token (RFC 7662 §2), from the cache when it can, in a new result or
+// in into (as validator.validateInto says).
+func (in *introspector) validate(ctx context.Context, raw string, m mode, o *verifyOptions, clientID string, into *AuthenticationResult) (*AuthenticationResult, error) {
 	if m == modeIDToken {
 		return nil, invalid(reasonInvalidType, "typ", "not a JWT: an opaque token is an access token, never an ID token")
 	}
@@ -115,9 +116,9 @@ func (in *introspector) validate(ctx context.Context, raw string, m mode, o *ver
 		return nil, &r
 	}
 	var cl jose.Claims
-	r := new(AuthenticationResult)
+	r, inline := resultFor(into)
 	p := jose.PackedAt(e.text)
-	kind, ok := in.unpack(p, &cl, r.aud[:0:len(r.aud)]) // in r when it fits
+	kind, ok := in.unpack(p, &cl, inline.audBuf()) // in a new result when it fits
 	if !ok {
 		in.introCache.Delete(key)
 		return nil, &ValidationError{reason: reasonIntrospectionUnavailable, detail: "cached introspection answer unreadable"}

@@ -508,6 +508,22 @@ func (c *OpenIDConnectClient) ValidateToken(ctx context.Context, raw string, opt
 	return c.val.validate(ctx, raw, modeAny, opts)
 }
 
+// ValidateTokenInto is ValidateToken with a result that the caller owns: it validates raw with
+// the same checks and writes the result into *res instead of allocating one, so that a token
+// the cache holds is validated without allocating a result (only its one-value audience and amr
+// lists, 16 bytes each). It is for servers that validate a bearer token on every request at
+// high rates: res can be a variable of the handler or a field of a per-request struct, and be
+// used again. Every field of *res is overwritten; on an error *res is the zero result, never
+// partly filled. The slices in res are allocated for each call and shared with nothing, so a
+// copy of *res keeps them when res is used again. A nil res is a *ConfigError.
+func (c *OpenIDConnectClient) ValidateTokenInto(ctx context.Context, raw string, res *AuthenticationResult, opts ...VerifyOption) error {
+	if res == nil {
+		return &ConfigError{Field: "res", Reason: "nil *AuthenticationResult"}
+	}
+	_, err := c.val.validateInto(ctx, raw, modeAny, opts, res)
+	return err
+}
+
 // VerifyIDToken validates an OpenID Connect ID token received from the token endpoint (OpenID
 // Connect Core 1.0 §3.1.3.7, CIBA Core §10.1.1): the checks of ValidateToken, "typ" must be
 // absent or JWT (never at+jwt, RFC 8725 §3.11), and "iat" must be at most MaxTokenAge old
@@ -532,6 +548,17 @@ func (c *OpenIDConnectClient) VerifyAccessToken(ctx context.Context, raw string,
 const scratchSize = 2048
 
 func (v *validator) validate(ctx context.Context, raw string, m mode, opts []VerifyOption) (*AuthenticationResult, error) {
+	return v.validateInto(ctx, raw, m, opts, nil)
+}
+
+// validateInto validates raw into a new result, or into into when it is not nil (zeroed first,
+// so that an error leaves it zero). A new result keeps one-value lists in itself; into never
+// does (its slices are allocated), so that into does not escape to the heap and a copy of it
+// shares nothing.
+func (v *validator) validateInto(ctx context.Context, raw string, m mode, opts []VerifyOption, into *AuthenticationResult) (*AuthenticationResult, error) {
+	if into != nil {
+		*into = AuthenticationResult{}
+	}
 	if len(raw) > maxTokenSize { // the only size check: before the cache lookup hashes raw
 		return nil, invalid(reasonTooLarge, "", "token longer than 64 KiB")
 	}
@@ -547,7 +574,7 @@ func (v *validator) validate(ctx context.Context, raw string, m mode, opts []Ver
 		o, m = *p, fixed
 	}
 	if !isJWT(raw) {
-		return v.intro.validate(ctx, raw, m, &o, v.clientID)
+		return v.intro.validate(ctx, raw, m, &o, v.clientID, into)
 	}
 	now := v.now()
 	// A hit is used only while the key set is within its max age: past it, the full path
@@ -561,9 +588,9 @@ func (v *validator) validate(ctx context.Context, raw string, m mode, opts []Ver
 			if e, ok := v.cache.c.Get(key); ok {
 				if !e.key.retired.Load() {
 					var cl jose.Claims
-					r := new(AuthenticationResult)
+					r, inline := resultFor(into)
 					p := e.claims()
-					p.Unpack(&cl, r.aud[:0:len(r.aud)]) // in r when it fits
+					p.Unpack(&cl, inline.audBuf()) // in a new result when it fits
 					kind, alg := kindAlg(p)
 					if err := v.check(&cl, kind, alg, m, &o, now); err != nil {
 						if err.reason == reasonExpired {
@@ -571,7 +598,7 @@ func (v *validator) validate(ctx context.Context, raw string, m mode, opts []Ver
 						}
 						return nil, err
 					}
-					return v.fill(r, &cl, p, e.key), nil
+					return v.fill(r, inline, &cl, p, e.key), nil
 				}
 				v.cache.c.Delete(key)
 			}
@@ -586,7 +613,8 @@ func (v *validator) validate(ctx context.Context, raw string, m mode, opts []Ver
 	if cached && p.Compact() {
 		v.cache.c.Set(key, e)
 	}
-	return v.fill(new(AuthenticationResult), &cl, p, e.key), nil
+	r, inline := resultFor(into)
+	return v.fill(r, inline, &cl, p, e.key), nil
 }
 
 // verify is the full, uncached validation.
@@ -739,22 +767,53 @@ func (v *validator) check(cl *jose.Claims, kind TokenKind, alg jose.Alg, m mode,
 	return nil
 }
 
+// resultFor returns the result to fill: into, or a new result, which is also returned as inline
+// (where one-value lists may be kept; nil for into).
+func resultFor(into *AuthenticationResult) (r, inline *AuthenticationResult) {
+	if into != nil {
+		return into, nil
+	}
+	n := new(AuthenticationResult)
+	return n, n
+}
+
+// audBuf and amrBuf return the room for a one-value list in r, or nil when r is nil.
+func (r *AuthenticationResult) audBuf() []string {
+	if r == nil {
+		return nil
+	}
+	return r.aud[:0:len(r.aud)]
+}
+
+func (r *AuthenticationResult) amrBuf() []string {
+	if r == nil {
+		return nil
+	}
+	return r.amr[:0:len(r.amr)]
+}
+
 // fill makes r the AuthenticationResult of the verified claims cl, packed in p, verified by
-// key. r shares nothing mutable with cl, p or a cache entry: its slices are its own (cl.Aud may
-// be r.aud already).
-func (v *validator) fill(r *AuthenticationResult, cl *jose.Claims, p jose.Packed, key *jwk) *AuthenticationResult {
+// key; one-value lists are kept in inline (r itself, or nil: then they are allocated). r shares
+// nothing mutable with cl, p or a cache entry: its slices are its own (cl.Aud may be in inline
+// already).
+func (v *validator) fill(r, inline *AuthenticationResult, cl *jose.Claims, p jose.Packed, key *jwk) *AuthenticationResult {
 	kind, alg := kindAlg(p)
 	r.Kind, r.Algorithm, r.KeyID, r.claims, r.dec = kind, alg.String(), key.kid, p, v.dec
-	aud := cl.Aud // a new slice, or r.aud
-	if len(aud) <= len(r.aud) {
-		aud = append(r.aud[:0:len(r.aud)], aud...) // in r: one allocation fewer
-	}
-	var amr []string
+	aud := cl.Aud // a new slice, or in inline already
 	switch {
-	case cl.Amr != nil:
-		amr = append(r.amr[:0:len(r.amr)], cl.Amr...)
+	case inline != nil && len(aud) <= len(inline.aud):
+		aud = append(inline.audBuf(), aud...) // in r: one allocation fewer
+	case aud == nil:
+		aud = []string{} // never nil, as in a new result
+	}
+	var amr []string // nil without values, on a cache hit as on the first validation
+	switch {
+	case len(cl.Amr) > 0 && inline != nil:
+		amr = append(inline.amrBuf(), cl.Amr...)
+	case len(cl.Amr) > 0:
+		amr = cl.Amr // the parser's new slice, held by nothing else
 	case p.HasAmr():
-		amr = p.AppendAmr(r.amr[:0:len(r.amr)])
+		amr = p.AppendAmr(inline.amrBuf())
 	}
 	// Field by field, not a composite literal: assigning a literal to *e copies a temporary
 	// with the bulk write barrier, which costs more than the stores themselves on a cache hit.

@@ -1,0 +1,5 @@
+//go:build !race
+
+package onesoidc
+
+const raceEnabled = false
