@@ -193,6 +193,27 @@ func ExampleOpenIDConnectClient_ValidateToken() {
 	// tampered: true
 }
 
+// ValidateTokenInto validates into a result the handler owns: a token the client has validated
+// before costs no allocation of a result, and the result can be used again for the next token.
+func ExampleOpenIDConnectClient_ValidateTokenInto() {
+	ctx := context.Background()
+	idp, dev, client := newExampleClient(ctx)
+	var res onesoidc.AuthenticationResult
+	for _, user := range []string{"alice", "bob"} {
+		token := mustMint(idp.MintAccessToken(dev.ClientID, user, "read"))
+		if err := client.ValidateTokenInto(ctx, token, &res); err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(res.Kind, res.Entity.Subject, res.Entity.HasScope("read"))
+	}
+	err := client.ValidateTokenInto(ctx, "not.a.token", &res)
+	fmt.Println("refused:", err != nil, "result cleared:", res.Entity.Subject == "")
+	// Output:
+	// access_token alice true
+	// access_token bob true
+	// refused: true result cleared: true
+}
+
 // RequireToken protects an API: the bearer access token must validate (a JWT access token of
 // RFC 9068, or a ONES opaque token by introspection; never an ID token) and carry the scopes
 // asked for; the handler finds the result in the request's context.

@@ -234,6 +234,16 @@ func verifyImpls(b *testing.B, alg string) []struct {
 			}
 			return func() error { _, err := c.ValidateToken(ctx, s.tok); return err }
 		}},
+		{"onesoidc-cached-into", func(b *testing.B) func() error {
+			c := newValidationClient(b, s.idp)
+			if _, err := c.ValidateToken(ctx, s.tok); err != nil {
+				b.Fatal(err)
+			}
+			return func() error {
+				var res AuthenticationResult // the caller's: it stays on the stack
+				return c.ValidateTokenInto(ctx, s.tok, &res)
+			}
+		}},
 		{"onesoidc-cached-64k", func(b *testing.B) func() error {
 			c := warmClient(b, s)
 			return func() error { _, err := c.ValidateToken(ctx, s.tok); return err }
@@ -256,7 +266,8 @@ func verifyImpls(b *testing.B, alg string) []struct {
 //   - onesoidc-miss: ValidateToken of tokens the cache does not hold, cache on: cold plus the
 //     insert (and eviction) of the verified token;
 //   - onesoidc-cached: ValidateToken of a token validated before;
-//   - onesoidc-cached-64k: the same, with the cache also holding 64k other users' tokens;
+//   - onesoidc-cached-into: the same with ValidateTokenInto, into a result of the caller;
+//   - onesoidc-cached-64k: a hit with the cache also holding 64k other users' tokens;
 //   - go-oidc: oidc.NewVerifier with an oidc.StaticKeySet of the same key, same token.
 //
 // Run: go test -run '^$' -bench 'BenchmarkVerify' -cpu 1,2 -count 6 . > /tmp/bench.txt
