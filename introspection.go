@@ -116,9 +116,9 @@ func (in *introspector) validate(ctx context.Context, raw string, m mode, o *ver
 		return nil, &r
 	}
 	var cl jose.Claims
-	r, inline := resultFor(into)
+	r, room := resultFor(into)
 	p := jose.PackedAt(e.text)
-	kind, ok := in.unpack(p, &cl, inline.audBuf()) // in a new result when it fits
+	kind, ok := in.unpack(p, &cl, room.aud) // in the room when it fits
 	if !ok {
 		in.introCache.Delete(key)
 		return nil, &ValidationError{reason: reasonIntrospectionUnavailable, detail: "cached introspection answer unreadable"}

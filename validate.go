@@ -510,8 +510,8 @@ func (c *OpenIDConnectClient) ValidateToken(ctx context.Context, raw string, opt
 
 // ValidateTokenInto is ValidateToken with a result that the caller owns: it validates raw with
 // the same checks and writes the result into *res instead of allocating one, so that a token
-// the cache holds is validated without allocating a result (only its one-value audience and amr
-// lists, 16 bytes each). It is for servers that validate a bearer token on every request at
+// the cache holds is validated without allocating a result (only the 32 bytes that hold its
+// one-value audience and amr lists). It is for servers that validate a bearer token on every request at
 // high rates: res can be a variable of the handler or a field of a per-request struct, and be
 // used again. Every field of *res is overwritten; on an error *res is the zero result, never
 // partly filled. The slices in res are allocated for each call and shared with nothing, so a
@@ -588,9 +588,9 @@ func (v *validator) validateInto(ctx context.Context, raw string, m mode, opts [
 			if e, ok := v.cache.c.Get(key); ok {
 				if !e.key.retired.Load() {
 					var cl jose.Claims
-					r, inline := resultFor(into)
+					r, room := resultFor(into)
 					p := e.claims()
-					p.Unpack(&cl, inline.audBuf()) // in a new result when it fits
+					p.Unpack(&cl, room.aud) // in the room when it fits
 					kind, alg := kindAlg(p)
 					if err := v.check(&cl, kind, alg, m, &o, now); err != nil {
 						if err.reason == reasonExpired {
@@ -598,7 +598,7 @@ func (v *validator) validateInto(ctx context.Context, raw string, m mode, opts [
 						}
 						return nil, err
 					}
-					return v.fill(r, inline, &cl, p, e.key), nil
+					return v.fill(r, room, &cl, p, e.key), nil
 				}
 				v.cache.c.Delete(key)
 			}
@@ -613,8 +613,8 @@ func (v *validator) validateInto(ctx context.Context, raw string, m mode, opts [
 	if cached && p.Compact() {
 		v.cache.c.Set(key, e)
 	}
-	r, inline := resultFor(into)
-	return v.fill(r, inline, &cl, p, e.key), nil
+	r, room := resultFor(into)
+	return v.fill(r, room, &cl, p, e.key), nil
 }
 
 // verify is the full, uncached validation.
@@ -767,53 +767,39 @@ func (v *validator) check(cl *jose.Claims, kind TokenKind, alg jose.Alg, m mode,
 	return nil
 }
 
-// resultFor returns the result to fill: into, or a new result, which is also returned as inline
-// (where one-value lists may be kept; nil for into).
-func resultFor(into *AuthenticationResult) (r, inline *AuthenticationResult) {
+// listRoom is where the one-value audience and amr lists of a result are kept: empty slices of
+// capacity one (a list of more values is allocated by append).
+type listRoom struct{ aud, amr []string }
+
+// resultFor returns the result to fill, into or a new result, and the room for its lists: in a
+// new result itself (one allocation for all), for into a new array of two, so that into never
+// holds a pointer into itself (it stays where its owner put it, and a copy of it shares nothing
+// with it once it is used again).
+func resultFor(into *AuthenticationResult) (*AuthenticationResult, listRoom) {
 	if into != nil {
-		return into, nil
+		lists := new([2]string)
+		return into, listRoom{aud: lists[0:0:1], amr: lists[1:1:2]}
 	}
-	n := new(AuthenticationResult)
-	return n, n
-}
-
-// audBuf and amrBuf return the room for a one-value list in r, or nil when r is nil.
-func (r *AuthenticationResult) audBuf() []string {
-	if r == nil {
-		return nil
-	}
-	return r.aud[:0:len(r.aud)]
-}
-
-func (r *AuthenticationResult) amrBuf() []string {
-	if r == nil {
-		return nil
-	}
-	return r.amr[:0:len(r.amr)]
+	r := new(AuthenticationResult)
+	return r, listRoom{aud: r.aud[:0:len(r.aud)], amr: r.amr[:0:len(r.amr)]}
 }
 
 // fill makes r the AuthenticationResult of the verified claims cl, packed in p, verified by
-// key; one-value lists are kept in inline (r itself, or nil: then they are allocated). r shares
-// nothing mutable with cl, p or a cache entry: its slices are its own (cl.Aud may be in inline
-// already).
-func (v *validator) fill(r, inline *AuthenticationResult, cl *jose.Claims, p jose.Packed, key *jwk) *AuthenticationResult {
+// key; one-value lists are kept in room (resultFor). r shares nothing mutable with cl, p or a
+// cache entry: its slices are its own (cl.Aud may be in room already).
+func (v *validator) fill(r *AuthenticationResult, room listRoom, cl *jose.Claims, p jose.Packed, key *jwk) *AuthenticationResult {
 	kind, alg := kindAlg(p)
 	r.Kind, r.Algorithm, r.KeyID, r.claims, r.dec = kind, alg.String(), key.kid, p, v.dec
-	aud := cl.Aud // a new slice, or in inline already
-	switch {
-	case inline != nil && len(aud) <= len(inline.aud):
-		aud = append(inline.audBuf(), aud...) // in r: one allocation fewer
-	case aud == nil:
-		aud = []string{} // never nil, as in a new result
+	aud := cl.Aud // a new slice, or in room already
+	if len(aud) <= cap(room.aud) {
+		aud = append(room.aud, aud...) // one allocation fewer; never nil
 	}
 	var amr []string // nil without values, on a cache hit as on the first validation
 	switch {
-	case len(cl.Amr) > 0 && inline != nil:
-		amr = append(inline.amrBuf(), cl.Amr...)
 	case len(cl.Amr) > 0:
-		amr = cl.Amr // the parser's new slice, held by nothing else
+		amr = append(room.amr, cl.Amr...)
 	case p.HasAmr():
-		amr = p.AppendAmr(inline.amrBuf())
+		amr = p.AppendAmr(room.amr)
 	}
 	// Field by field, not a composite literal: assigning a literal to *e copies a temporary
 	// with the bulk write barrier, which costs more than the stores themselves on a cache hit.

@@ -133,7 +133,7 @@ func TestValidateTokenIntoSharesNothing(t *testing.T) {
 }
 
 // TestValidateTokenIntoAllocatesOnlyItsLists: a cache hit into a result the caller owns
-// allocates at most the token's one-value audience and amr lists (16 bytes each), where
+// allocates one array for the token's one-value audience and amr lists (32 bytes), where
 // ValidateToken allocates the 384-byte result.
 func TestValidateTokenIntoAllocatesOnlyItsLists(t *testing.T) {
 	idp := onesoidctest.NewInMemory()
@@ -147,9 +147,9 @@ func TestValidateTokenIntoAllocatesOnlyItsLists(t *testing.T) {
 			panic("rejected")
 		}
 	})
-	limit := 2.0
+	limit := 1.0
 	if raceEnabled {
-		limit = 3 // the race detector's sync.Pool drops some of what is put back, on purpose
+		limit = 2 // the race detector's sync.Pool drops some of what is put back, on purpose
 	}
 	if n > limit {
 		t.Errorf("%v allocations per cached validation into a result of the caller", n)
