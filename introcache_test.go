@@ -299,7 +299,7 @@ func BenchmarkIntrospectionCacheZipf(b *testing.B) {
 			lookup := func() bool {
 				var u [8]byte
 				binary.LittleEndian.PutUint64(u[:], z.Uint64())
-				k := cache.KeyOf(string(u[:])) // spread as a token's hash is
+				k := in.introCache.Key(string(u[:])) // the cache's own key, as for a token
 				if _, ok := in.introCache.Get(k); ok {
 					return true
 				}

@@ -14,8 +14,6 @@ package cache
 
 import (
 	"context"
-	"crypto/sha256"
-	"unsafe"
 
 	"github.com/maypok86/otter/v2"
 )
@@ -116,10 +114,3 @@ type quiet struct{}
 
 func (quiet) Warn(context.Context, string, error)  {}
 func (quiet) Error(context.Context, string, error) {}
-
-// KeyOf returns the SHA-256 of s (FIPS 180-4) cut to 16 bytes: a key that does not depend on
-// the cache, for callers that key one map by it.
-func KeyOf(s string) Key {
-	sum := sha256.Sum256(unsafe.Slice(unsafe.StringData(s), len(s))) // read only
-	return Key(sum[:16])
-}

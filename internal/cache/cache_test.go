@@ -1,11 +1,16 @@
 package cache
 
 import (
+	"crypto/sha256"
 	"runtime"
 	"testing"
 )
 
-func key(i int) Key { return KeyOf(string(rune('a'+i%26)) + string(rune(i))) }
+// key returns a distinct key for each i, spread as a hash is.
+func key(i int) Key {
+	sum := sha256.Sum256([]byte(string(rune('a'+i%26)) + string(rune(i))))
+	return Key(sum[:16])
+}
 
 // TestBudgetBoundsCost: whatever is written, the entries never cost more than the budget.
 func TestBudgetBoundsCost(t *testing.T) {
