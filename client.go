@@ -506,7 +506,7 @@ func (h *httpCore) exchange(ctx context.Context, r request) (*response, error) {
 	}
 	if !ok {
 		if resp.StatusCode >= 400 && isJSON(ctype) {
-			if oe := parseOAuthError(data, resp.StatusCode, r.op); oe != nil {
+			if oe := parseOAuthError(data, resp.StatusCode, r.op, r.secrets()); oe != nil {
 				if e := herr("", oe); e.Temporary() {
 					// 408, 429, 5xx: the *HTTPError keeps Retry-After and the retry rules of a
 					// temporary failure, and errors.Is/As still find the provider's code.
@@ -516,7 +516,7 @@ func (h *httpCore) exchange(ctx context.Context, r request) (*response, error) {
 			}
 		}
 		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-			loc := redactURL(resp.Header.Get("Location"))
+			loc := redactSecrets(redactURL(resp.Header.Get("Location")), r.secrets())
 			return nil, herr("redirect to "+loc+" not followed", nil)
 		}
 		return nil, herr("unexpected status", nil)
@@ -549,8 +549,10 @@ func isJSON(ctype string) bool {
 	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
 }
 
-// parseOAuthError decodes an RFC 6749 §5.2 error body, or returns nil when it is not one.
-func parseOAuthError(data []byte, status int, op string) *OAuthError {
+// parseOAuthError decodes an RFC 6749 §5.2 error body, or returns nil when it is not one. Any of
+// secrets (what the request carried, request.secrets) that the provider echoed is replaced by
+// "[redacted]" before the text is sanitized and cut, so that no part of it survives.
+func parseOAuthError(data []byte, status int, op string, secrets []string) *OAuthError {
 	var e struct {
 		Error       string `json:"error"`
 		Description string `json:"error_description"`
@@ -559,8 +561,49 @@ func parseOAuthError(data []byte, status int, op string) *OAuthError {
 	if json.Unmarshal(data, &e) != nil || e.Error == "" {
 		return nil
 	}
-	return &OAuthError{StatusCode: status, Code: sanitize(e.Error, 64), Description: sanitize(e.Description, 256),
-		URI: sanitize(e.URI, 256), Op: op}
+	return &OAuthError{StatusCode: status, Code: sanitize(redactSecrets(e.Error, secrets), 64),
+		Description: sanitize(redactSecrets(e.Description, secrets), 256),
+		URI:         sanitize(redactSecrets(e.URI, secrets), 256), Op: op}
+}
+
+// secretParams are the request parameters whose values are credentials or polling secrets: a
+// provider's error text that echoes one must not carry it into an error or a log (RFC 6750
+// §5.3, RFC 7523 §3, CIBA Core §7.3).
+var secretParams = [...]string{"client_assertion", "client_secret", "auth_req_id", "device_code", "token",
+	"refresh_token", "login_hint_token", "id_token_hint", "request", "assertion", "code", "code_verifier"}
+
+// secrets returns the secret values r sends: the secretParams of its form and the credential of
+// its Authorization header, each also percent-encoded when that differs (an echo in error_uri).
+func (r *request) secrets() []string {
+	var out []string
+	add := func(v string) {
+		if v == "" {
+			return
+		}
+		out = append(out, v)
+		if q := url.QueryEscape(v); q != v {
+			out = append(out, q)
+		}
+	}
+	for _, k := range secretParams {
+		for _, v := range r.form[k] {
+			add(v)
+		}
+	}
+	if _, cred, ok := strings.Cut(r.header.Get("Authorization"), " "); ok {
+		add(strings.TrimSpace(cred))
+	}
+	return out
+}
+
+// redactSecrets replaces every occurrence of each of secrets in s by "[redacted]".
+func redactSecrets(s string, secrets []string) string {
+	for _, x := range secrets {
+		if strings.Contains(s, x) {
+			s = strings.ReplaceAll(s, x, redacted)
+		}
+	}
+	return s
 }
 
 // sanitize keeps printable ASCII (RFC 6749 §5.2 allows %x20-21 / %x23-5B / %x5D-7E) and cuts s

@@ -1,0 +1,109 @@
+package onesoidc
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"testing/synctest"
+
+	"github.com/ones-now/onesoidc/onesoidctest"
+)
+
+// TestHostileProviderEchoingSecretsInErrorsIsRedacted: a provider whose RFC 6749 §5.2 error
+// answer echoes what the client sent — the bearer token under introspection, the auth_req_id of a
+// CIBA poll, the client assertion — must not get it into the error the caller logs.
+func TestHostileProviderEchoingSecretsInErrorsIsRedacted(t *testing.T) {
+	t.Parallel()
+	echo := func(secret string) []byte {
+		return []byte(`{"error":"invalid_request","error_description":"bad value ` + secret + ` given","error_uri":"https://idp.example/e?v=` + secret + `"}`)
+	}
+	t.Run("introspected token", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			c, idp := opaqueClient(t)
+			tok, err := c.DeviceAccessToken(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			idp.Inject(onesoidctest.EndpointIntrospection, onesoidctest.Fault{Times: 1, Status: 400, ContentType: "application/json",
+				Body: echo(tok.AccessToken)})
+			_, err = c.ValidateToken(t.Context(), tok.AccessToken)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if strings.Contains(err.Error(), tok.AccessToken) {
+				t.Errorf("error holds the token: %v", err)
+			}
+			var oe *OAuthError
+			if errors.As(err, &oe) && (strings.Contains(oe.Description, tok.AccessToken) || strings.Contains(oe.URI, tok.AccessToken)) {
+				t.Errorf("OAuthError holds the token: %+v", oe)
+			}
+		})
+	})
+	t.Run("auth_req_id", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			idp, c := cibaSetup(t)
+			ack, err := c.MakeCIBARequest(t.Context(), aliceRequest())
+			if err != nil {
+				t.Fatal(err)
+			}
+			idp.Inject(onesoidctest.EndpointToken, onesoidctest.Fault{Times: 1, Status: 400, ContentType: "application/json",
+				Body: echo(ack.AuthReqID)})
+			_, err = c.CheckCIBAStatus(t.Context(), ack.AuthReqID)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if strings.Contains(err.Error(), ack.AuthReqID) {
+				t.Errorf("error holds the auth_req_id: %v", err)
+			}
+			var oe *OAuthError
+			if errors.As(err, &oe) && (strings.Contains(oe.Description, ack.AuthReqID) || strings.Contains(oe.URI, ack.AuthReqID)) {
+				t.Errorf("OAuthError holds the auth_req_id: %+v", oe)
+			}
+		})
+	})
+}
+
+// TestHostileProviderEchoingTheAssertionIsRedacted: a token endpoint that echoes the request's
+// client assertion in its error text, or redirects to a URL holding it, does not get it into the
+// error.
+func TestHostileProviderEchoingTheAssertionIsRedacted(t *testing.T) {
+	t.Parallel()
+	const assertion = "eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJkZXZpY2UifQ.c2lnbmF0dXJlLWJ5dGVzLW9mLXRoZS1hc3NlcnRpb24"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		a := r.PostForm.Get("client_assertion")
+		if r.URL.Path == "/redirect" {
+			http.Redirect(w, r, "https://elsewhere.example/"+a+"?x="+a, http.StatusTemporaryRedirect)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = fmt.Fprintf(w, `{"error":"invalid_client","error_description":"assertion %s refused","error_uri":"https://idp.example/?a=%s"}`,
+			a, url.QueryEscape(a+"+"))
+	}))
+	t.Cleanup(srv.Close)
+	o, err := buildOptions(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHTTPCore(o)
+	form := url.Values{"client_assertion": {assertion}, "client_assertion_type": {clientAssertionType}}
+	for _, path := range []string{"/token", "/redirect"} {
+		_, err := h.exchange(t.Context(), request{op: "token", method: http.MethodPost, url: srv.URL + path, form: form, limit: maxTokenBody})
+		if err == nil {
+			t.Fatalf("%s: accepted", path)
+		}
+		for _, part := range strings.Split(assertion, ".") {
+			if strings.Contains(err.Error(), part) {
+				t.Errorf("%s: error holds the assertion: %v", path, err)
+			}
+		}
+		if !strings.Contains(err.Error(), redacted) {
+			t.Errorf("%s: error %q does not say what was redacted", path, err)
+		}
+	}
+}
