@@ -232,7 +232,8 @@ func (s *keySet) firstReason() (string, bool) {
 // parseJWK returns the verification key of one JWK and its kid; when the key is not usable here
 // it returns nil and says why: a use other than "sig", key_ops without "verify", private key
 // material, an "alg" that is not a supported signature algorithm or does not fit the key, a key
-// type other than RSA, EC and OKP (so never "oct"), RSA under 2048 or over 8192 bits, a curve
+// type other than RSA, EC and OKP (so never "oct"), RSA under 2048 or over 8192 bits or with an
+// even modulus or exponent (RFC 8017 §3.1), or an exponent crypto/rsa refuses, a curve
 // other than P-256/384/521 and Ed25519, or a point off its curve (RFC 7517 §4.2-4.3, RFC 8725
 // §3.1, §3.4). Reasons quote values of the document only sanitized and bounded.
 func parseJWK(data []byte) (k *jwk, kid, reason string) {
@@ -290,6 +291,12 @@ func parseJWK(data []byte) (k *jwk, kid, reason string) {
 			return nil, kid, fmt.Sprintf("RSA key of %d bits, at least %d required", bits, minRSAKeyBits)
 		case bits > 8*jose.MaxSignature:
 			return nil, kid, fmt.Sprintf("RSA key of %d bits, at most %d supported", bits, 8*jose.MaxSignature)
+		case pub.N.Bit(0) == 0:
+			return nil, kid, "RSA key with an even modulus"
+		case pub.E < 3 || pub.E%2 == 0 || pub.E > 1<<31-1:
+			// crypto/rsa verifies with none of these (an RSA exponent is odd, RFC 8017 §3.1);
+			// kept, such a key would only make tokens without kid ambiguous.
+			return nil, kid, "RSA key with a public exponent that is even, below 3 or over 2^31-1"
 		case k.alg != jose.AlgUnknown && !k.alg.IsRSA():
 			return misfit("an RSA key")
 		}
