@@ -32,6 +32,7 @@ func TestTokenBytesOnlyInJOSE(t *testing.T) {
 		"client.go:parseOAuthError:json.Unmarshal":                          "OAuth error answer body",
 		"discovery.go:parseMetadata:json.Unmarshal":                         "discovery document",
 		"handlers.go:bearerToken:strings.Cut":                               "Authorization header: scheme and credentials",
+		"client.go:request.secrets:strings.Cut":                             "Authorization header of an outgoing request: its credentials, to redact",
 		"jwks.go:parseJWKS:json.Unmarshal":                                  "JWKS document",
 		"jwks.go:parseJWK:json.Unmarshal":                                   "one JWK of the JWKS",
 		"keys.go:pemLabels:bytes.IndexByte":                                 "PEM key file lines",
