@@ -151,11 +151,24 @@ type introspectionAnswer struct {
 	JWTID     string          `json:"jti,omitempty"`
 }
 
-// parseIntrospection reads an introspection answer. exp, iat and nbf must be JSON numbers within
-// 0 … 253402300799 (9999-12-31T23:59:59Z), fractions allowed (RFC 7519 §2); anything else — a
-// negative or later number, a string, a boolean, null — is refused, never clamped, with an error
-// naming the member. 0 is the zero time.
+// introspectionMembers are the members of an introspection answer that this package reads
+// (introspectionAnswer, introspector.claims) with encoding/json.
+var introspectionMembers = [...]string{"active", "scope", "client_id", "username", "token_type", "exp", "iat", "nbf",
+	"sub", "aud", "iss", "jti", "role", "idp_role", "acr", "preferred_username"}
+
+// parseIntrospection reads an introspection answer. Member names are exact (RFC 8259 §4): an
+// answer with a member twice, also under case folding, or with a member whose name differs from
+// one read here only in case ("Active", "userName"), is refused (jose.CheckMembers). exp, iat
+// and nbf must be JSON numbers within 0 … 253402300799 (9999-12-31T23:59:59Z), fractions
+// allowed (RFC 7519 §2); anything else — a negative or later number, a string, a boolean, null —
+// is refused, never clamped, with an error naming the member. 0 is the zero time.
 func parseIntrospection(body []byte) (*IntrospectionResult, error) {
+	if jerr := jose.CheckMembers(string(body), introspectionMembers[:]...); jerr != nil {
+		if jerr.Name != "" {
+			return nil, fmt.Errorf("member %q: %s", sanitize(jerr.Name, 40), jerr.Msg)
+		}
+		return nil, errors.New(jerr.Msg)
+	}
 	var a introspectionAnswer
 	if err := json.Unmarshal(body, &a); err != nil {
 		return nil, err

@@ -490,3 +490,43 @@ func lowerASCII(c byte) byte {
 	}
 	return c
 }
+
+// CheckMembers reads doc, which must be one JSON object in UTF-8 (RFC 8259 §4, §8.1), and
+// refuses what would make encoding/json read it otherwise than its exact member names say: a
+// member name twice at the top level, also under case folding (encoding/json keeps the last),
+// and a member whose name equals one of fields only without regard to case (encoding/json fills
+// a struct field from it). Numbers must be finite float64 values and nesting is bounded, as in
+// ParseClaims. It is for JSON documents of the provider whose members may come from users, such
+// as introspection answers (RFC 7662 §2.2) that carry a token's custom claims. Error.Name may
+// hold a member name of doc, unescaped and unbounded.
+func CheckMembers(doc string, fields ...string) *Error {
+	if !utf8.ValidString(doc) {
+		return malformed("", "not UTF-8")
+	}
+	r := jsonReader{s: doc}
+	if !r.begin() {
+		return malformed("", "not a JSON object")
+	}
+	var seen memberSet
+	for first := true; ; first = false {
+		name, ok := r.member(first)
+		if !ok {
+			break
+		}
+		if !seen.add(name) {
+			return malformed(name, "duplicate member (names compare without regard to case)")
+		}
+		for _, f := range fields {
+			if name != f && strings.EqualFold(name, f) {
+				return malformed(name, "member name differs from "+f+" only in case")
+			}
+		}
+		if r.value(0); r.bad {
+			return malformed(name, "value not valid JSON, a number beyond float64, or nested too deep")
+		}
+	}
+	if !r.end() {
+		return malformed("", "not valid JSON")
+	}
+	return nil
+}

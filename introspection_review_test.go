@@ -1,0 +1,50 @@
+package onesoidc
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/ones-now/onesoidc/onesoidctest"
+)
+
+// TestIntrospectionAnswerMembersAreReadByTheirExactNames: RFC 8259 member names are case
+// sensitive, and an answer with a member twice is ambiguous. encoding/json fills a field from any
+// member whose name equals its tag without regard to case, and from the last of duplicates, so
+// that "Active":true overrode "active":false, a second "exp" a past one, and "userName" (a
+// custom claim, as SCIM spells it) or "SUB" set the username or the subject. Such answers are
+// refused, as ParseClaims refuses such JWT payloads.
+func TestIntrospectionAnswerMembersAreReadByTheirExactNames(t *testing.T) {
+	t.Parallel()
+	const far = 4102444800 // 2100-01-01
+	for name, body := range map[string]string{
+		"Active overrides active": `{"active":false,"Active":true,"token_type":"Bearer","client_id":"x"}`,
+		"ACTIVE alone":            `{"ACTIVE":true,"token_type":"Bearer","client_id":"x"}`,
+		"second exp":              fmt.Sprintf(`{"active":true,"token_type":"Bearer","client_id":"x","exp":1000,"exp":%d}`, far),
+		"EXP after exp":           fmt.Sprintf(`{"active":true,"token_type":"Bearer","client_id":"x","exp":1000,"EXP":%d}`, far),
+		"userName":                fmt.Sprintf(`{"active":true,"token_type":"Bearer","sub":"alice","client_id":"x","username":"alice","userName":"admin","exp":%d}`, far),
+		"SUB":                     fmt.Sprintf(`{"active":true,"token_type":"Bearer","SUB":"admin","client_id":"x","exp":%d}`, far),
+		"Iss":                     fmt.Sprintf(`{"active":true,"token_type":"Bearer","sub":"alice","Iss":"https://evil.example","client_id":"x","exp":%d}`, far),
+		"second sub":              fmt.Sprintf(`{"active":true,"token_type":"Bearer","sub":"alice","client_id":"x","sub":"admin","exp":%d}`, far),
+		"Role":                    fmt.Sprintf(`{"active":true,"token_type":"Bearer","sub":"alice","client_id":"x","Role":"admin","exp":%d}`, far),
+		"ſcope (long s)":          fmt.Sprintf(`{"active":true,"token_type":"Bearer","sub":"alice","client_id":"x","ſcope":"admin","exp":%d}`, far),
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			idp := onesoidctest.NewInMemory(onesoidctest.WithOpaqueAccessTokens())
+			c := newTestClient(t, idp, testKey(t, "EdDSA"))
+			idp.Inject(onesoidctest.EndpointIntrospection, onesoidctest.Fault{Status: 200, ContentType: "application/json", Body: []byte(body)})
+			res, err := c.ValidateToken(t.Context(), "opaque-token")
+			if err == nil {
+				t.Fatalf("accepted: %+v", res.Entity)
+			}
+			var he *HTTPError
+			if res != nil || !errors.Is(err, ErrIntrospectionUnavailable) || !errors.As(err, &he) {
+				t.Errorf("err = %v, want ErrIntrospectionUnavailable wrapping an *HTTPError", err)
+			}
+			if _, err := c.IntrospectToken(t.Context(), "opaque-token", ""); !errors.As(err, &he) {
+				t.Errorf("IntrospectToken: %v, want an *HTTPError", err)
+			}
+		})
+	}
+}
