@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/ones-now/onesoidc/onesoidctest"
 )
@@ -44,6 +45,30 @@ func TestIntrospectionAnswerMembersAreReadByTheirExactNames(t *testing.T) {
 			}
 			if _, err := c.IntrospectToken(t.Context(), "opaque-token", ""); !errors.As(err, &he) {
 				t.Errorf("IntrospectToken: %v, want an *HTTPError", err)
+			}
+		})
+	}
+}
+
+// TestIntrospectionExpZeroIsInThePast: an active answer whose exp is 0 says the token expired at
+// 1970-01-01T00:00:00Z (RFC 7662 §2.2, RFC 7519 §2), as exp 1 does; it was read as an answer
+// without exp and accepted for the whole max age. IntrospectToken reports that expiry.
+func TestIntrospectionExpZeroIsInThePast(t *testing.T) {
+	t.Parallel()
+	for _, exp := range []string{"0", "0.0", "-0", "0e5"} {
+		t.Run(exp, func(t *testing.T) {
+			t.Parallel()
+			idp := onesoidctest.NewInMemory(onesoidctest.WithOpaqueAccessTokens())
+			c := newTestClient(t, idp, testKey(t, "EdDSA"))
+			idp.Inject(onesoidctest.EndpointIntrospection, onesoidctest.Fault{Status: 200, ContentType: "application/json",
+				Body: []byte(`{"active":true,"token_type":"Bearer","sub":"alice","client_id":"x","exp":` + exp + `}`)})
+			res, err := c.ValidateToken(t.Context(), "opaque-token")
+			if res != nil || !errors.Is(err, ErrTokenExpired) {
+				t.Errorf("ValidateToken: %v, want ErrTokenExpired", err)
+			}
+			ir, err := c.IntrospectToken(t.Context(), "opaque-token", "")
+			if err != nil || !ir.Expiry.Equal(time.Unix(0, 0)) {
+				t.Errorf("IntrospectToken: %+v, %v; want Expiry 1970-01-01", ir, err)
 			}
 		})
 	}

@@ -161,7 +161,8 @@ var introspectionMembers = [...]string{"active", "scope", "client_id", "username
 // one read here only in case ("Active", "userName"), is refused (jose.CheckMembers). exp, iat
 // and nbf must be JSON numbers within 0 … 253402300799 (9999-12-31T23:59:59Z), fractions
 // allowed (RFC 7519 §2); anything else — a negative or later number, a string, a boolean, null —
-// is refused, never clamped, with an error naming the member. 0 is the zero time.
+// is refused, never clamped, with an error naming the member. An iat or nbf of 0 is the zero
+// time; an exp of 0 is 1970-01-01T00:00:00Z, so that the token has expired.
 func parseIntrospection(body []byte) (*IntrospectionResult, error) {
 	if jerr := jose.CheckMembers(string(body), introspectionMembers[:]...); jerr != nil {
 		if jerr.Name != "" {
@@ -186,6 +187,9 @@ func parseIntrospection(body []byte) (*IntrospectionResult, error) {
 		t, err := parseNumericDate(d.raw)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", d.name, err)
+		}
+		if t.IsZero() && d.name == "exp" {
+			t = time.Unix(0, 0) // an exp of 0 is 1970-01-01, long past: never "no expiry"
 		}
 		*d.to = t
 	}
