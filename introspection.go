@@ -199,6 +199,9 @@ func (in *introspector) entry(res *IntrospectionResult) introEntry {
 		until = res.Expiry
 	}
 	cl, kind := in.claims(res)
+	if kind == EntityUser && cl.Sub == "" { // a user without sub: who it is cannot be told apart
+		return reject(invalid(reasonInvalidClaim, "sub", "the answer names a user (username) but no sub"))
+	}
 	return introEntry{text: packAnswer(string(res.Raw), &cl, kind).Ptr(), until: until}
 }
 

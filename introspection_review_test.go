@@ -73,3 +73,32 @@ func TestIntrospectionExpZeroIsInThePast(t *testing.T) {
 		})
 	}
 }
+
+// TestIntrospectionUserWithoutSubjectIsRefused: an active answer that names a user (username or
+// preferred_username) but no sub was an EntityUser with an empty Subject: every such user would
+// be one account to an application that keys users by Subject. It is refused naming "sub"; a
+// client's own token without sub stays a device (its client id as Subject).
+func TestIntrospectionUserWithoutSubjectIsRefused(t *testing.T) {
+	t.Parallel()
+	for _, body := range []string{
+		`{"active":true,"token_type":"Bearer","client_id":"x","username":"bob"}`,
+		`{"active":true,"token_type":"Bearer","sub":"","client_id":"x","username":"bob"}`,
+		`{"active":true,"token_type":"Bearer","client_id":"x","preferred_username":"bob"}`,
+	} {
+		idp := onesoidctest.NewInMemory(onesoidctest.WithOpaqueAccessTokens())
+		c := newTestClient(t, idp, testKey(t, "EdDSA"))
+		idp.Inject(onesoidctest.EndpointIntrospection, onesoidctest.Fault{Status: 200, ContentType: "application/json", Body: []byte(body)})
+		res, err := c.ValidateToken(t.Context(), "opaque-token")
+		var ve *ValidationError
+		if res != nil || !errors.Is(err, ErrInvalidClaim) || !errors.As(err, &ve) || ve.Claim != "sub" {
+			t.Errorf("%s: %v, %v; want ErrInvalidClaim naming sub", body, res, err)
+		}
+	}
+	idp := onesoidctest.NewInMemory(onesoidctest.WithOpaqueAccessTokens())
+	c := newTestClient(t, idp, testKey(t, "EdDSA"))
+	idp.Inject(onesoidctest.EndpointIntrospection, onesoidctest.Fault{Status: 200, ContentType: "application/json",
+		Body: []byte(`{"active":true,"token_type":"Bearer","client_id":"x"}`)})
+	if res, err := c.ValidateToken(t.Context(), "opaque-token"); err != nil || res.Entity.Kind != EntityDevice || res.Entity.Subject != "x" {
+		t.Errorf("device token: %v, %v", res, err)
+	}
+}

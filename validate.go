@@ -497,7 +497,8 @@ func (r *AuthenticationResult) rawClaims() map[string]any {
 // with ErrInvalidTokenType; exp, iat and nbf must be whole seconds within 0 …
 // 253402300799 and are checked with the leeway; "aud", when present, must hold the
 // ExpectAudience value (default the client id), and ExpectAudience fails on an answer without
-// "aud"; ExpectSubject and ExpectScope apply; options that fit ID tokens only fail with
+// "aud"; one that names a user (username or preferred_username) without "sub" fails with
+// ErrInvalidClaim; ExpectSubject and ExpectScope apply; options that fit ID tokens only fail with
 // ErrInvalidTokenType without a request. A provider that cannot be asked gives
 // ErrIntrospectionUnavailable. Answers are cached by a keyed hash of the token (never the token):
 // active ones until the earlier of exp and WithIntrospectionMaxAge (default 5 minutes),
