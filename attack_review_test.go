@@ -1,6 +1,7 @@
 package onesoidc
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/ones-now/onesoidc/onesoidctest"
 )
@@ -106,4 +108,71 @@ func TestHostileProviderEchoingTheAssertionIsRedacted(t *testing.T) {
 			t.Errorf("%s: error %q does not say what was redacted", path, err)
 		}
 	}
+}
+
+// dripTransport answers every request 200 with JSON headers and a body that trickles one byte a
+// second (testing/synctest's clock) until the request's context ends.
+type dripTransport struct{}
+
+func (dripTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		r.Body.Close()
+	}
+	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}},
+		Body: &dripBody{ctx: r.Context()}, Request: r}, nil
+}
+
+type dripBody struct{ ctx context.Context }
+
+func (b *dripBody) Read(p []byte) (int, error) {
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	select {
+	case <-b.ctx.Done():
+		return 0, b.ctx.Err()
+	case <-t.C:
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	p[0] = ' '
+	return 1, nil
+}
+
+func (b *dripBody) Close() error { return nil }
+
+// TestHF04SlowDripBodyEndsAtTheRequestTimeout: a provider that sends its headers at once and
+// then one byte a second never holds a request past the request timeout (WithRequestTimeout,
+// default 10 s), for the token, JWKS and introspection endpoints; the error is an *HTTPError
+// that names the operation and says it was reading the body.
+func TestHF04SlowDripBodyEndsAtTheRequestTimeout(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const host = "https://idp.example"
+		meta := &ProviderMetadata{Issuer: host + "/oidc", TokenEndpoint: host + "/oidc/token", JWKSURI: host + "/oidc/jwks",
+			IntrospectionEndpoint: host + "/oidc/token/introspection"}
+		c, err := NewClientFromMetadata(&DeviceConfig{ID: testDeviceID, ClientID: testClientID, Host: host}, testKey(t, "ES256"), meta,
+			WithHTTPClient(&http.Client{Transport: dripTransport{}}), WithRequestTimeout(3*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, call := range map[string]func() error{
+			"device token": func() error { _, err := c.RequestDeviceAccessToken(t.Context()); return err },
+			"jwks":  func() error { return c.RefreshKeys(t.Context()) },
+			"introspection": func() error {
+				_, err := c.IntrospectToken(t.Context(), "opaque-token", "")
+				return err
+			},
+		} {
+			start := time.Now()
+			err := call()
+			var he *HTTPError
+			if !errors.As(err, &he) || he.Op != name || !strings.Contains(err.Error(), "reading body") || !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("%s: %v, want an *HTTPError of %s reading the body past its deadline", name, err, name)
+			}
+			if d := time.Since(start); d != 3*time.Second {
+				t.Errorf("%s: gave up after %v, want the 3s request timeout", name, d)
+			}
+		}
+	})
 }
