@@ -158,7 +158,7 @@ func TestHF04SlowDripBodyEndsAtTheRequestTimeout(t *testing.T) {
 		}
 		for name, call := range map[string]func() error{
 			"device token": func() error { _, err := c.RequestDeviceAccessToken(t.Context()); return err },
-			"jwks":  func() error { return c.RefreshKeys(t.Context()) },
+			"jwks":         func() error { return c.RefreshKeys(t.Context()) },
 			"introspection": func() error {
 				_, err := c.IntrospectToken(t.Context(), "opaque-token", "")
 				return err
