@@ -268,7 +268,8 @@ func WithCIBABindingMessagePattern(re *regexp.Regexp) Option {
 // missing backchannel endpoint, a delivery mode or request-object algorithm the provider does not
 // list, a user code the provider does not support, or grant_types_supported without the CIBA
 // grant are a *ConfigError. The answer must carry auth_req_id (visible ASCII, 22
-// to 1024 characters) and expires_in (1 s to 24 h); interval, when present, must be at most 5 minutes.
+// to 1024 characters, and not one of a request this client already holds, pending or ended: an
+// *HTTPError) and expires_in (1 s to 24 h); interval, when present, must be at most 5 minutes.
 // Error answers (§13) come back as *OAuthError: errors.Is(err, &OAuthError{Code: "unknown_user_id"}) and so on.
 func (c *OpenIDConnectClient) MakeCIBARequest(ctx context.Context, req CIBARequest) (*CIBAResponse, error) {
 	if err := c.cibaPreflight(&req); err != nil {
@@ -327,7 +328,11 @@ func (c *OpenIDConnectClient) MakeCIBARequest(ctx context.Context, req CIBAReque
 	if notifyToken != "" {
 		out.notify = &notificationSecret{notifyToken}
 	}
-	c.ciba.add(out, notifyToken)
+	if !c.ciba.addNew(out, notifyToken) {
+		// One auth_req_id for two requests would poll one login for two users (CIBA Core §7.3:
+		// it identifies one authentication request).
+		return nil, resp.invalid("backchannel answer with the auth_req_id of an earlier request", nil)
+	}
 	return out, nil
 }
 

@@ -114,6 +114,22 @@ func (s *cibaState) reserve(now time.Time) error {
 func (s *cibaState) add(r *CIBAResponse, notifyToken string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.addLocked(r, notifyToken)
+}
+
+// addNew adds r as add does, unless its auth_req_id is already pending or ended in this client;
+// it reports whether it added r.
+func (s *cibaState) addNew(r *CIBAResponse, notifyToken string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ended := s.finished[r.AuthReqID]; ended || s.pending[r.AuthReqID] != nil {
+		return false
+	}
+	s.addLocked(r, notifyToken)
+	return true
+}
+
+func (s *cibaState) addLocked(r *CIBAResponse, notifyToken string) {
 	if s.pending == nil {
 		s.pending = map[string]*cibaPending{}
 	}
