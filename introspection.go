@@ -178,6 +178,8 @@ func (in *introspector) entry(res *IntrospectionResult) introEntry {
 		// RFC 7662 §2.2 makes token_type optional, but oidc-provider leaves it out exactly for
 		// refresh tokens: without it a refresh token would pass as an access token.
 		return reject(invalid(reasonInvalidType, "token_type", "the answer has no token_type: not known to be an access token"))
+	case res.bound: // RFC 8705 §3.2 answers Bearer with cnf for a certificate-bound token
+		return reject(invalid(reasonInvalidType, "cnf", errBoundToken))
 	case !strings.EqualFold(res.TokenType, "Bearer") && !strings.EqualFold(res.TokenType, "access_token"):
 		return reject(invalid(reasonInvalidType, "token_type", fmt.Sprintf("token_type %q is not a bearer access token",
 			sanitize(res.TokenType, 40))))

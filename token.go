@@ -132,6 +132,8 @@ type IntrospectionResult struct {
 
 	// Raw is the whole answer, for members not listed above.
 	Raw json.RawMessage
+
+	bound bool // the answer has "cnf" (RFC 7800 §3.1): a sender-constrained token
 }
 
 // introspectionAnswer is the JSON form of an introspection answer; the NumericDates and "aud"
@@ -149,12 +151,13 @@ type introspectionAnswer struct {
 	Aud       json.RawMessage `json:"aud,omitempty"`
 	Issuer    string          `json:"iss,omitempty"`
 	JWTID     string          `json:"jti,omitempty"`
+	Cnf       json.RawMessage `json:"cnf,omitempty"`
 }
 
 // introspectionMembers are the members of an introspection answer that this package reads
 // (introspectionAnswer, introspector.claims) with encoding/json.
 var introspectionMembers = [...]string{"active", "scope", "client_id", "username", "token_type", "exp", "iat", "nbf",
-	"sub", "aud", "iss", "jti", "role", "idp_role", "acr", "preferred_username"}
+	"sub", "aud", "iss", "jti", "cnf", "role", "idp_role", "acr", "preferred_username"}
 
 // parseIntrospection reads an introspection answer. Member names are exact (RFC 8259 §4): an
 // answer with a member twice, also under case folding, or with a member whose name differs from
@@ -175,7 +178,8 @@ func parseIntrospection(body []byte) (*IntrospectionResult, error) {
 		return nil, err
 	}
 	res := &IntrospectionResult{Active: a.Active, Scope: a.Scope, ClientID: a.ClientID, Username: a.Username,
-		TokenType: a.TokenType, Subject: a.Subject, Issuer: a.Issuer, JWTID: a.JWTID}
+		TokenType: a.TokenType, Subject: a.Subject, Issuer: a.Issuer, JWTID: a.JWTID,
+		bound: a.Cnf != nil && string(a.Cnf) != "null"}
 	for _, d := range []struct {
 		name string
 		raw  json.RawMessage

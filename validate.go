@@ -538,12 +538,17 @@ func (c *OpenIDConnectClient) VerifyIDToken(ctx context.Context, raw string, opt
 // VerifyAccessToken validates a JWT access token (RFC 9068 §4): the checks of ValidateToken,
 // "typ" must be at+jwt or application/at+jwt, "aud" must contain the ExpectAudience value
 // (default the client id), and iss, exp, aud, sub, client_id, iat and jti are required (RFC 9068
-// §2.2). ExpectNonce, ExpectAuthReqID, ExpectAtHashOf and MaxTokenAge are a usage error here
-// (a *ConfigError). An opaque token is validated by introspection, as
-// ValidateToken says.
+// §2.2); one bound to a key by "cnf" (RFC 7800 §3.1: DPoP, RFC 9449 §7.1; mutual TLS, RFC 8705
+// §3) fails with ErrInvalidTokenType, as an introspection answer with "cnf" does, since its proof
+// of possession cannot be checked here. ExpectNonce, ExpectAuthReqID, ExpectAtHashOf and
+// MaxTokenAge are a usage error here (a *ConfigError). An opaque token is validated by
+// introspection, as ValidateToken says.
 func (c *OpenIDConnectClient) VerifyAccessToken(ctx context.Context, raw string, opts ...VerifyOption) (*AuthenticationResult, error) {
 	return c.val.validate(ctx, raw, modeAccessToken, opts)
 }
+
+// errBoundToken says why a sender-constrained access token is refused.
+const errBoundToken = "sender-constrained (cnf): a DPoP- or certificate-bound token needs a proof of possession, not a bearer token"
 
 // scratchSize is the stack buffer for decoding; longer tokens allocate.
 const scratchSize = 2048
@@ -748,6 +753,9 @@ func (v *validator) check(cl *jose.Claims, kind TokenKind, alg jose.Alg, m mode,
 		}
 		if cl.Has&jose.HasJti == 0 {
 			return invalid(reasonInvalidClaim, "jti", "jti missing or not a non-empty string")
+		}
+		if cl.Has&jose.HasCnf != 0 { // RFC 9449 §7.1, RFC 8705 §3: the proof is the point
+			return invalid(reasonInvalidType, "cnf", errBoundToken)
 		}
 	}
 	if o.hasSubject && cl.Sub != o.subject {

@@ -48,7 +48,9 @@ var (
 	// or HS*; RFC 8725 §3.1).
 	ErrUnsupportedAlgorithm = newValidationSentinel(reasonUnsupportedAlgorithm)
 	// ErrInvalidTokenType means that the "typ" header does not fit the kind of token expected, such as an
-	// at+jwt access token offered as an ID token (RFC 8725 §3.11, RFC 9068 §4).
+	// at+jwt access token offered as an ID token (RFC 8725 §3.11, RFC 9068 §4), or that an access
+	// token is bound to a key by "cnf" (DPoP, RFC 9449; mutual TLS, RFC 8705) and so is no bearer
+	// token: this package cannot check its proof of possession.
 	ErrInvalidTokenType = newValidationSentinel(reasonInvalidType)
 	// ErrUnknownKey means that no key of the provider's JWKS fits the token's "kid" and "alg", or more than
 	// one does, or the key with that "kid" was skipped as unusable (the message says why: an RSA

@@ -2,7 +2,10 @@ package onesoidc
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -42,4 +45,67 @@ func TestNestedJSONDepthIsBounded(t *testing.T) {
 	if err := res.Claims(&v); err != nil || v.X == nil {
 		t.Errorf("Claims of 31 levels: %v, %v", v, err)
 	}
+}
+
+// TestSenderConstrainedAccessTokensAreNotBearerTokens: an access token bound to a key by "cnf"
+// (RFC 7800 §3.1) — a DPoP-bound token (cnf.jkt, RFC 9449 §6) or a certificate-bound one
+// (cnf["x5t#S256"], RFC 8705 §3) — may only be used with a proof of possession that this package
+// cannot check; taken as a bearer token, a stolen one works for anyone. A JWT access token or an
+// introspection answer that carries cnf is refused with ErrInvalidTokenType naming "cnf", by
+// VerifyAccessToken, ValidateToken and RequireToken; "CNF" is refused as a case variant.
+func TestSenderConstrainedAccessTokensAreNotBearerTokens(t *testing.T) {
+	t.Parallel()
+	idp := onesoidctest.NewInMemory()
+	c := newValidationClient(t, idp)
+	for name, cnf := range map[string]any{
+		"DPoP":        map[string]any{"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"},
+		"certificate": map[string]any{"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"},
+	} {
+		tok := mint(t, idp, map[string]any{"typ": "at+jwt"}, func(m map[string]any) {
+			atClaims(idp, testClientID)(m)
+			m["cnf"] = cnf
+		})
+		for call, validate := range map[string]func() (*AuthenticationResult, error){
+			"VerifyAccessToken": func() (*AuthenticationResult, error) { return c.VerifyAccessToken(t.Context(), tok) },
+			"ValidateToken":     func() (*AuthenticationResult, error) { return c.ValidateToken(t.Context(), tok) },
+		} {
+			res, err := validate()
+			if err == nil {
+				t.Fatalf("%s %s: accepted", name, call)
+			}
+			wantReject(t, res, err, ErrInvalidTokenType, tok)
+			if ve := (*ValidationError)(nil); errors.As(err, &ve) && ve.Claim != "cnf" {
+				t.Errorf("%s %s: claim %q, want cnf", name, call, ve.Claim)
+			}
+		}
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		c.RequireToken(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { t.Error("handler reached") })).ServeHTTP(w, r)
+		if w.Code != http.StatusUnauthorized {
+			t.Errorf("%s RequireToken: %d, want 401", name, w.Code)
+		}
+	}
+	caseVariant := mint(t, idp, map[string]any{"typ": "at+jwt"}, func(m map[string]any) {
+		atClaims(idp, testClientID)(m)
+		m["CNF"] = map[string]any{"jkt": "x"}
+	})
+	res, err := c.ValidateToken(t.Context(), caseVariant)
+	wantReject(t, res, err, ErrMalformedToken, caseVariant)
+
+	// Introspection: an answer with cnf, Bearer or not, is no bearer token either.
+	for _, body := range []string{
+		`{"active":true,"token_type":"Bearer","sub":"alice","client_id":"x","cnf":{"x5t#S256":"bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}}`,
+		`{"active":true,"token_type":"Bearer","sub":"alice","client_id":"x","CNF":{"jkt":"x"}}`,
+	} {
+		idp := onesoidctest.NewInMemory(onesoidctest.WithOpaqueAccessTokens())
+		c := newTestClient(t, idp, testKey(t, "EdDSA"))
+		idp.Inject(onesoidctest.EndpointIntrospection, onesoidctest.Fault{Status: 200, ContentType: "application/json", Body: []byte(body)})
+		res, err := c.ValidateToken(t.Context(), "opaque-token")
+		if res != nil || err == nil || !errorsIsAny(err, ErrInvalidTokenType, ErrIntrospectionUnavailable) {
+			t.Errorf("%s: %v, %v; want it refused", body, res, err)
+		}
+	}
+	// Without cnf the same access token is accepted.
+	wantAccept(t)(c.VerifyAccessToken(t.Context(), mint(t, idp, map[string]any{"typ": "at+jwt"}, atClaims(idp, testClientID))))
 }

@@ -24,6 +24,7 @@ const (
 	HasAtHash
 	HasAuthTime
 	HasJti // a non-empty string
+	HasCnf // "cnf" is present (RFC 7800 §3.1): the token is bound to a key
 )
 
 // MaxNumericDate is the latest NumericDate accepted: 253402300799 seconds, 9999-12-31T23:59:59Z.
@@ -166,6 +167,10 @@ func ParseClaims(payload string, cl *Claims) *Error {
 			if v.kind == jsonString && v.raw != "" {
 				cl.Has |= HasJti
 			}
+		case "cnf":
+			if v.kind != jsonNull {
+				cl.Has |= HasCnf
+			}
 		default:
 			if known := foldsToKnownClaim(name); known != "" {
 				return malformed(name, "claim name differs from "+known+" only in case")
@@ -194,7 +199,7 @@ func ParseClaims(payload string, cl *Claims) *Error {
 
 // knownClaims are the claims ParseClaims reads.
 var knownClaims = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "auth_time", "azp", "nonce", "at_hash",
-	AuthReqIDClaim, "client_id", "scope", "preferred_username", "role", "idp_role", "acr", "amr", "jti"}
+	AuthReqIDClaim, "client_id", "scope", "preferred_username", "role", "idp_role", "acr", "amr", "jti", "cnf"}
 
 // foldsToKnownClaim returns the known claim that name equals under case folding, or "". A struct
 // field `json:"azp"` would be filled from "AZP", which ParseClaims does not read as azp.
