@@ -3,6 +3,7 @@ package onesoidc
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,5 +101,21 @@ func TestIntrospectionUserWithoutSubjectIsRefused(t *testing.T) {
 		Body: []byte(`{"active":true,"token_type":"Bearer","client_id":"x"}`)})
 	if res, err := c.ValidateToken(t.Context(), "opaque-token"); err != nil || res.Entity.Kind != EntityDevice || res.Entity.Subject != "x" {
 		t.Errorf("device token: %v, %v", res, err)
+	}
+}
+
+// TestIntrospectionAnswerErrorsQuoteNoProviderText: a refused answer's error quotes a member
+// name only when it is one read here: a provider that uses the token as a member name (twice)
+// does not get it into the error.
+func TestIntrospectionAnswerErrorsQuoteNoProviderText(t *testing.T) {
+	t.Parallel()
+	const tok = "opaque-token-that-must-stay-secret-12345"
+	idp := onesoidctest.NewInMemory(onesoidctest.WithOpaqueAccessTokens())
+	c := newTestClient(t, idp, testKey(t, "EdDSA"))
+	idp.Inject(onesoidctest.EndpointIntrospection, onesoidctest.Fault{Status: 200, ContentType: "application/json",
+		Body: []byte(`{"active":true,"` + tok + `":1,"` + tok + `":2}`)})
+	_, err := c.ValidateToken(t.Context(), tok)
+	if err == nil || strings.Contains(err.Error(), tok[:20]) {
+		t.Errorf("err = %v, want a refusal without the token", err)
 	}
 }

@@ -168,8 +168,10 @@ var introspectionMembers = [...]string{"active", "scope", "client_id", "username
 // time; an exp of 0 is 1970-01-01T00:00:00Z, so that the token has expired.
 func parseIntrospection(body []byte) (*IntrospectionResult, error) {
 	if jerr := jose.CheckMembers(string(body), introspectionMembers[:]...); jerr != nil {
-		if jerr.Name != "" {
-			return nil, fmt.Errorf("member %q: %s", sanitize(jerr.Name, 40), jerr.Msg)
+		for _, m := range introspectionMembers { // other names are the provider's text: not quoted
+			if strings.EqualFold(jerr.Name, m) {
+				return nil, fmt.Errorf("member %q: %s", sanitize(jerr.Name, 40), jerr.Msg)
+			}
 		}
 		return nil, errors.New(jerr.Msg)
 	}
