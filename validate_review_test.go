@@ -109,3 +109,46 @@ func TestSenderConstrainedAccessTokensAreNotBearerTokens(t *testing.T) {
 	// Without cnf the same access token is accepted.
 	wantAccept(t)(c.VerifyAccessToken(t.Context(), mint(t, idp, map[string]any{"typ": "at+jwt"}, atClaims(idp, testClientID))))
 }
+
+// TestCachedTokenVariantsAreNeverHits: after a token validated (and was cached), variants that
+// lenient base64url decoders read as the same bytes — "=" padding on any segment, a last
+// signature character with non-zero trailing bits (RFC 4648 §3.5), surrounding whitespace — are
+// neither served from the cache nor accepted: the cache key is the whole string, and the strict
+// decoder refuses them before any key lookup.
+func TestCachedTokenVariantsAreNeverHits(t *testing.T) {
+	t.Parallel()
+	for _, alg := range []string{"RS256", "ES256", "EdDSA"} {
+		idp := onesoidctest.NewInMemory()
+		idp.UseKey(onesoidctest.NewKey(alg))
+		idp.EditMetadata(func(d map[string]any) { d["id_token_signing_alg_values_supported"] = []string{alg} })
+		c := newValidationClient(t, idp)
+		tok := mint(t, idp, nil, nil)
+		wantAccept(t)(c.ValidateToken(t.Context(), tok))
+		parts := strings.Split(tok, ".")
+		last := parts[2][len(parts[2])-1]
+		const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+		nonCanonical := parts[2][:len(parts[2])-1] + string(alphabet[strings.IndexByte(alphabet, last)|1])
+		for name, v := range map[string]string{
+			"signature padded":       tok + "=",
+			"signature padded twice": tok + "==",
+			"header padded":          parts[0] + "=." + parts[1] + "." + parts[2],
+			"payload padded":         parts[0] + "." + parts[1] + "=." + parts[2],
+			"trailing bits":          parts[0] + "." + parts[1] + "." + nonCanonical,
+			"leading space":          " " + tok,
+			"trailing newline":       tok + "\n",
+			"trailing dot":           tok + ".",
+		} {
+			if v == tok {
+				t.Fatalf("%s %s: not a variant", alg, name)
+			}
+			res, err := c.ValidateToken(t.Context(), v)
+			if err == nil {
+				t.Fatalf("%s %s: accepted", alg, name)
+			}
+			wantReject(t, res, err, ErrMalformedToken, v)
+		}
+		if n := idp.Count(onesoidctest.EndpointJWKS); n != 1 {
+			t.Errorf("%s: %d JWKS requests, want 1", alg, n)
+		}
+	}
+}
