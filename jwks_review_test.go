@@ -23,6 +23,7 @@ func TestRSAKeysGoCannotVerifyWithAreSkipped(t *testing.T) {
 	n := new(big.Int).Set(bad.Public().Key.(*rsa.PublicKey).N)
 	n.SetBit(n, 0, 0)
 	for name, edit := range map[string]func(map[string]any){
+		"e=1":      func(m map[string]any) { m["e"] = "AQ" },
 		"e=2":      func(m map[string]any) { m["e"] = "Ag" },
 		"e=65536":  func(m map[string]any) { m["e"] = "AQAA" },
 		"e=2^32+1": func(m map[string]any) { m["e"] = "AQAAAAE" },
