@@ -67,11 +67,11 @@ type Config struct {
 	//
 	//  1. add the new key to PreviousSealKeys: every replica can now open what any will seal;
 	//  2. make the new key SealKey and move the old one to PreviousSealKeys;
-	//  3. once the logins started before step 2 have ended, drop the old key: wait the longest
-	//     expiresIn that the start endpoints answer (the provider's lifetime of a request: 600 s
-	//     for a ONES CIBA request, 300 s for a ONES QR session) plus ResultTTL; with ONES and the
-	//     default ResultTTL, 12 minutes. A result sealed under a dropped key does not open: its
-	//     status request answers 500 and the user starts again.
+	//  3. once the logins started before step 2 reached the last replica have ended, drop the
+	//     old key: wait the longest expiresIn that the start endpoints answer (the provider's
+	//     lifetime of a request: 600 s for a ONES CIBA request, 300 s for a ONES QR session)
+	//     plus ResultTTL; with ONES and the default ResultTTL, 12 minutes. A result sealed under
+	//     a dropped key does not open: its status request answers 500 and the user starts again.
 	//
 	// A single process, or replicas that all restart at once, can skip step 1. After a leak, drop
 	// the old key right after step 2 and accept losing the logins in flight: whoever holds it and

@@ -2,6 +2,7 @@ package weblogin_test
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"log"
@@ -89,4 +90,60 @@ func Example() {
 	// pending
 	// OnLogin: alice has an access token: true
 	// approved Alice
+}
+
+// Replicas that share a store change their seal key in three steps, each rolled out to every
+// replica before the next, so that no login in flight is lost: whichever replica seals a
+// result, the one that the browser reaches next can open it.
+func ExampleConfig_sealKeyRotation() {
+	client := exampleClient()
+	store := weblogin.NewMemoryStore() // redisstore with replicas
+	onLogin := func(http.ResponseWriter, *http.Request, *onesoidc.LoginResult) error { return nil }
+	oldKey, newKey := make([]byte, weblogin.SealKeySize), make([]byte, weblogin.SealKeySize)
+	_, _ = rand.Read(oldKey) // from the application's secret store, in practice
+	_, _ = rand.Read(newKey)
+
+	for _, step := range []struct {
+		name     string
+		key      []byte
+		previous [][]byte
+	}{
+		{"1. the new key opens", oldKey, [][]byte{newKey}},
+		{"2. the new key seals, the old one opens", newKey, [][]byte{oldKey}},
+		{"3. after the logins in flight (12 minutes with ONES), the old key is gone", newKey, nil},
+	} {
+		_, err := weblogin.New(weblogin.Config{Client: client, OnLogin: onLogin, Store: store,
+			SealKey: step.key, PreviousSealKeys: step.previous})
+		fmt.Println(step.name, err == nil)
+	}
+	_, err := weblogin.New(weblogin.Config{Client: client, OnLogin: onLogin, Store: store,
+		SealKey: newKey, PreviousSealKeys: [][]byte{newKey}})
+	fmt.Println(err)
+	// Output:
+	// 1. the new key opens true
+	// 2. the new key seals, the old one opens true
+	// 3. after the logins in flight (12 minutes with ONES), the old key is gone true
+	// weblogin: Config.PreviousSealKeys[0]: repeats SealKey: the current key is not a previous one
+}
+
+// exampleClient returns a client of a device registered with onesoidctest's fake provider.
+func exampleClient() *onesoidc.OpenIDConnectClient {
+	idp := onesoidctest.NewInMemory(onesoidctest.WithONES())
+	dev, err := idp.RegisterDevice()
+	if err != nil {
+		log.Fatal(err)
+	}
+	cfg, err := onesoidc.ParseDeviceConfig(dev.Config)
+	if err != nil {
+		log.Fatal(err)
+	}
+	key, err := onesoidc.NewDeviceKey(dev.Key)
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := onesoidc.NewClient(context.Background(), cfg, key, onesoidc.WithHTTPClient(idp.HTTPClient()))
+	if err != nil {
+		log.Fatal(err)
+	}
+	return client
 }
