@@ -22,24 +22,8 @@ import (
 // that the approval is noticed at once.
 func Example() {
 	ctx := context.Background()
-	idp := onesoidctest.NewInMemory(onesoidctest.WithONES())
-	dev, err := idp.RegisterDevice()
-	if err != nil {
-		log.Fatal(err)
-	}
-	cfg, err := onesoidc.ParseDeviceConfig(dev.Config)
-	if err != nil {
-		log.Fatal(err)
-	}
-	key, err := onesoidc.NewDeviceKey(dev.Key)
-	if err != nil {
-		log.Fatal(err)
-	}
-	client, err := onesoidc.NewClient(ctx, cfg, key, onesoidc.WithHTTPClient(idp.HTTPClient()), onesoidc.WithCIBAPing())
-	if err != nil {
-		log.Fatal(err)
-	}
-	idp.SetCIBANotificationEndpoint(dev.ClientID, "https://app.example/ciba/notify")
+	idp, clientID, client := exampleClient(onesoidc.WithCIBAPing())
+	idp.SetCIBANotificationEndpoint(clientID, "https://app.example/ciba/notify")
 	idp.ScriptCIBA("alice", onesoidctest.CIBAScript{IDTokenClaims: map[string]any{"preferred_username": "Alice"}})
 
 	login, err := weblogin.New(weblogin.Config{
@@ -96,7 +80,7 @@ func Example() {
 // replica before the next, so that no login in flight is lost: whichever replica seals a
 // result, the one that the browser reaches next can open it.
 func ExampleConfig_sealKeyRotation() {
-	client := exampleClient()
+	_, _, client := exampleClient()
 	store := weblogin.NewMemoryStore() // redisstore with replicas
 	onLogin := func(http.ResponseWriter, *http.Request, *onesoidc.LoginResult) error { return nil }
 	oldKey, newKey := make([]byte, weblogin.SealKeySize), make([]byte, weblogin.SealKeySize)
@@ -126,8 +110,9 @@ func ExampleConfig_sealKeyRotation() {
 	// weblogin: Config.PreviousSealKeys[0]: repeats SealKey: the current key is not a previous one
 }
 
-// exampleClient returns a client of a device registered with onesoidctest's fake provider.
-func exampleClient() *onesoidc.OpenIDConnectClient {
+// exampleClient registers a device with onesoidctest's fake ONES provider and returns the
+// provider, the device's client id and a client of it.
+func exampleClient(opts ...onesoidc.Option) (*onesoidctest.Server, string, *onesoidc.OpenIDConnectClient) {
 	idp := onesoidctest.NewInMemory(onesoidctest.WithONES())
 	dev, err := idp.RegisterDevice()
 	if err != nil {
@@ -141,9 +126,9 @@ func exampleClient() *onesoidc.OpenIDConnectClient {
 	if err != nil {
 		log.Fatal(err)
 	}
-	client, err := onesoidc.NewClient(context.Background(), cfg, key, onesoidc.WithHTTPClient(idp.HTTPClient()))
+	client, err := onesoidc.NewClient(context.Background(), cfg, key, append([]onesoidc.Option{onesoidc.WithHTTPClient(idp.HTTPClient())}, opts...)...)
 	if err != nil {
 		log.Fatal(err)
 	}
-	return client
+	return idp, dev.ClientID, client
 }
