@@ -33,16 +33,7 @@ func TestHostileProviderEchoingSecretsInErrorsIsRedacted(t *testing.T) {
 			idp.Inject(onesoidctest.EndpointIntrospection, onesoidctest.Fault{Times: 1, Status: 400, ContentType: "application/json",
 				Body: echo(tok.AccessToken)})
 			_, err = c.ValidateToken(t.Context(), tok.AccessToken)
-			if err == nil {
-				t.Fatal("accepted")
-			}
-			if strings.Contains(err.Error(), tok.AccessToken) {
-				t.Errorf("error holds the token: %v", err)
-			}
-			var oe *OAuthError
-			if errors.As(err, &oe) && (strings.Contains(oe.Description, tok.AccessToken) || strings.Contains(oe.URI, tok.AccessToken)) {
-				t.Errorf("OAuthError holds the token: %+v", oe)
-			}
+			wantNoSecret(t, err, tok.AccessToken)
 		})
 	})
 	t.Run("auth_req_id", func(t *testing.T) {
@@ -55,18 +46,25 @@ func TestHostileProviderEchoingSecretsInErrorsIsRedacted(t *testing.T) {
 			idp.Inject(onesoidctest.EndpointToken, onesoidctest.Fault{Times: 1, Status: 400, ContentType: "application/json",
 				Body: echo(ack.AuthReqID)})
 			_, err = c.CheckCIBAStatus(t.Context(), ack.AuthReqID)
-			if err == nil {
-				t.Fatal("accepted")
-			}
-			if strings.Contains(err.Error(), ack.AuthReqID) {
-				t.Errorf("error holds the auth_req_id: %v", err)
-			}
-			var oe *OAuthError
-			if errors.As(err, &oe) && (strings.Contains(oe.Description, ack.AuthReqID) || strings.Contains(oe.URI, ack.AuthReqID)) {
-				t.Errorf("OAuthError holds the auth_req_id: %+v", oe)
-			}
+			wantNoSecret(t, err, ack.AuthReqID)
 		})
 	})
+}
+
+// wantNoSecret checks that a call failed with an error, and an *OAuthError if any, that does not
+// hold secret.
+func wantNoSecret(t *testing.T, err error, secret string) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	if strings.Contains(err.Error(), secret) {
+		t.Errorf("error holds the secret: %v", err)
+	}
+	var oe *OAuthError
+	if errors.As(err, &oe) && (strings.Contains(oe.Description, secret) || strings.Contains(oe.URI, secret)) {
+		t.Errorf("OAuthError holds the secret: %+v", oe)
+	}
 }
 
 // TestHostileProviderEchoingTheAssertionIsRedacted: a token endpoint that echoes the request's
