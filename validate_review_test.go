@@ -152,3 +152,33 @@ func TestCachedTokenVariantsAreNeverHits(t *testing.T) {
 		}
 	}
 }
+
+// TestOverlongAndSurrogateUTF8IsRefused: overlong encodings (of '"', '/' and NUL) and encoded
+// UTF-16 surrogates are not UTF-8 (RFC 3629 §3, RFC 8259 §8.1), in a claim value, a claim name
+// or the header: the token is refused as malformed, so that no decoder that would read them as
+// a quote or a slash ever sees them.
+func TestOverlongAndSurrogateUTF8IsRefused(t *testing.T) {
+	t.Parallel()
+	idp := onesoidctest.NewInMemory()
+	c := newValidationClient(t, idp)
+	k := idp.SigningKey()
+	header := fmt.Sprintf(`{"alg":%q,"kid":%q}`, k.Algorithm, k.KeyID)
+	claims, _ := json.Marshal(idp.Claims(testClientID, testSubject))
+	body := string(claims[:len(claims)-1])
+	for name, bad := range map[string]string{
+		"overlong quote": "\xc0\xa2", "overlong slash": "\xc0\xaf", "overlong NUL": "\xc0\x80",
+		"three-byte overlong slash": "\xe0\x80\xaf", "surrogate": "\xed\xa0\x80",
+	} {
+		for where, tok := range map[string]string{
+			"value":  signRaw(t, idp, header, body+`,"x":"a`+bad+`b"}`),
+			"name":   signRaw(t, idp, header, body+`,"x`+bad+`":1}`),
+			"header": signRaw(t, idp, header[:len(header)-1]+`,"x":"`+bad+`"}`, string(claims)),
+		} {
+			res, err := c.ValidateToken(t.Context(), tok)
+			if err == nil {
+				t.Fatalf("%s in a %s: accepted", name, where)
+			}
+			wantReject(t, res, err, ErrMalformedToken, tok)
+		}
+	}
+}
