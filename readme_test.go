@@ -3,8 +3,10 @@ package onesoidc
 import (
 	"go/ast"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -85,4 +87,82 @@ func TestREADMEErrorSwitchCoversEverySentinel(t *testing.T) {
 	if n < 10 {
 		t.Errorf("found %d sentinels, want the package's", n)
 	}
+}
+
+// TestREADMEInstallCommandsWork runs the README's commands for using the module from a checkout,
+// as written, in a new module beside a checkout (a symbolic link to this one stands for the
+// `git clone`), offline (GOPROXY=off, the module cache only), then builds a program that imports
+// the package. A `go get` of the module without the replacement's version fails it: offline the
+// go command falls back to the replacement, but a module proxy that refuses the unpublished path
+// (this machine's answers 403) makes the bare path fail.
+func TestREADMEInstallCommandsWork(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	commands := readmeInstallCommands(string(data))
+	if len(commands) < 3 {
+		t.Fatalf("README.md shows %d install commands (%q), want the clone, the replace and the go get", len(commands), commands)
+	}
+	repo, err := filepath.Abs(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	svc := filepath.Join(dir, "svc")
+	if err := os.Mkdir(svc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile := func(name, text string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(svc, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile("go.mod", "module example.com/svc\n\ngo 1.26\n")
+	writeFile("main.go", "package main\n\nimport \"github.com/ones-now/onesoidc\"\n\nfunc main() { println(onesoidc.Version) }\n")
+	run := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Dir = svc
+		cmd.Env = append(os.Environ(), "GOPROXY=off", "GOWORK=off", "GOFLAGS=-mod=mod")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	for _, c := range commands {
+		args := strings.Fields(c)
+		if len(args) > 2 && args[0] == "go" && args[1] == "get" && slices.Contains(args, "github.com/ones-now/onesoidc") {
+			t.Errorf("%q: go get of the unpublished module needs the replacement's version (@v0.0.0-00010101000000-000000000000)", c)
+		}
+		if args[0] == "git" && len(args) > 1 && args[1] == "clone" {
+			// git clone <this repository> <dir>: this checkout stands for the clone.
+			if err := os.Symlink(repo, filepath.Join(svc, args[len(args)-1])); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		run(args...)
+	}
+	run("go", "build", "-o", os.DevNull, ".")
+}
+
+// readmeInstallCommands returns the commands of the README's code block that installs the module
+// from a checkout (the one with `go mod edit -replace`), without their comments.
+func readmeInstallCommands(md string) []string {
+	for _, block := range strings.Split(md, "\n```\n") {
+		if !strings.Contains(block, "go mod edit -replace") {
+			continue
+		}
+		var commands []string
+		for _, line := range strings.Split(block, "\n") {
+			line, _, _ = strings.Cut(line, "#")
+			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "```") {
+				commands = append(commands, line)
+			}
+		}
+		return commands
+	}
+	return nil
 }
