@@ -102,7 +102,7 @@
 // server, server_matrix, server_discourse, server_oauth2, server_blockchain, client, client_oidc,
 // client_kyc; members in snake_case or camelCase), cached per client for
 // [WithApplicationsMaxAge]. Its URL is the provider metadata member "ones_applications_uri"
-// ("ones_applications_uri"), else [WithApplicationsURL]. [OpenIDConnectClient.ApplicationByClientID]
+// ([ProviderMetadata.ApplicationsURI]), else [WithApplicationsURL]. [OpenIDConnectClient.ApplicationByClientID]
 // finds an application by client identifier and [OpenIDConnectClient.ApplicationURL] builds its
 // URL from its hostname and the issuer's scheme.
 //
@@ -147,7 +147,8 @@
 // Errors are typed. An error answer of the provider is an [*OAuthError] that matches the
 // sentinel of its code with [errors.Is]:
 //
-//	if errors.Is(err, onesoidc.ErrInvalidClient) { ... }
+//	_, err := client.DeviceAccessToken(ctx)
+//	if errors.Is(err, onesoidc.ErrInvalidClient) { ... } // the provider refused the device's assertion
 //
 // A token that fails validation is a [*ValidationError] whose Reason says why, and that matches
 // sentinels such as [ErrTokenExpired], [ErrInvalidSignature] and [ErrInvalidAudience].

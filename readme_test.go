@@ -35,7 +35,8 @@ func TestREADMESnippetsCompile(t *testing.T) {
 	}
 }
 
-// TestREADMESnippetThatDoesNotCompileFails proves that the build above can fail.
+// TestREADMESnippetThatDoesNotCompileFails proves that the build above can fail, and names the
+// snippet that does not compile, not the ones built with it.
 func TestREADMESnippetThatDoesNotCompileFails(t *testing.T) {
 	t.Parallel()
 	src := readmecheck.Source(readmecheck.Snippet{Line: 1, Code: "client.NoSuchMethod(ctx)"})
@@ -43,12 +44,14 @@ func TestREADMESnippetThatDoesNotCompileFails(t *testing.T) {
 		t.Fatalf("source lacks the snippet:\n%s", src)
 	}
 	readme := filepath.Join(t.TempDir(), "README.md")
-	if err := os.WriteFile(readme, []byte("```go\nclient.NoSuchMethod(ctx)\n```\n"), 0o600); err != nil {
+	md := "```go\n_ = client.ClientID()\n```\n\n```go\nclient.NoSuchMethod(ctx)\n```\n\n```go\nx := 1\n```\n"
+	if err := os.WriteFile(readme, []byte(md), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	n, problems, err := readmecheck.Build(readme, ".", func(readmecheck.Snippet) bool { return true })
-	if err != nil || n != 1 || len(problems) != 1 || !strings.Contains(problems[0], "NoSuchMethod") {
-		t.Errorf("a snippet calling a missing method: %d built, problems %q, %v", n, problems, err)
+	if err != nil || n != 3 || len(problems) != 1 || !strings.Contains(problems[0], "NoSuchMethod") ||
+		!strings.HasPrefix(problems[0], readme+":5:") {
+		t.Errorf("a snippet calling a missing method between two that build: %d built, problems %q, %v", n, problems, err)
 	}
 }
 
@@ -165,4 +168,27 @@ func readmeInstallCommands(md string) []string {
 		return commands
 	}
 	return nil
+}
+
+// TestPackageDocSnippetsCompile builds the Go code blocks of the package documentation (what
+// go doc shows first) of the root package, weblogin and onesoidctest, as written, offline.
+// redisstore's TestPackageDocSnippetsCompile builds its own.
+func TestPackageDocSnippetsCompile(t *testing.T) {
+	t.Parallel()
+	for file, want := range map[string]int{"doc.go": 5, "weblogin/doc.go": 1, "onesoidctest/doc.go": 1} {
+		snippets, err := readmecheck.DocSnippets(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(snippets) != want {
+			t.Errorf("%s: %d Go code blocks, want %d (a block that stopped being Go, or a new one: update the count)", file, len(snippets), want)
+		}
+		_, problems, err := readmecheck.BuildSnippets(snippets, ".")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range problems {
+			t.Error(p)
+		}
+	}
 }
