@@ -393,10 +393,10 @@ func readLimitedFile(path, what string) ([]byte, fs.FileInfo, error) {
 			err = pe.Err // the path is already in the ConfigError
 		}
 		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			return nil, nil, fail("cannot open "+what+": file does not exist", nil)
-		case errors.Is(err, fs.ErrPermission):
-			return nil, nil, fail("cannot open "+what+": permission denied", nil)
+		case errors.Is(err, fs.ErrNotExist): // "file does not exist"; errors.Is holds
+			return nil, nil, fail("cannot open "+what, fs.ErrNotExist)
+		case errors.Is(err, fs.ErrPermission): // "permission denied"
+			return nil, nil, fail("cannot open "+what, fs.ErrPermission)
 		}
 		return nil, nil, fail("cannot open "+what, err)
 	}
