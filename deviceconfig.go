@@ -105,7 +105,9 @@ func ParseDeviceConfig(data []byte) (*DeviceConfig, error) {
 }
 
 // LoadDeviceConfig reads, parses and validates the device.yml at path, usually
-// /etc/px-device-identity/device.yml. The file must be a regular file of at most 1 MiB. Errors are *ConfigError values naming the file and the field.
+// /etc/px-device-identity/device.yml. The file must be a regular file of at most 1 MiB. Errors
+// are *ConfigError values naming the file and the field; a missing file matches fs.ErrNotExist,
+// an unreadable one fs.ErrPermission.
 func LoadDeviceConfig(path string) (*DeviceConfig, error) {
 	data, _, err := readLimitedFile(path, "device config")
 	if err != nil {

@@ -13,7 +13,19 @@
 //	key, err := onesoidc.LoadPrivateKey("/root/.local/share/px-device-identity/private.pem")
 //	client, err := onesoidc.NewClient(ctx, cfg, key)
 //
-// A client is safe for concurrent use; build one per device and share it.
+// A client is safe for concurrent use; build one per device and share it. With it:
+//
+//   - call other services as the device: [OpenIDConnectClient.DeviceAccessToken];
+//   - protect an API: [OpenIDConnectClient.RequireToken], or [OpenIDConnectClient.ValidateToken]
+//     for a token in hand;
+//   - log a user in: [OpenIDConnectClient.MakeCIBARequest] and [OpenIDConnectClient.WaitForCIBA],
+//     or [OpenIDConnectClient.StartQRLogin] and [OpenIDConnectClient.WaitForQRLogin]; for a web
+//     page, package [github.com/ones-now/onesoidc/weblogin] serves the browser's side;
+//   - test all of it without a provider: package [github.com/ones-now/onesoidc/onesoidctest], a
+//     fake ONES provider; go run ./examples/quickstart in the repository shows every flow on it.
+//
+// A machine that is not a registered device has no device.yml: [NewClientFromDevice] then fails
+// with a [*ConfigError] that matches [io/fs.ErrNotExist] and names the path.
 //
 // # Device identity
 //
