@@ -192,3 +192,54 @@ func TestPackageDocSnippetsCompile(t *testing.T) {
 		}
 	}
 }
+
+// goNameInProse matches the Go names README.md mentions outside its snippets that are sure to be
+// package-level Go names (the table of Rust names holds none of these shapes): options,
+// sentinel errors, verify options and constructors.
+var goNameInProse = regexp.MustCompile(`\b(?:With|Err|Expect|Insecure|New|Load|Parse|Mint)[A-Z][A-Za-z0-9]*\b`)
+
+// missingREADMENames returns the names of md that goNameInProse matches and that no package of
+// names declares.
+func missingREADMENames(md string, names map[string]bool) []string {
+	var missing []string
+	for _, n := range goNameInProse.FindAllString(md, -1) {
+		if !names[n] && !slices.Contains(missing, n) {
+			missing = append(missing, n)
+		}
+	}
+	return missing
+}
+
+// TestREADMENamesExist: every option, sentinel error, verify option and constructor README.md
+// names in its prose and tables (the snippets are built by TestREADMESnippetsCompile) is declared
+// by the root package, weblogin, onesoidctest or redisstore.
+func TestREADMENamesExist(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, dir := range []string{".", "weblogin", "onesoidctest", "redisstore"} {
+		_, files := parsePackageFiles(t, dir)
+		for _, f := range files {
+			for name := range f.Scope.Objects {
+				names[name] = true
+			}
+			for _, d := range f.Decls {
+				if fd, ok := d.(*ast.FuncDecl); ok && fd.Recv != nil {
+					names[fd.Name.Name] = true // methods, such as Handler.NotificationHandler
+				}
+			}
+		}
+	}
+	if len(names) < 100 {
+		t.Fatalf("found %d declared names, want the packages'", len(names))
+	}
+	for _, n := range missingREADMENames(string(data), names) {
+		t.Errorf("README.md names %s, which no package declares", n)
+	}
+	if got := missingREADMENames("`WithLeeway`, `WithNoSuchOption(d)`, ErrNoSuchError", names); !slices.Equal(got, []string{"WithNoSuchOption", "ErrNoSuchError"}) {
+		t.Errorf("the check finds %q in a text with two made-up names", got)
+	}
+}
