@@ -132,9 +132,9 @@
 // refetches, and a failed refresh keeps the last good keys. A token that validated once is
 // answered from memory until it expires: the cache is keyed by a keyed hash of the token (never
 // the token), bounded by memory ([WithTokenCacheBytes], default about 140,000 typical tokens)
-// and keeps the tokens asked for most often; hits take no lock, and
-// [OpenIDConnectClient.ValidateTokenInto] writes into a result the caller owns, so that a hit
-// allocates no result. The claims a server usually
+// and keeps the tokens asked for most often; hits take no lock, a result that the caller
+// drops stays on its stack, and [OpenIDConnectClient.ValidateTokenInto] writes into a result the
+// caller keeps, so that a hit allocates no result. The claims a server usually
 // reads are on the result without decoding anything again: [AuthenticatedEntity] carries
 // subject, username, name, email, scope and role, and [AuthenticationResult.Roles] the roles;
 // [AuthenticationResult.Claims] fills a struct of the other claims straight from the verified

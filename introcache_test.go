@@ -172,7 +172,7 @@ func TestIntrospectionCacheBoundIsBytes(t *testing.T) {
 			in, _ := unitIntrospector(t, budget, func(string) []byte { return body })
 			fit := budget / int(introEntryCost(in.entry(mustParseIntrospection(t, body))))
 			for i := range 4 * fit {
-				if _, err := in.validate(t.Context(), fmt.Sprintf("token-%d", i), modeAny, &verifyOptions{}, "https://api.example", nil); err != nil {
+				if _, err := introValidate(t, in, fmt.Sprintf("token-%d", i), "https://api.example"); err != nil {
 					t.Fatal(err)
 				}
 				if cost := in.introCache.Cost(); cost > budget {
@@ -199,7 +199,7 @@ func TestIntrospectionCacheHitRateBeyondBudget(t *testing.T) {
 	validate := func() {
 		var k [8]byte
 		binary.LittleEndian.PutUint64(k[:], z.Uint64())
-		if _, err := in.validate(t.Context(), fmt.Sprintf("token-%x", k), modeAny, &verifyOptions{}, "https://api.example", nil); err != nil {
+		if _, err := introValidate(t, in, fmt.Sprintf("token-%x", k), "https://api.example"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -232,7 +232,7 @@ func TestIntrospectionAnswerOverAnEighthOfTheBudgetIsNotKept(t *testing.T) {
 		return small
 	})
 	for _, tok := range []string{"small", "big", "small", "big"} {
-		if _, err := in.validate(t.Context(), tok, modeAny, &verifyOptions{}, "https://api.example", nil); err != nil {
+		if _, err := introValidate(t, in, tok, "https://api.example"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -272,12 +272,12 @@ func TestIntrospectionResultsAreTheCallersOwn(t *testing.T) {
 		return []byte(`{"active":true,"token_type":"Bearer","sub":"u","aud":["x","y"],"exp":4102444800}`)
 	})
 	for range 2 {
-		res, err := in.validate(t.Context(), "live", modeAny, &verifyOptions{}, "x", nil)
+		res, err := introValidate(t, in, "live", "x")
 		if err != nil || !slices.Equal(res.Entity.Audience, []string{"x", "y"}) {
 			t.Fatalf("res %+v, err %v", res, err)
 		}
 		res.Entity.Audience[0] = "changed"
-		_, err = in.validate(t.Context(), "dead", modeAny, &verifyOptions{}, "x", nil)
+		_, err = introValidate(t, in, "dead", "x")
 		var ve *ValidationError
 		if !errors.As(err, &ve) || ve.Claim != "active" || !errors.Is(err, ErrTokenInactive) {
 			t.Fatalf("refusal %v", err)
@@ -357,7 +357,7 @@ func missThenHit(t *testing.T, in *introspector, res *IntrospectionResult) []*Au
 	}
 	var results []*AuthenticationResult
 	for range 2 {
-		got, err := in.validate(t.Context(), "token", modeAny, &verifyOptions{}, clientID, nil)
+		got, err := introValidate(t, in, "token", clientID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -367,4 +367,14 @@ func missThenHit(t *testing.T, in *introspector, res *IntrospectionResult) []*Au
 		results = append(results, got)
 	}
 	return results
+}
+
+// introValidate validates the opaque token raw with in into a new result, as
+// validator.validateInto would (nil on an error).
+func introValidate(t *testing.T, in *introspector, raw, clientID string) (*AuthenticationResult, error) {
+	res := new(AuthenticationResult)
+	if err := in.validate(t.Context(), raw, modeAny, &verifyOptions{}, clientID, res); err != nil {
+		return nil, err
+	}
+	return res, nil
 }

@@ -82,17 +82,17 @@ type introspector struct {
 	sf         singleflight.Group
 }
 
-// validate answers an opaque token (RFC 7662 §2), from the cache when it can, in a new result or
-// in into (as validator.validateInto says).
-func (in *introspector) validate(ctx context.Context, raw string, m mode, o *verifyOptions, clientID string, into *AuthenticationResult) (*AuthenticationResult, error) {
+// validate answers an opaque token (RFC 7662 §2), from the cache when it can, in into (zeroed
+// by validator.validateInto).
+func (in *introspector) validate(ctx context.Context, raw string, m mode, o *verifyOptions, clientID string, into *AuthenticationResult) error {
 	if m == modeIDToken {
-		return nil, invalid(reasonInvalidType, "typ", "not a JWT: an opaque token is an access token, never an ID token")
+		return invalid(reasonInvalidType, "typ", "not a JWT: an opaque token is an access token, never an ID token")
 	}
 	if len(raw) > maxOpaqueTokenSize {
-		return nil, invalid(reasonMalformed, "", "not a JWT, and longer than an opaque token may be (4 KiB)")
+		return invalid(reasonMalformed, "", "not a JWT, and longer than an opaque token may be (4 KiB)")
 	}
 	if in == nil || !in.enabled {
-		return nil, invalid(reasonMalformed, "", "not a JWT, and the provider has no introspection endpoint for opaque tokens")
+		return invalid(reasonMalformed, "", "not a JWT, and the provider has no introspection endpoint for opaque tokens")
 	}
 	key := in.introCache.Key(raw) // a keyed hash of the token, never the token
 	now := in.now()
@@ -104,28 +104,28 @@ func (in *introspector) validate(ctx context.Context, raw string, m mode, o *ver
 	if !ok {
 		// Only tokens that passed this check are ever cached, so a hit skips it.
 		if !jose.IsB64Token(raw) {
-			return nil, invalid(reasonMalformed, "", "neither a JWT nor an opaque bearer token (RFC 6750 §2.1 b64token)")
+			return invalid(reasonMalformed, "", "neither a JWT nor an opaque bearer token (RFC 6750 §2.1 b64token)")
 		}
 		var err error
 		if e, err = in.fetch(ctx, raw, key); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if e.reject != nil {
 		r := *e.reject // the caller's own copy: the cached one is shared
-		return nil, &r
+		return &r
 	}
 	var cl jose.Claims
-	r, room := resultFor(into)
+	r, room := into, newListRoom()
 	p := jose.PackedAt(e.text)
 	kind, ok := in.unpack(p, &cl, room.aud) // in the room when it fits
 	if !ok {
 		in.introCache.Delete(key)
-		return nil, &ValidationError{reason: reasonIntrospectionUnavailable, detail: "cached introspection answer unreadable"}
+		return &ValidationError{reason: reasonIntrospectionUnavailable, detail: "cached introspection answer unreadable"}
 	}
 	exp := answerDate(cl.Exp)
 	if err := in.check(&cl, exp, o, now, clientID); err != nil {
-		return nil, err
+		return err
 	}
 	// Field by field: the strings are the entry's (immutable), the audience r's own.
 	r.Kind, r.claims = KindAccessToken, p
@@ -133,7 +133,7 @@ func (in *introspector) validate(ctx context.Context, raw string, m mode, o *ver
 	ent.Kind, ent.Issuer, ent.Subject, ent.Audience, ent.Scope = kind, in.issuer, cl.Sub, cl.Aud, cl.Scope
 	ent.Username, ent.ClientID, ent.Role, ent.ACR = cl.Username, cl.ClientID, cl.Role, cl.Acr
 	ent.IssuedAt, ent.Expiry = answerDate(cl.Iat), exp
-	return r, nil
+	return nil
 }
 
 // fetch introspects raw once for any number of concurrent callers and caches the answer. A

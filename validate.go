@@ -422,8 +422,6 @@ type AuthenticationResult struct {
 
 	claims jose.Packed   // immutable, shared with the cache entry
 	dec    *jose.Decoder // nil: encoding/json
-	aud    [1]string     // Entity.Audience of one value
-	amr    [1]string     // Entity.AuthMethods of one value
 }
 
 // Claims decodes the verified claims into v, with the result and errors of encoding/json's
@@ -485,7 +483,9 @@ func (r *AuthenticationResult) rawClaims() map[string]any {
 // often; the time checks and the
 // per-call options run again on every call, and the entry is dropped when the key that verified
 // it leaves the provider's JWKS. A cached token is never answered past the key set's max age
-// (WithJWKSMaxAge): then the set is fetched again first.
+// (WithJWKSMaxAge): then the set is fetched again first. A hit allocates the result only when
+// the caller keeps it: the method is inlined, so a caller that reads the result and drops it
+// has it on its own stack (ValidateTokenInto reuses a result the caller keeps).
 //
 // A token that is not JWT-shaped (three dot-separated parts) is an opaque access token, as the ONES provider issues
 // (RFC 6750 b64token syntax, at most 4096 bytes, else ErrMalformedToken without a
@@ -504,24 +504,28 @@ func (r *AuthenticationResult) rawClaims() map[string]any {
 // refusals for 30 s, failures not at all; concurrent calls for one
 // token share one introspection; at most 64 MiB of answers are kept
 // (about 140,000 typical ones).
-func (c *OpenIDConnectClient) ValidateToken(ctx context.Context, raw string, opts ...VerifyOption) (*AuthenticationResult, error) {
-	return c.val.validate(ctx, raw, modeAny, opts)
+func (c *OpenIDConnectClient) ValidateToken(ctx context.Context, raw string, opts ...VerifyOption) (res *AuthenticationResult, err error) {
+	res = new(AuthenticationResult) // on the caller's stack if it drops res: this inlines
+	if err = c.val.validateInto(ctx, raw, modeAny, opts, res); err != nil {
+		res = nil
+	}
+	return
 }
 
 // ValidateTokenInto is ValidateToken with a result that the caller owns: it validates raw with
 // the same checks and writes the result into *res instead of allocating one, so that a token
 // the cache holds is validated without allocating a result (only the 32 bytes that hold its
-// one-value audience and amr lists). It is for servers that validate a bearer token on every request at
-// high rates: res can be a variable of the handler or a field of a per-request struct, and be
-// used again. Every field of *res is overwritten; on an error *res is the zero result, never
+// one-value audience and amr lists). It is for servers that validate a bearer token on every
+// request at high rates and keep the result (ValidateToken allocates a result that its caller
+// keeps): res can be a field of a per-request struct, or a handler's variable, and be used
+// again. Every field of *res is overwritten; on an error *res is the zero result, never
 // partly filled. The slices in res are allocated for each call and shared with nothing, so a
 // copy of *res keeps them when res is used again. A nil res is a *ConfigError.
 func (c *OpenIDConnectClient) ValidateTokenInto(ctx context.Context, raw string, res *AuthenticationResult, opts ...VerifyOption) error {
 	if res == nil {
 		return &ConfigError{Field: "res", Reason: "nil *AuthenticationResult"}
 	}
-	_, err := c.val.validateInto(ctx, raw, modeAny, opts, res)
-	return err
+	return c.val.validateInto(ctx, raw, modeAny, opts, res)
 }
 
 // VerifyIDToken validates an OpenID Connect ID token received from the token endpoint (OpenID
@@ -530,8 +534,12 @@ func (c *OpenIDConnectClient) ValidateTokenInto(ctx context.Context, raw string,
 // (default 5 minutes). Options add the nonce, auth_req_id, subject and
 // at_hash checks; ExpectAudience is a usage error here (a *ConfigError). An
 // opaque token is never an ID token: ErrInvalidTokenType, without asking the provider.
-func (c *OpenIDConnectClient) VerifyIDToken(ctx context.Context, raw string, opts ...VerifyOption) (*AuthenticationResult, error) {
-	return c.val.validate(ctx, raw, modeIDToken, opts)
+func (c *OpenIDConnectClient) VerifyIDToken(ctx context.Context, raw string, opts ...VerifyOption) (res *AuthenticationResult, err error) {
+	res = new(AuthenticationResult) // on the caller's stack if it drops res: this inlines
+	if err = c.val.validateInto(ctx, raw, modeIDToken, opts, res); err != nil {
+		res = nil
+	}
+	return
 }
 
 // VerifyAccessToken validates a JWT access token (RFC 9068 §4): the checks of ValidateToken,
@@ -540,27 +548,36 @@ func (c *OpenIDConnectClient) VerifyIDToken(ctx context.Context, raw string, opt
 // §2.2). ExpectNonce, ExpectAuthReqID, ExpectAtHashOf and MaxTokenAge are a usage error here
 // (a *ConfigError). An opaque token is validated by introspection, as
 // ValidateToken says.
-func (c *OpenIDConnectClient) VerifyAccessToken(ctx context.Context, raw string, opts ...VerifyOption) (*AuthenticationResult, error) {
-	return c.val.validate(ctx, raw, modeAccessToken, opts)
+func (c *OpenIDConnectClient) VerifyAccessToken(ctx context.Context, raw string, opts ...VerifyOption) (res *AuthenticationResult, err error) {
+	res = new(AuthenticationResult) // on the caller's stack if it drops res: this inlines
+	if err = c.val.validateInto(ctx, raw, modeAccessToken, opts, res); err != nil {
+		res = nil
+	}
+	return
 }
 
 // scratchSize is the stack buffer for decoding; longer tokens allocate.
 const scratchSize = 2048
 
-func (v *validator) validate(ctx context.Context, raw string, m mode, opts []VerifyOption) (*AuthenticationResult, error) {
-	return v.validateInto(ctx, raw, m, opts, nil)
+// validate validates raw into a new result. It and the methods that call it (ValidateToken,
+// VerifyIDToken, VerifyAccessToken) are small enough to be inlined, so that the result of a
+// caller that does not keep it (reads its fields, then drops it) lives on that caller's stack:
+// validateInto does not let it escape.
+func (v *validator) validate(ctx context.Context, raw string, m mode, opts []VerifyOption) (res *AuthenticationResult, err error) {
+	res = new(AuthenticationResult)
+	if err = v.validateInto(ctx, raw, m, opts, res); err != nil {
+		res = nil
+	}
+	return
 }
 
-// validateInto validates raw into a new result, or into into when it is not nil (zeroed first,
-// so that an error leaves it zero). A new result keeps one-value lists in itself; into never
-// does (its slices are allocated), so that into does not escape to the heap and a copy of it
-// shares nothing.
-func (v *validator) validateInto(ctx context.Context, raw string, m mode, opts []VerifyOption, into *AuthenticationResult) (*AuthenticationResult, error) {
-	if into != nil {
-		*into = AuthenticationResult{}
-	}
+// validateInto validates raw into into, which it zeroes first, so that an error leaves it
+// zero. into never holds a pointer into itself (its slices are allocated, listRoom), so that
+// it does not escape to the heap and a copy of it shares nothing with it once it is used again.
+func (v *validator) validateInto(ctx context.Context, raw string, m mode, opts []VerifyOption, into *AuthenticationResult) error {
+	*into = AuthenticationResult{}
 	if len(raw) > maxTokenSize { // the only size check: before the cache lookup hashes raw
-		return nil, invalid(reasonTooLarge, "", "token longer than 64 KiB")
+		return invalid(reasonTooLarge, "", "token longer than 64 KiB")
 	}
 	var o verifyOptions
 	if m == modeIDToken {
@@ -569,7 +586,7 @@ func (v *validator) validateInto(ctx context.Context, raw string, m mode, opts [
 	if len(opts) > 0 { // options get a pointer: keep o itself off the heap
 		p, fixed, err := applyOptions(m, opts)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		o, m = *p, fixed
 	}
@@ -588,7 +605,7 @@ func (v *validator) validateInto(ctx context.Context, raw string, m mode, opts [
 			if e, ok := v.cache.c.Get(key); ok {
 				if !e.key.retired.Load() {
 					var cl jose.Claims
-					r, room := resultFor(into)
+					room := newListRoom()
 					p := e.claims()
 					p.Unpack(&cl, room.aud) // in the room when it fits
 					kind, alg := kindAlg(p)
@@ -596,9 +613,10 @@ func (v *validator) validateInto(ctx context.Context, raw string, m mode, opts [
 						if err.reason == reasonExpired {
 							v.cache.c.Delete(key)
 						}
-						return nil, err
+						return err
 					}
-					return v.fill(r, room, &cl, p, e.key), nil
+					v.fill(into, room, &cl, p, e.key)
+					return nil
 				}
 				v.cache.c.Delete(key)
 			}
@@ -607,14 +625,14 @@ func (v *validator) validateInto(ctx context.Context, raw string, m mode, opts [
 	var cl jose.Claims
 	e, err := v.verify(ctx, raw, m, &o, now, &cl)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	p := e.claims()
 	if cached && p.Compact() {
 		v.cache.c.Set(key, e)
 	}
-	r, room := resultFor(into)
-	return v.fill(r, room, &cl, p, e.key), nil
+	v.fill(into, newListRoom(), &cl, p, e.key)
+	return nil
 }
 
 // verify is the full, uncached validation.
@@ -771,23 +789,18 @@ func (v *validator) check(cl *jose.Claims, kind TokenKind, alg jose.Alg, m mode,
 // capacity one (a list of more values is allocated by append).
 type listRoom struct{ aud, amr []string }
 
-// resultFor returns the result to fill, into or a new result, and the room for its lists: in a
-// new result itself (one allocation for all), for into a new array of two, so that into never
-// holds a pointer into itself (it stays where its owner put it, and a copy of it shares nothing
-// with it once it is used again).
-func resultFor(into *AuthenticationResult) (*AuthenticationResult, listRoom) {
-	if into != nil {
-		lists := new([2]string)
-		return into, listRoom{aud: lists[0:0:1], amr: lists[1:1:2]}
-	}
-	r := new(AuthenticationResult)
-	return r, listRoom{aud: r.aud[:0:len(r.aud)], amr: r.amr[:0:len(r.amr)]}
+// newListRoom returns the room for the one-value lists of a result: a new array of two, so
+// that a result never holds a pointer into itself (it stays where its owner put it, on the
+// stack if it can, and a copy of it shares nothing with it once it is used again).
+func newListRoom() listRoom {
+	lists := new([2]string)
+	return listRoom{aud: lists[0:0:1], amr: lists[1:1:2]}
 }
 
 // fill makes r the AuthenticationResult of the verified claims cl, packed in p, verified by
-// key; one-value lists are kept in room (resultFor). r shares nothing mutable with cl, p or a
+// key; one-value lists are kept in room (newListRoom). r shares nothing mutable with cl, p or a
 // cache entry: its slices are its own (cl.Aud may be in room already).
-func (v *validator) fill(r *AuthenticationResult, room listRoom, cl *jose.Claims, p jose.Packed, key *jwk) *AuthenticationResult {
+func (v *validator) fill(r *AuthenticationResult, room listRoom, cl *jose.Claims, p jose.Packed, key *jwk) {
 	kind, alg := kindAlg(p)
 	r.Kind, r.Algorithm, r.KeyID, r.claims, r.dec = kind, alg.String(), key.kid, p, v.dec
 	aud := cl.Aud // a new slice, or in room already
@@ -832,5 +845,4 @@ func (v *validator) fill(r *AuthenticationResult, room listRoom, cl *jose.Claims
 	if cl.Has&jose.HasAuthTime != 0 {
 		e.AuthTime = numericDate(cl.AuthTime)
 	}
-	return r
 }

@@ -234,6 +234,22 @@ func verifyImpls(b *testing.B, alg string) []struct {
 			}
 			return func() error { _, err := c.ValidateToken(ctx, s.tok); return err }
 		}},
+		{"onesoidc-cached-kept", func(b *testing.B) func() error {
+			c := newValidationClient(b, s.idp)
+			if _, err := c.ValidateToken(ctx, s.tok); err != nil {
+				b.Fatal(err)
+			}
+			return func() error { // the result handed on in a context, as middleware does
+				res, err := c.ValidateToken(ctx, s.tok)
+				if err != nil {
+					return err
+				}
+				if context.WithValue(ctx, keptResult{}, res).Value(keptResult{}) != res {
+					return fmt.Errorf("result not kept")
+				}
+				return nil
+			}
+		}},
 		{"onesoidc-cached-into", func(b *testing.B) func() error {
 			c := newValidationClient(b, s.idp)
 			if _, err := c.ValidateToken(ctx, s.tok); err != nil {
@@ -265,7 +281,10 @@ func verifyImpls(b *testing.B, alg string) []struct {
 //     this is the per-token work: parsing, key lookup, signature, claims, result;
 //   - onesoidc-miss: ValidateToken of tokens the cache does not hold, cache on: cold plus the
 //     insert (and eviction) of the verified token;
-//   - onesoidc-cached: ValidateToken of a token validated before;
+//   - onesoidc-cached: ValidateToken of a token validated before, the result read and dropped
+//     (it stays on the caller's stack);
+//   - onesoidc-cached-kept: the same, the result kept (handed on in a context, as middleware
+//     does), so that it is allocated;
 //   - onesoidc-cached-into: the same with ValidateTokenInto, into a result of the caller;
 //   - onesoidc-cached-64k: a hit with the cache also holding 64k other users' tokens;
 //   - go-oidc: oidc.NewVerifier with an oidc.StaticKeySet of the same key, same token.
@@ -429,8 +448,11 @@ func BenchmarkClaimsGrowth(b *testing.B) {
 //   - key: the cache key of the token (the keyed hash);
 //   - lookup: key and cache lookup;
 //   - clock: the client's clock (time.Now);
-//   - result: allocating an empty AuthenticationResult (384 bytes), what every hit returns;
-//   - hit: the whole ValidateToken.
+//   - lists: allocating the array of a result's one-value lists (32 bytes), what every hit
+//     allocates;
+//   - result: allocating an empty AuthenticationResult (352 bytes), what a hit whose caller
+//     keeps the result allocates too;
+//   - hit: the whole ValidateToken, the result dropped.
 //
 // Each runs with the cache holding the one token (users=1) and with it holding warmUsers other
 // users' tokens too (users=64k), whose heap paces the garbage collector as a server's would.
@@ -455,6 +477,7 @@ func benchHitParts(b *testing.B, c *OpenIDConnectClient, tok string) {
 		{"key", func() bool { return v.cache.c.Key(tok) != cache.Key{} }},
 		{"lookup", func() bool { _, ok := v.cache.c.Get(v.cache.c.Key(tok)); return ok }},
 		{"clock", func() bool { return !v.now().IsZero() }},
+		{"lists", func() bool { return newLists().aud != nil }},
 		{"result", func() bool { return newResult() != nil }},
 		{"hit", func() bool { r, err := c.ValidateToken(ctx, tok); return err == nil && r != nil }},
 	}
@@ -473,7 +496,16 @@ func benchHitParts(b *testing.B, c *OpenIDConnectClient, tok string) {
 	}
 }
 
-// newResult allocates a result on the heap, as a hit does (not inlined: the result escapes).
+// newResult allocates a result on the heap, as a hit whose caller keeps it does (not inlined:
+// the result escapes).
 //
 //go:noinline
 func newResult() *AuthenticationResult { return new(AuthenticationResult) }
+
+// newLists allocates the room of a result's lists, as every hit does.
+//
+//go:noinline
+func newLists() listRoom { return newListRoom() }
+
+// keptResult is the context key of the onesoidc-cached-kept rows.
+type keptResult struct{}

@@ -1,9 +1,12 @@
 package onesoidc
 
 import (
+	"context"
 	"errors"
 	"reflect"
+	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"testing/synctest"
 
@@ -133,8 +136,8 @@ func TestValidateTokenIntoSharesNothing(t *testing.T) {
 }
 
 // TestValidateTokenIntoAllocatesOnlyItsLists: a cache hit into a result the caller owns
-// allocates one array for the token's one-value audience and amr lists (32 bytes), where
-// ValidateToken allocates the 384-byte result.
+// allocates one array for the token's one-value audience and amr lists (32 bytes), never a
+// result.
 func TestValidateTokenIntoAllocatesOnlyItsLists(t *testing.T) {
 	idp := onesoidctest.NewInMemory()
 	c := newValidationClient(t, idp)
@@ -154,4 +157,81 @@ func TestValidateTokenIntoAllocatesOnlyItsLists(t *testing.T) {
 	if n > limit {
 		t.Errorf("%v allocations per cached validation into a result of the caller", n)
 	}
+}
+
+// TestValidateTokenResultOfACallerThatDropsItIsOnTheStack: ValidateToken, VerifyAccessToken and
+// VerifyIDToken inline, so a caller that reads the result and drops it has it on its own stack:
+// a cache hit allocates only the 32-byte array of the one-value lists (as ValidateTokenInto),
+// not the result. A caller that keeps the result (here in a context, as middleware does)
+// allocates it too. A refused token allocates only its error.
+func TestValidateTokenResultOfACallerThatDropsItIsOnTheStack(t *testing.T) {
+	idp := onesoidctest.NewInMemory()
+	c := newValidationClient(t, idp)
+	tok := mint(t, idp, nil, set("amr", []string{"pwd"}))
+	at := mint(t, idp, map[string]any{"typ": "at+jwt"}, func(m map[string]any) {
+		m["client_id"], m["jti"] = testClientID, "j1"
+	})
+	wantAccept(t)(c.ValidateToken(t.Context(), tok))
+	wantAccept(t)(c.VerifyAccessToken(t.Context(), at))
+	ctx := t.Context()
+	huge := strings.Repeat("A", 64<<10+1) // refused before anything is parsed
+	type resultKey struct{}
+	var kept context.Context
+	slack := uint64(0)
+	if raceEnabled || testing.CoverMode() != "" {
+		// The race detector's sync.Pool drops some of what is put back, on purpose; coverage
+		// counters can put the methods over the inlining budget.
+		slack = 1024
+	}
+	for _, tc := range []struct {
+		name  string
+		bytes uint64 // at most, per call
+		call  func()
+	}{
+		{"ValidateToken, result dropped", 64, func() {
+			res, err := c.ValidateToken(ctx, tok)
+			if err != nil || res.Entity.Subject == "" {
+				panic("rejected")
+			}
+		}},
+		{"VerifyAccessToken, result dropped", 64, func() {
+			res, err := c.VerifyAccessToken(ctx, at)
+			if err != nil || res.Entity.ClientID != testClientID {
+				panic("rejected")
+			}
+		}},
+		{"ValidateToken, result kept", 512, func() { // the result, its lists, the context
+			res, err := c.ValidateToken(ctx, tok)
+			if err != nil {
+				panic("rejected")
+			}
+			kept = context.WithValue(ctx, resultKey{}, res)
+		}},
+		{"ValidateToken, refused", 128, func() { // the error
+			if res, err := c.ValidateToken(ctx, huge); err == nil || res != nil {
+				panic("accepted")
+			}
+		}},
+	} {
+		if n := bytesPerRun(1000, tc.call); n > tc.bytes+slack {
+			t.Errorf("%s: %d bytes allocated per call, want at most %d", tc.name, n, tc.bytes+slack)
+		}
+	}
+	if kept.Value(resultKey{}).(*AuthenticationResult).Entity.Subject == "" {
+		t.Error("the kept result is empty")
+	}
+}
+
+// bytesPerRun returns the bytes f allocates per call, on average over runs (after one warm-up
+// call), as testing.AllocsPerRun counts allocations; the test must not run in parallel.
+func bytesPerRun(runs int, f func()) uint64 {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	f()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range runs {
+		f()
+	}
+	runtime.ReadMemStats(&after)
+	return (after.TotalAlloc - before.TotalAlloc) / uint64(runs)
 }

@@ -58,8 +58,25 @@ type Config struct {
 	Store Store
 	// SealKey is the AES-256-GCM key (SealKeySize bytes) that seals the tokens of approved
 	// logins before they reach the Store. Default: a random key, for the MemoryStore only;
-	// replicas sharing a store must share the key.
+	// replicas sharing a store must share the key. PreviousSealKeys rotates it.
 	SealKey []byte
+	// PreviousSealKeys are more keys of SealKeySize bytes that open sealed results but never
+	// seal one; they are tried after SealKey, in order, so that the replicas sharing a store can
+	// change SealKey without losing the logins in flight. They need SealKey, and no key may
+	// appear twice. To rotate, roll each step out to every replica before the next:
+	//
+	//  1. add the new key to PreviousSealKeys: every replica can now open what any will seal;
+	//  2. make the new key SealKey and move the old one to PreviousSealKeys;
+	//  3. once the logins started before step 2 reached the last replica have ended, drop the
+	//     old key: wait the longest expiresIn that the start endpoints answer (the provider's
+	//     lifetime of a request: 600 s for a ONES CIBA request, 300 s for a ONES QR session)
+	//     plus ResultTTL; with ONES and the default ResultTTL, 12 minutes. A result sealed under
+	//     a dropped key does not open: its status request answers 500 and the user starts again.
+	//
+	// A single process, or replicas that all restart at once, can skip step 1. After a leak, drop
+	// the old key right after step 2 and accept losing the logins in flight: whoever holds it and
+	// can write to the store could forge a result that it opens.
+	PreviousSealKeys [][]byte
 
 	// Prefix is the path the handler is mounted under (default DefaultPrefix, "/auth"): it
 	// serves Prefix+"/ciba/start", "/ciba/status", "/ciba/cancel", "/qr/start", "/qr/status"
@@ -155,6 +172,9 @@ func New(cfg Config) (*Handler, error) {
 		h.now = time.Now
 	}
 	key := cfg.SealKey
+	if key == nil && len(cfg.PreviousSealKeys) > 0 {
+		return nil, &ConfigError{"PreviousSealKeys", "set without SealKey: the current key seals, the previous ones only open"}
+	}
 	if h.store == nil {
 		h.store = NewMemoryStore()
 		if key == nil {
@@ -165,8 +185,8 @@ func New(cfg Config) (*Handler, error) {
 		return nil, &ConfigError{"SealKey", "required with a shared Store: the replicas must share it"}
 	}
 	var err error
-	if h.seal, err = newSealer(key); err != nil {
-		return nil, &ConfigError{"SealKey", err.Error()}
+	if h.seal, err = newSealer(key, cfg.PreviousSealKeys...); err != nil {
+		return nil, err
 	}
 	h.prefix = strings.TrimSuffix(cfg.Prefix, "/")
 	if cfg.Prefix == "" {

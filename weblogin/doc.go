@@ -73,4 +73,14 @@
 // store. A result that cannot be stored is revoked at the provider (RFC 7009) and reported. In
 // CIBA ping mode, serve NotificationHandler at the client notification endpoint: it works on
 // every replica.
+//
+// # Seal key rotation
+//
+// Config.PreviousSealKeys holds keys that open results but never seal one, so that SealKey can
+// change on replicas that share a store without losing the logins in flight: give every replica
+// the new key as a previous one, then make it SealKey everywhere with the old key as the
+// previous one, and drop the old key once the logins started before have ended (the provider's
+// lifetime of a login request plus Config.ResultTTL; the field's doc has the steps). A result
+// sealed under a key that a replica does not have fails to open there: 500, and the user starts
+// again.
 package weblogin

@@ -2,6 +2,7 @@ package weblogin_test
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"log"
@@ -21,24 +22,8 @@ import (
 // that the approval is noticed at once.
 func Example() {
 	ctx := context.Background()
-	idp := onesoidctest.NewInMemory(onesoidctest.WithONES())
-	dev, err := idp.RegisterDevice()
-	if err != nil {
-		log.Fatal(err)
-	}
-	cfg, err := onesoidc.ParseDeviceConfig(dev.Config)
-	if err != nil {
-		log.Fatal(err)
-	}
-	key, err := onesoidc.NewDeviceKey(dev.Key)
-	if err != nil {
-		log.Fatal(err)
-	}
-	client, err := onesoidc.NewClient(ctx, cfg, key, onesoidc.WithHTTPClient(idp.HTTPClient()), onesoidc.WithCIBAPing())
-	if err != nil {
-		log.Fatal(err)
-	}
-	idp.SetCIBANotificationEndpoint(dev.ClientID, "https://app.example/ciba/notify")
+	idp, clientID, client := exampleClient(onesoidc.WithCIBAPing())
+	idp.SetCIBANotificationEndpoint(clientID, "https://app.example/ciba/notify")
 	idp.ScriptCIBA("alice", onesoidctest.CIBAScript{IDTokenClaims: map[string]any{"preferred_username": "Alice"}})
 
 	login, err := weblogin.New(weblogin.Config{
@@ -89,4 +74,61 @@ func Example() {
 	// pending
 	// OnLogin: alice has an access token: true
 	// approved Alice
+}
+
+// Replicas that share a store change their seal key in three steps, each rolled out to every
+// replica before the next, so that no login in flight is lost: whichever replica seals a
+// result, the one that the browser reaches next can open it.
+func ExampleConfig_sealKeyRotation() {
+	_, _, client := exampleClient()
+	store := weblogin.NewMemoryStore() // redisstore with replicas
+	onLogin := func(http.ResponseWriter, *http.Request, *onesoidc.LoginResult) error { return nil }
+	oldKey, newKey := make([]byte, weblogin.SealKeySize), make([]byte, weblogin.SealKeySize)
+	_, _ = rand.Read(oldKey) // from the application's secret store, in practice
+	_, _ = rand.Read(newKey)
+
+	for _, step := range []struct {
+		name     string
+		key      []byte
+		previous [][]byte
+	}{
+		{"1. the new key opens", oldKey, [][]byte{newKey}},
+		{"2. the new key seals, the old one opens", newKey, [][]byte{oldKey}},
+		{"3. after the logins in flight (12 minutes with ONES), the old key is gone", newKey, nil},
+	} {
+		_, err := weblogin.New(weblogin.Config{Client: client, OnLogin: onLogin, Store: store,
+			SealKey: step.key, PreviousSealKeys: step.previous})
+		fmt.Println(step.name, err == nil)
+	}
+	_, err := weblogin.New(weblogin.Config{Client: client, OnLogin: onLogin, Store: store,
+		SealKey: newKey, PreviousSealKeys: [][]byte{newKey}})
+	fmt.Println(err)
+	// Output:
+	// 1. the new key opens true
+	// 2. the new key seals, the old one opens true
+	// 3. after the logins in flight (12 minutes with ONES), the old key is gone true
+	// weblogin: Config.PreviousSealKeys[0]: repeats SealKey: the current key is not a previous one
+}
+
+// exampleClient registers a device with onesoidctest's fake ONES provider and returns the
+// provider, the device's client id and a client of it.
+func exampleClient(opts ...onesoidc.Option) (*onesoidctest.Server, string, *onesoidc.OpenIDConnectClient) {
+	idp := onesoidctest.NewInMemory(onesoidctest.WithONES())
+	dev, err := idp.RegisterDevice()
+	if err != nil {
+		log.Fatal(err)
+	}
+	cfg, err := onesoidc.ParseDeviceConfig(dev.Config)
+	if err != nil {
+		log.Fatal(err)
+	}
+	key, err := onesoidc.NewDeviceKey(dev.Key)
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := onesoidc.NewClient(context.Background(), cfg, key, append([]onesoidc.Option{onesoidc.WithHTTPClient(idp.HTTPClient())}, opts...)...)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return idp, dev.ClientID, client
 }

@@ -1,7 +1,7 @@
 // Package cache is the bounded in-memory cache of the client's verified answers: tokens whose
 // signature and claims were checked, and introspection answers (RFC 7662). Entries are keyed by
-// a 32-byte hash of what they answer (the SHA-256 of a token: the token itself is never kept)
-// and bounded by their total cost in bytes, not by their number, so that a budget holds as many
+// a 16-byte keyed hash of what they answer (Cache.Key: the token itself is never kept) and
+// bounded by their total cost in bytes, not by their number, so that a budget holds as many
 // entries as fit in it whatever their size.
 //
 // Eviction is github.com/maypok86/otter/v2 (W-TinyLFU: admission by an estimate of how often a
