@@ -79,7 +79,7 @@ func newClientFromDevice(ctx context.Context, paths, defaults DevicePaths, opts 
 	cfg, err := LoadDeviceConfig(paths.Config)
 	if err != nil {
 		if given.Config == "" {
-			hintDefaultPath(err, "the px-device-identity default; on a machine that is not a registered device, set DevicePaths.Config")
+			hintDefaultPath(err, paths.Config, "the px-device-identity default; on a machine that is not a registered device, set DevicePaths.Config")
 		}
 		return nil, err
 	}
@@ -89,7 +89,7 @@ func newClientFromDevice(ctx context.Context, paths, defaults DevicePaths, opts 
 	} else {
 		signer, err = localDeviceKey(cfg, paths, opts)
 		if err != nil && given.Key == "" {
-			hintDefaultPath(err, "the px-device-identity default, which root owns: run as root, or set DevicePaths.Key")
+			hintDefaultPath(err, paths.Key, "the px-device-identity default, which root owns: run as root, or set DevicePaths.Key")
 		}
 	}
 	if err != nil {
@@ -98,11 +98,11 @@ func newClientFromDevice(ctx context.Context, paths, defaults DevicePaths, opts 
 	return NewClient(ctx, cfg, signer, opts...)
 }
 
-// hintDefaultPath adds to the reason of a *ConfigError for a default path that does not exist
-// or cannot be read what the caller can do about it.
-func hintDefaultPath(err error, hint string) {
+// hintDefaultPath adds to the reason of a *ConfigError saying that the default path cannot be
+// opened (it does not exist, or cannot be read) what the caller can do about it.
+func hintDefaultPath(err error, path, hint string) {
 	var ce *ConfigError
-	if errors.As(err, &ce) && (errors.Is(ce.Err, fs.ErrNotExist) || errors.Is(ce.Err, fs.ErrPermission)) {
+	if errors.As(err, &ce) && ce.File == path && (errors.Is(ce.Err, fs.ErrNotExist) || errors.Is(ce.Err, fs.ErrPermission)) {
 		ce.Reason += " (" + hint + ")"
 	}
 }
