@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -276,20 +278,63 @@ func TestHF18ClockSkew(t *testing.T) {
 }
 
 // TestValidationNoGoroutineLeak: a caller that gives up on a slow JWKS fetch leaves nothing
-// running once the fetch ends.
+// running once the fetch ends. The fetch is held by the test's transport until released, not
+// delayed for real: the first caller gives up while it is surely in flight.
 func TestValidationNoGoroutineLeak(t *testing.T) { // not parallel: goleak
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	const bound = 30 * time.Second // failure bound only; each wait below ends in milliseconds
 	idp := onesoidctest.NewServer()
 	defer idp.Close()
-	idp.Inject(onesoidctest.EndpointJWKS, onesoidctest.Fault{Times: 1, Delay: 200 * time.Millisecond})
-	c := newValidationClient(t, idp)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	arrived, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	base := idp.HTTPClient().Transport
+	hc := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if strings.HasSuffix(r.URL.Path, "/jwks") {
+			once.Do(func() { close(arrived) })
+			select {
+			case <-release:
+			case <-r.Context().Done():
+				return nil, r.Context().Err()
+			}
+		}
+		return base.RoundTrip(r)
+	})}
+	c := newValidationClient(t, idp, WithHTTPClient(hc))
+	tok1, tok2 := mint(t, idp, nil, nil), mint(t, idp, nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if _, err := c.ValidateToken(ctx, mint(t, idp, nil, nil)); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err = %v", err)
+	first := make(chan error, 1)
+	go func() {
+		_, err := c.ValidateToken(ctx, tok1)
+		first <- err
+	}()
+	select {
+	case <-arrived:
+	case err := <-first:
+		t.Fatalf("ValidateToken returned %v without fetching the JWKS", err)
+	case <-time.After(bound):
+		t.Fatal("no JWKS fetch")
+	}
+	cancel() // the first caller gives up while the fetch is held
+	select {
+	case err := <-first:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want context.Canceled", err)
+		}
+	case <-time.After(bound):
+		t.Fatal("ValidateToken did not return after its context was cancelled")
 	}
 	// This call joins the fetch still in flight and returns when it is done.
-	wantAccept(t)(c.ValidateToken(context.Background(), mint(t, idp, nil, nil)))
+	var res *AuthenticationResult
+	var err error
+	second := make(chan struct{})
+	go func() {
+		defer close(second)
+		res, err = c.ValidateToken(context.Background(), tok2)
+	}()
+	close(release)
+	<-second
+	wantAccept(t)(res, err)
 	if n := idp.Count(onesoidctest.EndpointJWKS); n != 1 {
 		t.Errorf("%d JWKS requests, want 1", n)
 	}

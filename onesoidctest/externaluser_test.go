@@ -195,10 +195,12 @@ func loginThroughTheApp(t *testing.T) {
 // TestUserServerCIBALoginUnderASecond: a user's test of a CIBA-login server costs well under a
 // second of wall time per login, though the login itself takes 15 s of the provider's poll
 // intervals: testing/synctest runs them on a fake clock, and onesoidctest needs no sockets.
+// The fastest of three logins must be under a second (each takes about 25 ms with -race): a
+// real wait in the login would slow every one of them, while a loaded machine's stall slows one.
 func TestUserServerCIBALoginUnderASecond(t *testing.T) {
 	onesoidctest.NewInMemory().Close() // the shared RSA key is made once per process: not part of a login
 	const logins = 3
-	var worst time.Duration
+	best := time.Duration(1<<63 - 1)
 	for i := range logins {
 		var virtual time.Duration
 		start := time.Now()
@@ -213,14 +215,14 @@ func TestUserServerCIBALoginUnderASecond(t *testing.T) {
 		if !ok {
 			return
 		}
-		worst = max(worst, wall)
+		best = min(best, wall)
 		t.Logf("login %d: %v wall time, %v on the bubble's clock", i, wall.Round(time.Millisecond), virtual)
 		if virtual < 10*time.Second {
 			t.Errorf("the login took only %v of fake time: the poll intervals were not exercised", virtual)
 		}
 	}
-	if worst >= time.Second {
-		t.Fatalf("slowest login took %v of wall time, want under 1 s", worst)
+	if best >= time.Second {
+		t.Fatalf("fastest of %d logins took %v of wall time, want under 1 s", logins, best)
 	}
 }
 

@@ -1,14 +1,14 @@
 package redisstore
 
 import (
-	"context"
+	"bytes"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,11 +18,21 @@ import (
 
 // redisServer is a redis-server process that a test started, on a free loopback port.
 type redisServer struct {
-	t    testing.TB
-	addr string
-	dir  string
-	cmd  *exec.Cmd
+	t      testing.TB
+	addr   string
+	dir    string
+	args   []string
+	cmd    *exec.Cmd
+	exited chan error // receives cmd's end
 }
+
+// redisStartTimeout bounds the wait for a redis-server to say it accepts connections: a real
+// wait on another process, generous for a loaded machine (it takes milliseconds when idle).
+const redisStartTimeout = 30 * time.Second
+
+// redisReadyLine is what redis-server logs (at notice level) once it listens and has loaded its
+// data.
+const redisReadyLine = "Ready to accept connections"
 
 // startRedis returns the Redis of ONESOIDC_TEST_REDIS_ADDR (set by .ci/run), or starts
 // redis-server from PATH on a free loopback port, stopped by its PID when the test ends.
@@ -36,47 +46,92 @@ func startRedis(t testing.TB, persistent bool) *redisServer {
 	if err != nil {
 		t.Fatalf("redis-server is not on PATH (install the Debian package redis-server, or set ONESOIDC_TEST_REDIS_ADDR): %v", err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	s := &redisServer{t: t, addr: "127.0.0.1:" + strconv.Itoa(port), dir: t.TempDir()}
-	args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", s.dir, "--save", "", "--daemonize", "no",
-		"--protected-mode", "yes", "--loglevel", "warning", "--logfile", filepath.Join(s.dir, "redis.log")}
-	if persistent {
-		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
-	} else {
-		args = append(args, "--appendonly", "no")
-	}
-	s.start(bin, args)
+	s := &redisServer{t: t, dir: t.TempDir()}
 	t.Cleanup(s.stop)
-	return s
+	// The port is free when picked, but another process may take it before redis-server binds
+	// it: then redis-server exits saying so, and another port is tried.
+	for range 5 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+		_ = l.Close()
+		s.addr = "127.0.0.1:" + port
+		s.args = []string{"--port", port, "--bind", "127.0.0.1", "--dir", s.dir, "--save", "", "--daemonize", "no",
+			"--protected-mode", "yes", "--loglevel", "notice"} // notice: the level of redisReadyLine
+		if persistent {
+			s.args = append(s.args, "--appendonly", "yes", "--appendfsync", "always")
+		} else {
+			s.args = append(s.args, "--appendonly", "no")
+		}
+		if s.start(bin) {
+			return s
+		}
+	}
+	t.Fatal("redis-server found its port taken five times")
+	return nil
 }
 
-func (s *redisServer) start(bin string, args []string) {
+// start runs redis-server with s.args and waits until it logs redisReadyLine (not a timed
+// retry: the server says when it listens). It reports false when redis-server exited because
+// its port was taken; any other failure ends the test with the server's log.
+func (s *redisServer) start(bin string) bool {
 	s.t.Helper()
-	s.cmd = exec.Command(bin, args...)
-	if err := s.cmd.Start(); err != nil {
+	out := &redisLog{ready: make(chan struct{})}
+	cmd := exec.Command(bin, s.args...)
+	cmd.Stdout, cmd.Stderr = out, out // no --logfile: the log comes on standard output
+	if err := cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: s.addr})
-	defer rdb.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := rdb.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	s.cmd, s.exited = cmd, exited
+	timeout := time.NewTimer(redisStartTimeout)
+	defer timeout.Stop()
+	select {
+	case <-out.ready:
+		return true
+	case err := <-exited:
+		s.cmd = nil
+		if strings.Contains(out.String(), "Address already in use") {
+			return false
 		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
-			s.t.Fatalf("redis-server did not answer: %v\n%s", err, log)
-		}
-		time.Sleep(20 * time.Millisecond) // waiting for a process to start listening
+		s.t.Fatalf("redis-server exited before accepting connections (%v):\n%s", err, out)
+	case <-timeout.C:
+		s.t.Fatalf("redis-server did not log %q within %v:\n%s", redisReadyLine, redisStartTimeout, out)
 	}
+	return false
+}
+
+// redisLog is the output of a redis-server: kept for failure messages, and watched for
+// redisReadyLine. It is safe for concurrent use.
+type redisLog struct {
+	mu    sync.Mutex
+	b     bytes.Buffer
+	ready chan struct{} // closed once redisReadyLine was written
+}
+
+func (l *redisLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.b.Len() < 1<<20 {
+		l.b.Write(p)
+	}
+	select {
+	case <-l.ready:
+	default:
+		if bytes.Contains(l.b.Bytes(), []byte(redisReadyLine)) {
+			close(l.ready)
+		}
+	}
+	return len(p), nil
+}
+
+func (l *redisLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // stop ends the server by its PID (SIGTERM) and waits for it.
@@ -85,7 +140,7 @@ func (s *redisServer) stop() {
 		return
 	}
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	_ = s.cmd.Wait()
+	<-s.exited
 	s.cmd = nil
 }
 
@@ -93,15 +148,19 @@ func (s *redisServer) stop() {
 func (s *redisServer) restart() {
 	s.t.Helper()
 	bin, _ := exec.LookPath("redis-server")
-	port := s.addr[strings.LastIndex(s.addr, ":")+1:]
-	s.start(bin, []string{"--port", port, "--bind", "127.0.0.1", "--dir", s.dir, "--save", "", "--daemonize", "no",
-		"--appendonly", "yes", "--appendfsync", "always", "--loglevel", "warning", "--logfile", filepath.Join(s.dir, "redis.log")})
+	if !s.start(bin) {
+		s.t.Fatalf("redis-server could not listen on %s again: the port was taken", s.addr)
+	}
 }
 
-// client returns a go-redis client of s with short timeouts, closed when the test ends.
+// client returns a go-redis client of s with short timeouts, closed when the test ends. It
+// retries a command once, and neither waits between retries nor redials a refused connection
+// (go-redis's defaults: 5 dials 100 ms apart, retries up to 512 ms apart), so that the tests of a
+// stopped Redis take no real time.
 func (s *redisServer) client() *redis.Client {
 	rdb := redis.NewClient(&redis.Options{Addr: s.addr, DialTimeout: 500 * time.Millisecond,
-		ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: 1})
+		ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: 1,
+		MinRetryBackoff: -1, MaxRetryBackoff: -1, DialerRetries: 1})
 	s.t.Cleanup(func() { _ = rdb.Close() })
 	return rdb
 }

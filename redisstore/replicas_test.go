@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -226,30 +227,128 @@ func (s *recordingStore) FinishLogin(ctx context.Context, l *weblogin.Login, sea
 	return s.Store.FinishLogin(ctx, l, sealed, now)
 }
 
-// subscribeSignal tells when a replica's status request has subscribed to wake-ups.
-type subscribeSignal struct {
+// waiterWatch wraps the Store of the replica whose status request waits, and tells the test
+// what that request does: whether it subscribed, what it published, the wake-ups it took and
+// what TakePinged answered it. Each change is signalled on changed, so that the test waits for
+// events, not for time.
+//
+// The replica's own Publish calls are counted but kept from Redis: they are for waiters on
+// other replicas, of which the test has none, and would otherwise come back to this replica's
+// waiter as wake-ups of its own. So the only wake-up the waiter can get is the one another
+// replica publishes.
+type waiterWatch struct {
 	*Store
-	subscribed chan struct{}
+	changed chan struct{} // receives after any change below
+	fwd     sync.WaitGroup
+
+	mu         sync.Mutex
+	subscribed bool
+	published  int    // Publish calls of this replica
+	delivered  int    // wake-ups the waiting request took from its channel
+	pinged     []bool // TakePinged answers, in order
+	idleChecks int    // TakePinged answers of false after the first Publish
 }
 
-func (s *subscribeSignal) Subscribe(ctx context.Context, pollKey string) (<-chan struct{}, func(), error) {
-	ch, stop, err := s.Store.Subscribe(ctx, pollKey)
+func newWaiterWatch(s *Store) *waiterWatch {
+	return &waiterWatch{Store: s, changed: make(chan struct{}, 1)}
+}
+
+func (w *waiterWatch) update(f func()) {
+	w.mu.Lock()
+	f()
+	w.mu.Unlock()
 	select {
-	case s.subscribed <- struct{}{}:
+	case w.changed <- struct{}{}:
 	default:
 	}
-	return ch, stop, err
+}
+
+func (w *waiterWatch) Publish(context.Context, string) error {
+	w.update(func() { w.published++ })
+	return nil
+}
+
+func (w *waiterWatch) TakePinged(ctx context.Context, pollKey string) (bool, error) {
+	got, err := w.Store.TakePinged(ctx, pollKey)
+	w.update(func() {
+		w.pinged = append(w.pinged, got)
+		if !got && w.published > 0 {
+			w.idleChecks++
+		}
+	})
+	return got, err
+}
+
+// Subscribe hands the waiting request a channel of its own, fed from the Store's: a wake-up
+// counts as delivered once the request took it (the channel is unbuffered). The count is final
+// once the subscription ended and fwd.Wait returned.
+func (w *waiterWatch) Subscribe(ctx context.Context, pollKey string) (<-chan struct{}, func(), error) {
+	in, stop, err := w.Store.Subscribe(ctx, pollKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, quit := make(chan struct{}), make(chan struct{})
+	w.fwd.Go(func() {
+		for {
+			select {
+			case <-in:
+			case <-quit:
+				return
+			}
+			select {
+			case out <- struct{}{}:
+				w.update(func() { w.delivered++ })
+			case <-quit:
+				return
+			}
+		}
+	})
+	w.update(func() { w.subscribed = true })
+	var once sync.Once
+	return out, func() { once.Do(func() { close(quit); stop() }) }, nil
+}
+
+// waitFor waits until cond holds, re-checking it at each change; it fails the test after
+// timeout (a bound for a broken build only: the events take milliseconds), or when done
+// receives first.
+func (w *waiterWatch) waitFor(t *testing.T, what string, timeout time.Duration, done <-chan *httptest.ResponseRecorder, cond func(w *waiterWatch) bool) {
+	t.Helper()
+	bound := time.NewTimer(timeout)
+	defer bound.Stop()
+	for {
+		w.mu.Lock()
+		ok := cond(w)
+		w.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-w.changed:
+		case r := <-done:
+			t.Fatalf("the status request answered %d %s before %s", r.Code, r.Body, what)
+		case <-bound.C:
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			t.Fatalf("no %s within %v: subscribed %v, %d wake-ups published, %d taken, TakePinged said %v",
+				what, timeout, w.subscribed, w.published, w.delivered, w.pinged)
+		}
+	}
 }
 
 // TestPingOnBWakesWaiterOnA: the provider's ping reaches replica B; a status request waiting
-// on replica A polls at once and answers within 100 ms.
+// on replica A is woken through Redis, polls at once and answers. The clock of the handlers and
+// the IdP stands still meanwhile, so no timer of A (next poll, long-poll end) can be what
+// ended the wait: only the wake-up B published, which the test sees A take, and the ping A
+// then consumed.
 func TestPingOnBWakesWaiterOnA(t *testing.T) {
+	const bound = 30 * time.Second // failure bound only; each wait below ends in milliseconds
 	rs := startRedis(t, false)
-	subscribed := make(chan struct{}, 1)
+	var watch *waiterWatch
 	c := newCluster(t, 2, rs, func(cfg *weblogin.Config) { cfg.LongPoll = 30 * time.Second },
 		func(i int, s *Store) weblogin.Store {
 			if i == 0 {
-				return &subscribeSignal{Store: s, subscribed: subscribed}
+				watch = newWaiterWatch(s)
+				return watch
 			}
 			return s
 		}, onesoidc.WithCIBAPing())
@@ -263,17 +362,23 @@ func TestPingOnBWakesWaiterOnA(t *testing.T) {
 
 	done := make(chan *httptest.ResponseRecorder, 1)
 	go func() { done <- br.post(a.h, "/auth/ciba/status", nil) }()
-	select {
-	case <-subscribed:
-	case w := <-done:
-		t.Fatalf("the status request did not wait: %d %s", w.Code, w.Body)
-	case <-time.After(10 * time.Second):
-		t.Fatal("the status request did not subscribe")
+	defer func() {
+		if t.Failed() {
+			t.Logf("A's log:\n%s", a.logs)
+		}
+	}()
+	// A subscribed, polled (pending), published the new poll time, then found no ping and no
+	// poll due: it waits for a wake-up, and none can come but B's.
+	watch.waitFor(t, "wait on A after its first poll", bound, done, func(w *waiterWatch) bool {
+		return w.subscribed && w.idleChecks > 0
+	})
+	if n := c.idp.Count(onesoidctest.EndpointToken); n != 1 {
+		t.Fatalf("%d polls before the ping, want 1", n)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for c.idp.Count(onesoidctest.EndpointToken) < 1 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond) // until A's first poll is done
-	}
+	watch.mu.Lock()
+	checksBefore := len(watch.pinged)
+	watch.mu.Unlock()
+
 	if err := c.idp.Decide(id, onesoidctest.Approve); err != nil {
 		t.Fatal(err)
 	}
@@ -284,14 +389,17 @@ func TestPingOnBWakesWaiterOnA(t *testing.T) {
 	}
 	select {
 	case w := <-done:
-		elapsed := time.Since(start)
 		want(t, w, http.StatusOK)
-		t.Logf("waiter on A answered %v after the ping to B", elapsed)
-		if elapsed > 100*time.Millisecond {
-			t.Fatalf("waiter on A answered %v after the ping to B, want < 100 ms", elapsed)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the waiter on A was not woken")
+		t.Logf("waiter on A answered %v after the ping to B", time.Since(start))
+	case <-time.After(bound):
+		t.Fatalf("the waiter on A was not woken within %v", bound)
+	}
+	watch.fwd.Wait() // the request unsubscribed before it answered
+	watch.mu.Lock()
+	woken, checks := watch.delivered, watch.pinged[checksBefore:]
+	watch.mu.Unlock()
+	if woken != 1 || !slices.Contains(checks, true) {
+		t.Fatalf("A took %d wake-ups and TakePinged said %v after the ping; want B's wake-up and the ping", woken, checks)
 	}
 	if n := c.idp.Count(onesoidctest.EndpointToken); n != 2 {
 		t.Fatalf("%d polls, want 2 (one due, one after the ping)", n)

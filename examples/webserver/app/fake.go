@@ -18,7 +18,13 @@ const (
 // first poll, "alice" after one pending poll, with the display name "Alice"; QR logins are
 // approved by "alice" at the first poll. Close the IdP when done.
 func StartFakeIdP(ctx context.Context) (*onesoidctest.Server, *onesoidc.OpenIDConnectClient, error) {
-	idp := onesoidctest.NewServer()
+	return setUpFakeIdP(ctx, onesoidctest.NewServer())
+}
+
+// setUpFakeIdP registers the fake device with idp, scripts its users as StartFakeIdP says and
+// returns a client of it; it closes idp on failure. Tests pass an in-memory idp
+// (onesoidctest.NewInMemory), which testing/synctest bubbles need.
+func setUpFakeIdP(ctx context.Context, idp *onesoidctest.Server) (*onesoidctest.Server, *onesoidc.OpenIDConnectClient, error) {
 	dev, err := idp.RegisterDevice(onesoidctest.WithDeviceIdentity(FakeDeviceID, FakeClientID))
 	if err != nil {
 		idp.Close()
