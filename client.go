@@ -283,6 +283,12 @@ func NewClient(ctx context.Context, cfg *DeviceConfig, signer Signer, opts ...Op
 	}
 	meta, err := Discover(ctx, cfg.IssuerURL(), opts...)
 	if err != nil {
+		var ce *ConfigError
+		if errors.As(err, &ce) && ce.Field == "issuer" && ce.File == "" {
+			// The caller never wrote the issuer: say where it comes from.
+			ce.File = cfg.path
+			ce.Reason += `; the issuer is the device config's host + "/oidc"`
+		}
 		return nil, err
 	}
 	return NewClientFromMetadata(cfg, signer, meta, opts...)
@@ -480,6 +486,12 @@ func (h *httpCore) exchange(ctx context.Context, r request) (*response, error) {
 	start := time.Now()
 	resp, err := h.client.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			// The *HTTPError names the request (its URL without query or user info): the
+			// *url.Error would name it again, query included.
+			err = ue.Err
+		}
 		h.logger.DebugContext(ctx, "onesoidc: request failed", "op", r.op, "url", endpoint, "error", err)
 		return nil, &HTTPError{Op: r.op, URL: endpoint, Err: classifyTransportError(err)}
 	}

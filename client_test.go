@@ -126,3 +126,28 @@ func TestHF09OAuthErrorBodyParsedOnAnyStatus(t *testing.T) {
 		})
 	}
 }
+
+// refusingTransport fails every request as a refused connection does.
+type refusingTransport struct{}
+
+func (refusingTransport) RoundTrip(*http.Request) (*http.Response, error) {
+	return nil, &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}
+}
+
+// TestTransportErrorNamesTheRequestOnce: an answer that never came is an *HTTPError that names the
+// request once, without its query, and keeps the cause for errors.As (net/http's *url.Error
+// would repeat the URL, query included).
+func TestTransportErrorNamesTheRequestOnce(t *testing.T) {
+	t.Parallel()
+	o, err := buildOptions([]Option{WithHTTPClient(&http.Client{Transport: refusingTransport{}})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = newHTTPCore(o).exchange(t.Context(), request{op: "QR status", method: "GET", url: "https://idp.example/auth/qr?code=s3cr3t", limit: 1 << 10})
+	const want = "onesoidc: QR status https://idp.example/auth/qr: dial tcp: connect: connection refused"
+	var he *HTTPError
+	var oe *net.OpError
+	if !errors.As(err, &he) || !errors.As(err, &oe) || err.Error() != want {
+		t.Errorf("err = %v, want an *HTTPError wrapping the *net.OpError:\n%s", err, want)
+	}
+}

@@ -105,7 +105,9 @@ func ParseDeviceConfig(data []byte) (*DeviceConfig, error) {
 }
 
 // LoadDeviceConfig reads, parses and validates the device.yml at path, usually
-// /etc/px-device-identity/device.yml. The file must be a regular file of at most 1 MiB. Errors are *ConfigError values naming the file and the field.
+// /etc/px-device-identity/device.yml. The file must be a regular file of at most 1 MiB. Errors
+// are *ConfigError values naming the file and the field; a missing file matches fs.ErrNotExist,
+// an unreadable one fs.ErrPermission.
 func LoadDeviceConfig(path string) (*DeviceConfig, error) {
 	data, _, err := readLimitedFile(path, "device config")
 	if err != nil {
@@ -393,10 +395,10 @@ func readLimitedFile(path, what string) ([]byte, fs.FileInfo, error) {
 			err = pe.Err // the path is already in the ConfigError
 		}
 		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			return nil, nil, fail("cannot open "+what+": file does not exist", nil)
-		case errors.Is(err, fs.ErrPermission):
-			return nil, nil, fail("cannot open "+what+": permission denied", nil)
+		case errors.Is(err, fs.ErrNotExist): // "file does not exist"; errors.Is holds
+			return nil, nil, fail("cannot open "+what, fs.ErrNotExist)
+		case errors.Is(err, fs.ErrPermission): // "permission denied"
+			return nil, nil, fail("cannot open "+what, fs.ErrPermission)
 		}
 		return nil, nil, fail("cannot open "+what, err)
 	}

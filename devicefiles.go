@@ -25,19 +25,25 @@ type DevicePaths struct {
 	SignerURL string
 }
 
-// withDefaults fills the zero fields.
-func (p DevicePaths) withDefaults() DevicePaths {
+// defaultDevicePaths returns where px-device-identity writes a device's files (the registered
+// JWK: beside the key).
+func defaultDevicePaths() DevicePaths {
+	return DevicePaths{Config: defaultDeviceConfigPath, Key: defaultDeviceKeyPath, SignerURL: defaultRemoteSignerURL}
+}
+
+// withDefaults fills the zero fields from d.
+func (p DevicePaths) withDefaults(d DevicePaths) DevicePaths {
 	if p.Config == "" {
-		p.Config = defaultDeviceConfigPath
+		p.Config = d.Config
 	}
 	if p.Key == "" {
-		p.Key = defaultDeviceKeyPath
+		p.Key = d.Key
 	}
 	if p.RegisteredJWK == "" {
 		p.RegisteredJWK = registeredJWKBeside(p.Key)
 	}
 	if p.SignerURL == "" {
-		p.SignerURL = defaultRemoteSignerURL
+		p.SignerURL = d.SignerURL
 	}
 	return p
 }
@@ -55,14 +61,26 @@ func (p DevicePaths) withDefaults() DevicePaths {
 //
 // A key_type that does not fit the key (or the registered JWK of a "tpm" device) is a
 // *ConfigError, as are every error of the steps above.
+//
+// A device file missing (or unreadable) at its default path is a *ConfigError that says so and
+// what to do; errors.Is(err, fs.ErrNotExist) holds for a missing file.
 func NewClientFromDevice(ctx context.Context, paths DevicePaths, opts ...Option) (*OpenIDConnectClient, error) {
+	return newClientFromDevice(ctx, paths, defaultDevicePaths(), opts)
+}
+
+// newClientFromDevice is NewClientFromDevice with the default paths given.
+func newClientFromDevice(ctx context.Context, paths, defaults DevicePaths, opts []Option) (*OpenIDConnectClient, error) {
 	_, err := buildOptions(opts)
 	if err != nil {
 		return nil, err
 	}
-	paths = paths.withDefaults()
+	given := paths
+	paths = paths.withDefaults(defaults)
 	cfg, err := LoadDeviceConfig(paths.Config)
 	if err != nil {
+		if given.Config == "" {
+			hintDefaultPath(err, paths.Config, "the px-device-identity default; on a machine that is not a registered device, set DevicePaths.Config")
+		}
 		return nil, err
 	}
 	var signer Signer
@@ -70,11 +88,23 @@ func NewClientFromDevice(ctx context.Context, paths DevicePaths, opts ...Option)
 		signer, err = remoteDeviceSigner(cfg, paths, opts)
 	} else {
 		signer, err = localDeviceKey(cfg, paths, opts)
+		if err != nil && given.Key == "" {
+			hintDefaultPath(err, paths.Key, "the px-device-identity default, which root owns: run as root, or set DevicePaths.Key")
+		}
 	}
 	if err != nil {
 		return nil, err
 	}
 	return NewClient(ctx, cfg, signer, opts...)
+}
+
+// hintDefaultPath adds to the reason of a *ConfigError saying that the default path cannot be
+// opened (it does not exist, or cannot be read) what the caller can do about it.
+func hintDefaultPath(err error, path, hint string) {
+	var ce *ConfigError
+	if errors.As(err, &ce) && ce.File == path && (errors.Is(ce.Err, fs.ErrNotExist) || errors.Is(ce.Err, fs.ErrPermission)) {
+		ce.Reason += " (" + hint + ")"
+	}
 }
 
 // localDeviceKey loads the private key of a key_security "default" device and checks it

@@ -4,6 +4,8 @@ import (
 	"crypto/elliptic"
 	"errors"
 	"fmt"
+	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -150,5 +152,68 @@ func TestNewClientFromDeviceKeyOptionsReachTheKey(t *testing.T) {
 	if _, err := NewClientFromDevice(t.Context(), paths, WithHTTPClient(idp.HTTPClient()),
 		WithInsecureKeyFilePermissions()); err != nil {
 		t.Fatalf("WithInsecureKeyFilePermissions: %v", err)
+	}
+}
+
+// TestNewClientFromDeviceMissingDefaultFilesSayWhatToDo: a device.yml or key missing at the
+// px-device-identity default path (a machine that is no registered device, a process that is not
+// root) is a *ConfigError matching fs.ErrNotExist that names the path and says how to name
+// another; a missing path the caller gave gets no such advice.
+func TestNewClientFromDeviceMissingDefaultFilesSayWhatToDo(t *testing.T) {
+	t.Parallel()
+	idp := startIdP(t, onesoidctest.WithONES())
+	dir := t.TempDir()
+	defaults := DevicePaths{Config: filepath.Join(dir, "etc", "device.yml"), Key: filepath.Join(dir, "root", "private.pem"),
+		SignerURL: defaultRemoteSignerURL}
+	cfgPath := writeDeviceYML(t, t.TempDir(), idp, "default", "ECC:p256")
+	tests := []struct {
+		name  string
+		paths DevicePaths
+		want  []string // in the message
+		not   string   // not in it
+	}{
+		{"default device.yml", DevicePaths{}, []string{defaults.Config, "cannot open device config", "px-device-identity default", "set DevicePaths.Config", "file does not exist"}, "DevicePaths.Key"},
+		{"default key", DevicePaths{Config: cfgPath}, []string{defaults.Key, "cannot open private key file", "px-device-identity default", "run as root, or set DevicePaths.Key", "file does not exist"}, "DevicePaths.Config"},
+		{"given device.yml", DevicePaths{Config: filepath.Join(dir, "given.yml")}, []string{"given.yml: cannot open device config: file does not exist"}, "DevicePaths"},
+		{"given key", DevicePaths{Config: cfgPath, Key: filepath.Join(dir, "given.pem")}, []string{"given.pem: cannot open private key file: file does not exist"}, "DevicePaths"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := newClientFromDevice(t.Context(), tt.paths, defaults, []Option{WithHTTPClient(idp.HTTPClient())})
+			var ce *ConfigError
+			if !errors.As(err, &ce) || !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("err = %v, want a *ConfigError matching fs.ErrNotExist", err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%v\ndoes not say %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), tt.not) {
+				t.Errorf("%v\nsays %q", err, tt.not)
+			}
+		})
+	}
+}
+
+// TestNewClientIssuerErrorNamesTheDeviceConfig: an issuer that discovery refuses before any
+// request (http on a host that is not loopback) came from the device.yml host: the *ConfigError
+// names that file and says how the issuer is made.
+func TestNewClientIssuerErrorNamesTheDeviceConfig(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "device.yml")
+	yml := fmt.Sprintf("id: %s\nclient_id: %s\nhost: http://idp.example.com\n", testDeviceID, testClientID)
+	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadDeviceConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = NewClient(t.Context(), cfg, testKey(t, "ES256"), WithHTTPClient(&http.Client{Transport: failTransport{t}}))
+	want := "onesoidc: " + path + `: issuer: "http://idp.example.com/oidc" must use https (http is allowed on loopback hosts only); the issuer is the device config's host + "/oidc"`
+	var ce *ConfigError
+	if !errors.As(err, &ce) || ce.Field != "issuer" || err.Error() != want {
+		t.Errorf("err = %v, want a *ConfigError on issuer:\n%s", err, want)
 	}
 }

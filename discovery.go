@@ -116,6 +116,12 @@ func Discover(ctx context.Context, issuer string, opts ...Option) (*ProviderMeta
 		o.logger.WarnContext(ctx, "onesoidc: discovery failed, will retry", "issuer", issuer,
 			"attempt", attempt+1, "of", o.attempts, "error", err)
 	}
+	var he *HTTPError
+	if o.attempts > 1 && errors.As(lastErr, &he) {
+		last := *he
+		last.Reason = strings.TrimSuffix(fmt.Sprintf("after %d attempts: %s", o.attempts, he.Reason), ": ")
+		return nil, &last
+	}
 	return nil, lastErr
 }
 

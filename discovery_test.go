@@ -293,9 +293,20 @@ func TestDiscoverRetries(t *testing.T) {
 			idp := onesoidctest.NewInMemory()
 			idp.Inject(onesoidctest.EndpointDiscovery, onesoidctest.Fault{Status: 502, ContentType: "text/html"})
 			_, err := Discover(t.Context(), idp.Issuer, WithHTTPClient(idp.HTTPClient()), WithDiscoveryAttempts(3))
-			wantHTTPError(502, "unexpected status")(t, err)
+			wantHTTPError(502, "after 3 attempts: unexpected status")(t, err)
 			if n := idp.Count(onesoidctest.EndpointDiscovery); n != 3 {
 				t.Errorf("%d requests, want 3", n)
+			}
+		})
+	})
+	t.Run("an unreachable provider: the error says how often it was tried", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			_, err := Discover(t.Context(), "http://localhost/oidc", WithHTTPClient(&http.Client{Transport: refusingTransport{}}),
+				WithDiscoveryAttempts(2))
+			const want = "onesoidc: discovery http://localhost/oidc/.well-known/openid-configuration: after 2 attempts: dial tcp: connect: connection refused"
+			var he *HTTPError
+			if !errors.As(err, &he) || !he.Temporary() || err.Error() != want {
+				t.Errorf("err = %v, want a temporary *HTTPError:\n%s", err, want)
 			}
 		})
 	})

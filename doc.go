@@ -13,7 +13,19 @@
 //	key, err := onesoidc.LoadPrivateKey("/root/.local/share/px-device-identity/private.pem")
 //	client, err := onesoidc.NewClient(ctx, cfg, key)
 //
-// A client is safe for concurrent use; build one per device and share it.
+// A client is safe for concurrent use; build one per device and share it. With it:
+//
+//   - call other services as the device: [OpenIDConnectClient.DeviceAccessToken];
+//   - protect an API: [OpenIDConnectClient.RequireToken], or [OpenIDConnectClient.ValidateToken]
+//     for a token in hand;
+//   - log a user in: [OpenIDConnectClient.MakeCIBARequest] and [OpenIDConnectClient.WaitForCIBA],
+//     or [OpenIDConnectClient.StartQRLogin] and [OpenIDConnectClient.WaitForQRLogin]; for a web
+//     page, package [github.com/ones-now/onesoidc/weblogin] serves the browser's side;
+//   - test all of it without a provider: package [github.com/ones-now/onesoidc/onesoidctest], a
+//     fake ONES provider; go run ./examples/quickstart in the repository shows every flow on it.
+//
+// A machine that is not a registered device has no device.yml: [NewClientFromDevice] then fails
+// with a [*ConfigError] that matches [io/fs.ErrNotExist] and names the path.
 //
 // # Device identity
 //
@@ -102,7 +114,7 @@
 // server, server_matrix, server_discourse, server_oauth2, server_blockchain, client, client_oidc,
 // client_kyc; members in snake_case or camelCase), cached per client for
 // [WithApplicationsMaxAge]. Its URL is the provider metadata member "ones_applications_uri"
-// ("ones_applications_uri"), else [WithApplicationsURL]. [OpenIDConnectClient.ApplicationByClientID]
+// ([ProviderMetadata.ApplicationsURI]), else [WithApplicationsURL]. [OpenIDConnectClient.ApplicationByClientID]
 // finds an application by client identifier and [OpenIDConnectClient.ApplicationURL] builds its
 // URL from its hostname and the issuer's scheme.
 //
@@ -147,7 +159,8 @@
 // Errors are typed. An error answer of the provider is an [*OAuthError] that matches the
 // sentinel of its code with [errors.Is]:
 //
-//	if errors.Is(err, onesoidc.ErrInvalidClient) { ... }
+//	_, err := client.DeviceAccessToken(ctx)
+//	if errors.Is(err, onesoidc.ErrInvalidClient) { ... } // the provider refused the device's assertion
 //
 // A token that fails validation is a [*ValidationError] whose Reason says why, and that matches
 // sentinels such as [ErrTokenExpired], [ErrInvalidSignature] and [ErrInvalidAudience].

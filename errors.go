@@ -118,7 +118,9 @@ type HTTPError struct {
 	RetryAfter time.Duration
 	// Reason says what was wrong when a response arrived ("unexpected status", ...).
 	Reason string
-	// Err is the underlying error, if any (a *url.Error, a JSON error ...; a body over its cap says so).
+	// Err is the underlying error, if any (the transport's, such as a *net.OpError or
+	// context.DeadlineExceeded, without net/http's *url.Error around it; a JSON error ...; a body
+	// over its cap says so).
 	Err error
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log"
 
 	"github.com/ones-now/onesoidc"
@@ -29,6 +30,17 @@ func Example() {
 		log.Fatal(err)
 	}
 	fmt.Println("token expires at", tok.Expiry)
+}
+
+// A machine that is not a registered device has no device.yml: the error names the path and
+// matches fs.ErrNotExist.
+func ExampleLoadDeviceConfig() {
+	_, err := onesoidc.LoadDeviceConfig("/nonexistent/px-device-identity/device.yml")
+	fmt.Println(errors.Is(err, fs.ErrNotExist))
+	fmt.Println(err)
+	// Output:
+	// true
+	// onesoidc: /nonexistent/px-device-identity/device.yml: cannot open device config: file does not exist
 }
 
 // Device configuration errors name the field and the file.

@@ -254,7 +254,8 @@ func (in *introspector) check(cl *jose.Claims, exp time.Time, o *verifyOptions, 
 	}
 	switch want := cmpOr(o.audience, clientID); {
 	case len(cl.Aud) > 0 && !slices.Contains(cl.Aud, want):
-		return invalid(reasonInvalidAudience, "aud", fmt.Sprintf("aud does not contain %q", sanitize(want, 200)))
+		return invalid(reasonInvalidAudience, "aud", fmt.Sprintf("aud does not contain %q%s", sanitize(want, 200),
+			audienceHint(o.audience == "")))
 	case len(cl.Aud) == 0 && o.audience != "":
 		return invalid(reasonInvalidAudience, "aud", "the introspection answer has no aud to check ExpectAudience against")
 	}

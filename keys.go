@@ -403,12 +403,14 @@ func sanitizeJOSEError(err error) string {
 	return msg
 }
 
-// LoadPrivateKey reads and parses the device private key at path, usually /root/.local/share/px-device-identity/private.pem. The file must be a regular file of at most 1 MiB. A file
-// that group or others may access (mode & 0o077 != 0), that another user owns (unless the
-// process runs as root), or whose directory others may write to is refused with a *ConfigError
-// naming the mode and the fix, such as "chmod 600 <file>", unless
+// LoadPrivateKey reads and parses the device private key at path, usually
+// /root/.local/share/px-device-identity/private.pem. The file must be a regular file of at most
+// 1 MiB. A file that group or others may access (mode & 0o077 != 0), that another user owns
+// (unless the process runs as root), or whose directory others may write to is refused with a
+// *ConfigError naming the mode and the fix, such as "chmod 600 <file>", unless
 // WithInsecureKeyFilePermissions accepts it. Parsing is as ParsePrivateKey. Errors are
-// *ConfigError values naming the file; neither errors nor log records hold key material.
+// *ConfigError values naming the file (a missing file matches fs.ErrNotExist, an unreadable one
+// fs.ErrPermission); neither errors nor log records hold key material.
 //
 // When the public JWK px-device-identity registered lies beside the key (public_jwk.json
 // in the same directory; WithRegisteredJWK names another file or none), the key must be its

@@ -700,6 +700,15 @@ func (v *validator) verify(ctx context.Context, raw string, m mode, o *verifyOpt
 	return newTokenEntry(payload, cl, kind, hdr.Alg, key), nil
 }
 
+// audienceHint says, for an access token checked against the default audience, how to name the
+// API's own: a resource server that is not the client itself meets this first.
+func audienceHint(defaulted bool) string {
+	if defaulted {
+		return " (the client id, by default; ExpectAudience names the API's audience)"
+	}
+	return ""
+}
+
 // check applies the claim rules to a verified token; it runs again on every cache hit.
 func (v *validator) check(cl *jose.Claims, kind TokenKind, alg jose.Alg, m mode, o *verifyOptions, now time.Time) *ValidationError {
 	if (m == modeIDToken && kind != KindIDToken) || (m == modeAccessToken && kind != KindAccessToken) {
@@ -719,7 +728,8 @@ func (v *validator) check(cl *jose.Claims, kind TokenKind, alg jose.Alg, m mode,
 		return invalid(reasonInvalidAudience, "aud", "aud missing or empty")
 	}
 	if !slices.Contains(cl.Aud, want) {
-		return invalid(reasonInvalidAudience, "aud", fmt.Sprintf("aud does not contain %q", sanitize(want, 200)))
+		return invalid(reasonInvalidAudience, "aud", fmt.Sprintf("aud does not contain %q%s", sanitize(want, 200),
+			audienceHint(kind == KindAccessToken && o.audience == "")))
 	}
 	if kind == KindIDToken {
 		if cl.Has&jose.HasAzp != 0 && cl.Azp != v.clientID {

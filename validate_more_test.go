@@ -425,3 +425,25 @@ func TestKindSpecificOptionsConflict(t *testing.T) {
 	wantAccept(t)(c.VerifyAccessToken(t.Context(), at, ExpectAudience(testClientID), ExpectSubject(testClientID)))
 	wantAccept(t)(c.VerifyIDToken(t.Context(), id, ExpectNonce("n"), ExpectSubject(testSubject)))
 }
+
+// TestAccessTokenForAnotherAudienceSaysHowToNameIt: an access token checked against the default
+// audience (the client id) that names another says that ExpectAudience names the API's; with
+// ExpectAudience given, the refusal names that value alone.
+func TestAccessTokenForAnotherAudienceSaysHowToNameIt(t *testing.T) {
+	t.Parallel()
+	idp := startIdP(t)
+	c := newTestClient(t, idp, testKey(t, "ES256"))
+	tok, err := idp.MintAccessToken("3f9a6c21-0000-4b7f-a2c5-6e1d0b9f4a87", "alice", "read")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.ValidateToken(t.Context(), tok)
+	want := `aud does not contain "` + testClientID + `" (the client id, by default; ExpectAudience names the API's audience)`
+	if !errors.Is(err, ErrInvalidAudience) || !strings.Contains(err.Error(), want) {
+		t.Errorf("err = %v, want ErrInvalidAudience saying %s", err, want)
+	}
+	_, err = c.ValidateToken(t.Context(), tok, ExpectAudience("https://api.example"))
+	if !errors.Is(err, ErrInvalidAudience) || !strings.HasSuffix(err.Error(), `aud does not contain "https://api.example"`) {
+		t.Errorf("err = %v, want ErrInvalidAudience naming https://api.example alone", err)
+	}
+}

@@ -25,3 +25,23 @@ func TestREADMERedisSnippetsCompile(t *testing.T) {
 		t.Error("README.md has no Redis snippet: the replicas section shows one")
 	}
 }
+
+// TestPackageDocSnippetsCompile builds the Go code blocks of this package's documentation, as
+// written and offline.
+func TestPackageDocSnippetsCompile(t *testing.T) {
+	t.Parallel()
+	snippets, err := readmecheck.DocSnippets("store.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snippets) != 1 {
+		t.Errorf("store.go: %d Go code blocks, want 1 (the keys block is not Go)", len(snippets))
+	}
+	_, problems, err := readmecheck.BuildSnippets(snippets, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Error(p)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -59,6 +60,9 @@ func run(ctx context.Context, out io.Writer, cfgPath, keyPath, signerURL, scope 
 	// the key, when there, gives the registered kid and alg.
 	client, err := onesoidc.NewClientFromDevice(ctx, onesoidc.DevicePaths{Config: cfgPath, Key: keyPath, SignerURL: signerURL},
 		append(opts, extra...)...)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w\n(no px-device-identity files there: name them with -config and -key, or see the SDK work against a fake provider with go run ./examples/quickstart)", err)
+	}
 	if err != nil {
 		return err
 	}

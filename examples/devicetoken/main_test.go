@@ -58,3 +58,14 @@ func TestDeviceToken(t *testing.T) {
 		t.Errorf("err = %v, want the invalid_client hint", err)
 	}
 }
+
+// TestDeviceTokenWithoutDeviceFilesSaysWhatToDo: on a machine without px-device-identity files the
+// command names the missing file and the flags that name others.
+func TestDeviceTokenWithoutDeviceFilesSaysWhatToDo(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "device.yml")
+	err := run(t.Context(), new(bytes.Buffer), missing, filepath.Join(t.TempDir(), "private.pem"), "", "", false, false, nil)
+	if err == nil || !strings.Contains(err.Error(), missing+": cannot open device config: file does not exist") ||
+		!strings.Contains(err.Error(), "-config and -key") {
+		t.Errorf("err = %v, want the missing file and the flags", err)
+	}
+}

@@ -101,6 +101,7 @@ func run(ctx context.Context, out io.Writer, idp *onesoidctest.Server) error {
 		return err
 	}
 	fmt.Fprintf(out, "6. CIBA login for alice requested (binding message QUICKSTART-1), expires in %v\n", resp.ExpiresIn)
+	fmt.Fprintln(out, "   alice would approve on her phone; here the fake IdP approves at the third poll")
 	res, err := client.WaitForCIBA(ctx, resp, onesoidc.WithProgress(func(p onesoidc.PollProgress) {
 		status := "waiting for approval"
 		if errors.Is(p.LastErr, onesoidc.ErrAuthorizationPending) {
@@ -124,7 +125,10 @@ func run(ctx context.Context, out io.Writer, idp *onesoidctest.Server) error {
 	}
 	fmt.Fprintf(out, "7. QR login: scan the code with the ONES app (session %s, expires in %v)\n", qr.ID(), qr.ExpiresIn)
 	fmt.Fprint(out, qr.QR.Terminal())
-	qres, err := client.WaitForQRLogin(ctx, qr)
+	fmt.Fprintln(out, "   bob would scan it with the ONES app and approve; here the fake IdP approves as bob")
+	qres, err := client.WaitForQRLogin(ctx, qr, onesoidc.WithProgress(func(p onesoidc.PollProgress) {
+		fmt.Fprintf(out, "   poll %d in %v\n", p.Attempt, time.Until(p.NextPoll).Round(time.Second))
+	}))
 	if err != nil {
 		return err
 	}
@@ -145,7 +149,14 @@ func run(ctx context.Context, out io.Writer, idp *onesoidctest.Server) error {
 		rec := httptest.NewRecorder()
 		handler.ServeHTTP(rec, req)
 		label := map[string]string{tok.AccessToken: "device token", "not-a-token": "garbage", "": "no token"}[bearer]
-		fmt.Fprintf(out, "   GET /hello with %-12s -> %d %s %s\n", label, rec.Code, rec.Header().Get("WWW-Authenticate"), strings.TrimSpace(rec.Body.String()))
+		if rec.Code == http.StatusOK {
+			fmt.Fprintf(out, "   GET /hello with %-12s -> %d %q\n", label, rec.Code, strings.TrimSpace(rec.Body.String()))
+		} else {
+			fmt.Fprintf(out, "   GET /hello with %-12s -> %d, WWW-Authenticate: %s\n", label, rec.Code, rec.Header().Get("WWW-Authenticate"))
+		}
 	}
+	fmt.Fprintln(out, "Done: every flow ran against the fake IdP. On a registered device,")
+	fmt.Fprintln(out, "onesoidc.NewClientFromDevice(ctx, onesoidc.DevicePaths{}) reads the px-device-identity files instead;")
+	fmt.Fprintln(out, "next: examples/devicetoken (a device token), examples/webserver (browser login), onesoidctest (your tests).")
 	return nil
 }

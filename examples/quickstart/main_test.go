@@ -32,10 +32,14 @@ func TestQuickstart(t *testing.T) {
 		"█▀▀▀▀▀█", // a finder pattern: the same in every code (the data modules vary with the session id)
 		`logged in: user "alice", ID token validated (RS256, key `,
 		`approved on the phone by "bob": scope "openid profile", access token validated by introspection`,
+		"   alice would approve on her phone; here the fake IdP approves at the third poll",
+		"   bob would scan it with the ONES app and approve; here the fake IdP approves as bob\n   poll 1 in 5s\n",
 		"8. a resource server protects GET /hello with RequireToken\n" +
-			"   GET /hello with device token -> 200  hello device 7c3e1f52-2b7a-4d8e-9a61-0f4b2c9d8e13\n" +
-			`   GET /hello with garbage      -> 401 Bearer error="invalid_token"`,
-		"   GET /hello with no token     -> 401 Bearer Unauthorized",
+			`   GET /hello with device token -> 200 "hello device 7c3e1f52-2b7a-4d8e-9a61-0f4b2c9d8e13"` + "\n" +
+			`   GET /hello with garbage      -> 401, WWW-Authenticate: Bearer error="invalid_token"`,
+		"   GET /hello with no token     -> 401, WWW-Authenticate: Bearer\n",
+		"Done: every flow ran against the fake IdP.",
+		"next: examples/devicetoken",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, &out)
