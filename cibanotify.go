@@ -28,14 +28,6 @@ type cibaState struct {
 	waiter     string          // the waiting method, for messages ("" is WaitForCIBA)
 }
 
-// known reports whether id is pending or ended in this client.
-func (s *cibaState) known(id string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ended := s.finished[id]
-	return ended || s.pending[id] != nil
-}
-
 // errPollInFlight is the error of a poll for an auth_req_id that another poll is waiting on.
 var errPollInFlight = &RequestError{Field: "auth_req_id", Reason: "another poll for this request is in flight"}
 
@@ -111,14 +103,9 @@ func (s *cibaState) reserve(now time.Time) error {
 	return nil
 }
 
-func (s *cibaState) add(r *CIBAResponse, notifyToken string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.addLocked(r, notifyToken)
-}
-
-// addNew adds r as add does, unless its auth_req_id is already pending or ended in this client;
-// it reports whether it added r.
+// addNew adds r, a request this client started, with the notification token of a ping-mode
+// request, unless its auth_req_id is already pending or ended in this client (one id names one
+// request, CIBA Core §7.3); it reports whether it added r.
 func (s *cibaState) addNew(r *CIBAResponse, notifyToken string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()

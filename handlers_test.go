@@ -2,6 +2,7 @@ package onesoidc
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -131,5 +132,33 @@ func TestRequireTokenExpectAudienceRefusesIDTokens(t *testing.T) {
 	}
 	if rec := serve(c.RequireToken(next, ExpectAudience(testClientID), ExpectNonce("n")), at); rec.Code != http.StatusInternalServerError {
 		t.Errorf("conflicting options answered %d, want 500", rec.Code)
+	}
+}
+
+// TestExpectAudienceEmptyIsAUsageError: ExpectAudience("") (an unset setting) is a *ConfigError
+// naming the option, and RequireToken answers 500 with it, instead of quietly expecting the
+// client id.
+func TestExpectAudienceEmptyIsAUsageError(t *testing.T) {
+	t.Parallel()
+	idp := onesoidctest.NewInMemory()
+	c := newValidationClient(t, idp)
+	at := mint(t, idp, map[string]any{"typ": "at+jwt"}, atClaims(idp, testClientID))
+	for name, call := range map[string]func() (*AuthenticationResult, error){
+		"ValidateToken":     func() (*AuthenticationResult, error) { return c.ValidateToken(t.Context(), at, ExpectAudience("")) },
+		"VerifyAccessToken": func() (*AuthenticationResult, error) { return c.VerifyAccessToken(t.Context(), at, ExpectAudience("")) },
+		"opaque token": func() (*AuthenticationResult, error) {
+			return c.ValidateToken(t.Context(), "opaque", ExpectAudience(""))
+		},
+	} {
+		res, err := call()
+		var ce *ConfigError
+		if res != nil || !errors.As(err, &ce) || ce.Field != "ExpectAudience" {
+			t.Errorf("%s: %v, %v; want a *ConfigError naming ExpectAudience", name, res, err)
+		}
+	}
+	wantAccept(t)(c.VerifyAccessToken(t.Context(), at, ExpectAudience(""), ExpectAudience(testClientID)))
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })
+	if rec := serveBearer(c.RequireToken(next, ExpectAudience("")), at); rec.Code != http.StatusInternalServerError {
+		t.Errorf("RequireToken(ExpectAudience(\"\")) answered %d, want 500", rec.Code)
 	}
 }

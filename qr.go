@@ -125,23 +125,46 @@ func checkQRURL(issuer, raw string) error {
 
 // URL returns the encoded URL, for showing as text next to the code (RFC 8628 §3.3.1), or ""
 // for the ONES payload, which is no URL.
-func (q *QRCode) URL() string { return q.url }
+func (q *QRCode) URL() string {
+	if q == nil {
+		return ""
+	}
+	return q.url
+}
 
 // Payload returns the encoded text: the URL, or the ONES JSON {"auth_req_id":…,"deviceId":…}.
-func (q *QRCode) Payload() string { return q.payload }
+func (q *QRCode) Payload() string {
+	if q == nil {
+		return ""
+	}
+	return q.payload
+}
 
-// PNG returns the code as a PNG image of size × size pixels (at least 64).
+// bitmap returns the modules of the code, quiet zone included; none for a nil or zero QRCode
+// (one that no constructor made), which encodes nothing.
+func (q *QRCode) bitmap() [][]bool {
+	if q == nil || q.code == nil {
+		return nil
+	}
+	return q.code.Bitmap()
+}
+
+// PNG returns the code as a PNG image of size × size pixels (at least 64). A nil or zero
+// QRCode (one that no constructor made) is a *ConfigError.
 func (q *QRCode) PNG(size int) ([]byte, error) {
 	if size < 64 || size > 4096 {
 		return nil, &ConfigError{Field: "size", Reason: fmt.Sprintf("PNG size must be between 64 and 4096, got %d", size)}
+	}
+	if q == nil || q.code == nil {
+		return nil, &ConfigError{Field: "QRCode", Reason: "a zero QRCode encodes nothing: use NewQRCode or a login's QR code"}
 	}
 	return q.code.PNG(size)
 }
 
 // SVG returns the code as a standalone SVG document, one unit per module, scaled to fit its
-// container; dark modules are drawn as one path.
+// container; dark modules are drawn as one path. A nil or zero QRCode gives an empty document.
 func (q *QRCode) SVG() string {
-	bm := q.code.Bitmap()
+	bm := q.bitmap()
 	n := len(bm)
 	var b strings.Builder
 	b.WriteString(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 `)
@@ -169,9 +192,10 @@ func (q *QRCode) SVG() string {
 // with ANSI escape codes, black foreground (SGR 30) on a white background (SGR 47, then 107 for
 // terminals that know bright white), and resets them at its end: the code carries its own light
 // background and decodes on light and dark terminals alike, whatever their colour scheme. Write it
-// to a terminal that interprets ANSI colours; for anything else use PNG or SVG.
+// to a terminal that interprets ANSI colours; for anything else use PNG or SVG. A nil or zero
+// QRCode gives "".
 func (q *QRCode) Terminal() string {
-	bm := q.code.Bitmap()
+	bm := q.bitmap()
 	var b strings.Builder
 	b.Grow((len(bm) + 1) / 2 * (len(bm)*3 + len(termColours) + len(termReset) + 1))
 	for y := 0; y < len(bm); y += 2 {

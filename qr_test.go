@@ -245,3 +245,23 @@ func TestQRTerminalDecodesOnLightAndDarkTerminals(t *testing.T) {
 	golden(t, "qr-ones.txt", ones.Terminal())
 	golden(t, "qr-ones.svg", ones.SVG())
 }
+
+// TestZeroQRCodeDoesNotPanic: a QRCode that no constructor made (a zero value, or nil) renders
+// as nothing and PNG says why, instead of panicking in a handler.
+func TestZeroQRCodeDoesNotPanic(t *testing.T) {
+	for name, q := range map[string]*QRCode{"zero": {}, "nil": nil} {
+		if s := q.Terminal(); s != "" {
+			t.Errorf("%s: Terminal = %q", name, s)
+		}
+		if s := q.SVG(); !strings.Contains(s, `viewBox="0 0 0 0"`) || strings.Contains(s, "M") {
+			t.Errorf("%s: SVG = %q", name, s)
+		}
+		var ce *ConfigError
+		if b, err := q.PNG(256); !errors.As(err, &ce) || ce.Field != "QRCode" || b != nil {
+			t.Errorf("%s: PNG = %d bytes, %v", name, len(b), err)
+		}
+		if q.URL() != "" || q.Payload() != "" {
+			t.Errorf("%s: URL %q, payload %q", name, q.URL(), q.Payload())
+		}
+	}
+}

@@ -161,11 +161,8 @@ func (c *OpenIDConnectClient) startONESQRLogin(ctx context.Context) (*QRSession,
 	if err := checkQRSessionID(*ans.AuthReqID); err != nil {
 		return nil, bad("QR login answer with a malformed auth_req_id: "+err.(*RequestError).Reason, nil)
 	}
-	switch {
-	case ans.Exp == nil || !(*ans.Exp >= 1 && *ans.Exp <= maxCIBAExpiresIn.Seconds()):
+	if ans.Exp == nil || !(*ans.Exp >= 1 && *ans.Exp <= maxCIBAExpiresIn.Seconds()) {
 		return nil, bad("exp missing or not a lifetime between 1 s and 24 h", nil)
-	case c.qr.known(*ans.AuthReqID):
-		return nil, bad("auth_req_id of an earlier session", nil)
 	}
 	qr, err := newONESQRCode(*ans.AuthReqID, c.deviceID)
 	if err != nil {
@@ -173,7 +170,11 @@ func (c *OpenIDConnectClient) startONESQRLogin(ctx context.Context) (*QRSession,
 	}
 	s := &QRSession{QR: qr, ReceivedAt: received, ExpiresIn: seconds(*ans.Exp), Interval: defaultPollInterval,
 		authReqID: *ans.AuthReqID}
-	c.qr.add(s.cibaResponse(), "")
+	// Checked and kept under one lock, so that of two starts answered with one id only one
+	// gets a session.
+	if !c.qr.addNew(s.cibaResponse(), "") {
+		return nil, bad("auth_req_id of an earlier session", nil)
+	}
 	return s, nil
 }
 

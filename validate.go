@@ -205,6 +205,8 @@ type verifyOptions struct {
 
 	// trusted marks a token from the client's own token request (fromOwnRequest).
 	trusted bool
+	// emptyAudience: ExpectAudience("") was given, a usage error.
+	emptyAudience bool
 }
 
 func (o *verifyOptions) forIDTokens(option string) {
@@ -238,10 +240,12 @@ func ExpectSubject(sub string) VerifyOption {
 // ExpectAudience sets the audience a JWT access token must carry in "aud" (RFC 9068 §4): the
 // resource server's identifier (default: the client id). It fits access tokens only:
 // ValidateToken and RequireToken then reject ID tokens with ErrInvalidTokenType, even one whose
-// "aud" is aud (see VerifyOption). ID tokens always need the client id.
+// "aud" is aud (see VerifyOption). ID tokens always need the client id. An empty aud is a
+// *ConfigError (an unset setting must not quietly mean the client id): leave the option out to
+// expect the client id.
 func ExpectAudience(aud string) VerifyOption {
 	return func(o *verifyOptions) {
-		o.audience = aud
+		o.audience, o.emptyAudience = aud, aud == ""
 		if o.atOnly == "" {
 			o.atOnly = "ExpectAudience"
 		}
@@ -288,6 +292,8 @@ func applyOptions(m mode, opts []VerifyOption) (*verifyOptions, mode, error) {
 		return &ConfigError{Field: option, Reason: reason, Err: errConflictingVerifyOptions}
 	}
 	switch {
+	case o.emptyAudience:
+		return nil, m, &ConfigError{Field: "ExpectAudience", Reason: "empty audience: name the API's audience (RFC 9068 §4), or leave the option out to expect the client id"}
 	case o.idOnly != "" && o.atOnly != "":
 		return nil, m, conflict(o.atOnly, "fits access tokens only, "+o.idOnly+" ID tokens only")
 	case o.idOnly != "" && m == modeAccessToken:
