@@ -585,8 +585,8 @@ func (c *OpenIDConnectClient) parseBackchannelAnswer(resp *response, endpoint st
 		ExpiresIn *float64 `json:"expires_in"`
 		Interval  *float64 `json:"interval"`
 	}
-	if err := json.Unmarshal(resp.body, &a); err != nil {
-		return nil, bad("invalid backchannel answer", err)
+	if err := resp.decode("invalid backchannel answer", &a); err != nil {
+		return nil, err
 	}
 	if a.AuthReqID == nil || *a.AuthReqID == "" {
 		return nil, bad("backchannel answer without auth_req_id", nil)

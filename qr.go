@@ -316,8 +316,8 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 		Interval                *float64 `json:"interval"`
 	}
 	bad := resp.invalid
-	if err := json.Unmarshal(resp.body, &ans); err != nil {
-		return nil, bad("invalid device authorization answer", err)
+	if err := resp.decode("invalid device authorization answer", &ans); err != nil {
+		return nil, err
 	}
 	if err := checkPollingHandle("device_code", ans.DeviceCode); err != nil {
 		return nil, bad("device_code missing or malformed: "+err.(*RequestError).Reason, nil)

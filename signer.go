@@ -276,8 +276,8 @@ func (s *RemoteSigner) SignJWS(ctx context.Context, signingInput []byte) ([]byte
 	var out struct {
 		Signature string `json:"signature"`
 	}
-	if err := json.Unmarshal(resp.body, &out); err != nil {
-		return nil, resp.invalid("invalid answer", err)
+	if err := resp.decode("invalid answer", &out); err != nil {
+		return nil, err
 	}
 	sig, err := jose.DecodeBase64URLLenient(out.Signature)
 	if err != nil || len(sig) == 0 {
