@@ -41,7 +41,7 @@ func TestTokenBytesOnlyInJOSE(t *testing.T) {
 		"keys.go:parsePrivateJWK:json.Valid":                  "JWK key file",
 		"token.go:stringOrList:json.Unmarshal":                "aud or scope member of an answer body",
 		"token.go:parseIntrospection:json.Unmarshal":          "introspection answer body",
-		"loginincomplete.go:issuedTokens:json.Unmarshal":      "token answer body, for the tokens to revoke",
+		"loginincomplete.go:issuedTokens:json.NewDecoder":     "token answer body, for the tokens to revoke",
 		"applications.go:parseApplications:json.Unmarshal":    "ONES application list body",
 		"applications.go:parseApplication:json.Unmarshal":     "one entry of the ONES application list",
 		"applications.go:textOrNumber:json.Unmarshal":         "one member of an ONES application list entry",

@@ -486,3 +486,44 @@ func TestPingWithAmbiguousAuthReqIDIsRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestAmbiguousTokenAnswerRevokesEveryTokenItNames: a CIBA token answer refused for a second
+// access_token and refresh_token under other cases may have issued either: each is revoked
+// (RFC 7009 §2.1), refresh tokens first, not only the one encoding/json would have read.
+func TestAmbiguousTokenAnswerRevokesEveryTokenItNames(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		idp := onesoidctest.NewInMemory()
+		ed := &answerEditor{base: idp.HTTPClient().Transport}
+		c := newTestClient(t, idp, testKey(t, "ES256"), WithHTTPClient(&http.Client{Transport: ed}))
+		r := startCIBA(t, idp, c, onesoidctest.CIBAScript{})
+		const otherAccess, otherRefresh = "other-access-token-0123456789", "other-refresh-token-0123456789"
+		ed.arm(urlPath(t, c.Metadata().TokenEndpoint), 200, func(b []byte) []byte {
+			return editJSON(t, b, nil, func(ms []jsonMember) []jsonMember {
+				return append(ms, jsonMember{"Access_Token", json.RawMessage(`"` + otherAccess + `"`)},
+					jsonMember{"REFRESH_TOKEN", json.RawMessage(`"` + otherRefresh + `"`)})
+			})
+		})
+		_, err := c.CheckCIBAStatus(t.Context(), r.AuthReqID)
+		var le *LoginIncompleteError
+		if !errors.As(err, &le) || !errors.Is(err, ErrInvalidResponse) || !le.Revoked {
+			t.Fatalf("err = %v; want a *LoginIncompleteError matching ErrInvalidResponse, tokens revoked", err)
+		}
+		var issued struct {
+			AccessToken  string `json:"access_token"`
+			RefreshToken string `json:"refresh_token"`
+		}
+		if err := json.Unmarshal(ed.last(), &issued); err != nil || issued.AccessToken == "" || issued.RefreshToken == "" {
+			t.Fatalf("provider answer %s: %v", ed.last(), err)
+		}
+		var revoked []string
+		for _, req := range idp.Requests(onesoidctest.EndpointRevocation) {
+			revoked = append(revoked, req.Form.Get("token_type_hint")+" "+req.Form.Get("token"))
+		}
+		want := []string{"refresh_token " + issued.RefreshToken, "refresh_token " + otherRefresh,
+			"access_token " + issued.AccessToken, "access_token " + otherAccess}
+		if !slices.Equal(revoked, want) {
+			t.Errorf("revoked %q, want %q", revoked, want)
+		}
+	})
+}
