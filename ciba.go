@@ -560,11 +560,11 @@ func (c *OpenIDConnectClient) requestObject(ctx context.Context, p *cibaParams) 
 	}
 	payload, err := json.Marshal(claims)
 	if err != nil {
-		return "", fmt.Errorf("onesoidc: CIBA request object: %w", err)
+		return "", wrapf("onesoidc: CIBA request object: %w", err)
 	}
 	tok, err := signCompact(ctx, c.signer, encodeJWSHeader(c.signer, requestObjectType), payload)
 	if err != nil {
-		return "", fmt.Errorf("onesoidc: CIBA request object: %w", err)
+		return "", wrapf("onesoidc: CIBA request object: %w", err)
 	}
 	return tok, nil
 }
@@ -716,7 +716,7 @@ func (c *OpenIDConnectClient) onesRequestObject(ctx context.Context, p *cibaPara
 	b = append(b, '}')
 	tok, err := signCompact(ctx, c.signer, c.assertionHeader, b)
 	if err != nil {
-		return "", fmt.Errorf("onesoidc: CIBA request object: %w", err)
+		return "", wrapf("onesoidc: CIBA request object: %w", err)
 	}
 	return tok, nil
 }

@@ -101,7 +101,7 @@ func Discover(ctx context.Context, issuer string, opts ...Option) (*ProviderMeta
 	for attempt := range o.attempts {
 		if attempt > 0 {
 			if err := sleepCtx(ctx, backoff(attempt, lastErr)); err != nil {
-				return nil, fmt.Errorf("onesoidc: discovery of %s: %w (last error: %w)", issuer, err, lastErr)
+				return nil, wrapf("onesoidc: discovery of %s: %w (last error: %w)", issuer, err, lastErr)
 			}
 		}
 		meta, err := fetchMetadata(ctx, h, wellKnown, issuer)

@@ -33,12 +33,12 @@ type LoginIncompleteError struct {
 
 // Error says that the login was approved but not completed, why, and what became of its tokens.
 func (e *LoginIncompleteError) Error() string {
-	s := "onesoidc: login approved but could not be completed: " + e.Err.Error()
+	s := "onesoidc: login approved but could not be completed: " + causeText(e.Err)
 	if e.Revoked {
 		return s + "; its tokens were revoked"
 	}
 	if e.RevokeErr != nil {
-		return s + "; revoking its tokens failed, they stay valid at the provider until they expire: " + e.RevokeErr.Error()
+		return s + "; revoking its tokens failed, they stay valid at the provider until they expire: " + causeText(e.RevokeErr)
 	}
 	return s + "; its tokens were not revoked"
 }

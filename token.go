@@ -32,7 +32,7 @@ func (c *OpenIDConnectClient) clientAssertion(ctx context.Context, endpoint stri
 		now.Add(c.assertionLifetime).Unix())
 	tok, err := signCompact(ctx, c.signer, c.assertionHeader, payload)
 	if err != nil {
-		return "", fmt.Errorf("onesoidc: client assertion: %w", err)
+		return "", wrapf("onesoidc: client assertion: %w", err)
 	}
 	return tok, nil
 }
