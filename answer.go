@@ -34,7 +34,8 @@ func (e *memberError) Is(target error) bool { return target == ErrInvalidRespons
 // read (the names this package reads from it) only without regard to case (jose.CheckMembers).
 // The refusal quotes the member's name only when it is one of read, compared without regard to
 // case, so that a provider's own text (a token sent as a member name) never reaches an error or a
-// log; it never quotes a value.
+// log; it never quotes a value. As in jose.CheckMembers, a number beyond float64 (1e400) or
+// nesting deeper than 32 levels anywhere in the answer is refused too.
 func checkMembers(body []byte, read []string) error {
 	jerr := jose.CheckMembers(string(body), read...)
 	if jerr == nil {
