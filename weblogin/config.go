@@ -80,7 +80,7 @@ type Config struct {
 
 	// Prefix is the path the handler is mounted under (default DefaultPrefix, "/auth"): it
 	// serves Prefix+"/ciba/start", "/ciba/status", "/ciba/cancel", "/qr/start", "/qr/status"
-	// and "/qr/cancel", and its session cookie has Path Prefix+"/".
+	// and "/qr/cancel".
 	Prefix string
 	// Origin is the application's origin as browsers see it, such as "https://app.example"
 	// (default: the origin of each request: https when it came over TLS, else http, and

@@ -171,15 +171,17 @@ func clip(s string, max int) string {
 	return b.String()
 }
 
-// Session cookies (draft-ietf-oauth-browser-based-apps §6.1): a random value of 256 bits,
-// HttpOnly, SameSite=Lax, Secure unless the origin is plain http on loopback, Path the
-// handler's prefix. The store keeps its SHA-256 only.
+// Session cookies (RFC 10017, OAuth 2.0 for Browser-Based Applications, §6.1.3.2): a random
+// value of 256 bits, HttpOnly, SameSite=Lax, Path=/, and on https the __Host- prefix with Secure
+// and no Domain (RFC 6265bis §4.1.3.2), so that no other host of the site can set it (cookie
+// tossing: a __Secure- cookie can be set with Domain=<the site> by any of its hosts). Plain http
+// on loopback, where no prefix is possible, uses the bare name. The store keeps its SHA-256 only.
 
 const sessionBytes = 32
 
 func (h *Handler) cookieName(r *http.Request) string {
 	if h.secure(r) {
-		return "__Secure-" + defaultCookieBaseName
+		return "__Host-" + defaultCookieBaseName
 	}
 	return defaultCookieBaseName
 }
@@ -211,7 +213,7 @@ func (h *Handler) ensureSession(w http.ResponseWriter, r *http.Request) string {
 	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
 	value := base64.RawURLEncoding.EncodeToString(b[:])
 	http.SetCookie(w, &http.Cookie{
-		Name: h.cookieName(r), Value: value, Path: h.prefix + "/",
+		Name: h.cookieName(r), Value: value, Path: "/",
 		HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteLaxMode,
 	})
 	return hashHex(value)
