@@ -119,7 +119,8 @@ type Config struct {
 	// collected.
 	ResultTTL time.Duration
 	// LongPoll is how long a status request may wait for news (a ping, the next poll, the end)
-	// before it answers pending (default 0: answer at once, the page polls again).
+	// before it answers pending (default 0: answer at once, the page polls again). At most two
+	// status requests of one login wait at a time on each replica; more answer at once.
 	LongPoll time.Duration
 
 	// Logger receives diagnostics (default: discard). Nothing logged holds a token, a cookie
@@ -143,6 +144,7 @@ type Handler struct {
 	scope     []string
 	resources map[string][]string
 	owner     string // lease owner prefix of this handler
+	waiters   waiterCounts
 }
 
 // ConfigError reports an unusable Config.

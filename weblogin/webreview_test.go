@@ -2,8 +2,13 @@ package weblogin
 
 import (
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
+	"time"
+
+	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 // TestCookieTossedFromASiblingSubdomainCannotFillTheVictimsSession: a host of the same site
@@ -38,5 +43,42 @@ func TestCookieTossedFromASiblingSubdomainCannotFillTheVictimsSession(t *testing
 			t.Fatalf("login cookie %+v, want __Host-onesoidc-login, Secure, HttpOnly, Path=/, no Domain, a fresh value", c)
 		}
 		wantStatus(t, victim.post(e.h, "/auth/ciba/status", nil), http.StatusAccepted)
+	})
+}
+
+// TestLongPollFloodOfOneLoginHoldsAtMostTwoWaiters: with LongPoll, every status request of a
+// pending login was held for up to LongPoll (a goroutine, a subscription and a timer each), so
+// that one browser could pin any number of them with one login. At most
+// maxWaitersPerLogin requests of one login wait on a replica; the others answer pending at once.
+func TestLongPollFloodOfOneLoginHoldsAtMostTwoWaiters(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, nil, func(c *Config) { c.LongPoll = 20 * time.Second })
+		e.idp.ScriptCIBA("alice", onesoidctest.CIBAScript{PendingPolls: 100})
+		b := newBrowser(t)
+		wantStatus(t, b.post(e.h, "/auth/ciba/start", map[string]any{"userIdentifier": "alice"}), http.StatusOK)
+		const flood = 10
+		var answered atomic.Int32
+		var wg sync.WaitGroup
+		for range flood {
+			wg.Go(func() {
+				if w := b.post(e.h, "/auth/ciba/status", nil); w.Code == http.StatusAccepted {
+					answered.Add(1)
+				}
+			})
+		}
+		synctest.Wait()
+		if n := answered.Load(); n != flood-maxWaitersPerLogin {
+			t.Errorf("%d of %d status requests answered at once, want %d (at most %d held)", n, flood, flood-maxWaitersPerLogin, maxWaitersPerLogin)
+		}
+		wg.Wait()
+		if n := answered.Load(); n != flood {
+			t.Errorf("%d of %d answered pending in the end", n, flood)
+		}
+		// The slots are given back: the next request waits again.
+		t0 := time.Now()
+		wantStatus(t, b.post(e.h, "/auth/ciba/status", nil), http.StatusAccepted)
+		if d := time.Since(t0); d != 20*time.Second {
+			t.Errorf("a status request after the flood answered after %v, want the 20 s long poll", d)
+		}
 	})
 }
