@@ -47,6 +47,7 @@ type App struct {
 	api      http.Handler
 	mux      *http.ServeMux
 	log      *slog.Logger
+	origin   string // Options.Origin, "" for each request's own
 	mu       sync.Mutex
 	sessions map[string]*session
 }
@@ -67,7 +68,8 @@ func New(o Options) (*App, error) {
 	if o.Client == nil {
 		return nil, errors.New("app: Options.Client is required")
 	}
-	a := &App{client: o.Client, log: o.Logger, sessions: map[string]*session{}}
+	a := &App{client: o.Client, log: o.Logger, sessions: map[string]*session{},
+		origin: strings.TrimSuffix(strings.ToLower(o.Origin), "/")}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -122,13 +124,38 @@ func (a *App) onLogin(w http.ResponseWriter, r *http.Request, res *onesoidc.Logi
 	}
 	a.sessions[id] = &session{result: res, expires: now.Add(sessionTTL)}
 	a.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: appCookie, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
-		Secure: r.TLS != nil, MaxAge: int(sessionTTL / time.Second)})
+	name, secure := a.cookieName(r)
+	http.SetCookie(w, &http.Cookie{Name: name, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
+		Secure: secure, MaxAge: int(sessionTTL / time.Second)})
 	return nil
 }
 
+// ownOrigin is the origin browsers see: Options.Origin (TLS may end at a proxy), else the
+// request's own.
+func (a *App) ownOrigin(r *http.Request) string {
+	if a.origin != "" {
+		return a.origin
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + strings.ToLower(r.Host)
+}
+
+// cookieName is the name of the session cookie and whether it is Secure: on an https origin
+// __Host-app_session (Secure, Path=/, no Domain: RFC 6265bis §4.1.3.2), which no other host of
+// the site can set, else app_session (loopback http while developing).
+func (a *App) cookieName(r *http.Request) (string, bool) {
+	if strings.HasPrefix(a.ownOrigin(r), "https://") {
+		return "__Host-" + appCookie, true
+	}
+	return appCookie, false
+}
+
 func (a *App) session(r *http.Request) (string, *session) {
-	c, err := r.Cookie(appCookie)
+	name, _ := a.cookieName(r)
+	c, err := r.Cookie(name)
 	if err != nil {
 		return "", nil
 	}
@@ -211,7 +238,8 @@ func (a *App) logout(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	http.SetCookie(w, &http.Cookie{Name: appCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	name, secure := a.cookieName(r)
+	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
 	writeJSON(w, http.StatusOK, map[string]string{"status": "logged out"})
 }
 

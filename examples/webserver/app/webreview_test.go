@@ -1,0 +1,97 @@
+package app
+
+import (
+	"crypto/tls"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"testing/synctest"
+
+	"github.com/ones-now/onesoidc/onesoidctest"
+)
+
+// newTestApp is the example on the in-memory fake IdP, with origin as Options.Origin.
+func newTestApp(t *testing.T, origin string) *App {
+	t.Helper()
+	idp, client, err := setUpFakeIdP(t.Context(), onesoidctest.NewInMemory())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(idp.Close)
+	a, err := New(Options{Client: client, APIAudience: client.Metadata().Issuer, Origin: origin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// call sends a request to a as a browser at origin does, with the cookies of jar, to url (its
+// scheme says whether it came over TLS: behind a TLS proxy it is http), and keeps the cookies set.
+func call(t *testing.T, a *App, jar map[string]*http.Cookie, method, url, origin, body string) *httptest.ResponseRecorder {
+	t.Helper()
+	r := httptest.NewRequest(method, url, strings.NewReader(body))
+	if !strings.HasPrefix(url, "https://") {
+		r.TLS = nil
+	} else if r.TLS == nil {
+		r.TLS = &tls.ConnectionState{}
+	}
+	if method == http.MethodPost {
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("Origin", origin)
+	}
+	for _, c := range jar {
+		r.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	}
+	w := httptest.NewRecorder()
+	a.ServeHTTP(w, r)
+	for _, c := range w.Result().Cookies() {
+		jar[c.Name] = c
+	}
+	return w
+}
+
+// login logs bob in through the CIBA endpoints at base and returns the application's session
+// cookie that the status request set.
+func login(t *testing.T, a *App, jar map[string]*http.Cookie, base, origin string) *http.Cookie {
+	t.Helper()
+	w := call(t, a, jar, http.MethodPost, base+"/auth/ciba/start", origin, `{"userIdentifier":"bob"}`)
+	var start struct {
+		LoginID string `json:"loginId"`
+	}
+	if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &start) != nil {
+		t.Fatalf("start: %d %s", w.Code, w.Body)
+	}
+	w = call(t, a, jar, http.MethodPost, base+"/auth/ciba/status", origin, `{"loginId":"`+start.LoginID+`"}`)
+	if w.Code != http.StatusOK {
+		t.Fatalf("status: %d %s", w.Code, w.Body)
+	}
+	for _, c := range w.Result().Cookies() {
+		if strings.HasSuffix(c.Name, appCookie) {
+			return c
+		}
+	}
+	t.Fatalf("no application session cookie: %v", w.Result().Cookies())
+	return nil
+}
+
+// TestAppSessionCookieBehindTLSProxyIsSecure: behind a proxy that ends TLS (Options.Origin
+// https, the request itself plain http), the application's session cookie, which reaches the
+// tokens, was set without Secure, so that the browser sent it over any plain http request to
+// the host. It is Secure whenever the origin is https, and __Host- prefixed (RFC 6265bis
+// §4.1.3.2).
+func TestAppSessionCookieBehindTLSProxyIsSecure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const origin = "https://app.example"
+		a := newTestApp(t, origin)
+		jar := map[string]*http.Cookie{}
+		c := login(t, a, jar, "http://app.internal:8080", origin)
+		if !c.Secure || !c.HttpOnly || c.Name != "__Host-"+appCookie || c.Path != "/" || c.Domain != "" {
+			t.Fatalf("session cookie %+v, want __Host-%s, Secure, HttpOnly, Path=/", c, appCookie)
+		}
+		if w := call(t, a, jar, http.MethodGet, "http://app.internal:8080/app/me", "", ""); w.Code != http.StatusOK {
+			t.Fatalf("/app/me with the session: %d %s", w.Code, w.Body)
+		}
+	})
+}
