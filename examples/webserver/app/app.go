@@ -221,8 +221,9 @@ func (a *App) hello(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *App) logout(w http.ResponseWriter, r *http.Request) {
-	// Same-origin requests only, as weblogin's endpoints.
-	if o := r.Header.Get("Origin"); (o == "" && r.Header.Get("Sec-Fetch-Site") != "same-origin") || (o != "" && !sameHost(o, r.Host)) {
+	// Same-origin requests only, as weblogin's endpoints: the whole origin (scheme, host and
+	// port), so that a page at http://app.example cannot log out the user of https://app.example.
+	if o := r.Header.Get("Origin"); (o == "" && r.Header.Get("Sec-Fetch-Site") != "same-origin") || (o != "" && !strings.EqualFold(o, a.ownOrigin(r))) {
 		writeJSON(w, http.StatusForbidden, map[string]string{"error": "cross-origin"})
 		return
 	}
@@ -241,11 +242,6 @@ func (a *App) logout(w http.ResponseWriter, r *http.Request) {
 	name, secure := a.cookieName(r)
 	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
 	writeJSON(w, http.StatusOK, map[string]string{"status": "logged out"})
-}
-
-func sameHost(origin, host string) bool {
-	_, rest, ok := strings.Cut(origin, "://")
-	return ok && strings.EqualFold(rest, host)
 }
 
 // capture is a minimal in-process http.ResponseWriter for the API call.

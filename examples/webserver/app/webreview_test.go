@@ -95,3 +95,44 @@ func TestAppSessionCookieBehindTLSProxyIsSecure(t *testing.T) {
 		}
 	})
 }
+
+// TestLogoutBehindTLSProxy: logout compared the Origin with the Host the proxy forwarded, so
+// that behind a TLS proxy every logout was refused (403) and the session stayed. It checks the
+// Origin against Options.Origin, as weblogin does.
+func TestLogoutBehindTLSProxy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const origin = "https://app.example"
+		a := newTestApp(t, origin)
+		jar := map[string]*http.Cookie{}
+		login(t, a, jar, "http://app.internal:8080", origin)
+		if w := call(t, a, jar, http.MethodPost, "http://app.internal:8080/app/logout", origin, "{}"); w.Code != http.StatusOK {
+			t.Fatalf("logout: %d %s", w.Code, w.Body)
+		}
+		if w := call(t, a, jar, http.MethodGet, "http://app.internal:8080/app/me", "", ""); w.Code != http.StatusUnauthorized {
+			t.Fatalf("/app/me after logout: %d %s", w.Code, w.Body)
+		}
+	})
+}
+
+// TestLogoutFromPlainHTTPOriginOfTheSameHostIsRefused: logout compared only the host of the
+// Origin, so a page at http://app.example (which a network attacker can write) could log out
+// the user of https://app.example. The scheme and port count too (an origin is all three), as
+// everywhere else, and so do Origin "null" and a missing Origin without Sec-Fetch-Site.
+func TestLogoutFromPlainHTTPOriginOfTheSameHostIsRefused(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a := newTestApp(t, "")
+		jar := map[string]*http.Cookie{}
+		login(t, a, jar, "https://app.example", "https://app.example")
+		for _, bad := range []string{"http://app.example", "https://app.example:8443", "null", "https://evil.example", ""} {
+			if w := call(t, a, jar, http.MethodPost, "https://app.example/app/logout", bad, "{}"); w.Code != http.StatusForbidden {
+				t.Errorf("logout from %q: %d, want 403", bad, w.Code)
+			}
+		}
+		if w := call(t, a, jar, http.MethodGet, "https://app.example/app/me", "", ""); w.Code != http.StatusOK {
+			t.Fatalf("the session ended: /app/me %d", w.Code)
+		}
+		if w := call(t, a, jar, http.MethodPost, "https://app.example/app/logout", "https://app.example", "{}"); w.Code != http.StatusOK {
+			t.Fatalf("logout from the application's own origin: %d %s", w.Code, w.Body)
+		}
+	})
+}
