@@ -8,6 +8,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/ones-now/onesoidc"
 	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
@@ -79,6 +80,71 @@ func TestLongPollFloodOfOneLoginHoldsAtMostTwoWaiters(t *testing.T) {
 		wantStatus(t, b.post(e.h, "/auth/ciba/status", nil), http.StatusAccepted)
 		if d := time.Since(t0); d != 20*time.Second {
 			t.Errorf("a status request after the flood answered after %v, want the 20 s long poll", d)
+		}
+	})
+}
+
+// TestReplayedPingCausesNoSecondPoll (CB-22): every valid ping set the ping flag again, so
+// that each repeated or replayed notification of a pending login made its next status request
+// poll the provider at once, whatever the interval (and a provider answers slow_down to that).
+// A login is pinged once: later notifications are answered 204 and cause no further poll, as
+// onesoidc's CIBANotificationHandler does.
+func TestReplayedPingCausesNoSecondPoll(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, nil, nil, onesoidc.WithCIBAPing())
+		e.idp.SetCIBANotificationEndpoint(testClientID, "http://localhost/ciba/notify")
+		e.idp.ScriptCIBA("alice", onesoidctest.CIBAScript{Outcome: onesoidctest.AwaitDecision})
+		b := newBrowser(t)
+		wantStatus(t, b.post(e.h, "/auth/ciba/start", map[string]any{"userIdentifier": "alice"}), http.StatusOK)
+		id := e.idp.CIBARequests()[0].AuthReqID
+		notify := onesoidctest.HandlerClient(e.h.NotificationHandler())
+		for i := range 3 {
+			if code, err := e.idp.Ping(t.Context(), notify, id); err != nil || code != http.StatusNoContent {
+				t.Fatalf("ping %d: %d %v", i, code, err)
+			}
+			wantStatus(t, b.post(e.h, "/auth/ciba/status", nil), http.StatusAccepted)
+		}
+		if n := e.idp.Count(onesoidctest.EndpointToken); n != 1 {
+			t.Fatalf("%d polls within the interval for one ping and two replays, want 1", n)
+		}
+		// The interval still paces the polls, and the decision is collected.
+		time.Sleep(5 * time.Second)
+		if err := e.idp.Decide(id, onesoidctest.Approve); err != nil {
+			t.Fatal(err)
+		}
+		wantStatus(t, b.post(e.h, "/auth/ciba/status", nil), http.StatusOK)
+		if n := e.idp.Count(onesoidctest.EndpointToken); n != 2 {
+			t.Fatalf("%d polls", n)
+		}
+	})
+}
+
+// TestMemoryStorePingedOnce (CB-22): a ping flag is taken once; a repeated ping while it is
+// recorded, taken or not, sets nothing; once expired, a new ping counts again.
+func TestMemoryStorePingedOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := NewMemoryStore()
+		ctx := t.Context()
+		take := func() bool {
+			got, err := s.TakePinged(ctx, "pk")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		_ = s.SetPinged(ctx, "pk", time.Minute)
+		_ = s.SetPinged(ctx, "pk", time.Minute)
+		if !take() || take() {
+			t.Fatal("a ping is not taken exactly once")
+		}
+		_ = s.SetPinged(ctx, "pk", time.Minute)
+		if take() {
+			t.Fatal("a replayed ping was taken")
+		}
+		time.Sleep(time.Minute)
+		_ = s.SetPinged(ctx, "pk", time.Minute)
+		if !take() {
+			t.Fatal("a ping after the flag expired was not taken")
 		}
 	})
 }
