@@ -2,6 +2,7 @@ package weblogin
 
 import (
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -145,6 +146,41 @@ func TestMemoryStorePingedOnce(t *testing.T) {
 		_ = s.SetPinged(ctx, "pk", time.Minute)
 		if !take() {
 			t.Fatal("a ping after the flag expired was not taken")
+		}
+	})
+}
+
+// TestProviderEchoOfTheDeviceTokenInAQRStatusNeverReachesTheBrowser: a QR status other than
+// "approved" was carried as the provider sent it (printable, cut to 64 bytes) into the error, the
+// log and, cut to 40, the page. A provider echoing the bearer credential of the status request,
+// the device's own access token, in "status" handed it to the browser. The echo is redacted as
+// in the provider's OAuth error text.
+func TestProviderEchoOfTheDeviceTokenInAQRStatusNeverReachesTheBrowser(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, nil, nil)
+		e.idp.SetDeviceID(testClientID, testDeviceID)
+		e.idp.ScriptQR(onesoidctest.QRScript{PendingPolls: 5})
+		b := newBrowser(t)
+		wantStatus(t, b.post(e.h, "/auth/qr/start", map[string]any{}), http.StatusOK)
+		dev, err := e.client.DeviceAccessToken(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok := dev.AccessToken
+		e.idp.Inject(onesoidctest.EndpointQRStatus, onesoidctest.Fault{Times: 1, Status: 200, ContentType: "application/json",
+			Body: []byte(`{"status":"` + tok + `","deviceId":"` + testDeviceID + `"}`)})
+		time.Sleep(5 * time.Second)
+		w := b.post(e.h, "/auth/qr/status", nil)
+		if w.Code == http.StatusOK || w.Code == http.StatusAccepted {
+			t.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+		for _, part := range []string{tok, tok[:16], tok[len(tok)-16:]} {
+			if strings.Contains(w.Body.String(), part) {
+				t.Fatalf("the browser got (part of) the device access token: %s", w.Body)
+			}
+			if strings.Contains(e.logs.String(), part) {
+				t.Fatal("the log holds (part of) the device access token")
+			}
 		}
 	})
 }
