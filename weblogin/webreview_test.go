@@ -2,6 +2,7 @@ package weblogin
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -180,6 +181,70 @@ func TestProviderEchoOfTheDeviceTokenInAQRStatusNeverReachesTheBrowser(t *testin
 			}
 			if strings.Contains(e.logs.String(), part) {
 				t.Fatal("the log holds (part of) the device access token")
+			}
+		}
+	})
+}
+
+// TestEveryAnswerIsNoStoreNosniffJSON: every answer of the login endpoints and of the ping
+// endpoint, success or error, says Cache-Control: no-store (RFC 9111 §5.2.2.5: login state is
+// never kept by a cache, as RFC 6749 §5.1 asks of token answers) and X-Content-Type-Options:
+// nosniff with a JSON Content-Type, whatever went wrong; a
+// 405 names POST in Allow, a 401 of the ping endpoint carries a Bearer challenge. (Survived:
+// pinned.)
+func TestEveryAnswerIsNoStoreNosniffJSON(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, nil, func(c *Config) { c.MaxPending = 1 })
+		b := newBrowser(t)
+		wantStatus(t, b.post(e.h, "/auth/ciba/start", map[string]any{"userIdentifier": "alice"}), http.StatusOK)
+		req := func(method, path, origin, ctype, body string) *http.Request {
+			r := httptest.NewRequest(method, "http://localhost"+path, strings.NewReader(body))
+			if origin != "" {
+				r.Header.Set("Origin", origin)
+			}
+			if ctype != "" {
+				r.Header.Set("Content-Type", ctype)
+			}
+			for _, c := range b.cookies {
+				r.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+			}
+			return r
+		}
+		const js = "application/json"
+		id := `{"loginId":"` + b.logins["ciba"] + `"}`
+		for _, tc := range []struct {
+			name   string
+			r      *http.Request
+			h      http.Handler
+			status int
+		}{
+			{"pending", req("POST", "/auth/ciba/status", testOrigin, js, id), e.h, 202},
+			{"unknown endpoint", req("POST", "/auth/nope", testOrigin, js, "{}"), e.h, 404},
+			{"outside the prefix", req("GET", "/elsewhere", "", "", ""), e.h, 404},
+			{"GET", req("GET", "/auth/ciba/status", testOrigin, "", ""), e.h, 405},
+			{"cross-origin", req("POST", "/auth/ciba/status", "https://evil.example", js, id), e.h, 403},
+			{"form", req("POST", "/auth/ciba/status", testOrigin, "application/x-www-form-urlencoded", "loginId=x"), e.h, 415},
+			{"huge", req("POST", "/auth/ciba/status", testOrigin, js, `{"loginId":"`+strings.Repeat("a", 9000)+`"}`), e.h, 413},
+			{"malformed", req("POST", "/auth/ciba/status", testOrigin, js, "{"), e.h, 400},
+			{"other session", req("POST", "/auth/qr/status", testOrigin, js, id), e.h, 404},
+			{"full", req("POST", "/auth/qr/start", testOrigin, js, "{}"), e.h, 503},
+			{"ping GET", req("GET", "/ciba/notify", "", "", ""), e.h.NotificationHandler(), 405},
+			{"ping without token", req("POST", "/ciba/notify", "", js, `{"auth_req_id":"x"}`), e.h.NotificationHandler(), 401},
+		} {
+			w := httptest.NewRecorder()
+			tc.h.ServeHTTP(w, tc.r)
+			hd := w.Header()
+			if w.Code != tc.status || hd.Get("Cache-Control") != "no-store" || hd.Get("X-Content-Type-Options") != "nosniff" ||
+				hd.Get("Content-Type") != "application/json" {
+				t.Errorf("%s: %d, headers %v; want %d, no-store, nosniff, JSON", tc.name, w.Code, hd, tc.status)
+				continue
+			}
+			decode(t, w)
+			if tc.status == 405 && hd.Get("Allow") != "POST" {
+				t.Errorf("%s: Allow %q", tc.name, hd.Get("Allow"))
+			}
+			if tc.status == 401 && !strings.HasPrefix(hd.Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("%s: WWW-Authenticate %q", tc.name, hd.Get("WWW-Authenticate"))
 			}
 		}
 	})
