@@ -56,6 +56,10 @@ type App struct {
 type session struct {
 	result  *onesoidc.LoginResult
 	expires time.Time
+	// refresh is held while the session's tokens are refreshed, so that concurrent requests of
+	// one session redeem its refresh token once: a provider that sees a rotated refresh token
+	// again revokes the whole grant (RFC 9700 §4.14.2).
+	refresh sync.Mutex
 }
 
 const (
@@ -176,6 +180,9 @@ func (a *App) me(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "not logged in"})
 		return
 	}
+	// One refresh at a time per session: a request that waited here reads the tokens that the
+	// refresh before it stored.
+	s.refresh.Lock()
 	a.mu.Lock()
 	res := s.result
 	a.mu.Unlock()
@@ -183,6 +190,7 @@ func (a *App) me(w http.ResponseWriter, r *http.Request) {
 	if !tok.Valid() && tok.RefreshToken != "" {
 		fresh, err := a.login.Refresh(r.Context(), tok)
 		if err != nil {
+			s.refresh.Unlock()
 			weblogin.WriteError(w, err)
 			return
 		}
@@ -193,6 +201,7 @@ func (a *App) me(w http.ResponseWriter, r *http.Request) {
 		a.mu.Unlock()
 		tok = fresh
 	}
+	s.refresh.Unlock()
 	// Call the API as a backend would: the access token goes from this server to the API, never
 	// through the browser.
 	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, "/api/hello", nil)

@@ -6,14 +6,23 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/ones-now/onesoidc/onesoidctest"
 )
 
 // newTestApp is the example on the in-memory fake IdP, with origin as Options.Origin.
 func newTestApp(t *testing.T, origin string) *App {
+	t.Helper()
+	a, _ := newTestAppIdP(t, origin)
+	return a
+}
+
+// newTestAppIdP is newTestApp that also returns the fake IdP.
+func newTestAppIdP(t *testing.T, origin string) (*App, *onesoidctest.Server) {
 	t.Helper()
 	idp, client, err := setUpFakeIdP(t.Context(), onesoidctest.NewInMemory())
 	if err != nil {
@@ -24,7 +33,7 @@ func newTestApp(t *testing.T, origin string) *App {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return a
+	return a, idp
 }
 
 // call sends a request to a as a browser at origin does, with the cookies of jar, to url (its
@@ -133,6 +142,41 @@ func TestLogoutFromPlainHTTPOriginOfTheSameHostIsRefused(t *testing.T) {
 		}
 		if w := call(t, a, jar, http.MethodPost, "https://app.example/app/logout", "https://app.example", "{}"); w.Code != http.StatusOK {
 			t.Fatalf("logout from the application's own origin: %d %s", w.Code, w.Body)
+		}
+	})
+}
+
+// TestConcurrentRequestsOfOneSessionRefreshOnce: /app/me refreshed an expired access token
+// without holding anything, so that two requests of one session at once (the page asks /app/me
+// as it loads and when the API button is pressed) both redeemed the refresh token. With
+// rotation the second redemption is refused, and a provider that sees a rotated refresh token
+// again revokes the whole grant (RFC 9700 §4.14.2): the session died. One refresh per session at
+// a time; the other requests use its result.
+func TestConcurrentRequestsOfOneSessionRefreshOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, idp := newTestAppIdP(t, "")
+		idp.ScriptRefresh(onesoidctest.RefreshScript{Rotate: true})
+		jar := map[string]*http.Cookie{}
+		login(t, a, jar, "http://localhost", "http://localhost")
+		before := idp.Count(onesoidctest.EndpointToken)
+		time.Sleep(11 * time.Minute) // the access token (10 minutes at the fake) expired
+		const n = 4
+		codes := make(chan int, n)
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				codes <- call(t, a, jar, http.MethodGet, "http://localhost/app/me", "", "").Code
+			})
+		}
+		wg.Wait()
+		close(codes)
+		for c := range codes {
+			if c != http.StatusOK {
+				t.Errorf("a concurrent /app/me answered %d", c)
+			}
+		}
+		if got := idp.Count(onesoidctest.EndpointToken) - before; got != 1 {
+			t.Errorf("%d refresh requests for one session, want 1", got)
 		}
 	})
 }
