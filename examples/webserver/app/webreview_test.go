@@ -180,3 +180,24 @@ func TestConcurrentRequestsOfOneSessionRefreshOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestPageCannotBeFramed: the login page, which shows the QR code and the binding code, is
+// served with frame-ancestors 'none' (no clickjacking of the QR code or of the consent), nosniff
+// and no Referer; so is every other answer of the application. (Survived: pinned.)
+func TestPageCannotBeFramed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a := newTestApp(t, "")
+		for _, path := range []string{"/", "/app.js", "/app/me", "/nope"} {
+			w := call(t, a, map[string]*http.Cookie{}, http.MethodGet, "http://localhost"+path, "", "")
+			h := w.Header()
+			if !strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") ||
+				h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "no-referrer" {
+				t.Errorf("%s: %d, headers %v", path, w.Code, h)
+			}
+		}
+		if w := call(t, a, map[string]*http.Cookie{}, http.MethodGet, "http://localhost/", "", ""); w.Code != http.StatusOK ||
+			!strings.HasPrefix(w.Header().Get("Content-Type"), "text/html") {
+			t.Errorf("page: %d %q", w.Code, w.Header().Get("Content-Type"))
+		}
+	})
+}
