@@ -206,7 +206,12 @@ func New(cfg Config) (*Handler, error) {
 		if u.Scheme == "http" && !isLoopback(u.Hostname()) {
 			return nil, &ConfigError{"Origin", "plain http is allowed on loopback hosts only"}
 		}
-		h.origin = &url.URL{Scheme: u.Scheme, Host: strings.ToLower(u.Host)}
+		// Browsers leave the default port out of Origin (RFC 6454 §6.1).
+		host := strings.ToLower(u.Host)
+		if p := u.Port(); (u.Scheme == "https" && p == "443") || (u.Scheme == "http" && p == "80") {
+			host = strings.TrimSuffix(host, ":"+p)
+		}
+		h.origin = &url.URL{Scheme: u.Scheme, Host: host}
 	}
 	h.scope = cfg.Scope
 	if len(h.scope) == 0 {

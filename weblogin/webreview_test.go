@@ -249,3 +249,23 @@ func TestEveryAnswerIsNoStoreNosniffJSON(t *testing.T) {
 		}
 	})
 }
+
+// TestConfigOriginWithDefaultPortMatchesTheBrowsersOrigin: browsers leave the default port out of
+// Origin (RFC 6454 §6.1), so Config.Origin "https://app.example:443" refused every request of
+// the application's own page as cross-origin. The default port is dropped from Config.Origin; a
+// page on another port is still refused.
+func TestConfigOriginWithDefaultPortMatchesTheBrowsersOrigin(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		for _, tc := range []struct{ config, browser string }{
+			{"https://app.example:443", "https://app.example"},
+			{"http://localhost:80", "http://localhost"},
+		} {
+			e := newEnv(t, nil, func(c *Config) { c.Origin = tc.config })
+			b := newBrowser(t)
+			b.origin = tc.browser
+			wantStatus(t, b.post(e.h, "/auth/ciba/start", map[string]any{"userIdentifier": "alice"}), http.StatusOK)
+			b.origin = tc.browser + ":8443"
+			wantStatus(t, b.post(e.h, "/auth/ciba/start", map[string]any{"userIdentifier": "alice"}), http.StatusForbidden)
+		}
+	})
+}
