@@ -269,3 +269,52 @@ func TestConfigOriginWithDefaultPortMatchesTheBrowsersOrigin(t *testing.T) {
 		}
 	})
 }
+
+// TestSwappedOrTruncatedSealedResultsDoNotOpen: whoever can write to the store swaps the sealed
+// results of two approved logins, or cuts one short: each opens only for its own login (the
+// additional data binds session, loginId and request), so that neither browser is logged in as
+// the other, OnLogin is never called, the browser gets 500 without a token, and the login ends.
+// (Survived: pinned at the handler.)
+func TestSwappedOrTruncatedSealedResultsDoNotOpen(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, nil, nil)
+		store := e.h.store.(*MemoryStore)
+		start := func(user string) *browser {
+			b := newBrowser(t)
+			wantStatus(t, b.post(e.h, "/auth/ciba/start", map[string]any{"userIdentifier": user}), http.StatusOK)
+			return b
+		}
+		alice, mallory, third := start("alice"), start("mallory"), start("carol")
+		time.Sleep(5 * time.Second)
+		entry := func(b *browser) *memEntry {
+			l := b.login(e, "ciba")
+			if _, err := e.h.pollOnce(t.Context(), l); err != nil {
+				t.Fatal(err)
+			}
+			store.mu.Lock()
+			defer store.mu.Unlock()
+			en := store.logins[memKey{l.Session, l.ID}]
+			if en == nil || en.sealed == nil {
+				t.Fatal("no sealed result")
+			}
+			return en
+		}
+		a, m, c := entry(alice), entry(mallory), entry(third)
+		store.mu.Lock()
+		a.sealed, m.sealed = m.sealed, a.sealed
+		c.sealed = c.sealed[:len(c.sealed)-1]
+		store.mu.Unlock()
+		for _, b := range []*browser{alice, mallory, third} {
+			w := b.post(e.h, "/auth/ciba/status", nil)
+			got := wantStatus(t, w, http.StatusInternalServerError)
+			assertNoTokens(t, w.Body.String())
+			if got["error"] != "server_error" {
+				t.Errorf("answer %v", got)
+			}
+			wantStatus(t, b.post(e.h, "/auth/ciba/status", nil), http.StatusInternalServerError) // ended
+		}
+		if n := len(e.app.logins()); n != 0 {
+			t.Fatalf("OnLogin called %d times with results moved between logins", n)
+		}
+	})
+}
