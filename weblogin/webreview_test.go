@@ -318,3 +318,36 @@ func TestSwappedOrTruncatedSealedResultsDoNotOpen(t *testing.T) {
 		}
 	})
 }
+
+// TestQRCodeReaderCannotCollectTheLogin (QR-06): the session id in a QR code is public (anyone
+// who sees the screen reads it); another browser that sends it as loginId or authRequestId, with
+// or without a session of its own, finds nothing and causes no poll, and the approval reaches
+// only the browser that showed the code. (Survived: pinned.)
+func TestQRCodeReaderCannotCollectTheLogin(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, nil, nil)
+		e.idp.SetDeviceID(testClientID, testDeviceID)
+		e.idp.ScriptQR(onesoidctest.QRScript{})
+		victim, reader := newBrowser(t), newBrowser(t)
+		wantStatus(t, victim.post(e.h, "/auth/qr/start", map[string]any{}), http.StatusOK)
+		qrID := e.idp.QRSessions()[0].AuthReqID
+		time.Sleep(5 * time.Second)
+		try := func() {
+			for _, body := range []map[string]any{{"loginId": qrID}, {"authRequestId": qrID}} {
+				w := reader.post(e.h, "/auth/qr/status", body)
+				wantStatus(t, w, http.StatusNotFound)
+				assertNoTokens(t, w.Body.String())
+			}
+		}
+		try()
+		wantStatus(t, reader.post(e.h, "/auth/qr/start", map[string]any{}), http.StatusOK) // a session of its own
+		try()
+		if n := e.idp.QRSessions()[0].Polls; n != 0 {
+			t.Fatalf("the reader caused %d polls", n)
+		}
+		wantStatus(t, victim.post(e.h, "/auth/qr/status", nil), http.StatusOK)
+		if res := e.app.logins(); len(res) != 1 {
+			t.Fatalf("%d logins delivered", len(res))
+		}
+	})
+}
