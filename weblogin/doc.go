@@ -42,7 +42,9 @@
 // bits to the page. Status and cancel find a login only by both: the cookie, which scripts
 // cannot read, and the loginId, which only the page that started the login knows — so a session
 // cookie planted in a victim's browser (session fixation) does not give the planter the victim's
-// login. The Store keeps the cookie's SHA-256, never the cookie.
+// login. The Store keeps the cookie's SHA-256, never the cookie. Status and cancel also find the
+// logins started under the cookie name of the release before, __Secure-onesoidc-login, so that a
+// rolling upgrade loses none; a start never sets or adopts that cookie.
 //
 // # Tokens stay on the server
 //

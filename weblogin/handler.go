@@ -191,9 +191,34 @@ func (h *Handler) secure(r *http.Request) bool {
 	return err != nil || !strings.HasPrefix(own, "http://")
 }
 
+// legacyCookieName is the name of the login cookie on https in the release before, whose logins
+// status and cancel still find (a rolling upgrade), and which a start never sets or adopts.
+const legacyCookieName = "__Secure-" + defaultCookieBaseName
+
 // session returns the hashed session of the request's cookie, or "" when it has none.
 func (h *Handler) session(r *http.Request) string {
-	c, err := r.Cookie(h.cookieName(r))
+	return sessionOf(r, h.cookieName(r))
+}
+
+// sessions returns the hashed sessions a status or cancel request may name a login of: its
+// cookie's, then, on https, the one of a cookie of the release before.
+func (h *Handler) sessions(r *http.Request) []string {
+	var out []string
+	if s := h.session(r); s != "" {
+		out = append(out, s)
+	}
+	if h.secure(r) {
+		if s := sessionOf(r, legacyCookieName); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// sessionOf returns the hashed session of the request's cookie name, or "" when it has none
+// that is well formed.
+func sessionOf(r *http.Request, name string) string {
+	c, err := r.Cookie(name)
 	if err != nil {
 		return ""
 	}

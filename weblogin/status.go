@@ -45,22 +45,25 @@ var errNoSession = &Error{Status: http.StatusNotFound, Code: "not_found", Descri
 // with both the session cookie and its loginId, which only the page that started it knows: a
 // session cookie planted in a victim's browser (session fixation) does not let the planter
 // collect the victim's login.
-func (h *Handler) findLogin(ctx context.Context, session string, kind Kind, body *statusRequest) (*Login, *Error) {
-	if session == "" {
+func (h *Handler) findLogin(ctx context.Context, sessions []string, kind Kind, body *statusRequest) (*Login, *Error) {
+	if len(sessions) == 0 {
 		return nil, errNoSession
 	}
 	id := body.id()
 	if id == "" {
 		return nil, &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "loginId is required"}
 	}
-	l, err := h.store.GetLogin(ctx, session, id)
-	switch {
-	case errors.Is(err, ErrNotFound) || (err == nil && l.Kind != kind):
-		return nil, errNoSession
-	case err != nil:
-		return nil, storeError(err)
+	for _, session := range sessions {
+		l, err := h.store.GetLogin(ctx, session, id)
+		switch {
+		case errors.Is(err, ErrNotFound) || (err == nil && l.Kind != kind):
+			continue
+		case err != nil:
+			return nil, storeError(err)
+		}
+		return l, nil
 	}
-	return l, nil
+	return nil, errNoSession
 }
 
 // requestedLogin reads a status or cancel request and finds its login, answering the error
@@ -71,7 +74,7 @@ func (h *Handler) requestedLogin(w http.ResponseWriter, r *http.Request, kind Ki
 		writeError(w, e)
 		return nil, false
 	}
-	l, e := h.findLogin(r.Context(), h.session(r), kind, &body)
+	l, e := h.findLogin(r.Context(), h.sessions(r), kind, &body)
 	if e != nil {
 		writeError(w, e)
 		return nil, false

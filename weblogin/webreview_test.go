@@ -351,3 +351,45 @@ func TestQRCodeReaderCannotCollectTheLogin(t *testing.T) {
 		}
 	})
 }
+
+// TestLoginStartedUnderTheOldCookieNameIsStillFound: the release before named the login cookie
+// __Secure-onesoidc-login. A login started under that name (on a replica not yet upgraded) is
+// still found by its status and cancel requests, also when the browser has a __Host- cookie
+// of a later start beside it; a start never adopts the old cookie.
+func TestLoginStartedUnderTheOldCookieNameIsStillFound(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const origin, legacy = "https://app.example", "__Secure-onesoidc-login"
+		e := newEnv(t, nil, func(c *Config) { c.Origin = origin })
+		b := newBrowser(t)
+		b.origin = origin
+		// A start on the release before: its login is stored under the old cookie's hash.
+		old := randomString(sessionBytes)
+		l, err := e.h.reserve(t.Context(), hashHex(old), KindCIBA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, cerr := e.client.MakeCIBARequest(t.Context(), onesoidc.CIBARequest{Hint: onesoidc.LoginHint{Kind: onesoidc.HintLogin, Value: "alice"},
+			Scope: []string{"openid"}, BindingMessage: "K7QM-2XPA"})
+		if cerr != nil {
+			t.Fatal(cerr)
+		}
+		l.AuthReqID, l.PollKey, l.Expiry, l.KeepUntil = resp.AuthReqID, hashHex(resp.AuthReqID), time.Now().Add(resp.ExpiresIn), time.Now().Add(time.Hour)
+		l.Interval, l.NextPoll = resp.Interval, time.Now().Add(resp.Interval)
+		if err := e.h.store.UpdateLogin(t.Context(), l, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		b.cookies[legacy] = &http.Cookie{Name: legacy, Value: old}
+		b.logins["ciba"] = l.ID
+		wantStatus(t, b.post(e.h, "/auth/ciba/status", nil), http.StatusAccepted)
+		// A start on this release sets a __Host- cookie; the old login is still found.
+		w := b.post(e.h, "/auth/ciba/start", map[string]any{"userIdentifier": "bob"})
+		if c := w.Result().Cookies(); w.Code != http.StatusOK || len(c) != 1 || c[0].Name != "__Host-onesoidc-login" || c[0].Value == old {
+			t.Fatalf("start: %d, cookies %v", w.Code, c)
+		}
+		time.Sleep(5 * time.Second)
+		wantStatus(t, b.post(e.h, "/auth/ciba/status", map[string]any{"loginId": l.ID}), http.StatusOK)
+		if len(e.app.logins()) != 1 {
+			t.Fatal("the login started under the old cookie name was not delivered")
+		}
+	})
+}
