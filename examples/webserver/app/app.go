@@ -72,8 +72,7 @@ func New(o Options) (*App, error) {
 	if o.Client == nil {
 		return nil, errors.New("app: Options.Client is required")
 	}
-	a := &App{client: o.Client, log: o.Logger, sessions: map[string]*session{},
-		origin: strings.TrimSuffix(strings.ToLower(o.Origin), "/")}
+	a := &App{client: o.Client, log: o.Logger, sessions: map[string]*session{}, origin: browserOrigin(o.Origin)}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -132,6 +131,19 @@ func (a *App) onLogin(w http.ResponseWriter, r *http.Request, res *onesoidc.Logi
 	http.SetCookie(w, &http.Cookie{Name: name, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
 		Secure: secure, MaxAge: int(sessionTTL / time.Second)})
 	return nil
+}
+
+// browserOrigin is origin as browsers send it in Origin: lower case, without a trailing slash or
+// the scheme's default port (RFC 6454 §6.1). weblogin.New has checked its form.
+func browserOrigin(origin string) string {
+	o := strings.TrimSuffix(strings.ToLower(origin), "/")
+	if s, ok := strings.CutSuffix(o, ":443"); ok && strings.HasPrefix(o, "https://") {
+		return s
+	}
+	if s, ok := strings.CutSuffix(o, ":80"); ok && strings.HasPrefix(o, "http://") {
+		return s
+	}
+	return o
 }
 
 // ownOrigin is the origin browsers see: Options.Origin (TLS may end at a proxy), else the

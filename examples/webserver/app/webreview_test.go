@@ -111,14 +111,17 @@ func TestAppSessionCookieBehindTLSProxyIsSecure(t *testing.T) {
 func TestLogoutBehindTLSProxy(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const origin = "https://app.example"
-		a := newTestApp(t, origin)
-		jar := map[string]*http.Cookie{}
-		login(t, a, jar, "http://app.internal:8080", origin)
-		if w := call(t, a, jar, http.MethodPost, "http://app.internal:8080/app/logout", origin, "{}"); w.Code != http.StatusOK {
-			t.Fatalf("logout: %d %s", w.Code, w.Body)
-		}
-		if w := call(t, a, jar, http.MethodGet, "http://app.internal:8080/app/me", "", ""); w.Code != http.StatusUnauthorized {
-			t.Fatalf("/app/me after logout: %d %s", w.Code, w.Body)
+		// Options.Origin with the default port names the same origin (RFC 6454 §6.1).
+		for _, configured := range []string{origin, origin + ":443"} {
+			a := newTestApp(t, configured)
+			jar := map[string]*http.Cookie{}
+			login(t, a, jar, "http://app.internal:8080", origin)
+			if w := call(t, a, jar, http.MethodPost, "http://app.internal:8080/app/logout", origin, "{}"); w.Code != http.StatusOK {
+				t.Fatalf("Origin %s: logout: %d %s", configured, w.Code, w.Body)
+			}
+			if w := call(t, a, jar, http.MethodGet, "http://app.internal:8080/app/me", "", ""); w.Code != http.StatusUnauthorized {
+				t.Fatalf("Origin %s: /app/me after logout: %d %s", configured, w.Code, w.Body)
+			}
 		}
 	})
 }
