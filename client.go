@@ -442,6 +442,9 @@ type response struct {
 	status int
 	header http.Header
 	body   []byte
+	// secrets are the secret values the request sent (request.secrets), for redacting their
+	// echo in provider text that is not an OAuth error, such as an ONES QR status.
+	secrets []string
 }
 
 // invalid reports a successful answer whose content is not acceptable.
@@ -541,7 +544,7 @@ func (h *httpCore) exchange(ctx context.Context, r request) (*response, error) {
 	if !isJSON(ctype) && !r.noBody {
 		return nil, herr("expected a JSON body", nil)
 	}
-	return &response{op: r.op, url: endpoint, status: resp.StatusCode, header: resp.Header, body: data}, nil
+	return &response{op: r.op, url: endpoint, status: resp.StatusCode, header: resp.Header, body: data, secrets: r.secrets()}, nil
 }
 
 // readCapped reads r up to limit bytes, and fails with errResponseTooLarge if there is more.
