@@ -19,7 +19,7 @@ import (
 // handed out, so they are revoked (RFC 7009 §2.1): the refresh token, then the access token.
 // The login request has ended; a new one is needed.
 //
-// Err says why the login failed: errors.As finds the *LoginTokenError or *LoginTokenError and the
+// Err says why the login failed: errors.As finds the *LoginTokenError and the
 // *ValidationError under it, and errors.Is the validation sentinel (ErrUnknownKey ...).
 type LoginIncompleteError struct {
 	// Err is why the tokens were refused.

@@ -233,7 +233,7 @@ func endsRequest(err error) bool {
 		he *HTTPError
 	)
 	switch {
-	case err == nil, errors.Is(err, ErrLoginExpired), errors.As(err, new(*LoginTokenError)), errors.As(err, new(*LoginTokenError)):
+	case err == nil, errors.Is(err, ErrLoginExpired), errors.As(err, new(*LoginTokenError)):
 		return true
 	case errors.As(err, &he): // before *OAuthError: a 5xx wraps the provider's code
 		return he.StatusCode >= 200 && he.StatusCode < 300
