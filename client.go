@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Version is the version of this module, sent in the User-Agent header as "onesoidc/<Version>".
@@ -483,6 +485,7 @@ func (h *httpCore) exchange(ctx context.Context, r request) (*response, error) {
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", h.userAgent)
 
+	secrets := r.secrets()
 	start := time.Now()
 	resp, err := h.client.Do(req)
 	if err != nil {
@@ -492,8 +495,11 @@ func (h *httpCore) exchange(ctx context.Context, r request) (*response, error) {
 			// *url.Error would name it again, query included.
 			err = ue.Err
 		}
+		// A transport error may quote what the server sent (net/http quotes a malformed
+		// header line, which can echo the bearer token): scrubbed like any provider text.
+		err = scrub(classifyTransportError(err), secrets)
 		h.logger.DebugContext(ctx, "onesoidc: request failed", "op", r.op, "url", endpoint, "error", err)
-		return nil, &HTTPError{Op: r.op, URL: endpoint, Err: classifyTransportError(err)}
+		return nil, &HTTPError{Op: r.op, URL: endpoint, Err: err}
 	}
 	defer resp.Body.Close()
 	h.logger.DebugContext(ctx, "onesoidc: request", "op", r.op, "method", r.method, "url", endpoint,
@@ -514,11 +520,11 @@ func (h *httpCore) exchange(ctx context.Context, r request) (*response, error) {
 		if errors.Is(err, errResponseTooLarge) {
 			return nil, herr(fmt.Sprintf("body over %d bytes", limit), err)
 		}
-		return nil, herr("reading body", classifyTransportError(err))
+		return nil, herr("reading body", scrub(classifyTransportError(err), secrets))
 	}
 	if !ok {
 		if resp.StatusCode >= 400 && isJSON(ctype) {
-			if oe := parseOAuthError(data, resp.StatusCode, r.op, r.secrets()); oe != nil {
+			if oe := parseOAuthError(data, resp.StatusCode, r.op, secrets); oe != nil {
 				if e := herr("", oe); e.Temporary() {
 					// 408, 429, 5xx: the *HTTPError keeps Retry-After and the retry rules of a
 					// temporary failure, and errors.Is/As still find the provider's code.
@@ -528,7 +534,7 @@ func (h *httpCore) exchange(ctx context.Context, r request) (*response, error) {
 			}
 		}
 		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-			loc := redactSecrets(redactURL(resp.Header.Get("Location")), r.secrets())
+			loc := redactSecrets(redactURL(resp.Header.Get("Location")), secrets)
 			return nil, herr("redirect to "+loc+" not followed", nil)
 		}
 		return nil, herr("unexpected status", nil)
@@ -616,6 +622,49 @@ func redactSecrets(s string, secrets []string) string {
 		}
 	}
 	return s
+}
+
+// maxQuotedError bounds the text of an underlying error that quotes provider data: a JSON
+// decoder's error holds a number literal as the provider sent it, which can be kilobytes long.
+const maxQuotedError = 256
+
+// scrubbedError is an error whose text quotes provider data, with the request's secrets
+// replaced, control characters dropped and the length bounded; errors.Is and errors.As still
+// see the error it stands for.
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }
+
+// scrub returns err with its text cleaned for an error message or a log: every one of secrets
+// replaced by "[redacted]", non-printable characters (controls, the ESC of ANSI escapes, bidi
+// overrides) dropped first, so that a secret split by them is found, and the text cut at
+// maxQuotedError bytes with "..."; or err itself when nothing needs cleaning.
+func scrub(err error, secrets []string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	clean := redactSecrets(strings.Map(func(r rune) rune {
+		if !unicode.IsPrint(r) {
+			return -1
+		}
+		return r
+	}, msg), secrets)
+	if len(clean) > maxQuotedError {
+		cut := maxQuotedError
+		for cut > 0 && !utf8.RuneStart(clean[cut]) {
+			cut--
+		}
+		clean = clean[:cut] + "..."
+	}
+	if clean == msg {
+		return err
+	}
+	return &scrubbedError{msg: clean, err: err}
 }
 
 // sanitize keeps printable ASCII (RFC 6749 §5.2 allows %x20-21 / %x23-5B / %x5D-7E) and cuts s
