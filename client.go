@@ -443,12 +443,13 @@ type response struct {
 	url    string // redacted endpoint
 	status int
 	header http.Header
+	ctype  string // Content-Type, cleaned by quoteProvider for errors
 	body   []byte
 }
 
 // invalid reports a successful answer whose content is not acceptable.
 func (r *response) invalid(reason string, err error) *HTTPError {
-	return &HTTPError{Op: r.op, URL: r.url, StatusCode: r.status, ContentType: sanitize(r.header.Get("Content-Type"), 100),
+	return &HTTPError{Op: r.op, URL: r.url, StatusCode: r.status, ContentType: r.ctype,
 		Reason: reason, Err: err}
 }
 
@@ -505,7 +506,8 @@ func (h *httpCore) exchange(ctx context.Context, r request) (*response, error) {
 	h.logger.DebugContext(ctx, "onesoidc: request", "op", r.op, "method", r.method, "url", endpoint,
 		"status", resp.StatusCode, "elapsed", time.Since(start))
 
-	ctype := sanitize(resp.Header.Get("Content-Type"), 100)
+	// The Content-Type goes into errors: a provider can echo the request's credentials there.
+	ctype := quoteProvider(resp.Header.Get("Content-Type"), secrets, 100)
 	herr := func(reason string, err error) *HTTPError {
 		return &HTTPError{Op: r.op, URL: endpoint, StatusCode: resp.StatusCode, ContentType: ctype,
 			RetryAfter: retryAfter(resp, time.Now()), Reason: reason, Err: err}
@@ -542,7 +544,7 @@ func (h *httpCore) exchange(ctx context.Context, r request) (*response, error) {
 	if !isJSON(ctype) && !r.noBody {
 		return nil, herr("expected a JSON body", nil)
 	}
-	return &response{op: r.op, url: endpoint, status: resp.StatusCode, header: resp.Header, body: data}, nil
+	return &response{op: r.op, url: endpoint, status: resp.StatusCode, header: resp.Header, ctype: ctype, body: data}, nil
 }
 
 // readCapped reads r up to limit bytes, and fails with errResponseTooLarge if there is more.
@@ -622,6 +624,14 @@ func redactSecrets(s string, secrets []string) string {
 		}
 	}
 	return s
+}
+
+// quoteProvider returns provider text for an error message or a log: printable ASCII only
+// (sanitize), every one of secrets replaced by "[redacted]", at most max bytes. The text is
+// sanitized before the secrets are looked for, so that a secret split by control characters is
+// found, and cut after, so that no part of one survives the cut.
+func quoteProvider(s string, secrets []string, max int) string {
+	return sanitize(redactSecrets(sanitize(s, len(s)), secrets), max)
 }
 
 // maxQuotedError bounds the text of an underlying error that quotes provider data: a JSON
