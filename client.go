@@ -536,7 +536,7 @@ func (h *httpCore) exchange(ctx context.Context, r request) (*response, error) {
 			}
 		}
 		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-			loc := redactSecrets(redactURL(resp.Header.Get("Location")), secrets)
+			loc := quoteProvider(redactURL(resp.Header.Get("Location")), secrets, 200)
 			return nil, herr("redirect to "+loc+" not followed", nil)
 		}
 		return nil, herr("unexpected status", nil)
@@ -571,7 +571,7 @@ func isJSON(ctype string) bool {
 
 // parseOAuthError decodes an RFC 6749 §5.2 error body, or returns nil when it is not one. Any of
 // secrets (what the request carried, request.secrets) that the provider echoed is replaced by
-// "[redacted]" before the text is sanitized and cut, so that no part of it survives.
+// "[redacted]" (quoteProvider), also when control characters split it.
 func parseOAuthError(data []byte, status int, op string, secrets []string) *OAuthError {
 	var e struct {
 		Error       string `json:"error"`
@@ -581,9 +581,9 @@ func parseOAuthError(data []byte, status int, op string, secrets []string) *OAut
 	if json.Unmarshal(data, &e) != nil || e.Error == "" {
 		return nil
 	}
-	return &OAuthError{StatusCode: status, Code: sanitize(redactSecrets(e.Error, secrets), 64),
-		Description: sanitize(redactSecrets(e.Description, secrets), 256),
-		URI:         sanitize(redactSecrets(e.URI, secrets), 256), Op: op}
+	return &OAuthError{StatusCode: status, Code: quoteProvider(e.Error, secrets, 64),
+		Description: quoteProvider(e.Description, secrets, 256),
+		URI:         quoteProvider(e.URI, secrets, 256), Op: op}
 }
 
 // secretParams are the request parameters whose values are credentials or polling secrets: a
