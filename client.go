@@ -445,12 +445,15 @@ type response struct {
 	header http.Header
 	ctype  string // Content-Type, cleaned by quoteProvider for errors
 	body   []byte
+	// secrets are what the request carried (request.secrets), never to be quoted back.
+	secrets []string
 }
 
-// invalid reports a successful answer whose content is not acceptable.
+// invalid reports a successful answer whose content is not acceptable. err may quote the answer
+// (a JSON decoder's error holds a number literal as sent): it is scrubbed.
 func (r *response) invalid(reason string, err error) *HTTPError {
 	return &HTTPError{Op: r.op, URL: r.url, StatusCode: r.status, ContentType: r.ctype,
-		Reason: reason, Err: err}
+		Reason: reason, Err: scrub(err, r.secrets)}
 }
 
 // exchange performs r and returns the body of a 2xx JSON answer. Anything else is an error. A
@@ -544,7 +547,8 @@ func (h *httpCore) exchange(ctx context.Context, r request) (*response, error) {
 	if !isJSON(ctype) && !r.noBody {
 		return nil, herr("expected a JSON body", nil)
 	}
-	return &response{op: r.op, url: endpoint, status: resp.StatusCode, header: resp.Header, ctype: ctype, body: data}, nil
+	return &response{op: r.op, url: endpoint, status: resp.StatusCode, header: resp.Header, ctype: ctype, body: data,
+		secrets: secrets}, nil
 }
 
 // readCapped reads r up to limit bytes, and fails with errResponseTooLarge if there is more.
