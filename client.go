@@ -449,6 +449,10 @@ type response struct {
 	secrets []string
 }
 
+// quote returns text of the answer for an error message: quoteProvider with the request's
+// secrets.
+func (r *response) quote(s string, max int) string { return quoteProvider(s, r.secrets, max) }
+
 // invalid reports a successful answer whose content is not acceptable. err may quote the answer
 // (a JSON decoder's error holds a number literal as sent): it is scrubbed.
 func (r *response) invalid(reason string, err error) *HTTPError {

@@ -77,7 +77,7 @@ func (c *OpenIDConnectClient) parseTokenResponse(op string, resp *response, requ
 	case tr.AccessToken == "":
 		return nil, nil, bad("token response without access_token", nil)
 	case !strings.EqualFold(tr.TokenType, "Bearer"):
-		return nil, nil, bad(fmt.Sprintf("token response with token_type %q, want Bearer", sanitize(tr.TokenType, 32)), errTokenTypeNotBearer)
+		return nil, nil, bad(fmt.Sprintf("token response with token_type %q, want Bearer", resp.quote(tr.TokenType, 32)), errTokenTypeNotBearer)
 	case tr.ExpiresIn != nil && !(*tr.ExpiresIn >= 1 && *tr.ExpiresIn <= math.MaxInt32):
 		return nil, nil, bad("token response with an out-of-range expires_in", nil)
 	}
