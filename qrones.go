@@ -37,7 +37,8 @@ const (
 // status values; "expired" also matches ErrLoginExpired and "denied" or "rejected" also match
 // ErrAccessDenied, so that callers can treat them as they treat the CIBA answers.
 type QRStatusError struct {
-	// Status is the provider's "status" member: printable ASCII, at most 64 bytes.
+	// Status is the provider's "status" member: printable ASCII, at most 64 bytes, with the
+	// credentials of the request replaced by "[redacted]".
 	Status string
 }
 
@@ -255,7 +256,8 @@ func (c *OpenIDConnectClient) qrApproved(ctx context.Context, resp *response, id
 	case ans.DeviceID != nil && !strings.EqualFold(*ans.DeviceID, c.deviceID):
 		return nil, resp.invalid("QR login status names another device", nil)
 	case *ans.Status != qrStatusApproved:
-		return nil, &QRStatusError{Status: sanitize(*ans.Status, 64)}
+		// The status is quoted in the error: a provider may echo the bearer token in it.
+		return nil, &QRStatusError{Status: resp.quote(*ans.Status, 64)}
 	case ans.AccessToken == nil || !isBearerToken(*ans.AccessToken):
 		return nil, &LoginTokenError{Reason: "access_token missing or not a bearer token (RFC 6750 §2.1)"}
 	}
