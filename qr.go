@@ -331,9 +331,9 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 		return nil, bad("interval out of range", nil)
 	}
 	// Both URLs are shown to the user (one as a QR code, one as text): both must be on the
-	// issuer's origin.
+	// issuer's origin. The refusal quotes the URL: scrubbed of the request's credentials.
 	if err := checkQRURL(c.issuer, ans.VerificationURI); err != nil {
-		return nil, err
+		return nil, scrub(err, resp.secrets)
 	}
 	target := ans.VerificationURIComplete
 	if target == "" {
@@ -341,7 +341,7 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 	}
 	qr, err := c.NewQRCode(target)
 	if err != nil {
-		return nil, err
+		return nil, scrub(err, resp.secrets)
 	}
 	s := &QRSession{
 		UserCode:                ans.UserCode,
