@@ -283,8 +283,8 @@ func (s *QRSession) Expiry() time.Time { return s.ReceivedAt.Add(s.ExpiresIn) }
 // ONES (the default): GET {host}/auth/qr with the device access token as bearer token (sent only
 // over https, or http to a loopback host) → {"auth_req_id","exp"}; the session lives exp seconds
 // and its QR code holds the JSON {"auth_req_id":…,"deviceId":…} with the device.yml id, which must
-// be set. The auth_req_id must be 22 to 256 letters, digits or -._~, else the
-// answer is refused. The ONES protocol takes no scope: scope is ignored, and the scope of the
+// be set. The auth_req_id must be 22 to 256 letters, digits or -._~, and not the device access
+// token the request carried (the QR code shows it), else the answer is refused. The ONES protocol takes no scope: scope is ignored, and the scope of the
 // login is what the token's introspection says.
 //
 // RFC 8628: a device authorization request (§3.1) for scope ("openid" is added when missing)

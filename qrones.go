@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -161,6 +162,11 @@ func (c *OpenIDConnectClient) startONESQRLogin(ctx context.Context) (*QRSession,
 	}
 	if err := checkQRSessionID(*ans.AuthReqID); err != nil {
 		return nil, bad("QR login answer with a malformed auth_req_id: "+err.(*RequestError).Reason, nil)
+	}
+	if slices.Contains(resp.secrets, *ans.AuthReqID) {
+		// The QR code shows the session id to anyone who can see the screen (RFC 6750 §5.3:
+		// bearer tokens are never shown).
+		return nil, bad("QR login answer whose auth_req_id is the device access token it was asked with", nil)
 	}
 	if ans.Exp == nil || !(*ans.Exp >= 1 && *ans.Exp <= maxCIBAExpiresIn.Seconds()) {
 		return nil, bad("exp missing or not a lifetime between 1 s and 24 h", nil)
