@@ -1085,7 +1085,7 @@ func runHostileCell(t *testing.T, key *DeviceKey, call *hostileCall, class *host
 		ctx, cancel := context.WithTimeout(t.Context(), deadline)
 		e.srv.arm(true)
 		start := time.Now()
-		err, panicked := callSafely(ctx, e, call.call)
+		panicked, err := callSafely(ctx, e, call.call)
 		elapsed := time.Since(start)
 		e.srv.arm(false)
 		cancel()
@@ -1109,7 +1109,7 @@ func runHostileCell(t *testing.T, key *DeviceKey, call *hostileCall, class *host
 		// The provider answers well again: the same call works.
 		time.Sleep(call.recoveryWait)
 		ctx, cancel = context.WithTimeout(t.Context(), hostileWaitDeadline)
-		again, panicked := callSafely(ctx, e, func(ctx context.Context, e *hostileEnv) error { return call.again(ctx, e, err) })
+		panicked, again := callSafely(ctx, e, func(ctx context.Context, e *hostileEnv) error { return call.again(ctx, e, err) })
 		cancel()
 		if panicked != "" {
 			t.Fatalf("panic on the second call: %s", panicked)
@@ -1127,13 +1127,13 @@ func runHostileCell(t *testing.T, key *DeviceKey, call *hostileCall, class *host
 	})
 }
 
-func callSafely(ctx context.Context, e *hostileEnv, f func(context.Context, *hostileEnv) error) (err error, panicked string) {
+func callSafely(ctx context.Context, e *hostileEnv, f func(context.Context, *hostileEnv) error) (panicked string, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			panicked = fmt.Sprintf("%v\n%s", p, debug.Stack())
 		}
 	}()
-	return f(ctx, e), ""
+	return "", f(ctx, e)
 }
 
 // holdsSecret reports whether text holds secret, percent-encoded or not, or a telling part of
