@@ -50,6 +50,11 @@ import (
 //     package documents, for the JWKS): no half-built state;
 //   - no goroutine of the call outlives the request timeout (goleak, in the bubble).
 //
+// The cases of the security catalogue it covers for every call at once: HF-03, HF-04 (hangs and
+// drips), HF-05, HF-06, HF-07, HF-08, HF-09 (status, content type, truncation, types, error
+// answers), HF-11, HF-12 (redirects), HF-14 (size caps, gzip), HF-19 (no secret in errors or
+// logs), DS-07, DS-10, DS-11, DS-12, CB-01, CB-02, CB-05 (slow_down storm), CB-12, QR-03.
+//
 // The test is not parallel, so that goleak sees only its own goroutines.
 
 // maxHostileErrorText bounds the text of any error a hostile answer causes.
@@ -420,6 +425,13 @@ func hostileCalls() []hostileCall {
 		{
 			name: "CIBA poll", path: "/oidc/token", prepare: startCIBA, accepts: tokenResponseAccepts,
 			call: pollCIBA, again: againLogin(startCIBA, pollCIBA),
+		},
+		{
+			// The ID token of an approved poll needs the provider's keys: the login's tokens
+			// are then revoked.
+			name: "CIBA poll, keys for its ID token", path: "/oidc/jwks", prepare: startCIBA,
+			recoveryWait: defaultJWKSCooldown + time.Second,
+			call:         pollCIBA, again: againLogin(startCIBA, pollCIBA),
 		},
 		{
 			name: "CIBA wait (poll mode)", path: "/oidc/token", wait: true, prepare: startCIBA, accepts: tokenResponseAccepts,
