@@ -445,7 +445,8 @@ type response struct {
 	header http.Header
 	ctype  string // Content-Type, cleaned by quoteProvider for errors
 	body   []byte
-	// secrets are what the request carried (request.secrets), never to be quoted back.
+	// secrets are the secret values the request sent (request.secrets), for redacting their
+	// echo in provider text that is not an OAuth error, such as an ONES QR status.
 	secrets []string
 }
 

@@ -262,7 +262,9 @@ func (c *OpenIDConnectClient) qrApproved(ctx context.Context, resp *response, id
 	case ans.DeviceID != nil && !strings.EqualFold(*ans.DeviceID, c.deviceID):
 		return nil, resp.invalid("QR login status names another device", nil)
 	case *ans.Status != qrStatusApproved:
-		// The status is quoted in the error: a provider may echo the bearer token in it.
+		// The status is the provider's text: an echo of the device access token it was asked
+		// with is redacted, as in OAuth error text (RFC 6750 §5.3), also when split by control
+		// characters.
 		return nil, &QRStatusError{Status: resp.quote(*ans.Status, 64)}
 	case ans.AccessToken == nil || !isBearerToken(*ans.AccessToken):
 		return nil, &LoginTokenError{Reason: "access_token missing or not a bearer token (RFC 6750 §2.1)"}
