@@ -445,8 +445,8 @@ func hostileCalls() []hostileCall {
 		{
 			name: "RFC 8628 device authorization", path: "/oidc/device/auth", opts: []Option{WithDeviceAuthorizationQR()},
 			// verification_uri_complete and interval are optional (RFC 8628 §3.2), an interval
-			// of 0 is the default; a lifetime of half a second is a session that ends at once;
-			// the device_code is the provider's to choose (as the CIBA auth_req_id).
+			// of 0 is the default; the device_code is the provider's to choose (as the CIBA
+			// auth_req_id).
 			accepts: func(member, variant string) bool {
 				switch member {
 				case "device_code":
@@ -456,7 +456,7 @@ func hostileCalls() []hostileCall {
 				case "interval":
 					return absent(variant) || variant == "zero"
 				case "expires_in":
-					return variant == "fraction" || variant == "two hours"
+					return variant == "two hours"
 				}
 				return false
 			},

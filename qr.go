@@ -325,8 +325,10 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 	switch {
 	case ans.UserCode == "" || len(ans.UserCode) > maxCIBAValueLength || sanitize(ans.UserCode, maxCIBAValueLength) != ans.UserCode:
 		return nil, bad("user_code missing or not printable ASCII", nil)
-	case ans.ExpiresIn == nil || *ans.ExpiresIn <= 0 || *ans.ExpiresIn > maxCIBAExpiresIn.Seconds():
-		return nil, bad("expires_in missing or out of range", nil)
+	case ans.ExpiresIn == nil || !(*ans.ExpiresIn >= 1 && *ans.ExpiresIn <= maxCIBAExpiresIn.Seconds()):
+		// At least 1 s, as for CIBA and ONES sessions: a session that dies before its first
+		// poll is no session (RFC 8628 §3.2: a lifetime in seconds).
+		return nil, bad("expires_in missing or not a lifetime between 1 s and 24 h", nil)
 	case ans.Interval != nil && *ans.Interval != 0 && !(*ans.Interval >= 1 && *ans.Interval <= maxCIBAInterval.Seconds()):
 		return nil, bad("interval out of range", nil)
 	}
