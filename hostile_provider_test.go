@@ -273,15 +273,15 @@ type hostileCall struct {
 	recoveryWait time.Duration
 }
 
-func startCIBA(ctx context.Context, e *hostileEnv) error {
+func hostileStartCIBA(ctx context.Context, e *hostileEnv) error {
 	var err error
 	e.ciba, err = e.c.MakeCIBARequest(ctx, aliceRequest())
 	return err
 }
 
-func startCIBAPinged(ctx context.Context, e *hostileEnv) error {
+func hostileStartPinged(ctx context.Context, e *hostileEnv) error {
 	e.idp.SetCIBANotificationEndpoint(testClientID, notifyURL)
-	if err := startCIBA(ctx, e); err != nil {
+	if err := hostileStartCIBA(ctx, e); err != nil {
 		return err
 	}
 	// The user decided before the wait starts: the wait polls at once.
@@ -292,7 +292,7 @@ func startCIBAPinged(ctx context.Context, e *hostileEnv) error {
 	return err
 }
 
-func startQR(ctx context.Context, e *hostileEnv) error {
+func hostileStartQR(ctx context.Context, e *hostileEnv) error {
 	var err error
 	e.qr, err = e.c.StartQRLogin(ctx)
 	return err
@@ -420,27 +420,27 @@ func hostileCalls() []hostileCall {
 				return (member == "interval" && (absent(variant) || variant == "zero")) ||
 					(member == "auth_req_id" && variant == echoVariant) || (member == "expires_in" && variant == "two hours")
 			},
-			call: startCIBA,
+			call: hostileStartCIBA,
 		},
 		{
-			name: "CIBA poll", path: "/oidc/token", prepare: startCIBA, accepts: tokenResponseAccepts,
-			call: pollCIBA, again: againLogin(startCIBA, pollCIBA),
+			name: "CIBA poll", path: "/oidc/token", prepare: hostileStartCIBA, accepts: tokenResponseAccepts,
+			call: pollCIBA, again: againLogin(hostileStartCIBA, pollCIBA),
 		},
 		{
 			// The ID token of an approved poll needs the provider's keys: the login's tokens
 			// are then revoked.
-			name: "CIBA poll, keys for its ID token", path: "/oidc/jwks", prepare: startCIBA,
+			name: "CIBA poll, keys for its ID token", path: "/oidc/jwks", prepare: hostileStartCIBA,
 			recoveryWait: defaultJWKSCooldown + time.Second,
-			call:         pollCIBA, again: againLogin(startCIBA, pollCIBA),
+			call:         pollCIBA, again: againLogin(hostileStartCIBA, pollCIBA),
 		},
 		{
-			name: "CIBA wait (poll mode)", path: "/oidc/token", wait: true, prepare: startCIBA, accepts: tokenResponseAccepts,
-			call: waitCIBA, again: againLogin(startCIBA, waitCIBA),
+			name: "CIBA wait (poll mode)", path: "/oidc/token", wait: true, prepare: hostileStartCIBA, accepts: tokenResponseAccepts,
+			call: waitCIBA, again: againLogin(hostileStartCIBA, waitCIBA),
 		},
 		{
 			name: "CIBA wait (ping mode)", path: "/oidc/token", wait: true, opts: []Option{WithCIBAPing()}, accepts: tokenResponseAccepts,
-			prepare: startCIBAPinged,
-			call:    waitCIBA, again: againLogin(startCIBAPinged, waitCIBA),
+			prepare: hostileStartPinged,
+			call:    waitCIBA, again: againLogin(hostileStartPinged, waitCIBA),
 		},
 		{
 			name: "RFC 8628 device authorization", path: "/oidc/device/auth", opts: []Option{WithDeviceAuthorizationQR()},
@@ -460,25 +460,25 @@ func hostileCalls() []hostileCall {
 				}
 				return false
 			},
-			call: startQR,
+			call: hostileStartQR,
 		},
 		{
 			name: "RFC 8628 wait", path: "/oidc/token", wait: true, opts: []Option{WithDeviceAuthorizationQR()}, accepts: tokenResponseAccepts,
-			prepare: startQR, call: waitQR, again: againLogin(startQR, waitQR),
+			prepare: hostileStartQR, call: waitQR, again: againLogin(hostileStartQR, waitQR),
 		},
 		{
 			name: "ONES QR start", path: "/auth/qr",
 			// A session may live up to 24 hours.
 			accepts: func(member, variant string) bool { return member == "exp" && variant == "two hours" },
-			call:    startQR,
+			call:    hostileStartQR,
 		},
 		{
-			name: "ONES QR poll", path: "/auth/qr/", prepare: startQR, accepts: qrStatusAccepts,
-			call: pollQR, again: againLogin(startQR, pollQR),
+			name: "ONES QR poll", path: "/auth/qr/", prepare: hostileStartQR, accepts: qrStatusAccepts,
+			call: pollQR, again: againLogin(hostileStartQR, pollQR),
 		},
 		{
-			name: "ONES QR wait", path: "/auth/qr/", wait: true, prepare: startQR, accepts: qrStatusAccepts,
-			call: waitQR, again: againLogin(startQR, waitQR),
+			name: "ONES QR wait", path: "/auth/qr/", wait: true, prepare: hostileStartQR, accepts: qrStatusAccepts,
+			call: waitQR, again: againLogin(hostileStartQR, waitQR),
 		},
 		{
 			name: "applications", path: "/api/applications",
