@@ -831,40 +831,33 @@ func hostileClasses() []*hostileClass {
 		{name: "garbage instead of HTTP", answer: func(w http.ResponseWriter, _ *http.Request, _ func() *httptest.ResponseRecorder) {
 			hijack(w, "\x1b[31mSSH-2.0-OpenSSH\r\n\r\n")
 		}},
-		{name: "slow-drip body", hang: true, answer: func(w http.ResponseWriter, r *http.Request, _ func() *httptest.ResponseRecorder) {
-			writeAnswer(w, 200, "application/json", []byte("{"))
-			for {
-				w.(http.Flusher).Flush()
-				select {
-				case <-r.Context().Done():
-					return
-				case <-time.After(time.Second):
-				}
-				_, _ = w.Write([]byte(" "))
-			}
-		}},
-		{name: "never answers", hang: true, answer: func(w http.ResponseWriter, r *http.Request, _ func() *httptest.ResponseRecorder) {
-			<-r.Context().Done()
-		}},
+		{name: "slow-drip body", hang: true, answer: dripAnswer},
+		{name: "never answers", hang: true, answer: neverAnswer},
 		// The caller's deadline comes before the request timeout (10 s): the call ends at it, also
 		// when it waits for a fetch shared with other callers.
-		{name: "never answers, 3 s context", hang: true, deadline: 3 * time.Second, answer: func(w http.ResponseWriter, r *http.Request, _ func() *httptest.ResponseRecorder) {
-			<-r.Context().Done()
-		}},
-		{name: "slow-drip body, 3 s context", hang: true, deadline: 3 * time.Second, answer: func(w http.ResponseWriter, r *http.Request, _ func() *httptest.ResponseRecorder) {
-			writeAnswer(w, 200, "application/json", []byte("{"))
-			for {
-				w.(http.Flusher).Flush()
-				select {
-				case <-r.Context().Done():
-					return
-				case <-time.After(time.Second):
-				}
-				_, _ = w.Write([]byte(" "))
-			}
-		}},
+		{name: "never answers, 3 s context", hang: true, deadline: 3 * time.Second, answer: neverAnswer},
+		{name: "slow-drip body, 3 s context", hang: true, deadline: 3 * time.Second, answer: dripAnswer},
 		{name: "slow_down storm", waitOnly: true, answer: fixed(400, "application/json", `{"error":"slow_down"}`), check: checkSlowDownStorm},
 	}
+}
+
+// dripAnswer sends 200 with JSON headers, then a byte a second until the client gives up.
+func dripAnswer(w http.ResponseWriter, r *http.Request, _ func() *httptest.ResponseRecorder) {
+	writeAnswer(w, 200, "application/json", []byte("{"))
+	for {
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+			return
+		case <-time.After(time.Second):
+		}
+		_, _ = w.Write([]byte(" "))
+	}
+}
+
+// neverAnswer answers nothing until the client gives up.
+func neverAnswer(_ http.ResponseWriter, r *http.Request, _ func() *httptest.ResponseRecorder) {
+	<-r.Context().Done()
 }
 
 // tokenResponseCall reports the calls whose answer is an RFC 6749 §5.1 token response.
