@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Version is the version of this module, sent in the User-Agent header as "onesoidc/<Version>".
@@ -441,16 +443,22 @@ type response struct {
 	url    string // redacted endpoint
 	status int
 	header http.Header
+	ctype  string // Content-Type, cleaned by quoteProvider for errors
 	body   []byte
 	// secrets are the secret values the request sent (request.secrets), for redacting their
 	// echo in provider text that is not an OAuth error, such as an ONES QR status.
 	secrets []string
 }
 
-// invalid reports a successful answer whose content is not acceptable.
+// quote returns text of the answer for an error message: quoteProvider with the request's
+// secrets.
+func (r *response) quote(s string, max int) string { return quoteProvider(s, r.secrets, max) }
+
+// invalid reports a successful answer whose content is not acceptable. err may quote the answer
+// (a JSON decoder's error holds a number literal as sent): it is scrubbed.
 func (r *response) invalid(reason string, err error) *HTTPError {
-	return &HTTPError{Op: r.op, URL: r.url, StatusCode: r.status, ContentType: sanitize(r.header.Get("Content-Type"), 100),
-		Reason: reason, Err: err}
+	return &HTTPError{Op: r.op, URL: r.url, StatusCode: r.status, ContentType: r.ctype,
+		Reason: reason, Err: scrub(err, r.secrets)}
 }
 
 // exchange performs r and returns the body of a 2xx JSON answer. Anything else is an error. A
@@ -487,6 +495,7 @@ func (h *httpCore) exchange(ctx context.Context, r request) (*response, error) {
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", h.userAgent)
 
+	secrets := r.secrets()
 	start := time.Now()
 	resp, err := h.client.Do(req)
 	if err != nil {
@@ -496,14 +505,18 @@ func (h *httpCore) exchange(ctx context.Context, r request) (*response, error) {
 			// *url.Error would name it again, query included.
 			err = ue.Err
 		}
+		// A transport error may quote what the server sent (net/http quotes a malformed
+		// header line, which can echo the bearer token): scrubbed like any provider text.
+		err = scrub(classifyTransportError(err), secrets)
 		h.logger.DebugContext(ctx, "onesoidc: request failed", "op", r.op, "url", endpoint, "error", err)
-		return nil, &HTTPError{Op: r.op, URL: endpoint, Err: classifyTransportError(err)}
+		return nil, &HTTPError{Op: r.op, URL: endpoint, Err: err}
 	}
 	defer resp.Body.Close()
 	h.logger.DebugContext(ctx, "onesoidc: request", "op", r.op, "method", r.method, "url", endpoint,
 		"status", resp.StatusCode, "elapsed", time.Since(start))
 
-	ctype := sanitize(resp.Header.Get("Content-Type"), 100)
+	// The Content-Type goes into errors: a provider can echo the request's credentials there.
+	ctype := quoteProvider(resp.Header.Get("Content-Type"), secrets, 100)
 	herr := func(reason string, err error) *HTTPError {
 		return &HTTPError{Op: r.op, URL: endpoint, StatusCode: resp.StatusCode, ContentType: ctype,
 			RetryAfter: retryAfter(resp, time.Now()), Reason: reason, Err: err}
@@ -518,11 +531,11 @@ func (h *httpCore) exchange(ctx context.Context, r request) (*response, error) {
 		if errors.Is(err, errResponseTooLarge) {
 			return nil, herr(fmt.Sprintf("body over %d bytes", limit), err)
 		}
-		return nil, herr("reading body", classifyTransportError(err))
+		return nil, herr("reading body", scrub(classifyTransportError(err), secrets))
 	}
 	if !ok {
 		if resp.StatusCode >= 400 && isJSON(ctype) {
-			oe, err := parseOAuthError(data, resp.StatusCode, r.op, r.secrets())
+			oe, err := parseOAuthError(data, resp.StatusCode, r.op, secrets)
 			if err != nil {
 				return nil, herr("ambiguous error answer", err)
 			}
@@ -536,7 +549,7 @@ func (h *httpCore) exchange(ctx context.Context, r request) (*response, error) {
 			}
 		}
 		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-			loc := redactSecrets(redactURL(resp.Header.Get("Location")), r.secrets())
+			loc := quoteProvider(redactURL(resp.Header.Get("Location")), secrets, 200)
 			return nil, herr("redirect to "+loc+" not followed", nil)
 		}
 		return nil, herr("unexpected status", nil)
@@ -544,7 +557,8 @@ func (h *httpCore) exchange(ctx context.Context, r request) (*response, error) {
 	if !isJSON(ctype) && !r.noBody {
 		return nil, herr("expected a JSON body", nil)
 	}
-	return &response{op: r.op, url: endpoint, status: resp.StatusCode, header: resp.Header, body: data, secrets: r.secrets()}, nil
+	return &response{op: r.op, url: endpoint, status: resp.StatusCode, header: resp.Header, ctype: ctype, body: data,
+		secrets: secrets}, nil
 }
 
 // readCapped reads r up to limit bytes, and fails with errResponseTooLarge if there is more.
@@ -571,7 +585,7 @@ func isJSON(ctype string) bool {
 
 // parseOAuthError decodes an RFC 6749 §5.2 error body, or returns nil when it is not one. Any of
 // secrets (what the request carried, request.secrets) that the provider echoed is replaced by
-// "[redacted]" before the text is sanitized and cut, so that no part of it survives. A body
+// "[redacted]" (quoteProvider), also when control characters split it. A body
 // that is one only as encoding/json reads it, with error, error_description or error_uri twice
 // (also under case folding) or only in another case ("Error"), or with any member twice, is
 // refused (checkMembers): the error matches ErrInvalidResponse.
@@ -587,9 +601,9 @@ func parseOAuthError(data []byte, status int, op string, secrets []string) (*OAu
 	if err := checkDecoded(data, &e); err != nil {
 		return nil, err
 	}
-	return &OAuthError{StatusCode: status, Code: sanitize(redactSecrets(e.Error, secrets), 64),
-		Description: sanitize(redactSecrets(e.Description, secrets), 256),
-		URI:         sanitize(redactSecrets(e.URI, secrets), 256), Op: op}, nil
+	return &OAuthError{StatusCode: status, Code: quoteProvider(e.Error, secrets, 64),
+		Description: quoteProvider(e.Description, secrets, 256),
+		URI:         quoteProvider(e.URI, secrets, 256), Op: op}, nil
 }
 
 // secretParams are the request parameters whose values are credentials or polling secrets: a
@@ -630,6 +644,57 @@ func redactSecrets(s string, secrets []string) string {
 		}
 	}
 	return s
+}
+
+// quoteProvider returns provider text for an error message or a log: printable ASCII only
+// (sanitize), every one of secrets replaced by "[redacted]", at most max bytes. The text is
+// sanitized before the secrets are looked for, so that a secret split by control characters is
+// found, and cut after, so that no part of one survives the cut.
+func quoteProvider(s string, secrets []string, max int) string {
+	return sanitize(redactSecrets(sanitize(s, len(s)), secrets), max)
+}
+
+// maxQuotedError bounds the text of an underlying error that quotes provider data: a JSON
+// decoder's error holds a number literal as the provider sent it, which can be kilobytes long.
+const maxQuotedError = 256
+
+// scrubbedError is an error whose text quotes provider data, with the request's secrets
+// replaced, control characters dropped and the length bounded; errors.Is and errors.As still
+// see the error it stands for.
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }
+
+// scrub returns err with its text cleaned for an error message or a log: every one of secrets
+// replaced by "[redacted]", non-printable characters (controls, the ESC of ANSI escapes, bidi
+// overrides) dropped first, so that a secret split by them is found, and the text cut at
+// maxQuotedError bytes with "..."; or err itself when nothing needs cleaning.
+func scrub(err error, secrets []string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	clean := redactSecrets(strings.Map(func(r rune) rune {
+		if !unicode.IsPrint(r) {
+			return -1
+		}
+		return r
+	}, msg), secrets)
+	if len(clean) > maxQuotedError {
+		cut := maxQuotedError
+		for cut > 0 && !utf8.RuneStart(clean[cut]) {
+			cut--
+		}
+		clean = clean[:cut] + "..."
+	}
+	if clean == msg {
+		return err
+	}
+	return &scrubbedError{msg: clean, err: err}
 }
 
 // sanitize keeps printable ASCII (RFC 6749 §5.2 allows %x20-21 / %x23-5B / %x5D-7E) and cuts s

@@ -218,7 +218,8 @@ func (m *ProviderMetadata) validate(issuer string) error {
 func checkEndpoint(field, raw string, isIssuer bool) error {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return &ConfigError{Field: field, Reason: "not a URL", Err: err}
+		// url.Parse quotes the whole value, which provider metadata makes as long as it likes.
+		return &ConfigError{Field: field, Reason: "not a URL", Err: scrub(err, nil)}
 	}
 	if u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return &ConfigError{Field: field, Reason: fmt.Sprintf("%q is not an absolute http(s) URL", sanitize(raw, 200))}

@@ -145,7 +145,7 @@ func (in *introspector) fetch(ctx context.Context, raw string, key cache.Key) (i
 		if err != nil {
 			return nil, &ValidationError{reason: reasonIntrospectionUnavailable, detail: "introspection failed", Err: err}
 		}
-		e := in.entry(res)
+		e := in.entryFor(res, []string{raw})
 		in.put(key, e)
 		return e, nil
 	})
@@ -163,7 +163,12 @@ func (in *introspector) fetch(ctx context.Context, raw string, key cache.Key) (i
 
 // entry turns an introspection answer into a cache entry: the answer packed, reused until the
 // earlier of its exp and the max age, or why the token is refused (kept for 30 s).
-func (in *introspector) entry(res *IntrospectionResult) introEntry {
+func (in *introspector) entry(res *IntrospectionResult) introEntry { return in.entryFor(res, nil) }
+
+// entryFor is entry for an answer about a request that carried secrets (the token itself):
+// the reasons of a refusal quote the answer's iss or token_type without them, since a provider
+// can echo the token there.
+func (in *introspector) entryFor(res *IntrospectionResult, secrets []string) introEntry {
 	now := in.now()
 	reject := func(err *ValidationError) introEntry {
 		return introEntry{until: now.Add(min(introspectionNegativeTTL, in.maxAge)), reject: err}
@@ -173,7 +178,7 @@ func (in *introspector) entry(res *IntrospectionResult) introEntry {
 	case !res.Active:
 		return reject(invalid(reasonInactive, "active", "the provider says the token is not active"))
 	case res.Issuer != "" && res.Issuer != in.issuer:
-		return reject(invalid(reasonInvalidIssuer, "iss", fmt.Sprintf("iss %q is not %q", sanitize(res.Issuer, 200), in.issuer)))
+		return reject(invalid(reasonInvalidIssuer, "iss", fmt.Sprintf("iss %q is not %q", quoteProvider(res.Issuer, secrets, 200), in.issuer)))
 	case res.TokenType == "":
 		// RFC 7662 §2.2 makes token_type optional, but oidc-provider leaves it out exactly for
 		// refresh tokens: without it a refresh token would pass as an access token.
@@ -182,7 +187,7 @@ func (in *introspector) entry(res *IntrospectionResult) introEntry {
 		return reject(invalid(reasonInvalidType, "cnf", errBoundToken))
 	case !strings.EqualFold(res.TokenType, "Bearer") && !strings.EqualFold(res.TokenType, "access_token"):
 		return reject(invalid(reasonInvalidType, "token_type", fmt.Sprintf("token_type %q is not a bearer access token",
-			sanitize(res.TokenType, 40))))
+			quoteProvider(res.TokenType, secrets, 40))))
 	case !res.Expiry.IsZero() && now.After(res.Expiry.Add(lw)):
 		e := invalid(reasonExpired, "exp", "the provider answered active for a token past its exp")
 		e.Err = &TokenExpiredError{Expiry: res.Expiry}

@@ -524,7 +524,7 @@ func (c *jwksCache) fetch(ctx context.Context, forced bool) error {
 		set, skipped, err = parseJWKS(resp.body, c.set.Load())
 		if err != nil {
 			err = &HTTPError{Op: "jwks", URL: redactURL(c.url), StatusCode: resp.status,
-				ContentType: resp.header.Get("Content-Type"), Reason: "invalid JWK set", Err: err}
+				ContentType: resp.ctype, Reason: "invalid JWK set", Err: err}
 		}
 	}
 	c.mu.Lock()

@@ -283,8 +283,8 @@ func (s *QRSession) Expiry() time.Time { return s.ReceivedAt.Add(s.ExpiresIn) }
 // ONES (the default): GET {host}/auth/qr with the device access token as bearer token (sent only
 // over https, or http to a loopback host) → {"auth_req_id","exp"}; the session lives exp seconds
 // and its QR code holds the JSON {"auth_req_id":…,"deviceId":…} with the device.yml id, which must
-// be set. The auth_req_id must be 22 to 256 letters, digits or -._~, else the
-// answer is refused. The ONES protocol takes no scope: scope is ignored, and the scope of the
+// be set. The auth_req_id must be 22 to 256 letters, digits or -._~, and not the device access
+// token the request carried (the QR code shows it), else the answer is refused. The ONES protocol takes no scope: scope is ignored, and the scope of the
 // login is what the token's introspection says.
 //
 // RFC 8628: a device authorization request (§3.1) for scope ("openid" is added when missing)
@@ -331,15 +331,17 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 	switch {
 	case ans.UserCode == "" || len(ans.UserCode) > maxCIBAValueLength || sanitize(ans.UserCode, maxCIBAValueLength) != ans.UserCode:
 		return nil, bad("user_code missing or not printable ASCII", nil)
-	case ans.ExpiresIn == nil || *ans.ExpiresIn <= 0 || *ans.ExpiresIn > maxCIBAExpiresIn.Seconds():
-		return nil, bad("expires_in missing or out of range", nil)
+	case ans.ExpiresIn == nil || !(*ans.ExpiresIn >= 1 && *ans.ExpiresIn <= maxCIBAExpiresIn.Seconds()):
+		// At least 1 s, as for CIBA and ONES sessions: a session that dies before its first
+		// poll is no session (RFC 8628 §3.2: a lifetime in seconds).
+		return nil, bad("expires_in missing or not a lifetime between 1 s and 24 h", nil)
 	case ans.Interval != nil && *ans.Interval != 0 && !(*ans.Interval >= 1 && *ans.Interval <= maxCIBAInterval.Seconds()):
 		return nil, bad("interval out of range", nil)
 	}
 	// Both URLs are shown to the user (one as a QR code, one as text): both must be on the
-	// issuer's origin.
+	// issuer's origin. The refusal quotes the URL: scrubbed of the request's credentials.
 	if err := checkQRURL(c.issuer, ans.VerificationURI); err != nil {
-		return nil, err
+		return nil, scrub(err, resp.secrets)
 	}
 	target := ans.VerificationURIComplete
 	if target == "" {
@@ -347,7 +349,7 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 	}
 	qr, err := c.NewQRCode(target)
 	if err != nil {
-		return nil, err
+		return nil, scrub(err, resp.secrets)
 	}
 	s := &QRSession{
 		UserCode:                ans.UserCode,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,7 +37,8 @@ const (
 // status values; "expired" also matches ErrLoginExpired and "denied" or "rejected" also match
 // ErrAccessDenied, so that callers can treat them as they treat the CIBA answers.
 type QRStatusError struct {
-	// Status is the provider's "status" member: printable ASCII, at most 64 bytes.
+	// Status is the provider's "status" member: printable ASCII, at most 64 bytes, with the
+	// credentials of the request replaced by "[redacted]".
 	Status string
 }
 
@@ -160,6 +162,11 @@ func (c *OpenIDConnectClient) startONESQRLogin(ctx context.Context) (*QRSession,
 	if err := checkQRSessionID(*ans.AuthReqID); err != nil {
 		return nil, bad("QR login answer with a malformed auth_req_id: "+err.(*RequestError).Reason, nil)
 	}
+	if slices.Contains(resp.secrets, *ans.AuthReqID) {
+		// The QR code shows the session id to anyone who can see the screen (RFC 6750 §5.3:
+		// bearer tokens are never shown).
+		return nil, bad("QR login answer whose auth_req_id is the device access token it was asked with", nil)
+	}
 	if ans.Exp == nil || !(*ans.Exp >= 1 && *ans.Exp <= maxCIBAExpiresIn.Seconds()) {
 		return nil, bad("exp missing or not a lifetime between 1 s and 24 h", nil)
 	}
@@ -255,8 +262,9 @@ func (c *OpenIDConnectClient) qrApproved(ctx context.Context, resp *response, id
 		return nil, resp.invalid("QR login status names another device", nil)
 	case *ans.Status != qrStatusApproved:
 		// The status is the provider's text: an echo of the device access token it was asked
-		// with is redacted, as in OAuth error text (RFC 6750 §5.3).
-		return nil, &QRStatusError{Status: sanitize(redactSecrets(*ans.Status, resp.secrets), 64)}
+		// with is redacted, as in OAuth error text (RFC 6750 §5.3), also when split by control
+		// characters.
+		return nil, &QRStatusError{Status: resp.quote(*ans.Status, 64)}
 	case ans.AccessToken == nil || !isBearerToken(*ans.AccessToken):
 		return nil, &LoginTokenError{Reason: "access_token missing or not a bearer token (RFC 6750 §2.1)"}
 	}

@@ -66,7 +66,10 @@ const defaultTokenLifetime = 60 * time.Second
 
 // parseTokenResponse decodes and checks a token response: access_token and a Bearer token_type
 // are required, expires_in must be a number of at least 1 s when present (RFC 6749 §5.1;
-// a token that expires at once would be fetched again on every call).
+// a token that expires at once would be fetched again on every call). access_token and
+// refresh_token must be visible ASCII and spaces (RFC 6749 Appendix A.12, A.17: 1*VSCHAR), scope
+// space-separated scope tokens (Appendix A.4): a provider cannot hand the caller a token or
+// scope with control characters or ANSI escapes to put into headers and logs.
 func (c *OpenIDConnectClient) parseTokenResponse(op string, resp *response, requestedScope string) (*oauth2.Token, *tokenResponse, error) {
 	bad := resp.invalid
 	var tr tokenResponse
@@ -77,9 +80,15 @@ func (c *OpenIDConnectClient) parseTokenResponse(op string, resp *response, requ
 	case tr.AccessToken == "":
 		return nil, nil, bad("token response without access_token", nil)
 	case !strings.EqualFold(tr.TokenType, "Bearer"):
-		return nil, nil, bad(fmt.Sprintf("token response with token_type %q, want Bearer", sanitize(tr.TokenType, 32)), errTokenTypeNotBearer)
+		return nil, nil, bad(fmt.Sprintf("token response with token_type %q, want Bearer", resp.quote(tr.TokenType, 32)), errTokenTypeNotBearer)
 	case tr.ExpiresIn != nil && !(*tr.ExpiresIn >= 1 && *tr.ExpiresIn <= math.MaxInt32):
 		return nil, nil, bad("token response with an out-of-range expires_in", nil)
+	case !isVSChars(tr.AccessToken):
+		return nil, nil, bad("token response with an access_token outside visible ASCII (RFC 6749 Appendix A.12)", nil)
+	case !isVSChars(tr.RefreshToken):
+		return nil, nil, bad("token response with a refresh_token outside visible ASCII (RFC 6749 Appendix A.17)", nil)
+	case !isScope(tr.Scope):
+		return nil, nil, bad("token response with a scope that is not scope tokens (RFC 6749 Appendix A.4)", nil)
 	}
 	lifetime := defaultTokenLifetime
 	if tr.ExpiresIn != nil {
@@ -100,6 +109,27 @@ func (c *OpenIDConnectClient) parseTokenResponse(op string, resp *response, requ
 		extra["id_token"] = tr.IDToken
 	}
 	return tok.WithExtra(extra), &tr, nil
+}
+
+// isVSChars reports whether s is made of VSCHAR (%x20-7E, RFC 6749 Appendix A); "" is.
+func isVSChars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// isScope reports whether s is scope tokens separated by spaces: NQCHAR (%x21 / %x23-5B /
+// %x5D-7E) and spaces only (RFC 6749 Appendix A.4); "" is.
+func isScope(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c != ' ' && (c < 0x21 || c > 0x7e || c == '"' || c == '\\') {
+			return false
+		}
+	}
+	return true
 }
 
 // IntrospectionResult is the answer of the introspection endpoint (RFC 7662 §2.2). An inactive
