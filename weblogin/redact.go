@@ -1,0 +1,200 @@
+package weblogin
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Printing and logging of what holds a seal key, an auth_req_id or a session: every fmt verb
+// (%v, %+v, %#v, %s, %q, %x ...) and log/slog, in its text and JSON handlers, show a description
+// with "[redacted]" in place of the secret, never the secret itself (RFC 6750 §5.3). fmt calls
+// no method of a value it reaches through an unexported field, so the types that keep a secret
+// in one (Handler) describe themselves as a whole.
+
+const redacted = "[redacted]"
+
+// SealKey is the type of Config.SealKey: an AES-256 key, as bytes. A []byte assigns to it as it
+// is, and it passes as a []byte wherever one is taken. It prints and logs as "[redacted]" with
+// its length, never a key byte.
+type SealKey []byte
+
+func (k SealKey) text() string {
+	if len(k) == 0 {
+		return "[]"
+	}
+	return "[redacted: " + strconv.Itoa(len(k)) + " bytes]"
+}
+
+// Format prints "[redacted: N bytes]" (or "[]" when empty) for every verb: quoted for %q,
+// hexadecimal for %x and %X, never a key byte.
+func (k SealKey) Format(f fmt.State, verb rune) { formatText(f, verb, k.text()) }
+
+// LogValue logs "[redacted: N bytes]" (or "[]" when empty), never a key byte.
+func (k SealKey) LogValue() slog.Value { return slog.StringValue(k.text()) }
+
+// SealKeys is the type of Config.PreviousSealKeys: AES-256 keys, as bytes. A [][]byte assigns to
+// it as it is. It prints and logs the number of keys, never a key byte.
+type SealKeys [][]byte
+
+func (k SealKeys) text() string {
+	if len(k) == 0 {
+		return "[]"
+	}
+	return "[redacted: " + strconv.Itoa(len(k)) + " keys]"
+}
+
+// Format prints "[redacted: N keys]" (or "[]" when empty) for every verb: quoted for %q,
+// hexadecimal for %x and %X, never a key byte.
+func (k SealKeys) Format(f fmt.State, verb rune) { formatText(f, verb, k.text()) }
+
+// LogValue logs "[redacted: N keys]" (or "[]" when empty), never a key byte.
+func (k SealKeys) LogValue() slog.Value { return slog.StringValue(k.text()) }
+
+// LogValue logs the settings of the configuration: the seal keys as SealKey and SealKeys print
+// them, the client as it logs itself, the store by its type; no function or logger.
+func (c Config) LogValue() slog.Value {
+	resources := make([]string, 0, len(c.ResourceIndicators))
+	for name := range c.ResourceIndicators {
+		resources = append(resources, name)
+	}
+	slices.Sort(resources)
+	return slog.GroupValue(
+		slog.Any("client", c.Client),
+		slog.String("store", fmt.Sprintf("%T", c.Store)),
+		slog.String("seal_key", c.SealKey.text()),
+		slog.String("previous_seal_keys", c.PreviousSealKeys.text()),
+		slog.String("prefix", c.Prefix),
+		slog.String("origin", c.Origin),
+		slog.String("scope", strings.Join(c.Scope, " ")),
+		slog.String("resources", strings.Join(resources, " ")),
+		slog.Int("max_per_session", c.MaxPerSession),
+		slog.Int("max_pending", c.MaxPending),
+		slog.Duration("retry_after", c.RetryAfter),
+		slog.Duration("result_ttl", c.ResultTTL),
+		slog.Duration("long_poll", c.LongPoll),
+	)
+}
+
+// pairs describes the handler by its settings, without its seal keys or state.
+func (h Handler) pairs() []string {
+	origin := "each request's"
+	if h.origin != nil {
+		origin = h.origin.String()
+	}
+	return []string{"prefix", h.prefix, "origin", origin, "scope", strings.Join(h.scope, " "),
+		"store", fmt.Sprintf("%T", h.store), "client", fmt.Sprint(h.client), "seal_keys", redacted}
+}
+
+// Format prints the handler's prefix, origin, scope, store type and client for every verb,
+// never its seal keys.
+func (h Handler) Format(f fmt.State, verb rune) {
+	formatText(f, verb, describe("weblogin.Handler", h.pairs()...))
+}
+
+// LogValue logs the handler's prefix, origin, scope, store type and client, never its seal keys.
+func (h Handler) LogValue() slog.Value { return logPairs(h.pairs()...) }
+
+// pairs describes the login with its json names: the auth_req_id redacted, the session and
+// the poll key (SHA-256 hashes) cut to 8 hex digits, which is enough to tell logins apart.
+func (l Login) pairs() []string {
+	authReqID, notify := "", ""
+	if l.AuthReqID != "" {
+		authReqID = redacted
+	}
+	if len(l.NotifyHash) > 0 {
+		notify = redacted
+	}
+	return []string{"session", short(l.Session), "id", l.ID, "kind", string(l.Kind), "state", string(l.State),
+		"auth_req_id", authReqID, "poll_key", short(l.PollKey), "notify_hash", notify,
+		"binding", strconv.Quote(l.Binding), "scope", l.Scope, "created", timeText(l.Created), "expiry", timeText(l.Expiry),
+		"keep_until", timeText(l.KeepUntil), "interval", l.Interval.String(), "next_poll", timeText(l.NextPoll),
+		"err_status", strconv.Itoa(l.ErrStatus), "err_code", l.ErrCode, "err_description", strconv.Quote(l.ErrDescription)}
+}
+
+// Format prints the login for every verb, without its auth_req_id (CIBA Core §7.3: it polls
+// for the tokens) and with its session and poll key cut short.
+func (l Login) Format(f fmt.State, verb rune) {
+	formatText(f, verb, describe("weblogin.Login", l.pairs()...))
+}
+
+// LogValue logs the login as Format prints it: no auth_req_id, the hashes cut short.
+func (l Login) LogValue() slog.Value { return logPairs(l.pairs()...) }
+
+// Format prints the number of logins the store holds, never a login, a sealed result or a
+// session, for every verb.
+func (s *MemoryStore) Format(f fmt.State, verb rune) {
+	formatText(f, verb, describe("weblogin.MemoryStore", s.pairs()...))
+}
+
+// LogValue logs the number of logins the store holds.
+func (s *MemoryStore) LogValue() slog.Value { return logPairs(s.pairs()...) }
+
+func (s *MemoryStore) pairs() []string {
+	if s == nil {
+		return []string{"logins", "0"}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return []string{"logins", strconv.Itoa(len(s.logins))}
+}
+
+// short cuts a hex hash to its first 8 digits.
+func short(hash string) string {
+	if len(hash) <= 8 {
+		return hash
+	}
+	return hash[:8] + "…"
+}
+
+func timeText(t time.Time) string {
+	if t.IsZero() {
+		return "none"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// describe builds "Type{k: v, ...}" from pairs of names and values.
+func describe(typ string, kv ...string) string {
+	var b strings.Builder
+	b.WriteString(typ)
+	b.WriteByte('{')
+	for i := 0; i+1 < len(kv); i += 2 {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(kv[i])
+		b.WriteString(": ")
+		b.WriteString(kv[i+1])
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+// logPairs returns pairs of names and values as a slog group of string attributes.
+func logPairs(kv ...string) slog.Value {
+	attrs := make([]slog.Attr, 0, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		attrs = append(attrs, slog.String(kv[i], kv[i+1]))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+// formatText writes text for any verb: quoted for %q, hexadecimal for %x and %X, as it is for
+// every other verb.
+func formatText(f fmt.State, verb rune, text string) {
+	switch verb {
+	case 'q':
+		_, _ = io.WriteString(f, strconv.Quote(text))
+	case 'x':
+		_, _ = fmt.Fprintf(f, "%x", text)
+	case 'X':
+		_, _ = fmt.Fprintf(f, "%X", text)
+	default:
+		_, _ = io.WriteString(f, text)
+	}
+}
