@@ -1,8 +1,10 @@
 package onesoidc
 
 import (
+	"bytes"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -90,6 +92,10 @@ func TestKF09HF19EveryVerbHidesSecrets(t *testing.T) {
 				}
 				outs = append(outs, fmt.Sprint(v), fmt.Sprintln(v))
 			}
+			outs = append(outs, slogOutputs(it.pointer)...)
+			if it.value != nil {
+				outs = append(outs, slogOutputs(it.value)...)
+			}
 			// %p of a non-pointer and %w outside fmt.Errorf are bad verbs, which fmt prints
 			// without calling Format; go vet reports them. A pointer's %p is its address.
 			outs = append(outs, fmt.Sprintf("%p", it.pointer))
@@ -118,4 +124,23 @@ func TestKF09HF19EveryVerbHidesSecrets(t *testing.T) {
 			}
 		})
 	}
+}
+
+// slogOutputs logs v with log/slog's text and JSON handlers at Debug level, as an attribute, inside
+// a group, and through WithAttrs, and returns what they wrote. slog resolves a LogValuer there;
+// the text handler also prints v nested in a list through its Format method. (The JSON handler
+// encodes a value nested in a list with encoding/json, which a LogValuer cannot reach and which
+// stays as it is: applications store CIBAResponse and LoginResult as JSON.)
+func slogOutputs(v any) []string {
+	var text, js bytes.Buffer
+	for _, l := range []*slog.Logger{
+		slog.New(slog.NewTextHandler(&text, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		slog.New(slog.NewJSONHandler(&js, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	} {
+		l.Debug("value", "v", v)
+		l.Debug("group", slog.Group("g", "v", v, slog.Group("inner", "v", v)))
+		l.With("v", v).WithGroup("g").Debug("with", "v", v)
+	}
+	slog.New(slog.NewTextHandler(&text, nil)).Info("list", "list", []any{v})
+	return []string{text.String(), js.String()}
 }
