@@ -55,6 +55,22 @@ func (k SealKeys) Format(f fmt.State, verb rune) { formatText(f, verb, k.text())
 // LogValue logs "[redacted: N keys]" (or "[]" when empty), never a key byte.
 func (k SealKeys) LogValue() slog.Value { return slog.StringValue(k.text()) }
 
+// configFields is Config without its methods, for Config.Format.
+type configFields Config
+
+// Format prints the configuration as fmt prints a struct, field by field with the verb and
+// flags given, so that %v and %+v show every setting, with SealKey and PreviousSealKeys as their
+// types print them ("[redacted: 32 bytes]") and the client as it prints itself. It exists so
+// that a *Config nested in another value (%s of a []*Config, where fmt would report a bad verb
+// and print every byte of the pointed-to struct) prints the same.
+func (c Config) Format(f fmt.State, verb rune) {
+	text := fmt.Sprintf(fmt.FormatString(f, verb), configFields(c))
+	if verb == 'v' && f.Flag('#') {
+		text = "weblogin.Config" + strings.TrimPrefix(text, "weblogin.configFields")
+	}
+	_, _ = io.WriteString(f, text)
+}
+
 // LogValue logs the settings of the configuration: the seal keys as SealKey and SealKeys print
 // them, the client as it logs itself, the store by its type; no function or logger.
 func (c Config) LogValue() slog.Value {
