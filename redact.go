@@ -2,11 +2,12 @@ package onesoidc
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ones-now/onesoidc/internal/redact"
 )
 
 // Printing and logging of the types that hold a key, a token or a polling secret (an
@@ -19,62 +20,7 @@ import (
 // method; keys, device codes and the client's state are kept behind pointers so that even those
 // show no secret.
 
-const redacted = "[redacted]"
-
-// description is what the secret-holding types print and log: their type name and pairs of
-// attribute names and safe values.
-type description struct {
-	typ string
-	kv  []string
-}
-
-// describe builds the description of typ from pairs of names and values.
-func describe(typ string, kv ...string) description { return description{typ, kv} }
-
-// String returns "Type{k: v, ...}", or the type alone when there are no pairs.
-func (d description) String() string {
-	if d.kv == nil {
-		return d.typ
-	}
-	var b strings.Builder
-	b.WriteString(d.typ)
-	b.WriteByte('{')
-	for i := 0; i+1 < len(d.kv); i += 2 {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(d.kv[i])
-		b.WriteString(": ")
-		b.WriteString(d.kv[i+1])
-	}
-	b.WriteByte('}')
-	return b.String()
-}
-
-// logValue returns the pairs as a slog group of string attributes.
-func (d description) logValue() slog.Value {
-	attrs := make([]slog.Attr, 0, len(d.kv)/2)
-	for i := 0; i+1 < len(d.kv); i += 2 {
-		attrs = append(attrs, slog.String(d.kv[i], d.kv[i+1]))
-	}
-	return slog.GroupValue(attrs...)
-}
-
-// format writes the description for any verb: quoted for %q, hexadecimal for %x and %X, as it
-// is for every other verb.
-func (d description) format(f fmt.State, verb rune) {
-	text := d.String()
-	switch verb {
-	case 'q':
-		_, _ = io.WriteString(f, strconv.Quote(text))
-	case 'x':
-		_, _ = fmt.Fprintf(f, "%x", text)
-	case 'X':
-		_, _ = fmt.Fprintf(f, "%X", text)
-	default:
-		_, _ = io.WriteString(f, text)
-	}
-}
+const redacted = redact.Redacted
 
 func timeText(t time.Time) string {
 	if t.IsZero() {
@@ -84,59 +30,59 @@ func timeText(t time.Time) string {
 }
 
 // description describes the key by its algorithm and key id, without key material.
-func (k DeviceKey) description() description {
-	return describe("DeviceKey", "alg", k.alg, "kid", k.kid)
+func (k DeviceKey) description() redact.Description {
+	return redact.Describe("DeviceKey", "alg", k.alg, "kid", k.kid)
 }
 
 // Format prints the key's algorithm and key id, never key material, for every verb.
-func (k DeviceKey) Format(f fmt.State, verb rune) { k.description().format(f, verb) }
+func (k DeviceKey) Format(f fmt.State, verb rune) { k.description().Format(f, verb) }
 
 // LogValue logs the key's algorithm and key id, never key material.
-func (k DeviceKey) LogValue() slog.Value { return k.description().logValue() }
+func (k DeviceKey) LogValue() slog.Value { return k.description().LogValue() }
 
 // description describes the signer: endpoint, device, algorithm and key id.
-func (s RemoteSigner) description() description {
-	return describe("RemoteSigner", "url", redactURL(s.url), "device_id", s.deviceID, "alg", s.alg, "kid", s.kid,
+func (s RemoteSigner) description() redact.Description {
+	return redact.Describe("RemoteSigner", "url", redactURL(s.url), "device_id", s.deviceID, "alg", s.alg, "kid", s.kid,
 		"verifies", strconv.FormatBool(s.pub != nil))
 }
 
 // Format prints a description without secrets for every verb.
-func (s RemoteSigner) Format(f fmt.State, verb rune) { s.description().format(f, verb) }
+func (s RemoteSigner) Format(f fmt.State, verb rune) { s.description().Format(f, verb) }
 
 // LogValue logs the signer's endpoint, device, algorithm and key id.
-func (s RemoteSigner) LogValue() slog.Value { return s.description().logValue() }
+func (s RemoteSigner) LogValue() slog.Value { return s.description().LogValue() }
 
 // description describes the session without its device code (RFC 8628). A ONES session shows
 // its auth_req_id, which its QR code shows too (ID).
-func (s QRSession) description() description {
+func (s QRSession) description() redact.Description {
 	if s.authReqID != "" {
-		return describe("QRSession", "auth_req_id", s.authReqID, "expires", timeText(s.Expiry()))
+		return redact.Describe("QRSession", "auth_req_id", s.authReqID, "expires", timeText(s.Expiry()))
 	}
-	return describe("QRSession", "user_code", s.UserCode, "verification_uri", s.VerificationURI,
+	return redact.Describe("QRSession", "user_code", s.UserCode, "verification_uri", s.VerificationURI,
 		"expires", timeText(s.Expiry()), "device_code", redacted)
 }
 
 // Format prints a description without secrets for every verb: the device code never appears.
-func (s QRSession) Format(f fmt.State, verb rune) { s.description().format(f, verb) }
+func (s QRSession) Format(f fmt.State, verb rune) { s.description().Format(f, verb) }
 
 // LogValue logs the session without its device code.
-func (s QRSession) LogValue() slog.Value { return s.description().logValue() }
+func (s QRSession) LogValue() slog.Value { return s.description().LogValue() }
 
 // description describes the acknowledgement without its auth_req_id, the polling secret, and
 // without its client_notification_token.
-func (r CIBAResponse) description() description {
-	return describe("CIBAResponse", "auth_req_id", redacted, "expires", timeText(r.Expiry()),
+func (r CIBAResponse) description() redact.Description {
+	return redact.Describe("CIBAResponse", "auth_req_id", redacted, "expires", timeText(r.Expiry()),
 		"interval", r.Interval.String(), "scope", r.Scope)
 }
 
 // Format prints a description without secrets for every verb: the auth_req_id never appears.
-func (r CIBAResponse) Format(f fmt.State, verb rune) { r.description().format(f, verb) }
+func (r CIBAResponse) Format(f fmt.State, verb rune) { r.description().Format(f, verb) }
 
 // LogValue logs the acknowledgement without its auth_req_id or notification token.
-func (r CIBAResponse) LogValue() slog.Value { return r.description().logValue() }
+func (r CIBAResponse) LogValue() slog.Value { return r.description().LogValue() }
 
 // description describes the result without its tokens or auth_req_id.
-func (r LoginResult) description() description {
+func (r LoginResult) description() redact.Description {
 	subject, expiry := "", time.Time{}
 	if r.Auth != nil {
 		subject = r.Auth.Entity.Subject
@@ -144,55 +90,55 @@ func (r LoginResult) description() description {
 	if r.Token != nil {
 		expiry = r.Token.Expiry
 	}
-	return describe("LoginResult", "subject", subject, "scope", r.Scope, "expires", timeText(expiry),
+	return redact.Describe("LoginResult", "subject", subject, "scope", r.Scope, "expires", timeText(expiry),
 		"tokens", redacted)
 }
 
 // Format prints a description without secrets for every verb: no token or auth_req_id appears.
-func (r LoginResult) Format(f fmt.State, verb rune) { r.description().format(f, verb) }
+func (r LoginResult) Format(f fmt.State, verb rune) { r.description().Format(f, verb) }
 
 // LogValue logs the subject, scope and expiry of the result, never a token or the auth_req_id.
-func (r LoginResult) LogValue() slog.Value { return r.description().logValue() }
+func (r LoginResult) LogValue() slog.Value { return r.description().LogValue() }
 
 // description names the hint parameter, not its value (a login_hint_token or id_token_hint is
 // a token).
-func (h LoginHint) description() description {
-	return describe("LoginHint", "kind", h.Kind.String(), "value", redacted)
+func (h LoginHint) description() redact.Description {
+	return redact.Describe("LoginHint", "kind", h.Kind.String(), "value", redacted)
 }
 
 // Format prints a description without secrets for every verb.
-func (h LoginHint) Format(f fmt.State, verb rune) { h.description().format(f, verb) }
+func (h LoginHint) Format(f fmt.State, verb rune) { h.description().Format(f, verb) }
 
 // LogValue logs the kind of hint, not its value.
-func (h LoginHint) LogValue() slog.Value { return h.description().logValue() }
+func (h LoginHint) LogValue() slog.Value { return h.description().LogValue() }
 
 // description describes the request without its hint value or user code.
-func (r CIBARequest) description() description {
+func (r CIBARequest) description() redact.Description {
 	userCode := ""
 	if r.UserCode != "" {
 		userCode = redacted
 	}
-	return describe("CIBARequest", "hint", r.Hint.description().String(), "scope", strings.Join(r.Scope, " "),
+	return redact.Describe("CIBARequest", "hint", r.Hint.description().String(), "scope", strings.Join(r.Scope, " "),
 		"binding_message", strconv.Quote(r.BindingMessage), "user_code", userCode)
 }
 
 // Format prints a description without secrets for every verb.
-func (r CIBARequest) Format(f fmt.State, verb rune) { r.description().format(f, verb) }
+func (r CIBARequest) Format(f fmt.State, verb rune) { r.description().Format(f, verb) }
 
 // LogValue logs the request without its hint value or user code.
-func (r CIBARequest) LogValue() slog.Value { return r.description().logValue() }
+func (r CIBARequest) LogValue() slog.Value { return r.description().LogValue() }
 
 // description describes the client: issuer, client id and signing algorithm.
-func (c *OpenIDConnectClient) description() description {
+func (c *OpenIDConnectClient) description() redact.Description {
 	if c == nil {
-		return describe("OpenIDConnectClient(nil)")
+		return redact.Describe("OpenIDConnectClient(nil)")
 	}
-	return describe("OpenIDConnectClient", "issuer", c.issuer, "client_id", c.clientID, "alg", c.signer.Algorithm())
+	return redact.Describe("OpenIDConnectClient", "issuer", c.issuer, "client_id", c.clientID, "alg", c.signer.Algorithm())
 }
 
 // Format prints a description without secrets for every verb: no key, token, auth_req_id or
 // notification token of the client's state appears.
-func (c *OpenIDConnectClient) Format(f fmt.State, verb rune) { c.description().format(f, verb) }
+func (c *OpenIDConnectClient) Format(f fmt.State, verb rune) { c.description().Format(f, verb) }
 
 // LogValue logs the client's issuer, client id and signing algorithm.
-func (c *OpenIDConnectClient) LogValue() slog.Value { return c.description().logValue() }
+func (c *OpenIDConnectClient) LogValue() slog.Value { return c.description().LogValue() }

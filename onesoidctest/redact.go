@@ -32,7 +32,8 @@ func secretParam(name string) bool {
 	return false
 }
 
-// description builds "Type{k: v, ...}" and the slog group of the same pairs.
+// description builds "Type{k: v, ...}" and the slog group of the same pairs: the SDK's
+// internal/redact.Description, repeated here because this package imports nothing of the SDK.
 type description struct {
 	typ string
 	kv  []string

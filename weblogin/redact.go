@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ones-now/onesoidc/internal/redact"
 )
 
 // Printing and logging of what holds a seal key, an auth_req_id or a session: every fmt verb
@@ -16,23 +18,18 @@ import (
 // no method of a value it reaches through an unexported field, so the types that keep a secret
 // in one (Handler) describe themselves as a whole.
 
-const redacted = "[redacted]"
+const redacted = redact.Redacted
 
 // SealKey is the type of Config.SealKey: an AES-256 key, as bytes. A []byte assigns to it as it
 // is, and it passes as a []byte wherever one is taken. It prints and logs as "[redacted]" with
 // its length, never a key byte.
 type SealKey []byte
 
-func (k SealKey) text() string {
-	if len(k) == 0 {
-		return "[]"
-	}
-	return "[redacted: " + strconv.Itoa(len(k)) + " bytes]"
-}
+func (k SealKey) text() string { return countText(len(k), "bytes") }
 
 // Format prints "[redacted: N bytes]" (or "[]" when empty) for every verb: quoted for %q,
 // hexadecimal for %x and %X, never a key byte.
-func (k SealKey) Format(f fmt.State, verb rune) { formatText(f, verb, k.text()) }
+func (k SealKey) Format(f fmt.State, verb rune) { redact.Text(f, verb, k.text()) }
 
 // LogValue logs "[redacted: N bytes]" (or "[]" when empty), never a key byte.
 func (k SealKey) LogValue() slog.Value { return slog.StringValue(k.text()) }
@@ -41,16 +38,19 @@ func (k SealKey) LogValue() slog.Value { return slog.StringValue(k.text()) }
 // it as it is. It prints and logs the number of keys, never a key byte.
 type SealKeys [][]byte
 
-func (k SealKeys) text() string {
-	if len(k) == 0 {
+func (k SealKeys) text() string { return countText(len(k), "keys") }
+
+// countText is "[redacted: n unit]", or "[]" when n is 0.
+func countText(n int, unit string) string {
+	if n == 0 {
 		return "[]"
 	}
-	return "[redacted: " + strconv.Itoa(len(k)) + " keys]"
+	return "[redacted: " + strconv.Itoa(n) + " " + unit + "]"
 }
 
 // Format prints "[redacted: N keys]" (or "[]" when empty) for every verb: quoted for %q,
 // hexadecimal for %x and %X, never a key byte.
-func (k SealKeys) Format(f fmt.State, verb rune) { formatText(f, verb, k.text()) }
+func (k SealKeys) Format(f fmt.State, verb rune) { redact.Text(f, verb, k.text()) }
 
 // LogValue logs "[redacted: N keys]" (or "[]" when empty), never a key byte.
 func (k SealKeys) LogValue() slog.Value { return slog.StringValue(k.text()) }
@@ -109,11 +109,11 @@ func (h Handler) pairs() []string {
 // Format prints the handler's prefix, origin, scope, store type and client for every verb,
 // never its seal keys.
 func (h Handler) Format(f fmt.State, verb rune) {
-	formatText(f, verb, describe("weblogin.Handler", h.pairs()...))
+	redact.Describe("weblogin.Handler", h.pairs()...).Format(f, verb)
 }
 
 // LogValue logs the handler's prefix, origin, scope, store type and client, never its seal keys.
-func (h Handler) LogValue() slog.Value { return logPairs(h.pairs()...) }
+func (h Handler) LogValue() slog.Value { return redact.Describe("", h.pairs()...).LogValue() }
 
 // pairs describes the login with its json names: the auth_req_id redacted, the session and
 // the poll key (SHA-256 hashes) cut to 8 hex digits, which is enough to tell logins apart.
@@ -135,20 +135,20 @@ func (l Login) pairs() []string {
 // Format prints the login for every verb, without its auth_req_id (CIBA Core §7.3: it polls
 // for the tokens) and with its session and poll key cut short.
 func (l Login) Format(f fmt.State, verb rune) {
-	formatText(f, verb, describe("weblogin.Login", l.pairs()...))
+	redact.Describe("weblogin.Login", l.pairs()...).Format(f, verb)
 }
 
 // LogValue logs the login as Format prints it: no auth_req_id, the hashes cut short.
-func (l Login) LogValue() slog.Value { return logPairs(l.pairs()...) }
+func (l Login) LogValue() slog.Value { return redact.Describe("", l.pairs()...).LogValue() }
 
 // Format prints the number of logins the store holds, never a login, a sealed result or a
 // session, for every verb.
 func (s *MemoryStore) Format(f fmt.State, verb rune) {
-	formatText(f, verb, describe("weblogin.MemoryStore", s.pairs()...))
+	redact.Describe("weblogin.MemoryStore", s.pairs()...).Format(f, verb)
 }
 
 // LogValue logs the number of logins the store holds.
-func (s *MemoryStore) LogValue() slog.Value { return logPairs(s.pairs()...) }
+func (s *MemoryStore) LogValue() slog.Value { return redact.Describe("", s.pairs()...).LogValue() }
 
 func (s *MemoryStore) pairs() []string {
 	if s == nil {
@@ -172,45 +172,4 @@ func timeText(t time.Time) string {
 		return "none"
 	}
 	return t.UTC().Format(time.RFC3339)
-}
-
-// describe builds "Type{k: v, ...}" from pairs of names and values.
-func describe(typ string, kv ...string) string {
-	var b strings.Builder
-	b.WriteString(typ)
-	b.WriteByte('{')
-	for i := 0; i+1 < len(kv); i += 2 {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(kv[i])
-		b.WriteString(": ")
-		b.WriteString(kv[i+1])
-	}
-	b.WriteByte('}')
-	return b.String()
-}
-
-// logPairs returns pairs of names and values as a slog group of string attributes.
-func logPairs(kv ...string) slog.Value {
-	attrs := make([]slog.Attr, 0, len(kv)/2)
-	for i := 0; i+1 < len(kv); i += 2 {
-		attrs = append(attrs, slog.String(kv[i], kv[i+1]))
-	}
-	return slog.GroupValue(attrs...)
-}
-
-// formatText writes text for any verb: quoted for %q, hexadecimal for %x and %X, as it is for
-// every other verb.
-func formatText(f fmt.State, verb rune, text string) {
-	switch verb {
-	case 'q':
-		_, _ = io.WriteString(f, strconv.Quote(text))
-	case 'x':
-		_, _ = fmt.Fprintf(f, "%x", text)
-	case 'X':
-		_, _ = fmt.Fprintf(f, "%X", text)
-	default:
-		_, _ = io.WriteString(f, text)
-	}
 }
