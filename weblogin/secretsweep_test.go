@@ -202,6 +202,18 @@ func (s *sweep) print(name string, v any) {
 	s.log.With("value", v).WithGroup("g").Info(name, "value", v)
 }
 
+// has reports whether a secret of that name was recorded.
+func (s *sweep) has(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sec := range s.secrets {
+		if sec.name == name {
+			return true
+		}
+	}
+	return false
+}
+
 // check fails for every output and log line that shows a secret.
 func (s *sweep) check() {
 	s.t.Helper()
@@ -241,7 +253,8 @@ func TestHF19KF09NoSecretReachesLogsErrorsOrPrints(t *testing.T) {
 		s := newSweep(t)
 		ctx := t.Context()
 		idp := onesoidctest.NewInMemory()
-		newDevice := func(opts ...onesoidc.Option) (*onesoidctest.Device, *onesoidc.DeviceKey, *onesoidc.OpenIDConnectClient) {
+		ones := onesoidctest.NewInMemory(onesoidctest.WithONES())
+		deviceOf := func(idp *onesoidctest.Server, opts ...onesoidc.Option) (*onesoidctest.Device, *onesoidc.DeviceKey, *onesoidc.OpenIDConnectClient) {
 			t.Helper()
 			dev, err := idp.RegisterDevice()
 			s.must("register device", err)
@@ -250,9 +263,13 @@ func TestHF19KF09NoSecretReachesLogsErrorsOrPrints(t *testing.T) {
 			s.must("device key", err)
 			cfg := &onesoidc.DeviceConfig{ID: dev.ID, ClientID: dev.ClientID, Host: idp.URL, KeySecurity: "default"}
 			c, err := onesoidc.NewClient(ctx, cfg, dk, append([]onesoidc.Option{onesoidc.WithHTTPClient(idp.HTTPClient()),
-				onesoidc.WithStandardCIBA(), onesoidc.WithLogger(s.log)}, opts...)...)
+				onesoidc.WithLogger(s.log)}, opts...)...)
 			s.must("client", err)
 			return dev, dk, c
+		}
+		newDevice := func(opts ...onesoidc.Option) (*onesoidctest.Device, *onesoidc.DeviceKey, *onesoidc.OpenIDConnectClient) {
+			t.Helper()
+			return deviceOf(idp, append([]onesoidc.Option{onesoidc.WithStandardCIBA()}, opts...)...)
 		}
 
 		// Device token (RFC 7523 private_key_jwt), validation, introspection, revocation.
@@ -374,6 +391,19 @@ func TestHF19KF09NoSecretReachesLogsErrorsOrPrints(t *testing.T) {
 			s.errOutputs("unknown QR session", err)
 		}
 
+		// The ONES wire shapes: a CIBA request object signed by the device key (a credential
+		// too), opaque access tokens.
+		_, _, oc := deviceOf(ones)
+		ones.ScriptCIBA("alice", onesoidctest.CIBAScript{})
+		onesAck, err := oc.MakeCIBARequest(ctx, onesoidc.CIBARequest{Hint: onesoidc.LoginHint{Kind: onesoidc.HintLoginToken, Value: "alice"}, BindingMessage: "SWEEP-2"})
+		s.must("ONES CIBA request", err)
+		s.secret("ONES auth_req_id", onesAck.AuthReqID)
+		onesLogin, err := oc.WaitForCIBA(ctx, onesAck)
+		s.must("ONES CIBA login", err)
+		s.loginSecrets("ONES CIBA", onesLogin)
+		_, err = oc.ValidateToken(ctx, onesLogin.Token.AccessToken)
+		s.must("ONES opaque token", err)
+
 		// Browser logins through the Handler: CIBA approved, QR approved, CIBA denied, a
 		// poll that fails, an OnLogin that fails; the seal keys, cookies and sealed results
 		// are secrets too.
@@ -439,36 +469,8 @@ func TestHF19KF09NoSecretReachesLogsErrorsOrPrints(t *testing.T) {
 
 		// Every secret the IdP saw: assertions, tokens and codes of every request, and the
 		// auth_req_ids and notification tokens of every CIBA request.
-		for _, ep := range []string{onesoidctest.EndpointToken, onesoidctest.EndpointBackchannel, onesoidctest.EndpointIntrospection,
-			onesoidctest.EndpointRevocation, onesoidctest.EndpointDeviceAuthorization, onesoidctest.EndpointQRStart, onesoidctest.EndpointQRStatus} {
-			for _, r := range idp.Requests(ep) {
-				if as := r.Form.Get("client_assertion"); as != "" {
-					s.secret("client assertion", as)
-					s.secret("client assertion signature", as[strings.LastIndexByte(as, '.')+1:])
-				}
-				for _, k := range []string{"refresh_token", "token", "auth_req_id", "device_code", "client_notification_token", "id_token_hint"} {
-					if v := r.Form.Get(k); len(v) >= 12 {
-						s.secret("form "+k, v)
-					}
-				}
-				if _, cred, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok {
-					s.secret("Authorization credential", cred)
-				}
-				s.print("onesoidctest.Request", r)
-			}
-		}
-		for _, r := range idp.CIBARequests() {
-			s.secret("recorded auth_req_id", r.AuthReqID)
-			if v := r.Params["client_notification_token"]; v != "" {
-				s.secret("recorded client_notification_token", v)
-			}
-			s.print("onesoidctest.CIBARecord", r)
-		}
-		for _, r := range idp.QRSessions() {
-			if r.AccessToken != "" {
-				s.secret("QR access token", r.AccessToken)
-			}
-			s.print("onesoidctest.QRRecord", r)
+		for _, srv := range []*onesoidctest.Server{idp, ones} {
+			s.idpSecrets(srv)
 		}
 
 		// The printed forms of every other secret-holding value.
@@ -486,6 +488,14 @@ func TestHF19KF09NoSecretReachesLogsErrorsOrPrints(t *testing.T) {
 		s.print("onesoidctest.Device value", *dev)
 
 		s.check()
+		for _, name := range []string{"device key scalar", "device key PEM line", "client assertion", "request object signature",
+			"device access token", "JWT access token", "opaque token", "auth_req_id", "client_notification_token", "CIBA refresh token",
+			"CIBA ID token", "device_code", "ONES QR access token", "seal key", "previous seal key", "sealed result 0",
+			"session cookie", "browser access token", "ONES CIBA access token"} {
+			if !s.has(name) {
+				t.Errorf("the run has no %s to look for", name)
+			}
+		}
 		if n := s.records.Load(); n < 50 || !strings.Contains(s.logs.String(), "onesoidc: request") ||
 			!strings.Contains(s.logs.String(), "weblogin: poll failed") || !strings.Contains(s.logs.String(), "weblogin: OnLogin failed") {
 			t.Errorf("%d log records, without the SDK's and the handler's own: the capture does not work", n)
@@ -551,4 +561,45 @@ func randomBytes(t testing.TB, n int) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// idpSecrets records every secret m saw: the assertions, signed request objects, tokens and
+// codes of every request, the auth_req_ids and notification tokens of every CIBA request, and
+// the access tokens of QR sessions; and prints each record.
+func (s *sweep) idpSecrets(m *onesoidctest.Server) {
+	s.t.Helper()
+	for _, ep := range []string{onesoidctest.EndpointToken, onesoidctest.EndpointBackchannel, onesoidctest.EndpointIntrospection,
+		onesoidctest.EndpointRevocation, onesoidctest.EndpointDeviceAuthorization, onesoidctest.EndpointQRStart, onesoidctest.EndpointQRStatus} {
+		for _, r := range m.Requests(ep) {
+			if as := r.Form.Get("client_assertion"); as != "" {
+				s.secret("client assertion", as)
+				s.secret("client assertion signature", as[strings.LastIndexByte(as, '.')+1:])
+			}
+			for _, k := range []string{"refresh_token", "token", "auth_req_id", "device_code", "client_notification_token", "id_token_hint", "request", "login_hint_token"} {
+				if v := r.Form.Get(k); len(v) >= 12 {
+					s.secret("form "+k, v)
+				}
+			}
+			if ro := r.Form.Get("request"); ro != "" {
+				s.secret("request object signature", ro[strings.LastIndexByte(ro, '.')+1:])
+			}
+			if _, cred, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok {
+				s.secret("Authorization credential", cred)
+			}
+			s.print("onesoidctest.Request", r)
+		}
+	}
+	for _, r := range m.CIBARequests() {
+		s.secret("recorded auth_req_id", r.AuthReqID)
+		if v := r.Params["client_notification_token"]; v != "" {
+			s.secret("recorded client_notification_token", v)
+		}
+		s.print("onesoidctest.CIBARecord", r)
+	}
+	for _, r := range m.QRSessions() {
+		if r.AccessToken != "" {
+			s.secret("QR access token", r.AccessToken)
+		}
+		s.print("onesoidctest.QRRecord", r)
+	}
 }
