@@ -40,6 +40,9 @@ type description struct {
 }
 
 func (d description) String() string {
+	if d.kv == nil {
+		return d.typ
+	}
 	var b strings.Builder
 	b.WriteString(d.typ)
 	b.WriteByte('{')
@@ -184,3 +187,17 @@ func (r QRRecord) Format(f fmt.State, verb rune) { r.description().format(f, ver
 
 // LogValue logs the record as Format prints it.
 func (r QRRecord) LogValue() slog.Value { return r.description().logValue() }
+
+func (m *Server) description() description {
+	if m == nil {
+		return description{"onesoidctest.Server(nil)", nil}
+	}
+	return description{"onesoidctest.Server", []string{"url", m.URL, "issuer", m.Issuer}}
+}
+
+// Format prints the Server's URL and issuer for every verb, never its keys, the tokens it
+// issued (which key its records) or its logins.
+func (m *Server) Format(f fmt.State, verb rune) { m.description().format(f, verb) }
+
+// LogValue logs the Server's URL and issuer.
+func (m *Server) LogValue() slog.Value { return m.description().logValue() }

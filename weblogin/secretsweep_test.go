@@ -486,6 +486,8 @@ func TestHF19KF09NoSecretReachesLogsErrorsOrPrints(t *testing.T) {
 		s.print("*OpenIDConnectClient", c)
 		s.print("onesoidctest.Device", dev)
 		s.print("onesoidctest.Device value", *dev)
+		s.print("*onesoidctest.Server", idp)
+		s.print("*onesoidctest.Server ONES", ones)
 
 		s.check()
 		for _, name := range []string{"device key scalar", "device key PEM line", "client assertion", "request object signature",
