@@ -8,14 +8,25 @@
 // key was asked for, so that a working set larger than the budget keeps its most asked-for part
 // instead of thrashing), configured to start no goroutine: maintenance runs on the calling
 // goroutine when a write needs it, and entries do not expire by time (callers check the expiry
-// they keep in the value on every hit and Delete what has expired). Reads take no lock and
-// write no shared memory that other readers contend on; writes lock one hash-table bucket.
+// they keep in the value on every hit and Delete what has expired). Reads take no lock; writes
+// lock one hash-table bucket.
+//
+// Reads record themselves in the policy (otter's read buffer: a compare-and-swap on a ring
+// shared by the goroutines that hash to it, drained into the frequency sketch and the LRU
+// queues every 16 reads) only once the cache has evicted an entry for room. Before that the
+// policy decides nothing, so recording every read would be shared writes and cache misses for
+// no gain: one read in 16 records itself, to give the sketch the frequencies it needs at the
+// first eviction. From the first eviction on, every read records itself, as a W-TinyLFU cache
+// needs to keep the most asked-for part of a working set larger than its budget.
 package cache
 
 import (
 	"context"
+	"math/rand/v2"
+	"sync/atomic"
 
 	"github.com/maypok86/otter/v2"
+	"github.com/maypok86/otter/v2/stats"
 )
 
 // Overhead is the cost, in bytes, that the cache itself adds to every entry beyond what the
@@ -31,11 +42,20 @@ type Cache[V any] struct {
 	budget uint64
 	cost   func(V) uint32
 	h      *hasher
+	full   atomic.Bool // an entry was evicted for room: every read records itself from then on
 }
+
+// primeEvery is one in how many reads records itself before the first eviction (a power of 2).
+const primeEvery = 16
 
 // New returns a cache that keeps entries of total cost at most budget (bytes); cost returns
 // the bytes one entry holds, Overhead included. A budget of 0 is a cache that keeps nothing.
 func New[V any](budget uint64, cost func(V) uint32) *Cache[V] {
+	return newWith(budget, cost, nil)
+}
+
+// newWith is New with otter's statistics recorded in rec (nil for none), for tests.
+func newWith[V any](budget uint64, cost func(V) uint32, rec stats.Recorder) *Cache[V] {
 	c := &Cache[V]{budget: budget, cost: cost, h: newHasher()}
 	if budget == 0 {
 		return c
@@ -45,6 +65,12 @@ func New[V any](budget uint64, cost func(V) uint32) *Cache[V] {
 		Weigher:       func(_ Key, v V) uint32 { return cost(v) },
 		Executor:      func(fn func()) { fn() }, // no goroutines: maintenance on the caller's
 		Logger:        quiet{},
+		StatsRecorder: rec,
+		OnAtomicDeletion: func(e otter.DeletionEvent[Key, V]) {
+			if e.Cause == otter.CauseOverflow && !c.full.Load() { // one store, then reads only
+				c.full.Store(true)
+			}
+		},
 	})
 	return c
 }
@@ -53,11 +79,17 @@ func New[V any](budget uint64, cost func(V) uint32) *Cache[V] {
 // hasher), so that no one can make a string that finds another's entry.
 func (c *Cache[V]) Key(s string) Key { return c.h.key(s) }
 
-// Get returns the value of k, if the cache has it.
+// Get returns the value of k, if the cache has it. Until the cache first evicts an entry for
+// room, one read in primeEvery records itself in the policy (see the package doc); after that,
+// every read does.
 func (c *Cache[V]) Get(k Key) (V, bool) {
 	if c.c == nil {
 		var zero V
 		return zero, false
+	}
+	if !c.full.Load() && rand.Uint32()&(primeEvery-1) != 0 {
+		e, ok := c.c.GetEntryQuietly(k)
+		return e.Value, ok
 	}
 	return c.c.GetIfPresent(k)
 }

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"runtime"
 	"testing"
+
+	"github.com/maypok86/otter/v2/stats"
 )
 
 // key returns a distinct key for each i, spread as a hash is.
@@ -81,5 +83,57 @@ func TestNoGoroutines(t *testing.T) {
 	}
 	if n := runtime.NumGoroutine(); n > before {
 		t.Errorf("%d goroutines, %d before", n, before)
+	}
+}
+
+// TestReadsRecordThemselvesOnceTheCacheEvicts: before the cache first evicts an entry for room,
+// about one hit in primeEvery records itself in the policy (otter counts the hits it records);
+// deletes and replacements are not evictions; from the first eviction for room on, every hit
+// records itself.
+func TestReadsRecordThemselvesOnceTheCacheEvicts(t *testing.T) {
+	rec := stats.NewCounter()
+	c := newWith(100*64, func(int) uint32 { return 64 }, rec) // room for 100 entries
+	for i := range 50 {
+		c.Set(key(i), i)
+	}
+	const reads = 3200
+	for i := range reads {
+		if _, ok := c.Get(key(i % 50)); !ok {
+			t.Fatalf("entry %d missing", i%50)
+		}
+	}
+	// Binomial(3200, 1/16): mean 200, standard deviation 14.
+	if got := rec.Snapshot().Hits; got < reads/primeEvery/2 || got > reads/primeEvery*2 {
+		t.Errorf("before any eviction, %d of %d hits recorded, want about %d", got, reads, reads/primeEvery)
+	}
+	c.Delete(key(0))
+	c.Set(key(1), 1)
+	c.Len()
+	if c.full.Load() {
+		t.Fatal("a delete or a replacement counted as an eviction for room")
+	}
+	for i := 50; i < 400; i++ {
+		c.Set(key(i), i)
+	}
+	c.Len() // pending maintenance evicts
+	if !c.full.Load() {
+		t.Fatal("400 entries in room for 100 and no eviction seen")
+	}
+	present := -1
+	for i := range 400 {
+		if _, ok := c.c.GetEntryQuietly(key(i)); ok {
+			present = i
+			break
+		}
+	}
+	if present < 0 {
+		t.Fatal("no entry left")
+	}
+	before := rec.Snapshot().Hits
+	for range reads {
+		c.Get(key(present))
+	}
+	if got := rec.Snapshot().Hits - before; got != reads {
+		t.Errorf("after an eviction, %d of %d hits recorded, want all", got, reads)
 	}
 }
