@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"testing/synctest"
 
 	"github.com/ones-now/onesoidc/onesoidctest"
 	"golang.org/x/oauth2"
@@ -143,4 +144,43 @@ func slogOutputs(v any) []string {
 	}
 	slog.New(slog.NewTextHandler(&text, nil)).Info("list", "list", []any{v})
 	return []string{text.String(), js.String()}
+}
+
+// TestAuthenticationResultPrintsNoClaimText: the result of a CIBA login, whose ID token carries
+// the auth_req_id claim (CIBA Core §10.1.1), prints and logs its exported fields only, never the
+// verified payload it keeps for Claims (an address, as any pointer nested in a struct prints).
+func TestAuthenticationResultPrintsNoClaimText(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		_, c := cibaSetup(t)
+		ack, err := c.MakeCIBARequest(t.Context(), aliceRequest())
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := c.WaitForCIBA(t.Context(), ack)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var claim struct {
+			AuthReqID string `json:"urn:openid:params:jwt:claim:auth_req_id"`
+		}
+		if err := res.Auth.Claims(&claim); err != nil || claim.AuthReqID != ack.AuthReqID {
+			t.Fatalf("the ID token's auth_req_id claim is %q (%v), want the request's", claim.AuthReqID, err)
+		}
+		outs := slogOutputs(res.Auth)
+		for _, v := range []any{res.Auth, *res.Auth, []any{res.Auth}} {
+			for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
+				outs = append(outs, fmt.Sprintf(verb, v))
+			}
+		}
+		for _, out := range outs {
+			for _, form := range secretForms(ack.AuthReqID) {
+				if strings.Contains(out, form) {
+					t.Fatalf("output shows the auth_req_id: %s", out)
+				}
+			}
+		}
+		if got := fmt.Sprintf("%+v", *res.Auth); !strings.Contains(got, "Subject:alice") {
+			t.Errorf("%%+v = %s, want the entity's fields", got)
+		}
+	})
 }
