@@ -35,7 +35,8 @@ func (k SealKey) Format(f fmt.State, verb rune) { redact.Text(f, verb, k.text())
 func (k SealKey) LogValue() slog.Value { return slog.StringValue(k.text()) }
 
 // SealKeys is the type of Config.PreviousSealKeys: AES-256 keys, as bytes. A [][]byte assigns to
-// it as it is. It prints and logs the number of keys, never a key byte.
+// it as it is. It prints and logs the number of keys, never a key byte; an element taken out of
+// it is a []byte, which prints its bytes (convert it to SealKey to print it).
 type SealKeys [][]byte
 
 func (k SealKeys) text() string { return countText(len(k), "keys") }
