@@ -233,3 +233,29 @@ func TestHF19EchoedSecretsAreRedactedWhateverTheirDisguise(t *testing.T) {
 		})
 	}
 }
+
+// TestHF19QRStatusEchoSplitByAControlCharacterIsRedacted: an ONES QR status that echoes the
+// device access token of the status request, broken up by a control character that sanitizing
+// drops, does not get the token, or its start, into the *QRStatusError.
+func TestHF19QRStatusEchoSplitByAControlCharacterIsRedacted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		idp, c, s := onesQRSession(t, onesoidctest.QRScript{PendingPolls: 5})
+		tok, err := c.DeviceAccessToken(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := tok.AccessToken
+		idp.Inject(onesoidctest.EndpointQRStatus, onesoidctest.Fault{Times: 1, Status: http.StatusOK, ContentType: "application/json",
+			Body: []byte(`{"status":"` + at[:len(at)/2] + `\u0001` + at[len(at)/2:] + `","deviceId":"` + testDeviceID + `"}`)})
+		_, err = c.CheckQRStatus(t.Context(), s.ID())
+		var se *QRStatusError
+		if !errors.As(err, &se) {
+			t.Fatalf("err = %v, want a *QRStatusError", err)
+		}
+		for _, part := range []string{at[:24], at[len(at)/2-12 : len(at)/2+12]} {
+			if strings.Contains(err.Error(), part) || strings.Contains(se.Status, part) {
+				t.Fatalf("the error holds part of the device access token: %v", err)
+			}
+		}
+	})
+}

@@ -442,6 +442,9 @@ type response struct {
 	status int
 	header http.Header
 	body   []byte
+	// secrets are the secret values the request sent (request.secrets), for redacting their
+	// echo in provider text that is not an OAuth error, such as an ONES QR status.
+	secrets []string
 }
 
 // invalid reports a successful answer whose content is not acceptable.
@@ -536,7 +539,7 @@ func (h *httpCore) exchange(ctx context.Context, r request) (*response, error) {
 	if !isJSON(ctype) && !r.noBody {
 		return nil, herr("expected a JSON body", nil)
 	}
-	return &response{op: r.op, url: endpoint, status: resp.StatusCode, header: resp.Header, body: data}, nil
+	return &response{op: r.op, url: endpoint, status: resp.StatusCode, header: resp.Header, body: data, secrets: r.secrets()}, nil
 }
 
 // readCapped reads r up to limit bytes, and fails with errResponseTooLarge if there is more.
@@ -563,9 +566,7 @@ func isJSON(ctype string) bool {
 
 // parseOAuthError decodes an RFC 6749 §5.2 error body, or returns nil when it is not one. Any of
 // secrets (what the request carried, request.secrets) that the provider echoed is replaced by
-// "[redacted]" after the text is sanitized and before it is cut, so that no part of it survives:
-// neither a secret broken up by control characters, which sanitizing drops, nor the start of one
-// that the cut would keep.
+// "[redacted]" (redactText).
 func parseOAuthError(data []byte, status int, op string, secrets []string) *OAuthError {
 	var e struct {
 		Error       string `json:"error"`
@@ -575,13 +576,6 @@ func parseOAuthError(data []byte, status int, op string, secrets []string) *OAut
 	if json.Unmarshal(data, &e) != nil || e.Error == "" {
 		return nil
 	}
-	clean := func(s string, max int, secrets []string) string {
-		s = redactSecrets(sanitize(s, len(s)), secrets)
-		if len(s) > max {
-			s = s[:max] // printable ASCII: any cut is between characters
-		}
-		return s
-	}
 	// A short secret (a user_code such as "1234") is not looked for in the code, where it would
 	// break a real code such as invalid_grant apart and with it errors.Is.
 	var long []string
@@ -590,8 +584,8 @@ func parseOAuthError(data []byte, status int, op string, secrets []string) *OAut
 			long = append(long, x)
 		}
 	}
-	return &OAuthError{StatusCode: status, Code: clean(e.Error, 64, long), Description: clean(e.Description, 256, secrets),
-		URI: clean(e.URI, 256, secrets), Op: op}
+	return &OAuthError{StatusCode: status, Code: redactText(e.Error, 64, long), Description: redactText(e.Description, 256, secrets),
+		URI: redactText(e.URI, 256, secrets), Op: op}
 }
 
 // minCodeSecret is the length from which a secret is redacted from an OAuth error code.
@@ -626,6 +620,18 @@ func (r *request) secrets() []string {
 		add(strings.TrimSpace(cred))
 	}
 	return out
+}
+
+// redactText makes provider text fit for errors and logs: it keeps printable ASCII (sanitize),
+// replaces each of secrets in it by "[redacted]", and only then cuts it to max bytes, so that
+// neither a secret broken up by control characters, which sanitizing drops, nor the start of
+// one that the cut would keep survives.
+func redactText(s string, max int, secrets []string) string {
+	s = redactSecrets(sanitize(s, len(s)), secrets)
+	if len(s) > max {
+		s = s[:max] // printable ASCII: any cut is between characters
+	}
+	return s
 }
 
 // redactSecrets replaces every occurrence of each of secrets in s by "[redacted]".

@@ -255,7 +255,9 @@ func (c *OpenIDConnectClient) qrApproved(ctx context.Context, resp *response, id
 	case ans.DeviceID != nil && !strings.EqualFold(*ans.DeviceID, c.deviceID):
 		return nil, resp.invalid("QR login status names another device", nil)
 	case *ans.Status != qrStatusApproved:
-		return nil, &QRStatusError{Status: sanitize(*ans.Status, 64)}
+		// The status is the provider's text: an echo of the device access token it was asked
+		// with is redacted, as in OAuth error text (RFC 6750 §5.3).
+		return nil, &QRStatusError{Status: redactText(*ans.Status, 64, resp.secrets)}
 	case ans.AccessToken == nil || !isBearerToken(*ans.AccessToken):
 		return nil, &LoginTokenError{Reason: "access_token missing or not a bearer token (RFC 6750 §2.1)"}
 	}

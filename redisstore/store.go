@@ -22,7 +22,7 @@
 //	{prefix}pending                  all pending logins (sorted by expiry), for the global limit
 //	{prefix}poll:<pollkey>           <session>:<id> of a provider request (pollkey: SHA-256 of its auth_req_id)
 //	{prefix}lease:<pollkey>          the one-poller lease
-//	{prefix}ping:<pollkey>           a ping came
+//	{prefix}ping:<pollkey>           a ping came: "1", or "0" once a poll took it
 //	{prefix}wake                     the pub/sub channel of wake-ups (messages: pollkeys)
 //
 // Redis 6.2 or later is required (GETDEL).
@@ -284,24 +284,33 @@ func (s *Store) ReleaseLease(ctx context.Context, pollKey, owner string) error {
 	return nil
 }
 
-// SetPinged implements weblogin.Store.
+// SetPinged implements weblogin.Store with SET NX: a flag already recorded, taken or not, stays
+// as it is.
 func (s *Store) SetPinged(ctx context.Context, pollKey string, ttl time.Duration) error {
-	if err := s.rdb.Set(ctx, s.key("ping", pollKey), "1", max(ttl, time.Second)).Err(); err != nil {
+	if err := s.rdb.SetNX(ctx, s.key("ping", pollKey), "1", max(ttl, time.Second)).Err(); err != nil {
 		return fmt.Errorf("redisstore: set ping: %w", err)
 	}
 	return nil
 }
 
-// TakePinged implements weblogin.Store with GETDEL.
+// takePingScript turns a ping flag that was not taken ("1") into a taken one ("0"), keeping its
+// expiry, and reports whether it did. KEYS: ping.
+var takePingScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == '1' then
+  redis.call('SET', KEYS[1], '0', 'KEEPTTL')
+  return 1
+end
+return 0
+`)
+
+// TakePinged implements weblogin.Store: one caller takes a flag, which stays recorded (taken)
+// until it expires.
 func (s *Store) TakePinged(ctx context.Context, pollKey string) (bool, error) {
-	err := s.rdb.GetDel(ctx, s.key("ping", pollKey)).Err()
-	if errors.Is(err, redis.Nil) {
-		return false, nil
-	}
+	n, err := takePingScript.Run(ctx, s.rdb, []string{s.key("ping", pollKey)}).Int()
 	if err != nil {
 		return false, fmt.Errorf("redisstore: take ping: %w", err)
 	}
-	return true, nil
+	return n == 1, nil
 }
 
 // Publish implements weblogin.Store: PUBLISH on the wake channel.

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -244,5 +245,48 @@ func TestStorePubSubAcrossStores(t *testing.T) {
 	case <-other:
 		t.Fatal("another pollkey woken")
 	default:
+	}
+}
+
+// TestStorePingedOnceAcrossStores (CB-22): a ping flag is taken by one poll on any replica; a
+// repeated or replayed ping while it is recorded sets nothing, so it causes no further poll,
+// and the taken flag keeps its expiry.
+func TestStorePingedOnceAcrossStores(t *testing.T) {
+	rs := startRedis(t, false)
+	rdb := rs.client()
+	prefix := uniquePrefix(t)
+	a, b := newStore(t, rdb, prefix), newStore(t, rdb, prefix)
+	ctx := t.Context()
+	if got, err := b.TakePinged(ctx, "pk"); got || err != nil {
+		t.Fatalf("TakePinged before any ping: %v %v", got, err)
+	}
+	if err := a.SetPinged(ctx, "pk", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var taken atomic.Int32
+	for _, st := range []*Store{a, b, a, b, a, b} {
+		wg.Go(func() {
+			if got, err := st.TakePinged(ctx, "pk"); err != nil {
+				t.Error(err)
+			} else if got {
+				taken.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := taken.Load(); n != 1 {
+		t.Fatalf("one ping taken %d times", n)
+	}
+	for i := range 3 { // replays, on either replica
+		if err := []*Store{a, b}[i%2].SetPinged(ctx, "pk", time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := b.TakePinged(ctx, "pk"); got || err != nil {
+			t.Fatalf("replay %d taken: %v %v", i, got, err)
+		}
+	}
+	if ttl, err := rdb.PTTL(ctx, prefix+"ping:pk").Result(); err != nil || ttl <= 0 || ttl > time.Minute {
+		t.Fatalf("taken flag's expiry %v %v", ttl, err)
 	}
 }

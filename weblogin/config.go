@@ -86,7 +86,7 @@ type Config struct {
 
 	// Prefix is the path the handler is mounted under (default DefaultPrefix, "/auth"): it
 	// serves Prefix+"/ciba/start", "/ciba/status", "/ciba/cancel", "/qr/start", "/qr/status"
-	// and "/qr/cancel", and its session cookie has Path Prefix+"/".
+	// and "/qr/cancel".
 	Prefix string
 	// Origin is the application's origin as browsers see it, such as "https://app.example"
 	// (default: the origin of each request: https when it came over TLS, else http, and
@@ -125,7 +125,8 @@ type Config struct {
 	// collected.
 	ResultTTL time.Duration
 	// LongPoll is how long a status request may wait for news (a ping, the next poll, the end)
-	// before it answers pending (default 0: answer at once, the page polls again).
+	// before it answers pending (default 0: answer at once, the page polls again). At most two
+	// status requests of one login wait at a time on each replica; more answer at once.
 	LongPoll time.Duration
 
 	// Logger receives diagnostics (default: discard). Nothing logged holds a token, a cookie
@@ -149,6 +150,7 @@ type Handler struct {
 	scope     []string
 	resources map[string][]string
 	owner     string // lease owner prefix of this handler
+	waiters   waiterCounts
 }
 
 // ConfigError reports an unusable Config.
@@ -210,7 +212,12 @@ func New(cfg Config) (*Handler, error) {
 		if u.Scheme == "http" && !isLoopback(u.Hostname()) {
 			return nil, &ConfigError{"Origin", "plain http is allowed on loopback hosts only"}
 		}
-		h.origin = &url.URL{Scheme: u.Scheme, Host: strings.ToLower(u.Host)}
+		// Browsers leave the default port out of Origin (RFC 6454 §6.1).
+		host := strings.ToLower(u.Host)
+		if p := u.Port(); (u.Scheme == "https" && p == "443") || (u.Scheme == "http" && p == "80") {
+			host = strings.TrimSuffix(host, ":"+p)
+		}
+		h.origin = &url.URL{Scheme: u.Scheme, Host: host}
 	}
 	h.scope = cfg.Scope
 	if len(h.scope) == 0 {

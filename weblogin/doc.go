@@ -36,12 +36,15 @@
 // # Sessions
 //
 // A login belongs to the browser that started it. The start endpoint sets a session cookie of
-// its own (256 random bits, HttpOnly, SameSite=Lax, Secure unless the origin is plain http on a
-// loopback host, Path the prefix) when the browser has none, and answers a loginId of 128 random
+// its own (256 random bits, HttpOnly, SameSite=Lax, Path=/, and __Host-onesoidc-login with
+// Secure unless the origin is plain http on a loopback host, so that no other host of the site
+// can set it) when the browser has none, and answers a loginId of 128 random
 // bits to the page. Status and cancel find a login only by both: the cookie, which scripts
 // cannot read, and the loginId, which only the page that started the login knows — so a session
 // cookie planted in a victim's browser (session fixation) does not give the planter the victim's
-// login. The Store keeps the cookie's SHA-256, never the cookie.
+// login. The Store keeps the cookie's SHA-256, never the cookie. Status and cancel also find the
+// logins started under the cookie name of the release before, __Secure-onesoidc-login, so that a
+// rolling upgrade loses none; a start never sets or adopts that cookie.
 //
 // # Tokens stay on the server
 //

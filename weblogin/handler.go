@@ -171,15 +171,17 @@ func clip(s string, max int) string {
 	return b.String()
 }
 
-// Session cookies (draft-ietf-oauth-browser-based-apps §6.1): a random value of 256 bits,
-// HttpOnly, SameSite=Lax, Secure unless the origin is plain http on loopback, Path the
-// handler's prefix. The store keeps its SHA-256 only.
+// Session cookies (RFC 10017, OAuth 2.0 for Browser-Based Applications, §6.1.3.2): a random
+// value of 256 bits, HttpOnly, SameSite=Lax, Path=/, and on https the __Host- prefix with Secure
+// and no Domain (RFC 6265bis §4.1.3.2), so that no other host of the site can set it (cookie
+// tossing: a __Secure- cookie can be set with Domain=<the site> by any of its hosts). Plain http
+// on loopback, where no prefix is possible, uses the bare name. The store keeps its SHA-256 only.
 
 const sessionBytes = 32
 
 func (h *Handler) cookieName(r *http.Request) string {
 	if h.secure(r) {
-		return "__Secure-" + defaultCookieBaseName
+		return "__Host-" + defaultCookieBaseName
 	}
 	return defaultCookieBaseName
 }
@@ -189,9 +191,34 @@ func (h *Handler) secure(r *http.Request) bool {
 	return err != nil || !strings.HasPrefix(own, "http://")
 }
 
+// legacyCookieName is the name of the login cookie on https in the release before, whose logins
+// status and cancel still find (a rolling upgrade), and which a start never sets or adopts.
+const legacyCookieName = "__Secure-" + defaultCookieBaseName
+
 // session returns the hashed session of the request's cookie, or "" when it has none.
 func (h *Handler) session(r *http.Request) string {
-	c, err := r.Cookie(h.cookieName(r))
+	return sessionOf(r, h.cookieName(r))
+}
+
+// sessions returns the hashed sessions a status or cancel request may name a login of: its
+// cookie's, then, on https, the one of a cookie of the release before.
+func (h *Handler) sessions(r *http.Request) []string {
+	var out []string
+	if s := h.session(r); s != "" {
+		out = append(out, s)
+	}
+	if h.secure(r) {
+		if s := sessionOf(r, legacyCookieName); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// sessionOf returns the hashed session of the request's cookie name, or "" when it has none
+// that is well formed.
+func sessionOf(r *http.Request, name string) string {
+	c, err := r.Cookie(name)
 	if err != nil {
 		return ""
 	}
@@ -211,7 +238,7 @@ func (h *Handler) ensureSession(w http.ResponseWriter, r *http.Request) string {
 	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
 	value := base64.RawURLEncoding.EncodeToString(b[:])
 	http.SetCookie(w, &http.Cookie{
-		Name: h.cookieName(r), Value: value, Path: h.prefix + "/",
+		Name: h.cookieName(r), Value: value, Path: "/",
 		HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteLaxMode,
 	})
 	return hashHex(value)

@@ -14,7 +14,7 @@ type MemoryStore struct {
 	logins  map[memKey]*memEntry
 	byPoll  map[string]memKey
 	leases  map[string]memLease
-	pinged  map[string]time.Time // poll key -> flag expiry
+	pinged  map[string]memPing // poll key -> ping flag
 	wake    Wakeups
 	lastNow time.Time // the latest now a caller passed, for expiring leases and flags
 }
@@ -24,6 +24,12 @@ type memKey struct{ session, id string }
 type memEntry struct {
 	login  Login
 	sealed []byte
+}
+
+// memPing is a ping flag: until when it is kept, and whether a poll took it.
+type memPing struct {
+	until time.Time
+	taken bool
 }
 
 type memLease struct {
@@ -37,7 +43,7 @@ func NewMemoryStore() *MemoryStore {
 		logins: map[memKey]*memEntry{},
 		byPoll: map[string]memKey{},
 		leases: map[string]memLease{},
-		pinged: map[string]time.Time{},
+		pinged: map[string]memPing{},
 	}
 }
 
@@ -192,19 +198,22 @@ func (s *MemoryStore) ReleaseLease(_ context.Context, pollKey, owner string) err
 	return nil
 }
 
-// SetPinged implements Store.
+// SetPinged implements Store: a flag already recorded for pollKey, taken or not, stays as it is.
 func (s *MemoryStore) SetPinged(_ context.Context, pollKey string, ttl time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.now()
 	if len(s.pinged) > 2*len(s.logins)+64 { // drop stale flags; the map stays bounded
-		now := s.now()
-		for k, until := range s.pinged {
-			if !until.After(now) {
+		for k, p := range s.pinged {
+			if !p.until.After(now) {
 				delete(s.pinged, k)
 			}
 		}
 	}
-	s.pinged[pollKey] = s.now().Add(ttl)
+	if p, ok := s.pinged[pollKey]; ok && p.until.After(now) {
+		return nil
+	}
+	s.pinged[pollKey] = memPing{until: now.Add(ttl)}
 	return nil
 }
 
@@ -212,9 +221,13 @@ func (s *MemoryStore) SetPinged(_ context.Context, pollKey string, ttl time.Dura
 func (s *MemoryStore) TakePinged(_ context.Context, pollKey string) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	until, ok := s.pinged[pollKey]
-	delete(s.pinged, pollKey)
-	return ok && until.After(s.now()), nil
+	p, ok := s.pinged[pollKey]
+	if !ok || p.taken || !p.until.After(s.now()) {
+		return false, nil
+	}
+	p.taken = true
+	s.pinged[pollKey] = p
+	return true, nil
 }
 
 // Publish implements Store.

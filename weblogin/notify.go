@@ -18,6 +18,9 @@ import (
 // request of that login, on whichever replica, poll at once — and wakes status requests waiting
 // on any replica (Config.LongPoll).
 //
+// A login is pinged once: a repeated or replayed ping is answered 204 and causes no further poll
+// (the Store keeps the flag, taken, until the login expires).
+//
 // It answers 204 to a valid ping (also to a repeated one); 401 with WWW-Authenticate to a missing
 // or wrong token, and equally to an auth_req_id that is unknown or no longer pending, so that the
 // answer tells nothing about which requests exist; 405, 415, 413 and 400 to a request that is not

@@ -98,7 +98,10 @@ func (c Config) LogValue() slog.Value {
 }
 
 // pairs describes the handler by its settings, without its seal keys or state.
-func (h Handler) pairs() []string {
+func (h *Handler) pairs() []string {
+	if h == nil {
+		return []string{"handler", "nil"}
+	}
 	origin := "each request's"
 	if h.origin != nil {
 		origin = h.origin.String()
@@ -108,13 +111,13 @@ func (h Handler) pairs() []string {
 }
 
 // Format prints the handler's prefix, origin, scope, store type and client for every verb,
-// never its seal keys.
-func (h Handler) Format(f fmt.State, verb rune) {
+// never its seal keys, which fmt would otherwise print through its unexported Config.
+func (h *Handler) Format(f fmt.State, verb rune) {
 	redact.Describe("weblogin.Handler", h.pairs()...).Format(f, verb)
 }
 
 // LogValue logs the handler's prefix, origin, scope, store type and client, never its seal keys.
-func (h Handler) LogValue() slog.Value { return redact.Describe("", h.pairs()...).LogValue() }
+func (h *Handler) LogValue() slog.Value { return redact.Describe("", h.pairs()...).LogValue() }
 
 // pairs describes the login with its json names: the auth_req_id redacted, the session and
 // the poll key (SHA-256 hashes) cut to 8 hex digits, which is enough to tell logins apart.

@@ -112,7 +112,7 @@ func TestHandlerAndStorePrintNoSecret(t *testing.T) {
 	if err := store.CreateLogin(t.Context(), &Login{Session: "s", ID: "i", AuthReqID: "auth-req-id-55aa", KeepUntil: time.Now().Add(time.Hour)}, time.Now(), Limits{1, 1}); err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range []any{h, *h, []any{h}, store, []any{store}} {
+	for _, v := range []any{h, []any{h}, struct{ H *Handler }{h}, store, []any{store}} {
 		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
 			out := fmt.Sprintf(verb, v)
 			for _, secret := range []string{string(key), hex.EncodeToString(key), "195 195", "0xc3", "auth-req-id-55aa"} {

@@ -477,7 +477,6 @@ func TestHF19KF09NoSecretReachesLogsErrorsOrPrints(t *testing.T) {
 		s.print("weblogin.Config", cfg)
 		s.print("*weblogin.Config", &cfg)
 		s.print("*weblogin.Handler", h)
-		s.print("weblogin.Handler", *h)
 		s.print("SealKey", cfg.SealKey)
 		s.print("SealKeys", cfg.PreviousSealKeys)
 		s.print("*MemoryStore", store.MemoryStore)

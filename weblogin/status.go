@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/ones-now/onesoidc"
@@ -44,22 +45,25 @@ var errNoSession = &Error{Status: http.StatusNotFound, Code: "not_found", Descri
 // with both the session cookie and its loginId, which only the page that started it knows: a
 // session cookie planted in a victim's browser (session fixation) does not let the planter
 // collect the victim's login.
-func (h *Handler) findLogin(ctx context.Context, session string, kind Kind, body *statusRequest) (*Login, *Error) {
-	if session == "" {
+func (h *Handler) findLogin(ctx context.Context, sessions []string, kind Kind, body *statusRequest) (*Login, *Error) {
+	if len(sessions) == 0 {
 		return nil, errNoSession
 	}
 	id := body.id()
 	if id == "" {
 		return nil, &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "loginId is required"}
 	}
-	l, err := h.store.GetLogin(ctx, session, id)
-	switch {
-	case errors.Is(err, ErrNotFound) || (err == nil && l.Kind != kind):
-		return nil, errNoSession
-	case err != nil:
-		return nil, storeError(err)
+	for _, session := range sessions {
+		l, err := h.store.GetLogin(ctx, session, id)
+		switch {
+		case errors.Is(err, ErrNotFound) || (err == nil && l.Kind != kind):
+			continue
+		case err != nil:
+			return nil, storeError(err)
+		}
+		return l, nil
 	}
-	return l, nil
+	return nil, errNoSession
 }
 
 // requestedLogin reads a status or cancel request and finds its login, answering the error
@@ -70,7 +74,7 @@ func (h *Handler) requestedLogin(w http.ResponseWriter, r *http.Request, kind Ki
 		writeError(w, e)
 		return nil, false
 	}
-	l, e := h.findLogin(r.Context(), h.session(r), kind, &body)
+	l, e := h.findLogin(r.Context(), h.sessions(r), kind, &body)
 	if e != nil {
 		writeError(w, e)
 		return nil, false
@@ -89,13 +93,16 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request, kind Kind) {
 	ctx := r.Context()
 	var wake <-chan struct{}
 	if h.cfg.LongPoll > 0 && l.PollKey != "" && l.State == StatePending {
-		ch, unsubscribe, err := h.store.Subscribe(ctx, l.PollKey)
-		if err != nil {
-			writeError(w, storeError(err))
-			return
+		if release, ok := h.waiters.add(l.Session + ":" + l.ID); ok {
+			defer release()
+			ch, unsubscribe, err := h.store.Subscribe(ctx, l.PollKey)
+			if err != nil {
+				writeError(w, storeError(err))
+				return
+			}
+			defer unsubscribe()
+			wake = ch
 		}
-		defer unsubscribe()
-		wake = ch
 	}
 	deadline := h.now().Add(h.cfg.LongPoll)
 	for first := true; ; first = false {
@@ -154,6 +161,40 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request, kind Kind) {
 			return
 		}
 	}
+}
+
+// maxWaitersPerLogin is the most status requests of one login that wait (Config.LongPoll) on one
+// replica at a time; more answer at once. A page has one status request open at a time; the
+// second slot is for a request the browser gave up on before the server noticed.
+const maxWaitersPerLogin = 2
+
+// waiterCounts counts the status requests waiting for each login on this replica, so that one
+// browser cannot hold any number of requests (each a goroutine, a subscription and a timer)
+// with one login.
+type waiterCounts struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// add takes a waiting slot of login key; it reports false when maxWaitersPerLogin are taken, and
+// otherwise returns the function that gives the slot back.
+func (c *waiterCounts) add(key string) (func(), bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n[key] >= maxWaitersPerLogin {
+		return nil, false
+	}
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[key]++
+	return func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.n[key]--; c.n[key] <= 0 {
+			delete(c.n, key)
+		}
+	}, true
 }
 
 // sleep waits until at on the handler's clock (read every 250 ms, so that a clock injected by

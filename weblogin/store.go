@@ -129,9 +129,12 @@ type Store interface {
 	AcquireLease(ctx context.Context, pollKey, owner string, ttl time.Duration) (bool, error)
 	// ReleaseLease gives the lease back if owner still holds it.
 	ReleaseLease(ctx context.Context, pollKey, owner string) error
-	// SetPinged records that the provider notified pollKey (CIBA Core §10.2), for ttl.
+	// SetPinged records that the provider notified pollKey (CIBA Core §10.2), for ttl, once:
+	// while a flag of pollKey is recorded, taken or not, it changes nothing, so that a repeated
+	// or replayed notification causes no further poll.
 	SetPinged(ctx context.Context, pollKey string, ttl time.Duration) error
-	// TakePinged reports and clears the ping flag of pollKey.
+	// TakePinged reports whether the ping flag of pollKey is recorded and not yet taken, and
+	// marks it taken; a taken flag stays recorded until its ttl.
 	TakePinged(ctx context.Context, pollKey string) (bool, error)
 	// Publish wakes every Subscribe of pollKey, on every replica.
 	Publish(ctx context.Context, pollKey string) error

@@ -73,15 +73,15 @@ func TestCIBALoginApproved(t *testing.T) {
 	})
 }
 
-// TestSessionCookie: 256-bit value, HttpOnly, SameSite=Lax, Path the prefix, Secure unless the
-// origin is plain http on loopback; the store keeps only its hash.
+// TestSessionCookie: 256-bit value, HttpOnly, SameSite=Lax, Path=/, __Host- and Secure unless
+// the origin is plain http on loopback; the store keeps only its hash.
 func TestSessionCookie(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		for _, tc := range []struct {
 			origin string
 			secure bool
 			name   string
-		}{{"", false, "onesoidc-login"}, {"https://app.example", true, "__Secure-onesoidc-login"}} {
+		}{{"", false, "onesoidc-login"}, {"https://app.example", true, "__Host-onesoidc-login"}} {
 			e := newEnv(t, nil, func(c *Config) { c.Origin = tc.origin })
 			b := newBrowser(t)
 			if tc.origin != "" {
@@ -94,7 +94,7 @@ func TestSessionCookie(t *testing.T) {
 				t.Fatalf("%d cookies", len(cs))
 			}
 			c := cs[0]
-			if c.Name != tc.name || !c.HttpOnly || c.Secure != tc.secure || c.SameSite != http.SameSiteLaxMode || c.Path != "/auth/" || len(c.Value) != 43 {
+			if c.Name != tc.name || !c.HttpOnly || c.Secure != tc.secure || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || len(c.Value) != 43 {
 				t.Fatalf("cookie %+v", c)
 			}
 			l, err := e.h.store.GetLogin(t.Context(), hashHex(c.Value), b.logins["ciba"])

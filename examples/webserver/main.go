@@ -101,7 +101,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second}
+	srv := newServer(a)
 	logger.Info("listening", "url", "http://"+l.Addr().String())
 	go func() {
 		<-ctx.Done()
@@ -113,4 +113,20 @@ func run() error {
 		return err
 	}
 	return nil
+}
+
+// newServer returns the HTTP server of h, with every timeout set: without ReadTimeout a client
+// can send its headers and then trickle its body for as long as it likes, holding a connection
+// and a goroutine, and without IdleTimeout so can an idle keep-alive connection. WriteTimeout
+// leaves room for a long-polled status request (weblogin's LongPoll of 20 s here, plus a poll of
+// the provider of up to 20 s).
+func newServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
 }

@@ -47,6 +47,7 @@ type App struct {
 	api      http.Handler
 	mux      *http.ServeMux
 	log      *slog.Logger
+	origin   string // Options.Origin, "" for each request's own
 	mu       sync.Mutex
 	sessions map[string]*session
 }
@@ -55,6 +56,10 @@ type App struct {
 type session struct {
 	result  *onesoidc.LoginResult
 	expires time.Time
+	// refresh is held while the session's tokens are refreshed, so that concurrent requests of
+	// one session redeem its refresh token once: a provider that sees a rotated refresh token
+	// again revokes the whole grant (RFC 9700 §4.14.2).
+	refresh sync.Mutex
 }
 
 const (
@@ -67,7 +72,7 @@ func New(o Options) (*App, error) {
 	if o.Client == nil {
 		return nil, errors.New("app: Options.Client is required")
 	}
-	a := &App{client: o.Client, log: o.Logger, sessions: map[string]*session{}}
+	a := &App{client: o.Client, log: o.Logger, sessions: map[string]*session{}, origin: browserOrigin(o.Origin)}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -122,13 +127,51 @@ func (a *App) onLogin(w http.ResponseWriter, r *http.Request, res *onesoidc.Logi
 	}
 	a.sessions[id] = &session{result: res, expires: now.Add(sessionTTL)}
 	a.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: appCookie, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
-		Secure: r.TLS != nil, MaxAge: int(sessionTTL / time.Second)})
+	name, secure := a.cookieName(r)
+	http.SetCookie(w, &http.Cookie{Name: name, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
+		Secure: secure, MaxAge: int(sessionTTL / time.Second)})
 	return nil
 }
 
+// browserOrigin is origin as browsers send it in Origin: lower case, without a trailing slash or
+// the scheme's default port (RFC 6454 §6.1). weblogin.New has checked its form.
+func browserOrigin(origin string) string {
+	o := strings.TrimSuffix(strings.ToLower(origin), "/")
+	if s, ok := strings.CutSuffix(o, ":443"); ok && strings.HasPrefix(o, "https://") {
+		return s
+	}
+	if s, ok := strings.CutSuffix(o, ":80"); ok && strings.HasPrefix(o, "http://") {
+		return s
+	}
+	return o
+}
+
+// ownOrigin is the origin browsers see: Options.Origin (TLS may end at a proxy), else the
+// request's own.
+func (a *App) ownOrigin(r *http.Request) string {
+	if a.origin != "" {
+		return a.origin
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + strings.ToLower(r.Host)
+}
+
+// cookieName is the name of the session cookie and whether it is Secure: on an https origin
+// __Host-app_session (Secure, Path=/, no Domain: RFC 6265bis §4.1.3.2), which no other host of
+// the site can set, else app_session (loopback http while developing).
+func (a *App) cookieName(r *http.Request) (string, bool) {
+	if strings.HasPrefix(a.ownOrigin(r), "https://") {
+		return "__Host-" + appCookie, true
+	}
+	return appCookie, false
+}
+
 func (a *App) session(r *http.Request) (string, *session) {
-	c, err := r.Cookie(appCookie)
+	name, _ := a.cookieName(r)
+	c, err := r.Cookie(name)
 	if err != nil {
 		return "", nil
 	}
@@ -149,6 +192,9 @@ func (a *App) me(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "not logged in"})
 		return
 	}
+	// One refresh at a time per session: a request that waited here reads the tokens that the
+	// refresh before it stored.
+	s.refresh.Lock()
 	a.mu.Lock()
 	res := s.result
 	a.mu.Unlock()
@@ -156,6 +202,7 @@ func (a *App) me(w http.ResponseWriter, r *http.Request) {
 	if !tok.Valid() && tok.RefreshToken != "" {
 		fresh, err := a.login.Refresh(r.Context(), tok)
 		if err != nil {
+			s.refresh.Unlock()
 			weblogin.WriteError(w, err)
 			return
 		}
@@ -166,6 +213,7 @@ func (a *App) me(w http.ResponseWriter, r *http.Request) {
 		a.mu.Unlock()
 		tok = fresh
 	}
+	s.refresh.Unlock()
 	// Call the API as a backend would: the access token goes from this server to the API, never
 	// through the browser.
 	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, "/api/hello", nil)
@@ -194,8 +242,9 @@ func (a *App) hello(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *App) logout(w http.ResponseWriter, r *http.Request) {
-	// Same-origin requests only, as weblogin's endpoints.
-	if o := r.Header.Get("Origin"); (o == "" && r.Header.Get("Sec-Fetch-Site") != "same-origin") || (o != "" && !sameHost(o, r.Host)) {
+	// Same-origin requests only, as weblogin's endpoints: the whole origin (scheme, host and
+	// port), so that a page at http://app.example cannot log out the user of https://app.example.
+	if o := r.Header.Get("Origin"); (o == "" && r.Header.Get("Sec-Fetch-Site") != "same-origin") || (o != "" && !strings.EqualFold(o, a.ownOrigin(r))) {
 		writeJSON(w, http.StatusForbidden, map[string]string{"error": "cross-origin"})
 		return
 	}
@@ -211,13 +260,9 @@ func (a *App) logout(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	http.SetCookie(w, &http.Cookie{Name: appCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	name, secure := a.cookieName(r)
+	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
 	writeJSON(w, http.StatusOK, map[string]string{"status": "logged out"})
-}
-
-func sameHost(origin, host string) bool {
-	_, rest, ok := strings.Cut(origin, "://")
-	return ok && strings.EqualFold(rest, host)
 }
 
 // capture is a minimal in-process http.ResponseWriter for the API call.
