@@ -40,7 +40,7 @@ var ErrApplicationNotFound = errors.New("onesoidc: no ONES application with this
 
 // Application is one entry of the ONES application list. Every member is read in snake_case
 // ("client_identifier") or camelCase ("clientIdentifier"); an entry that carries a member in
-// both spellings is refused. Numbers in text members (an id or chain id sent as a number) are
+// both spellings, twice, or in another case ("Hostname") is refused. Numbers in text members (an id or chain id sent as a number) are
 // kept as their decimal text.
 type Application struct {
 	// ID is the provider's identifier of the entry ("id").
@@ -136,7 +136,9 @@ func textOrNumber(raw json.RawMessage) (string, error) {
 }
 
 // parseApplications reads the application list: a JSON array of applications, or an object
-// whose "applications" member is one.
+// whose "applications" member is one. That object, and each application, must not have a member
+// twice, also under case folding, nor one whose name differs from a member read only in case
+// ("applications", and both spellings of each application member; checkMembers).
 func parseApplications(data []byte) ([]Application, error) {
 	data = bytes.TrimSpace(data)
 	if len(data) > 0 && data[0] == '{' {
@@ -144,6 +146,9 @@ func parseApplications(data []byte) ([]Application, error) {
 			Applications *json.RawMessage `json:"applications"`
 		}
 		if err := json.Unmarshal(data, &wrapped); err != nil {
+			return nil, err
+		}
+		if err := checkMembers(data, []string{"applications"}); err != nil {
 			return nil, err
 		}
 		if wrapped.Applications == nil {
@@ -161,10 +166,17 @@ func parseApplications(data []byte) ([]Application, error) {
 	if len(raw) > maxApplications {
 		return nil, fmt.Errorf("%d applications, at most %d accepted", len(raw), maxApplications)
 	}
+	names := make([]string, 0, 2*len(applicationFields))
+	for _, f := range applicationFields {
+		names = append(names, f[0], f[1])
+	}
 	list := make([]Application, len(raw))
 	for i, r := range raw {
 		if err := parseApplication(r, &list[i]); err != nil {
 			return nil, err
+		}
+		if err := checkMembers(r, names); err != nil {
+			return nil, fmt.Errorf("application %d: %w", i, err)
 		}
 	}
 	return list, nil

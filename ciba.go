@@ -560,11 +560,11 @@ func (c *OpenIDConnectClient) requestObject(ctx context.Context, p *cibaParams) 
 	}
 	payload, err := json.Marshal(claims)
 	if err != nil {
-		return "", fmt.Errorf("onesoidc: CIBA request object: %w", err)
+		return "", wrapf("onesoidc: CIBA request object: %w", err)
 	}
 	tok, err := signCompact(ctx, c.signer, encodeJWSHeader(c.signer, requestObjectType), payload)
 	if err != nil {
-		return "", fmt.Errorf("onesoidc: CIBA request object: %w", err)
+		return "", wrapf("onesoidc: CIBA request object: %w", err)
 	}
 	return tok, nil
 }
@@ -585,8 +585,8 @@ func (c *OpenIDConnectClient) parseBackchannelAnswer(resp *response, endpoint st
 		ExpiresIn *float64 `json:"expires_in"`
 		Interval  *float64 `json:"interval"`
 	}
-	if err := json.Unmarshal(resp.body, &a); err != nil {
-		return nil, bad("invalid backchannel answer", err)
+	if err := resp.decode("invalid backchannel answer", &a); err != nil {
+		return nil, err
 	}
 	if a.AuthReqID == nil || *a.AuthReqID == "" {
 		return nil, bad("backchannel answer without auth_req_id", nil)
@@ -716,7 +716,7 @@ func (c *OpenIDConnectClient) onesRequestObject(ctx context.Context, p *cibaPara
 	b = append(b, '}')
 	tok, err := signCompact(ctx, c.signer, c.assertionHeader, b)
 	if err != nil {
-		return "", fmt.Errorf("onesoidc: CIBA request object: %w", err)
+		return "", wrapf("onesoidc: CIBA request object: %w", err)
 	}
 	return tok, nil
 }

@@ -1,6 +1,7 @@
 package onesoidc
 
 import (
+	"bytes"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -244,7 +245,8 @@ const maxNotificationBody = 4 << 10
 // It answers 204 to a valid notification (never a redirect); 401 with WWW-Authenticate to a
 // missing or wrong token, and equally to an auth_req_id that is unknown, expired, finished or
 // not in ping mode, so that the answer does not tell which requests exist; 405 to any method
-// but POST; 415 to a body that is not JSON; 413 to a body over 4 KiB; 400 to malformed JSON. The
+// but POST; 415 to a body that is not JSON; 413 to a body over 4 KiB; 400 to malformed JSON and
+// to a body with a member twice (also under case folding) or with "auth_req_id" in another case. The
 // token is compared in constant time and never logged. Only requests started by this client
 // with WithCIBAPing are known.
 func (c *OpenIDConnectClient) CIBANotificationHandler() http.Handler {
@@ -283,32 +285,35 @@ func (c *OpenIDConnectClient) CIBANotificationHandler() http.Handler {
 	})
 }
 
-// decodeJSONBody decodes one JSON value of at most limit bytes from r's body into v, rejecting
-// unknown fields when strict, and trailing data. It returns 0, or the status and message of the
-// problem.
+// decodeJSONBody decodes one JSON object of at most limit bytes from r's body into v, a pointer
+// to a struct, rejecting unknown fields when strict, trailing data, and member names that
+// encoding/json would read otherwise than they are written (checkMembers: a member twice, also
+// under case folding, or one of v's only in another case, such as "AUTH_REQ_ID"). It returns 0,
+// or the status and message of the problem.
 func decodeJSONBody(w http.ResponseWriter, r *http.Request, limit int64, v any, strict bool) (int, string) {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return http.StatusRequestEntityTooLarge, "body over " + strconv.FormatInt(limit, 10) + " bytes"
+		}
+		return http.StatusBadRequest, "unreadable body"
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	if strict {
 		dec.DisallowUnknownFields()
 	}
-	tooLarge := func(err error) bool {
-		var mbe *http.MaxBytesError
-		return errors.As(err, &mbe)
-	}
 	if err := dec.Decode(v); err != nil {
-		switch {
-		case tooLarge(err):
-			return http.StatusRequestEntityTooLarge, "body over " + strconv.FormatInt(limit, 10) + " bytes"
-		case strings.HasPrefix(err.Error(), "json: unknown field"):
+		if strings.HasPrefix(err.Error(), "json: unknown field") {
 			return http.StatusBadRequest, sanitize(strings.TrimPrefix(err.Error(), "json: "), 100)
 		}
 		return http.StatusBadRequest, "malformed JSON body"
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		if tooLarge(err) {
-			return http.StatusRequestEntityTooLarge, "body over " + strconv.FormatInt(limit, 10) + " bytes"
-		}
 		return http.StatusBadRequest, "data after the JSON body"
+	}
+	if err := checkDecoded(data, v); err != nil {
+		return http.StatusBadRequest, sanitize(err.Error(), 100)
 	}
 	return 0, ""
 }

@@ -3,7 +3,6 @@ package onesoidc
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/url"
 	"time"
 
@@ -47,7 +46,7 @@ type LoginExpiredError struct {
 func (e *LoginExpiredError) Error() string {
 	s := "onesoidc: login request expired at " + e.Expiry.UTC().Format(time.RFC3339) + " without a decision"
 	if e.Err != nil {
-		s += ": " + e.Err.Error()
+		s += ": " + causeText(e.Err)
 	}
 	return s
 }
@@ -81,7 +80,7 @@ var ErrLoginFinished = errors.New("onesoidc: login request already finished")
 var errRedeemed = errors.New("onesoidc: login already redeemed: its tokens were issued")
 
 // finishedError is the error of a request that ended with err.
-func finishedError(err error) error { return fmt.Errorf("%w: %w", ErrLoginFinished, err) }
+func finishedError(err error) error { return wrapf("%w: %w", ErrLoginFinished, err) }
 
 // LoginTokenError reports the tokens of an approved login that were refused: the ID token of a
 // CIBA poll missing or naming another issuer, audience or auth_req_id (CIBA Core §10.1.1), or the
@@ -100,7 +99,7 @@ type LoginTokenError struct {
 func (e *LoginTokenError) Error() string {
 	s := "onesoidc: login token rejected: " + e.Reason
 	if e.Err != nil {
-		s += ": " + e.Err.Error()
+		s += ": " + causeText(e.Err)
 	}
 	return s
 }

@@ -457,8 +457,9 @@ func (r *response) invalid(reason string, err error) *HTTPError {
 // JSON body with an "error" member (RFC 6749 §5.2) is parsed whatever the status: an *OAuthError
 // for a 4xx answer, and for a temporary status (408, 429, 5xx) an *HTTPError that wraps the
 // *OAuthError, so that errors.Is(err, &OAuthError{Code: "temporarily_unavailable"}) holds for
-// 503 {"error":"temporarily_unavailable"} while the status and Retry-After stay. Any other body
-// (an HTML 502 page) is an *HTTPError.
+// 503 {"error":"temporarily_unavailable"} while the status and Retry-After stay. An error body
+// whose member names are ambiguous (parseOAuthError) is an *HTTPError matching
+// ErrInvalidResponse. Any other body (an HTML 502 page) is an *HTTPError.
 func (h *httpCore) exchange(ctx context.Context, r request) (*response, error) {
 	ctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
@@ -521,7 +522,11 @@ func (h *httpCore) exchange(ctx context.Context, r request) (*response, error) {
 	}
 	if !ok {
 		if resp.StatusCode >= 400 && isJSON(ctype) {
-			if oe := parseOAuthError(data, resp.StatusCode, r.op, r.secrets()); oe != nil {
+			oe, err := parseOAuthError(data, resp.StatusCode, r.op, r.secrets())
+			if err != nil {
+				return nil, herr("ambiguous error answer", err)
+			}
+			if oe != nil {
 				if e := herr("", oe); e.Temporary() {
 					// 408, 429, 5xx: the *HTTPError keeps Retry-After and the retry rules of a
 					// temporary failure, and errors.Is/As still find the provider's code.
@@ -566,15 +571,21 @@ func isJSON(ctype string) bool {
 
 // parseOAuthError decodes an RFC 6749 §5.2 error body, or returns nil when it is not one. Any of
 // secrets (what the request carried, request.secrets) that the provider echoed is replaced by
-// "[redacted]" (redactText).
-func parseOAuthError(data []byte, status int, op string, secrets []string) *OAuthError {
+// "[redacted]" (redactText). A body that is one only as encoding/json reads it, with error,
+// error_description or error_uri twice (also under case folding) or only in another case
+// ("Error"), or with any member twice, is refused (checkMembers): the error matches
+// ErrInvalidResponse.
+func parseOAuthError(data []byte, status int, op string, secrets []string) (*OAuthError, error) {
 	var e struct {
 		Error       string `json:"error"`
 		Description string `json:"error_description"`
 		URI         string `json:"error_uri"`
 	}
 	if json.Unmarshal(data, &e) != nil || e.Error == "" {
-		return nil
+		return nil, nil
+	}
+	if err := checkDecoded(data, &e); err != nil {
+		return nil, err
 	}
 	// A short secret (a user_code such as "1234") is not looked for in the code, where it would
 	// break a real code such as invalid_grant apart and with it errors.Is.
@@ -585,7 +596,7 @@ func parseOAuthError(data []byte, status int, op string, secrets []string) *OAut
 		}
 	}
 	return &OAuthError{StatusCode: status, Code: redactText(e.Error, 64, long), Description: redactText(e.Description, 256, secrets),
-		URI: redactText(e.URI, 256, secrets), Op: op}
+		URI: redactText(e.URI, 256, secrets), Op: op}, nil
 }
 
 // minCodeSecret is the length from which a secret is redacted from an OAuth error code.

@@ -32,7 +32,7 @@ func (c *OpenIDConnectClient) DeviceJWT(ctx context.Context, audience string) (s
 		now.Add(deviceJWTLifetime).Unix())
 	tok, err := signCompact(ctx, c.signer, c.assertionHeader, payload)
 	if err != nil {
-		return "", fmt.Errorf("onesoidc: device JWT: %w", err)
+		return "", wrapf("onesoidc: device JWT: %w", err)
 	}
 	return tok, nil
 }

@@ -101,7 +101,7 @@ func Discover(ctx context.Context, issuer string, opts ...Option) (*ProviderMeta
 	for attempt := range o.attempts {
 		if attempt > 0 {
 			if err := sleepCtx(ctx, backoff(attempt, lastErr)); err != nil {
-				return nil, fmt.Errorf("onesoidc: discovery of %s: %w (last error: %w)", issuer, err, lastErr)
+				return nil, wrapf("onesoidc: discovery of %s: %w (last error: %w)", issuer, err, lastErr)
 			}
 		}
 		meta, err := fetchMetadata(ctx, h, wellKnown, issuer)
@@ -137,8 +137,8 @@ func fetchMetadata(ctx context.Context, h *httpCore, wellKnown, issuer string) (
 // §4.3) fetched for issuer.
 func parseMetadata(resp *response, issuer string) (*ProviderMetadata, error) {
 	var meta ProviderMetadata
-	if err := json.Unmarshal(resp.body, &meta); err != nil {
-		return nil, resp.invalid("invalid provider metadata", err)
+	if err := resp.decode("invalid provider metadata", &meta); err != nil {
+		return nil, err
 	}
 	meta.Raw = json.RawMessage(resp.body)
 	if err := meta.validate(issuer); err != nil {

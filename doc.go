@@ -175,8 +175,9 @@
 // the status: on 408, 429 and 5xx the [*HTTPError] wraps the [*OAuthError], so
 // errors.Is(err, &OAuthError{Code: "temporarily_unavailable"}) holds for a 503 that says so. A login that ran out
 // is one [*LoginExpiredError] whether the provider answered expired_token (it wraps that
-// [*OAuthError]) or the local clock ended it. A refused 2xx answer matches [ErrInvalidResponse];
-// more specific refusals match [ErrIssuerMismatch] and [ErrNotSupportedByProvider]. A bad configuration value, device.yml field or key file (also
+// [*OAuthError]) or the local clock ended it. A refused 2xx answer matches [ErrInvalidResponse],
+// and so does an error answer whose member names are ambiguous (every answer is read by its
+// exact member names: a member twice, or "Error" for "error", is refused); more specific refusals match [ErrIssuerMismatch] and [ErrNotSupportedByProvider]. A bad configuration value, device.yml field or key file (also
 // one that others may read: chmod 600) is a [*ConfigError] that names the file and field. No error
 // message or log line contains a token, an assertion or key material, and the types that hold
 // them print without them with every fmt verb and log without them through log/slog (they are

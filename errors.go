@@ -62,7 +62,48 @@ func (e *OAuthError) Is(target error) bool {
 	return false
 }
 
-func newCode(code string) error { return errors.New("onesoidc: " + code) }
+func newCode(code string) error { return errors.New(errPrefix + code) }
+
+// errPrefix begins the message of every error of this package.
+const errPrefix = "onesoidc: "
+
+// causeText is the message of err, the cause that an error of this package wraps, without its
+// own errPrefix: a message names the package once ("onesoidc: issuer: …: provider metadata
+// names another issuer", not "…: onesoidc: provider metadata …").
+func causeText(err error) string { return strings.TrimPrefix(err.Error(), errPrefix) }
+
+// wrapf is fmt.Errorf for a message of this package whose error arguments, each formatted with
+// %w, are errors of this package or others: their own errPrefix is left out of the message
+// (causeText), but where the first begins it, and errors.Is and errors.As find them as through
+// fmt.Errorf.
+func wrapf(format string, args ...any) error {
+	var causes []error
+	shown := make([]any, len(args))
+	for i, a := range args {
+		shown[i] = a
+		if e, ok := a.(error); ok {
+			causes = append(causes, e)
+			if i > 0 || !strings.HasPrefix(format, "%w") {
+				shown[i] = causeOnly(causeText(e))
+			}
+		}
+	}
+	return &wrappedError{msg: fmt.Errorf(format, shown...).Error(), causes: causes}
+}
+
+// causeOnly is the text of a cause in a message of wrapf.
+type causeOnly string
+
+func (e causeOnly) Error() string { return string(e) }
+
+// wrappedError is an error of wrapf.
+type wrappedError struct {
+	msg    string
+	causes []error
+}
+
+func (e *wrappedError) Error() string   { return e.msg }
+func (e *wrappedError) Unwrap() []error { return e.causes }
 
 // codeSentinels maps the OAuth error codes to their sentinel errors, for OAuthError.Is.
 var codeSentinels = map[string]error{
@@ -142,7 +183,7 @@ func (e *HTTPError) Error() string {
 		if e.Reason != "" {
 			b.WriteString(": ")
 		}
-		b.WriteString(e.Err.Error())
+		b.WriteString(causeText(e.Err))
 	}
 	return b.String()
 }
@@ -175,7 +216,9 @@ var (
 	// CIBA Core §7.3, RFC 8628 §3.2), a value out of range, an auth_req_id or device_code too short
 	// for 128 bits, an unusable JWK Set (RFC 7517 §5), a token_type other than Bearer (RFC 6749 §7.1: tokens are
 	// sent only as RFC 6750 bearer tokens), a body over its size cap, a remote signature that does
-	// not verify.
+	// not verify, a member twice (also under case folding) or a member read here sent only in
+	// another case ("Issuer", "ACCESS_TOKEN", "KID"; RFC 8259 §4: names are case-sensitive). An
+	// error answer (RFC 6749 §5.2) with such member names matches it too.
 	ErrInvalidResponse = errors.New("onesoidc: provider answer refused")
 	// errTokenTypeNotBearer is matched by the *HTTPError of a token response whose token_type is
 	// not "Bearer" (RFC 6749 §5.1, §7.1): this package sends tokens only as RFC 6750 bearer
@@ -225,7 +268,7 @@ func (e *ConfigError) Error() string {
 	b.WriteString(e.Reason)
 	if e.Err != nil {
 		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
+		b.WriteString(causeText(e.Err))
 	}
 	return b.String()
 }

@@ -143,12 +143,21 @@ func (s *keySet) find(alg jose.Alg, kid string, hasKid bool) (*jwk, lookupResult
 	return nil, keyMissing
 }
 
+// jwkMembers are the members of a JWK that parseJWK reads, itself or through go-jose: those of
+// RFC 7517 §4, of the RSA, EC and symmetric keys of RFC 7518 §6, of the OKP keys of RFC 8037 §2,
+// and go-jose's "pub" and "priv" of AKP keys.
+var jwkMembers = [...]string{"kty", "kid", "use", "key_ops", "alg", "crv", "x", "y", "n", "e", "d", "k",
+	"p", "q", "dp", "dq", "qi", "x5c", "x5u", "x5t", "x5t#S256", "pub", "priv"}
+
 // parseJWKS reads a JWK Set. A body that is not a JSON object with a non-empty "keys" array of
-// objects, or that has more than maxJWKSKeys keys, is an error; keys that cannot
-// verify tokens of this package are skipped, with the reason kept by
-// kid, and a set with no usable key at all is an error. A key listed twice — same kid, alg and
-// key material — is one key: RFC 7517 §4.5 asks different keys for distinct kids, and the same
-// key twice is no ambiguity. Keys equal to one of old keep their identity.
+// objects, or that has more than maxJWKSKeys keys, is an error; so is a set or a key with a
+// member twice, also under case folding, or with a member whose name differs from one read only
+// in case ("Keys", "KID", "N"; checkMembers): encoding/json would read such a member as the one
+// read, or the last of two, so the whole set is refused (and the last good keys stay in use).
+// Keys that cannot verify tokens of this package are skipped, with the reason kept by kid, and a
+// set with no usable key at all is an error. A key listed twice — same kid, alg and key
+// material — is one key: RFC 7517 §4.5 asks different keys for distinct kids, and the same key
+// twice is no ambiguity. Keys equal to one of old keep their identity.
 func parseJWKS(body []byte, old *keySet) (*keySet, int, error) {
 	var doc struct {
 		Keys json.RawMessage `json:"keys"`
@@ -163,6 +172,9 @@ func parseJWKS(body []byte, old *keySet) (*keySet, int, error) {
 	if err := json.Unmarshal(doc.Keys, &entries); err != nil {
 		return nil, 0, errors.New(`"keys" is not an array`)
 	}
+	if err := checkMembers(body, []string{"keys"}); err != nil {
+		return nil, 0, err
+	}
 	if len(entries) > maxJWKSKeys {
 		return nil, 0, fmt.Errorf("%d keys, at most %d accepted", len(entries), maxJWKSKeys)
 	}
@@ -171,6 +183,9 @@ func parseJWKS(body []byte, old *keySet) (*keySet, int, error) {
 	for i, e := range entries {
 		if len(e) == 0 || e[0] != '{' {
 			return nil, 0, fmt.Errorf("key %d is not a JSON object", i)
+		}
+		if err := checkMembers(e, jwkMembers[:]); err != nil {
+			return nil, 0, fmt.Errorf("key %d: %w", i, err)
 		}
 		k, kid, reason := parseJWK(e)
 		if k == nil {

@@ -1,8 +1,11 @@
 package onesoidc
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -16,7 +19,7 @@ import (
 // handed out, so they are revoked (RFC 7009 §2.1): the refresh token, then the access token.
 // The login request has ended; a new one is needed.
 //
-// Err says why the login failed: errors.As finds the *LoginTokenError or *LoginTokenError and the
+// Err says why the login failed: errors.As finds the *LoginTokenError and the
 // *ValidationError under it, and errors.Is the validation sentinel (ErrUnknownKey ...).
 type LoginIncompleteError struct {
 	// Err is why the tokens were refused.
@@ -30,12 +33,12 @@ type LoginIncompleteError struct {
 
 // Error says that the login was approved but not completed, why, and what became of its tokens.
 func (e *LoginIncompleteError) Error() string {
-	s := "onesoidc: login approved but could not be completed: " + e.Err.Error()
+	s := "onesoidc: login approved but could not be completed: " + causeText(e.Err)
 	if e.Revoked {
 		return s + "; its tokens were revoked"
 	}
 	if e.RevokeErr != nil {
-		return s + "; revoking its tokens failed, they stay valid at the provider until they expire: " + e.RevokeErr.Error()
+		return s + "; revoking its tokens failed, they stay valid at the provider until they expire: " + causeText(e.RevokeErr)
 	}
 	return s + "; its tokens were not revoked"
 }
@@ -55,8 +58,7 @@ func (c *OpenIDConnectClient) completeTokenLogin(ctx context.Context, op string,
 	tok, tr, err := c.parseTokenResponse(op, resp, scope)
 	if err != nil {
 		// The provider issued tokens even if the answer is unusable: revoke what it names.
-		refresh, access := issuedTokens(resp.body)
-		return nil, c.abandonLogin(ctx, refresh, access, err)
+		return nil, c.abandonLogin(ctx, issuedTokens(resp.body), err)
 	}
 	id, err := c.completeLogin(ctx, tok, func(ctx context.Context) (*AuthenticationResult, error) {
 		return c.verifyLoginIDToken(ctx, tr.IDToken, authReqID, tok.AccessToken)
@@ -67,15 +69,39 @@ func (c *OpenIDConnectClient) completeTokenLogin(ctx context.Context, op string,
 	return &LoginResult{Token: tok, IDToken: tr.IDToken, Scope: tr.Scope, AuthReqID: authReqID, Auth: id}, nil
 }
 
-// issuedTokens returns the refresh and access tokens that a token response names, as far as it
-// can be read; members of the wrong type are "".
-func issuedTokens(body []byte) (refresh, access string) {
-	var issued struct {
-		AccessToken  string `json:"access_token"`
-		RefreshToken string `json:"refresh_token"`
+// issuedToken is a token to revoke and its token_type_hint (RFC 7009 §2.1).
+type issuedToken struct{ token, hint string }
+
+// issuedTokens returns the tokens that a token response names, as far as it can be read: the
+// string value of each top-level member named refresh_token or access_token without regard to
+// case, each once, refresh tokens first. An answer refused for ambiguous member names
+// ("access_token" twice, or "ACCESS_TOKEN" beside it) thus names every token it may have
+// issued, not only the one encoding/json would have read.
+func issuedTokens(body []byte) []issuedToken {
+	var out []issuedToken
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil
 	}
-	_ = json.Unmarshal(body, &issued)
-	return issued.RefreshToken, issued.AccessToken
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			break
+		}
+		name, _ := t.(string)
+		var v any
+		if dec.Decode(&v) != nil {
+			break
+		}
+		s, _ := v.(string)
+		for _, hint := range [...]string{"refresh_token", "access_token"} {
+			if it := (issuedToken{s, hint}); s != "" && strings.EqualFold(name, hint) && !slices.Contains(out, it) {
+				out = append(out, it)
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b issuedToken) int { return strings.Compare(b.hint, a.hint) }) // refresh tokens first
+	return out
 }
 
 // completeLogin validates what a login request returned (validate), once the provider has
@@ -89,17 +115,17 @@ func (c *OpenIDConnectClient) completeLogin(ctx context.Context, tok *oauth2.Tok
 	if err == nil || !endsRequest(err) {
 		return id, err
 	}
-	return nil, c.abandonLogin(ctx, tok.RefreshToken, tok.AccessToken, err)
+	return nil, c.abandonLogin(ctx, []issuedToken{{tok.RefreshToken, "refresh_token"}, {tok.AccessToken, "access_token"}}, err)
 }
 
-// abandonLogin revokes the refresh and access tokens of a login that failed with err (RFC 7009
-// §2.1; "" for a token that was not issued), best effort within revokeTimeout even when ctx has
-// ended, and returns the *LoginIncompleteError that reports both.
-func (c *OpenIDConnectClient) abandonLogin(ctx context.Context, refreshToken, accessToken string, err error) error {
+// abandonLogin revokes the tokens of a login that failed with err (RFC 7009 §2.1; "" for a
+// token that was not issued), best effort within revokeTimeout even when ctx has ended, and
+// returns the *LoginIncompleteError that reports them.
+func (c *OpenIDConnectClient) abandonLogin(ctx context.Context, tokens []issuedToken, err error) error {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revokeTimeout)
 	defer cancel()
 	var revokeErr error
-	for _, t := range []struct{ token, hint string }{{refreshToken, "refresh_token"}, {accessToken, "access_token"}} {
+	for _, t := range tokens {
 		if t.token == "" {
 			continue
 		}

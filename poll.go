@@ -128,13 +128,13 @@ func (c *OpenIDConnectClient) pollUntil(ctx context.Context, s pollSpec, w pollO
 			if !pastExpiry {
 				what = "the context deadline"
 			}
-			return fmt.Errorf("onesoidc: %s wait: the next poll would be due after %s: %w", s.name, what, cause)
+			return wrapf("onesoidc: %s wait: the next poll would be due after %s: %w", s.name, what, cause)
 		case s.wake != nil:
 			return nil // ping mode: a notification may still come before the end
 		case pastExpiry && (!pastCtx || !deadline.After(ctxDeadline)):
 			return expire()
 		case cause != nil:
-			return fmt.Errorf("onesoidc: %s wait: the next poll would be due after the context deadline: %w (last answer: %w)", s.name, context.DeadlineExceeded, cause)
+			return wrapf("onesoidc: %s wait: the next poll would be due after the context deadline: %w (last answer: %w)", s.name, context.DeadlineExceeded, cause)
 		}
 		return fmt.Errorf("onesoidc: %s wait: the first poll would be due after the context deadline: %w", s.name, context.DeadlineExceeded)
 	}
@@ -184,7 +184,7 @@ func (c *OpenIDConnectClient) pollUntil(ctx context.Context, s pollSpec, w pollO
 		case transientPollError(err):
 			failures++
 			if failures >= w.maxFailures {
-				return nil, fmt.Errorf("onesoidc: %s wait: %d consecutive failures: %w", s.name, failures, err)
+				return nil, wrapf("onesoidc: %s wait: %d consecutive failures: %w", s.name, failures, err)
 			}
 			failure = true
 			wait := interval
@@ -233,7 +233,7 @@ func endsRequest(err error) bool {
 		he *HTTPError
 	)
 	switch {
-	case err == nil, errors.Is(err, ErrLoginExpired), errors.As(err, new(*LoginTokenError)), errors.As(err, new(*LoginTokenError)):
+	case err == nil, errors.Is(err, ErrLoginExpired), errors.As(err, new(*LoginTokenError)):
 		return true
 	case errors.As(err, &he): // before *OAuthError: a 5xx wraps the provider's code
 		return he.StatusCode >= 200 && he.StatusCode < 300

@@ -289,7 +289,10 @@ func (s *QRSession) Expiry() time.Time { return s.ReceivedAt.Add(s.ExpiresIn) }
 //
 // RFC 8628: a device authorization request (§3.1) for scope ("openid" is added when missing)
 // authenticated with a client assertion. The QR code encodes the provider's verification URL,
-// which must be on the issuer's origin (RFC 8628 §3.3.1).
+// which must be on the issuer's origin (RFC 8628 §3.3.1). An answer whose device_code is that of
+// a session this client already holds, pending or ended, is refused with an *HTTPError (one
+// device code names one authorization, RFC 8628 §3.2: taking it would poll one authorization
+// for two sessions, and hand one user's tokens to both).
 func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string) (*QRSession, error) {
 	if c.qrProtocol == qrProtocolONES {
 		return c.startONESQRLogin(ctx)
@@ -301,6 +304,9 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 		scope = append([]string{"openid"}, scope...)
 	}
 	sc := strings.Join(scope, " ")
+	if err := c.qr.reserve(c.now()); err != nil {
+		return nil, err
+	}
 	form := url.Values{"scope": {sc}}
 	resp, err := c.postAuthenticated(ctx, "device authorization", c.meta.DeviceAuthorizationEndpoint, form, false)
 	if err != nil {
@@ -316,8 +322,8 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 		Interval                *float64 `json:"interval"`
 	}
 	bad := resp.invalid
-	if err := json.Unmarshal(resp.body, &ans); err != nil {
-		return nil, bad("invalid device authorization answer", err)
+	if err := resp.decode("invalid device authorization answer", &ans); err != nil {
+		return nil, err
 	}
 	if err := checkPollingHandle("device_code", ans.DeviceCode); err != nil {
 		return nil, bad("device_code missing or malformed: "+err.(*RequestError).Reason, nil)
@@ -356,6 +362,11 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 	}
 	if ans.Interval != nil && *ans.Interval > 0 {
 		s.Interval = time.Duration(*ans.Interval * float64(time.Second))
+	}
+	// One device_code names one authorization (RFC 8628 §3.2): checked and kept under one lock
+	// with the client's other sessions, pending or ended, as a CIBA auth_req_id is.
+	if !c.qr.addNew(&CIBAResponse{AuthReqID: ans.DeviceCode, ExpiresIn: s.ExpiresIn, ReceivedAt: received}, "") {
+		return nil, bad("device authorization answer with the device_code of an earlier session", nil)
 	}
 	return s, nil
 }
@@ -408,6 +419,7 @@ func (c *OpenIDConnectClient) WaitForQRLogin(ctx context.Context, s *QRSession, 
 			end = errors.New("approved and redeemed")
 		}
 		st.ended.Store(&end)
+		c.qr.finish(st.deviceCode, end)
 	}
 	return res, err
 }

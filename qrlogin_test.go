@@ -3,6 +3,7 @@ package onesoidc
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -267,4 +268,41 @@ func TestStartQRLoginNeedsDeviceEndpoint(t *testing.T) {
 	if _, err := qrTestClient(t, WithDeviceAuthorizationQR()).StartQRLogin(t.Context()); !errors.As(err, new(*ConfigError)) {
 		t.Errorf("err = %v, want a ConfigError", err)
 	}
+}
+
+// TestDeviceAuthorizationAnswerReusingADeviceCodeIsRefused: a provider that answers a new device
+// authorization request with the device_code of a session this client already holds (pending,
+// or ended) is refused with an *HTTPError matching ErrInvalidResponse that does not quote it, as
+// a backchannel answer reusing an auth_req_id is: taking it would poll one authorization for two
+// sessions (RFC 8628 §3.2), so that one user's tokens could reach the other's. The first
+// session is untouched.
+func TestDeviceAuthorizationAnswerReusingADeviceCodeIsRefused(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		idp, c := deviceFlowSetup(t)
+		first, err := c.StartQRLogin(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		code := first.st.deviceCode
+		reuse := func(when string) {
+			idp.Inject(onesoidctest.EndpointDeviceAuthorization, onesoidctest.Fault{Times: 1, Status: 200, ContentType: "application/json",
+				Body: []byte(`{"device_code":"` + code + `","user_code":"ABCD-EFGH","verification_uri":"` + idp.Issuer + `/device","expires_in":600}`)})
+			s, err := c.StartQRLogin(t.Context())
+			var he *HTTPError
+			if s != nil || !errors.As(err, &he) || he.StatusCode != http.StatusOK || !errors.Is(err, ErrInvalidResponse) ||
+				strings.Contains(err.Error(), code) {
+				t.Errorf("%s: reused device_code: %v, %v; want an *HTTPError matching ErrInvalidResponse, without the code", when, s, err)
+			}
+		}
+		reuse("pending")
+		res, err := c.WaitForQRLogin(t.Context(), first)
+		if err != nil || res.Token.AccessToken == "" {
+			t.Fatalf("the first session's own login: %v, %v", res, err)
+		}
+		reuse("ended")
+		if _, err := c.StartQRLogin(t.Context()); err != nil {
+			t.Errorf("a fresh device_code: %v", err)
+		}
+	})
 }

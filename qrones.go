@@ -2,7 +2,6 @@ package onesoidc
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -152,8 +151,8 @@ func (c *OpenIDConnectClient) startONESQRLogin(ctx context.Context) (*QRSession,
 		Exp       *float64 `json:"exp"`
 	}
 	bad := resp.invalid
-	if err := json.Unmarshal(resp.body, &ans); err != nil {
-		return nil, bad("invalid QR login answer", err)
+	if err := resp.decode("invalid QR login answer", &ans); err != nil {
+		return nil, err
 	}
 	if ans.AuthReqID == nil {
 		return nil, bad("QR login answer without auth_req_id", nil)
@@ -246,8 +245,8 @@ func (c *OpenIDConnectClient) qrApproved(ctx context.Context, resp *response, id
 		DeviceID    *string `json:"deviceId"`
 		AccessToken *string `json:"access_token"`
 	}
-	if err := json.Unmarshal(resp.body, &ans); err != nil {
-		return nil, resp.invalid("invalid QR login status", err)
+	if err := resp.decode("invalid QR login status", &ans); err != nil {
+		return nil, err
 	}
 	switch {
 	case ans.Status == nil:

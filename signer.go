@@ -70,7 +70,7 @@ func (k *DeviceKey) SignJWS(_ context.Context, signingInput []byte) ([]byte, err
 		digest := hashOf(k.hash, signingInput)
 		r, s, err := ecdsa.Sign(rand.Reader, key, digest)
 		if err != nil {
-			return nil, fmt.Errorf("onesoidc: sign %s: %w", k.alg, err)
+			return nil, wrapf("onesoidc: sign %s: %w", k.alg, err)
 		}
 		return rawECDSA(r, s, k.size)
 	case *rsa.PrivateKey:
@@ -91,7 +91,7 @@ func (k *DeviceKey) SignJWS(_ context.Context, signingInput []byte) ([]byte, err
 	}
 	sig, err := k.signer.Sign(rand.Reader, msg, opts)
 	if err != nil {
-		return nil, fmt.Errorf("onesoidc: sign %s: %w", k.alg, err)
+		return nil, wrapf("onesoidc: sign %s: %w", k.alg, err)
 	}
 	if k.size != 0 {
 		var parsed struct{ R, S *big.Int }
@@ -271,8 +271,8 @@ func (s *RemoteSigner) SignJWS(ctx context.Context, signingInput []byte) ([]byte
 	var out struct {
 		Signature string `json:"signature"`
 	}
-	if err := json.Unmarshal(resp.body, &out); err != nil {
-		return nil, resp.invalid("invalid answer", err)
+	if err := resp.decode("invalid answer", &out); err != nil {
+		return nil, err
 	}
 	sig, err := jose.DecodeBase64URLLenient(out.Signature)
 	if err != nil || len(sig) == 0 {

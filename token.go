@@ -32,7 +32,7 @@ func (c *OpenIDConnectClient) clientAssertion(ctx context.Context, endpoint stri
 		now.Add(c.assertionLifetime).Unix())
 	tok, err := signCompact(ctx, c.signer, c.assertionHeader, payload)
 	if err != nil {
-		return "", fmt.Errorf("onesoidc: client assertion: %w", err)
+		return "", wrapf("onesoidc: client assertion: %w", err)
 	}
 	return tok, nil
 }
@@ -70,8 +70,8 @@ const defaultTokenLifetime = 60 * time.Second
 func (c *OpenIDConnectClient) parseTokenResponse(op string, resp *response, requestedScope string) (*oauth2.Token, *tokenResponse, error) {
 	bad := resp.invalid
 	var tr tokenResponse
-	if err := json.Unmarshal(resp.body, &tr); err != nil {
-		return nil, nil, bad("invalid token response", err)
+	if err := resp.decode("invalid token response", &tr); err != nil {
+		return nil, nil, err
 	}
 	switch {
 	case tr.AccessToken == "":
@@ -167,13 +167,8 @@ var introspectionMembers = [...]string{"active", "scope", "client_id", "username
 // is refused, never clamped, with an error naming the member. An iat or nbf of 0 is the zero
 // time; an exp of 0 is 1970-01-01T00:00:00Z, so that the token has expired.
 func parseIntrospection(body []byte) (*IntrospectionResult, error) {
-	if jerr := jose.CheckMembers(string(body), introspectionMembers[:]...); jerr != nil {
-		for _, m := range introspectionMembers { // other names are the provider's text: not quoted
-			if strings.EqualFold(jerr.Name, m) {
-				return nil, fmt.Errorf("member %q: %s", sanitize(jerr.Name, 40), jerr.Msg)
-			}
-		}
-		return nil, errors.New(jerr.Msg)
+	if err := checkMembers(body, introspectionMembers[:]); err != nil {
+		return nil, err
 	}
 	var a introspectionAnswer
 	if err := json.Unmarshal(body, &a); err != nil {

@@ -515,8 +515,10 @@ func (r *AuthenticationResult) rawClaims() map[string]any {
 // An answer with "active" not true fails with ErrTokenInactive; one whose "iss" (when present)
 // is not the issuer with ErrInvalidIssuer; one whose token_type is absent (oidc-provider omits
 // it for refresh tokens, which are no bearer credentials) or neither Bearer nor access_token
-// with ErrInvalidTokenType; exp, iat and nbf must be whole seconds within 0 …
-// 253402300799 and are checked with the leeway; "aud", when present, must hold the
+// with ErrInvalidTokenType; exp, iat and nbf must be JSON numbers within 0 … 253402300799
+// (year 9999; fractions allowed, RFC 7519 §2; an exp of 0 has expired) and are checked with the
+// leeway; member names are exact (an answer with a member twice or a member read here in another
+// case is refused); "aud", when present, must hold the
 // ExpectAudience value (default the client id), and ExpectAudience fails on an answer without
 // "aud"; one that names a user (username or preferred_username) without "sub" fails with
 // ErrInvalidClaim; ExpectSubject and ExpectScope apply; options that fit ID tokens only fail with

@@ -165,7 +165,7 @@ func (e *ValidationError) Error() string {
 		var te *TokenExpiredError
 		if !errors.As(e.Err, &te) {
 			b.WriteString(": ")
-			b.WriteString(e.Err.Error())
+			b.WriteString(causeText(e.Err))
 		}
 	}
 	return b.String()
