@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -170,6 +171,90 @@ func TestHF04SlowDripBodyEndsAtTheRequestTimeout(t *testing.T) {
 			}
 			if d := time.Since(start); d != 3*time.Second {
 				t.Errorf("%s: gave up after %v, want the 3s request timeout", name, d)
+			}
+		}
+	})
+}
+
+// TestHF19EchoedSecretsAreRedactedWhateverTheirDisguise: a provider's error text that echoes a
+// secret of the request broken up by control characters (which sanitizing drops, joining the
+// secret again), or echoes the client_notification_token or the user_code of a CIBA request,
+// does not get it into the error; a short user_code does not break the error code apart, so
+// errors.Is still finds it.
+func TestHF19EchoedSecretsAreRedactedWhateverTheirDisguise(t *testing.T) {
+	t.Parallel()
+	const (
+		refresh = "rt-5f0c9a77e2d94b1c8a3e6d2f"
+		notify  = "cnt-8b1e4f2a9c7d3e6f5a0b1c2d"
+		code    = "in"
+	)
+	for _, tc := range []struct {
+		name, body string
+		form       url.Values
+		secrets    []string
+		want       error
+	}{
+		{"refresh token split by a control character", `{"error":"invalid_grant","error_description":"token rt-5f0c9a77e2d9\u00014b1c8a3e6d2f revoked"}`,
+			url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}}, []string{refresh}, ErrInvalidGrant},
+		{"refresh token split in the error code", `{"error":"invalid_grant rt-5f0c9a77e2d9\u001f4b1c8a3e6d2f"}`,
+			url.Values{"refresh_token": {refresh}}, []string{refresh}, nil},
+		{"notification token", `{"error":"invalid_request","error_description":"client_notification_token cnt-8b1e4f2a9c7d3e6f5a0b1c2d is too weak","error_uri":"https://idp.example/?t=cnt-8b1e4f2a9c7d3e6f5a0b1c2d"}`,
+			url.Values{"client_notification_token": {notify}, "login_hint": {"alice"}}, []string{notify}, nil},
+		{"short user code", `{"error":"invalid_grant","error_description":"user_code in refused"}`,
+			url.Values{"user_code": {code}}, nil, ErrInvalidGrant},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = io.WriteString(w, tc.body)
+			}))
+			t.Cleanup(srv.Close)
+			o, err := buildOptions(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = newHTTPCore(o).exchange(t.Context(), request{op: "token", method: http.MethodPost, url: srv.URL, form: tc.form, limit: maxTokenBody})
+			var oe *OAuthError
+			if !errors.As(err, &oe) {
+				t.Fatalf("error %v, want an *OAuthError", err)
+			}
+			for _, s := range tc.secrets {
+				for _, out := range []string{err.Error(), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err), oe.Code, oe.Description, oe.URI} {
+					if strings.Contains(out, s) {
+						t.Errorf("%q holds the secret", out)
+					}
+				}
+			}
+			if tc.want != nil && !errors.Is(err, tc.want) {
+				t.Errorf("errors.Is(%v, %v) = false", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestHF19QRStatusEchoSplitByAControlCharacterIsRedacted: an ONES QR status that echoes the
+// device access token of the status request, broken up by a control character that sanitizing
+// drops, does not get the token, or its start, into the *QRStatusError.
+func TestHF19QRStatusEchoSplitByAControlCharacterIsRedacted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		idp, c, s := onesQRSession(t, onesoidctest.QRScript{PendingPolls: 5})
+		tok, err := c.DeviceAccessToken(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := tok.AccessToken
+		idp.Inject(onesoidctest.EndpointQRStatus, onesoidctest.Fault{Times: 1, Status: http.StatusOK, ContentType: "application/json",
+			Body: []byte(`{"status":"` + at[:len(at)/2] + `\u0001` + at[len(at)/2:] + `","deviceId":"` + testDeviceID + `"}`)})
+		_, err = c.CheckQRStatus(t.Context(), s.ID())
+		var se *QRStatusError
+		if !errors.As(err, &se) {
+			t.Fatalf("err = %v, want a *QRStatusError", err)
+		}
+		for _, part := range []string{at[:24], at[len(at)/2-12 : len(at)/2+12]} {
+			if strings.Contains(err.Error(), part) || strings.Contains(se.Status, part) {
+				t.Fatalf("the error holds part of the device access token: %v", err)
 			}
 		}
 	})

@@ -585,10 +585,11 @@ func isJSON(ctype string) bool {
 
 // parseOAuthError decodes an RFC 6749 §5.2 error body, or returns nil when it is not one. Any of
 // secrets (what the request carried, request.secrets) that the provider echoed is replaced by
-// "[redacted]" (quoteProvider), also when control characters split it. A body
-// that is one only as encoding/json reads it, with error, error_description or error_uri twice
-// (also under case folding) or only in another case ("Error"), or with any member twice, is
-// refused (checkMembers): the error matches ErrInvalidResponse.
+// "[redacted]" (quoteProvider), also when control characters split it; a secret shorter than
+// minCodeSecret is not looked for in the error code. A body that is one only as encoding/json
+// reads it, with error, error_description or error_uri twice (also under case folding) or only in
+// another case ("Error"), or with any member twice, is refused (checkMembers): the error matches
+// ErrInvalidResponse.
 func parseOAuthError(data []byte, status int, op string, secrets []string) (*OAuthError, error) {
 	var e struct {
 		Error       string `json:"error"`
@@ -601,24 +602,35 @@ func parseOAuthError(data []byte, status int, op string, secrets []string) (*OAu
 	if err := checkDecoded(data, &e); err != nil {
 		return nil, err
 	}
-	return &OAuthError{StatusCode: status, Code: quoteProvider(e.Error, secrets, 64),
-		Description: quoteProvider(e.Description, secrets, 256),
-		URI:         quoteProvider(e.URI, secrets, 256), Op: op}, nil
+	// A short secret (a user_code such as "1234") is not looked for in the code, where it would
+	// break a real code such as invalid_grant apart and with it errors.Is.
+	var long []string
+	for _, x := range secrets {
+		if len(x) >= minCodeSecret {
+			long = append(long, x)
+		}
+	}
+	return &OAuthError{StatusCode: status, Code: quoteProvider(e.Error, long, 64), Description: quoteProvider(e.Description, secrets, 256),
+		URI: quoteProvider(e.URI, secrets, 256), Op: op}, nil
 }
+
+// minCodeSecret is the length from which a secret is redacted from an OAuth error code.
+const minCodeSecret = 16
 
 // secretParams are the request parameters whose values are credentials or polling secrets: a
 // provider's error text that echoes one must not carry it into an error or a log (RFC 6750
 // §5.3, RFC 7523 §3, CIBA Core §7.3).
 var secretParams = [...]string{"client_assertion", "client_secret", "auth_req_id", "device_code", "token",
-	"refresh_token", "login_hint_token", "id_token_hint", "request", "assertion", "code", "code_verifier"}
+	"refresh_token", "login_hint_token", "id_token_hint", "request", "assertion", "code", "code_verifier",
+	"client_notification_token", "user_code"}
 
 // secrets returns the secret values r sends: the secretParams of its form and the credential of
 // its Authorization header, each also percent-encoded when that differs (an echo in error_uri).
 func (r *request) secrets() []string {
 	var out []string
 	add := func(v string) {
-		if v == "" {
-			return
+		if v = sanitize(v, len(v)); v == "" {
+			return // compared with sanitized text: a secret of control characters only is gone already
 		}
 		out = append(out, v)
 		if q := url.QueryEscape(v); q != v {

@@ -180,5 +180,7 @@
 // exact member names: a member twice, or "Error" for "error", is refused); more specific refusals match [ErrIssuerMismatch] and [ErrNotSupportedByProvider]. A bad configuration value, device.yml field or key file (also
 // one that others may read: chmod 600) is a [*ConfigError] that names the file and field. No error
 // message or log line contains a token, an assertion or key material, and the types that hold
-// them print without them with every fmt verb.
+// them print without them with every fmt verb and log without them through log/slog (they are
+// slog.LogValuers). The *oauth2.Token that DeviceAccessToken and RefreshToken return is
+// golang.org/x/oauth2's type, which prints its tokens: log what you need of it, not the token.
 package onesoidc

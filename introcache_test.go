@@ -126,7 +126,7 @@ func TestIntrospectionEntryRebuildsTheResult(t *testing.T) {
 			res := mustParseIntrospection(t, []byte(tc.body))
 			for _, got := range missThenHit(t, in, res) {
 				if got.Kind != KindAccessToken || got.Algorithm != "" || got.KeyID != "" || got.Roles() != nil ||
-					got.claims.Has() != 0 { // Claims reads an answer with encoding/json
+					got.packed().Has() != 0 { // Claims reads an answer with encoding/json
 					t.Errorf("result %+v, roles %v", got, got.Roles())
 				}
 				var claims, all map[string]any
@@ -339,8 +339,8 @@ func FuzzIntrospectionEntry(f *testing.F) {
 			return
 		}
 		for _, got := range missThenHit(t, in, res) {
-			if got.claims.Payload() != body || got.Roles() != nil && len(body) <= 1<<16-1 {
-				t.Fatalf("claims %q, roles %v", got.claims.Payload(), got.Roles())
+			if got.packed().Payload() != body || got.Roles() != nil && len(body) <= 1<<16-1 {
+				t.Fatalf("claims %q, roles %v", got.packed().Payload(), got.Roles())
 			}
 		}
 	})

@@ -128,7 +128,7 @@ func (in *introspector) validate(ctx context.Context, raw string, m mode, o *ver
 		return err
 	}
 	// Field by field: the strings are the entry's (immutable), the audience r's own.
-	r.Kind, r.claims = KindAccessToken, p
+	r.Kind, r.claims = KindAccessToken, packedStart(p)
 	ent := &r.Entity
 	ent.Kind, ent.Issuer, ent.Subject, ent.Audience, ent.Scope = kind, in.issuer, cl.Sub, cl.Aud, cl.Scope
 	ent.Username, ent.ClientID, ent.Role, ent.ACR = cl.Username, cl.ClientID, cl.Role, cl.Acr

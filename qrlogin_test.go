@@ -244,7 +244,7 @@ func TestQR04QR06DeviceCodeNeverLeavesTheSession(t *testing.T) {
 			t.Fatal(err)
 		}
 		dc := idp.CIBARequests()[0].AuthReqID
-		for _, shown := range []string{s.QR.URL(), s.QR.SVG(), s.safeText(), s.UserCode, s.VerificationURI, s.VerificationURIComplete} {
+		for _, shown := range []string{s.QR.URL(), s.QR.SVG(), s.description().String(), s.UserCode, s.VerificationURI, s.VerificationURIComplete} {
 			if strings.Contains(shown, dc) {
 				t.Errorf("device code visible in %q", shown)
 			}

@@ -436,7 +436,7 @@ func TestQR04ONESQRCodeHoldsNoCredential(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, shown := range []string{s.QR.Payload(), s.QR.SVG(), s.QR.Terminal(), s.safeText()} {
+		for _, shown := range []string{s.QR.Payload(), s.QR.SVG(), s.QR.Terminal(), s.description().String()} {
 			if strings.Contains(shown, dev.AccessToken) {
 				t.Errorf("device token visible in %.60q", shown)
 			}

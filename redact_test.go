@@ -1,10 +1,13 @@
 package onesoidc
 
 import (
+	"bytes"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
+	"testing/synctest"
 
 	"github.com/ones-now/onesoidc/onesoidctest"
 	"golang.org/x/oauth2"
@@ -90,6 +93,10 @@ func TestKF09HF19EveryVerbHidesSecrets(t *testing.T) {
 				}
 				outs = append(outs, fmt.Sprint(v), fmt.Sprintln(v))
 			}
+			outs = append(outs, slogOutputs(it.pointer)...)
+			if it.value != nil {
+				outs = append(outs, slogOutputs(it.value)...)
+			}
 			// %p of a non-pointer and %w outside fmt.Errorf are bad verbs, which fmt prints
 			// without calling Format; go vet reports them. A pointer's %p is its address.
 			outs = append(outs, fmt.Sprintf("%p", it.pointer))
@@ -118,4 +125,62 @@ func TestKF09HF19EveryVerbHidesSecrets(t *testing.T) {
 			}
 		})
 	}
+}
+
+// slogOutputs logs v with log/slog's text and JSON handlers at Debug level, as an attribute, inside
+// a group, and through WithAttrs, and returns what they wrote. slog resolves a LogValuer there;
+// the text handler also prints v nested in a list through its Format method. (The JSON handler
+// encodes a value nested in a list with encoding/json, which a LogValuer cannot reach and which
+// stays as it is: applications store CIBAResponse and LoginResult as JSON.)
+func slogOutputs(v any) []string {
+	var text, js bytes.Buffer
+	for _, l := range []*slog.Logger{
+		slog.New(slog.NewTextHandler(&text, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		slog.New(slog.NewJSONHandler(&js, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	} {
+		l.Debug("value", "v", v)
+		l.Debug("group", slog.Group("g", "v", v, slog.Group("inner", "v", v)))
+		l.With("v", v).WithGroup("g").Debug("with", "v", v)
+	}
+	slog.New(slog.NewTextHandler(&text, nil)).Info("list", "list", []any{v})
+	return []string{text.String(), js.String()}
+}
+
+// TestAuthenticationResultPrintsNoClaimText: the result of a CIBA login, whose ID token carries
+// the auth_req_id claim (CIBA Core §10.1.1), prints and logs its exported fields only, never the
+// verified payload it keeps for Claims (an address, as any pointer nested in a struct prints).
+func TestAuthenticationResultPrintsNoClaimText(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		_, c := cibaSetup(t)
+		ack, err := c.MakeCIBARequest(t.Context(), aliceRequest())
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := c.WaitForCIBA(t.Context(), ack)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var claim struct {
+			AuthReqID string `json:"urn:openid:params:jwt:claim:auth_req_id"`
+		}
+		if err := res.Auth.Claims(&claim); err != nil || claim.AuthReqID != ack.AuthReqID {
+			t.Fatalf("the ID token's auth_req_id claim is %q (%v), want the request's", claim.AuthReqID, err)
+		}
+		outs := slogOutputs(res.Auth)
+		for _, v := range []any{res.Auth, *res.Auth, []any{res.Auth}} {
+			for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
+				outs = append(outs, fmt.Sprintf(verb, v))
+			}
+		}
+		for _, out := range outs {
+			for _, form := range secretForms(ack.AuthReqID) {
+				if strings.Contains(out, form) {
+					t.Fatalf("output shows the auth_req_id: %s", out)
+				}
+			}
+		}
+		if got := fmt.Sprintf("%+v", *res.Auth); !strings.Contains(got, "Subject:alice") {
+			t.Errorf("%%+v = %s, want the entity's fields", got)
+		}
+	})
 }

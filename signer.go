@@ -58,11 +58,6 @@ func (k *DeviceKey) KeyID() string { return k.kid }
 // Public returns the public key.
 func (k *DeviceKey) Public() crypto.PublicKey { return k.signer.Public() }
 
-// safeText describes the key without key material.
-func (k DeviceKey) safeText() string {
-	return fmt.Sprintf("DeviceKey{alg: %s, kid: %s}", k.alg, k.kid)
-}
-
 // SignJWS signs signingInput with the key's algorithm. The context is not used by in-memory keys.
 func (k *DeviceKey) SignJWS(_ context.Context, signingInput []byte) ([]byte, error) {
 	if k == nil || k.signer == nil {

@@ -426,7 +426,10 @@ type AuthenticationResult struct {
 	// KeyID is the "kid" of the provider key that verified it, or "".
 	KeyID string
 
-	claims jose.Packed   // immutable, shared with the cache entry
+	// claims is the start of the verified claims (jose.PackedAt), immutable and shared with the
+	// cache entry: behind a pointer, so that printing a result (fmt %+v, slog's text handler)
+	// shows an address, never the payload, which may hold a CIBA auth_req_id claim.
+	claims *byte
 	dec    *jose.Decoder // nil: encoding/json
 }
 
@@ -440,10 +443,11 @@ type AuthenticationResult struct {
 // payload, without a second parse by encoding/json.
 func (r *AuthenticationResult) Claims(v any) error {
 	dec := r.dec
-	if r.claims.Has() == 0 { // not a payload ParseClaims read (an introspection answer)
+	claims := r.packed()
+	if claims.Has() == 0 { // not a payload ParseClaims read (an introspection answer)
 		dec = nil
 	}
-	if err := dec.Decode(r.claims.Payload(), v); err != nil {
+	if err := dec.Decode(claims.Payload(), v); err != nil {
 		return fmt.Errorf("onesoidc: decoding claims: %w", err)
 	}
 	return nil
@@ -452,12 +456,23 @@ func (r *AuthenticationResult) Claims(v any) error {
 // Roles returns the "roles" claim (RFC 9068 §7.2.1.1, RFC 7643 §4.1.2), an array of strings,
 // in a new slice; nil when the token has none or it is not an array of strings. Like Claims it
 // reads the member whose name equals "roles" without regard to case.
-func (r *AuthenticationResult) Roles() []string { return r.claims.Roles() }
+func (r *AuthenticationResult) Roles() []string { return r.packed().Roles() }
+
+// packed returns the verified claims.
+func (r *AuthenticationResult) packed() jose.Packed { return jose.PackedAt(r.claims) }
+
+// packedStart returns what AuthenticationResult.claims holds for p: nil for the zero Packed.
+func packedStart(p jose.Packed) *byte {
+	if p.Bytes() == 0 {
+		return nil
+	}
+	return p.Ptr()
+}
 
 // rawClaims returns every verified claim, decoded by encoding/json (numbers as float64). Each call
 // decodes a new map.
 func (r *AuthenticationResult) rawClaims() map[string]any {
-	return jose.ClaimsMap(r.claims.Payload()) // the payload was checked to be a JSON object
+	return jose.ClaimsMap(r.packed().Payload()) // the payload was checked to be a JSON object
 }
 
 // ValidateToken validates a token that reached the caller — an OpenID Connect ID token or an
@@ -831,7 +846,7 @@ func newListRoom() listRoom {
 // cache entry: its slices are its own (cl.Aud may be in room already).
 func (v *validator) fill(r *AuthenticationResult, room listRoom, cl *jose.Claims, p jose.Packed, key *jwk) {
 	kind, alg := kindAlg(p)
-	r.Kind, r.Algorithm, r.KeyID, r.claims, r.dec = kind, alg.String(), key.kid, p, v.dec
+	r.Kind, r.Algorithm, r.KeyID, r.claims, r.dec = kind, alg.String(), key.kid, packedStart(p), v.dec
 	aud := cl.Aud // a new slice, or in room already
 	if len(aud) <= cap(room.aud) {
 		aud = append(room.aud, aud...) // one allocation fewer; never nil

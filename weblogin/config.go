@@ -59,7 +59,10 @@ type Config struct {
 	// SealKey is the AES-256-GCM key (SealKeySize bytes) that seals the tokens of approved
 	// logins before they reach the Store. Default: a random key, for the MemoryStore only;
 	// replicas sharing a store must share the key. PreviousSealKeys rotates it.
-	SealKey []byte
+	//
+	// Its type prints and logs as "[redacted]" with its length, never a key byte; a []byte
+	// assigns to it as it is.
+	SealKey SealKey
 	// PreviousSealKeys are more keys of SealKeySize bytes that open sealed results but never
 	// seal one; they are tried after SealKey, in order, so that the replicas sharing a store can
 	// change SealKey without losing the logins in flight. They need SealKey, and no key may
@@ -76,7 +79,10 @@ type Config struct {
 	// A single process, or replicas that all restart at once, can skip step 1. After a leak, drop
 	// the old key right after step 2 and accept losing the logins in flight: whoever holds it and
 	// can write to the store could forge a result that it opens.
-	PreviousSealKeys [][]byte
+	//
+	// Its type prints and logs the number of keys, never a key byte; a [][]byte assigns to it as
+	// it is.
+	PreviousSealKeys SealKeys
 
 	// Prefix is the path the handler is mounted under (default DefaultPrefix, "/auth"): it
 	// serves Prefix+"/ciba/start", "/ciba/status", "/ciba/cancel", "/qr/start", "/qr/status"

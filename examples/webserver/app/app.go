@@ -30,7 +30,7 @@ type Options struct {
 	Client *onesoidc.OpenIDConnectClient
 	// Store and SealKey are weblogin's (default: in memory).
 	Store   weblogin.Store
-	SealKey []byte
+	SealKey weblogin.SealKey
 	// Origin is the origin browsers see (default: each request's; required behind TLS proxies).
 	Origin string
 	// APIAudience, when set, is the audience the API requires of JWT access tokens
