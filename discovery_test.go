@@ -383,6 +383,8 @@ func TestOptionsRejectBadValues(t *testing.T) {
 		"nil http client":       WithHTTPClient(nil),
 		"nil logger":            WithLogger(nil),
 		"zero attempts":         WithDiscoveryAttempts(0),
+		"no introspection":      WithMaxIntrospections(0),
+		"10001 introspections":  WithMaxIntrospections(10_001),
 		"KF-11 InsecureSkipVerify": WithHTTPClient(&http.Client{Transport: &http.Transport{
 			TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}),
 		"KF-11 TLS 1.0": WithHTTPClient(&http.Client{Transport: &http.Transport{

@@ -40,7 +40,29 @@ const (
 	// tokens are 43 characters, and a longer string is refused as malformed without a request,
 	// so that junk does not reach the provider.
 	maxOpaqueTokenSize = 4096
+
+	// defaultMaxIntrospections is how many introspection requests token validation keeps in
+	// flight at once (WithMaxIntrospections).
+	defaultMaxIntrospections = 64
 )
+
+// WithMaxIntrospections bounds how many introspection requests (RFC 7662) token validation
+// (ValidateToken, VerifyAccessToken, RequireToken) has in flight at once, for tokens that are not
+// in the cache (default 64; between 1 and 10,000). An opaque token that would need one more is
+// refused at once with ErrIntrospectionUnavailable (RequireToken answers 503), and the refusal is
+// not cached: anyone can send random opaque tokens, each of which costs a signed client
+// assertion and a request to the provider, and without a bound a flood of them would hold any
+// number of requests open at the provider. Cached tokens and concurrent validations of one token
+// (which share one request) are not held back. IntrospectToken, called directly, is not counted.
+func WithMaxIntrospections(n int) Option {
+	return func(o *options) {
+		if n < 1 || n > 10_000 {
+			o.fail("WithMaxIntrospections", "the bound must be between 1 and 10000, got %d", n)
+			return
+		}
+		o.validation.maxIntrospections = n
+	}
+}
 
 // WithIntrospectionMaxAge sets how long an active introspection answer is reused at most
 // (default 5 minutes; between 1 second and 1 hour). Shorter means a
@@ -80,6 +102,7 @@ type introspector struct {
 
 	introCache *cache.Cache[introEntry] // introspectionCacheBytes, introEntryCost
 	sf         singleflight.Group
+	inFlight   chan struct{} // a slot per introspection in flight (WithMaxIntrospections)
 }
 
 // validate answers an opaque token (RFC 7662 §2), from the cache when it can, in into (zeroed
@@ -137,10 +160,21 @@ func (in *introspector) validate(ctx context.Context, raw string, m mode, o *ver
 }
 
 // fetch introspects raw once for any number of concurrent callers and caches the answer. A
-// caller that gives up does not cancel the introspection the others wait for.
+// caller that gives up does not cancel the introspection the others wait for. When
+// WithMaxIntrospections are in flight, it fails at once instead of waiting for one to end, so
+// that a flood of tokens neither reaches the provider nor piles up goroutines.
 func (in *introspector) fetch(ctx context.Context, raw string, key cache.Key) (introEntry, error) {
 	fctx := context.WithoutCancel(ctx)
 	ch := in.sf.DoChan(string(key[:]), func() (any, error) {
+		if in.inFlight != nil { // nil: no bound
+			select {
+			case in.inFlight <- struct{}{}:
+				defer func() { <-in.inFlight }()
+			default:
+				return nil, &ValidationError{reason: reasonIntrospectionUnavailable,
+					detail: fmt.Sprintf("%d introspections in flight already (WithMaxIntrospections)", cap(in.inFlight))}
+			}
+		}
 		res, err := in.introspect(fctx, raw)
 		if err != nil {
 			return nil, &ValidationError{reason: reasonIntrospectionUnavailable, detail: "introspection failed", Err: err}

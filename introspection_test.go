@@ -511,3 +511,43 @@ func TestOversizedOpaqueTokenNeverReachesTheProvider(t *testing.T) {
 		t.Errorf("%d introspections", n)
 	}
 }
+
+// TestIntrospectionFloodIsBounded: with WithMaxIntrospections(2) and two introspections held at
+// the provider, a third opaque token is refused at once with ErrIntrospectionUnavailable,
+// without a request and without being cached; a second caller of a token in flight shares its
+// request instead; once the two end, the third token is introspected.
+func TestIntrospectionFloodIsBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, idp := opaqueClient(t, WithMaxIntrospections(2))
+		a, b, third := strings.Repeat("a", 43), strings.Repeat("b", 43), strings.Repeat("c", 43)
+		idp.Inject(onesoidctest.EndpointIntrospection, onesoidctest.Fault{Times: 2, Delay: time.Second})
+		var wg sync.WaitGroup
+		errs := make([]error, 3)
+		for i, tok := range []string{a, b, a} {
+			wg.Go(func() { _, errs[i] = c.ValidateToken(t.Context(), tok) })
+			synctest.Wait() // a and b in flight before the next caller
+		}
+		if n := idp.Count(onesoidctest.EndpointIntrospection); n != 2 {
+			t.Fatalf("%d introspections in flight, want 2", n)
+		}
+		_, err := c.ValidateToken(t.Context(), third)
+		if !errors.Is(err, ErrIntrospectionUnavailable) || !strings.Contains(err.Error(), "WithMaxIntrospections") {
+			t.Errorf("a third token while two are in flight: %v, want ErrIntrospectionUnavailable naming the bound", err)
+		}
+		if n := idp.Count(onesoidctest.EndpointIntrospection); n != 2 {
+			t.Errorf("the refused token reached the provider: %d introspections", n)
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if errors.Is(err, ErrIntrospectionUnavailable) {
+				t.Errorf("caller %d, in flight or sharing a request: %v", i, err)
+			}
+		}
+		if _, err := c.ValidateToken(t.Context(), third); errors.Is(err, ErrIntrospectionUnavailable) {
+			t.Errorf("the third token after the two ended: %v", err)
+		}
+		if n := idp.Count(onesoidctest.EndpointIntrospection); n != 3 {
+			t.Errorf("%d introspections in all, want 3 (a and b once each, the third token once)", n)
+		}
+	})
+}

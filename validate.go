@@ -29,6 +29,8 @@ type validationOptions struct {
 	introMaxAge time.Duration // introspection.go
 	cacheBytes  uint64
 	cacheBudget bool // WithTokenCacheBytes was given
+
+	maxIntrospections int // introspection.go
 }
 
 // WithSigningAlgorithms restricts the JWS algorithms accepted on ID tokens and JWT access tokens
@@ -133,6 +135,10 @@ func (c *OpenIDConnectClient) initValidation(o *options) error {
 	if introMaxAge == 0 {
 		introMaxAge = defaultIntrospectionMaxAge
 	}
+	maxIntrospections := vo.maxIntrospections
+	if maxIntrospections == 0 {
+		maxIntrospections = defaultMaxIntrospections
+	}
 	c.val = &validator{
 		intro: &introspector{
 			introspect: func(ctx context.Context, token string) (*IntrospectionResult, error) {
@@ -144,6 +150,7 @@ func (c *OpenIDConnectClient) initValidation(o *options) error {
 			maxAge:     introMaxAge,
 			now:        c.now,
 			introCache: cache.New(introspectionCacheBytes, introEntryCost),
+			inFlight:   make(chan struct{}, maxIntrospections),
 		},
 		issuer:   c.issuer,
 		clientID: c.clientID,
