@@ -48,12 +48,14 @@ const (
 
 // WithMaxIntrospections bounds how many introspection requests (RFC 7662) token validation
 // (ValidateToken, VerifyAccessToken, RequireToken) has in flight at once, for tokens that are not
-// in the cache (default 64; between 1 and 10,000). An opaque token that would need one more is
-// refused at once with ErrIntrospectionUnavailable (RequireToken answers 503), and the refusal is
-// not cached: anyone can send random opaque tokens, each of which costs a signed client
-// assertion and a request to the provider, and without a bound a flood of them would hold any
-// number of requests open at the provider. Cached tokens and concurrent validations of one token
-// (which share one request) are not held back. IntrospectToken, called directly, is not counted.
+// in the cache (default 64; between 1 and 10,000). A validation that needs one more waits for one
+// to end, in order of arrival, at most as long as a request may take (WithRequestTimeout, 10 s by
+// default) and never past its context; then it fails with ErrIntrospectionUnavailable
+// (RequireToken answers 503), which is not cached. Anyone can send random opaque tokens, each of
+// which costs a signed client assertion and a request to the provider: without a bound a flood
+// of them would hold any number of requests open at the provider. Cached tokens are not held
+// back, and a validation that finds the answer cached once it may ask does not ask.
+// IntrospectToken, called directly, is not counted.
 func WithMaxIntrospections(n int) Option {
 	return func(o *options) {
 		if n < 1 || n > 10_000 {
@@ -102,7 +104,8 @@ type introspector struct {
 
 	introCache *cache.Cache[introEntry] // introspectionCacheBytes, introEntryCost
 	sf         singleflight.Group
-	inFlight   chan struct{} // a slot per introspection in flight (WithMaxIntrospections)
+	inFlight   chan struct{} // a slot per validation that may introspect (WithMaxIntrospections); nil: no bound
+	slotWait   time.Duration // the longest wait for a slot
 }
 
 // validate answers an opaque token (RFC 7662 §2), from the cache when it can, in into (zeroed
@@ -160,21 +163,25 @@ func (in *introspector) validate(ctx context.Context, raw string, m mode, o *ver
 }
 
 // fetch introspects raw once for any number of concurrent callers and caches the answer. A
-// caller that gives up does not cancel the introspection the others wait for. When
-// WithMaxIntrospections are in flight, it fails at once instead of waiting for one to end, so
-// that a flood of tokens neither reaches the provider nor piles up goroutines.
+// caller that gives up does not cancel the introspection the others wait for.
+//
+// Each caller holds a slot of inFlight (WithMaxIntrospections) until the introspection it waits
+// for ends, or hands it to a goroutine that does when it gives up first, so that no more
+// introspections than slots are ever in flight. A caller that finds no free slot waits for one
+// (channel senders are served in order), at most slotWait, and looks in the cache again before
+// it asks: the introspection it waited behind may have been for the same token.
 func (in *introspector) fetch(ctx context.Context, raw string, key cache.Key) (introEntry, error) {
+	if in.inFlight != nil {
+		if err := in.takeSlot(ctx); err != nil {
+			return introEntry{}, err
+		}
+		if e, ok := in.introCache.Get(key); ok && in.now().Before(e.until) {
+			<-in.inFlight
+			return e, nil
+		}
+	}
 	fctx := context.WithoutCancel(ctx)
 	ch := in.sf.DoChan(string(key[:]), func() (any, error) {
-		if in.inFlight != nil { // nil: no bound
-			select {
-			case in.inFlight <- struct{}{}:
-				defer func() { <-in.inFlight }()
-			default:
-				return nil, &ValidationError{reason: reasonIntrospectionUnavailable,
-					detail: fmt.Sprintf("%d introspections in flight already (WithMaxIntrospections)", cap(in.inFlight))}
-			}
-		}
 		res, err := in.introspect(fctx, raw)
 		if err != nil {
 			return nil, &ValidationError{reason: reasonIntrospectionUnavailable, detail: "introspection failed", Err: err}
@@ -185,13 +192,39 @@ func (in *introspector) fetch(ctx context.Context, raw string, key cache.Key) (i
 	})
 	select {
 	case <-ctx.Done():
+		if in.inFlight != nil {
+			go func() { <-ch; <-in.inFlight }() // the slot is free when the introspection ends
+		}
 		return introEntry{}, &ValidationError{reason: reasonIntrospectionUnavailable, detail: "gave up waiting for introspection", Err: ctx.Err()}
 	case r := <-ch:
+		if in.inFlight != nil {
+			<-in.inFlight
+		}
 		if r.Err != nil {
 			ve := *r.Err.(*ValidationError) // each waiter its own copy
 			return introEntry{}, &ve
 		}
 		return r.Val.(introEntry), nil
+	}
+}
+
+// takeSlot takes a slot of inFlight, waiting at most slotWait and never past the end of ctx.
+func (in *introspector) takeSlot(ctx context.Context) error {
+	select {
+	case in.inFlight <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(in.slotWait)
+	defer t.Stop()
+	select {
+	case in.inFlight <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return &ValidationError{reason: reasonIntrospectionUnavailable, detail: "gave up waiting for one of the WithMaxIntrospections", Err: ctx.Err()}
+	case <-t.C:
+		return &ValidationError{reason: reasonIntrospectionUnavailable,
+			detail: fmt.Sprintf("%d introspections in flight for %v (WithMaxIntrospections)", cap(in.inFlight), in.slotWait)}
 	}
 }
 

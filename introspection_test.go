@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -513,41 +514,81 @@ func TestOversizedOpaqueTokenNeverReachesTheProvider(t *testing.T) {
 }
 
 // TestIntrospectionFloodIsBounded: with WithMaxIntrospections(2) and two introspections held at
-// the provider, a third opaque token is refused at once with ErrIntrospectionUnavailable,
-// without a request and without being cached; a second caller of a token in flight shares its
-// request instead; once the two end, the third token is introspected.
+// the provider, more validations of opaque tokens wait for one to end instead of asking: a
+// second caller of a token in flight finds its answer cached afterwards and does not ask again,
+// a third token is asked for once a slot is free, and a caller whose context ends while it waits
+// fails with ErrIntrospectionUnavailable without a request.
 func TestIntrospectionFloodIsBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c, idp := opaqueClient(t, WithMaxIntrospections(2))
-		a, b, third := strings.Repeat("a", 43), strings.Repeat("b", 43), strings.Repeat("c", 43)
+		a, b, third, late := strings.Repeat("a", 43), strings.Repeat("b", 43), strings.Repeat("c", 43), strings.Repeat("d", 43)
 		idp.Inject(onesoidctest.EndpointIntrospection, onesoidctest.Fault{Times: 2, Delay: time.Second})
 		var wg sync.WaitGroup
-		errs := make([]error, 3)
-		for i, tok := range []string{a, b, a} {
+		errs := make([]error, 4)
+		for i, tok := range []string{a, b, a, third} {
 			wg.Go(func() { _, errs[i] = c.ValidateToken(t.Context(), tok) })
-			synctest.Wait() // a and b in flight before the next caller
+			synctest.Wait() // in order: a and b in flight, then the waiters
 		}
 		if n := idp.Count(onesoidctest.EndpointIntrospection); n != 2 {
 			t.Fatalf("%d introspections in flight, want 2", n)
 		}
-		_, err := c.ValidateToken(t.Context(), third)
-		if !errors.Is(err, ErrIntrospectionUnavailable) || !strings.Contains(err.Error(), "WithMaxIntrospections") {
-			t.Errorf("a third token while two are in flight: %v, want ErrIntrospectionUnavailable naming the bound", err)
+		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+		defer cancel()
+		if _, err := c.ValidateToken(ctx, late); !errors.Is(err, ErrIntrospectionUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("a caller whose context ends while it waits: %v, want ErrIntrospectionUnavailable and DeadlineExceeded", err)
 		}
 		if n := idp.Count(onesoidctest.EndpointIntrospection); n != 2 {
-			t.Errorf("the refused token reached the provider: %d introspections", n)
+			t.Errorf("%d introspections while two were in flight, want 2", n)
 		}
 		wg.Wait()
 		for i, err := range errs {
 			if errors.Is(err, ErrIntrospectionUnavailable) {
-				t.Errorf("caller %d, in flight or sharing a request: %v", i, err)
+				t.Errorf("caller %d: %v", i, err)
 			}
 		}
-		if _, err := c.ValidateToken(t.Context(), third); errors.Is(err, ErrIntrospectionUnavailable) {
-			t.Errorf("the third token after the two ended: %v", err)
-		}
 		if n := idp.Count(onesoidctest.EndpointIntrospection); n != 3 {
-			t.Errorf("%d introspections in all, want 3 (a and b once each, the third token once)", n)
+			t.Errorf("%d introspections in all, want 3 (a, b and the third token once each)", n)
+		}
+	})
+}
+
+// TestIntrospectionSlotWaitIsBounded: a validation that finds every slot taken waits at most
+// slotWait (the request timeout), then fails with ErrIntrospectionUnavailable naming the bound,
+// without asking; the refusal is not cached.
+func TestIntrospectionSlotWaitIsBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hold := make(chan struct{})
+		in, _ := unitIntrospector(t, 1<<20, func(string) []byte { return typicalIntrospection() })
+		introspect, calls := in.introspect, new(atomic.Int64)
+		in.introspect = func(ctx context.Context, tok string) (*IntrospectionResult, error) {
+			calls.Add(1)
+			if tok == strings.Repeat("a", 43) {
+				<-hold
+			}
+			return introspect(ctx, tok)
+		}
+		in.inFlight, in.slotWait = make(chan struct{}, 1), 100*time.Millisecond
+		const aud = "https://api.example" // typicalIntrospection's
+		done := make(chan error)
+		go func() { _, err := introValidate(t, in, strings.Repeat("a", 43), aud); done <- err }()
+		synctest.Wait()
+		start := time.Now()
+		_, err := introValidate(t, in, strings.Repeat("b", 43), aud)
+		if !errors.Is(err, ErrIntrospectionUnavailable) || !strings.Contains(err.Error(), "WithMaxIntrospections") {
+			t.Errorf("with every slot taken: %v, want ErrIntrospectionUnavailable naming the bound", err)
+		}
+		if d := time.Since(start); d != 100*time.Millisecond {
+			t.Errorf("waited %v, want the slot wait of 100ms", d)
+		}
+		if n := calls.Load(); n != 1 {
+			t.Errorf("%d introspections, want 1", n)
+		}
+		close(hold)
+		if err := <-done; err != nil {
+			t.Errorf("the token in flight: %v", err)
+		}
+		if _, err := introValidate(t, in, strings.Repeat("b", 43), aud); err != nil {
+			t.Errorf("the refused token once a slot is free: %v", err)
 		}
 	})
 }

@@ -151,6 +151,7 @@ func (c *OpenIDConnectClient) initValidation(o *options) error {
 			now:        c.now,
 			introCache: cache.New(introspectionCacheBytes, introEntryCost),
 			inFlight:   make(chan struct{}, maxIntrospections),
+			slotWait:   c.http.timeout,
 		},
 		issuer:   c.issuer,
 		clientID: c.clientID,
