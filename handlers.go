@@ -21,8 +21,9 @@ type authResultKey struct{}
 // §3): `Bearer` alone when there is no bearer token, `Bearer error="invalid_token"` for a token
 // that fails validation, 403 `error="insufficient_scope"` for a token without an ExpectScope
 // scope, and 400 `error="invalid_request"` for a malformed Authorization header. When the
-// provider's keys cannot be fetched or its introspection endpoint cannot be asked, it answers
-// 503. The token is never echoed or logged. Options of both kinds of token
+// provider's keys cannot be fetched or its introspection endpoint cannot be asked (also when
+// WithMaxIntrospections introspections stay in flight for as long as the request may wait), it
+// answers 503. The token is never echoed or logged. Options of both kinds of token
 // (see VerifyOption) are a programming error: it is logged once,
 // here, and every request is answered 500.
 func (c *OpenIDConnectClient) RequireToken(next http.Handler, opts ...VerifyOption) http.Handler {

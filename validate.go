@@ -535,7 +535,9 @@ func (r *AuthenticationResult) rawClaims() map[string]any {
 // active ones until the earlier of exp and WithIntrospectionMaxAge (default 5 minutes),
 // refusals for 30 s, failures not at all; concurrent calls for one
 // token share one introspection; at most 64 MiB of answers are kept
-// (about 140,000 typical ones).
+// (about 140,000 typical ones). At most 64 introspections are in flight at once
+// (WithMaxIntrospections): a call that needs one more waits its turn, at most the request timeout
+// and never past ctx, and then fails with ErrIntrospectionUnavailable, uncached.
 func (c *OpenIDConnectClient) ValidateToken(ctx context.Context, raw string, opts ...VerifyOption) (res *AuthenticationResult, err error) {
 	res = new(AuthenticationResult) // on the caller's stack if it drops res: this inlines
 	if err = c.val.validateInto(ctx, raw, modeAny, opts, res); err != nil {

@@ -79,9 +79,12 @@ var (
 	// opaque token is not active (RFC 7662 §2.2): unknown, expired, revoked or not for this
 	// provider.
 	ErrTokenInactive = newValidationSentinel(reasonInactive)
-	// ErrIntrospectionUnavailable means that an opaque token could not be introspected: the
-	// provider was unreachable, refused the client's authentication, or gave an unusable answer.
-	// Err of the *ValidationError holds the cause. Nothing is cached for it.
+	// ErrIntrospectionUnavailable means that an opaque token could not be introspected (RFC 7662
+	// §2): the provider was unreachable, refused the client's authentication, or gave an unusable
+	// answer, or every one of the WithMaxIntrospections requests stayed in flight for as long as
+	// the call could wait (the request timeout, or until its context ended). Err of the
+	// *ValidationError holds the cause (the context's error when it ended the wait; nil when the
+	// wait ran out). Nothing is cached for it.
 	ErrIntrospectionUnavailable = newValidationSentinel(reasonIntrospectionUnavailable)
 	// ErrInsufficientScope means that the access token's scope lacks a scope ExpectScope asked
 	// for (RFC 6750 §3.1).
