@@ -51,7 +51,10 @@
 // [OpenIDConnectClient.DeviceAccessToken] returns a device access token from the client
 // credentials grant, authenticated with a private_key_jwt client assertion (RFC 7523) signed by
 // the device key. Tokens are cached per client and renewed before expiry by one request, however
-// many goroutines ask. [OpenIDConnectClient.TokenSource] adapts the cache to x/oauth2 and
+// many goroutines ask. A token answer whose access_token or refresh_token holds anything but
+// visible ASCII and spaces, or whose scope is not space-separated scope tokens, is refused (RFC 6749
+// Appendix A.12, A.17, A.4), so that no control character or terminal escape of the provider's
+// reaches the caller's headers and logs. [OpenIDConnectClient.TokenSource] adapts the cache to x/oauth2 and
 // [OpenIDConnectClient.DeviceHTTPClient] sends the token with every request. Introspection
 // (RFC 7662), refresh (RFC 6749 §6) and revocation (RFC 7009) use the same client
 // authentication.
@@ -105,8 +108,9 @@
 // For providers that advertise device_authorization_endpoint, [WithDeviceAuthorizationQR]
 // switches to the OAuth 2.0 device authorization grant
 // (RFC 8628): the QR code holds the provider's verification URL (only https URLs on the issuer's
-// origin are ever rendered), the device code never leaves the session, and the ID token is
-// validated.
+// origin are ever rendered), the device code never leaves the session, an answer that repeats
+// the device_code of a session this client already holds is refused (one device code names one
+// authorization, RFC 8628 §3.2), and the ID token is validated.
 //
 // # Well-known applications
 //
@@ -141,7 +145,10 @@
 // payload. Opaque access tokens, which the ONES provider issues,
 // are validated by introspection (RFC 7662) into the same result, cached by a keyed hash of the
 // token in at most 64 MiB (about 140,000 typical answers; a token of three dot-separated parts is
-// a JWT). [OpenIDConnectClient.RequireToken] is net/http
+// a JWT), with at most 64 introspections in flight at once ([WithMaxIntrospections]): more wait
+// their turn, at most the request timeout, then fail with [ErrIntrospectionUnavailable], so that
+// a flood of made-up opaque tokens cannot hold any number of requests open at the provider.
+// [OpenIDConnectClient.RequireToken] is net/http
 // middleware for bearer access tokens (never ID tokens unless [InsecureAcceptIDTokens]); the
 // handler reads the result with [AuthenticationFromContext].
 //
