@@ -23,8 +23,8 @@ import (
 	"golang.org/x/sync/singleflight"
 )
 
-// The provider's JWK Set (RFC 7517 §5), fetched from jwks_uri and cached per client (DESIGN
-// §4.4). Lookups read an immutable snapshot through an atomic pointer; fetching is serialized by
+// The provider's JWK Set (RFC 7517 §5), fetched from jwks_uri (OpenID Connect Discovery 1.0 §3)
+// and cached per client. Lookups read an immutable snapshot through an atomic pointer; fetching is serialized by
 // a mutex-guarded state machine and shared by all callers through singleflight.
 
 // Defaults of the JWKS cache.

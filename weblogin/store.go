@@ -95,9 +95,9 @@ var (
 	ErrStoreFull = errors.New("weblogin: too many pending logins")
 )
 
-// Store keeps the login state that the replicas of an application share (DESIGN: pending
-// logins per session, the one-poller lease per auth_req_id, results waiting to be collected,
-// ping wake-ups). NewMemoryStore is the default, for one process; the module
+// Store keeps the login state that the replicas of an application share: pending logins per
+// session, the one-poller lease per auth_req_id, results waiting to be collected, ping flags
+// (each recorded once, CIBA Core §10.2) and wake-ups. NewMemoryStore is the default, for one process; the module
 // github.com/ones-now/onesoidc/redisstore has one on Redis for several.
 //
 // Every method takes the caller's context and must be safe for concurrent use. Errors other
