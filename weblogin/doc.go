@@ -64,7 +64,9 @@
 // # Bounds and origins
 //
 // Pending logins are bounded per session and overall; when full, new logins are refused and
-// pending ones are never evicted. Every endpoint checks that the request comes from the
+// pending ones are never evicted. With Config.LongPoll, at most two status requests of one login
+// wait at a time on each replica; more answer at once, so that a page cannot hold any number of
+// requests open. Every endpoint checks that the request comes from the
 // application's origin (Origin, else Sec-Fetch-Site: same-origin) and carries JSON.
 //
 // # Replicas
@@ -75,7 +77,9 @@
 // several. Results are sealed with AES-256-GCM under Config.SealKey before they reach the
 // store. A result that cannot be stored is revoked at the provider (RFC 7009) and reported. In
 // CIBA ping mode, serve NotificationHandler at the client notification endpoint: it works on
-// every replica.
+// every replica, and a login is pinged once (Store.SetPinged records a flag once,
+// Store.TakePinged hands it to one poll), so that a repeated or replayed notification causes no
+// further poll.
 //
 // # Seal key rotation
 //
