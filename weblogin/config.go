@@ -60,8 +60,8 @@ type Config struct {
 	// logins before they reach the Store. Default: a random key, for the MemoryStore only;
 	// replicas sharing a store must share the key. PreviousSealKeys rotates it.
 	//
-	// Its type prints and logs as "[redacted]" with its length, never a key byte; a []byte
-	// assigns to it as it is.
+	// Its type prints and logs as "[redacted: 32 bytes]", never a key byte; a []byte assigns to
+	// it as it is.
 	SealKey SealKey
 	// PreviousSealKeys are more keys of SealKeySize bytes that open sealed results but never
 	// seal one; they are tried after SealKey, in order, so that the replicas sharing a store can

@@ -20,9 +20,12 @@ import (
 
 const redacted = redact.Redacted
 
-// SealKey is the type of Config.SealKey: an AES-256 key, as bytes. A []byte assigns to it as it
-// is, and it passes as a []byte wherever one is taken. It prints and logs as "[redacted]" with
-// its length, never a key byte.
+// SealKey is the type of Config.SealKey: the AES-256 key (FIPS 197) under which GCM (NIST SP
+// 800-38D) seals the tokens of approved logins before they reach the Store. A []byte assigns to
+// it as it is, and it passes as a []byte wherever one is taken. It prints ("[redacted: 32
+// bytes]", or "[]" when empty) and logs through log/slog with its length only, never a key byte,
+// so that a Config printed or logged whole does not hand the key to whoever reads the log: with
+// it and write access to the store, one could read and forge sealed results.
 type SealKey []byte
 
 func (k SealKey) text() string { return countText(len(k), "bytes") }
@@ -34,9 +37,11 @@ func (k SealKey) Format(f fmt.State, verb rune) { redact.Text(f, verb, k.text())
 // LogValue logs "[redacted: N bytes]" (or "[]" when empty), never a key byte.
 func (k SealKey) LogValue() slog.Value { return slog.StringValue(k.text()) }
 
-// SealKeys is the type of Config.PreviousSealKeys: AES-256 keys, as bytes. A [][]byte assigns to
-// it as it is. It prints and logs the number of keys, never a key byte; an element taken out of
-// it is a []byte, which prints its bytes (convert it to SealKey to print it).
+// SealKeys is the type of Config.PreviousSealKeys: AES-256 keys (FIPS 197) that open results
+// sealed with GCM (NIST SP 800-38D) but never seal one. A [][]byte assigns to it as it is. It
+// prints ("[redacted: N keys]", or "[]" when empty) and logs the number of keys, never a key
+// byte, for the reason SealKey does; an element taken out of it is a []byte, which prints its
+// bytes (convert it to SealKey to print it).
 type SealKeys [][]byte
 
 func (k SealKeys) text() string { return countText(len(k), "keys") }
