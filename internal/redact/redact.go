@@ -17,8 +17,10 @@ const Redacted = "[redacted]"
 // Description is what a secret-holding value prints and logs: its type name and pairs of
 // attribute names and safe values.
 type Description struct {
+	// Type is the name printed before the pairs, such as "DeviceKey"; "" for none.
 	Type string
-	KV   []string
+	// KV holds attribute names and their safe values in turn: name, value, name, value ...
+	KV []string
 }
 
 // Describe returns the description of typ from pairs of names and values.
