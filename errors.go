@@ -217,8 +217,12 @@ var (
 	// for 128 bits, an unusable JWK Set (RFC 7517 §5), a token_type other than Bearer (RFC 6749 §7.1: tokens are
 	// sent only as RFC 6750 bearer tokens), a body over its size cap, a remote signature that does
 	// not verify, a member twice (also under case folding) or a member read here sent only in
-	// another case ("Issuer", "ACCESS_TOKEN", "KID"; RFC 8259 §4: names are case-sensitive). An
-	// error answer (RFC 6749 §5.2) with such member names matches it too.
+	// another case ("Issuer", "ACCESS_TOKEN", "KID"; RFC 8259 §4: names are case-sensitive), an
+	// access_token or refresh_token outside visible ASCII or a scope that is not scope tokens
+	// (RFC 6749 Appendix A.12, A.17, A.4), an auth_req_id or device_code of a request this
+	// client already holds (CIBA Core §7.3, RFC 8628 §3.2), or an ONES QR auth_req_id that is
+	// the device access token the request carried. An error answer (RFC 6749 §5.2) with such
+	// member names matches it too.
 	ErrInvalidResponse = errors.New("onesoidc: provider answer refused")
 	// errTokenTypeNotBearer is matched by the *HTTPError of a token response whose token_type is
 	// not "Bearer" (RFC 6749 §5.1, §7.1): this package sends tokens only as RFC 6750 bearer
