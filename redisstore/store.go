@@ -284,8 +284,9 @@ func (s *Store) ReleaseLease(ctx context.Context, pollKey, owner string) error {
 	return nil
 }
 
-// SetPinged implements weblogin.Store with SET NX: a flag already recorded, taken or not, stays
-// as it is.
+// SetPinged implements weblogin.Store with SET NX, so that a login is pinged once (CIBA Core
+// §10.2): a flag already recorded, taken or not, stays as it is. It expires after ttl, or 1 s
+// when ttl is shorter.
 func (s *Store) SetPinged(ctx context.Context, pollKey string, ttl time.Duration) error {
 	if err := s.rdb.SetNX(ctx, s.key("ping", pollKey), "1", max(ttl, time.Second)).Err(); err != nil {
 		return fmt.Errorf("redisstore: set ping: %w", err)

@@ -217,7 +217,8 @@ func (s *MemoryStore) SetPinged(_ context.Context, pollKey string, ttl time.Dura
 	return nil
 }
 
-// TakePinged implements Store.
+// TakePinged implements Store: one caller takes a flag, which stays recorded (taken) until its
+// ttl, so that a repeated ping finds it and is not recorded again.
 func (s *MemoryStore) TakePinged(_ context.Context, pollKey string) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
