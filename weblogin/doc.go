@@ -1,7 +1,7 @@
 // Package weblogin serves the browser side of OpenID CIBA login and ONES QR login for a web
 // application that runs on a device registered with the ONES identity provider, in the
-// backend-for-frontend shape of the OAuth 2.0 for Browser-Based Applications draft
-// (draft-ietf-oauth-browser-based-apps §6.1): the browser never sees a token.
+// backend-for-frontend shape of OAuth 2.0 for Browser-Based Applications (RFC 10017 §6.1): the
+// browser never sees a token.
 //
 // # Endpoints
 //
