@@ -33,7 +33,8 @@ function countdown(el, bar, expiresIn) {
 }
 
 // waitFor polls a status endpoint until the login ends; the server holds each request for a
-// while (long poll), so the page asks again at once.
+// while (long poll), so the page asks again at once, but at most once a second: the server
+// answers at once when two status requests of this login already wait (another tab).
 async function waitFor(flow, loginId, state) {
   for (;;) {
     if (state.cancelled) return null;
