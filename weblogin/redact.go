@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/ones-now/onesoidc/internal/redact"
 )
@@ -131,8 +130,8 @@ func (l Login) pairs() []string {
 	}
 	return []string{"session", short(l.Session), "id", l.ID, "kind", string(l.Kind), "state", string(l.State),
 		"auth_req_id", authReqID, "poll_key", short(l.PollKey), "notify_hash", notify,
-		"binding", strconv.Quote(l.Binding), "scope", l.Scope, "created", timeText(l.Created), "expiry", timeText(l.Expiry),
-		"keep_until", timeText(l.KeepUntil), "interval", l.Interval.String(), "next_poll", timeText(l.NextPoll),
+		"binding", strconv.Quote(l.Binding), "scope", l.Scope, "created", redact.Time(l.Created), "expiry", redact.Time(l.Expiry),
+		"keep_until", redact.Time(l.KeepUntil), "interval", l.Interval.String(), "next_poll", redact.Time(l.NextPoll),
 		"err_status", strconv.Itoa(l.ErrStatus), "err_code", l.ErrCode, "err_description", strconv.Quote(l.ErrDescription)}
 }
 
@@ -169,11 +168,4 @@ func short(hash string) string {
 		return hash
 	}
 	return hash[:8] + "…"
-}
-
-func timeText(t time.Time) string {
-	if t.IsZero() {
-		return "none"
-	}
-	return t.UTC().Format(time.RFC3339)
 }
