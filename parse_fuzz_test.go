@@ -2,7 +2,6 @@ package onesoidc
 
 import (
 	"errors"
-	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -17,8 +16,7 @@ import (
 const fuzzIssuer = "https://idp.example/oidc"
 
 func fuzzResponse(body []byte) *response {
-	return &response{op: "fuzz", url: "https://idp.example/oidc/x", status: 200,
-		header: http.Header{"Content-Type": {"application/json"}}, body: body}
+	return &response{op: "fuzz", url: "https://idp.example/oidc/x", status: 200, body: body}
 }
 
 // FuzzDiscoveryDocument: an accepted document names the issuer exactly and only https
