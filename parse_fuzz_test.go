@@ -79,7 +79,7 @@ func FuzzTokenResponse(f *testing.F) {
 	c := &OpenIDConnectClient{now: time.Now}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		now := time.Now()
-		tok, tr, err := c.parseTokenResponse("token", fuzzResponse(body), "openid")
+		tok, tr, err := c.parseTokenResponse(fuzzResponse(body), "openid")
 		if err != nil {
 			if tok != nil || tr != nil || !errors.As(err, new(*HTTPError)) || !errors.Is(err, ErrInvalidResponse) {
 				t.Fatalf("token %v with error %T %v", tok, err, err)
@@ -100,7 +100,7 @@ func FuzzTokenResponse(f *testing.F) {
 func FuzzBackchannelAnswer(f *testing.F) {
 	c := &OpenIDConnectClient{now: time.Now}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		out, err := c.parseBackchannelAnswer(fuzzResponse(body), "https://idp.example/oidc/backchannel")
+		out, err := c.parseBackchannelAnswer(fuzzResponse(body))
 		if err != nil {
 			if out != nil || !errors.Is(err, ErrInvalidResponse) {
 				t.Fatalf("answer %v with error %T %v", out, err, err)

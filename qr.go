@@ -413,7 +413,7 @@ func (c *OpenIDConnectClient) WaitForQRLogin(ctx context.Context, s *QRSession, 
 			if err != nil {
 				return nil, asExpired(err, c.now())
 			}
-			return c.completeTokenLogin(ctx, "device token", resp, s.Scope, "")
+			return c.completeTokenLogin(ctx, resp, s.Scope, "")
 		})
 	if endsRequest(err) {
 		end := err
