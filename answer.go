@@ -51,26 +51,26 @@ func checkMembers(body []byte, read []string) error {
 
 // decode reads the JSON answer r into v, a pointer to a struct whose fields name the members
 // read (jsonNames), and refuses it with an *HTTPError whose reason is what (ErrInvalidResponse)
-// when encoding/json cannot, or when checkMembers refuses it for those names and also (members
-// read elsewhere). JSON null has no members to mistake: it decodes to nothing, and the caller
-// finds the members it requires missing.
-func (r *response) decode(what string, v any, also ...string) error {
+// when encoding/json cannot, or when checkMembers refuses it for those names. JSON null has no
+// members to mistake: it decodes to nothing, and the caller finds the members it requires
+// missing.
+func (r *response) decode(what string, v any) error {
 	if err := json.Unmarshal(r.body, v); err != nil {
 		return r.invalid(what, err)
 	}
-	if err := checkDecoded(r.body, v, also...); err != nil {
+	if err := checkDecoded(r.body, v); err != nil {
 		return r.invalid(what, err)
 	}
 	return nil
 }
 
 // checkDecoded is checkMembers for body, which encoding/json decoded into v (a pointer to a
-// struct), with the names of v's fields and also; JSON null passes (see decode).
-func checkDecoded(body []byte, v any, also ...string) error {
+// struct), with the names of v's fields; JSON null passes (see decode).
+func checkDecoded(body []byte, v any) error {
 	if string(bytes.TrimSpace(body)) == "null" {
 		return nil
 	}
-	return checkMembers(body, append(jsonNames(v), also...))
+	return checkMembers(body, jsonNames(v))
 }
 
 // jsonNames returns the member names encoding/json reads into the struct v points to: each

@@ -208,7 +208,7 @@ func checkHostname(h string) error {
 	if h == "" {
 		return fail("is empty: the application has no hostname")
 	}
-	if len(h) > 261 || strings.ContainsAny(h, "/\\@?#% \t") || sanitize(h, len(h)) != h {
+	if len(h) > 261 || strings.ContainsAny(h, "/\\@?#% \t") || !isVSChars(h) {
 		return fail("is not a host name with an optional port")
 	}
 	host := h

@@ -320,7 +320,7 @@ func (c *OpenIDConnectClient) MakeCIBARequest(ctx context.Context, req CIBAReque
 	if err != nil {
 		return nil, err
 	}
-	out, err := c.parseBackchannelAnswer(resp, endpoint)
+	out, err := c.parseBackchannelAnswer(resp)
 	if err != nil {
 		return nil, err
 	}
@@ -578,7 +578,7 @@ func newNotificationToken() string {
 }
 
 // parseBackchannelAnswer decodes and checks a backchannel answer (CIBA Core §7.3).
-func (c *OpenIDConnectClient) parseBackchannelAnswer(resp *response, endpoint string) (*CIBAResponse, error) {
+func (c *OpenIDConnectClient) parseBackchannelAnswer(resp *response) (*CIBAResponse, error) {
 	bad := resp.invalid
 	var a struct {
 		AuthReqID *string  `json:"auth_req_id"`

@@ -150,7 +150,7 @@ func (c *OpenIDConnectClient) pollCIBA(ctx context.Context, authReqID, scope str
 		return nil, err
 	}
 	// From here on the provider considers the auth_req_id redeemed.
-	res, err := c.completeTokenLogin(ctx, "CIBA token", resp, scope, authReqID)
+	res, err := c.completeTokenLogin(ctx, resp, scope, authReqID)
 	if err != nil {
 		c.ciba.finish(authReqID, err)
 		return nil, err

@@ -442,7 +442,6 @@ type response struct {
 	op     string
 	url    string // redacted endpoint
 	status int
-	header http.Header
 	ctype  string // Content-Type, cleaned by quoteProvider for errors
 	body   []byte
 	// secrets are the secret values the request sent (request.secrets), for redacting their
@@ -557,7 +556,7 @@ func (h *httpCore) exchange(ctx context.Context, r request) (*response, error) {
 	if !isJSON(ctype) && !r.noBody {
 		return nil, herr("expected a JSON body", nil)
 	}
-	return &response{op: r.op, url: endpoint, status: resp.StatusCode, header: resp.Header, ctype: ctype, body: data,
+	return &response{op: r.op, url: endpoint, status: resp.StatusCode, ctype: ctype, body: data,
 		secrets: secrets}, nil
 }
 

@@ -55,7 +55,7 @@ func (c *OpenIDConnectClient) RequestDeviceAccessToken(ctx context.Context) (*oa
 	if err != nil {
 		return nil, err
 	}
-	tok, _, err := c.parseTokenResponse("device token", resp, c.tokenScope)
+	tok, _, err := c.parseTokenResponse(resp, c.tokenScope)
 	return tok, err
 }
 

@@ -50,12 +50,12 @@ func (e *LoginIncompleteError) Unwrap() error { return e.Err }
 // context has ended: the tokens were issued whether or not the caller still waits.
 const revokeTimeout = 10 * time.Second
 
-// completeTokenLogin turns the token response of a redeemed CIBA or RFC 8628 poll (op names it)
+// completeTokenLogin turns the token response of a redeemed CIBA or RFC 8628 poll
 // into a LoginResult: it decodes the response (RFC 6749 §5.1) and validates its ID token
 // (verifyLoginIDToken, with authReqID for CIBA, "" for RFC 8628). Tokens of a response that fails
 // either step are revoked (abandonLogin).
-func (c *OpenIDConnectClient) completeTokenLogin(ctx context.Context, op string, resp *response, scope, authReqID string) (*LoginResult, error) {
-	tok, tr, err := c.parseTokenResponse(op, resp, scope)
+func (c *OpenIDConnectClient) completeTokenLogin(ctx context.Context, resp *response, scope, authReqID string) (*LoginResult, error) {
+	tok, tr, err := c.parseTokenResponse(resp, scope)
 	if err != nil {
 		// The provider issued tokens even if the answer is unusable: revoke what it names.
 		return nil, c.abandonLogin(ctx, issuedTokens(resp.body), err)

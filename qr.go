@@ -329,7 +329,7 @@ func (c *OpenIDConnectClient) StartQRLogin(ctx context.Context, scope ...string)
 		return nil, bad("device_code missing or malformed: "+err.(*RequestError).Reason, nil)
 	}
 	switch {
-	case ans.UserCode == "" || len(ans.UserCode) > maxCIBAValueLength || sanitize(ans.UserCode, maxCIBAValueLength) != ans.UserCode:
+	case ans.UserCode == "" || len(ans.UserCode) > maxCIBAValueLength || !isVSChars(ans.UserCode):
 		return nil, bad("user_code missing or not printable ASCII", nil)
 	case ans.ExpiresIn == nil || !(*ans.ExpiresIn >= 1 && *ans.ExpiresIn <= maxCIBAExpiresIn.Seconds()):
 		// At least 1 s, as for CIBA and ONES sessions: a session that dies before its first
@@ -413,7 +413,7 @@ func (c *OpenIDConnectClient) WaitForQRLogin(ctx context.Context, s *QRSession, 
 			if err != nil {
 				return nil, asExpired(err, c.now())
 			}
-			return c.completeTokenLogin(ctx, "device token", resp, s.Scope, "")
+			return c.completeTokenLogin(ctx, resp, s.Scope, "")
 		})
 	if endsRequest(err) {
 		end := err

@@ -22,13 +22,6 @@ import (
 
 const redacted = redact.Redacted
 
-func timeText(t time.Time) string {
-	if t.IsZero() {
-		return "none"
-	}
-	return t.UTC().Format(time.RFC3339)
-}
-
 // description describes the key by its algorithm and key id, without key material.
 func (k DeviceKey) description() redact.Description {
 	return redact.Describe("DeviceKey", "alg", k.alg, "kid", k.kid)
@@ -56,10 +49,10 @@ func (s RemoteSigner) LogValue() slog.Value { return s.description().LogValue() 
 // its auth_req_id, which its QR code shows too (ID).
 func (s QRSession) description() redact.Description {
 	if s.authReqID != "" {
-		return redact.Describe("QRSession", "auth_req_id", s.authReqID, "expires", timeText(s.Expiry()))
+		return redact.Describe("QRSession", "auth_req_id", s.authReqID, "expires", redact.Time(s.Expiry()))
 	}
 	return redact.Describe("QRSession", "user_code", s.UserCode, "verification_uri", s.VerificationURI,
-		"expires", timeText(s.Expiry()), "device_code", redacted)
+		"expires", redact.Time(s.Expiry()), "device_code", redacted)
 }
 
 // Format prints a description without secrets for every verb: the device code never appears.
@@ -71,7 +64,7 @@ func (s QRSession) LogValue() slog.Value { return s.description().LogValue() }
 // description describes the acknowledgement without its auth_req_id, the polling secret, and
 // without its client_notification_token.
 func (r CIBAResponse) description() redact.Description {
-	return redact.Describe("CIBAResponse", "auth_req_id", redacted, "expires", timeText(r.Expiry()),
+	return redact.Describe("CIBAResponse", "auth_req_id", redacted, "expires", redact.Time(r.Expiry()),
 		"interval", r.Interval.String(), "scope", r.Scope)
 }
 
@@ -90,7 +83,7 @@ func (r LoginResult) description() redact.Description {
 	if r.Token != nil {
 		expiry = r.Token.Expiry
 	}
-	return redact.Describe("LoginResult", "subject", subject, "scope", r.Scope, "expires", timeText(expiry),
+	return redact.Describe("LoginResult", "subject", subject, "scope", r.Scope, "expires", redact.Time(expiry),
 		"tokens", redacted)
 }
 

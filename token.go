@@ -70,7 +70,7 @@ const defaultTokenLifetime = 60 * time.Second
 // refresh_token must be visible ASCII and spaces (RFC 6749 Appendix A.12, A.17: 1*VSCHAR), scope
 // space-separated scope tokens (Appendix A.4): a provider cannot hand the caller a token or
 // scope with control characters or ANSI escapes to put into headers and logs.
-func (c *OpenIDConnectClient) parseTokenResponse(op string, resp *response, requestedScope string) (*oauth2.Token, *tokenResponse, error) {
+func (c *OpenIDConnectClient) parseTokenResponse(resp *response, requestedScope string) (*oauth2.Token, *tokenResponse, error) {
 	bad := resp.invalid
 	var tr tokenResponse
 	if err := resp.decode("invalid token response", &tr); err != nil {
@@ -323,7 +323,7 @@ func (c *OpenIDConnectClient) RefreshToken(ctx context.Context, prev *oauth2.Tok
 		return nil, err
 	}
 	prevScope, _ := prev.Extra("scope").(string)
-	tok, tr, err := c.parseTokenResponse("refresh", resp, prevScope)
+	tok, tr, err := c.parseTokenResponse(resp, prevScope)
 	if err != nil {
 		return nil, err
 	}

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/ones-now/onesoidc/internal/redact"
 )
@@ -102,31 +101,29 @@ func (c Config) LogValue() slog.Value {
 	)
 }
 
-// pairs describes the handler by its settings, without its seal keys or state.
-func (h *Handler) pairs() []string {
+// description describes the handler by its settings, without its seal keys or state.
+func (h *Handler) description() redact.Description {
 	if h == nil {
-		return []string{"handler", "nil"}
+		return redact.Describe("weblogin.Handler", "handler", "nil")
 	}
 	origin := "each request's"
 	if h.origin != nil {
 		origin = h.origin.String()
 	}
-	return []string{"prefix", h.prefix, "origin", origin, "scope", strings.Join(h.scope, " "),
-		"store", fmt.Sprintf("%T", h.store), "client", fmt.Sprint(h.client), "seal_keys", redacted}
+	return redact.Describe("weblogin.Handler", "prefix", h.prefix, "origin", origin, "scope", strings.Join(h.scope, " "),
+		"store", fmt.Sprintf("%T", h.store), "client", fmt.Sprint(h.client), "seal_keys", redacted)
 }
 
 // Format prints the handler's prefix, origin, scope, store type and client for every verb,
 // never its seal keys, which fmt would otherwise print through its unexported Config.
-func (h *Handler) Format(f fmt.State, verb rune) {
-	redact.Describe("weblogin.Handler", h.pairs()...).Format(f, verb)
-}
+func (h *Handler) Format(f fmt.State, verb rune) { h.description().Format(f, verb) }
 
 // LogValue logs the handler's prefix, origin, scope, store type and client, never its seal keys.
-func (h *Handler) LogValue() slog.Value { return redact.Describe("", h.pairs()...).LogValue() }
+func (h *Handler) LogValue() slog.Value { return h.description().LogValue() }
 
-// pairs describes the login with its json names: the auth_req_id redacted, the session and
+// description describes the login with its json names: the auth_req_id redacted, the session and
 // the poll key (SHA-256 hashes) cut to 8 hex digits, which is enough to tell logins apart.
-func (l Login) pairs() []string {
+func (l Login) description() redact.Description {
 	authReqID, notify := "", ""
 	if l.AuthReqID != "" {
 		authReqID = redacted
@@ -134,38 +131,35 @@ func (l Login) pairs() []string {
 	if len(l.NotifyHash) > 0 {
 		notify = redacted
 	}
-	return []string{"session", short(l.Session), "id", l.ID, "kind", string(l.Kind), "state", string(l.State),
+	return redact.Describe("weblogin.Login", "session", short(l.Session), "id", l.ID, "kind", string(l.Kind), "state", string(l.State),
 		"auth_req_id", authReqID, "poll_key", short(l.PollKey), "notify_hash", notify,
-		"binding", strconv.Quote(l.Binding), "scope", l.Scope, "created", timeText(l.Created), "expiry", timeText(l.Expiry),
-		"keep_until", timeText(l.KeepUntil), "interval", l.Interval.String(), "next_poll", timeText(l.NextPoll),
-		"err_status", strconv.Itoa(l.ErrStatus), "err_code", l.ErrCode, "err_description", strconv.Quote(l.ErrDescription)}
+		"binding", strconv.Quote(l.Binding), "scope", l.Scope, "created", redact.Time(l.Created), "expiry", redact.Time(l.Expiry),
+		"keep_until", redact.Time(l.KeepUntil), "interval", l.Interval.String(), "next_poll", redact.Time(l.NextPoll),
+		"err_status", strconv.Itoa(l.ErrStatus), "err_code", l.ErrCode, "err_description", strconv.Quote(l.ErrDescription))
 }
 
 // Format prints the login for every verb, without its auth_req_id (CIBA Core §7.3: it polls
 // for the tokens) and with its session and poll key cut short.
-func (l Login) Format(f fmt.State, verb rune) {
-	redact.Describe("weblogin.Login", l.pairs()...).Format(f, verb)
-}
+func (l Login) Format(f fmt.State, verb rune) { l.description().Format(f, verb) }
 
 // LogValue logs the login as Format prints it: no auth_req_id, the hashes cut short.
-func (l Login) LogValue() slog.Value { return redact.Describe("", l.pairs()...).LogValue() }
+func (l Login) LogValue() slog.Value { return l.description().LogValue() }
 
 // Format prints the number of logins the store holds, never a login, a sealed result or a
 // session, for every verb.
-func (s *MemoryStore) Format(f fmt.State, verb rune) {
-	redact.Describe("weblogin.MemoryStore", s.pairs()...).Format(f, verb)
-}
+func (s *MemoryStore) Format(f fmt.State, verb rune) { s.description().Format(f, verb) }
 
 // LogValue logs the number of logins the store holds.
-func (s *MemoryStore) LogValue() slog.Value { return redact.Describe("", s.pairs()...).LogValue() }
+func (s *MemoryStore) LogValue() slog.Value { return s.description().LogValue() }
 
-func (s *MemoryStore) pairs() []string {
+// description describes the store by the number of logins it holds.
+func (s *MemoryStore) description() redact.Description {
 	if s == nil {
-		return []string{"logins", "0"}
+		return redact.Describe("weblogin.MemoryStore", "logins", "0")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return []string{"logins", strconv.Itoa(len(s.logins))}
+	return redact.Describe("weblogin.MemoryStore", "logins", strconv.Itoa(len(s.logins)))
 }
 
 // short cuts a hex hash to its first 8 digits.
@@ -174,11 +168,4 @@ func short(hash string) string {
 		return hash
 	}
 	return hash[:8] + "…"
-}
-
-func timeText(t time.Time) string {
-	if t.IsZero() {
-		return "none"
-	}
-	return t.UTC().Format(time.RFC3339)
 }

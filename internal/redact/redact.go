@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Redacted stands for a secret in a description.
@@ -71,4 +72,12 @@ func Text(f fmt.State, verb rune, text string) {
 	default:
 		_, _ = io.WriteString(f, text)
 	}
+}
+
+// Time is t in UTC as RFC 3339 for a description, or "none" for the zero time.
+func Time(t time.Time) string {
+	if t.IsZero() {
+		return "none"
+	}
+	return t.UTC().Format(time.RFC3339)
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestDescriptionEveryVerb: a description prints as "Type{k: v}" for %v and %s, quoted for %q,
@@ -29,5 +30,17 @@ func TestDescriptionEveryVerb(t *testing.T) {
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("m", "key", d.LogValue())
 	if !strings.Contains(buf.String(), `"key":{"alg":"ES256","value":"[redacted]"}`) {
 		t.Errorf("logged %s", buf.String())
+	}
+}
+
+// TestTimeUTCOrNone: a time prints in UTC as RFC 3339, the zero time as "none".
+func TestTimeUTCOrNone(t *testing.T) {
+	t.Parallel()
+	if got := Time(time.Time{}); got != "none" {
+		t.Errorf("zero time = %q, want none", got)
+	}
+	at := time.Date(2026, 12, 7, 16, 4, 5, 600, time.FixedZone("CET", 3600))
+	if got := Time(at); got != "2026-12-07T15:04:05Z" {
+		t.Errorf("Time = %q", got)
 	}
 }

@@ -192,28 +192,11 @@ func (a *App) me(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "not logged in"})
 		return
 	}
-	// One refresh at a time per session: a request that waited here reads the tokens that the
-	// refresh before it stored.
-	s.refresh.Lock()
-	a.mu.Lock()
-	res := s.result
-	a.mu.Unlock()
-	tok := res.Token
-	if !tok.Valid() && tok.RefreshToken != "" {
-		fresh, err := a.login.Refresh(r.Context(), tok)
-		if err != nil {
-			s.refresh.Unlock()
-			weblogin.WriteError(w, err)
-			return
-		}
-		a.mu.Lock()
-		if cur := a.sessions[id]; cur != nil {
-			cur.result = &onesoidc.LoginResult{Token: fresh, IDToken: res.IDToken, Scope: res.Scope, Auth: res.Auth}
-		}
-		a.mu.Unlock()
-		tok = fresh
+	res, accessToken, err := a.tokens(r.Context(), id, s)
+	if err != nil {
+		weblogin.WriteError(w, err)
+		return
 	}
-	s.refresh.Unlock()
 	// Call the API as a backend would: the access token goes from this server to the API, never
 	// through the browser.
 	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, "/api/hello", nil)
@@ -221,7 +204,7 @@ func (a *App) me(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal"})
 		return
 	}
-	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	req.Header.Set("Authorization", "Bearer "+accessToken)
 	rec := &capture{header: http.Header{}}
 	a.api.ServeHTTP(rec, req)
 	var api any
@@ -231,6 +214,31 @@ func (a *App) me(w http.ResponseWriter, r *http.Request) {
 		"subject": e.Subject, "name": e.Username, "scope": res.Scope,
 		"api": map[string]any{"status": rec.status, "body": api},
 	})
+}
+
+// tokens returns the session's login and its access token, refreshed first when it expired.
+// One refresh at a time per session: a request that waited here reads the tokens that the
+// refresh before it stored.
+func (a *App) tokens(ctx context.Context, id string, s *session) (*onesoidc.LoginResult, string, error) {
+	s.refresh.Lock()
+	defer s.refresh.Unlock()
+	a.mu.Lock()
+	res := s.result
+	a.mu.Unlock()
+	tok := res.Token
+	if tok.Valid() || tok.RefreshToken == "" {
+		return res, tok.AccessToken, nil
+	}
+	fresh, err := a.login.Refresh(ctx, tok)
+	if err != nil {
+		return nil, "", err
+	}
+	a.mu.Lock()
+	if cur := a.sessions[id]; cur != nil {
+		cur.result = &onesoidc.LoginResult{Token: fresh, IDToken: res.IDToken, Scope: res.Scope, Auth: res.Auth}
+	}
+	a.mu.Unlock()
+	return res, fresh.AccessToken, nil
 }
 
 // hello is the protected API.
