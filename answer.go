@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"reflect"
 	"strings"
 
 	"github.com/ones-now/onesoidc/internal/jose"
@@ -50,7 +49,7 @@ func checkMembers(body []byte, read []string) error {
 }
 
 // decode reads the JSON answer r into v, a pointer to a struct whose fields name the members
-// read (jsonNames), and refuses it with an *HTTPError whose reason is what (ErrInvalidResponse)
+// read (jose.JSONNames), and refuses it with an *HTTPError whose reason is what (ErrInvalidResponse)
 // when encoding/json cannot, or when checkMembers refuses it for those names. JSON null has no
 // members to mistake: it decodes to nothing, and the caller finds the members it requires
 // missing.
@@ -70,25 +69,5 @@ func checkDecoded(body []byte, v any) error {
 	if string(bytes.TrimSpace(body)) == "null" {
 		return nil
 	}
-	return checkMembers(body, jsonNames(v))
-}
-
-// jsonNames returns the member names encoding/json reads into the struct v points to: each
-// exported field's json tag name, else its Go name; fields tagged "-" are left out.
-func jsonNames(v any) []string {
-	t := reflect.TypeOf(v).Elem()
-	names := make([]string, 0, t.NumField())
-	for i := range t.NumField() {
-		f := t.Field(i)
-		tag := f.Tag.Get("json")
-		if !f.IsExported() || tag == "-" {
-			continue
-		}
-		name, _, _ := strings.Cut(tag, ",")
-		if name == "" {
-			name = f.Name
-		}
-		names = append(names, name)
-	}
-	return names
+	return checkMembers(body, jose.JSONNames(v))
 }

@@ -28,7 +28,6 @@ func TestTokenBytesOnlyInJOSE(t *testing.T) {
 	t.Parallel()
 	allowed := map[string]string{
 		"answer.go:response.decode:json.Unmarshal":            "a provider answer body: discovery, token, backchannel, device authorization, ONES QR, signing service",
-		"answer.go:jsonNames:strings.Cut":                     "the json tag of a field an answer is read into",
 		"cibanotify.go:decodeJSONBody:json.NewDecoder":        "CIBA notification request body",
 		"client.go:parseOAuthError:json.Unmarshal":            "OAuth error answer body",
 		"handlers.go:bearerToken:strings.Cut":                 "Authorization header: scheme and credentials",

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ones-now/onesoidc/internal/jose"
 )
 
 // maxBody caps the JSON body of every endpoint.
@@ -154,6 +156,19 @@ func readBody(w http.ResponseWriter, r *http.Request, v any, limit int64, strict
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "data after the JSON body"}
+	}
+	// encoding/json matches member names without regard to case and keeps the last of two:
+	// {"loginId":"a","LOGINID":"b"} or {"auth_req_id":"a","Auth_Req_ID":"b"} would be read as
+	// one of them. Only the exact names are read (RFC 8259 §4 leaves duplicates undefined).
+	names := jose.JSONNames(v)
+	if e := jose.CheckMembers(string(data), names...); e != nil {
+		desc := "ambiguous JSON body: " + clip(e.Msg, 80)
+		for _, n := range names {
+			if strings.EqualFold(e.Name, n) {
+				desc = "ambiguous JSON body: member " + n + ": " + clip(e.Msg, 80)
+			}
+		}
+		return &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: desc}
 	}
 	return nil
 }

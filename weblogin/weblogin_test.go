@@ -402,6 +402,9 @@ func TestBadBodies(t *testing.T) {
 			{"unknown resource", `{"userIdentifier":"a","resource":"https://evil.example"}`, 400, "invalid_target"},
 			{"huge", `{"userIdentifier":"` + strings.Repeat("a", 9000) + `"}`, 413, "invalid_request"},
 			{"control characters", `{"userIdentifier":"a\u0000b"}`, 400, "invalid_request"},
+			{"member twice", `{"userIdentifier":"a","userIdentifier":"b"}`, 400, "invalid_request"},
+			{"member and its case variant", `{"userIdentifier":"a","UserIdentifier":"b"}`, 400, "invalid_request"},
+			{"case variant alone", `{"USERIDENTIFIER":"a"}`, 400, "invalid_request"},
 		} {
 			w := newBrowser(t).post(e.h, "/auth/ciba/start", tc.body)
 			got := wantStatus(t, w, tc.status)

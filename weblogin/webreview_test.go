@@ -393,3 +393,45 @@ func TestLoginStartedUnderTheOldCookieNameIsStillFound(t *testing.T) {
 		}
 	})
 }
+
+// TestPingWithAmbiguousAuthReqIDIsRefused: a ping whose auth_req_id appears twice, also under
+// case folding, or only in another case, is refused with 400 and causes no poll, as the root
+// package's CIBANotificationHandler refuses it; the same ping spelled exactly is taken.
+func TestPingWithAmbiguousAuthReqIDIsRefused(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, nil, nil, onesoidc.WithCIBAPing())
+		e.idp.SetCIBANotificationEndpoint(testClientID, "http://localhost/ciba/notify")
+		e.idp.ScriptCIBA("alice", onesoidctest.CIBAScript{Outcome: onesoidctest.AwaitDecision})
+		b := newBrowser(t)
+		wantStatus(t, b.post(e.h, "/auth/ciba/start", map[string]any{"userIdentifier": "alice"}), http.StatusOK)
+		rec := e.idp.CIBARequests()[0]
+		id, token := rec.AuthReqID, rec.Params["client_notification_token"]
+		if token == "" {
+			t.Fatal("no client_notification_token in the request")
+		}
+		ping := func(body string) int {
+			r := httptest.NewRequest(http.MethodPost, "/ciba/notify", strings.NewReader(body))
+			r.Header.Set("Content-Type", "application/json")
+			r.Header.Set("Authorization", "Bearer "+token)
+			w := httptest.NewRecorder()
+			e.h.NotificationHandler().ServeHTTP(w, r)
+			return w.Code
+		}
+		for _, body := range []string{
+			`{"auth_req_id":"` + id + `","auth_req_id":"` + id + `"}`,
+			`{"auth_req_id":"` + id + `","AUTH_REQ_ID":"` + id + `"}`,
+			`{"Auth_Req_ID":"` + id + `"}`,
+		} {
+			if code := ping(body); code != http.StatusBadRequest {
+				t.Errorf("ping %s: %d, want 400", body, code)
+			}
+		}
+		wantStatus(t, b.post(e.h, "/auth/ciba/status", nil), http.StatusAccepted)
+		if n := e.idp.Count(onesoidctest.EndpointToken); n != 0 {
+			t.Errorf("%d polls after refused pings, want 0", n)
+		}
+		if code := ping(`{"auth_req_id":"` + id + `"}`); code != http.StatusNoContent {
+			t.Errorf("the exact ping: %d, want 204", code)
+		}
+	})
+}

@@ -3,6 +3,7 @@ package jose
 import (
 	"encoding/json"
 	"math/bits"
+	"reflect"
 	"strconv"
 	"strings"
 	"unicode"
@@ -529,4 +530,25 @@ func CheckMembers(doc string, fields ...string) *Error {
 		return malformed("", "not valid JSON")
 	}
 	return nil
+}
+
+// JSONNames returns the member names that encoding/json reads into the struct v points to: each
+// exported field's name in its json tag, or the field's own name, skipping fields tagged "-".
+// They are the fields to give CheckMembers for a document decoded into v.
+func JSONNames(v any) []string {
+	t := reflect.TypeOf(v).Elem()
+	names := make([]string, 0, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if !f.IsExported() || tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if name == "" {
+			name = f.Name
+		}
+		names = append(names, name)
+	}
+	return names
 }
