@@ -122,11 +122,7 @@ func (in *introspector) validate(ctx context.Context, raw string, m mode, o *ver
 	}
 	key := in.introCache.Key(raw) // a keyed hash of the token, never the token
 	now := in.now()
-	e, ok := in.introCache.Get(key)
-	if ok && !now.Before(e.until) {
-		in.introCache.Delete(key) // expired by time: a miss
-		ok = false
-	}
+	e, ok := in.cached(key, now)
 	if !ok {
 		// Only tokens that passed this check are ever cached, so a hit skips it.
 		if !jose.IsB64Token(raw) {
@@ -175,7 +171,7 @@ func (in *introspector) fetch(ctx context.Context, raw string, key cache.Key) (i
 		if err := in.takeSlot(ctx); err != nil {
 			return introEntry{}, err
 		}
-		if e, ok := in.introCache.Get(key); ok && in.now().Before(e.until) {
+		if e, ok := in.cached(key, in.now()); ok {
 			<-in.inFlight
 			return e, nil
 		}
@@ -206,6 +202,17 @@ func (in *introspector) fetch(ctx context.Context, raw string, key cache.Key) (i
 		}
 		return r.Val.(introEntry), nil
 	}
+}
+
+// cached returns the cached answer of key while it is valid at now; one past its time is
+// deleted, and is a miss.
+func (in *introspector) cached(key cache.Key, now time.Time) (introEntry, bool) {
+	e, ok := in.introCache.Get(key)
+	if ok && !now.Before(e.until) {
+		in.introCache.Delete(key)
+		return introEntry{}, false
+	}
+	return e, ok
 }
 
 // takeSlot takes a slot of inFlight, waiting at most slotWait and never past the end of ctx.
